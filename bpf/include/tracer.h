@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Helpers shared by every tracer's BPF program. Keep them tiny and inline:
+ * they run on every traced event. */
+#ifndef __TRACER_H
+#define __TRACER_H
+
+#define TASK_COMM_LEN 16
+
+/* Per-CPU u64 counters declared by a plugin as CounterSpec: one slot per index.
+ * Per-CPU so the hot path never contends on a shared cache line; the host sums. */
+#define DECLARE_STATS(name, n)                          \
+	struct {                                        \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
+		__uint(max_entries, n);                 \
+		__type(key, __u32);                     \
+		__type(value, __u64);                   \
+	} name SEC(".maps")
+
+static __always_inline void stat_inc(void *map, __u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &idx);
+	if (v)
+		*v += 1;
+}
+
+/* Exact comparison of two TASK_COMM_LEN buffers (NUL-padded). */
+static __always_inline bool comm_eq(const char *a, const char *b)
+{
+#pragma unroll
+	for (int i = 0; i < TASK_COMM_LEN; i++) {
+		if (a[i] != b[i])
+			return false;
+		if (a[i] == 0)
+			return true;
+	}
+	return true;
+}
+
+/* floor(log2(v)) for v > 0, 0 for v == 0: the bucket index of the libbpf-tools
+ * histograms (bucket i holds [2^i, 2^(i+1))). */
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0, shift;
+	shift = (v > 0xFFFFFFFFULL) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+#endif /* __TRACER_H */

@@ -1,0 +1,153 @@
+//! The plugin-side adapter: plugins implement the plain Rust trait [`NativeTracer`];
+//! [`into_tracer_box`] wraps it in the ABI-stable [`Tracer`] object and makes every
+//! entry point catch panics.
+//!
+//! Why: each plugin `.so` has its own copy of std. A panic that unwinds across the
+//! boundary aborts the whole host without running its destructors, so BPF links
+//! would stay attached and the terminal raw. Here a panic becomes an `RErr`, the
+//! plugin is marked poisoned (its state may be half-updated) and every later call
+//! answers with the same error, so the host can switch it off and carry on.
+
+use crate::{MapSnapshot, Panel, PanelContent, PluginDescriptor, Tracer, TracerBox, Tracer_TO};
+use crate::value::FieldValue;
+use abi_stable::{
+    sabi_trait::TD_Opaque,
+    std_types::{RErr, ROk, RResult, RSlice, RStr, RString, RVec},
+};
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
+
+/// What a plugin implements. Plain Rust types; no ABI concerns.
+pub trait NativeTracer: 'static {
+    fn describe(&self) -> PluginDescriptor;
+    /// Settings are a JSON object; return the config map's bytes or an error that
+    /// names the key to fix.
+    fn configure(&mut self, settings_json: &str) -> Result<Vec<u8>, String>;
+    /// Aggregate one record; when `out` is given, also push its decoded fields.
+    fn on_record(
+        &mut self,
+        ring: u32,
+        data: &[u8],
+        out: Option<&mut RVec<FieldValue>>,
+    ) -> Result<(), String>;
+    fn on_map(&mut self, _snapshot: &MapSnapshot) -> Result<(), String> {
+        Ok(())
+    }
+    fn panel(&self, id: &str) -> Result<Panel, String>;
+    fn reset(&mut self);
+}
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Replace this library's panic hook (it is this `.so`'s own std) with one that
+/// records the message instead of printing it over the host's terminal.
+fn install_quiet_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
+                (*s).to_string()
+            } else if let Some(s) = info.payload().downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "panic".to_string()
+            };
+            let place = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{msg}{place}")));
+        }));
+    });
+}
+
+fn panic_message(entry: &str) -> String {
+    let detail = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "panic".into());
+    format!("plugin panicked in {entry}: {detail}")
+}
+
+/// Run the plugin's constructor under `catch_unwind`. Used by [`crate::export_tracer`].
+pub fn construct<T: NativeTracer>(ctor: impl FnOnce() -> T) -> RResult<TracerBox, RString> {
+    install_quiet_panic_hook();
+    match catch_unwind(AssertUnwindSafe(ctor)) {
+        Ok(t) => ROk(into_tracer_box(t)),
+        Err(_) => RErr(panic_message("new").into()),
+    }
+}
+
+/// Wrap a native tracer into the ABI-stable object the host receives.
+pub fn into_tracer_box<T: NativeTracer>(t: T) -> TracerBox {
+    install_quiet_panic_hook();
+    Tracer_TO::from_value(Guarded { inner: t, poisoned: RefCell::new(None) }, TD_Opaque)
+}
+
+struct Guarded<T> {
+    inner: T,
+    poisoned: RefCell<Option<String>>,
+}
+
+/// Call `f` unless the plugin is poisoned; turn a panic into an error and poison.
+fn guarded<R>(
+    poisoned: &RefCell<Option<String>>,
+    entry: &str,
+    f: impl FnOnce() -> Result<R, String>,
+) -> RResult<R, RString> {
+    if let Some(why) = poisoned.borrow().as_ref() {
+        return RErr(format!("plugin disabled after an earlier panic ({why})").into());
+    }
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => ROk(v),
+        Ok(Err(e)) => RErr(e.into()),
+        Err(_) => {
+            let msg = panic_message(entry);
+            *poisoned.borrow_mut() = Some(msg.clone());
+            RErr(msg.into())
+        }
+    }
+}
+
+impl<T: NativeTracer> Tracer for Guarded<T> {
+    fn describe(&self) -> RResult<PluginDescriptor, RString> {
+        guarded(&self.poisoned, "describe", || Ok(self.inner.describe()))
+    }
+
+    fn configure(&mut self, settings_json: RStr<'_>) -> RResult<RVec<u8>, RString> {
+        let inner = &mut self.inner;
+        guarded(&self.poisoned, "configure", || {
+            inner.configure(settings_json.as_str()).map(RVec::from)
+        })
+    }
+
+    fn on_record(
+        &mut self,
+        ring: u32,
+        data: RSlice<'_, u8>,
+        decode: bool,
+        out: &mut RVec<FieldValue>,
+    ) -> RResult<(), RString> {
+        let inner = &mut self.inner;
+        guarded(&self.poisoned, "on_record", || {
+            inner.on_record(ring, data.as_slice(), if decode { Some(out) } else { None })
+        })
+    }
+
+    fn on_map(&mut self, snapshot: &MapSnapshot) -> RResult<(), RString> {
+        let inner = &mut self.inner;
+        guarded(&self.poisoned, "on_map", || inner.on_map(snapshot))
+    }
+
+    fn panel(&self, id: RStr<'_>) -> RResult<PanelContent, RString> {
+        guarded(&self.poisoned, "panel", || self.inner.panel(id.as_str()).map(Panel::boxed))
+    }
+
+    fn reset(&mut self) -> RResult<(), RString> {
+        let inner = &mut self.inner;
+        guarded(&self.poisoned, "reset", || {
+            inner.reset();
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! Typed values of record fields and table cells.
+
+use abi_stable::{std_types::RString, StableAbi};
+
+/// How a field's value is to be shown. A `u8` newtype rather than an enum so a host
+/// that meets a kind it does not know shows the raw value instead of misbehaving.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FieldKind(pub u8);
+
+impl FieldKind {
+    /// Unsigned integer.
+    pub const U64: FieldKind = FieldKind(0);
+    /// Signed integer.
+    pub const I64: FieldKind = FieldKind(1);
+    /// Text.
+    pub const STR: FieldKind = FieldKind(2);
+    /// `CLOCK_MONOTONIC` nanoseconds (`bpf_ktime_get_ns`): the host shows wall time.
+    pub const MONO_TIME_NS: FieldKind = FieldKind(3);
+    /// A duration in nanoseconds: the host picks ns/µs/ms/s.
+    pub const DURATION_NS: FieldKind = FieldKind(4);
+    /// A syscall-style result: >= 0 is a value, < 0 is `-errno` (shown as `ENOENT`).
+    pub const ERRNO_RESULT: FieldKind = FieldKind(5);
+    /// An unsigned integer best read in hexadecimal (flags, addresses).
+    pub const HEX: FieldKind = FieldKind(6);
+    /// A byte count: the host picks B/KiB/MiB.
+    pub const BYTES: FieldKind = FieldKind(7);
+}
+
+/// Name, kind and unit of one field of a record or one column of a table.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct FieldSpec {
+    pub name: RString,
+    pub kind: FieldKind,
+    /// Free text shown beside the name (e.g. `ns`, `bytes`); may be empty.
+    pub unit: RString,
+}
+
+impl FieldSpec {
+    pub fn new(name: &str, kind: FieldKind, unit: &str) -> Self {
+        FieldSpec { name: name.into(), kind, unit: unit.into() }
+    }
+}
+
+/// One value. New variants may be added: the host treats unknown ones as missing.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
+#[sabi(kind(WithNonExhaustive(size = [usize; 8], traits(Debug, Clone, PartialEq))))]
+#[non_exhaustive]
+pub enum Value {
+    U64(u64),
+    I64(i64),
+    Str(RString),
+    /// No value (e.g. a column that does not apply to this row).
+    Missing,
+}
+
+/// The ABI-stable, forward-compatible form of [`Value`] that crosses the boundary.
+pub type FieldValue = Value_NE;
+
+impl Value {
+    pub fn u64(v: u64) -> FieldValue {
+        Value_NE::new(Value::U64(v))
+    }
+    pub fn i64(v: i64) -> FieldValue {
+        Value_NE::new(Value::I64(v))
+    }
+    pub fn str(v: &str) -> FieldValue {
+        Value_NE::new(Value::Str(v.into()))
+    }
+    pub fn missing() -> FieldValue {
+        Value_NE::new(Value::Missing)
+    }
+}

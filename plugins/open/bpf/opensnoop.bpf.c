@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0
+/* File opens with path, flags and result.
+ *
+ * Three attach alternatives live in this one object; the host keeps the first
+ * that loads and attaches on the running kernel and switches the others off
+ * before load (loading is all-or-nothing per object):
+ *   1. fexit do_sys_openat2: one program sees arguments and result together.
+ *   2. kprobe + kretprobe do_sys_openat2.
+ *   3. sys_enter/sys_exit tracepoints of openat, openat2, open, creat.
+ * 2 and 3 correlate entry and exit per thread through the `open_inflight` map. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "tracer.h"
+#include "opensnoop.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define O_WRONLY 01
+#define O_CREAT 0100
+#define O_TRUNC 01000
+
+struct open_start {
+	const char *fname;
+	__u64 flags;
+	__u64 ts_ns;
+	__u32 mode;
+	__u8 syscall;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct open_filter);
+} open_filter SEC(".maps");
+
+/* Bounded: a thread killed mid-open leaves one entry that its next open (same
+ * tid) overwrites; a full map is counted, never silent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, struct open_start);
+} open_inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} open_events SEC(".maps");
+
+DECLARE_STATS(open_stats, OPEN_STAT_MAX);
+
+static __always_inline struct open_filter *filter(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&open_filter, &zero);
+}
+
+/* The cheap checks first: pid and uid come from registers, comm needs a copy. */
+static __always_inline bool wanted(struct open_filter *f, __u32 tgid)
+{
+	if (f->pid && f->pid != tgid)
+		return false;
+	if (f->exclude_pid && f->exclude_pid == tgid)
+		return false;
+	if (f->has_uid && f->uid != (__u32)bpf_get_current_uid_gid())
+		return false;
+	if (f->has_comm) {
+		char comm[TASK_COMM_LEN];
+		bpf_get_current_comm(&comm, sizeof(comm));
+		if (!comm_eq(comm, f->comm))
+			return false;
+	}
+	return true;
+}
+
+static __always_inline void emit(struct open_filter *f, const char *fname, __u64 flags,
+				 __u32 mode, __u8 syscall, __u64 ts_ns, long ret)
+{
+	struct open_event *e;
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (f->failed_only && ret >= 0)
+		return;
+	e = bpf_ringbuf_reserve(&open_events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(&open_stats, OPEN_STAT_RINGBUF_FULL);
+		return;
+	}
+	e->ts_ns = ts_ns;
+	e->flags = flags;
+	e->ret = ret;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->mode = mode;
+	e->syscall = syscall;
+	bpf_get_current_comm(&e->comm, sizeof(e->comm));
+	if (bpf_probe_read_user_str(&e->path, sizeof(e->path), fname) < 0)
+		e->path[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline int on_enter(const char *fname, __u64 flags, __u32 mode, __u8 syscall)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct open_filter *f = filter();
+	struct open_start s = {};
+
+	if (!f || !wanted(f, id >> 32))
+		return 0;
+	s.fname = fname;
+	s.flags = flags;
+	s.mode = mode;
+	s.syscall = syscall;
+	s.ts_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&open_inflight, &tid, &s, BPF_ANY))
+		stat_inc(&open_stats, OPEN_STAT_INFLIGHT_FULL);
+	return 0;
+}
+
+static __always_inline int on_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_filter *f = filter();
+	struct open_start *s = bpf_map_lookup_elem(&open_inflight, &tid);
+
+	if (!s)
+		return 0;
+	if (f)
+		emit(f, s->fname, s->flags, s->mode, s->syscall, s->ts_ns, ret);
+	bpf_map_delete_elem(&open_inflight, &tid);
+	return 0;
+}
+
+/* ---- alternative 1: fexit ---- */
+SEC("fexit/do_sys_openat2")
+int BPF_PROG(open_fexit, int dfd, const char *filename, struct open_how *how, long ret)
+{
+	struct open_filter *f = filter();
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!f || !wanted(f, id >> 32))
+		return 0;
+	emit(f, filename, BPF_CORE_READ(how, flags), BPF_CORE_READ(how, mode), SC_UNKNOWN,
+	     bpf_ktime_get_ns(), ret);
+	return 0;
+}
+
+/* ---- alternative 2: kprobe + kretprobe ---- */
+SEC("kprobe/do_sys_openat2")
+int BPF_KPROBE(open_kprobe, int dfd, const char *filename, struct open_how *how)
+{
+	return on_enter(filename, BPF_CORE_READ(how, flags), BPF_CORE_READ(how, mode), SC_UNKNOWN);
+}
+
+SEC("kretprobe/do_sys_openat2")
+int BPF_KRETPROBE(open_kretprobe, long ret)
+{
+	return on_exit(ret);
+}
+
+/* ---- alternative 3: syscall tracepoints ---- */
+SEC("tracepoint/syscalls/sys_enter_openat")
+int open_tp_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter((const char *)ctx->args[1], ctx->args[2], ctx->args[3], SC_OPENAT);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int open_tp_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	return on_enter((const char *)ctx->args[1], how.flags, how.mode, SC_OPENAT2);
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int open_tp_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter((const char *)ctx->args[0], ctx->args[1], ctx->args[2], SC_OPEN);
+}
+
+SEC("tracepoint/syscalls/sys_enter_creat")
+int open_tp_enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter((const char *)ctx->args[0], O_CREAT | O_WRONLY | O_TRUNC, ctx->args[1],
+			SC_CREAT);
+}
+
+/* One exit handler serves all four syscalls: the in-flight entry says which. */
+SEC("tracepoint/syscalls/sys_exit_openat")
+int open_tp_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int open_tp_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int open_tp_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int open_tp_exit_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}

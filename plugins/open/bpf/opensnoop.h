@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Layout shared between opensnoop.bpf.c and the plugin's Rust decoder
+ * (plugins/open/src/record.rs mirrors it; a test checks the sizes agree). */
+#ifndef __OPENSNOOP_H
+#define __OPENSNOOP_H
+
+#define OPEN_PATH_LEN 256
+
+enum open_syscall {
+	SC_UNKNOWN = 0, /* fexit/kprobe on do_sys_openat2 cannot tell which */
+	SC_OPENAT = 1,
+	SC_OPENAT2 = 2,
+	SC_OPEN = 3,
+	SC_CREAT = 4,
+};
+
+enum open_stat {
+	OPEN_STAT_RINGBUF_FULL = 0, /* record lost: ring buffer full */
+	OPEN_STAT_INFLIGHT_FULL = 1, /* open lost: in-flight map full */
+	OPEN_STAT_MAX = 2,
+};
+
+/* Key 0 of the open_filter map. A zero field means "no filter". */
+struct open_filter {
+	__u32 pid;         /* only this tgid */
+	__u32 exclude_pid; /* never this tgid (the host itself) */
+	__u32 uid;
+	__u8 has_uid;      /* uid 0 is a real uid, hence the flag */
+	__u8 failed_only;
+	__u8 has_comm;
+	__u8 _pad;
+	char comm[16];
+};
+
+struct open_event {
+	__u64 ts_ns;  /* bpf_ktime_get_ns() at entry */
+	__u64 flags;
+	__s64 ret;    /* fd, or -errno */
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 mode;
+	__u8 syscall; /* enum open_syscall */
+	__u8 _pad[7];
+	char comm[16];
+	char path[OPEN_PATH_LEN];
+};
+
+#endif /* __OPENSNOOP_H */

@@ -1,0 +1,330 @@
+//! Aggregates of open records and the panels built from them. Pure: records in,
+//! tables out, so all of it is testable without a kernel.
+
+use crate::record::{flags_text, OpenRecord};
+use std::collections::{HashMap, VecDeque};
+use tracer_plugin_api::{Counter, FieldKind, FieldSpec, FieldValue, Panel, Table, Value};
+
+/// How many recent opens and recent failures are kept.
+pub const RECENT: usize = 512;
+/// Distinct files / processes tracked; past twice this, the least-opened half is
+/// dropped (and counted) so memory stays bounded on a box that opens everything.
+pub const MAX_KEYS: usize = 4096;
+/// Rows a top-N table shows.
+pub const TOP_ROWS: usize = 100;
+
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    opens: u64,
+    failures: u64,
+}
+
+impl Tally {
+    fn add(&mut self, failed: bool) {
+        self.opens += 1;
+        self.failures += failed as u64;
+    }
+}
+
+#[derive(Default)]
+pub struct OpenStats {
+    pub opens: u64,
+    pub failures: u64,
+    pub evicted: u64,
+    recent: VecDeque<OpenRecord>,
+    recent_failures: VecDeque<OpenRecord>,
+    files: HashMap<String, Tally>,
+    procs: HashMap<(u32, String), Tally>,
+    errnos: HashMap<i64, (u64, String)>,
+}
+
+fn push_bounded(q: &mut VecDeque<OpenRecord>, r: &OpenRecord) {
+    if q.len() == RECENT {
+        q.pop_front();
+    }
+    q.push_back(r.clone());
+}
+
+/// Keep the `MAX_KEYS` most-opened keys once the map has grown to twice that.
+fn prune<K: Clone + Eq + std::hash::Hash>(m: &mut HashMap<K, Tally>) -> u64 {
+    if m.len() <= 2 * MAX_KEYS {
+        return 0;
+    }
+    let mut counts: Vec<u64> = m.values().map(|t| t.opens).collect();
+    let cut = counts.len() - MAX_KEYS;
+    let (_, &mut threshold, _) = counts.select_nth_unstable(cut);
+    let before = m.len();
+    m.retain(|_, t| t.opens > threshold);
+    // Ties at the threshold may leave fewer than MAX_KEYS: that is fine.
+    (before - m.len()) as u64
+}
+
+fn col(name: &str, kind: FieldKind) -> FieldSpec {
+    FieldSpec::new(name, kind, "")
+}
+
+impl OpenStats {
+    pub fn add(&mut self, r: &OpenRecord) {
+        let failed = r.failed();
+        self.opens += 1;
+        self.failures += failed as u64;
+        push_bounded(&mut self.recent, r);
+        if failed {
+            push_bounded(&mut self.recent_failures, r);
+            let e = self.errnos.entry(r.ret).or_default();
+            e.0 += 1;
+            e.1.clone_from(&r.path);
+        }
+        // get_mut first: no key allocation for a file seen before (the common case).
+        match self.files.get_mut(&r.path) {
+            Some(t) => t.add(failed),
+            None => self.files.entry(r.path.clone()).or_default().add(failed),
+        }
+        self.procs.entry((r.pid, r.comm.clone())).or_default().add(failed);
+        self.evicted += prune(&mut self.files) + prune(&mut self.procs);
+    }
+
+    pub fn reset(&mut self) {
+        *self = OpenStats::default();
+    }
+
+    fn record_rows<'a>(rows: impl Iterator<Item = &'a OpenRecord>) -> Table {
+        Table {
+            columns: vec![
+                col("time", FieldKind::MONO_TIME_NS),
+                col("pid", FieldKind::U64),
+                col("comm", FieldKind::STR),
+                col("result", FieldKind::ERRNO_RESULT),
+                col("flags", FieldKind::STR),
+                col("path", FieldKind::STR),
+            ]
+            .into(),
+            rows: rows
+                .map(|r| {
+                    vec![
+                        Value::u64(r.ts_ns),
+                        Value::u64(r.pid as u64),
+                        Value::str(&r.comm),
+                        Value::i64(r.ret),
+                        Value::str(&flags_text(r.flags)),
+                        Value::str(&r.path),
+                    ]
+                    .into()
+                })
+                .collect(),
+        }
+    }
+
+    /// Newest first.
+    pub fn recent(&self) -> Table {
+        Self::record_rows(self.recent.iter().rev())
+    }
+
+    pub fn top_files(&self) -> Table {
+        let mut v: Vec<_> = self.files.iter().collect();
+        v.sort_by(|a, b| b.1.opens.cmp(&a.1.opens).then_with(|| a.0.cmp(b.0)));
+        Table {
+            columns: vec![
+                col("opens", FieldKind::U64),
+                col("failed", FieldKind::U64),
+                col("path", FieldKind::STR),
+            ]
+            .into(),
+            rows: v
+                .into_iter()
+                .take(TOP_ROWS)
+                .map(|(p, t)| vec![Value::u64(t.opens), Value::u64(t.failures), Value::str(p)].into())
+                .collect(),
+        }
+    }
+
+    pub fn top_procs(&self) -> Table {
+        let mut v: Vec<_> = self.procs.iter().collect();
+        v.sort_by(|a, b| b.1.opens.cmp(&a.1.opens).then_with(|| a.0.cmp(b.0)));
+        Table {
+            columns: vec![
+                col("opens", FieldKind::U64),
+                col("failed", FieldKind::U64),
+                col("pid", FieldKind::U64),
+                col("comm", FieldKind::STR),
+            ]
+            .into(),
+            rows: v
+                .into_iter()
+                .take(TOP_ROWS)
+                .map(|((pid, comm), t)| {
+                    vec![
+                        Value::u64(t.opens),
+                        Value::u64(t.failures),
+                        Value::u64(*pid as u64),
+                        Value::str(comm),
+                    ]
+                    .into()
+                })
+                .collect(),
+        }
+    }
+
+    /// Failures by errno (most frequent first), then the most recent failures.
+    pub fn failures(&self) -> Table {
+        let mut by_errno: Vec<_> = self.errnos.iter().collect();
+        by_errno.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(b.0)));
+        let mut rows: Vec<_> = by_errno
+            .into_iter()
+            .map(|(errno, (n, last))| {
+                vec![
+                    Value::i64(*errno),
+                    Value::u64(*n),
+                    Value::missing(),
+                    Value::missing(),
+                    Value::str(last),
+                ]
+                .into()
+            })
+            .collect();
+        rows.extend(self.recent_failures.iter().rev().map(|r| {
+            vec![
+                Value::i64(r.ret),
+                Value::missing(),
+                Value::u64(r.pid as u64),
+                Value::str(&r.comm),
+                Value::str(&r.path),
+            ]
+            .into()
+        }));
+        Table {
+            columns: vec![
+                col("error", FieldKind::ERRNO_RESULT),
+                col("count", FieldKind::U64),
+                col("pid", FieldKind::U64),
+                col("comm", FieldKind::STR),
+                col("path", FieldKind::STR),
+            ]
+            .into(),
+            rows: rows.into(),
+        }
+    }
+
+    pub fn summary(&self) -> Vec<Counter> {
+        let c = |name: &str, value: u64, unit: &str| Counter {
+            name: name.into(),
+            value,
+            unit: unit.into(),
+        };
+        vec![
+            c("opens", self.opens, "events"),
+            c("failed", self.failures, "events"),
+            c("files", self.files.len() as u64, "distinct"),
+            c("processes", self.procs.len() as u64, "distinct"),
+            c("evicted", self.evicted, "keys"),
+        ]
+    }
+
+    pub fn panel(&self, id: &str) -> Result<Panel, String> {
+        Ok(match id {
+            "recent" => Panel::Table(self.recent()),
+            "top_files" => Panel::Table(self.top_files()),
+            "top_procs" => Panel::Table(self.top_procs()),
+            "failures" => Panel::Table(self.failures()),
+            "summary" => Panel::Counters(self.summary().into()),
+            other => return Err(format!("open: no panel named {other:?}")),
+        })
+    }
+}
+
+/// The values of a table cell as Rust values, for tests.
+pub fn cell(v: &FieldValue) -> Value {
+    v.as_enum().cloned().unwrap_or(Value::Missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Syscall;
+
+    fn rec(pid: u32, comm: &str, path: &str, ret: i64) -> OpenRecord {
+        OpenRecord {
+            ts_ns: 1,
+            flags: 0,
+            ret,
+            pid,
+            tid: pid,
+            uid: 0,
+            mode: 0,
+            syscall: Syscall::Openat,
+            comm: comm.into(),
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn counts_top_files_and_processes() {
+        let mut s = OpenStats::default();
+        for _ in 0..3 {
+            s.add(&rec(10, "cat", "/etc/hosts", 3));
+        }
+        s.add(&rec(11, "ls", "/missing", -2));
+        assert_eq!((s.opens, s.failures), (4, 1));
+        let t = s.top_files();
+        assert_eq!(cell(&t.rows[0][0]), Value::U64(3));
+        assert_eq!(cell(&t.rows[0][2]), Value::Str("/etc/hosts".into()));
+        assert_eq!(cell(&t.rows[1][1]), Value::U64(1));
+        let p = s.top_procs();
+        assert_eq!(cell(&p.rows[0][2]), Value::U64(10));
+        assert_eq!(cell(&p.rows[1][3]), Value::Str("ls".into()));
+    }
+
+    #[test]
+    fn failures_group_by_errno_then_list_recent() {
+        let mut s = OpenStats::default();
+        s.add(&rec(1, "a", "/x", -2));
+        s.add(&rec(1, "a", "/y", -2));
+        s.add(&rec(2, "b", "/root/z", -13));
+        let t = s.failures();
+        assert_eq!(cell(&t.rows[0][0]), Value::I64(-2));
+        assert_eq!(cell(&t.rows[0][1]), Value::U64(2));
+        assert_eq!(cell(&t.rows[0][4]), Value::Str("/y".into()));
+        assert_eq!(cell(&t.rows[1][0]), Value::I64(-13));
+        // then the three failures, newest first
+        assert_eq!(t.rows.len(), 5);
+        assert_eq!(cell(&t.rows[2][4]), Value::Str("/root/z".into()));
+    }
+
+    #[test]
+    fn recent_is_bounded_and_newest_first() {
+        let mut s = OpenStats::default();
+        for i in 0..(RECENT + 10) {
+            s.add(&rec(1, "a", &format!("/f{i}"), 3));
+        }
+        let t = s.recent();
+        assert_eq!(t.rows.len(), RECENT);
+        assert_eq!(cell(&t.rows[0][5]), Value::Str(format!("/f{}", RECENT + 9).as_str().into()));
+    }
+
+    #[test]
+    fn distinct_files_are_bounded_and_eviction_counted() {
+        let mut s = OpenStats::default();
+        s.add(&rec(1, "a", "/hot", 3));
+        s.add(&rec(1, "a", "/hot", 3));
+        for i in 0..(2 * MAX_KEYS + 1) {
+            s.add(&rec(1, "a", &format!("/cold{i}"), 3));
+        }
+        assert!(s.files.len() <= 2 * MAX_KEYS);
+        assert!(s.evicted > 0);
+        assert!(s.files.contains_key("/hot"), "the most-opened file survives pruning");
+    }
+
+    #[test]
+    fn reset_forgets_everything() {
+        let mut s = OpenStats::default();
+        s.add(&rec(1, "a", "/x", -2));
+        s.reset();
+        assert_eq!(s.opens, 0);
+        assert!(s.recent().rows.is_empty() && s.failures().rows.is_empty());
+    }
+
+    #[test]
+    fn unknown_panel_is_an_error() {
+        assert!(OpenStats::default().panel("nope").is_err());
+    }
+}

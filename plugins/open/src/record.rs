@@ -1,0 +1,207 @@
+//! Decoding of `struct open_event` (bpf/opensnoop.h) from ring-buffer bytes.
+
+pub const PATH_LEN: usize = 256;
+/// `sizeof(struct open_event)`: 8+8+8 + 4*4 + 1+7 + 16 + 256.
+pub const RECORD_SIZE: usize = 320;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRecord {
+    pub ts_ns: u64,
+    pub flags: u64,
+    pub ret: i64,
+    pub pid: u32,
+    pub tid: u32,
+    pub uid: u32,
+    pub mode: u32,
+    pub syscall: Syscall,
+    pub comm: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syscall {
+    /// fexit/kprobe on do_sys_openat2 cannot tell which syscall led there.
+    Unknown,
+    Openat,
+    Openat2,
+    Open,
+    Creat,
+}
+
+impl Syscall {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Syscall::Openat,
+            2 => Syscall::Openat2,
+            3 => Syscall::Open,
+            4 => Syscall::Creat,
+            _ => Syscall::Unknown,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Syscall::Unknown => "open*",
+            Syscall::Openat => "openat",
+            Syscall::Openat2 => "openat2",
+            Syscall::Open => "open",
+            Syscall::Creat => "creat",
+        }
+    }
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_ne_bytes(b[off..off + 8].try_into().unwrap())
+}
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(b[off..off + 4].try_into().unwrap())
+}
+
+/// Text up to the first NUL; invalid UTF-8 is replaced, never rejected: a path is
+/// whatever bytes the process passed.
+fn c_str(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+impl OpenRecord {
+    pub fn decode(b: &[u8]) -> Result<Self, String> {
+        if b.len() < RECORD_SIZE {
+            return Err(format!("open record too short: {} bytes, expected {RECORD_SIZE}", b.len()));
+        }
+        Ok(OpenRecord {
+            ts_ns: u64_at(b, 0),
+            flags: u64_at(b, 8),
+            ret: u64_at(b, 16) as i64,
+            pid: u32_at(b, 24),
+            tid: u32_at(b, 28),
+            uid: u32_at(b, 32),
+            mode: u32_at(b, 36),
+            syscall: Syscall::from_u8(b[40]),
+            comm: c_str(&b[48..64]),
+            path: c_str(&b[64..64 + PATH_LEN]),
+        })
+    }
+
+    /// The inverse of [`decode`](Self::decode), for tests and fuzzing.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = vec![0u8; RECORD_SIZE];
+        b[0..8].copy_from_slice(&self.ts_ns.to_ne_bytes());
+        b[8..16].copy_from_slice(&self.flags.to_ne_bytes());
+        b[16..24].copy_from_slice(&self.ret.to_ne_bytes());
+        b[24..28].copy_from_slice(&self.pid.to_ne_bytes());
+        b[28..32].copy_from_slice(&self.tid.to_ne_bytes());
+        b[32..36].copy_from_slice(&self.uid.to_ne_bytes());
+        b[36..40].copy_from_slice(&self.mode.to_ne_bytes());
+        b[40] = match self.syscall {
+            Syscall::Unknown => 0,
+            Syscall::Openat => 1,
+            Syscall::Openat2 => 2,
+            Syscall::Open => 3,
+            Syscall::Creat => 4,
+        };
+        let comm = self.comm.as_bytes();
+        b[48..48 + comm.len().min(15)].copy_from_slice(&comm[..comm.len().min(15)]);
+        let path = self.path.as_bytes();
+        let n = path.len().min(PATH_LEN - 1);
+        b[64..64 + n].copy_from_slice(&path[..n]);
+        b
+    }
+
+    pub fn failed(&self) -> bool {
+        self.ret < 0
+    }
+}
+
+/// `O_RDONLY|O_CREAT|...` for the flags of open(2) on Linux (x86_64/arm64 values).
+pub fn flags_text(flags: u64) -> String {
+    const NAMES: &[(u64, &str)] = &[
+        (0o100, "O_CREAT"),
+        (0o200, "O_EXCL"),
+        (0o400, "O_NOCTTY"),
+        (0o1000, "O_TRUNC"),
+        (0o2000, "O_APPEND"),
+        (0o4000, "O_NONBLOCK"),
+        (0o10000, "O_DSYNC"),
+        (0o20000, "O_ASYNC"),
+        (0o40000, "O_DIRECT"),
+        (0o200000, "O_DIRECTORY"),
+        (0o400000, "O_NOFOLLOW"),
+        (0o1000000, "O_NOATIME"),
+        (0o2000000, "O_CLOEXEC"),
+        (0o4000000, "O_SYNC"),
+        (0o10000000, "O_PATH"),
+        (0o20200000, "O_TMPFILE"),
+    ];
+    let mut out = String::from(match flags & 3 {
+        0 => "O_RDONLY",
+        1 => "O_WRONLY",
+        2 => "O_RDWR",
+        _ => "O_ACCMODE",
+    });
+    let mut rest = flags & !3;
+    // Highest bits first: O_TMPFILE includes O_DIRECTORY's bit and must win.
+    for &(bit, name) in NAMES.iter().rev() {
+        if rest & bit == bit && bit != 0 {
+            out.push('|');
+            out.push_str(name);
+            rest &= !bit;
+        }
+    }
+    // O_LARGEFILE (0o100000) is set by the kernel on 64-bit: not worth showing.
+    rest &= !0o100000;
+    if rest != 0 {
+        out.push_str(&format!("|0x{rest:x}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> OpenRecord {
+        OpenRecord {
+            ts_ns: 123,
+            flags: 0o2000101,
+            ret: -2,
+            pid: 42,
+            tid: 43,
+            uid: 1000,
+            mode: 0o644,
+            syscall: Syscall::Openat,
+            comm: "cat".into(),
+            path: "/etc/hosts".into(),
+        }
+    }
+
+    #[test]
+    fn decode_inverts_encode() {
+        let r = sample();
+        assert_eq!(OpenRecord::decode(&r.encode()).unwrap(), r);
+    }
+
+    #[test]
+    fn short_record_is_an_error() {
+        let e = OpenRecord::decode(&[0u8; 100]).unwrap_err();
+        assert!(e.contains("too short"), "{e}");
+    }
+
+    #[test]
+    fn unterminated_and_invalid_utf8_paths_decode() {
+        let mut b = sample().encode();
+        for x in &mut b[64..64 + PATH_LEN] {
+            *x = 0xff;
+        }
+        let r = OpenRecord::decode(&b).unwrap();
+        assert_eq!(r.path.chars().count(), PATH_LEN);
+    }
+
+    #[test]
+    fn flags_are_named() {
+        assert_eq!(flags_text(0), "O_RDONLY");
+        assert_eq!(flags_text(0o2000101), "O_WRONLY|O_CLOEXEC|O_CREAT");
+        assert_eq!(flags_text(0o100000 | 2), "O_RDWR");
+        assert_eq!(flags_text(0o20200000), "O_RDONLY|O_TMPFILE");
+        assert_eq!(flags_text(1 << 40), "O_RDONLY|0x10000000000");
+    }
+}

@@ -1,0 +1,92 @@
+//! The plugin's settings (`[plugins.open]` in the config) and the bytes of
+//! `struct open_filter` (bpf/opensnoop.h) they become.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpenSettings {
+    /// Only this process (tgid).
+    pub pid: Option<u32>,
+    pub uid: Option<u32>,
+    /// Only tasks with exactly this comm (at most 15 bytes).
+    pub comm: Option<String>,
+    /// Only failed opens.
+    #[serde(default)]
+    pub failed_only: bool,
+    /// Also trace the host's own opens (off by default: the host reading /proc
+    /// for its UI would otherwise feed the stream it shows).
+    #[serde(default)]
+    pub include_self: bool,
+}
+
+pub const FILTER_SIZE: usize = 32;
+
+impl OpenSettings {
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let s: OpenSettings = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        if let Some(c) = &s.comm {
+            if c.is_empty() || c.len() > 15 {
+                return Err(format!(
+                    "comm: {c:?} must be 1 to 15 bytes (the kernel's TASK_COMM_LEN - 1)"
+                ));
+            }
+        }
+        if s.pid == Some(0) {
+            return Err("pid: 0 is the idle task; leave pid out to trace every process".into());
+        }
+        Ok(s)
+    }
+
+    /// `struct open_filter` as bytes; `self_pid` is the host's own pid.
+    pub fn filter_bytes(&self, self_pid: u32) -> Vec<u8> {
+        let mut b = vec![0u8; FILTER_SIZE];
+        b[0..4].copy_from_slice(&self.pid.unwrap_or(0).to_ne_bytes());
+        let exclude = if self.include_self { 0 } else { self_pid };
+        b[4..8].copy_from_slice(&exclude.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.uid.unwrap_or(0).to_ne_bytes());
+        b[12] = self.uid.is_some() as u8;
+        b[13] = self.failed_only as u8;
+        if let Some(c) = &self.comm {
+            b[14] = 1;
+            b[16..16 + c.len()].copy_from_slice(c.as_bytes());
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_settings_filter_nothing_but_self() {
+        let b = OpenSettings::parse("{}").unwrap().filter_bytes(77);
+        assert_eq!(&b[4..8], &77u32.to_ne_bytes());
+        assert!(b.iter().enumerate().all(|(i, &x)| (4..8).contains(&i) || x == 0));
+    }
+
+    #[test]
+    fn every_setting_lands_in_its_field() {
+        let s = OpenSettings::parse(
+            r#"{"pid": 5, "uid": 0, "comm": "bash", "failed_only": true, "include_self": true}"#,
+        )
+        .unwrap();
+        let b = s.filter_bytes(77);
+        assert_eq!(&b[0..4], &5u32.to_ne_bytes());
+        assert_eq!(&b[4..8], &0u32.to_ne_bytes());
+        assert_eq!(&b[8..12], &0u32.to_ne_bytes());
+        assert_eq!((b[12], b[13], b[14]), (1, 1, 1));
+        assert_eq!(&b[16..21], b"bash\0");
+    }
+
+    #[test]
+    fn bad_settings_name_the_key() {
+        let e = OpenSettings::parse(r#"{"pidd": 5}"#).unwrap_err();
+        assert!(e.contains("unknown field `pidd`"), "{e}");
+        let e = OpenSettings::parse(r#"{"pid": "x"}"#).unwrap_err();
+        assert!(e.contains("invalid type"), "{e}");
+        let e = OpenSettings::parse(r#"{"comm": "a-very-long-command-name"}"#).unwrap_err();
+        assert!(e.starts_with("comm:"), "{e}");
+    }
+}
