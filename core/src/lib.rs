@@ -1,0 +1,12 @@
+//! Everything host-side that is not UI: plugin discovery and loading, the BPF
+//! lifecycle, the shared ring-buffer poller, map reads, counters and config.
+
+pub mod bpf_runtime;
+pub mod config;
+pub mod kernel_features;
+pub mod libbpf_log;
+pub mod loader;
+pub mod safety;
+pub mod poller;
+pub mod session;
+pub mod format;

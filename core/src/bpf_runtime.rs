@@ -1,0 +1,289 @@
+//! The BPF lifecycle of one plugin: open its object from bytes, choose one attach
+//! alternative per probe by trying them on the running kernel, load, write the
+//! config map, attach. Dropping a [`BpfRuntime`] detaches every link and closes
+//! every program and map (links are never pinned, so even SIGKILL leaves nothing).
+
+use crate::kernel_features::{self, AttachKind};
+use crate::libbpf_log;
+use libbpf_rs::{ErrorKind, Link, MapCore, MapFlags, Object, ObjectBuilder};
+use std::collections::HashMap;
+use tracer_plugin_api::{AttachAlternative, PluginDescriptor};
+
+/// What was chosen for one probe, and why the better alternatives were not.
+#[derive(Debug, Clone)]
+pub struct ProbeChoice {
+    pub probe: String,
+    /// e.g. `tracepoint`; the kind of the alternative's first program.
+    pub mode: String,
+    pub programs: Vec<String>,
+    /// Optional programs that did not attach, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Better alternatives that failed here: (mode, reason).
+    pub rejected: Vec<(String, String)>,
+}
+
+/// A plugin's loaded and attached BPF object.
+pub struct BpfRuntime {
+    // Field order matters: links drop (detach) before the object closes.
+    links: Vec<Link>,
+    object: Object,
+    pub choices: Vec<ProbeChoice>,
+}
+
+impl BpfRuntime {
+    pub fn object(&self) -> &Object {
+        &self.object
+    }
+
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
+    fn map(&self, name: &str) -> Result<libbpf_rs::Map<'_>, String> {
+        self.object
+            .maps()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| format!("the BPF object has no map named {name:?}"))
+    }
+
+    /// Write key 0 of the plugin's config map; takes effect for the next event.
+    pub fn write_config(&self, map: &str, bytes: &[u8]) -> Result<(), String> {
+        write_config(&self.object, map, bytes)
+    }
+
+    /// Sum slot `index` of a per-CPU `u64` array over all CPUs.
+    pub fn read_percpu_u64(&self, map: &str, index: u32) -> Result<u64, String> {
+        let m = self.map(map)?;
+        let vals = m
+            .lookup_percpu(&index.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|e| format!("reading {map}[{index}]: {e}"))?
+            .unwrap_or_default();
+        Ok(vals
+            .iter()
+            .filter_map(|v| v.get(..8).map(|b| u64::from_ne_bytes(b.try_into().unwrap())))
+            .sum())
+    }
+
+    /// Every entry of map `name`, per-CPU values back to back.
+    pub fn read_map(&self, name: &str) -> Result<(u32, Vec<(Vec<u8>, Vec<u8>)>), String> {
+        let m = self.map(name)?;
+        let percpu = m.map_type().is_percpu();
+        let mut out = Vec::new();
+        let mut per_key = 1u32;
+        for key in m.keys() {
+            if percpu {
+                if let Some(vals) = m.lookup_percpu(&key, MapFlags::ANY).map_err(|e| e.to_string())? {
+                    per_key = vals.len() as u32;
+                    out.push((key, vals.concat()));
+                }
+            } else if let Some(v) = m.lookup(&key, MapFlags::ANY).map_err(|e| e.to_string())? {
+                out.push((key, v));
+            }
+        }
+        Ok((per_key, out))
+    }
+}
+
+fn write_config(object: &Object, map: &str, bytes: &[u8]) -> Result<(), String> {
+    let m = object
+        .maps()
+        .find(|m| m.name() == map)
+        .ok_or_else(|| format!("the BPF object has no config map named {map:?}"))?;
+    if m.value_size() as usize != bytes.len() {
+        return Err(format!(
+            "config map {map} holds {} bytes but the plugin produced {}",
+            m.value_size(),
+            bytes.len()
+        ));
+    }
+    m.update(&0u32.to_ne_bytes(), bytes, MapFlags::ANY)
+        .map_err(|e| format!("writing config map {map}: {e}"))
+}
+
+/// One line, then (for verifier rejections) the end of the verifier log indented.
+fn describe_load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[String]) -> String {
+    let failed_prog = log
+        .iter()
+        .rev()
+        .find_map(|l| l.split("prog '").nth(1).and_then(|r| r.split('\'').next()))
+        .unwrap_or("?")
+        .to_string();
+    if let Some(tail) = libbpf_log::verifier_tail(log, 12) {
+        if !tail.is_empty() {
+            let mut s = format!("the BPF verifier rejected program {failed_prog}; end of its log:");
+            for l in tail {
+                s.push_str("\n    ");
+                s.push_str(&l);
+            }
+            return s;
+        }
+    }
+    if err.kind() == ErrorKind::PermissionDenied && kinds.contains(&AttachKind::Fentry) {
+        return "fentry/fexit programs are not permitted on this kernel (EPERM at load)".into();
+    }
+    if err.kind() == ErrorKind::PermissionDenied {
+        return format!("loading program {failed_prog} was refused (EPERM): run as root with CAP_BPF and CAP_PERFMON");
+    }
+    let last = log.iter().rev().find(|l| l.contains("libbpf:")).cloned().unwrap_or_default();
+    format!("loading the BPF object failed ({err}); {}", last.trim())
+}
+
+fn describe_attach_error(err: &libbpf_rs::Error, prog: &str, section: &str) -> String {
+    if err.kind() == ErrorKind::NotFound {
+        format!("{prog}: {section} does not exist on this kernel")
+    } else {
+        format!("{prog}: attaching {section} failed: {err}")
+    }
+}
+
+struct Trial {
+    links: Vec<Link>,
+    object: Object,
+    skipped: Vec<(String, String)>,
+}
+
+/// Everything needed to try an alternative: the object bytes and program sections.
+struct Attempter<'a> {
+    desc: &'a PluginDescriptor,
+    sections: HashMap<String, String>,
+    config: Option<(&'a str, &'a [u8])>,
+}
+
+impl Attempter<'_> {
+    fn kind_of(&self, prog: &str) -> AttachKind {
+        self.sections
+            .get(prog)
+            .map(|s| AttachKind::from_section(s))
+            .unwrap_or(AttachKind::Other)
+    }
+
+    /// Load the object with exactly `selected` programs on, write the config, then
+    /// attach them. Optional programs may fail to attach.
+    fn attempt(&self, selected: &[(String, bool)]) -> Result<Trial, String> {
+        libbpf_log::clear();
+        let mark = libbpf_log::mark();
+        let mut builder = ObjectBuilder::default();
+        let mut open = builder
+            .open_memory(&self.desc.bpf_object)
+            .map_err(|e| format!("the plugin's BPF object is not a valid BPF ELF object: {e}"))?;
+        for mut p in open.progs_mut() {
+            let name = p.name().to_string_lossy().into_owned();
+            p.set_autoload(selected.iter().any(|(n, _)| *n == name));
+        }
+        let kinds: Vec<AttachKind> = selected.iter().map(|(n, _)| self.kind_of(n)).collect();
+        let object = open
+            .load()
+            .map_err(|e| describe_load_error(&e, &kinds, &libbpf_log::since(mark)))?;
+        if let Some((map, bytes)) = self.config {
+            // Before attach: no event may pass unfiltered.
+            write_config(&object, map, bytes)?;
+        }
+        let mut links = Vec::new();
+        let mut skipped = Vec::new();
+        for (name, optional) in selected {
+            let prog = object
+                .progs_mut()
+                .find(|p| p.name().to_string_lossy() == name.as_str())
+                .ok_or_else(|| format!("the BPF object has no program named {name:?}"))?;
+            match prog.attach() {
+                Ok(l) => links.push(l),
+                Err(e) => {
+                    let why = describe_attach_error(&e, name, &self.sections[name]);
+                    if *optional {
+                        skipped.push((name.clone(), why));
+                    } else {
+                        return Err(why);
+                    }
+                }
+            }
+        }
+        Ok(Trial { links, object, skipped })
+    }
+}
+
+fn alternative_mode(att: &Attempter<'_>, alt: &AttachAlternative) -> AttachKind {
+    alt.programs.first().map(|p| att.kind_of(p.name.as_str())).unwrap_or(AttachKind::Other)
+}
+
+/// Choose, load and attach. `config` is (config map name, bytes for key 0).
+pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>) -> Result<BpfRuntime, String> {
+    let mut builder = ObjectBuilder::default();
+    let open = builder
+        .open_memory(&desc.bpf_object)
+        .map_err(|e| format!("the plugin's BPF object is not a valid BPF ELF object: {e}"))?;
+    let sections: HashMap<String, String> = open
+        .progs()
+        .map(|p| (p.name().to_string_lossy().into_owned(), p.section().to_string_lossy().into_owned()))
+        .collect();
+    drop(open);
+    for probe in desc.probes.iter() {
+        for alt in probe.alternatives.iter() {
+            for p in alt.programs.iter() {
+                if !sections.contains_key(p.name.as_str()) {
+                    return Err(format!(
+                        "probe {}: the BPF object has no program named {:?}",
+                        probe.name, p.name
+                    ));
+                }
+            }
+        }
+    }
+    let att = Attempter { desc, sections, config };
+
+    let mut chosen: Vec<(String, bool)> = Vec::new();
+    let mut choices = Vec::new();
+    let mut current: Option<Trial> = None;
+    for probe in desc.probes.iter() {
+        let mut rejected = Vec::new();
+        let mut found = false;
+        for alt in probe.alternatives.iter() {
+            let kind = alternative_mode(&att, alt);
+            if let Err(why) = kernel_features::precheck(kind) {
+                rejected.push((kind.label().to_string(), why));
+                continue;
+            }
+            let mut selected = chosen.clone();
+            selected.extend(alt.programs.iter().map(|p| (p.name.to_string(), p.optional)));
+            // The previous trial stays the current state until this one succeeds.
+            let previous = current.take();
+            match att.attempt(&selected) {
+                Ok(trial) => {
+                    drop(previous);
+                    let programs = alt
+                        .programs
+                        .iter()
+                        .map(|p| p.name.to_string())
+                        .filter(|n| !trial.skipped.iter().any(|(s, _)| s == n))
+                        .collect();
+                    choices.push(ProbeChoice {
+                        probe: probe.name.to_string(),
+                        mode: kind.label().to_string(),
+                        programs,
+                        skipped: trial.skipped.clone(),
+                        rejected: std::mem::take(&mut rejected),
+                    });
+                    chosen = selected;
+                    current = Some(trial);
+                    found = true;
+                    break;
+                }
+                Err(why) => {
+                    if kind == AttachKind::Fentry && why.contains("not permitted") {
+                        kernel_features::mark_unusable(kind, &why);
+                    }
+                    rejected.push((kind.label().to_string(), why));
+                    current = previous;
+                }
+            }
+        }
+        if !found {
+            let mut msg = format!("probe {}: no attach alternative works on this kernel", probe.name);
+            for (mode, why) in &rejected {
+                msg.push_str(&format!("\n    {mode}: {why}"));
+            }
+            return Err(msg);
+        }
+    }
+    let trial = current.ok_or_else(|| "the plugin declares no probes".to_string())?;
+    Ok(BpfRuntime { links: trial.links, object: trial.object, choices })
+}

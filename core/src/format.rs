@@ -1,0 +1,194 @@
+//! Turning typed values into text: errno names, wall-clock times, durations and
+//! byte counts. Shared by the headless writers and the TUI.
+
+use tracer_plugin_api::{FieldKind, FieldValue, Value};
+
+/// Converts `CLOCK_MONOTONIC` ns (what `bpf_ktime_get_ns` returns) to wall time.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// realtime - monotonic, in ns, measured once at start.
+    offset_ns: i128,
+}
+
+fn clock_ns(id: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}
+
+impl Clock {
+    pub fn now() -> Clock {
+        Clock { offset_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC) }
+    }
+
+    pub fn monotonic_now_ns() -> u64 {
+        clock_ns(libc::CLOCK_MONOTONIC) as u64
+    }
+
+    /// Unix time in ns of a monotonic timestamp.
+    pub fn to_unix_ns(&self, mono_ns: u64) -> i128 {
+        mono_ns as i128 + self.offset_ns
+    }
+
+    /// `2026-11-22T22:41:19.123456789Z`
+    pub fn rfc3339(&self, mono_ns: u64) -> String {
+        let unix = self.to_unix_ns(mono_ns);
+        let secs = unix.div_euclid(1_000_000_000) as i64;
+        let nanos = unix.rem_euclid(1_000_000_000) as u32;
+        let (y, mo, d, h, mi, s) = civil_from_unix(secs);
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{nanos:09}Z")
+    }
+
+    /// `22:41:19.123456` (UTC), the compact form for columns.
+    pub fn hms_micros(&self, mono_ns: u64) -> String {
+        let unix = self.to_unix_ns(mono_ns);
+        let secs = unix.div_euclid(1_000_000_000) as i64;
+        let micros = unix.rem_euclid(1_000_000_000) / 1000;
+        let (_, _, _, h, mi, s) = civil_from_unix(secs);
+        format!("{h:02}:{mi:02}:{s:02}.{micros:06}")
+    }
+}
+
+/// Days-to-civil from Howard Hinnant's date algorithms (UTC).
+fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+}
+
+/// The symbolic name of a Linux errno (`ENOENT`), or `E<n>`.
+pub fn errno_name(errno: i64) -> String {
+    const NAMES: &[&str] = &[
+        "", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF",
+        "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV",
+        "ENODEV", "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG",
+        "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EDEADLK",
+        "ENAMETOOLONG", "ENOLCK", "ENOSYS", "ENOTEMPTY", "ELOOP",
+    ];
+    const MORE: &[(i64, &str)] = &[
+        (61, "ENODATA"),
+        (62, "ETIME"),
+        (75, "EOVERFLOW"),
+        (95, "EOPNOTSUPP"),
+        (98, "EADDRINUSE"),
+        (99, "EADDRNOTAVAIL"),
+        (100, "ENETDOWN"),
+        (101, "ENETUNREACH"),
+        (103, "ECONNABORTED"),
+        (104, "ECONNRESET"),
+        (105, "ENOBUFS"),
+        (110, "ETIMEDOUT"),
+        (111, "ECONNREFUSED"),
+        (113, "EHOSTUNREACH"),
+        (114, "EALREADY"),
+        (115, "EINPROGRESS"),
+        (122, "EDQUOT"),
+        (125, "ECANCELED"),
+    ];
+    if errno > 0 && (errno as usize) < NAMES.len() {
+        return NAMES[errno as usize].to_string();
+    }
+    MORE.iter()
+        .find(|(n, _)| *n == errno)
+        .map(|(_, s)| s.to_string())
+        .unwrap_or_else(|| format!("E{errno}"))
+}
+
+/// `812ns`, `3.2µs`, `41.0ms`, `2.50s`.
+pub fn duration_ns(ns: u64) -> String {
+    match ns {
+        0..=999 => format!("{ns}ns"),
+        1_000..=999_999 => format!("{:.1}µs", ns as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1}ms", ns as f64 / 1e6),
+        _ => format!("{:.2}s", ns as f64 / 1e9),
+    }
+}
+
+/// `512B`, `1.5KiB`, `3.0MiB`, `2.0GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1}{}", UNITS[u])
+}
+
+/// A value as text for a column of kind `kind`. Unknown kinds and variants fall
+/// back to the raw value, never fail.
+pub fn value_text(v: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
+    let Ok(v) = v.as_enum() else { return "?".into() };
+    match (v, kind) {
+        (Value::Missing, _) => "-".into(),
+        (Value::U64(n), FieldKind::MONO_TIME_NS) => clock.hms_micros(*n),
+        (Value::U64(n), FieldKind::DURATION_NS) => duration_ns(*n),
+        (Value::U64(n), FieldKind::BYTES) => bytes(*n),
+        (Value::U64(n), FieldKind::HEX) => format!("0x{n:x}"),
+        (Value::I64(n), FieldKind::ERRNO_RESULT) if *n < 0 => errno_name(-n),
+        (Value::U64(n), _) => n.to_string(),
+        (Value::I64(n), _) => n.to_string(),
+        (Value::Str(s), _) => s.to_string(),
+        _ => "?".into(),
+    }
+}
+
+/// A value as JSON. Monotonic timestamps stay numbers (the writer adds a wall
+/// time); errno results stay numbers (the writer adds the errno name).
+pub fn value_json(v: &FieldValue) -> serde_json::Value {
+    match v.as_enum() {
+        Ok(Value::U64(n)) => (*n).into(),
+        Ok(Value::I64(n)) => (*n).into(),
+        Ok(Value::Str(s)) => s.as_str().into(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errnos_durations_bytes() {
+        assert_eq!(errno_name(2), "ENOENT");
+        assert_eq!(errno_name(13), "EACCES");
+        assert_eq!(errno_name(111), "ECONNREFUSED");
+        assert_eq!(errno_name(4000), "E4000");
+        assert_eq!(duration_ns(812), "812ns");
+        assert_eq!(duration_ns(3_250), "3.2µs");
+        assert_eq!(duration_ns(2_500_000_000), "2.50s");
+        assert_eq!(bytes(512), "512B");
+        assert_eq!(bytes(1536), "1.5KiB");
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_unix(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil_from_unix(1_795_386_079), (2026, 11, 22, 22, 21, 19));
+        assert_eq!(civil_from_unix(951_782_400), (2000, 2, 29, 0, 0, 0));
+    }
+
+    #[test]
+    fn values_by_kind() {
+        let c = Clock { offset_ns: 0 };
+        assert_eq!(value_text(&Value::i64(-2), FieldKind::ERRNO_RESULT, &c), "ENOENT");
+        assert_eq!(value_text(&Value::i64(3), FieldKind::ERRNO_RESULT, &c), "3");
+        assert_eq!(value_text(&Value::u64(1_500_000_000), FieldKind::MONO_TIME_NS, &c), "00:00:01.500000");
+        assert_eq!(value_text(&Value::missing(), FieldKind::U64, &c), "-");
+        assert_eq!(value_text(&Value::u64(255), FieldKind(200), &c), "255");
+    }
+}

@@ -1,0 +1,294 @@
+//! A running set of plugins: their BPF runtimes, the shared poller, dispatch of
+//! records to plugins, counters and map reads. Knows nothing of any one tracer.
+
+use crate::bpf_runtime::{self, BpfRuntime};
+use crate::loader::{self, LoadFailure, LoadedPlugin};
+use crate::poller::Poller;
+use abi_stable::std_types::{RSlice, RStr, RVec};
+use std::path::{Path, PathBuf};
+use tracer_plugin_api::{
+    FieldSpec, FieldValue, MapEntry, MapSnapshot, PanelContent, PluginDescriptor, TracerBox,
+};
+
+/// Records dispatched per call of [`Session::pump`] at most, so one busy plugin
+/// cannot starve the UI and the inbox stays small.
+pub const PUMP_BATCH: usize = 8192;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlotState {
+    Running,
+    /// Loaded but not started (not selected, or switched off).
+    Off,
+    /// Could not start or was stopped after a fault: one line, then details.
+    Failed(String),
+}
+
+/// Per-plugin figures for the status line and the final report.
+#[derive(Debug, Clone, Default)]
+pub struct PluginStats {
+    pub records: u64,
+    pub record_errors: u64,
+    /// Sum of the plugin's drop counters (ring buffer full, state map full, ...).
+    pub drops: u64,
+    /// Every declared counter: (name, value).
+    pub counters: Vec<(String, u64)>,
+    pub last_error: Option<String>,
+}
+
+pub struct PluginSlot {
+    pub path: PathBuf,
+    pub desc: PluginDescriptor,
+    tracer: TracerBox,
+    bpf: Option<BpfRuntime>,
+    pub state: SlotState,
+    pub stats: PluginStats,
+}
+
+impl PluginSlot {
+    pub fn name(&self) -> &str {
+        self.desc.info.name.as_str()
+    }
+
+    pub fn runtime(&self) -> Option<&BpfRuntime> {
+        self.bpf.as_ref()
+    }
+
+    /// Field specs of ring `ring`.
+    pub fn fields(&self, ring: u32) -> &[FieldSpec] {
+        self.desc.rings.get(ring as usize).map(|r| r.fields.as_slice()).unwrap_or(&[])
+    }
+
+    /// Current contents of one of this plugin's panels.
+    pub fn panel(&self, id: &str) -> Result<PanelContent, String> {
+        self.tracer.panel(RStr::from(id)).into_result().map_err(|e| e.to_string())
+    }
+
+    fn configure(&mut self, settings_json: &str) -> Result<Option<(String, Vec<u8>)>, String> {
+        let bytes = self
+            .tracer
+            .configure(RStr::from(settings_json))
+            .into_result()
+            .map_err(|e| e.to_string())?;
+        Ok(self.desc.config_map.as_ref().into_option().map(|m| (m.to_string(), bytes.to_vec())))
+    }
+}
+
+/// A plugin error that means the plugin must be stopped (it panicked before).
+fn is_fatal_plugin_error(e: &str) -> bool {
+    e.starts_with("plugin panicked") || e.starts_with("plugin disabled")
+}
+
+pub struct Session {
+    // Declared first: the poller holds the ring fds of the runtimes in `slots`
+    // and must be dropped before them.
+    poller: Option<Poller>,
+    pub slots: Vec<PluginSlot>,
+    pub load_failures: Vec<LoadFailure>,
+    scratch: RVec<FieldValue>,
+}
+
+impl Session {
+    /// Load every plugin in `dir` (none is started yet).
+    pub fn load(dir: &Path) -> Result<Session, String> {
+        crate::libbpf_log::install();
+        let (plugins, load_failures) = loader::load_dir(dir)?;
+        let slots = plugins
+            .into_iter()
+            .map(|LoadedPlugin { path, tracer, desc }| PluginSlot {
+                path,
+                desc,
+                tracer,
+                bpf: None,
+                state: SlotState::Off,
+                stats: PluginStats::default(),
+            })
+            .collect();
+        Ok(Session { poller: None, slots, load_failures, scratch: RVec::new() })
+    }
+
+    pub fn slot_index(&self, name: &str) -> Option<usize> {
+        self.slots.iter().position(|s| s.name() == name)
+    }
+
+    /// Configure, load and attach plugin `idx`. On failure the slot is `Failed`
+    /// with the reason, which is also returned.
+    pub fn start(&mut self, idx: usize, settings_json: &str) -> Result<(), String> {
+        let slot = &mut self.slots[idx];
+        let result = slot.configure(settings_json).and_then(|cfg| {
+            let cfg_ref = cfg.as_ref().map(|(m, b)| (m.as_str(), b.as_slice()));
+            bpf_runtime::start(&slot.desc, cfg_ref)
+        });
+        match result {
+            Ok(rt) => {
+                slot.bpf = Some(rt);
+                slot.state = SlotState::Running;
+                self.rebuild_poller()
+            }
+            Err(e) => {
+                slot.state = SlotState::Failed(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Detach plugin `idx`'s programs; it keeps its aggregates.
+    pub fn stop(&mut self, idx: usize, why: Option<String>) {
+        // The poller refers to this runtime's ring: rebuild it without.
+        self.poller = None;
+        let slot = &mut self.slots[idx];
+        slot.bpf = None;
+        slot.state = match why {
+            Some(w) => SlotState::Failed(w),
+            None => SlotState::Off,
+        };
+        if let Err(e) = self.rebuild_poller() {
+            tracing::error!("rebuilding the poller: {e}");
+        }
+    }
+
+    /// Stop everything: every link detached, every BPF object closed.
+    pub fn shutdown(&mut self) {
+        self.poller = None;
+        for s in &mut self.slots {
+            s.bpf = None;
+            if s.state == SlotState::Running {
+                s.state = SlotState::Off;
+            }
+        }
+    }
+
+    fn rebuild_poller(&mut self) -> Result<(), String> {
+        self.poller = None;
+        let runtimes = self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let rings = s.desc.rings.iter().map(|r| r.map.to_string()).collect();
+            s.bpf.as_ref().map(|rt| (i as u32, rt, rings))
+        });
+        self.poller = Poller::build(runtimes)?;
+        Ok(())
+    }
+
+    pub fn epoll_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.poller.as_ref().map(|p| p.epoll_fd())
+    }
+
+    /// Apply new settings to a running plugin: the kernel filter changes at once.
+    pub fn set_settings(&mut self, idx: usize, settings_json: &str) -> Result<(), String> {
+        let slot = &mut self.slots[idx];
+        let cfg = slot.configure(settings_json)?;
+        match (&slot.bpf, cfg) {
+            (Some(rt), Some((map, bytes))) => rt.write_config(&map, &bytes),
+            (None, _) => Err(format!("plugin {} is not running", slot.name())),
+            (_, None) => Err(format!("plugin {} has no kernel-side settings", slot.name())),
+        }
+    }
+
+    /// Copy out up to [`PUMP_BATCH`] records and hand each to its plugin. With
+    /// `sink`, records are decoded and passed on as (slot, ring, fields).
+    /// Returns the number of records dispatched.
+    pub fn pump(
+        &mut self,
+        mut sink: Option<&mut dyn FnMut(&PluginSlot, u32, &[FieldValue])>,
+    ) -> Result<usize, String> {
+        let Some(poller) = &self.poller else { return Ok(0) };
+        let n = poller.consume(PUMP_BATCH)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let inbox = poller.inbox().clone();
+        let mut faulted: Vec<(usize, String)> = Vec::new();
+        let scratch = &mut self.scratch;
+        let slots = &mut self.slots;
+        inbox.borrow_mut().drain(|slot_idx, ring, data| {
+            let slot = &mut slots[slot_idx as usize];
+            if slot.state != SlotState::Running {
+                return;
+            }
+            scratch.clear();
+            let decode = sink.is_some();
+            match slot.tracer.on_record(ring, RSlice::from(data), decode, scratch).into_result() {
+                Ok(()) => {
+                    slot.stats.records += 1;
+                    if let Some(sink) = sink.as_mut() {
+                        sink(slot, ring, scratch.as_slice());
+                    }
+                }
+                Err(e) => {
+                    slot.stats.record_errors += 1;
+                    let e = e.to_string();
+                    if is_fatal_plugin_error(&e) && !faulted.iter().any(|(i, _)| *i == slot_idx as usize) {
+                        faulted.push((slot_idx as usize, e.clone()));
+                        slot.state = SlotState::Failed(e.clone());
+                    }
+                    slot.stats.last_error = Some(e);
+                }
+            }
+        });
+        for (idx, why) in faulted {
+            tracing::error!("plugin {}: {why}; its programs were detached", self.slots[idx].name());
+            self.stop(idx, Some(why));
+        }
+        Ok(n)
+    }
+
+    /// Read counters and polled maps of every running plugin (once per refresh).
+    pub fn refresh(&mut self) {
+        let mut faulted = Vec::new();
+        for (idx, slot) in self.slots.iter_mut().enumerate() {
+            let Some(rt) = &slot.bpf else { continue };
+            let mut counters = Vec::new();
+            let mut drops = 0;
+            for c in slot.desc.counters.iter() {
+                match rt.read_percpu_u64(c.map.as_str(), c.index) {
+                    Ok(v) => {
+                        if c.is_drop {
+                            drops += v;
+                        }
+                        counters.push((c.name.to_string(), v));
+                    }
+                    Err(e) => slot.stats.last_error = Some(e),
+                }
+            }
+            slot.stats.counters = counters;
+            slot.stats.drops = drops;
+            for name in slot.desc.polled_maps.iter() {
+                let snap = match rt.read_map(name.as_str()) {
+                    Ok((per_key, entries)) => MapSnapshot {
+                        name: name.clone(),
+                        values_per_key: per_key,
+                        entries: entries
+                            .into_iter()
+                            .map(|(k, v)| MapEntry { key: k.into(), value: v.into() })
+                            .collect(),
+                    },
+                    Err(e) => {
+                        slot.stats.last_error = Some(e);
+                        continue;
+                    }
+                };
+                if let Err(e) = slot.tracer.on_map(&snap).into_result() {
+                    let e = e.to_string();
+                    if is_fatal_plugin_error(&e) {
+                        faulted.push((idx, e.clone()));
+                    }
+                    slot.stats.last_error = Some(e);
+                }
+            }
+        }
+        for (idx, why) in faulted {
+            self.stop(idx, Some(why));
+        }
+    }
+
+    /// Forget every plugin's aggregates.
+    pub fn reset(&mut self) {
+        for s in &mut self.slots {
+            let _ = s.tracer.reset();
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
