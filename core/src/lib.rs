@@ -10,3 +10,4 @@ pub mod safety;
 pub mod poller;
 pub mod session;
 pub mod format;
+pub mod output;

@@ -1,1 +1,140 @@
-fn main(){}
+//! tracer-host: loads tracer plugins, owns every BPF object and link, and shows
+//! what the plugins see headless or in a terminal UI.
+
+mod cli;
+mod event_loop;
+mod headless;
+mod list;
+mod logging;
+mod procstat;
+mod tui;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use cli::{Cli, OutputFormat};
+use event_loop::StopReason;
+use std::process::ExitCode;
+use std::time::Duration;
+use tracer_core::config::Config;
+use tracer_core::output::Format;
+use tracer_core::session::{Session, SlotState};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // One line first, then the detail (verifier log, causes).
+            eprintln!("tracer-host: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Names to run: --plugin, else the config's `enabled`. Each must be loaded.
+fn selection(cli: &Cli, cfg: &Config, session: &Session) -> anyhow::Result<Vec<usize>> {
+    let names = if cli.plugins.is_empty() { &cfg.enabled } else { &cli.plugins };
+    let mut v = Vec::new();
+    for n in names {
+        match session.slot_index(n) {
+            Some(i) => v.push(i),
+            None => {
+                let failed = session.load_failures.iter().find(|f| {
+                    f.path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.contains(n.as_str()))
+                });
+                let found: Vec<&str> = session.slots.iter().map(|s| s.name()).collect();
+                match failed {
+                    Some(f) => tracing::error!("plugin {n:?} is not available: {f}"),
+                    None => tracing::error!(
+                        "no plugin named {n:?} in the plugins directory (found: {})",
+                        if found.is_empty() { "none".to_string() } else { found.join(", ") }
+                    ),
+                }
+            }
+        }
+    }
+    Ok(v)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(&cli.config)?;
+    let tui = !cli.headless && !cli.list_plugins;
+    let captured = logging::init(cli.log.as_deref(), tui)?;
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("tracer-host must run as root (loading BPF programs needs CAP_BPF and CAP_PERFMON)");
+    }
+    let dir = cli.plugins_dir.clone().unwrap_or_else(|| cfg.plugins_dir.clone());
+    let mut session = Session::load(&dir).map_err(anyhow::Error::msg)?;
+    for f in &session.load_failures {
+        tracing::error!("{f}");
+    }
+
+    if cli.list_plugins {
+        print!("{}", list::list(&mut session, |n| cfg.plugin_settings(n)));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let selected = selection(&cli, &cfg, &session)?;
+    for &i in &selected {
+        let name = session.slots[i].name().to_string();
+        if let Err(e) = session.start(i, &cfg.plugin_settings(&name)) {
+            tracing::error!("plugin {name}: {e}");
+        }
+    }
+    let running = session.slots.iter().filter(|s| s.state == SlotState::Running).count();
+    if running == 0 {
+        bail!("no plugin is running (see the errors above; --list-plugins shows what each needs)");
+    }
+
+    let refresh = Duration::from_secs_f64(1.0 / cfg.ui.refresh_hz);
+    let duration = cli.duration.map(Duration::from_secs_f64);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+
+    let reason = if cli.headless {
+        let format = match cli.format {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Json => Format::Json,
+        };
+        let mut fe = headless::Headless::new(format, refresh);
+        let reason = rt.block_on(event_loop::run(&mut session, &mut fe, duration, false));
+        session.refresh();
+        if reason != StopReason::OutputClosed {
+            if let Err(e) = fe.finish(&session) {
+                tracing::warn!("writing the final panels: {e}");
+            }
+        }
+        reason
+    } else {
+        let settings = session
+            .slots
+            .iter()
+            .map(|s| serde_json::from_str(&cfg.plugin_settings(s.name())).unwrap_or_default())
+            .collect();
+        let reason = {
+            let mut fe = tui::Tui::new(&session, &cfg.ui.panels, refresh, settings, captured.clone())
+                .context("opening the terminal")?;
+            rt.block_on(event_loop::run(&mut session, &mut fe, duration, true))
+            // fe drops here: the terminal is restored before anything is printed.
+        };
+        if let Some(c) = &captured {
+            for line in c.take() {
+                eprintln!("{line}");
+            }
+        }
+        reason
+    };
+    // Detach everything before reporting, whatever the reason.
+    session.shutdown();
+    headless::report(&session);
+    match reason {
+        StopReason::Error(e) => bail!("{e}"),
+        StopReason::Signal(s) => {
+            eprintln!("tracer-host: stopped by {s}; all programs detached");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}

@@ -165,43 +165,26 @@ impl OpenStats {
         }
     }
 
-    /// Failures by errno (most frequent first), then the most recent failures.
+    /// Recent failed opens, newest first.
     pub fn failures(&self) -> Table {
+        Self::record_rows(self.recent_failures.iter().rev())
+    }
+
+    /// Failures by errno, most frequent first, with the last path that got it.
+    pub fn errors(&self) -> Table {
         let mut by_errno: Vec<_> = self.errnos.iter().collect();
         by_errno.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(b.0)));
-        let mut rows: Vec<_> = by_errno
-            .into_iter()
-            .map(|(errno, (n, last))| {
-                vec![
-                    Value::i64(*errno),
-                    Value::u64(*n),
-                    Value::missing(),
-                    Value::missing(),
-                    Value::str(last),
-                ]
-                .into()
-            })
-            .collect();
-        rows.extend(self.recent_failures.iter().rev().map(|r| {
-            vec![
-                Value::i64(r.ret),
-                Value::missing(),
-                Value::u64(r.pid as u64),
-                Value::str(&r.comm),
-                Value::str(&r.path),
-            ]
-            .into()
-        }));
         Table {
             columns: vec![
                 col("error", FieldKind::ERRNO_RESULT),
                 col("count", FieldKind::U64),
-                col("pid", FieldKind::U64),
-                col("comm", FieldKind::STR),
-                col("path", FieldKind::STR),
+                col("last path", FieldKind::STR),
             ]
             .into(),
-            rows: rows.into(),
+            rows: by_errno
+                .into_iter()
+                .map(|(errno, (n, last))| vec![Value::i64(*errno), Value::u64(*n), Value::str(last)].into())
+                .collect(),
         }
     }
 
@@ -226,6 +209,7 @@ impl OpenStats {
             "top_files" => Panel::Table(self.top_files()),
             "top_procs" => Panel::Table(self.top_procs()),
             "failures" => Panel::Table(self.failures()),
+            "errors" => Panel::Table(self.errors()),
             "summary" => Panel::Counters(self.summary().into()),
             other => return Err(format!("open: no panel named {other:?}")),
         })
@@ -275,19 +259,22 @@ mod tests {
     }
 
     #[test]
-    fn failures_group_by_errno_then_list_recent() {
+    fn failures_list_recent_and_errors_group_by_errno() {
         let mut s = OpenStats::default();
         s.add(&rec(1, "a", "/x", -2));
         s.add(&rec(1, "a", "/y", -2));
+        s.add(&rec(1, "a", "/ok", 3));
         s.add(&rec(2, "b", "/root/z", -13));
-        let t = s.failures();
-        assert_eq!(cell(&t.rows[0][0]), Value::I64(-2));
-        assert_eq!(cell(&t.rows[0][1]), Value::U64(2));
-        assert_eq!(cell(&t.rows[0][4]), Value::Str("/y".into()));
-        assert_eq!(cell(&t.rows[1][0]), Value::I64(-13));
-        // then the three failures, newest first
-        assert_eq!(t.rows.len(), 5);
-        assert_eq!(cell(&t.rows[2][4]), Value::Str("/root/z".into()));
+        let e = s.errors();
+        assert_eq!(e.rows.len(), 2);
+        assert_eq!(cell(&e.rows[0][0]), Value::I64(-2));
+        assert_eq!(cell(&e.rows[0][1]), Value::U64(2));
+        assert_eq!(cell(&e.rows[0][2]), Value::Str("/y".into()));
+        assert_eq!(cell(&e.rows[1][0]), Value::I64(-13));
+        let f = s.failures();
+        assert_eq!(f.rows.len(), 3, "successful opens are not failures");
+        assert_eq!(cell(&f.rows[0][5]), Value::Str("/root/z".into()));
+        assert_eq!(cell(&f.rows[0][3]), Value::I64(-13));
     }
 
     #[test]
@@ -320,7 +307,7 @@ mod tests {
         s.add(&rec(1, "a", "/x", -2));
         s.reset();
         assert_eq!(s.opens, 0);
-        assert!(s.recent().rows.is_empty() && s.failures().rows.is_empty());
+        assert!(s.recent().rows.is_empty() && s.failures().rows.is_empty() && s.errors().rows.is_empty());
     }
 
     #[test]

@@ -100,6 +100,7 @@ pub fn descriptor() -> PluginDescriptor {
             PanelSpec::new("top_files", "Top files", PanelKind::TABLE),
             PanelSpec::new("top_procs", "Top processes", PanelKind::TABLE),
             PanelSpec::new("failures", "Failed opens", PanelKind::TABLE),
+            PanelSpec::new("errors", "Failures by error", PanelKind::TABLE),
             PanelSpec::new("summary", "Open totals", PanelKind::COUNTERS),
         ]
         .into(),

@@ -1,0 +1,85 @@
+//! `--headless`: records to stdout as they come, each panel's final contents when
+//! the run ends, per-plugin figures to stderr.
+
+use crate::event_loop::{Frontend, StopReason};
+use std::io::{Stdout, Write};
+use std::time::Duration;
+use tracer_core::format::Clock;
+use tracer_core::output::{Format, RecordWriter};
+use tracer_core::session::{PluginSlot, Session, SlotState};
+use tracer_plugin_api::FieldValue;
+
+pub struct Headless {
+    writer: RecordWriter<Stdout>,
+    refresh: Duration,
+}
+
+impl Headless {
+    pub fn new(format: Format, refresh: Duration) -> Self {
+        Headless { writer: RecordWriter::new(std::io::stdout(), format, Clock::now()), refresh }
+    }
+
+    /// Final panels of every running plugin, then flush.
+    pub fn finish(&mut self, session: &Session) -> std::io::Result<()> {
+        for slot in &session.slots {
+            if slot.state != SlotState::Running {
+                continue;
+            }
+            for p in slot.desc.panels.iter() {
+                match slot.panel(p.id.as_str()) {
+                    Ok(content) => self.writer.panel(slot.name(), &p.id, &p.title, &content)?,
+                    Err(e) => tracing::error!("{}.{}: {e}", slot.name(), p.id),
+                }
+            }
+        }
+        self.writer.flush()
+    }
+}
+
+fn closed(e: std::io::Error) -> StopReason {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        StopReason::OutputClosed
+    } else {
+        StopReason::Error(format!("writing to stdout: {e}"))
+    }
+}
+
+impl Frontend for Headless {
+    fn wants_records(&self) -> bool {
+        true
+    }
+
+    fn record(&mut self, slot: &PluginSlot, ring: u32, values: &[FieldValue]) -> Result<(), StopReason> {
+        self.writer.record(slot.name(), ring, slot.fields(ring), values).map_err(closed)
+    }
+
+    fn tick(&mut self, _session: &mut Session) -> Result<(), StopReason> {
+        // Records reach a pipe at least once per refresh, not only when 256 KiB filled.
+        self.writer.flush().map_err(closed)
+    }
+
+    fn refresh(&self) -> Duration {
+        self.refresh
+    }
+}
+
+/// One line per plugin on stderr: records, drops with their causes, attach modes.
+pub fn report(session: &Session) {
+    let mut err = std::io::stderr().lock();
+    for slot in &session.slots {
+        let s = &slot.stats;
+        let counters: Vec<String> = s.counters.iter().map(|(n, v)| format!("{n} {v}")).collect();
+        let _ = writeln!(
+            err,
+            "{}: {} records, {} dropped ({}), {} record errors",
+            slot.name(),
+            s.records,
+            s.drops,
+            counters.join(", "),
+            s.record_errors
+        );
+        if let SlotState::Failed(why) = &slot.state {
+            let _ = writeln!(err, "{}: stopped: {}", slot.name(), why.lines().next().unwrap_or(""));
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `--list-plugins`: what is in the plugins directory and what each plugin would
+//! do on this kernel. Starting a plugin is the only honest probe (the verifier
+//! and the attach points decide), so each one is started and stopped again.
+
+use std::fmt::Write;
+use tracer_core::session::Session;
+
+pub fn list(session: &mut Session, settings: impl Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    for f in &session.load_failures {
+        let _ = writeln!(out, "{}: cannot load: {}", f.path.display(), f.reason);
+    }
+    for idx in 0..session.slots.len() {
+        let name = session.slots[idx].name().to_string();
+        let json = settings(&name);
+        let result = session.start(idx, &json);
+        let slot = &session.slots[idx];
+        let info = &slot.desc.info;
+        let _ = writeln!(out, "{} {} ({})", info.name, info.version, slot.path.display());
+        let _ = writeln!(out, "    {}", info.description);
+        match &result {
+            Ok(()) => {
+                for c in slot.runtime().map(|rt| rt.choices.as_slice()).unwrap_or(&[]) {
+                    let _ = writeln!(out, "    probe {}: {} [{}]", c.probe, c.mode, c.programs.join(", "));
+                    for (mode, why) in &c.rejected {
+                        let first = why.lines().next().unwrap_or("");
+                        let _ = writeln!(out, "        not {mode}: {first}");
+                    }
+                    for (prog, why) in &c.skipped {
+                        let _ = writeln!(out, "        skipped {prog}: {why}");
+                    }
+                }
+            }
+            Err(e) => {
+                let mut lines = e.lines();
+                let _ = writeln!(out, "    cannot run here: {}", lines.next().unwrap_or(""));
+                for l in lines {
+                    let _ = writeln!(out, "    {l}");
+                }
+            }
+        }
+        let panels: Vec<String> = slot.desc.panels.iter().map(|p| format!("{}.{}", info.name, p.id)).collect();
+        let _ = writeln!(out, "    panels: {}", panels.join(", "));
+        session.stop(idx, None);
+    }
+    if session.slots.is_empty() && session.load_failures.is_empty() {
+        out.push_str("no plugins found\n");
+    }
+    out
+}

@@ -1,0 +1,38 @@
+//! Raw mode and the alternate screen, undone on drop, on panic and before exit.
+
+use ratatui::{backend::CrosstermBackend, Terminal};
+use std::io::{stdout, Stdout};
+
+pub type Term = Terminal<CrosstermBackend<Stdout>>;
+
+fn restore() {
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = crossterm::execute!(stdout(), crossterm::terminal::LeaveAlternateScreen, crossterm::cursor::Show);
+}
+
+/// Owns the terminal while the TUI runs.
+pub struct TerminalGuard {
+    pub term: Term,
+}
+
+impl TerminalGuard {
+    pub fn enter() -> std::io::Result<TerminalGuard> {
+        // The host's own panics restore the terminal before the message prints
+        // (plugin panics never reach here: plugins catch their own).
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            prev(info);
+        }));
+        crossterm::terminal::enable_raw_mode()?;
+        crossterm::execute!(stdout(), crossterm::terminal::EnterAlternateScreen, crossterm::cursor::Hide)?;
+        let term = Terminal::new(CrosstermBackend::new(stdout()))?;
+        Ok(TerminalGuard { term })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
