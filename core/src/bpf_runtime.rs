@@ -277,6 +277,10 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>) -> Result<B
             }
         }
         if !found {
+            // One alternative: its own error is the headline. Several: list them.
+            if let [(mode, why)] = rejected.as_slice() {
+                return Err(format!("probe {} ({mode}): {why}", probe.name));
+            }
             let mut msg = format!("probe {}: no attach alternative works on this kernel", probe.name);
             for (mode, why) in &rejected {
                 msg.push_str(&format!("\n    {mode}: {why}"));

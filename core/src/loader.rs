@@ -59,14 +59,7 @@ fn short_library_error(e: &LibraryError) -> String {
             "not a tracer plugin (no abi_stable root module symbol)".to_string()
         }
         LibraryError::AbiInstability(report) => {
-            let text = report.to_string();
-            let first = text
-                .lines()
-                .map(str::trim)
-                .find(|l| l.starts_with("Error:") || l.contains("error"))
-                .unwrap_or_else(|| text.lines().next().unwrap_or(""))
-                .to_string();
-            format!("built against an incompatible plugin API: {first}")
+            format!("built against an incompatible plugin API: {}", summarize_abi_report(&report.to_string()))
         }
         LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => format!(
             "built against plugin API {actual_version}, this host needs a version compatible with {expected_version}"
@@ -75,6 +68,41 @@ fn short_library_error(e: &LibraryError) -> String {
             "built with an incompatible abi_stable version".to_string()
         }
         other => other.to_string().lines().next().unwrap_or("").to_string(),
+    }
+}
+
+/// abi_stable's layout report runs to hundreds of lines. Keep what a person
+/// needs: each distinct `Error:` with its expected/found values, and the
+/// innermost type on the path to the mismatch.
+fn summarize_abi_report(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut errors: Vec<String> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(e) = l.strip_prefix("Error:") {
+            let mut e = e.trim().to_string();
+            if lines.get(i + 1) == Some(&"Expected:") && lines.get(i + 3) == Some(&"Found:") {
+                e = format!("{e} (expected {}, found {})", lines[i + 2], lines.get(i + 4).unwrap_or(&"?"));
+            }
+            if !errors.contains(&e) {
+                errors.push(e);
+            }
+        }
+    }
+    let innermost = lines
+        .iter()
+        .rposition(|l| l.contains("error(s)inside:"))
+        .and_then(|s| {
+            lines[s..]
+                .iter()
+                .take_while(|l| !l.starts_with("Layout of expected type"))
+                .filter_map(|l| l.strip_prefix("type:"))
+                .last()
+        });
+    match (errors.is_empty(), innermost) {
+        (true, _) => lines.iter().find(|l| !l.is_empty()).unwrap_or(&"layout mismatch").to_string(),
+        // The last error is the innermost one; the others are its enclosing types.
+        (false, Some(t)) => format!("type {t}: {}", errors.last().unwrap()),
+        (false, None) => errors.last().unwrap().clone(),
     }
 }
 

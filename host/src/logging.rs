@@ -60,7 +60,8 @@ pub fn init(file: Option<&Path>, capture: bool) -> anyhow::Result<Option<Capture
         builder.with_ansi(false).with_writer(c.clone()).init();
         Ok(Some(c))
     } else {
-        builder.with_writer(std::io::stderr).init();
+        use std::io::IsTerminal;
+        builder.with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init();
         Ok(None)
     }
 }

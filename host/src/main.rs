@@ -65,15 +65,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let dir = cli.plugins_dir.clone().unwrap_or_else(|| cfg.plugins_dir.clone());
     let mut session = Session::load(&dir).map_err(anyhow::Error::msg)?;
-    for f in &session.load_failures {
-        tracing::error!("{f}");
-    }
-
     if cli.list_plugins {
         print!("{}", list::list(&mut session, |n| cfg.plugin_settings(n)));
         return Ok(ExitCode::SUCCESS);
     }
 
+    for f in &session.load_failures {
+        tracing::error!("{f}");
+    }
     let selected = selection(&cli, &cfg, &session)?;
     for &i in &selected {
         let name = session.slots[i].name().to_string();

@@ -1,1 +1,162 @@
-fn main(){}
+//! `cargo xtask <command>`: the project's build, run and test entry points.
+//!
+//!   setup            install missing system packages (apt), mount tracefs
+//!   build [--release]  build BPF objects, plugins and host; stage plugins into
+//!                    target/<profile>/plugins
+//!   run [-- ARGS]    build (release) and start the host with configs/default.toml
+//!   test             setup, build, build the test fixtures, run every test
+
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// apt package that provides each needed tool or header.
+const PACKAGES: &[(&str, &str)] = &[
+    ("clang", "/usr/bin/clang"),
+    ("llvm", "/usr/bin/llvm-strip"),
+    ("libelf-dev", "/usr/include/libelf.h"),
+    ("zlib1g-dev", "/usr/include/zlib.h"),
+    ("pkg-config", "/usr/bin/pkg-config"),
+    ("make", "/usr/bin/make"),
+    ("bpftool", "/usr/sbin/bpftool"),
+    ("tmux", "/usr/bin/tmux"),
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {cmd:?}");
+    let st = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !st.success() {
+        bail!("{cmd:?} failed with {st}");
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+}
+
+fn setup() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES.iter().filter(|(_, p)| !Path::new(p).exists()).map(|(n, _)| *n).collect();
+    if !missing.is_empty() {
+        if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+            bail!("missing system packages: {} (install them, e.g. apt-get install {})", missing.join(" "), missing.join(" "));
+        }
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    if !Path::new("/sys/kernel/tracing/events").is_dir() && is_root() {
+        // Classic tracepoints need tracefs; the host mounts it too, but tests
+        // and bpftool expect it.
+        let _ = Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]).status();
+    }
+    Ok(())
+}
+
+/// `[lib] name` of each crate under plugins/.
+fn plugin_lib_names() -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for e in fs::read_dir(root().join("plugins"))? {
+        let manifest = e?.path().join("Cargo.toml");
+        let Ok(text) = fs::read_to_string(&manifest) else { continue };
+        let mut in_lib = false;
+        for line in text.lines() {
+            let l = line.trim();
+            if l.starts_with('[') {
+                in_lib = l == "[lib]";
+            } else if in_lib && l.starts_with("name") {
+                if let Some(n) = l.split('"').nth(1) {
+                    names.push(n.to_string());
+                }
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+/// Copy the plugins into target/<profile>/plugins, root-owned and not writable
+/// by group or others (the host refuses anything else). Staged by rename so a
+/// running host never sees a half-written file.
+fn stage(profile: &str) -> Result<PathBuf> {
+    let out = target_dir().join(profile);
+    let dir = out.join("plugins");
+    fs::create_dir_all(&dir)?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
+    for name in plugin_lib_names()? {
+        let file = format!("lib{name}.so");
+        let tmp = dir.join(format!(".{file}.tmp"));
+        fs::copy(out.join(&file), &tmp).with_context(|| format!("staging {file}"))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644))?;
+        fs::rename(&tmp, dir.join(&file))?;
+        eprintln!("xtask: staged {}", dir.join(&file).display());
+    }
+    Ok(dir)
+}
+
+fn build(release: bool) -> Result<PathBuf> {
+    setup()?;
+    let mut c = cargo();
+    c.args(["build", "--workspace"]);
+    if release {
+        c.arg("--release");
+    }
+    run(&mut c)?;
+    stage(if release { "release" } else { "debug" })
+}
+
+/// The fixture built against an ABI-broken plugin API, in its own target dir so
+/// the feature never reaches the real plugins.
+fn build_fixtures() -> Result<()> {
+    let fixtures = target_dir().join("fixtures");
+    run(cargo().args(["build", "--manifest-path", "fixtures/incompatible-plugin/Cargo.toml", "--target-dir"]).arg(&fixtures))?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = |from: usize| args.iter().skip(from).skip_while(|a| *a == "--").cloned().collect::<Vec<_>>();
+    match args.first().map(String::as_str) {
+        Some("setup") => setup(),
+        Some("build") => build(args.iter().any(|a| a == "--release")).map(|_| ()),
+        Some("run") => {
+            build(true)?;
+            let host = target_dir().join("release/tracer-host");
+            let st = Command::new(host)
+                .current_dir(root())
+                .args(["--config", "configs/default.toml"])
+                .args(rest(1))
+                .status()?;
+            std::process::exit(st.code().unwrap_or(1));
+        }
+        Some("test") => {
+            build(false)?;
+            build_fixtures()?;
+            // Tests that load BPF share the kernel: one test thread per binary
+            // keeps "no link left" checks about our own links only.
+            run(cargo().args(["test", "--workspace", "--", "--test-threads=1"]).args(rest(1)))
+        }
+        _ => {
+            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS]");
+            std::process::exit(2);
+        }
+    }
+}
