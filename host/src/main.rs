@@ -85,6 +85,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         bail!("no plugin is running (see the errors above; --list-plugins shows what each needs)");
     }
 
+    if cli.headless {
+        // Diagnostics (stderr): what runs and how it attached. Tests wait for it.
+        for s in session.slots.iter().filter(|s| s.state == SlotState::Running) {
+            let modes: Vec<String> = s.runtime().map(|rt| rt.choices.iter().map(|c| c.mode.clone()).collect()).unwrap_or_default();
+            eprintln!("tracer-host: {} running ({})", s.name(), modes.join(", "));
+        }
+    }
     let refresh = Duration::from_secs_f64(1.0 / cfg.ui.refresh_hz);
     let duration = cli.duration.map(Duration::from_secs_f64);
     let rt = tokio::runtime::Builder::new_current_thread()
