@@ -62,10 +62,10 @@ impl Config {
         let raw = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .build()
-            .map_err(|e| err(strip_origin(&e.to_string(), &file)))?;
+            .map_err(|e| err(strip_origin(&e.to_string())))?;
         let mut cfg: Config = raw
             .try_deserialize()
-            .map_err(|e| err(strip_origin(&e.to_string(), &file)))?;
+            .map_err(|e| err(strip_origin(&e.to_string())))?;
         cfg.validate().map_err(err)?;
         let base = path.parent().unwrap_or(Path::new("."));
         if cfg.plugins_dir.is_relative() {
@@ -101,9 +101,13 @@ impl Config {
     }
 }
 
-/// The config crate sometimes appends " in FILE"; we put the file first instead.
-fn strip_origin(msg: &str, file: &str) -> String {
-    msg.replace(&format!(" in {file}"), "")
+/// The config crate appends " in FILE" (a path relative to the working
+/// directory) after the key; we put the file first instead.
+fn strip_origin(msg: &str) -> String {
+    match msg.rfind("` in ") {
+        Some(i) => msg[..=i].to_string(),
+        None => msg.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -137,7 +141,7 @@ mod tests {
     fn wrong_type_names_the_key() {
         let f = write("plugins_dir = \"x\"\n[ui]\nrefresh_hz = \"fast\"\n");
         let e = Config::load(f.path()).unwrap_err().to_string();
-        assert!(e.contains("refresh_hz"), "{e}");
+        assert!(e.ends_with("for key `ui.refresh_hz`"), "{e}");
     }
 
     #[test]

@@ -73,6 +73,17 @@ impl PluginSlot {
     }
 }
 
+/// Why a plugin did not start.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StartError {
+    /// The plugin refused its settings (the message names the setting).
+    #[error("{0}")]
+    Settings(String),
+    /// Loading or attaching its BPF programs failed.
+    #[error("{0}")]
+    Bpf(String),
+}
+
 /// A plugin error that means the plugin must be stopped (it panicked before).
 fn is_fatal_plugin_error(e: &str) -> bool {
     e.starts_with("plugin panicked") || e.starts_with("plugin disabled")
@@ -112,20 +123,20 @@ impl Session {
 
     /// Configure, load and attach plugin `idx`. On failure the slot is `Failed`
     /// with the reason, which is also returned.
-    pub fn start(&mut self, idx: usize, settings_json: &str) -> Result<(), String> {
+    pub fn start(&mut self, idx: usize, settings_json: &str) -> Result<(), StartError> {
         let slot = &mut self.slots[idx];
-        let result = slot.configure(settings_json).and_then(|cfg| {
+        let result = slot.configure(settings_json).map_err(StartError::Settings).and_then(|cfg| {
             let cfg_ref = cfg.as_ref().map(|(m, b)| (m.as_str(), b.as_slice()));
-            bpf_runtime::start(&slot.desc, cfg_ref)
+            bpf_runtime::start(&slot.desc, cfg_ref).map_err(StartError::Bpf)
         });
         match result {
             Ok(rt) => {
                 slot.bpf = Some(rt);
                 slot.state = SlotState::Running;
-                self.rebuild_poller()
+                self.rebuild_poller().map_err(StartError::Bpf)
             }
             Err(e) => {
-                slot.state = SlotState::Failed(e.clone());
+                slot.state = SlotState::Failed(e.to_string());
                 Err(e)
             }
         }

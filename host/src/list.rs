@@ -32,6 +32,7 @@ pub fn list(session: &mut Session, settings: impl Fn(&str) -> String) -> String 
                 }
             }
             Err(e) => {
+                let e = e.to_string();
                 let mut lines = e.lines();
                 let _ = writeln!(out, "    cannot run here: {}", lines.next().unwrap_or(""));
                 for l in lines {

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tracer_core::config::Config;
 use tracer_core::output::Format;
-use tracer_core::session::{Session, SlotState};
+use tracer_core::session::{Session, SlotState, StartError};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -74,10 +74,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         tracing::error!("{f}");
     }
     let selected = selection(&cli, &cfg, &session)?;
+    if cli.plugins.is_empty() && cfg.enabled.is_empty() {
+        bail!("{}: no plugin selected: list plugins under the key `enabled`, or pass --plugin NAME", cli.config.display());
+    }
     for &i in &selected {
         let name = session.slots[i].name().to_string();
-        if let Err(e) = session.start(i, &cfg.plugin_settings(&name)) {
-            tracing::error!("plugin {name}: {e}");
+        match session.start(i, &cfg.plugin_settings(&name)) {
+            Ok(()) => {}
+            Err(StartError::Settings(e)) => {
+                tracing::error!("{}: key `plugins.{name}`: {e}", cli.config.display())
+            }
+            Err(StartError::Bpf(e)) => tracing::error!("plugin {name}: {e}"),
         }
     }
     let running = session.slots.iter().filter(|s| s.state == SlotState::Running).count();

@@ -164,4 +164,18 @@ fn bad_config_names_file_and_key_and_attaches_nothing() {
     let first = err.lines().next().unwrap();
     assert!(first.contains(bad.to_str().unwrap()) && first.contains("refresh_hz"), "{err}");
     assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
+
+    // A plugin setting the plugin refuses: the file and `plugins.NAME` are named.
+    let dir = plugin_dir(&[open_plugin()]);
+    std::fs::write(&bad, "plugins_dir = \"x\"\nenabled = [\"open\"]\n[plugins.open]\npidd = 3\n").unwrap();
+    let (code, _, err) = run_host(
+        &["--config", bad.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless"],
+        &[],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(&format!("{}: key `plugins.open`: unknown field `pidd`", bad.display())),
+        "{err}"
+    );
+    assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
 }

@@ -131,6 +131,36 @@ fn build_fixtures() -> Result<()> {
     Ok(())
 }
 
+/// Run `cargo test`, echoing its output, and end with one line that adds up every
+/// test binary's result (cargo's own last lines are those of its last binary).
+fn test_with_summary(cmd: &mut Command) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("xtask: {cmd:?}");
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn()?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let num = |word: &str| -> u64 {
+                rest.split(';')
+                    .find_map(|part| part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(word))
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            passed += num("passed");
+            failed += num("failed");
+            ignored += num("ignored");
+        }
+    }
+    let st = child.wait()?;
+    println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
+    if !st.success() {
+        bail!("cargo test failed with {st}");
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = |from: usize| args.iter().skip(from).skip_while(|a| *a == "--").cloned().collect::<Vec<_>>();
@@ -152,7 +182,9 @@ fn main() -> Result<()> {
             build_fixtures()?;
             // Tests that load BPF share the kernel: one test thread per binary
             // keeps "no link left" checks about our own links only.
-            run(cargo().args(["test", "--workspace", "--", "--test-threads=1"]).args(rest(1)))
+            let mut c = cargo();
+            c.args(["test", "--workspace", "--lib", "--bins", "--tests", "--", "--test-threads=1"]).args(rest(1));
+            test_with_summary(&mut c)
         }
         _ => {
             eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS]");

@@ -24,7 +24,12 @@ pub const FILTER_SIZE: usize = 32;
 
 impl OpenSettings {
     pub fn parse(json: &str) -> Result<Self, String> {
-        let s: OpenSettings = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        // serde_json adds "at line 1 column N" of a JSON text the user never
+        // wrote (the host made it from the config): drop that part.
+        let s: OpenSettings = serde_json::from_str(json).map_err(|e| {
+            let m = e.to_string();
+            m.split(" at line ").next().unwrap_or(&m).to_string()
+        })?;
         if let Some(c) = &s.comm {
             if c.is_empty() || c.len() > 15 {
                 return Err(format!(
