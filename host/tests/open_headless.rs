@@ -31,32 +31,12 @@ fn paths(tag: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBu
     (work, present, missing)
 }
 
-fn start(format: &str, dir: &std::path::Path) -> Host {
-    let cfg = default_config();
-    let mut host = Host::spawn(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--plugins-dir",
-            dir.to_str().unwrap(),
-            "--plugin",
-            "open",
-            "--headless",
-            "--format",
-            format,
-        ],
-        &[],
-    );
-    host.wait_for_stderr("tracer-host: open running (tracepoint)");
-    host
-}
-
 #[test]
 fn json_records_carry_pid_comm_path_and_result_and_panels_follow() {
     let _g = serial();
     let dir = plugin_dir(&[open_plugin()]);
     let (_work, present, missing) = paths("json");
-    let host = start("json", dir.path());
+    let host = start_open_headless(dir.path(), "json");
     let attached = links_of_programs("open_tp_");
     assert!(attached.len() >= 4, "expected the open tracepoints attached, found links {attached:?}");
 
@@ -114,7 +94,7 @@ fn text_records_are_aligned_lines_like_opensnoop() {
     let _g = serial();
     let dir = plugin_dir(&[open_plugin()]);
     let (_work, present, missing) = paths("text");
-    let host = start("text", dir.path());
+    let host = start_open_headless(dir.path(), "text");
     let pid = cat_two_paths(&present, &missing);
     std::thread::sleep(Duration::from_millis(500));
     host.signal(libc::SIGINT);

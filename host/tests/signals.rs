@@ -4,22 +4,7 @@ mod common;
 use common::*;
 
 fn start(dir: &std::path::Path) -> Host {
-    let cfg = default_config();
-    let mut h = Host::spawn(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--plugins-dir",
-            dir.to_str().unwrap(),
-            "--plugin",
-            "open",
-            "--headless",
-            "--format",
-            "json",
-        ],
-        &[],
-    );
-    h.wait_for_stderr("open running");
+    let h = start_open_headless(dir, "json");
     assert!(!links_of_programs("open_tp_").is_empty(), "nothing attached while running");
     h
 }

@@ -166,3 +166,24 @@ impl Drop for Host {
 pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
     Host::spawn(args, env).finish()
 }
+
+/// tracer-host running only the open plugin from `dir`, headless, attached.
+pub fn start_open_headless(dir: &Path, format: &str) -> Host {
+    let cfg = default_config();
+    let mut host = Host::spawn(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--plugins-dir",
+            dir.to_str().unwrap(),
+            "--plugin",
+            "open",
+            "--headless",
+            "--format",
+            format,
+        ],
+        &[],
+    );
+    host.wait_for_stderr("tracer-host: open running (tracepoint)");
+    host
+}
