@@ -2,7 +2,7 @@
 //! the run ends, per-plugin figures to stderr.
 
 use crate::event_loop::{Frontend, StopReason};
-use std::io::{Stdout, Write};
+use std::io::Stdout;
 use std::time::Duration;
 use tracer_core::format::Clock;
 use tracer_core::output::{Format, RecordWriter};
@@ -63,23 +63,24 @@ impl Frontend for Headless {
     }
 }
 
-/// One line per plugin on stderr: records, drops with their causes, attach modes.
-pub fn report(session: &Session) {
-    let mut err = std::io::stderr().lock();
-    for slot in &session.slots {
+/// One line per plugin that ran: records, drops with their causes, errors; and
+/// why a plugin was stopped. Taken before shutdown, printed after it.
+pub fn report(session: &Session) -> Vec<String> {
+    let mut lines = Vec::new();
+    for slot in session.slots.iter().filter(|s| s.state != SlotState::Off) {
         let s = &slot.stats;
         let counters: Vec<String> = s.counters.iter().map(|(n, v)| format!("{n} {v}")).collect();
-        let _ = writeln!(
-            err,
+        lines.push(format!(
             "{}: {} records, {} dropped ({}), {} record errors",
             slot.name(),
             s.records,
             s.drops,
             counters.join(", "),
             s.record_errors
-        );
+        ));
         if let SlotState::Failed(why) = &slot.state {
-            let _ = writeln!(err, "{}: stopped: {}", slot.name(), why.lines().next().unwrap_or(""));
+            lines.push(format!("{}: stopped: {}", slot.name(), why.lines().next().unwrap_or("")));
         }
     }
+    lines
 }

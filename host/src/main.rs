@@ -139,9 +139,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         reason
     };
-    // Detach everything before reporting, whatever the reason.
+    // Detach everything before printing anything more, whatever the reason.
+    let report = headless::report(&session);
     session.shutdown();
-    headless::report(&session);
+    for line in report {
+        eprintln!("{line}");
+    }
     match reason {
         StopReason::Error(e) => bail!("{e}"),
         StopReason::Signal(s) => {

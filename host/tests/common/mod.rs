@@ -187,3 +187,74 @@ pub fn start_open_headless(dir: &Path, format: &str) -> Host {
     host.wait_for_stderr("tracer-host: open running (tracepoint)");
     host
 }
+
+pub fn workload_bin() -> PathBuf {
+    must_exist(target().join("debug/tracer-workload"))
+}
+
+pub fn staged_plugin(name: &str) -> PathBuf {
+    must_exist(target().join(format!("debug/plugins/libtracer_{name}.so")))
+}
+
+/// What a headless JSON run printed: records and final panels.
+pub struct JsonRun {
+    pub lines: Vec<serde_json::Value>,
+    pub stderr: String,
+}
+
+impl JsonRun {
+    /// The final contents of panel `plugin.id`.
+    pub fn panel(&self, plugin: &str, id: &str) -> &serde_json::Value {
+        self.lines
+            .iter()
+            .find(|v| v["plugin"] == plugin && v["panel"] == id)
+            .unwrap_or_else(|| panic!("no panel {plugin}.{id}; stderr:\n{}", self.stderr))
+    }
+
+    /// Rows of a table panel whose column `col` equals `value`.
+    pub fn rows_where(&self, plugin: &str, id: &str, col: &str, value: serde_json::Value) -> Vec<serde_json::Value> {
+        let p = self.panel(plugin, id);
+        let idx = p["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|c| c["name"] == col)
+            .unwrap_or_else(|| panic!("{plugin}.{id} has no column {col}: {p}"));
+        p["rows"].as_array().unwrap().iter().filter(|r| r[idx] == value).cloned().collect()
+    }
+
+    pub fn records(&self, plugin: &str) -> Vec<&serde_json::Value> {
+        self.lines.iter().filter(|v| v["plugin"] == plugin && v.get("panel").is_none()).collect()
+    }
+}
+
+/// Run `plugin` headless (JSON) with `settings` (TOML lines for its table), run
+/// each workload (args to tracer-workload) to completion, then stop the host.
+/// Returns the output and the workloads' pids.
+pub fn run_with_workloads(plugin: &str, settings: &str, workloads: &[&[&str]]) -> (JsonRun, Vec<u32>) {
+    let dir = plugin_dir(&[staged_plugin(plugin)]);
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("test.toml");
+    fs::write(&cfg, format!("plugins_dir = \"unused\"\nenabled = [\"{plugin}\"]\n[plugins.{plugin}]\n{settings}\n")).unwrap();
+    let mut host = Host::spawn(
+        &["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless", "--format", "json"],
+        &[],
+    );
+    host.wait_for_stderr(&format!("tracer-host: {plugin} running"));
+    let mut pids = Vec::new();
+    for w in workloads {
+        let mut c = Command::new(workload_bin()).args(*w).stdout(Stdio::null()).spawn().unwrap();
+        pids.push(c.id());
+        assert!(c.wait().unwrap().success(), "workload {w:?} failed");
+    }
+    // Two refreshes (4 Hz) so the maps are read after the work is done.
+    std::thread::sleep(Duration::from_millis(600));
+    host.signal(libc::SIGTERM);
+    let (code, out, stderr) = host.finish();
+    assert_eq!(code, Some(0), "stderr:\n{stderr}");
+    let lines = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    (JsonRun { lines, stderr }, pids)
+}

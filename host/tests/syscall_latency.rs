@@ -1,0 +1,71 @@
+//! As root: the syscall_latency tracer counts a known burst of syscalls from a
+//! child with a known comm, exactly, with its errors and its histogram.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+#[test]
+fn a_getppid_burst_and_failing_opens_are_counted_exactly() {
+    let _g = serial();
+    let (run, pids) = run_with_workloads(
+        "syscall_latency",
+        "histogram = \"getppid\"",
+        &[
+            &["--comm", "sysburst", "getppid", "50000"],
+            &["--comm", "sysfail", "open", "/nonexistent/tracer-test", "700"],
+        ],
+    );
+    let burst = pids[0] as u64;
+    let fail = pids[1] as u64;
+
+    // (process, syscall) pairs: exactly the calls the workloads made.
+    let rows = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(burst));
+    let getppid = rows.iter().find(|r| r[2] == "getppid").unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(getppid[1], "sysburst", "comm captured in the kernel");
+    assert_eq!(getppid[3], 50000, "{getppid}");
+    assert_eq!(getppid[4], 0);
+
+    let rows = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(fail));
+    let openat = rows.iter().find(|r| r[2] == "openat").unwrap_or_else(|| panic!("{rows:?}"));
+    // The dynamic loader's own opens come first (a few dozen, some failing).
+    let (n, errors) = (openat[3].as_u64().unwrap(), openat[4].as_u64().unwrap());
+    assert!((700..800).contains(&n), "{openat}");
+    assert!((700..=n).contains(&errors), "the 700 opens of a missing path failed: {openat}");
+
+    // Per syscall, over every process: at least the workload's calls.
+    let top = run.rows_where("syscall_latency", "top_count", "syscall", json!("getppid"));
+    let count = top[0][1].as_u64().unwrap();
+    assert!(count >= 50000, "{top:?}");
+    let (total, avg, max) = (top[0][3].as_u64().unwrap(), top[0][4].as_u64().unwrap(), top[0][5].as_u64().unwrap());
+    assert!(total > 0 && avg == total / count && max >= avg, "{top:?}");
+
+    // The histogram of getppid holds every call.
+    let h = run.panel("syscall_latency", "histogram");
+    assert_eq!(h["unit"], "usecs (getppid)");
+    let in_buckets: u64 = h["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(in_buckets, count);
+
+    let errs = run.rows_where("syscall_latency", "errors", "syscall", json!("openat"));
+    assert!(errs[0][1].as_u64().unwrap() >= 700, "{errs:?}");
+
+    let procs = run.rows_where("syscall_latency", "by_process", "pid", json!(burst));
+    assert_eq!(procs[0][1], "sysburst");
+    assert_eq!(procs[0][5], "getppid", "top syscall of the burst");
+}
+
+#[test]
+fn kernel_filters_limit_what_is_counted() {
+    let _g = serial();
+    let (run, pids) = run_with_workloads(
+        "syscall_latency",
+        "comm = \"sysonly\"\nsyscalls = [\"getppid\"]",
+        &[&["--comm", "sysonly", "getppid", "3000"], &["--comm", "sysother", "getppid", "3000"]],
+    );
+    let only = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(pids[0] as u64));
+    assert_eq!(only.len(), 1, "only getppid is traced: {only:?}");
+    assert_eq!(only[0][3], 3000);
+    assert!(run.rows_where("syscall_latency", "process_syscalls", "pid", json!(pids[1] as u64)).is_empty());
+    let top = run.panel("syscall_latency", "top_count");
+    assert_eq!(top["rows"].as_array().unwrap().len(), 1, "{top}");
+}

@@ -1,0 +1,121 @@
+//! Helpers shared by the tracer plugins (not part of the ABI contract): reading
+//! fields out of BPF records and map values, summing per-CPU values, building
+//! table columns.
+
+#[cfg(feature = "build")]
+pub mod build;
+
+use tracer_plugin_api::{FieldKind, FieldSpec, MapSnapshot};
+
+/// Little helpers to read native-endian integers at an offset. Callers check the
+/// length first (`need`), so these index without further checks.
+pub fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_ne_bytes(b[off..off + 8].try_into().unwrap())
+}
+pub fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(b[off..off + 4].try_into().unwrap())
+}
+pub fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_ne_bytes(b[off..off + 2].try_into().unwrap())
+}
+
+/// An error unless `b` holds at least `size` bytes.
+pub fn need(b: &[u8], size: usize, what: &str) -> Result<(), String> {
+    if b.len() < size {
+        Err(format!("{what} too short: {} bytes, expected {size}", b.len()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Text up to the first NUL; invalid UTF-8 is replaced, never rejected.
+pub fn c_str(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// `comm` as the kernel's 16-byte, NUL-padded buffer.
+pub fn comm_bytes(comm: &str) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    let n = comm.len().min(15);
+    b[..n].copy_from_slice(&comm.as_bytes()[..n]);
+    b
+}
+
+/// Each entry's per-CPU values as one slice per CPU, for summing.
+pub fn per_cpu<'a>(snap: &MapSnapshot, value: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    let n = snap.values_per_key.max(1) as usize;
+    let size = value.len() / n;
+    value.chunks_exact(size.max(1))
+}
+
+/// Sum the `u64` at each of `fields` offsets over all CPUs.
+pub fn sum_u64s<const N: usize>(snap: &MapSnapshot, value: &[u8], offsets: [usize; N]) -> [u64; N] {
+    let mut out = [0u64; N];
+    for cpu in per_cpu(snap, value) {
+        for (o, off) in out.iter_mut().zip(offsets) {
+            if cpu.len() >= off + 8 {
+                *o = o.wrapping_add(u64_at(cpu, off));
+            }
+        }
+    }
+    out
+}
+
+/// Sum `n` consecutive `u64` from `off` over all CPUs (a histogram's buckets).
+pub fn sum_u64_array(snap: &MapSnapshot, value: &[u8], off: usize, n: usize) -> Vec<u64> {
+    let mut out = vec![0u64; n];
+    for cpu in per_cpu(snap, value) {
+        for (i, o) in out.iter_mut().enumerate() {
+            let at = off + i * 8;
+            if cpu.len() >= at + 8 {
+                *o = o.wrapping_add(u64_at(cpu, at));
+            }
+        }
+    }
+    out
+}
+
+/// A column with no unit.
+pub fn col(name: &str, kind: FieldKind) -> FieldSpec {
+    FieldSpec::new(name, kind, "")
+}
+
+/// Parse settings JSON, dropping serde_json's "at line 1 column N": the user
+/// wrote TOML, the host made the JSON.
+pub fn parse_settings<T: for<'de> serde::Deserialize<'de>>(json: &str) -> Result<T, String> {
+    serde_json::from_str(json).map_err(|e| {
+        let m = e.to_string();
+        m.split(" at line ").next().unwrap_or(&m).to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi_stable::std_types::RVec;
+    use tracer_plugin_api::MapEntry;
+
+    #[test]
+    fn per_cpu_values_sum() {
+        let mut v = Vec::new();
+        for cpu in 0..3u64 {
+            v.extend_from_slice(&(cpu + 1).to_ne_bytes());
+            v.extend_from_slice(&(10 * (cpu + 1)).to_ne_bytes());
+        }
+        let snap = MapSnapshot {
+            name: "m".into(),
+            values_per_key: 3,
+            entries: RVec::from(vec![MapEntry { key: RVec::new(), value: v.clone().into() }]),
+        };
+        assert_eq!(sum_u64s(&snap, &v, [0, 8]), [6, 60]);
+        assert_eq!(sum_u64_array(&snap, &v, 0, 2), vec![6, 60]);
+    }
+
+    #[test]
+    fn c_strings_and_comms() {
+        assert_eq!(c_str(b"cat\0\0junk"), "cat");
+        assert_eq!(&comm_bytes("a-very-long-command-name")[..], b"a-very-long-com\0");
+        assert!(need(&[0; 3], 4, "x").unwrap_err().contains("too short"));
+    }
+}

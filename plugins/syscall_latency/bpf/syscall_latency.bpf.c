@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Per-syscall latency, aggregated in the kernel: count, total, max, errors and
+ * a log2 histogram per syscall (per-CPU, no atomics), plus count/total/errors
+ * per (process, syscall). Nothing is streamed.
+ *
+ * The start of each syscall lives in task-local storage: it goes away with the
+ * thread, so a thread killed mid-syscall leaks nothing.
+ *
+ * Alternatives, best first: tp_btf, raw_tp, classic raw_syscalls tracepoints. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "tracer.h"
+#include "syscall_latency.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct sc_start {
+	__u64 ts_ns; /* 0: not timing this thread's current syscall */
+	__u32 nr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sc_filter);
+} sc_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sc_start);
+} sc_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SC_MAX_SYSCALLS);
+	__type(key, __u32);
+	__type(value, struct sc_stat);
+} sc_stats SEC(".maps");
+
+/* Bounded: the least recently used (process, syscall) pairs go first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct sc_proc_key);
+	__type(value, struct sc_proc_val);
+} sc_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, char[TASK_COMM_LEN]);
+} sc_comms SEC(".maps");
+
+DECLARE_STATS(sc_counters, SC_STAT_MAX);
+
+static __always_inline void on_enter(long id)
+{
+	__u32 zero = 0;
+	struct sc_filter *f = bpf_map_lookup_elem(&sc_filter, &zero);
+	struct sc_start *s;
+	__u32 nr = (__u32)id;
+
+	if (!f || nr >= SC_MAX_SYSCALLS)
+		return;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (f->pid && f->pid != tgid)
+		return;
+	if (f->exclude_pid == tgid)
+		return;
+	if (f->has_syscalls && !(f->syscalls[(nr / 64) & 7] & (1ULL << (nr % 64))))
+		return;
+	if (f->has_comm) {
+		char comm[TASK_COMM_LEN];
+		bpf_get_current_comm(&comm, sizeof(comm));
+		if (!comm_eq(comm, f->comm))
+			return;
+	}
+	s = bpf_task_storage_get(&sc_start, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s)
+		return;
+	s->nr = nr;
+	s->ts_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline void on_exit(long ret)
+{
+	struct sc_start *s = bpf_task_storage_get(&sc_start, bpf_get_current_task_btf(), 0, 0);
+	struct sc_proc_key key;
+	struct sc_proc_val *pv;
+	struct sc_stat *st;
+	__u64 delta;
+	bool failed = ret < 0 && ret >= -4095;
+
+	if (!s || !s->ts_ns)
+		return;
+	delta = bpf_ktime_get_ns() - s->ts_ns;
+	s->ts_ns = 0;
+	key.nr = s->nr;
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
+
+	st = bpf_map_lookup_elem(&sc_stats, &key.nr);
+	if (st) {
+		st->count++;
+		st->total_ns += delta;
+		if (delta > st->max_ns)
+			st->max_ns = delta;
+		st->errors += failed;
+		st->hist[log2_u64(delta / 1000) & (SC_HIST_SLOTS - 1)]++;
+	}
+
+	pv = bpf_map_lookup_elem(&sc_procs, &key);
+	if (pv) {
+		pv->count++;
+		pv->total_ns += delta;
+		pv->errors += failed;
+	} else {
+		struct sc_proc_val v = { .count = 1, .total_ns = delta, .errors = failed };
+		char comm[TASK_COMM_LEN];
+
+		if (bpf_map_update_elem(&sc_procs, &key, &v, BPF_NOEXIST)) {
+			stat_inc(&sc_counters, SC_STAT_PROC_FAILED);
+			return;
+		}
+		stat_inc(&sc_counters, SC_STAT_PROC_INSERTED);
+		/* comm captured now, in the kernel: never looked up later in /proc. */
+		bpf_get_current_comm(&comm, sizeof(comm));
+		bpf_map_update_elem(&sc_comms, &key.tgid, &comm, BPF_ANY);
+	}
+}
+
+/* ---- alternative 1: BTF-typed raw tracepoints ---- */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sc_enter_btf, struct pt_regs *regs, long id)
+{
+	on_enter(id);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sc_exit_btf, struct pt_regs *regs, long ret)
+{
+	on_exit(ret);
+	return 0;
+}
+
+/* ---- alternative 2: raw tracepoints ---- */
+SEC("raw_tp/sys_enter")
+int BPF_PROG(sc_enter_raw, struct pt_regs *regs, long id)
+{
+	on_enter(id);
+	return 0;
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(sc_exit_raw, struct pt_regs *regs, long ret)
+{
+	on_exit(ret);
+	return 0;
+}
+
+/* ---- alternative 3: classic tracepoints ---- */
+SEC("tracepoint/raw_syscalls/sys_enter")
+int sc_enter_tp(struct trace_event_raw_sys_enter *ctx)
+{
+	on_enter(ctx->id);
+	return 0;
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int sc_exit_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	on_exit(ctx->ret);
+	return 0;
+}

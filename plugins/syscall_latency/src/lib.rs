@@ -1,0 +1,110 @@
+//! The `syscall_latency` tracer: per-syscall latency histograms, counts, totals,
+//! maxima and errors, per process too, aggregated in the kernel (like
+//! syscount and funclatency). Nothing is streamed per event.
+
+pub mod settings;
+pub mod stats;
+pub mod syscall_names;
+
+use abi_stable::std_types::{ROption, RVec};
+use settings::{syscall_nr, Settings};
+use stats::SyscallStats;
+use tracer_plugin_api::{
+    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel, PanelKind,
+    PanelSpec, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, PLUGIN_API_VERSION,
+};
+
+pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/syscall_latency.bpf.o"));
+
+#[derive(Default)]
+pub struct SyscallLatency {
+    stats: SyscallStats,
+    /// Insertions into the per-process map (from the counters), for evictions.
+    inserted: u64,
+}
+
+fn alt(names: &[&str]) -> AttachAlternative {
+    AttachAlternative { programs: names.iter().map(|n| ProgramRef { name: (*n).into(), optional: false }).collect() }
+}
+
+fn counter(index: u32, name: &str, is_drop: bool) -> CounterSpec {
+    CounterSpec { map: "sc_counters".into(), index, name: name.into(), is_drop }
+}
+
+pub fn descriptor() -> PluginDescriptor {
+    PluginDescriptor {
+        info: PluginInfo {
+            name: "syscall_latency".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Syscall latency histograms, counts, totals and errors, per syscall and per process".into(),
+            api_version: PLUGIN_API_VERSION,
+        },
+        bpf_object: RVec::from(BPF_OBJECT),
+        probes: vec![ProbeSpec {
+            name: "syscalls".into(),
+            alternatives: vec![
+                alt(&["sc_enter_btf", "sc_exit_btf"]),
+                alt(&["sc_enter_raw", "sc_exit_raw"]),
+                alt(&["sc_enter_tp", "sc_exit_tp"]),
+            ]
+            .into(),
+        }]
+        .into(),
+        rings: RVec::new(),
+        counters: vec![
+            counter(0, "process-syscall pairs inserted", false),
+            counter(1, "exits without a seen entry", false),
+            counter(2, "process-syscall updates failed", true),
+        ]
+        .into(),
+        polled_maps: vec!["sc_stats".into(), "sc_procs".into(), "sc_comms".into(), "sc_counters".into()].into(),
+        config_map: ROption::RSome("sc_filter".into()),
+        panels: vec![
+            PanelSpec::new("top_count", "Syscalls by count", PanelKind::TABLE),
+            PanelSpec::new("top_time", "Syscalls by total time", PanelKind::TABLE),
+            PanelSpec::new("histogram", "Syscall latency", PanelKind::LOG2_HISTOGRAM),
+            PanelSpec::new("by_process", "Processes", PanelKind::TABLE),
+            PanelSpec::new("process_syscalls", "Syscalls per process", PanelKind::TABLE),
+            PanelSpec::new("errors", "Syscall errors", PanelKind::TABLE),
+            PanelSpec::new("summary", "Syscall totals", PanelKind::COUNTERS),
+        ]
+        .into(),
+    }
+}
+
+impl NativeTracer for SyscallLatency {
+    fn describe(&self) -> PluginDescriptor {
+        descriptor()
+    }
+
+    fn configure(&mut self, settings_json: &str) -> Result<Vec<u8>, String> {
+        let s = Settings::parse(settings_json)?;
+        self.stats.mode = s.mode;
+        self.stats.histogram_of = s.histogram.as_deref().and_then(syscall_nr);
+        Ok(s.filter_bytes(std::process::id()))
+    }
+
+    fn on_record(&mut self, _ring: u32, _data: &[u8], _out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
+        Err("syscall_latency streams no records".into())
+    }
+
+    fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
+        if snap.name.as_str() == "sc_counters" {
+            if let Some(e) = snap.entries.iter().find(|e| e.key.first() == Some(&0)) {
+                self.inserted = tracer_plugin_kit::sum_u64s(snap, &e.value, [0])[0];
+            }
+            return Ok(());
+        }
+        self.stats.on_map(snap)
+    }
+
+    fn panel(&self, id: &str) -> Result<Panel, String> {
+        self.stats.panel(id, self.inserted)
+    }
+
+    fn reset(&mut self) {
+        self.stats.reset();
+    }
+}
+
+export_tracer!(SyscallLatency::default);

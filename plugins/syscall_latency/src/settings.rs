@@ -1,0 +1,118 @@
+//! `[plugins.syscall_latency]` settings and the bytes of `struct sc_filter`.
+
+use crate::syscall_names::NAMES;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Totals since start (or the last reset).
+    #[default]
+    Cumulative,
+    /// What happened during the last refresh interval only.
+    Interval,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    /// Only these syscalls, by name.
+    #[serde(default)]
+    pub syscalls: Vec<String>,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Also trace tracer-host's own syscalls (its map reads would otherwise
+    /// show up as `bpf` calls).
+    #[serde(default)]
+    pub include_self: bool,
+    /// The syscall whose histogram the `histogram` panel shows (default: the one
+    /// with the most total time).
+    pub histogram: Option<String>,
+}
+
+pub const FILTER_SIZE: usize = 96;
+
+pub fn syscall_nr(name: &str) -> Option<u32> {
+    NAMES.iter().position(|n| *n == name).map(|i| i as u32)
+}
+
+pub fn syscall_name(nr: u32) -> String {
+    match NAMES.get(nr as usize) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => format!("syscall_{nr}"),
+    }
+}
+
+impl Settings {
+    pub fn parse(json: &str) -> Result<Settings, String> {
+        let s: Settings = tracer_plugin_kit::parse_settings(json)?;
+        if let Some(c) = &s.comm {
+            if c.is_empty() || c.len() > 15 {
+                return Err(format!("comm: {c:?} must be 1 to 15 bytes"));
+            }
+        }
+        for n in s.syscalls.iter().chain(s.histogram.iter()) {
+            if syscall_nr(n).is_none() {
+                return Err(format!("syscalls: unknown syscall {n:?} on this architecture"));
+            }
+        }
+        if s.pid == Some(0) {
+            return Err("pid: 0 is the idle task; leave pid out to trace every process".into());
+        }
+        Ok(s)
+    }
+
+    /// `struct sc_filter`; `self_pid` is the host's own pid.
+    pub fn filter_bytes(&self, self_pid: u32) -> Vec<u8> {
+        let mut b = vec![0u8; FILTER_SIZE];
+        b[0..4].copy_from_slice(&self.pid.unwrap_or(0).to_ne_bytes());
+        let exclude = if self.include_self { 0 } else { self_pid };
+        b[4..8].copy_from_slice(&exclude.to_ne_bytes());
+        if let Some(c) = &self.comm {
+            b[8] = 1;
+            b[16..32].copy_from_slice(&tracer_plugin_kit::comm_bytes(c));
+        }
+        if !self.syscalls.is_empty() {
+            b[9] = 1;
+            for n in &self.syscalls {
+                let nr = syscall_nr(n).unwrap() as usize;
+                b[32 + nr / 8] |= 1 << (nr % 8);
+            }
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(syscall_nr("read"), Some(0));
+        assert_eq!(syscall_nr("getppid"), Some(110));
+        assert_eq!(syscall_name(110), "getppid");
+        assert_eq!(syscall_name(4000), "syscall_4000");
+    }
+
+    #[test]
+    fn syscall_list_becomes_a_bitmap() {
+        let s = Settings::parse(r#"{"syscalls": ["read", "getppid"], "comm": "x"}"#).unwrap();
+        let b = s.filter_bytes(77);
+        assert_eq!(&b[4..8], &77u32.to_ne_bytes());
+        assert_eq!((b[8], b[9]), (1, 1));
+        assert_eq!(b[32], 1); // read = 0
+        // getppid = 110: byte 13, bit 6 (little-endian u64 words = byte order)
+        assert_eq!(b[32 + 13], 1 << 6);
+        assert_eq!(&b[16..18], b"x\0");
+    }
+
+    #[test]
+    fn bad_settings_name_the_key() {
+        assert!(Settings::parse(r#"{"syscalls": ["reed"]}"#).unwrap_err().contains("unknown syscall \"reed\""));
+        assert!(Settings::parse(r#"{"mode": "sometimes"}"#).unwrap_err().contains("unknown variant"));
+        assert!(Settings::parse(r#"{"pidd": 1}"#).unwrap_err().contains("unknown field `pidd`"));
+    }
+}

@@ -1,0 +1,448 @@
+//! Per-syscall and per-process figures, from snapshots of the kernel's maps.
+//! The kernel keeps cumulative per-CPU sums; here they are summed over CPUs and
+//! turned into "since start/reset" (cumulative) or "last interval" views.
+
+use crate::settings::{syscall_name, Mode};
+use std::collections::HashMap;
+use tracer_plugin_api::{Counter, FieldKind, Log2Histogram, MapSnapshot, Panel, Table, Value};
+use tracer_plugin_kit::{c_str, col, sum_u64_array, sum_u64s, u32_at};
+
+pub const HIST_SLOTS: usize = 32;
+/// sizeof(struct sc_stat)
+pub const STAT_SIZE: usize = 8 * (4 + HIST_SLOTS);
+/// sizeof(struct sc_proc_val)
+pub const PROC_VAL_SIZE: usize = 24;
+const TOP_ROWS: usize = 100;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    pub count: u64,
+    pub total_ns: u64,
+    /// Since start: a maximum cannot be taken apart into intervals.
+    pub max_ns: u64,
+    pub errors: u64,
+    pub hist: Vec<u64>,
+}
+
+impl Totals {
+    fn minus(&self, o: &Totals) -> Totals {
+        Totals {
+            count: self.count.saturating_sub(o.count),
+            total_ns: self.total_ns.saturating_sub(o.total_ns),
+            max_ns: self.max_ns,
+            errors: self.errors.saturating_sub(o.errors),
+            hist: self.hist.iter().enumerate().map(|(i, v)| v.saturating_sub(*o.hist.get(i).unwrap_or(&0))).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcTotals {
+    pub count: u64,
+    pub total_ns: u64,
+    pub errors: u64,
+}
+
+impl ProcTotals {
+    fn minus(&self, o: &ProcTotals) -> ProcTotals {
+        ProcTotals {
+            count: self.count.saturating_sub(o.count),
+            total_ns: self.total_ns.saturating_sub(o.total_ns),
+            errors: self.errors.saturating_sub(o.errors),
+        }
+    }
+}
+
+/// One generation of readings, plus what they are measured from.
+#[derive(Default)]
+struct Readings<K, V> {
+    now: HashMap<K, V>,
+    previous: HashMap<K, V>,
+    base: HashMap<K, V>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> Readings<K, V> {
+    fn replace(&mut self, fresh: HashMap<K, V>) {
+        self.previous = std::mem::replace(&mut self.now, fresh);
+    }
+    fn reset(&mut self) {
+        self.base = self.now.clone();
+    }
+    /// The view for `mode`: `f(now, reference)` per key.
+    fn view<R>(&self, mode: Mode, f: impl Fn(&V, Option<&V>) -> R) -> Vec<(K, R)> {
+        let reference = match mode {
+            Mode::Cumulative => &self.base,
+            Mode::Interval => &self.previous,
+        };
+        self.now.iter().map(|(k, v)| (k.clone(), f(v, reference.get(k)))).collect()
+    }
+}
+
+#[derive(Default)]
+pub struct SyscallStats {
+    pub mode: Mode,
+    pub histogram_of: Option<u32>,
+    syscalls: Readings<u32, Totals>,
+    procs: Readings<(u32, u32), ProcTotals>,
+    comms: HashMap<u32, String>,
+    /// Live entries of the per-process map at the last read.
+    pub proc_entries: u64,
+}
+
+impl SyscallStats {
+    pub fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
+        match snap.name.as_str() {
+            "sc_stats" => {
+                let mut fresh = HashMap::new();
+                for e in snap.entries.iter() {
+                    let nr = u32_at(&e.key, 0);
+                    let [count, total_ns, errors] = sum_u64s(snap, &e.value, [0, 8, 24]);
+                    if count == 0 {
+                        continue;
+                    }
+                    let max_ns = max_over_cpus(snap, &e.value, 16);
+                    let hist = sum_u64_array(snap, &e.value, 32, HIST_SLOTS);
+                    fresh.insert(nr, Totals { count, total_ns, max_ns, errors, hist });
+                }
+                self.syscalls.replace(fresh);
+            }
+            "sc_procs" => {
+                let mut fresh = HashMap::new();
+                for e in snap.entries.iter() {
+                    let key = (u32_at(&e.key, 0), u32_at(&e.key, 4));
+                    let [count, total_ns, errors] = sum_u64s(snap, &e.value, [0, 8, 16]);
+                    fresh.insert(key, ProcTotals { count, total_ns, errors });
+                }
+                self.proc_entries = fresh.len() as u64;
+                self.procs.replace(fresh);
+            }
+            "sc_comms" => {
+                self.comms = snap.entries.iter().map(|e| (u32_at(&e.key, 0), c_str(&e.value))).collect();
+            }
+            other => return Err(format!("syscall_latency: unexpected map {other}")),
+        }
+        Ok(())
+    }
+
+    pub fn reset(&mut self) {
+        self.syscalls.reset();
+        self.procs.reset();
+    }
+
+    /// Per-syscall figures for the current mode.
+    pub fn syscalls(&self) -> Vec<(u32, Totals)> {
+        self.syscalls
+            .view(self.mode, |now, r| r.map(|r| now.minus(r)).unwrap_or_else(|| now.clone()))
+            .into_iter()
+            .filter(|(_, t)| t.count > 0)
+            .collect()
+    }
+
+    pub fn processes(&self) -> Vec<((u32, u32), ProcTotals)> {
+        self.procs
+            .view(self.mode, |now, r| r.map(|r| now.minus(r)).unwrap_or(*now))
+            .into_iter()
+            .filter(|(_, t)| t.count > 0)
+            .collect()
+    }
+
+    fn comm(&self, tgid: u32) -> String {
+        self.comms.get(&tgid).cloned().unwrap_or_else(|| "?".into())
+    }
+
+    fn syscall_table(&self, by_time: bool) -> Table {
+        let mut v = self.syscalls();
+        v.sort_by(|a, b| {
+            let key = |t: &Totals| if by_time { t.total_ns } else { t.count };
+            key(&b.1).cmp(&key(&a.1)).then(a.0.cmp(&b.0))
+        });
+        Table {
+            columns: vec![
+                col("syscall", FieldKind::STR),
+                col("count", FieldKind::U64),
+                col("errors", FieldKind::U64),
+                col("total", FieldKind::DURATION_NS),
+                col("avg", FieldKind::DURATION_NS),
+                col("max", FieldKind::DURATION_NS),
+            ]
+            .into(),
+            rows: v
+                .into_iter()
+                .take(TOP_ROWS)
+                .map(|(nr, t)| {
+                    vec![
+                        Value::str(&syscall_name(nr)),
+                        Value::u64(t.count),
+                        Value::u64(t.errors),
+                        Value::u64(t.total_ns),
+                        Value::u64(t.total_ns / t.count.max(1)),
+                        Value::u64(t.max_ns),
+                    ]
+                    .into()
+                })
+                .collect(),
+        }
+    }
+
+    /// The syscall the histogram shows: the configured one, else the one with
+    /// the most time.
+    pub fn histogram_syscall(&self) -> Option<u32> {
+        self.histogram_of.or_else(|| {
+            self.syscalls().into_iter().max_by(|a, b| a.1.total_ns.cmp(&b.1.total_ns).then(b.0.cmp(&a.0))).map(|(nr, _)| nr)
+        })
+    }
+
+    pub fn histogram(&self) -> Log2Histogram {
+        let nr = self.histogram_syscall();
+        let buckets = nr
+            .and_then(|nr| self.syscalls().into_iter().find(|(n, _)| *n == nr))
+            .map(|(_, t)| t.hist)
+            .unwrap_or_default();
+        let unit = match nr {
+            Some(nr) => format!("usecs ({})", syscall_name(nr)),
+            None => "usecs".to_string(),
+        };
+        Log2Histogram { unit: unit.into(), buckets: buckets.into() }
+    }
+
+    /// Per process: totals over its syscalls and its busiest syscall.
+    pub fn by_process(&self) -> Table {
+        let mut per: HashMap<u32, (ProcTotals, u32, u64)> = HashMap::new();
+        for ((tgid, nr), t) in self.processes() {
+            let e = per.entry(tgid).or_insert((ProcTotals::default(), nr, 0));
+            e.0.count += t.count;
+            e.0.total_ns += t.total_ns;
+            e.0.errors += t.errors;
+            if t.count > e.2 {
+                e.1 = nr;
+                e.2 = t.count;
+            }
+        }
+        let mut v: Vec<_> = per.into_iter().collect();
+        v.sort_by(|a, b| b.1 .0.count.cmp(&a.1 .0.count).then(a.0.cmp(&b.0)));
+        Table {
+            columns: vec![
+                col("pid", FieldKind::U64),
+                col("comm", FieldKind::STR),
+                col("count", FieldKind::U64),
+                col("errors", FieldKind::U64),
+                col("total", FieldKind::DURATION_NS),
+                col("top syscall", FieldKind::STR),
+            ]
+            .into(),
+            rows: v
+                .into_iter()
+                .take(TOP_ROWS)
+                .map(|(tgid, (t, nr, _))| {
+                    vec![
+                        Value::u64(tgid as u64),
+                        Value::str(&self.comm(tgid)),
+                        Value::u64(t.count),
+                        Value::u64(t.errors),
+                        Value::u64(t.total_ns),
+                        Value::str(&syscall_name(nr)),
+                    ]
+                    .into()
+                })
+                .collect(),
+        }
+    }
+
+    /// (process, syscall) pairs, busiest first: top syscalls per process and top
+    /// processes per syscall are this table sorted by either column.
+    pub fn process_syscalls(&self) -> Table {
+        let mut v = self.processes();
+        v.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
+        Table {
+            columns: vec![
+                col("pid", FieldKind::U64),
+                col("comm", FieldKind::STR),
+                col("syscall", FieldKind::STR),
+                col("count", FieldKind::U64),
+                col("errors", FieldKind::U64),
+                col("total", FieldKind::DURATION_NS),
+            ]
+            .into(),
+            rows: v
+                .into_iter()
+                .take(TOP_ROWS)
+                .map(|((tgid, nr), t)| {
+                    vec![
+                        Value::u64(tgid as u64),
+                        Value::str(&self.comm(tgid)),
+                        Value::str(&syscall_name(nr)),
+                        Value::u64(t.count),
+                        Value::u64(t.errors),
+                        Value::u64(t.total_ns),
+                    ]
+                    .into()
+                })
+                .collect(),
+        }
+    }
+
+    pub fn errors(&self) -> Table {
+        let mut v: Vec<_> = self.syscalls().into_iter().filter(|(_, t)| t.errors > 0).collect();
+        v.sort_by(|a, b| b.1.errors.cmp(&a.1.errors).then(a.0.cmp(&b.0)));
+        Table {
+            columns: vec![
+                col("syscall", FieldKind::STR),
+                col("errors", FieldKind::U64),
+                col("count", FieldKind::U64),
+                col("error %", FieldKind::STR),
+            ]
+            .into(),
+            rows: v
+                .into_iter()
+                .take(TOP_ROWS)
+                .map(|(nr, t)| {
+                    vec![
+                        Value::str(&syscall_name(nr)),
+                        Value::u64(t.errors),
+                        Value::u64(t.count),
+                        Value::str(&format!("{:.1}", 100.0 * t.errors as f64 / t.count.max(1) as f64)),
+                    ]
+                    .into()
+                })
+                .collect(),
+        }
+    }
+
+    pub fn summary(&self, inserted: u64) -> Vec<Counter> {
+        let s = self.syscalls();
+        let c = |name: &str, value: u64, unit: &str| Counter { name: name.into(), value, unit: unit.into() };
+        vec![
+            c("syscalls", s.iter().map(|x| x.1.count).sum(), "calls"),
+            c("errors", s.iter().map(|x| x.1.errors).sum(), "calls"),
+            c("distinct", s.len() as u64, "syscalls"),
+            c("processes", self.processes().iter().map(|x| x.0 .0).collect::<std::collections::HashSet<_>>().len() as u64, ""),
+            c("evicted", inserted.saturating_sub(self.proc_entries), "process-syscall pairs"),
+        ]
+    }
+
+    pub fn panel(&self, id: &str, inserted: u64) -> Result<Panel, String> {
+        Ok(match id {
+            "top_count" => Panel::Table(self.syscall_table(false)),
+            "top_time" => Panel::Table(self.syscall_table(true)),
+            "histogram" => Panel::Log2Histogram(self.histogram()),
+            "by_process" => Panel::Table(self.by_process()),
+            "process_syscalls" => Panel::Table(self.process_syscalls()),
+            "errors" => Panel::Table(self.errors()),
+            "summary" => Panel::Counters(self.summary(inserted).into()),
+            other => return Err(format!("syscall_latency: no panel named {other:?}")),
+        })
+    }
+}
+
+/// The largest `u64` at `off` over all CPUs.
+pub fn max_over_cpus(snap: &MapSnapshot, value: &[u8], off: usize) -> u64 {
+    tracer_plugin_kit::per_cpu(snap, value)
+        .filter(|c| c.len() >= off + 8)
+        .map(|c| tracer_plugin_kit::u64_at(c, off))
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi_stable::std_types::RVec;
+    use tracer_plugin_api::MapEntry;
+
+    /// A sc_stats snapshot over 2 CPUs: per syscall (count, total, max, errors, bucket).
+    fn stats_snap(rows: &[(u32, [(u64, u64, u64, u64, usize); 2])]) -> MapSnapshot {
+        let entries = rows
+            .iter()
+            .map(|(nr, cpus)| {
+                let mut v = Vec::new();
+                for &(count, total, max, errors, bucket) in cpus {
+                    let mut s = vec![0u8; STAT_SIZE];
+                    for (i, x) in [count, total, max, errors].iter().enumerate() {
+                        s[i * 8..i * 8 + 8].copy_from_slice(&x.to_ne_bytes());
+                    }
+                    s[32 + bucket * 8..40 + bucket * 8].copy_from_slice(&count.to_ne_bytes());
+                    v.extend(s);
+                }
+                MapEntry { key: nr.to_ne_bytes().to_vec().into(), value: v.into() }
+            })
+            .collect::<Vec<_>>();
+        MapSnapshot { name: "sc_stats".into(), values_per_key: 2, entries: RVec::from(entries) }
+    }
+
+    fn proc_snap(rows: &[((u32, u32), u64, u64)]) -> MapSnapshot {
+        let entries = rows
+            .iter()
+            .map(|&((tgid, nr), count, total)| {
+                let mut k = tgid.to_ne_bytes().to_vec();
+                k.extend(nr.to_ne_bytes());
+                let mut v = vec![0u8; PROC_VAL_SIZE];
+                v[0..8].copy_from_slice(&count.to_ne_bytes());
+                v[8..16].copy_from_slice(&total.to_ne_bytes());
+                MapEntry { key: k.into(), value: v.into() }
+            })
+            .collect::<Vec<_>>();
+        MapSnapshot { name: "sc_procs".into(), values_per_key: 1, entries: RVec::from(entries) }
+    }
+
+    fn cell(t: &Table, r: usize, c: usize) -> Value {
+        t.rows[r][c].as_enum().cloned().unwrap()
+    }
+
+    #[test]
+    fn per_cpu_values_are_summed_and_max_taken() {
+        let mut s = SyscallStats::default();
+        // getppid (110): 3+2 calls; read (0): 1 call but the longest.
+        s.on_map(&stats_snap(&[(110, [(3, 3000, 1500, 0, 0), (2, 2000, 1200, 1, 0)]), (0, [(1, 9000, 9000, 0, 3), (0, 0, 0, 0, 0)])])).unwrap();
+        let t = s.syscall_table(false);
+        assert_eq!(cell(&t, 0, 0), Value::Str("getppid".into()));
+        assert_eq!(cell(&t, 0, 1), Value::U64(5));
+        assert_eq!(cell(&t, 0, 2), Value::U64(1));
+        assert_eq!(cell(&t, 0, 3), Value::U64(5000));
+        assert_eq!(cell(&t, 0, 4), Value::U64(1000));
+        assert_eq!(cell(&t, 0, 5), Value::U64(1500));
+        let by_time = s.syscall_table(true);
+        assert_eq!(cell(&by_time, 0, 0), Value::Str("read".into()));
+        // The histogram defaults to the syscall with the most time: read.
+        let h = s.histogram();
+        assert_eq!(h.unit.as_str(), "usecs (read)");
+        assert_eq!(h.buckets[3], 1);
+        assert_eq!(s.errors().rows.len(), 1);
+    }
+
+    #[test]
+    fn interval_mode_shows_the_last_refresh_only_and_reset_rebases() {
+        let mut s = SyscallStats::default();
+        s.on_map(&stats_snap(&[(110, [(10, 100, 10, 0, 0), (0, 0, 0, 0, 0)])])).unwrap();
+        s.on_map(&stats_snap(&[(110, [(15, 150, 10, 0, 0), (5, 50, 10, 0, 0)])])).unwrap();
+        assert_eq!(s.syscalls()[0].1.count, 20);
+        s.mode = Mode::Interval;
+        assert_eq!(s.syscalls()[0].1.count, 10);
+        s.mode = Mode::Cumulative;
+        s.reset();
+        assert!(s.syscalls().is_empty(), "nothing since the reset");
+        s.on_map(&stats_snap(&[(110, [(16, 160, 10, 0, 0), (5, 50, 10, 0, 0)])])).unwrap();
+        assert_eq!(s.syscalls()[0].1.count, 1);
+    }
+
+    #[test]
+    fn processes_group_with_their_comm_and_evictions_are_counted() {
+        let mut s = SyscallStats::default();
+        s.on_map(&proc_snap(&[((7, 110), 50, 500), ((7, 0), 5, 50), ((8, 0), 9, 90)])).unwrap();
+        let comms = MapSnapshot {
+            name: "sc_comms".into(),
+            values_per_key: 1,
+            entries: RVec::from(vec![MapEntry { key: 7u32.to_ne_bytes().to_vec().into(), value: b"burst\0\0\0\0\0\0\0\0\0\0\0".to_vec().into() }]),
+        };
+        s.on_map(&comms).unwrap();
+        let t = s.by_process();
+        assert_eq!(cell(&t, 0, 0), Value::U64(7));
+        assert_eq!(cell(&t, 0, 1), Value::Str("burst".into()));
+        assert_eq!(cell(&t, 0, 2), Value::U64(55));
+        assert_eq!(cell(&t, 0, 5), Value::Str("getppid".into()));
+        assert_eq!(cell(&t, 1, 1), Value::Str("?".into()));
+        let p = s.process_syscalls();
+        assert_eq!(cell(&p, 0, 2), Value::Str("getppid".into()));
+        let summary = s.summary(5);
+        assert_eq!(summary[4].value, 2, "5 inserted, 3 live: 2 evicted");
+    }
+}

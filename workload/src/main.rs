@@ -1,0 +1,138 @@
+//! tracer-workload: controlled, countable work for tests and benchmarks.
+//!
+//!   tracer-workload [--comm NAME] getppid N          N getppid(2) calls
+//!   tracer-workload [--comm NAME] open PATH N        N open+close of PATH
+//!   tracer-workload [--comm NAME] tcp4|tcp6 PORT N BYTES
+//!                                  N loopback connections to PORT; the client
+//!                                  sends BYTES, the server answers BYTES/2
+//!   tracer-workload [--comm NAME] pingpong N         two threads bounce a byte
+//!                                  N times over a pair of pipes
+//!
+//! `--comm` sets the task name (prctl PR_SET_NAME) first, so a tracer can be
+//! checked for the right comm. Prints `done ELAPSED_NS OPS` on stdout.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::Instant;
+
+fn set_comm(name: &str) {
+    let c = std::ffi::CString::new(name).expect("comm without NUL");
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong, 0, 0, 0) };
+}
+
+fn num(s: Option<&String>, what: &str) -> u64 {
+    s.and_then(|v| v.parse().ok()).unwrap_or_else(|| usage(&format!("{what} must be a number")))
+}
+
+fn usage(msg: &str) -> ! {
+    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | open PATH N | tcp4|tcp6 PORT N BYTES | pingpong N");
+    std::process::exit(2);
+}
+
+fn getppid(n: u64) {
+    for _ in 0..n {
+        // SAFETY: no arguments, no memory.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+}
+
+fn open_close(path: &str, n: u64) {
+    let c = std::ffi::CString::new(path).unwrap();
+    for _ in 0..n {
+        // SAFETY: valid C string; the fd is closed right away.
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY) };
+        if fd >= 0 {
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+fn tcp(v6: bool, port: u16, n: u64, bytes: usize) {
+    let addr: SocketAddr = if v6 { (Ipv6Addr::LOCALHOST, port).into() } else { (Ipv4Addr::LOCALHOST, port).into() };
+    let listener = TcpListener::bind(addr).unwrap_or_else(|e| usage(&format!("bind {addr}: {e}")));
+    let server = std::thread::spawn(move || {
+        for _ in 0..n {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; bytes];
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(&buf[..bytes / 2]).unwrap();
+            // The server closes first after answering: the client sees FIN.
+        }
+    });
+    let payload = vec![7u8; bytes];
+    for _ in 0..n {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(&payload).unwrap();
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).unwrap();
+        assert_eq!(back.len(), bytes / 2);
+    }
+    server.join().unwrap();
+}
+
+fn pingpong(n: u64) {
+    let mut a = [0i32; 2];
+    let mut b = [0i32; 2];
+    // SAFETY: two valid 2-int arrays.
+    unsafe {
+        libc::pipe(a.as_mut_ptr());
+        libc::pipe(b.as_mut_ptr());
+    }
+    let (a_r, a_w, b_r, b_w) = (a[0], a[1], b[0], b[1]);
+    let t = std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        for _ in 0..n {
+            unsafe {
+                libc::read(a_r, byte.as_mut_ptr().cast(), 1);
+                libc::write(b_w, byte.as_ptr().cast(), 1);
+            }
+        }
+    });
+    let mut byte = [1u8; 1];
+    for _ in 0..n {
+        unsafe {
+            libc::write(a_w, byte.as_ptr().cast(), 1);
+            libc::read(b_r, byte.as_mut_ptr().cast(), 1);
+        }
+    }
+    t.join().unwrap();
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--comm") {
+        if args.len() < 2 {
+            usage("--comm needs a name");
+        }
+        set_comm(&args[1]);
+        args.drain(..2);
+    }
+    let start = Instant::now();
+    let ops = match args.first().map(String::as_str) {
+        Some("getppid") => {
+            let n = num(args.get(1), "N");
+            getppid(n);
+            n
+        }
+        Some("open") => {
+            let path = args.get(1).unwrap_or_else(|| usage("open needs PATH"));
+            let n = num(args.get(2), "N");
+            open_close(path, n);
+            n
+        }
+        Some(v @ ("tcp4" | "tcp6")) => {
+            let port = num(args.get(1), "PORT") as u16;
+            let n = num(args.get(2), "N");
+            tcp(v == "tcp6", port, n, num(args.get(3), "BYTES") as usize);
+            n
+        }
+        Some("pingpong") => {
+            let n = num(args.get(1), "N");
+            pingpong(n);
+            n
+        }
+        _ => usage("unknown workload"),
+    };
+    println!("done {} {ops}", start.elapsed().as_nanos());
+}
