@@ -36,6 +36,21 @@ static __always_inline bool comm_eq(const char *a, const char *b)
 	return true;
 }
 
+/* A tgid -> comm map stays current when a process renames itself (exec,
+ * prctl PR_SET_NAME, /proc/PID/comm): call from tracepoint task/task_rename.
+ * Keys are tgids, so only a main thread's rename matches one; a thread that
+ * names itself leaves its process's name alone. */
+static __always_inline void comm_renamed(void *comms, __u32 pid, const char *newcomm)
+{
+	char comm[TASK_COMM_LEN];
+
+	if (!bpf_map_lookup_elem(comms, &pid))
+		return;
+	/* ctx fields at unaligned offsets: copy, do not load directly. */
+	bpf_probe_read_kernel(comm, sizeof(comm), newcomm);
+	bpf_map_update_elem(comms, &pid, comm, BPF_EXIST);
+}
+
 /* floor(log2(v)) for v > 0, 0 for v == 0: the bucket index of the libbpf-tools
  * histograms (bucket i holds [2^i, 2^(i+1))). */
 static __always_inline __u32 log2_u64(__u64 v)

@@ -16,8 +16,8 @@ fn a_getppid_burst_and_failing_opens_are_counted_exactly() {
             &["--comm", "sysfail", "open", "/nonexistent/tracer-test", "700"],
         ],
     );
-    let burst = pids[0] as u64;
-    let fail = pids[1] as u64;
+    let burst = pids[0].0 as u64;
+    let fail = pids[1].0 as u64;
 
     // (process, syscall) pairs: exactly the calls the workloads made.
     let rows = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(burst));
@@ -62,10 +62,10 @@ fn kernel_filters_limit_what_is_counted() {
         "comm = \"sysonly\"\nsyscalls = [\"getppid\"]",
         &[&["--comm", "sysonly", "getppid", "3000"], &["--comm", "sysother", "getppid", "3000"]],
     );
-    let only = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(pids[0] as u64));
+    let only = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(pids[0].0 as u64));
     assert_eq!(only.len(), 1, "only getppid is traced: {only:?}");
     assert_eq!(only[0][3], 3000);
-    assert!(run.rows_where("syscall_latency", "process_syscalls", "pid", json!(pids[1] as u64)).is_empty());
+    assert!(run.rows_where("syscall_latency", "process_syscalls", "pid", json!(pids[1].0 as u64)).is_empty());
     let top = run.panel("syscall_latency", "top_count");
     assert_eq!(top["rows"].as_array().unwrap().len(), 1, "{top}");
 }

@@ -9,7 +9,9 @@
 //!                                  N times over a pair of pipes
 //!
 //! `--comm` sets the task name (prctl PR_SET_NAME) first, so a tracer can be
-//! checked for the right comm. Prints `done ELAPSED_NS OPS` on stdout.
+//! checked for the right comm. Prints `done ELAPSED_NS OPS VOLUNTARY INVOLUNTARY`
+//! on stdout: the last two are the process's context switches from getrusage,
+//! for checking a scheduler tracer against the kernel's own count.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -134,5 +136,9 @@ fn main() {
         }
         _ => usage("unknown workload"),
     };
-    println!("done {} {ops}", start.elapsed().as_nanos());
+    let elapsed = start.elapsed().as_nanos();
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    println!("done {elapsed} {ops} {} {}", ru.ru_nvcsw, ru.ru_nivcsw);
 }

@@ -230,8 +230,8 @@ impl JsonRun {
 
 /// Run `plugin` headless (JSON) with `settings` (TOML lines for its table), run
 /// each workload (args to tracer-workload) to completion, then stop the host.
-/// Returns the output and the workloads' pids.
-pub fn run_with_workloads(plugin: &str, settings: &str, workloads: &[&[&str]]) -> (JsonRun, Vec<u32>) {
+/// Returns the output and, per workload, its pid and what it printed.
+pub fn run_with_workloads(plugin: &str, settings: &str, workloads: &[&[&str]]) -> (JsonRun, Vec<(u32, String)>) {
     let dir = plugin_dir(&[staged_plugin(plugin)]);
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = cfg_dir.path().join("test.toml");
@@ -243,9 +243,11 @@ pub fn run_with_workloads(plugin: &str, settings: &str, workloads: &[&[&str]]) -
     host.wait_for_stderr(&format!("tracer-host: {plugin} running"));
     let mut pids = Vec::new();
     for w in workloads {
-        let mut c = Command::new(workload_bin()).args(*w).stdout(Stdio::null()).spawn().unwrap();
-        pids.push(c.id());
-        assert!(c.wait().unwrap().success(), "workload {w:?} failed");
+        let c = Command::new(workload_bin()).args(*w).stdout(Stdio::piped()).spawn().unwrap();
+        let pid = c.id();
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "workload {w:?} failed");
+        pids.push((pid, String::from_utf8_lossy(&out.stdout).into_owned()));
     }
     // Two refreshes (4 Hz) so the maps are read after the work is done.
     std::thread::sleep(Duration::from_millis(600));

@@ -179,3 +179,11 @@ int sc_exit_tp(struct trace_event_raw_sys_exit *ctx)
 	on_exit(ctx->ret);
 	return 0;
 }
+
+/* In every alternative (optional): keeps process names current. */
+SEC("tracepoint/task/task_rename")
+int sc_rename_tp(struct trace_event_raw_task_rename *ctx)
+{
+	comm_renamed(&sc_comms, ctx->pid, ctx->newcomm);
+	return 0;
+}

@@ -24,7 +24,10 @@ pub struct SyscallLatency {
 }
 
 fn alt(names: &[&str]) -> AttachAlternative {
-    AttachAlternative { programs: names.iter().map(|n| ProgramRef { name: (*n).into(), optional: false }).collect() }
+    let mut programs: Vec<ProgramRef> = names.iter().map(|n| ProgramRef { name: (*n).into(), optional: false }).collect();
+    // Process renames (exec, prctl) keep comms current (optional: needs tracefs).
+    programs.push(ProgramRef { name: "sc_rename_tp".into(), optional: true });
+    AttachAlternative { programs: programs.into() }
 }
 
 fn counter(index: u32, name: &str, is_drop: bool) -> CounterSpec {

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Scheduler figures aggregated in the kernel: run-queue latency (wakeup and
+ * wakeup_new, or preemption, to switch-in) and on-CPU slices as log2
+ * histograms, and per process run time, wait time, voluntary and involuntary
+ * switches and migrations.
+ *
+ * Everything is keyed by thread id until the thread itself is switched out:
+ * then `current` is that thread, so its process (tgid) and comm are known on
+ * every attach path, including classic tracepoints that carry only pids, and
+ * filters by pid and comm apply there.
+ *
+ * Alternatives, best first: tp_btf, raw_tp, classic sched tracepoints. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "tracer.h"
+#include "sched.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct sched_task {
+	__u64 wakeup_ts;  /* runnable since (0: not waiting) */
+	__u64 oncpu_ts;   /* on a CPU since (0: not running) */
+	__u64 pending_wait;
+	__u32 pending_migrations;
+	__u8 pending_has_wait;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sched_filter);
+} sched_filter SEC(".maps");
+
+/* Per thread. LRU: exited threads age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct sched_task);
+} sched_tasks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct sched_proc);
+} sched_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, char[TASK_COMM_LEN]);
+} sched_comms SEC(".maps");
+
+struct hist {
+	__u64 slots[SCHED_HIST_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SCHED_HIST_MAX);
+	__type(key, __u32);
+	__type(value, struct hist);
+} sched_hists SEC(".maps");
+
+DECLARE_STATS(sched_counters, SCHED_STAT_MAX);
+
+static __always_inline struct sched_task *task_state(__u32 tid)
+{
+	struct sched_task *t = bpf_map_lookup_elem(&sched_tasks, &tid);
+	struct sched_task zero = {};
+
+	if (t)
+		return t;
+	if (bpf_map_update_elem(&sched_tasks, &tid, &zero, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&sched_tasks, &tid)) {
+		stat_inc(&sched_counters, SCHED_STAT_TASK_FAILED);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&sched_tasks, &tid);
+}
+
+static __always_inline void hist_add(__u32 which, __u64 ns)
+{
+	struct hist *h = bpf_map_lookup_elem(&sched_hists, &which);
+
+	if (h)
+		h->slots[log2_u64(ns / 1000) & (SCHED_HIST_SLOTS - 1)]++;
+}
+
+static __always_inline bool wanted(__u32 tgid)
+{
+	__u32 zero = 0;
+	struct sched_filter *f = bpf_map_lookup_elem(&sched_filter, &zero);
+
+	if (!f)
+		return false;
+	if (f->pid && f->pid != tgid)
+		return false;
+	if (f->exclude_pid == tgid)
+		return false;
+	if (f->has_comm) {
+		char comm[TASK_COMM_LEN];
+		bpf_get_current_comm(&comm, sizeof(comm));
+		if (!comm_eq(comm, f->comm))
+			return false;
+	}
+	return true;
+}
+
+static __always_inline void on_wakeup(__u32 tid)
+{
+	struct sched_task *t;
+
+	if (!tid)
+		return;
+	t = task_state(tid);
+	if (t && !t->wakeup_ts)
+		t->wakeup_ts = bpf_ktime_get_ns();
+}
+
+static __always_inline void on_migrate(__u32 tid)
+{
+	struct sched_task *t = tid ? bpf_map_lookup_elem(&sched_tasks, &tid) : NULL;
+
+	if (t)
+		t->pending_migrations++;
+}
+
+/* `prev` is current: account what it did to its process. */
+static __always_inline void switch_out(__u32 prev_tid, bool voluntary, __u64 now)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct sched_task *t = bpf_map_lookup_elem(&sched_tasks, &prev_tid);
+	struct sched_proc *p;
+	__u64 slice = 0, wait = 0;
+	__u32 migrations = 0;
+	bool has_wait = false;
+
+	if (t) {
+		if (t->oncpu_ts)
+			slice = now - t->oncpu_ts;
+		wait = t->pending_wait;
+		has_wait = t->pending_has_wait;
+		migrations = t->pending_migrations;
+		t->oncpu_ts = 0;
+		t->pending_wait = 0;
+		t->pending_has_wait = 0;
+		t->pending_migrations = 0;
+		/* Preempted: still runnable, so waiting again from now (runqlat). */
+		if (!voluntary)
+			t->wakeup_ts = now;
+	} else if (!voluntary) {
+		t = task_state(prev_tid);
+		if (t)
+			t->wakeup_ts = now;
+	}
+	if (!wanted(tgid))
+		return;
+
+	p = bpf_map_lookup_elem(&sched_procs, &tgid);
+	if (!p) {
+		struct sched_proc zero = {};
+		char comm[TASK_COMM_LEN];
+
+		if (!bpf_map_update_elem(&sched_procs, &tgid, &zero, BPF_NOEXIST)) {
+			stat_inc(&sched_counters, SCHED_STAT_PROC_INSERTED);
+			bpf_get_current_comm(&comm, sizeof(comm));
+			bpf_map_update_elem(&sched_comms, &tgid, &comm, BPF_ANY);
+		}
+		p = bpf_map_lookup_elem(&sched_procs, &tgid);
+		if (!p)
+			return;
+	}
+	if (slice) {
+		p->run_ns += slice;
+		p->slices++;
+		hist_add(SCHED_HIST_ONCPU, slice);
+	}
+	if (has_wait) {
+		p->wait_ns += wait;
+		p->waits++;
+		p->runq_hist[log2_u64(wait / 1000) & (SCHED_HIST_SLOTS - 1)]++;
+		hist_add(SCHED_HIST_RUNQ, wait);
+	}
+	p->migrations += migrations;
+	if (voluntary)
+		p->voluntary++;
+	else
+		p->involuntary++;
+}
+
+/* `next` gets the CPU: its wait ends now; it is accounted when it leaves. */
+static __always_inline void switch_in(__u32 next_tid, __u64 now)
+{
+	struct sched_task *t;
+
+	if (!next_tid)
+		return;
+	t = task_state(next_tid);
+	if (!t)
+		return;
+	if (t->wakeup_ts) {
+		t->pending_wait = now - t->wakeup_ts;
+		t->pending_has_wait = 1;
+		t->wakeup_ts = 0;
+	}
+	t->oncpu_ts = now;
+}
+
+static __always_inline void on_switch(__u32 prev_tid, bool voluntary, __u32 next_tid)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	if (prev_tid)
+		switch_out(prev_tid, voluntary, now);
+	switch_in(next_tid, now);
+}
+
+/* ---- alternative 1: tp_btf ---- */
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(sched_wakeup_btf, struct task_struct *p)
+{
+	on_wakeup(p->pid);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(sched_wakeup_new_btf, struct task_struct *p)
+{
+	on_wakeup(p->pid);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	on_switch(prev->pid, !preempt && prev_state != 0, next->pid);
+	return 0;
+}
+
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(sched_migrate_btf, struct task_struct *p, int dest_cpu)
+{
+	on_migrate(p->pid);
+	return 0;
+}
+
+/* ---- alternative 2: raw_tp (pointers read with CO-RE) ---- */
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(sched_wakeup_raw, struct task_struct *p)
+{
+	on_wakeup(BPF_CORE_READ(p, pid));
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(sched_wakeup_new_raw, struct task_struct *p)
+{
+	on_wakeup(BPF_CORE_READ(p, pid));
+	return 0;
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	on_switch(BPF_CORE_READ(prev, pid), !preempt && prev_state != 0, BPF_CORE_READ(next, pid));
+	return 0;
+}
+
+SEC("raw_tp/sched_migrate_task")
+int BPF_PROG(sched_migrate_raw, struct task_struct *p, int dest_cpu)
+{
+	on_migrate(BPF_CORE_READ(p, pid));
+	return 0;
+}
+
+/* ---- alternative 3: classic tracepoints ---- */
+SEC("tracepoint/sched/sched_wakeup")
+int sched_wakeup_tp(struct trace_event_raw_sched_wakeup_template *ctx)
+{
+	on_wakeup(ctx->pid);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_wakeup_new")
+int sched_wakeup_new_tp(struct trace_event_raw_sched_wakeup_template *ctx)
+{
+	on_wakeup(ctx->pid);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_switch")
+int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
+{
+	/* Preemption is reported as TASK_REPORT_MAX (0x100): not in the low byte. */
+	on_switch(ctx->prev_pid, (ctx->prev_state & 0xff) != 0, ctx->next_pid);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_migrate_task")
+int sched_migrate_tp(struct trace_event_raw_sched_migrate_task *ctx)
+{
+	on_migrate(ctx->pid);
+	return 0;
+}
+
+/* In every alternative (optional): keeps process names current. */
+SEC("tracepoint/task/task_rename")
+int sched_rename_tp(struct trace_event_raw_task_rename *ctx)
+{
+	comm_renamed(&sched_comms, ctx->pid, ctx->newcomm);
+	return 0;
+}

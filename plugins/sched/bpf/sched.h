@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Layouts shared by sched.bpf.c and plugins/sched/src. */
+#ifndef __SCHED_H
+#define __SCHED_H
+
+#define SCHED_HIST_SLOTS 32
+
+enum sched_stat_idx {
+	SCHED_STAT_PROC_INSERTED = 0, /* new processes: minus live = evicted */
+	SCHED_STAT_TASK_FAILED = 1,   /* per-thread state could not be stored */
+	SCHED_STAT_MAX = 2,
+};
+
+enum sched_hist_idx {
+	SCHED_HIST_RUNQ = 0,  /* run-queue latency, usecs */
+	SCHED_HIST_ONCPU = 1, /* on-CPU time slices, usecs */
+	SCHED_HIST_MAX = 2,
+};
+
+/* Key 0 of sched_filter. */
+struct sched_filter {
+	__u32 pid;          /* only this tgid */
+	__u32 exclude_pid;  /* never this tgid */
+	__u8 has_comm;
+	__u8 _pad[7];
+	char comm[16];
+};
+
+/* Per process (tgid), per CPU. */
+struct sched_proc {
+	__u64 run_ns;
+	__u64 wait_ns;
+	__u64 slices;      /* times switched out after running */
+	__u64 waits;       /* run-queue waits measured */
+	__u64 voluntary;   /* switched out blocking */
+	__u64 involuntary; /* switched out preempted */
+	__u64 migrations;
+	__u64 runq_hist[SCHED_HIST_SLOTS];
+};
+
+#endif

@@ -1,0 +1,94 @@
+//! The `sched` tracer: run-queue latency (runqlat) and on-CPU time (cpudist) as
+//! log2 histograms, overall and per process; per process run and wait time,
+//! CPU %, voluntary and involuntary switches and migrations. Aggregated in the
+//! kernel, per CPU; nothing is streamed per event.
+
+pub mod settings;
+pub mod stats;
+
+use abi_stable::std_types::{ROption, RVec};
+use settings::Settings;
+use stats::SchedStats;
+use tracer_plugin_api::{
+    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel, PanelKind,
+    PanelSpec, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, PLUGIN_API_VERSION,
+};
+
+pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sched.bpf.o"));
+
+#[derive(Default)]
+pub struct Sched {
+    stats: SchedStats,
+}
+
+fn alt(suffix: &str) -> AttachAlternative {
+    let names = ["sched_wakeup", "sched_wakeup_new", "sched_switch", "sched_migrate"];
+    let mut programs: Vec<ProgramRef> =
+        names.iter().map(|n| ProgramRef { name: format!("{n}_{suffix}").into(), optional: false }).collect();
+    // Process renames (exec, prctl) keep comms current; without tracefs they
+    // are the comm at first sight.
+    programs.push(ProgramRef { name: "sched_rename_tp".into(), optional: true });
+    AttachAlternative { programs: programs.into() }
+}
+
+pub fn descriptor() -> PluginDescriptor {
+    PluginDescriptor {
+        info: PluginInfo {
+            name: "sched".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Run-queue latency, on-CPU time, context switches and migrations, per process".into(),
+            api_version: PLUGIN_API_VERSION,
+        },
+        bpf_object: RVec::from(BPF_OBJECT),
+        probes: vec![ProbeSpec { name: "scheduler".into(), alternatives: vec![alt("btf"), alt("raw"), alt("tp")].into() }]
+            .into(),
+        rings: RVec::new(),
+        counters: vec![
+            CounterSpec { map: "sched_counters".into(), index: 0, name: "processes inserted".into(), is_drop: false },
+            CounterSpec { map: "sched_counters".into(), index: 1, name: "thread state not stored".into(), is_drop: true },
+        ]
+        .into(),
+        polled_maps: vec!["sched_procs".into(), "sched_hists".into(), "sched_comms".into(), "sched_counters".into()].into(),
+        config_map: ROption::RSome("sched_filter".into()),
+        panels: vec![
+            PanelSpec::new("runq", "Run-queue latency", PanelKind::LOG2_HISTOGRAM),
+            PanelSpec::new("oncpu", "On-CPU time slices", PanelKind::LOG2_HISTOGRAM),
+            PanelSpec::new("runq_process", "Run-queue latency of one process", PanelKind::LOG2_HISTOGRAM),
+            PanelSpec::new("processes", "Processes (last interval)", PanelKind::TABLE),
+            PanelSpec::new("totals", "Processes (totals)", PanelKind::TABLE),
+            PanelSpec::new("summary", "Scheduler totals", PanelKind::COUNTERS),
+        ]
+        .into(),
+    }
+}
+
+impl NativeTracer for Sched {
+    fn describe(&self) -> PluginDescriptor {
+        descriptor()
+    }
+
+    fn configure(&mut self, settings_json: &str) -> Result<Vec<u8>, String> {
+        let s = Settings::parse(settings_json)?;
+        self.stats.mode = s.mode;
+        self.stats.histogram_pid = s.histogram_pid;
+        Ok(s.filter_bytes(std::process::id()))
+    }
+
+    fn on_record(&mut self, _ring: u32, _data: &[u8], _out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
+        Err("sched streams no records".into())
+    }
+
+    fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
+        self.stats.on_map(snap)
+    }
+
+    fn panel(&self, id: &str) -> Result<Panel, String> {
+        self.stats.panel(id)
+    }
+
+    fn reset(&mut self) {
+        self.stats.reset();
+    }
+}
+
+export_tracer!(Sched::default);

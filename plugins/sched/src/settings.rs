@@ -1,0 +1,74 @@
+//! `[plugins.sched]` settings and the bytes of `struct sched_filter`.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Only this process (tgid).
+    pub pid: Option<u32>,
+    /// Only tasks with exactly this comm.
+    pub comm: Option<String>,
+    /// Also account tracer-host itself.
+    #[serde(default)]
+    pub include_self: bool,
+    /// Histograms since start (`cumulative`, default) or per refresh (`interval`).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Whose run-queue latency the `runq_process` panel shows (default: the
+    /// process that waited longest in total).
+    pub histogram_pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Cumulative,
+    Interval,
+}
+
+pub const FILTER_SIZE: usize = 32;
+
+impl Settings {
+    pub fn parse(json: &str) -> Result<Settings, String> {
+        let s: Settings = tracer_plugin_kit::parse_settings(json)?;
+        if let Some(c) = &s.comm {
+            if c.is_empty() || c.len() > 15 {
+                return Err(format!("comm: {c:?} must be 1 to 15 bytes"));
+            }
+        }
+        if s.pid == Some(0) {
+            return Err("pid: 0 is the idle task; leave pid out to trace every process".into());
+        }
+        Ok(s)
+    }
+
+    pub fn filter_bytes(&self, self_pid: u32) -> Vec<u8> {
+        let mut b = vec![0u8; FILTER_SIZE];
+        b[0..4].copy_from_slice(&self.pid.unwrap_or(0).to_ne_bytes());
+        let exclude = if self.include_self { 0 } else { self_pid };
+        b[4..8].copy_from_slice(&exclude.to_ne_bytes());
+        if let Some(c) = &self.comm {
+            b[8] = 1;
+            b[16..32].copy_from_slice(&tracer_plugin_kit::comm_bytes(c));
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_to_filter() {
+        let b = Settings::parse(r#"{"pid": 9, "comm": "pp"}"#).unwrap().filter_bytes(5);
+        assert_eq!(&b[0..4], &9u32.to_ne_bytes());
+        assert_eq!(&b[4..8], &5u32.to_ne_bytes());
+        assert_eq!(b[8], 1);
+        assert_eq!(&b[16..19], b"pp\0");
+        assert!(Settings::parse(r#"{"comm": ""}"#).is_err());
+        assert!(Settings::parse(r#"{"pid": 0}"#).unwrap_err().starts_with("pid:"));
+    }
+}

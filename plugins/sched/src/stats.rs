@@ -1,0 +1,351 @@
+//! Per-process scheduler figures and histograms from the kernel's per-CPU maps.
+
+use crate::settings::Mode;
+use std::collections::HashMap;
+use std::time::Instant;
+use tracer_plugin_api::{Counter, FieldKind, Log2Histogram, MapSnapshot, Panel, Table, Value};
+use tracer_plugin_kit::{c_str, col, sum_u64_array, sum_u64s, u32_at};
+
+pub const HIST_SLOTS: usize = 32;
+/// sizeof(struct sched_proc): 7 counters and a histogram.
+pub const PROC_SIZE: usize = 8 * (7 + HIST_SLOTS);
+const TOP_ROWS: usize = 100;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Proc {
+    pub run_ns: u64,
+    pub wait_ns: u64,
+    pub slices: u64,
+    pub waits: u64,
+    pub voluntary: u64,
+    pub involuntary: u64,
+    pub migrations: u64,
+    pub runq_hist: Vec<u64>,
+}
+
+impl Proc {
+    fn minus(&self, o: &Proc) -> Proc {
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        Proc {
+            run_ns: d(self.run_ns, o.run_ns),
+            wait_ns: d(self.wait_ns, o.wait_ns),
+            slices: d(self.slices, o.slices),
+            waits: d(self.waits, o.waits),
+            voluntary: d(self.voluntary, o.voluntary),
+            involuntary: d(self.involuntary, o.involuntary),
+            migrations: d(self.migrations, o.migrations),
+            runq_hist: self.runq_hist.iter().zip(o.runq_hist.iter().chain(std::iter::repeat(&0))).map(|(a, b)| d(*a, *b)).collect(),
+        }
+    }
+}
+
+fn hist_minus(a: &[u64], b: &[u64]) -> Vec<u64> {
+    a.iter().enumerate().map(|(i, v)| v.saturating_sub(*b.get(i).unwrap_or(&0))).collect()
+}
+
+/// Upper bound (µs) of the bucket holding quantile `q` of a log2 histogram.
+pub fn quantile_us(hist: &[u64], q: f64) -> Option<u64> {
+    let total: u64 = hist.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let want = (total as f64 * q).ceil() as u64;
+    let mut seen = 0;
+    for (i, c) in hist.iter().enumerate() {
+        seen += c;
+        if seen >= want.max(1) {
+            return Some((1u64 << (i + 1)) - 1);
+        }
+    }
+    None
+}
+
+#[derive(Default)]
+pub struct SchedStats {
+    pub mode: Mode,
+    pub histogram_pid: Option<u32>,
+    procs_now: HashMap<u32, Proc>,
+    procs_prev: HashMap<u32, Proc>,
+    procs_base: HashMap<u32, Proc>,
+    /// Seconds between the last two reads of the process map.
+    interval_s: f64,
+    last_read: Option<Instant>,
+    hists_now: [Vec<u64>; 2],
+    hists_prev: [Vec<u64>; 2],
+    hists_base: [Vec<u64>; 2],
+    comms: HashMap<u32, String>,
+    pub inserted: u64,
+}
+
+impl SchedStats {
+    pub fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
+        match snap.name.as_str() {
+            "sched_procs" => {
+                let mut fresh = HashMap::new();
+                for e in snap.entries.iter() {
+                    let v = sum_u64s(snap, &e.value, [0, 8, 16, 24, 32, 40, 48]);
+                    fresh.insert(
+                        u32_at(&e.key, 0),
+                        Proc {
+                            run_ns: v[0],
+                            wait_ns: v[1],
+                            slices: v[2],
+                            waits: v[3],
+                            voluntary: v[4],
+                            involuntary: v[5],
+                            migrations: v[6],
+                            runq_hist: sum_u64_array(snap, &e.value, 56, HIST_SLOTS),
+                        },
+                    );
+                }
+                let now = Instant::now();
+                self.interval_s = self.last_read.map(|t| (now - t).as_secs_f64()).unwrap_or(0.0);
+                self.last_read = Some(now);
+                self.procs_prev = std::mem::replace(&mut self.procs_now, fresh);
+            }
+            "sched_hists" => {
+                let mut fresh: [Vec<u64>; 2] = Default::default();
+                for e in snap.entries.iter() {
+                    let i = u32_at(&e.key, 0) as usize;
+                    if i < 2 {
+                        fresh[i] = sum_u64_array(snap, &e.value, 0, HIST_SLOTS);
+                    }
+                }
+                self.hists_prev = std::mem::replace(&mut self.hists_now, fresh);
+            }
+            "sched_comms" => {
+                self.comms = snap.entries.iter().map(|e| (u32_at(&e.key, 0), c_str(&e.value))).collect();
+            }
+            "sched_counters" => {
+                if let Some(e) = snap.entries.iter().find(|e| e.key.first() == Some(&0)) {
+                    self.inserted = sum_u64s(snap, &e.value, [0])[0];
+                }
+            }
+            other => return Err(format!("sched: unexpected map {other}")),
+        }
+        Ok(())
+    }
+
+    pub fn reset(&mut self) {
+        self.procs_base = self.procs_now.clone();
+        self.hists_base = self.hists_now.clone();
+    }
+
+    fn delta(&self, mode: Mode) -> Vec<(u32, Proc)> {
+        let reference = match mode {
+            Mode::Cumulative => &self.procs_base,
+            Mode::Interval => &self.procs_prev,
+        };
+        self.procs_now
+            .iter()
+            .map(|(k, v)| (*k, reference.get(k).map(|r| v.minus(r)).unwrap_or_else(|| v.clone())))
+            .filter(|(_, p)| p.slices + p.waits + p.voluntary + p.involuntary > 0)
+            .collect()
+    }
+
+    fn hist(&self, i: usize) -> Vec<u64> {
+        let reference = match self.mode {
+            Mode::Cumulative => &self.hists_base[i],
+            Mode::Interval => &self.hists_prev[i],
+        };
+        hist_minus(&self.hists_now[i], reference)
+    }
+
+    fn comm(&self, tgid: u32) -> String {
+        self.comms.get(&tgid).cloned().unwrap_or_else(|| "?".into())
+    }
+
+    /// Over the last refresh interval: CPU %, run, wait, switches, migrations.
+    pub fn processes(&self) -> Table {
+        let mut v = self.delta(Mode::Interval);
+        v.sort_by(|a, b| b.1.run_ns.cmp(&a.1.run_ns).then(a.0.cmp(&b.0)));
+        let interval_ns = (self.interval_s * 1e9).max(1.0);
+        Table {
+            columns: vec![
+                col("pid", FieldKind::U64),
+                col("comm", FieldKind::STR),
+                col("cpu %", FieldKind::STR),
+                col("run", FieldKind::DURATION_NS),
+                col("wait", FieldKind::DURATION_NS),
+                col("avg wait", FieldKind::DURATION_NS),
+                col("voluntary", FieldKind::U64),
+                col("involuntary", FieldKind::U64),
+                col("migrations", FieldKind::U64),
+            ]
+            .into(),
+            rows: v
+                .into_iter()
+                .take(TOP_ROWS)
+                .map(|(pid, p)| {
+                    vec![
+                        Value::u64(pid as u64),
+                        Value::str(&self.comm(pid)),
+                        Value::str(&format!("{:.1}", 100.0 * p.run_ns as f64 / interval_ns)),
+                        Value::u64(p.run_ns),
+                        Value::u64(p.wait_ns),
+                        Value::u64(p.wait_ns / p.waits.max(1)),
+                        Value::u64(p.voluntary),
+                        Value::u64(p.involuntary),
+                        Value::u64(p.migrations),
+                    ]
+                    .into()
+                })
+                .collect(),
+        }
+    }
+
+    /// Since start (or per interval in interval mode): totals per process.
+    pub fn totals(&self) -> Table {
+        let mut v = self.delta(self.mode);
+        v.sort_by(|a, b| b.1.run_ns.cmp(&a.1.run_ns).then(a.0.cmp(&b.0)));
+        Table {
+            columns: vec![
+                col("pid", FieldKind::U64),
+                col("comm", FieldKind::STR),
+                col("run", FieldKind::DURATION_NS),
+                col("wait", FieldKind::DURATION_NS),
+                col("slices", FieldKind::U64),
+                col("waits", FieldKind::U64),
+                col("voluntary", FieldKind::U64),
+                col("involuntary", FieldKind::U64),
+                col("migrations", FieldKind::U64),
+                col("p50 wait us", FieldKind::U64),
+                col("p99 wait us", FieldKind::U64),
+            ]
+            .into(),
+            rows: v
+                .into_iter()
+                .take(TOP_ROWS)
+                .map(|(pid, p)| {
+                    let q = |x| quantile_us(&p.runq_hist, x).map(Value::u64).unwrap_or_else(Value::missing);
+                    vec![
+                        Value::u64(pid as u64),
+                        Value::str(&self.comm(pid)),
+                        Value::u64(p.run_ns),
+                        Value::u64(p.wait_ns),
+                        Value::u64(p.slices),
+                        Value::u64(p.waits),
+                        Value::u64(p.voluntary),
+                        Value::u64(p.involuntary),
+                        Value::u64(p.migrations),
+                        q(0.5),
+                        q(0.99),
+                    ]
+                    .into()
+                })
+                .collect(),
+        }
+    }
+
+    /// The run-queue histogram of one process: the configured one, else the
+    /// one that waited longest.
+    pub fn runq_process(&self) -> Log2Histogram {
+        let procs = self.delta(self.mode);
+        let pick = self
+            .histogram_pid
+            .and_then(|p| procs.iter().find(|(pid, _)| *pid == p))
+            .or_else(|| procs.iter().max_by(|a, b| a.1.wait_ns.cmp(&b.1.wait_ns).then(b.0.cmp(&a.0))));
+        match pick {
+            Some((pid, p)) => Log2Histogram {
+                unit: format!("usecs (pid {pid} {})", self.comm(*pid)).into(),
+                buckets: p.runq_hist.clone().into(),
+            },
+            None => Log2Histogram { unit: "usecs".into(), buckets: Default::default() },
+        }
+    }
+
+    pub fn summary(&self) -> Vec<Counter> {
+        let v = self.delta(self.mode);
+        let sum = |f: fn(&Proc) -> u64| v.iter().map(|(_, p)| f(p)).sum::<u64>();
+        let c = |name: &str, value: u64, unit: &str| Counter { name: name.into(), value, unit: unit.into() };
+        vec![
+            c("switches", sum(|p| p.voluntary + p.involuntary), ""),
+            c("voluntary", sum(|p| p.voluntary), ""),
+            c("involuntary", sum(|p| p.involuntary), ""),
+            c("migrations", sum(|p| p.migrations), ""),
+            c("processes", v.len() as u64, ""),
+            c("evicted", self.inserted.saturating_sub(self.procs_now.len() as u64), "processes"),
+        ]
+    }
+
+    pub fn panel(&self, id: &str) -> Result<Panel, String> {
+        let hist = |i, unit: &str| Panel::Log2Histogram(Log2Histogram { unit: unit.into(), buckets: self.hist(i).into() });
+        Ok(match id {
+            "runq" => hist(0, "usecs"),
+            "oncpu" => hist(1, "usecs"),
+            "runq_process" => Panel::Log2Histogram(self.runq_process()),
+            "processes" => Panel::Table(self.processes()),
+            "totals" => Panel::Table(self.totals()),
+            "summary" => Panel::Counters(self.summary().into()),
+            other => return Err(format!("sched: no panel named {other:?}")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi_stable::std_types::RVec;
+    use tracer_plugin_api::MapEntry;
+
+    /// sched_procs over 2 CPUs: per pid, per CPU (run, waits, vol, invol, bucket).
+    fn procs(rows: &[(u32, [(u64, u64, u64, u64, usize); 2])]) -> MapSnapshot {
+        let entries: Vec<MapEntry> = rows
+            .iter()
+            .map(|(pid, cpus)| {
+                let mut v = Vec::new();
+                for &(run, waits, vol, invol, bucket) in cpus {
+                    let mut p = vec![0u8; PROC_SIZE];
+                    let put = |p: &mut Vec<u8>, i: usize, x: u64| p[i * 8..i * 8 + 8].copy_from_slice(&x.to_ne_bytes());
+                    put(&mut p, 0, run);
+                    put(&mut p, 1, waits * 1000);
+                    put(&mut p, 2, vol + invol);
+                    put(&mut p, 3, waits);
+                    put(&mut p, 4, vol);
+                    put(&mut p, 5, invol);
+                    put(&mut p, 7 + bucket, waits);
+                    v.extend(p);
+                }
+                MapEntry { key: pid.to_ne_bytes().to_vec().into(), value: v.into() }
+            })
+            .collect();
+        MapSnapshot { name: "sched_procs".into(), values_per_key: 2, entries: RVec::from(entries) }
+    }
+
+    fn cell(t: &Table, r: usize, c: usize) -> Value {
+        t.rows[r][c].as_enum().cloned().unwrap()
+    }
+
+    #[test]
+    fn per_cpu_process_figures_sum_and_interval_is_the_difference() {
+        let mut s = SchedStats::default();
+        s.on_map(&procs(&[(10, [(1000, 2, 1, 1, 1), (500, 1, 1, 0, 1)])])).unwrap();
+        s.on_map(&procs(&[(10, [(4000, 4, 3, 1, 1), (500, 1, 1, 0, 1)])])).unwrap();
+        let totals = s.totals();
+        assert_eq!(cell(&totals, 0, 2), Value::U64(4500));
+        assert_eq!(cell(&totals, 0, 5), Value::U64(5));
+        assert_eq!(cell(&totals, 0, 6), Value::U64(4));
+        assert_eq!(cell(&totals, 0, 9), Value::U64(3), "p50 in the 2-3 us bucket");
+        let interval = s.processes();
+        assert_eq!(cell(&interval, 0, 3), Value::U64(3000));
+        assert_eq!(cell(&interval, 0, 6), Value::U64(2));
+        s.reset();
+        assert!(s.totals().rows.is_empty());
+    }
+
+    #[test]
+    fn quantiles_come_from_log2_buckets() {
+        assert_eq!(quantile_us(&[0, 0, 0], 0.5), None);
+        assert_eq!(quantile_us(&[1, 1, 2], 0.5), Some(3));
+        assert_eq!(quantile_us(&[1, 1, 2], 0.99), Some(7));
+    }
+
+    #[test]
+    fn runq_process_picks_the_longest_waiter() {
+        let mut s = SchedStats::default();
+        s.on_map(&procs(&[(10, [(1, 1, 1, 0, 0), (0, 0, 0, 0, 0)]), (11, [(1, 9, 1, 0, 4), (0, 0, 0, 0, 0)])])).unwrap();
+        let h = s.runq_process();
+        assert!(h.unit.as_str().starts_with("usecs (pid 11"), "{}", h.unit);
+        assert_eq!(h.buckets[4], 9);
+    }
+}
