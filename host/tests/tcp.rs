@@ -1,0 +1,82 @@
+//! As root: the tcp tracer sees IPv4 and IPv6 loopback connections on a chosen
+//! port with known bytes, both ends, with the owning pid and comm.
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+fn closes<'a>(run: &'a JsonRun, family: u64, port: u64) -> Vec<&'a Value> {
+    run.records("tcp")
+        .into_iter()
+        .filter(|r| r.get("dir").is_some() && r["family"] == family && (r["lport"] == port || r["rport"] == port))
+        .collect()
+}
+
+#[test]
+fn loopback_connections_are_reported_with_bytes_pids_and_how_they_ended() {
+    let _g = serial();
+    let (p4, p6, n, bytes) = (47311u64, 47312u64, 3u64, 10000u64);
+    let (run, w) = run_with_workloads(
+        "tcp",
+        &format!("ports = [{p4}, {p6}]"),
+        &[
+            &["--comm", "tcpfour", "tcp4", &p4.to_string(), &n.to_string(), &bytes.to_string()],
+            &["--comm", "tcpsix", "tcp6", &p6.to_string(), &n.to_string(), &bytes.to_string()],
+        ],
+    );
+    for (family, port, (pid, _), comm, addr) in [(4, p4, &w[0], "tcpfour", "127.0.0.1"), (6, p6, &w[1], "tcpsix", "::1")] {
+        let c = closes(&run, family, port);
+        let active: Vec<_> = c.iter().filter(|r| r["dir"] == "active").collect();
+        let passive: Vec<_> = c.iter().filter(|r| r["dir"] == "passive").collect();
+        assert_eq!(active.len() as u64, n, "IPv{family} client ends: {c:#?}\n{}", run.stderr);
+        assert_eq!(passive.len() as u64, n, "IPv{family} server ends");
+        for r in &active {
+            assert_eq!(r["pid"], *pid, "{r}");
+            assert_eq!(r["comm"], comm);
+            assert_eq!((r["laddr"].as_str(), r["raddr"].as_str()), (Some(addr), Some(addr)));
+            assert_eq!(r["rport"], port);
+            // bytes_acked / bytes_received count SYN and FIN sequence numbers too.
+            let (tx, rx) = (r["tx_bytes"].as_u64().unwrap(), r["rx_bytes"].as_u64().unwrap());
+            assert!((bytes..=bytes + 2).contains(&tx), "client sent {bytes}: {r}");
+            assert!((bytes / 2..=bytes / 2 + 2).contains(&rx), "client received {}: {r}", bytes / 2);
+            assert!(r["connect"].as_u64().unwrap() > 0 && r["lifetime"].as_u64().unwrap() > 0, "{r}");
+            assert_eq!(r["end"], "fin");
+            assert!(r["states"].as_str().unwrap().contains("ESTABLISHED"), "{r}");
+        }
+        for r in &passive {
+            // The server thread closes first, in its own process: attributed there.
+            assert_eq!(r["pid"], *pid, "{r}");
+            assert_eq!(r["lport"], port);
+            let (tx, rx) = (r["tx_bytes"].as_u64().unwrap(), r["rx_bytes"].as_u64().unwrap());
+            assert!((bytes / 2..=bytes / 2 + 2).contains(&tx) && (bytes..=bytes + 2).contains(&rx), "{r}");
+            assert_eq!(r["end"], "fin");
+        }
+        // Transitions: the client's SYN_SENT -> ESTABLISHED, once per connection.
+        let est = run
+            .records("tcp")
+            .into_iter()
+            .filter(|r| r.get("new").is_some() && r["family"] == family && r["rport"] == port)
+            .filter(|r| r["old"] == "SYN_SENT" && r["new"] == "ESTABLISHED")
+            .count() as u64;
+        assert_eq!(est, n);
+    }
+    // Every active connect is in the latency histogram (the filter kept only ours).
+    let h = run.panel("tcp", "connect_latency");
+    let count: u64 = h["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(count, 2 * n);
+    let closed = run.panel("tcp", "closed")["rows"].as_array().unwrap().len() as u64;
+    assert_eq!(closed, 4 * n);
+}
+
+#[test]
+fn port_and_family_filters_apply_in_the_kernel() {
+    let _g = serial();
+    let (run, _) = run_with_workloads(
+        "tcp",
+        "ports = [47321]\nfamily = \"ipv6\"",
+        &[&["tcp4", "47321", "2", "100"], &["tcp6", "47321", "2", "100"], &["tcp6", "47322", "2", "100"]],
+    );
+    assert!(closes(&run, 4, 47321).is_empty(), "ipv4 filtered out");
+    assert_eq!(closes(&run, 6, 47321).len(), 4);
+    assert!(closes(&run, 6, 47322).is_empty(), "other port filtered out");
+}

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0
+/* TCP connection lifecycle from sock:inet_sock_set_state: every transition
+ * (tcpstates), and per connection the time in each state, connect latency,
+ * lifetime, bytes and how it ended (tcplife), plus a connect-latency histogram.
+ *
+ * Process attribution: transitions often run in softirq, where `current` is
+ * whoever was interrupted. Only states entered from a system call (SYN_SENT by
+ * connect, FIN_WAIT1 and LAST_ACK by close/shutdown) name the owner, so the
+ * pid is taken there: at connect for active connections, at close for passive.
+ *
+ * Alternatives, best first: tp_btf, classic tracepoint. Reset tracepoints are
+ * optional extras in both. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "tracer.h"
+#include "tcplife.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcp_filter);
+} tcp_filter SEC(".maps");
+
+/* Bounded: connections that never close age out (LRU); evictions are counted
+ * as inserted minus live. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct tcp_conn);
+} tcp_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} tcp_transitions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} tcp_closed SEC(".maps");
+
+struct hist {
+	__u64 slots[TCP_HIST_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hist);
+} tcp_connect_hist SEC(".maps");
+
+DECLARE_STATS(tcp_counters, TCP_STAT_MAX);
+
+/* One transition, the same whichever hook delivered it. */
+struct change {
+	__u64 sk;
+	int oldstate;
+	int newstate;
+	__u16 family;
+	__u16 sport;
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+static __always_inline bool port_wanted(struct tcp_filter *f, __u16 sport, __u16 dport)
+{
+	if (!f->nports)
+		return true;
+#pragma unroll
+	for (int i = 0; i < TCP_MAX_PORTS; i++) {
+		if (i < f->nports && (f->ports[i] == sport || f->ports[i] == dport))
+			return true;
+	}
+	return false;
+}
+
+static __always_inline __u8 end_reason(__u8 flags)
+{
+	if (!(flags & TCP_FLAG_ESTABLISHED) && (flags & TCP_FLAG_ACTIVE))
+		return (flags & TCP_FLAG_RST_RX) ? TCP_END_REFUSED : TCP_END_TIMEOUT;
+	if (flags & TCP_FLAG_RST_RX)
+		return TCP_END_RST_RECEIVED;
+	if (flags & TCP_FLAG_RST_TX)
+		return TCP_END_RST_SENT;
+	if (flags & TCP_FLAG_FIN)
+		return TCP_END_FIN;
+	return TCP_END_ABORT;
+}
+
+static __always_inline void emit_close(struct tcp_conn *c, __u64 sk, __u64 now)
+{
+	struct tcp_close *e = bpf_ringbuf_reserve(&tcp_closed, sizeof(*e), 0);
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+
+	if (!e) {
+		stat_inc(&tcp_counters, TCP_STAT_RINGBUF_FULL);
+		return;
+	}
+	e->ts_ns = now;
+	e->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	e->bytes_received = BPF_CORE_READ(tp, bytes_received);
+	e->end = end_reason(c->flags);
+	__builtin_memcpy(&e->conn, c, sizeof(*c));
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void emit_transition(struct change *ch, struct tcp_conn *c, __u64 now,
+					    __u64 in_old)
+{
+	struct tcp_transition *e = bpf_ringbuf_reserve(&tcp_transitions, sizeof(*e), 0);
+
+	if (!e) {
+		stat_inc(&tcp_counters, TCP_STAT_RINGBUF_FULL);
+		return;
+	}
+	e->ts_ns = now;
+	e->in_old_ns = in_old;
+	e->pid = c->pid;
+	e->family = ch->family;
+	e->sport = ch->sport;
+	e->dport = ch->dport;
+	e->oldstate = ch->oldstate;
+	e->newstate = ch->newstate;
+	__builtin_memcpy(e->saddr, ch->saddr, 16);
+	__builtin_memcpy(e->daddr, ch->daddr, 16);
+	__builtin_memcpy(e->comm, c->comm, 16);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void on_change(struct change *ch)
+{
+	__u32 zero = 0;
+	struct tcp_filter *f = bpf_map_lookup_elem(&tcp_filter, &zero);
+	struct tcp_conn *c;
+	__u64 now = bpf_ktime_get_ns(), in_old = 0;
+	int old = ch->oldstate, new = ch->newstate;
+
+	if (!f)
+		return;
+	/* A tracked connection passed the filter when first seen; its local port
+	 * is gone by CLOSE, so it is not filtered again. */
+	c = bpf_map_lookup_elem(&tcp_conns, &ch->sk);
+	if (!c) {
+		if (f->family && f->family != ch->family)
+			return;
+		if (!port_wanted(f, ch->sport, ch->dport))
+			return;
+	}
+
+	/* A listening socket is no connection: show its transitions, track nothing.
+	 * (A connection accepted from it starts as LISTEN -> SYN_RECV.) */
+	if (new == TCP_LISTEN || (old == TCP_LISTEN && new == TCP_CLOSE)) {
+		struct tcp_conn none = {};
+
+		bpf_map_delete_elem(&tcp_conns, &ch->sk);
+		if (f->transitions && !f->pid)
+			emit_transition(ch, &none, now, 0);
+		return;
+	}
+
+	if (!c) {
+		struct tcp_conn fresh = {};
+
+		fresh.first_ns = now;
+		fresh.last_ns = now;
+		if (bpf_map_update_elem(&tcp_conns, &ch->sk, &fresh, BPF_NOEXIST)) {
+			stat_inc(&tcp_counters, TCP_STAT_CONN_FAILED);
+			return;
+		}
+		stat_inc(&tcp_counters, TCP_STAT_CONN_INSERTED);
+		c = bpf_map_lookup_elem(&tcp_conns, &ch->sk);
+		if (!c)
+			return;
+	}
+	/* Addresses appear while connecting (bind, route) and the local port is
+	 * gone by CLOSE: keep the last non-zero ones, and report those. */
+	if (ch->sport) {
+		c->family = ch->family;
+		c->sport = ch->sport;
+		c->dport = ch->dport;
+		__builtin_memcpy(c->saddr, ch->saddr, 16);
+		__builtin_memcpy(c->daddr, ch->daddr, 16);
+	} else if (c->sport) {
+		ch->sport = c->sport;
+		ch->dport = c->dport;
+		__builtin_memcpy(ch->saddr, c->saddr, 16);
+		__builtin_memcpy(ch->daddr, c->daddr, 16);
+	}
+	in_old = now - c->last_ns;
+	/* Unsigned and masked: the verifier needs the index bounded both ways. */
+	__u32 oi = (__u32)old;
+	if (oi < TCP_NSTATES)
+		c->state_ns[oi & 15] += in_old;
+	c->last_ns = now;
+	c->state = new;
+
+	if (new == TCP_SYN_SENT || new == TCP_FIN_WAIT1 || new == TCP_LAST_ACK) {
+		/* Entered from a system call: current owns the socket. */
+		if (!c->pid) {
+			c->pid = bpf_get_current_pid_tgid() >> 32;
+			bpf_get_current_comm(&c->comm, sizeof(c->comm));
+		}
+	}
+	if (new == TCP_SYN_SENT) {
+		c->flags |= TCP_FLAG_ACTIVE;
+		c->syn_sent_ns = now;
+	}
+	if (new == TCP_ESTABLISHED) {
+		c->flags |= TCP_FLAG_ESTABLISHED;
+		c->established_ns = now;
+		if (c->syn_sent_ns) {
+			__u32 zero = 0;
+			struct hist *h = bpf_map_lookup_elem(&tcp_connect_hist, &zero);
+
+			c->connect_ns = now - c->syn_sent_ns;
+			if (h)
+				h->slots[log2_u64(c->connect_ns / 1000) & (TCP_HIST_SLOTS - 1)]++;
+		}
+	}
+	if (new == TCP_FIN_WAIT1 || new == TCP_CLOSE_WAIT)
+		c->flags |= TCP_FLAG_FIN;
+
+	bool pid_ok = !f->pid || f->pid == c->pid;
+
+	if (f->transitions && pid_ok)
+		emit_transition(ch, c, now, in_old);
+	if (new == TCP_CLOSE) {
+		if (pid_ok)
+			emit_close(c, ch->sk, now);
+		bpf_map_delete_elem(&tcp_conns, &ch->sk);
+	}
+}
+
+static __always_inline void mark(__u64 sk, __u8 flag)
+{
+	struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &sk);
+
+	if (c)
+		c->flags |= flag;
+}
+
+/* ---- alternative 1: tp_btf ---- */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcp_state_btf, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct change ch = {};
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	ch.sk = (__u64)sk;
+	ch.oldstate = oldstate;
+	ch.newstate = newstate;
+	ch.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	ch.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ch.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (ch.family == AF_INET) {
+		BPF_CORE_READ_INTO(&ch.saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(&ch.daddr, sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&ch.saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&ch.daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+	on_change(&ch);
+	return 0;
+}
+
+/* ---- alternative 2: classic tracepoint ---- */
+SEC("tracepoint/sock/inet_sock_set_state")
+int tcp_state_tp(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	struct change ch = {};
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	ch.sk = (__u64)ctx->skaddr;
+	ch.oldstate = ctx->oldstate;
+	ch.newstate = ctx->newstate;
+	ch.family = ctx->family;
+	ch.sport = ctx->sport;
+	ch.dport = ctx->dport;
+	if (ch.family == AF_INET) {
+		bpf_probe_read_kernel(ch.saddr, 4, ctx->saddr);
+		bpf_probe_read_kernel(ch.daddr, 4, ctx->daddr);
+	} else {
+		bpf_probe_read_kernel(ch.saddr, 16, ctx->saddr_v6);
+		bpf_probe_read_kernel(ch.daddr, 16, ctx->daddr_v6);
+	}
+	on_change(&ch);
+	return 0;
+}
+
+/* ---- optional in both: how connections end ---- */
+SEC("tracepoint/tcp/tcp_receive_reset")
+int tcp_rst_rx_tp(struct trace_event_raw_tcp_event_sk *ctx)
+{
+	mark((__u64)ctx->skaddr, TCP_FLAG_RST_RX);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_send_reset")
+int tcp_rst_tx_tp(struct trace_event_raw_tcp_send_reset *ctx)
+{
+	mark((__u64)ctx->skaddr, TCP_FLAG_RST_TX);
+	return 0;
+}

@@ -1,0 +1,229 @@
+//! The `tcp` tracer: TCP connection lifecycle like tcplife, tcpstates and
+//! tcpconnlat together. Every transition and every close is streamed; live
+//! connections come from the kernel's connection map; the connect-latency
+//! histogram is built in the kernel.
+
+pub mod aggregate;
+pub mod record;
+pub mod settings;
+
+use abi_stable::std_types::{ROption, RVec};
+use aggregate::TcpStats;
+use record::{end_name, state_name, Close, Transition};
+use settings::Settings;
+use tracer_plugin_api::{
+    export_tracer, AttachAlternative, CounterSpec, FieldKind, FieldSpec, FieldValue, MapSnapshot, NativeTracer,
+    Panel, PanelKind, PanelSpec, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, RingSpec, Value,
+    PLUGIN_API_VERSION,
+};
+
+pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tcplife.bpf.o"));
+
+#[derive(Default)]
+pub struct Tcp {
+    stats: TcpStats,
+    /// Newest timestamp seen (monotonic ns), for connection ages.
+    now_ns: u64,
+}
+
+fn alt(main: &str) -> AttachAlternative {
+    let mut programs = vec![ProgramRef { name: main.into(), optional: false }];
+    // How connections end: the reset tracepoints (need tracefs).
+    for p in ["tcp_rst_rx_tp", "tcp_rst_tx_tp"] {
+        programs.push(ProgramRef { name: p.into(), optional: true });
+    }
+    AttachAlternative { programs: programs.into() }
+}
+
+fn f(name: &str, kind: FieldKind) -> FieldSpec {
+    FieldSpec::new(name, kind, "")
+}
+
+pub fn transition_fields() -> Vec<FieldSpec> {
+    vec![
+        f("ts", FieldKind::MONO_TIME_NS),
+        f("pid", FieldKind::U64),
+        f("comm", FieldKind::STR),
+        f("family", FieldKind::U64),
+        f("laddr", FieldKind::STR),
+        f("lport", FieldKind::U64),
+        f("raddr", FieldKind::STR),
+        f("rport", FieldKind::U64),
+        f("old", FieldKind::STR),
+        f("new", FieldKind::STR),
+        f("in_old", FieldKind::DURATION_NS),
+    ]
+}
+
+pub fn close_fields() -> Vec<FieldSpec> {
+    vec![
+        f("ts", FieldKind::MONO_TIME_NS),
+        f("pid", FieldKind::U64),
+        f("comm", FieldKind::STR),
+        f("family", FieldKind::U64),
+        f("laddr", FieldKind::STR),
+        f("lport", FieldKind::U64),
+        f("raddr", FieldKind::STR),
+        f("rport", FieldKind::U64),
+        f("dir", FieldKind::STR),
+        f("tx_bytes", FieldKind::BYTES),
+        f("rx_bytes", FieldKind::BYTES),
+        f("lifetime", FieldKind::DURATION_NS),
+        f("connect", FieldKind::DURATION_NS),
+        f("end", FieldKind::STR),
+        f("states", FieldKind::STR),
+    ]
+}
+
+pub fn descriptor() -> PluginDescriptor {
+    PluginDescriptor {
+        info: PluginInfo {
+            name: "tcp".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "TCP connections: state transitions, lifetimes, bytes, connect latency, how they ended".into(),
+            api_version: PLUGIN_API_VERSION,
+        },
+        bpf_object: RVec::from(BPF_OBJECT),
+        probes: vec![ProbeSpec {
+            name: "tcp state".into(),
+            alternatives: vec![alt("tcp_state_btf"), alt("tcp_state_tp")].into(),
+        }]
+        .into(),
+        rings: vec![
+            RingSpec { map: "tcp_transitions".into(), fields: transition_fields().into() },
+            RingSpec { map: "tcp_closed".into(), fields: close_fields().into() },
+        ]
+        .into(),
+        counters: vec![
+            CounterSpec { map: "tcp_counters".into(), index: 0, name: "ring buffer full".into(), is_drop: true },
+            CounterSpec { map: "tcp_counters".into(), index: 1, name: "connections tracked".into(), is_drop: false },
+            CounterSpec { map: "tcp_counters".into(), index: 2, name: "connection state not stored".into(), is_drop: true },
+        ]
+        .into(),
+        polled_maps: vec!["tcp_conns".into(), "tcp_connect_hist".into(), "tcp_counters".into()].into(),
+        config_map: ROption::RSome("tcp_filter".into()),
+        panels: vec![
+            PanelSpec::new("live", "Live connections", PanelKind::TABLE),
+            PanelSpec::new("closed", "Closed connections", PanelKind::TABLE),
+            PanelSpec::new("transitions", "State transitions", PanelKind::TABLE),
+            PanelSpec::new("connect_latency", "Connect latency", PanelKind::LOG2_HISTOGRAM),
+            PanelSpec::new("summary", "TCP totals", PanelKind::COUNTERS),
+        ]
+        .into(),
+    }
+}
+
+fn push_common(out: &mut RVec<FieldValue>, ts: u64, pid: u32, comm: &str, family: u8, la: &str, lp: u16, ra: &str, rp: u16) {
+    out.push(Value::u64(ts));
+    out.push(if pid == 0 { Value::missing() } else { Value::u64(pid as u64) });
+    out.push(Value::str(comm));
+    out.push(Value::u64(family as u64));
+    out.push(Value::str(la));
+    out.push(Value::u64(lp as u64));
+    out.push(Value::str(ra));
+    out.push(Value::u64(rp as u64));
+}
+
+impl NativeTracer for Tcp {
+    fn describe(&self) -> PluginDescriptor {
+        descriptor()
+    }
+
+    fn configure(&mut self, settings_json: &str) -> Result<Vec<u8>, String> {
+        Ok(Settings::parse(settings_json)?.filter_bytes())
+    }
+
+    fn on_record(&mut self, ring: u32, data: &[u8], out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
+        match ring {
+            0 => {
+                let t = Transition::decode(data)?;
+                self.now_ns = self.now_ns.max(t.ts_ns);
+                if let Some(out) = out {
+                    push_common(out, t.ts_ns, t.pid, &t.comm, t.family, &t.saddr, t.sport, &t.daddr, t.dport);
+                    out.push(Value::str(state_name(t.oldstate)));
+                    out.push(Value::str(state_name(t.newstate)));
+                    out.push(Value::u64(t.in_old_ns));
+                }
+                self.stats.add_transition(t);
+            }
+            1 => {
+                let c = Close::decode(data)?;
+                self.now_ns = self.now_ns.max(c.ts_ns);
+                if let Some(out) = out {
+                    let k = &c.conn;
+                    push_common(out, c.ts_ns, k.pid, &k.comm, k.family, &k.saddr, k.sport, &k.daddr, k.dport);
+                    out.push(Value::str(if k.active() { "active" } else { "passive" }));
+                    out.push(Value::u64(c.bytes_acked));
+                    out.push(Value::u64(c.bytes_received));
+                    out.push(Value::u64(c.lifetime_ns()));
+                    out.push(Value::u64(k.connect_ns));
+                    out.push(Value::str(end_name(c.end)));
+                    out.push(Value::str(&k.state_times()));
+                }
+                self.stats.add_close(c);
+            }
+            other => return Err(format!("tcp: no ring {other}")),
+        }
+        Ok(())
+    }
+
+    fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
+        self.stats.on_map(snap)?;
+        if let Some(newest) = self.stats.live.iter().map(|c| c.last_ns).max() {
+            self.now_ns = self.now_ns.max(newest);
+        }
+        Ok(())
+    }
+
+    fn panel(&self, id: &str) -> Result<Panel, String> {
+        self.stats.panel(id, self.now_ns)
+    }
+
+    fn reset(&mut self) {
+        self.stats.reset();
+    }
+}
+
+export_tracer!(Tcp::default);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use record::tests::conn_bytes;
+
+    fn close_bytes(end: u8, tx: u64, rx: u64) -> Vec<u8> {
+        let mut b = vec![0u8; 32];
+        b[0..8].copy_from_slice(&9_000u64.to_ne_bytes());
+        b[8..16].copy_from_slice(&tx.to_ne_bytes());
+        b[16..24].copy_from_slice(&rx.to_ne_bytes());
+        b[24] = end;
+        b.extend(conn_bytes(42, 2, &[127, 0, 0, 1], &[127, 0, 0, 1], 40000, 8080, 7, 3));
+        b
+    }
+
+    #[test]
+    fn a_close_record_decodes_into_the_declared_fields_and_panels() {
+        let mut t = Tcp::default();
+        let mut out = RVec::new();
+        t.on_record(1, &close_bytes(1, 100, 50), Some(&mut out)).unwrap();
+        assert_eq!(out.len(), close_fields().len());
+        assert_eq!(out[4], Value::str("127.0.0.1"));
+        assert_eq!(out[7], Value::u64(8080));
+        assert_eq!(out[8], Value::str("active"));
+        assert_eq!(out[13], Value::str("rst_received"));
+        let Panel::Table(closed) = t.panel("closed").unwrap() else { panic!() };
+        assert_eq!(closed.rows.len(), 1);
+        assert_eq!(closed.rows[0][4], Value::str("127.0.0.1:8080"));
+        let Panel::Counters(s) = t.panel("summary").unwrap() else { panic!() };
+        assert!(s.iter().any(|c| c.name.as_str() == "ended rst_received" && c.value == 1));
+        assert!(t.on_record(5, &[], None).is_err());
+    }
+
+    #[test]
+    fn transition_fields_match() {
+        let mut t = Tcp::default();
+        let mut out = RVec::new();
+        t.on_record(0, &[0u8; record::TRANSITION_SIZE], Some(&mut out)).unwrap();
+        assert_eq!(out.len(), transition_fields().len());
+    }
+}
