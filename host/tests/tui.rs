@@ -70,12 +70,17 @@ fn host_cmd(dir: &std::path::Path) -> String {
 fn panels_show_keys_work_and_q_restores_the_terminal() {
     let _g = serial();
     assert_root();
-    let dir = plugin_dir(&[open_plugin()]);
+    let all: Vec<_> = ["open", "syscall_latency", "sched", "tcp"].iter().map(|p| staged_plugin(p)).collect();
+    let dir = plugin_dir(&all);
     let t = Tmux::start(&host_cmd(dir.path()));
     t.wait_for("open · Recent opens");
     let screen = t.wait_for("[tracepoint]");
-    for title in ["open · Top files", "open · Top processes", "open · Failed opens"] {
+    // The default config's screen: one panel of each tracer.
+    for title in ["syscall_latency · Syscalls by total time", "sched · Processes (last interval)", "tcp · Closed connections"] {
         assert!(screen.contains(title), "{screen}");
+    }
+    for status in ["syscall_latency", "sched", "tcp"] {
+        assert!(screen.contains(&format!(" {status} ")), "status line names {status}:\n{screen}");
     }
     assert!(t.alternate_screen_on());
 
@@ -100,10 +105,13 @@ fn panels_show_keys_work_and_q_restores_the_terminal() {
     assert!(!screen.contains(other.to_str().unwrap()), "filtered out in the kernel:\n{screen}");
 
     assert!(!links_of_programs("open_tp_").is_empty());
+    assert!(!links_of_programs("sched_").is_empty());
     t.keys(&["q"]);
     let screen = t.wait_for("EXITED rc=0");
     assert!(!t.alternate_screen_on(), "terminal left in the alternate screen:\n{screen}");
-    assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
+    for prefix in ["open_tp_", "sc_", "sched_", "tcp_"] {
+        assert_eq!(links_of_programs(prefix), Vec::<u32>::new(), "{prefix}* left attached");
+    }
 }
 
 #[test]
