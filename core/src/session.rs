@@ -178,8 +178,10 @@ impl Session {
         Ok(())
     }
 
-    pub fn epoll_fd(&self) -> Option<std::os::fd::RawFd> {
-        self.poller.as_ref().map(|p| p.epoll_fd())
+    /// The ring maps' fds to wait on (empty when no running plugin has a ring).
+    /// They change whenever a plugin starts or stops.
+    pub fn ring_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.poller.as_ref().map(|p| p.ring_fds().to_vec()).unwrap_or_default()
     }
 
     /// Apply new settings to a running plugin: the kernel filter changes at once.

@@ -36,31 +36,41 @@ pub trait Frontend {
     fn refresh(&self) -> Duration;
 }
 
-/// The ring buffer manager's epoll fd, watched by tokio. Not owned: the poller
-/// closes it, and the loop drops this registration before that can happen.
-struct EpollFd(RawFd);
-impl AsRawFd for EpollFd {
+/// A ring map's fd, watched by tokio. Not owned: the BPF object closes it, and
+/// the loop drops this registration before that can happen.
+struct RingFd(RawFd);
+impl AsRawFd for RingFd {
     fn as_raw_fd(&self) -> RawFd {
         self.0
     }
 }
 
-fn register(fd: Option<RawFd>) -> Option<AsyncFd<EpollFd>> {
-    let fd = fd?;
-    // SAFETY: the fd stays open while the session's poller lives; `watch` is
-    // re-created (and this registration dropped) whenever the poller changes.
-    match unsafe { AsyncFd::register_with_interest(EpollFd(fd), Interest::READABLE) } {
-        Ok(a) => Some(a),
-        Err(e) => {
-            tracing::warn!("cannot watch the ring buffers ({}); polling at each refresh", e);
-            None
-        }
-    }
+fn register(fds: &[RawFd]) -> Vec<AsyncFd<RingFd>> {
+    fds.iter()
+        .filter_map(|&fd| {
+            // SAFETY: the fd stays open while the session's poller lives; the
+            // registrations are dropped and made anew whenever the poller changes.
+            match unsafe { AsyncFd::register_with_interest(RingFd(fd), Interest::READABLE) } {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::warn!("cannot watch a ring buffer ({e}); it is drained at each refresh");
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
+/// While records keep coming, drain again after this long instead of waiting
+/// for the next wake-up: under a burst the kernel's wake-ups arrive late (irq
+/// work), and a 4 MiB ring fills in tens of milliseconds.
+const BUSY_POLL: Duration = Duration::from_millis(1);
+
 /// Dispatch everything the rings hold (in batches) to the plugins and frontend.
-fn drain(session: &mut Session, fe: &mut dyn Frontend) -> Result<(), StopReason> {
+/// Returns how many records there were.
+fn drain(session: &mut Session, fe: &mut dyn Frontend) -> Result<usize, StopReason> {
     let mut stop = None;
+    let mut total = 0;
     loop {
         let n = if fe.wants_records() {
             let mut sink = |slot: &PluginSlot, ring: u32, values: &[FieldValue]| {
@@ -78,8 +88,9 @@ fn drain(session: &mut Session, fe: &mut dyn Frontend) -> Result<(), StopReason>
         if let Some(s) = stop {
             return Err(s);
         }
+        total += n;
         if n < PUMP_BATCH {
-            return Ok(());
+            return Ok(total);
         }
     }
 }
@@ -95,14 +106,16 @@ pub async fn run(
         (mk(SignalKind::interrupt()), mk(SignalKind::terminate()), mk(SignalKind::hangup()));
     let deadline = duration.map(|d| tokio::time::Instant::now() + d);
     let mut events = if terminal { Some(EventStream::new()) } else { None };
-    let mut watched_fd = session.epoll_fd();
-    let mut watch = register(watched_fd);
+    let mut watched_fds = session.ring_fds();
+    let mut watch = register(&watched_fds);
     let mut period = fe.refresh();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
+    // Records in the last drain: non-zero means a burst is on, so poll again soon.
+    let mut busy = false;
     loop {
-        let step: Result<(), StopReason> = tokio::select! {
+        let step: Result<usize, StopReason> = tokio::select! {
             _ = sigint.recv() => Err(StopReason::Signal("SIGINT")),
             _ = sigterm.recv() => Err(StopReason::Signal("SIGTERM")),
             _ = sighup.recv() => Err(StopReason::Signal("SIGHUP")),
@@ -110,9 +123,14 @@ pub async fn run(
                 // Take what is still in the rings before the final report.
                 drain(session, fe).and(Err(StopReason::DurationOver))
             }
-            ready = async { watch.as_ref().unwrap().readable().await }, if watch.is_some() => {
+            _ = tokio::time::sleep(BUSY_POLL), if busy => drain(session, fe),
+            // In an async block: select! builds disabled branches' futures too,
+            // and select_all panics on an empty list.
+            (ready, _, _) = async { futures_util::future::select_all(watch.iter().map(|w| Box::pin(w.readable()))).await }, if !watch.is_empty() => {
                 match ready {
                     Ok(mut guard) => {
+                        // Cleared before draining: data that arrives meanwhile
+                        // makes the fd readable again.
                         guard.clear_ready();
                         drain(session, fe)
                     }
@@ -121,27 +139,28 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 // Also drains here, so a missed wake-up costs at most one period.
-                drain(session, fe).and_then(|_| {
+                drain(session, fe).and_then(|n| {
                     session.refresh();
-                    fe.tick(session)
+                    fe.tick(session).map(|_| n)
                 })
             }
             ev = async { events.as_mut().unwrap().next().await }, if events.is_some() => {
                 match ev {
-                    Some(Ok(ev)) => fe.terminal_event(ev, session),
+                    Some(Ok(ev)) => fe.terminal_event(ev, session).map(|_| usize::from(busy)),
                     Some(Err(e)) => Err(StopReason::Error(format!("reading the terminal: {e}"))),
                     None => Err(StopReason::Error("the terminal closed".into())),
                 }
             }
         };
-        if let Err(reason) = step {
-            return reason;
+        match step {
+            Ok(n) => busy = n > 0,
+            Err(reason) => return reason,
         }
         // A plugin may have been stopped (fault, or switched off): follow the poller.
-        if session.epoll_fd() != watched_fd {
-            drop(watch.take()); // deregister before the old fd number can be reused
-            watched_fd = session.epoll_fd();
-            watch = register(watched_fd);
+        if session.ring_fds() != watched_fds {
+            watch.clear(); // deregister before the old fd numbers can be reused
+            watched_fds = session.ring_fds();
+            watch = register(&watched_fds);
         }
         if fe.refresh() != period {
             period = fe.refresh();

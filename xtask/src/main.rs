@@ -5,6 +5,10 @@
 //!                    target/<profile>/plugins
 //!   run [-- ARGS]    build (release) and start the host with configs/default.toml
 //!   test             setup, build, build the test fixtures, run every test
+//!   bench [--reps N] [--scale F]  (root) release build, then per-tracer cost
+//!                    against no tracing and empty programs (see bench.rs)
+
+mod bench;
 
 use anyhow::{bail, Context, Result};
 use std::fs;
@@ -186,8 +190,15 @@ fn main() -> Result<()> {
             c.args(["test", "--workspace", "--lib", "--bins", "--tests", "--", "--test-threads=1"]).args(rest(1));
             test_with_summary(&mut c)
         }
+        Some("bench") => {
+            build(true)?;
+            let opt = |name: &str, default: f64| {
+                args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+            };
+            bench::bench(&target_dir(), opt("--reps", 5.0) as usize, opt("--scale", 1.0))
+        }
         _ => {
-            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS]");
+            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | bench [--reps N] [--scale F]");
             std::process::exit(2);
         }
     }

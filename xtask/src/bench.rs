@@ -1,0 +1,234 @@
+//! `cargo xtask bench`: what each tracer costs per traced operation, measured
+//! against no tracing and against EMPTY BPF programs on the same hooks (the
+//! floor plugin), interleaved and repeated; medians and spread. Also records
+//! delivered vs generated for the streaming open tracer, and the host's own CPU
+//! time and peak RSS. Prints a table and writes target/bench/bench.json.
+
+use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Scenario {
+    tracer: &'static str,
+    /// tracer-workload arguments (after --comm).
+    workload: Vec<String>,
+    /// Settings for the tracer, as TOML lines.
+    settings: &'static str,
+    label: &'static str,
+}
+
+#[derive(Default, Clone)]
+struct Sample {
+    ns_per_op: f64,
+    host_cpu_s: f64,
+    host_rss_kib: u64,
+    records: u64,
+    drops: u64,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+fn spread(v: &[f64]) -> f64 {
+    let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+    hi - lo
+}
+
+/// Run the workload; returns ns per operation.
+fn run_workload(bin: &Path, comm: &str, args: &[String]) -> Result<f64> {
+    let out = Command::new(bin).arg("--comm").arg(comm).args(args).output()?;
+    if !out.status.success() {
+        bail!("workload {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<f64> = text.split_whitespace().skip(1).take(2).filter_map(|x| x.parse().ok()).collect();
+    if f.len() < 2 {
+        bail!("workload printed {text:?}");
+    }
+    Ok(f[0] / f[1])
+}
+
+struct Host {
+    pid: i32,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+fn start_host(host: &Path, config: &Path, dir: &Path, plugin: &str, env: &[(&str, &str)]) -> Result<Host> {
+    let mut cmd = Command::new(host);
+    cmd.args(["--config"]).arg(config).arg("--plugins-dir").arg(dir);
+    cmd.args(["--plugin", plugin, "--headless", "--format", "json"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn()?;
+    let pid = child.id() as i32;
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = stderr.clone();
+    let pipe = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&l);
+            s.push('\n');
+        }
+    });
+    // The Child is not waited through std: wait4 below reaps it with rusage.
+    std::mem::forget(child);
+    let start = Instant::now();
+    while !stderr.lock().unwrap().contains(&format!("{plugin} running")) {
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("host did not start: {}", stderr.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(Host { pid, stderr })
+}
+
+/// SIGTERM, reap with rusage: (cpu seconds, max rss KiB, stderr).
+fn stop_host(h: Host) -> Result<(f64, u64, String)> {
+    // Let the last refresh drain the rings.
+    std::thread::sleep(Duration::from_millis(600));
+    unsafe { libc::kill(h.pid, libc::SIGTERM) };
+    let mut status = 0;
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(h.pid, &mut status, 0, &mut ru) };
+    if r != h.pid {
+        bail!("wait4 failed");
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let cpu = ru.ru_utime.tv_sec as f64 + ru.ru_utime.tv_usec as f64 / 1e6 + ru.ru_stime.tv_sec as f64 + ru.ru_stime.tv_usec as f64 / 1e6;
+    let err = h.stderr.lock().unwrap().clone();
+    Ok((cpu, ru.ru_maxrss as u64, err))
+}
+
+/// "open: 300000 records, 0 dropped (...)" from the host's report.
+fn records_and_drops(stderr: &str, plugin: &str) -> (u64, u64) {
+    for l in stderr.lines() {
+        if let Some(rest) = l.strip_prefix(&format!("{plugin}: ")) {
+            let w: Vec<&str> = rest.split_whitespace().collect();
+            if w.len() >= 4 && w[1] == "records," {
+                return (w[0].parse().unwrap_or(0), w[2].parse().unwrap_or(0));
+            }
+        }
+    }
+    (0, 0)
+}
+
+fn plugin_dir(files: &[PathBuf]) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tracer-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    for f in files {
+        let dst = dir.join(f.file_name().unwrap());
+        std::fs::copy(f, &dst).with_context(|| format!("copying {}", f.display()))?;
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(dir)
+}
+
+pub fn bench(target: &Path, reps: usize, scale: f64) -> Result<()> {
+    let rel = target.join("release");
+    let host = rel.join("tracer-host");
+    let workload = rel.join("tracer-workload");
+    let n = |x: f64| ((x * scale) as u64).max(1).to_string();
+    let scenarios = vec![
+        Scenario { tracer: "syscall_latency", workload: vec!["getppid".into(), n(2_000_000.0)], settings: "", label: "getppid" },
+        Scenario {
+            tracer: "open",
+            workload: vec!["open".into(), "/etc/hostname".into(), n(300_000.0)],
+            settings: "comm = \"benchwork\"",
+            label: "open+close",
+        },
+        Scenario { tracer: "sched", workload: vec!["pingpong".into(), n(100_000.0)], settings: "", label: "pipe ping-pong" },
+        Scenario {
+            tracer: "tcp",
+            workload: vec!["tcp4".into(), "47555".into(), n(3000.0), "100".into()],
+            settings: "ports = [47555]",
+            label: "tcp connect+close",
+        },
+    ];
+    let mut files: Vec<PathBuf> = scenarios.iter().map(|s| rel.join(format!("plugins/libtracer_{}.so", s.tracer))).collect();
+    files.push(rel.join("libtracer_fixture_floor.so"));
+    let dir = plugin_dir(&files)?;
+    let cfg = dir.join("bench.toml");
+    let mut json_rows = Vec::new();
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "{:<16} {:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>9} {:>8}",
+        "tracer", "workload", "none ns", "floor ns", "tracer ns", "+floor", "+tracer", "x floor", "delivered", "host cpu", "rss MiB"
+    );
+    for s in &scenarios {
+        let mut cfg_text = format!("plugins_dir = \"unused\"\n[plugins.{}]\n{}\n", s.tracer, s.settings);
+        cfg_text.push_str("[plugins.floor]\n");
+        std::fs::write(&cfg, cfg_text)?;
+        let mut none = Vec::new();
+        let mut floor = Vec::new();
+        let mut tracer: Vec<Sample> = Vec::new();
+        for rep in 0..reps {
+            eprintln!("bench: {} rep {}/{reps}", s.tracer, rep + 1);
+            // Interleaved: none, floor, tracer each repetition.
+            none.push(run_workload(&workload, "benchwork", &s.workload)?);
+            let h = start_host(&host, &cfg, &dir, "floor", &[("TRACER_FLOOR", s.tracer)])?;
+            floor.push(run_workload(&workload, "benchwork", &s.workload)?);
+            stop_host(h)?;
+            let h = start_host(&host, &cfg, &dir, s.tracer, &[])?;
+            let ns = run_workload(&workload, "benchwork", &s.workload)?;
+            let (cpu, rss, err) = stop_host(h)?;
+            let (records, drops) = records_and_drops(&err, s.tracer);
+            tracer.push(Sample { ns_per_op: ns, host_cpu_s: cpu, host_rss_kib: rss, records, drops });
+        }
+        let tn: Vec<f64> = tracer.iter().map(|x| x.ns_per_op).collect();
+        let (m_none, m_floor, m_tracer) = (median(&mut none.clone()), median(&mut floor.clone()), median(&mut tn.clone()));
+        let extra_floor = m_floor - m_none;
+        let extra_tracer = m_tracer - m_none;
+        let ratio = extra_tracer / extra_floor;
+        let ops: u64 = s.workload.iter().rev().find_map(|x| x.parse().ok()).unwrap_or(0);
+        let ops = if s.tracer == "tcp" { s.workload[2].parse().unwrap_or(0) } else { ops };
+        let delivered = if s.tracer == "open" {
+            let min = tracer.iter().map(|x| x.records).min().unwrap_or(0);
+            format!("{min}/{ops}")
+        } else {
+            "-".into()
+        };
+        let cpu = median(&mut tracer.iter().map(|x| x.host_cpu_s).collect::<Vec<_>>());
+        let rss = tracer.iter().map(|x| x.host_rss_kib).max().unwrap_or(0);
+        let drops: u64 = tracer.iter().map(|x| x.drops).sum();
+        let _ = writeln!(
+            table,
+            "{:<16} {:<18} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>7.2} {:>10} {:>9.2} {:>8.1}",
+            s.tracer, s.label, m_none, m_floor, m_tracer, extra_floor, extra_tracer, ratio, delivered, cpu, rss as f64 / 1024.0
+        );
+        json_rows.push(format!(
+            "{{\"tracer\":\"{}\",\"workload\":\"{}\",\"ops\":{ops},\"reps\":{reps},\"none_ns\":{m_none:.1},\"floor_ns\":{m_floor:.1},\"tracer_ns\":{m_tracer:.1},\"none_spread_ns\":{:.1},\"floor_spread_ns\":{:.1},\"tracer_spread_ns\":{:.1},\"extra_floor_ns\":{extra_floor:.1},\"extra_tracer_ns\":{extra_tracer:.1},\"ratio_to_floor\":{ratio:.3},\"records_min\":{},\"drops\":{drops},\"host_cpu_s\":{cpu:.3},\"host_max_rss_kib\":{rss}}}",
+            s.tracer,
+            s.label,
+            spread(&none),
+            spread(&floor),
+            spread(&tn),
+            tracer.iter().map(|x| x.records).min().unwrap_or(0),
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    print!("{table}");
+    let out = target.join("bench");
+    std::fs::create_dir_all(&out)?;
+    let machine = format!(
+        "{} cores, kernel {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim()
+    );
+    std::fs::write(out.join("bench.json"), format!("{{\"machine\":\"{machine}\",\"results\":[\n{}\n]}}\n", json_rows.join(",\n")))?;
+    println!("machine: {machine}; medians of {reps}; written to {}", out.join("bench.json").display());
+    Ok(())
+}
