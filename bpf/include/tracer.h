@@ -23,6 +23,18 @@ static __always_inline void stat_inc(void *map, __u32 idx)
 		*v += 1;
 }
 
+/* Ring-buffer submit flags: wake the consumer only once a batch is waiting.
+ * A wake-up per record costs the traced workload a context switch and an IPI
+ * on a busy box; the host also drains at every refresh and keeps polling while
+ * records flow, so nothing waits longer than one refresh. */
+#define RB_WAKEUP_BYTES (256 * 1024)
+
+static __always_inline __u64 rb_submit_flags(void *ringbuf)
+{
+	return bpf_ringbuf_query(ringbuf, BPF_RB_AVAIL_DATA) >= RB_WAKEUP_BYTES ?
+		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 /* Exact comparison of two TASK_COMM_LEN buffers (NUL-padded). */
 static __always_inline bool comm_eq(const char *a, const char *b)
 {

@@ -154,7 +154,15 @@ pub async fn run(
         };
         match step {
             Ok(n) => busy = n > 0,
-            Err(reason) => return reason,
+            Err(StopReason::Error(e)) => return StopReason::Error(e),
+            Err(reason) => {
+                // Records still in the rings (wake-ups are batched) are part of
+                // the run: hand them over before the final report.
+                if let Err(StopReason::Error(e)) = drain(session, fe) {
+                    return StopReason::Error(e);
+                }
+                return reason;
+            }
         }
         // A plugin may have been stopped (fault, or switched off): follow the poller.
         if session.ring_fds() != watched_fds {

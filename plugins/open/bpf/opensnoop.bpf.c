@@ -100,7 +100,7 @@ static __always_inline void emit(struct open_filter *f, const char *fname, __u64
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
 	if (bpf_probe_read_user_str(&e->path, sizeof(e->path), fname) < 0)
 		e->path[0] = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, rb_submit_flags(&open_events));
 }
 
 static __always_inline int on_enter(const char *fname, __u64 flags, __u32 mode, __u8 syscall)

@@ -114,7 +114,7 @@ static __always_inline void emit_close(struct tcp_conn *c, __u64 sk, __u64 now)
 	e->bytes_received = BPF_CORE_READ(tp, bytes_received);
 	e->end = end_reason(c->flags);
 	__builtin_memcpy(&e->conn, c, sizeof(*c));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, rb_submit_flags(&tcp_closed));
 }
 
 static __always_inline void emit_transition(struct change *ch, struct tcp_conn *c, __u64 now,
@@ -137,7 +137,7 @@ static __always_inline void emit_transition(struct change *ch, struct tcp_conn *
 	__builtin_memcpy(e->saddr, ch->saddr, 16);
 	__builtin_memcpy(e->daddr, ch->daddr, 16);
 	__builtin_memcpy(e->comm, c->comm, 16);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, rb_submit_flags(&tcp_transitions));
 }
 
 static __always_inline void on_change(struct change *ch)
