@@ -32,7 +32,7 @@ fn loopback_connections_are_reported_with_bytes_pids_and_how_they_ended() {
         assert_eq!(passive.len() as u64, n, "IPv{family} server ends");
         for r in &active {
             assert_eq!(r["pid"], *pid, "{r}");
-            assert_eq!(r["comm"], comm);
+            assert_eq!(r["comm"], comm, "the connecting thread");
             assert_eq!((r["laddr"].as_str(), r["raddr"].as_str()), (Some(addr), Some(addr)));
             assert_eq!(r["rport"], port);
             // bytes_acked / bytes_received count SYN and FIN sequence numbers too.
@@ -44,7 +44,7 @@ fn loopback_connections_are_reported_with_bytes_pids_and_how_they_ended() {
             assert!(r["states"].as_str().unwrap().contains("ESTABLISHED"), "{r}");
         }
         for r in &passive {
-            // The server thread closes first, in its own process: attributed there.
+            // The server thread closes first, in the same process.
             assert_eq!(r["pid"], *pid, "{r}");
             assert_eq!(r["lport"], port);
             let (tx, rx) = (r["tx_bytes"].as_u64().unwrap(), r["rx_bytes"].as_u64().unwrap());
@@ -79,4 +79,28 @@ fn port_and_family_filters_apply_in_the_kernel() {
     assert!(closes(&run, 4, 47321).is_empty(), "ipv4 filtered out");
     assert_eq!(closes(&run, 6, 47321).len(), 4);
     assert!(closes(&run, 6, 47322).is_empty(), "other port filtered out");
+}
+
+#[test]
+fn passive_connections_are_owned_from_accept_on() {
+    let _g = serial();
+    // The client closes first: the server's ESTABLISHED -> CLOSE_WAIT runs in
+    // softirq (on loopback, in the client thread's context), so only capture at
+    // accept() can name the server thread there.
+    let port = 47331u64;
+    let (run, w) = run_with_workloads(
+        "tcp",
+        &format!("ports = [{port}]"),
+        &[&["--comm", "tcpclient", "tcp4c", &port.to_string(), "3", "1000"]],
+    );
+    let server_side: Vec<_> = run
+        .records("tcp")
+        .into_iter()
+        .filter(|r| r.get("new").is_some() && r["lport"] == port && r["new"] == "CLOSE_WAIT")
+        .collect();
+    assert_eq!(server_side.len(), 3, "{server_side:?}");
+    for r in server_side {
+        assert_eq!(r["pid"], w[0].0, "{r}");
+        assert_eq!(r["comm"], "tcpserver", "captured when accept returned: {r}");
+    }
 }

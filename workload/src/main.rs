@@ -4,7 +4,11 @@
 //!   tracer-workload [--comm NAME] open PATH N        N open+close of PATH
 //!   tracer-workload [--comm NAME] tcp4|tcp6 PORT N BYTES
 //!                                  N loopback connections to PORT; the client
-//!                                  sends BYTES, the server answers BYTES/2
+//!                                  sends BYTES, the server answers BYTES/2 and
+//!                                  closes first; the server thread is named
+//!                                  `tcpserver`
+//!   tracer-workload [--comm NAME] tcp4c|tcp6c PORT N BYTES
+//!                                  the same, but the client closes first
 //!   tracer-workload [--comm NAME] pingpong N         two threads bounce a byte
 //!                                  N times over a pair of pipes
 //!
@@ -28,7 +32,7 @@ fn num(s: Option<&String>, what: &str) -> u64 {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | open PATH N | tcp4|tcp6 PORT N BYTES | pingpong N");
+    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | open PATH N | tcp4|tcp6|tcp4c|tcp6c PORT N BYTES | pingpong N");
     std::process::exit(2);
 }
 
@@ -50,25 +54,35 @@ fn open_close(path: &str, n: u64) {
     }
 }
 
-fn tcp(v6: bool, port: u16, n: u64, bytes: usize) {
+fn tcp(v6: bool, port: u16, n: u64, bytes: usize, client_closes: bool) {
     let addr: SocketAddr = if v6 { (Ipv6Addr::LOCALHOST, port).into() } else { (Ipv4Addr::LOCALHOST, port).into() };
     let listener = TcpListener::bind(addr).unwrap_or_else(|e| usage(&format!("bind {addr}: {e}")));
     let server = std::thread::spawn(move || {
+        set_comm("tcpserver");
         for _ in 0..n {
             let (mut s, _) = listener.accept().unwrap();
             let mut buf = vec![0u8; bytes];
             s.read_exact(&mut buf).unwrap();
             s.write_all(&buf[..bytes / 2]).unwrap();
-            // The server closes first after answering: the client sees FIN.
+            if client_closes {
+                // Wait for the client's FIN before closing.
+                let mut rest = Vec::new();
+                s.read_to_end(&mut rest).unwrap();
+            }
+            // Otherwise the server closes first: the client sees FIN.
         }
     });
     let payload = vec![7u8; bytes];
     for _ in 0..n {
         let mut c = TcpStream::connect(addr).unwrap();
         c.write_all(&payload).unwrap();
-        let mut back = Vec::new();
-        c.read_to_end(&mut back).unwrap();
-        assert_eq!(back.len(), bytes / 2);
+        let mut back = vec![0u8; bytes / 2];
+        c.read_exact(&mut back).unwrap();
+        if !client_closes {
+            let mut rest = Vec::new();
+            c.read_to_end(&mut rest).unwrap();
+            assert!(rest.is_empty());
+        }
     }
     server.join().unwrap();
 }
@@ -123,10 +137,10 @@ fn main() {
             open_close(path, n);
             n
         }
-        Some(v @ ("tcp4" | "tcp6")) => {
+        Some(v @ ("tcp4" | "tcp6" | "tcp4c" | "tcp6c")) => {
             let port = num(args.get(1), "PORT") as u16;
             let n = num(args.get(2), "N");
-            tcp(v == "tcp6", port, n, num(args.get(3), "BYTES") as usize);
+            tcp(v.starts_with("tcp6"), port, n, num(args.get(3), "BYTES") as usize, v.ends_with('c'));
             n
         }
         Some("pingpong") => {

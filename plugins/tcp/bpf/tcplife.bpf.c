@@ -4,9 +4,10 @@
  * lifetime, bytes and how it ended (tcplife), plus a connect-latency histogram.
  *
  * Process attribution: transitions often run in softirq, where `current` is
- * whoever was interrupted. Only states entered from a system call (SYN_SENT by
- * connect, FIN_WAIT1 and LAST_ACK by close/shutdown) name the owner, so the
- * pid is taken there: at connect for active connections, at close for passive.
+ * whoever was interrupted. The owner is taken where a system call names it:
+ * SYN_SENT (connect) for active connections; accept()/accept4() returning the
+ * socket's fd for passive ones; and, for a connection whose accept was not
+ * seen, FIN_WAIT1 or LAST_ACK (close/shutdown).
  *
  * Alternatives, best first: tp_btf, classic tracepoint. Reset tracepoints are
  * optional extras in both. */
@@ -314,5 +315,49 @@ SEC("tracepoint/tcp/tcp_send_reset")
 int tcp_rst_tx_tp(struct trace_event_raw_tcp_send_reset *ctx)
 {
 	mark((__u64)ctx->skaddr, TCP_FLAG_RST_TX);
+	return 0;
+}
+
+/* ---- optional in both: the owner of a passive connection, at accept ---- */
+/* The fd that accept returned leads to the socket: current->files->fdt->fd[fd]
+ * ->private_data (struct socket)->sk. */
+static __always_inline void on_accepted(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds;
+	struct file *file;
+	struct socket *sock;
+	__u64 sk;
+	struct tcp_conn *c;
+
+	if (fd < 0)
+		return;
+	if (fd >= BPF_CORE_READ(task, files, fdt, max_fds))
+		return;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return;
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock)
+		return;
+	sk = (__u64)BPF_CORE_READ(sock, sk);
+	c = bpf_map_lookup_elem(&tcp_conns, &sk);
+	if (c && !c->pid) {
+		c->pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(&c->comm, sizeof(c->comm));
+	}
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int tcp_accept4_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	on_accepted(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int tcp_accept_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	on_accepted(ctx->ret);
 	return 0;
 }

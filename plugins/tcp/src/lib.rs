@@ -28,8 +28,9 @@ pub struct Tcp {
 
 fn alt(main: &str) -> AttachAlternative {
     let mut programs = vec![ProgramRef { name: main.into(), optional: false }];
-    // How connections end: the reset tracepoints (need tracefs).
-    for p in ["tcp_rst_rx_tp", "tcp_rst_tx_tp"] {
+    // How connections end (the reset tracepoints) and who accepted a passive
+    // connection (accept's return): optional, they need tracefs.
+    for p in ["tcp_rst_rx_tp", "tcp_rst_tx_tp", "tcp_accept4_tp", "tcp_accept_tp"] {
         programs.push(ProgramRef { name: p.into(), optional: true });
     }
     AttachAlternative { programs: programs.into() }
