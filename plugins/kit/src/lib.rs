@@ -81,6 +81,19 @@ pub fn col(name: &str, kind: FieldKind) -> FieldSpec {
     FieldSpec::new(name, kind, "")
 }
 
+/// The checks every tracer's `comm` and `pid` settings need, with the key named.
+pub fn check_comm_and_pid(comm: Option<&str>, pid: Option<u32>) -> Result<(), String> {
+    if let Some(c) = comm {
+        if c.is_empty() || c.len() > 15 {
+            return Err(format!("comm: {c:?} must be 1 to 15 bytes (the kernel's TASK_COMM_LEN - 1)"));
+        }
+    }
+    if pid == Some(0) {
+        return Err("pid: 0 is the idle task; leave pid out to trace every process".into());
+    }
+    Ok(())
+}
+
 /// Parse settings JSON, dropping serde_json's "at line 1 column N": the user
 /// wrote TOML, the host made the JSON.
 pub fn parse_settings<T: for<'de> serde::Deserialize<'de>>(json: &str) -> Result<T, String> {

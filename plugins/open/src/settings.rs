@@ -24,22 +24,8 @@ pub const FILTER_SIZE: usize = 32;
 
 impl OpenSettings {
     pub fn parse(json: &str) -> Result<Self, String> {
-        // serde_json adds "at line 1 column N" of a JSON text the user never
-        // wrote (the host made it from the config): drop that part.
-        let s: OpenSettings = serde_json::from_str(json).map_err(|e| {
-            let m = e.to_string();
-            m.split(" at line ").next().unwrap_or(&m).to_string()
-        })?;
-        if let Some(c) = &s.comm {
-            if c.is_empty() || c.len() > 15 {
-                return Err(format!(
-                    "comm: {c:?} must be 1 to 15 bytes (the kernel's TASK_COMM_LEN - 1)"
-                ));
-            }
-        }
-        if s.pid == Some(0) {
-            return Err("pid: 0 is the idle task; leave pid out to trace every process".into());
-        }
+        let s: OpenSettings = tracer_plugin_kit::parse_settings(json)?;
+        tracer_plugin_kit::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
         Ok(s)
     }
 

@@ -33,14 +33,7 @@ pub const FILTER_SIZE: usize = 32;
 impl Settings {
     pub fn parse(json: &str) -> Result<Settings, String> {
         let s: Settings = tracer_plugin_kit::parse_settings(json)?;
-        if let Some(c) = &s.comm {
-            if c.is_empty() || c.len() > 15 {
-                return Err(format!("comm: {c:?} must be 1 to 15 bytes"));
-            }
-        }
-        if s.pid == Some(0) {
-            return Err("pid: 0 is the idle task; leave pid out to trace every process".into());
-        }
+        tracer_plugin_kit::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
         Ok(s)
     }
 

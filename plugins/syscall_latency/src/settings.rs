@@ -48,18 +48,11 @@ pub fn syscall_name(nr: u32) -> String {
 impl Settings {
     pub fn parse(json: &str) -> Result<Settings, String> {
         let s: Settings = tracer_plugin_kit::parse_settings(json)?;
-        if let Some(c) = &s.comm {
-            if c.is_empty() || c.len() > 15 {
-                return Err(format!("comm: {c:?} must be 1 to 15 bytes"));
-            }
-        }
+        tracer_plugin_kit::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
         for n in s.syscalls.iter().chain(s.histogram.iter()) {
             if syscall_nr(n).is_none() {
                 return Err(format!("syscalls: unknown syscall {n:?} on this architecture"));
             }
-        }
-        if s.pid == Some(0) {
-            return Err("pid: 0 is the idle task; leave pid out to trace every process".into());
         }
         Ok(s)
     }

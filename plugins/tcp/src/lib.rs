@@ -40,7 +40,8 @@ fn f(name: &str, kind: FieldKind) -> FieldSpec {
     FieldSpec::new(name, kind, "")
 }
 
-pub fn transition_fields() -> Vec<FieldSpec> {
+/// What both kinds of record start with: when, who, and the two ends.
+fn endpoint_fields() -> Vec<FieldSpec> {
     vec![
         f("ts", FieldKind::MONO_TIME_NS),
         f("pid", FieldKind::U64),
@@ -50,22 +51,18 @@ pub fn transition_fields() -> Vec<FieldSpec> {
         f("lport", FieldKind::U64),
         f("raddr", FieldKind::STR),
         f("rport", FieldKind::U64),
-        f("old", FieldKind::STR),
-        f("new", FieldKind::STR),
-        f("in_old", FieldKind::DURATION_NS),
     ]
 }
 
+pub fn transition_fields() -> Vec<FieldSpec> {
+    let mut v = endpoint_fields();
+    v.extend([f("old", FieldKind::STR), f("new", FieldKind::STR), f("in_old", FieldKind::DURATION_NS)]);
+    v
+}
+
 pub fn close_fields() -> Vec<FieldSpec> {
-    vec![
-        f("ts", FieldKind::MONO_TIME_NS),
-        f("pid", FieldKind::U64),
-        f("comm", FieldKind::STR),
-        f("family", FieldKind::U64),
-        f("laddr", FieldKind::STR),
-        f("lport", FieldKind::U64),
-        f("raddr", FieldKind::STR),
-        f("rport", FieldKind::U64),
+    let mut v = endpoint_fields();
+    v.extend([
         f("dir", FieldKind::STR),
         f("tx_bytes", FieldKind::BYTES),
         f("rx_bytes", FieldKind::BYTES),
@@ -73,7 +70,8 @@ pub fn close_fields() -> Vec<FieldSpec> {
         f("connect", FieldKind::DURATION_NS),
         f("end", FieldKind::STR),
         f("states", FieldKind::STR),
-    ]
+    ]);
+    v
 }
 
 pub fn descriptor() -> PluginDescriptor {
