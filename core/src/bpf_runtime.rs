@@ -6,6 +6,7 @@
 use crate::kernel_features::{self, AttachKind};
 use crate::libbpf_log;
 use libbpf_rs::{ErrorKind, Link, MapCore, MapFlags, Object, ObjectBuilder};
+use std::os::fd::AsFd;
 use std::collections::HashMap;
 use tracer_plugin_api::{AttachAlternative, PluginDescriptor};
 
@@ -37,6 +38,16 @@ impl BpfRuntime {
 
     pub fn link_count(&self) -> usize {
         self.links.len()
+    }
+
+    /// Summed (run time ns, run count) of the loaded programs; non-zero only
+    /// while BPF statistics are enabled.
+    pub fn run_stats(&self) -> (u64, u64) {
+        self.object
+            .progs()
+            .filter(|p| p.autoload())
+            .filter_map(|p| crate::bpf_stats::prog_run_stats(&p.as_fd()))
+            .fold((0, 0), |(a, b), (ns, n)| (a + ns, b + n))
     }
 
     fn map(&self, name: &str) -> Result<libbpf_rs::Map<'_>, String> {

@@ -29,9 +29,64 @@ pub struct UiConfig {
     /// Screen refreshes (and map reads) per second.
     #[serde(default = "default_refresh_hz")]
     pub refresh_hz: f64,
-    /// Panels of the first screen, as `plugin.panel`, top to bottom.
+    /// The screen: tabs of rows of panels. Empty: one tab per plugin.
     #[serde(default)]
+    pub tabs: Vec<TabConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TabConfig {
+    pub name: String,
+    pub rows: Vec<RowConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowConfig {
+    /// `"40%"`, `"12"` (lines), `"min:8"` or `"fill"` (the default).
+    #[serde(default = "fill")]
+    pub height: String,
+    /// Panels side by side, as `plugin.panel`.
     pub panels: Vec<String>,
+    /// One size per panel, same forms as `height`; default: equal widths.
+    #[serde(default)]
+    pub widths: Vec<String>,
+}
+
+fn fill() -> String {
+    "fill".into()
+}
+
+/// A row height or panel width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    Percent(u16),
+    Fixed(u16),
+    Min(u16),
+    Fill,
+}
+
+impl Size {
+    pub fn parse(s: &str) -> Result<Size, String> {
+        let t = s.trim();
+        let num = |x: &str| x.trim().parse::<u16>().map_err(|_| format!("{s:?} is not a size (\"40%\", \"12\", \"min:8\" or \"fill\")"));
+        if t == "fill" {
+            Ok(Size::Fill)
+        } else if let Some(p) = t.strip_suffix('%') {
+            match num(p)? {
+                n @ 1..=100 => Ok(Size::Percent(n)),
+                _ => Err(format!("{s:?}: a percentage is 1% to 100%")),
+            }
+        } else if let Some(m) = t.strip_prefix("min:") {
+            Ok(Size::Min(num(m)?))
+        } else {
+            match num(t)? {
+                0 => Err(format!("{s:?}: a fixed size is at least 1")),
+                n => Ok(Size::Fixed(n)),
+            }
+        }
+    }
 }
 
 fn default_refresh_hz() -> f64 {
@@ -40,7 +95,7 @@ fn default_refresh_hz() -> f64 {
 
 impl Default for UiConfig {
     fn default() -> Self {
-        UiConfig { refresh_hz: default_refresh_hz(), panels: Vec::new() }
+        UiConfig { refresh_hz: default_refresh_hz(), tabs: Vec::new() }
     }
 }
 
@@ -81,10 +136,32 @@ impl Config {
                 self.ui.refresh_hz
             ));
         }
-        for p in &self.ui.panels {
-            let ok = p.split_once('.').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty());
-            if !ok {
-                return Err(format!("key `ui.panels`: {p:?} is not of the form \"plugin.panel\""));
+        for (t, tab) in self.ui.tabs.iter().enumerate() {
+            if tab.rows.is_empty() {
+                return Err(format!("key `ui.tabs[{t}].rows`: tab {:?} has no rows", tab.name));
+            }
+            for (r, row) in tab.rows.iter().enumerate() {
+                let key = format!("ui.tabs[{t}].rows[{r}]");
+                Size::parse(&row.height).map_err(|e| format!("key `{key}.height`: {e}"))?;
+                if row.panels.is_empty() {
+                    return Err(format!("key `{key}.panels`: a row needs at least one panel"));
+                }
+                for p in &row.panels {
+                    let ok = p.split_once('.').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty());
+                    if !ok {
+                        return Err(format!("key `{key}.panels`: {p:?} is not of the form \"plugin.panel\""));
+                    }
+                }
+                if !row.widths.is_empty() && row.widths.len() != row.panels.len() {
+                    return Err(format!(
+                        "key `{key}.widths`: {} widths for {} panels",
+                        row.widths.len(),
+                        row.panels.len()
+                    ));
+                }
+                for w in &row.widths {
+                    Size::parse(w).map_err(|e| format!("key `{key}.widths`: {e}"))?;
+                }
             }
         }
         for (name, v) in &self.plugins {
@@ -149,9 +226,24 @@ mod tests {
         let f = write("plugins_dir = \"x\"\n[ui]\nrefresh_hz = -1\n");
         let e = Config::load(f.path()).unwrap_err().to_string();
         assert!(e.contains("`ui.refresh_hz`") && e.contains("out of range"), "{e}");
-        let f = write("plugins_dir = \"x\"\n[ui]\npanels = [\"recent\"]\n");
+        let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\npanels = [\"recent\"]\n");
         let e = Config::load(f.path()).unwrap_err().to_string();
-        assert!(e.contains("plugin.panel"), "{e}");
+        assert!(e.contains("key `ui.tabs[0].rows[0].panels`") && e.contains("plugin.panel"), "{e}");
+        let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\nheight = \"140%\"\npanels = [\"a.b\"]\n");
+        let e = Config::load(f.path()).unwrap_err().to_string();
+        assert!(e.contains("key `ui.tabs[0].rows[0].height`") && e.contains("1% to 100%"), "{e}");
+        let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\npanels = [\"a.b\"]\nwidths = [\"1\", \"2\"]\n");
+        let e = Config::load(f.path()).unwrap_err().to_string();
+        assert!(e.contains("2 widths for 1 panels"), "{e}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(Size::parse("40%"), Ok(Size::Percent(40)));
+        assert_eq!(Size::parse("12"), Ok(Size::Fixed(12)));
+        assert_eq!(Size::parse("min:8"), Ok(Size::Min(8)));
+        assert_eq!(Size::parse("fill"), Ok(Size::Fill));
+        assert!(Size::parse("big").is_err() && Size::parse("0").is_err() && Size::parse("0%").is_err());
     }
 
     #[test]

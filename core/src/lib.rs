@@ -2,11 +2,13 @@
 //! lifecycle, the shared ring-buffer poller, map reads, counters and config.
 
 pub mod bpf_runtime;
+pub mod bpf_stats;
 pub mod config;
 pub mod kernel_features;
 pub mod libbpf_log;
 pub mod loader;
 pub mod safety;
+pub mod plugin_watch;
 pub mod poller;
 pub mod session;
 pub mod format;

@@ -33,6 +33,11 @@ pub struct PluginStats {
     /// Every declared counter: (name, value).
     pub counters: Vec<(String, u64)>,
     pub last_error: Option<String>,
+    /// Kernel-side cost while BPF statistics are on: ns per program run over
+    /// the last refresh, and % of one CPU.
+    pub bpf_ns_per_event: Option<f64>,
+    pub bpf_cpu_percent: f64,
+    cost: crate::bpf_stats::CostMeter,
 }
 
 pub struct PluginSlot {
@@ -115,6 +120,37 @@ impl Session {
             })
             .collect();
         Ok(Session { poller: None, slots, load_failures, scratch: RVec::new() })
+    }
+
+    /// Check and load one plugin file that appeared in `dir` while running.
+    /// Returns the new slot's index; the plugin is not started.
+    pub fn add_plugin_file(&mut self, dir: &Path, path: &Path) -> Result<usize, LoadFailure> {
+        let fail = |reason: String| LoadFailure { path: path.to_path_buf(), reason };
+        if self.slots.iter().any(|s| s.path == path) {
+            return Err(fail("already loaded (a library cannot be replaced while the host runs: restart to update it)".into()));
+        }
+        let dir = crate::safety::check_dir(dir).map_err(fail)?;
+        let real = crate::safety::check_file(&dir, path).map_err(fail)?;
+        let LoadedPlugin { path: _, tracer, desc } = loader::load_library(&real).map_err(fail)?;
+        if let Some(first) = self.slots.iter().find(|s| s.name() == desc.info.name.as_str()) {
+            return Err(fail(format!("a plugin named {:?} is already loaded from {}", first.name(), first.path.display())));
+        }
+        self.slots.push(PluginSlot {
+            path: path.to_path_buf(),
+            desc,
+            tracer,
+            bpf: None,
+            state: SlotState::Off,
+            stats: PluginStats::default(),
+        });
+        Ok(self.slots.len() - 1)
+    }
+
+    /// A plugin file went away: switch its plugin off (the library stays mapped).
+    pub fn remove_plugin_file(&mut self, path: &Path) -> Option<usize> {
+        let idx = self.slots.iter().position(|s| s.path == path)?;
+        self.stop(idx, Some(format!("{} was removed", path.display())));
+        Some(idx)
     }
 
     pub fn slot_index(&self, name: &str) -> Option<usize> {
@@ -263,6 +299,13 @@ impl Session {
             }
             slot.stats.counters = counters;
             slot.stats.drops = drops;
+            let (run_ns, runs) = rt.run_stats();
+            if run_ns > 0 {
+                if let Some((per, cpu)) = slot.stats.cost.update(run_ns, runs) {
+                    slot.stats.bpf_ns_per_event = Some(per);
+                    slot.stats.bpf_cpu_percent = cpu;
+                }
+            }
             for name in slot.desc.polled_maps.iter() {
                 let snap = match rt.read_map(name.as_str()) {
                     Ok((per_key, entries)) => MapSnapshot {

@@ -32,6 +32,8 @@ pub trait Frontend {
     fn terminal_event(&mut self, _ev: Event, _session: &mut Session) -> Result<(), StopReason> {
         Ok(())
     }
+    /// Plugins were added or removed while running.
+    fn plugins_changed(&mut self, _session: &mut Session) {}
     /// Refresh period (may change at runtime).
     fn refresh(&self) -> Duration;
 }
@@ -100,6 +102,7 @@ pub async fn run(
     fe: &mut dyn Frontend,
     duration: Option<Duration>,
     terminal: bool,
+    mut hotplug: Option<crate::hotplug::HotPlug>,
 ) -> StopReason {
     let mk = |k: SignalKind| signal(k).expect("installing a signal handler");
     let (mut sigint, mut sigterm, mut sighup) =
@@ -143,6 +146,14 @@ pub async fn run(
                     session.refresh();
                     fe.tick(session).map(|_| n)
                 })
+            }
+            ev = async { hotplug.as_mut().unwrap().events.recv().await }, if hotplug.is_some() => {
+                if let (Some(ev), Some(h)) = (ev, hotplug.as_ref()) {
+                    if h.apply(ev, session) {
+                        fe.plugins_changed(session);
+                    }
+                }
+                Ok(usize::from(busy))
             }
             ev = async { events.as_mut().unwrap().next().await }, if events.is_some() => {
                 match ev {

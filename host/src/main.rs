@@ -4,6 +4,7 @@
 mod cli;
 mod event_loop;
 mod headless;
+mod hotplug;
 mod list;
 mod logging;
 mod procstat;
@@ -112,7 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             OutputFormat::Json => Format::Json,
         };
         let mut fe = headless::Headless::new(format, refresh);
-        let reason = rt.block_on(event_loop::run(&mut session, &mut fe, duration, false));
+        let reason = rt.block_on(event_loop::run(&mut session, &mut fe, duration, false, None));
         session.refresh();
         if reason != StopReason::OutputClosed {
             if let Err(e) = fe.finish(&session) {
@@ -124,12 +125,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let settings = session
             .slots
             .iter()
-            .map(|s| serde_json::from_str(&cfg.plugin_settings(s.name())).unwrap_or_default())
+            .map(|s| (s.name().to_string(), serde_json::from_str(&cfg.plugin_settings(s.name())).unwrap_or_default()))
             .collect();
+        let mut layout = tui::layout::Layout::from_config(&cfg.ui.tabs);
+        layout.place_unplaced(&session);
+        // BPF run-time statistics only while the UI shows them.
+        let _stats = tracer_core::bpf_stats::enable().map_err(|e| tracing::warn!("{e}")).ok();
+        let cfg_for_new = cfg.clone();
+        let hotplug = hotplug::HotPlug::start(dir.clone(), Box::new(move |n| cfg_for_new.plugin_settings(n)))
+            .map_err(|e| tracing::warn!("{e}; plugins added later will not be seen"))
+            .ok();
         let reason = {
-            let mut fe = tui::Tui::new(&session, &cfg.ui.panels, refresh, settings, captured.clone())
-                .context("opening the terminal")?;
-            rt.block_on(event_loop::run(&mut session, &mut fe, duration, true))
+            let screen = tui::Screen::new(layout, refresh, settings);
+            let mut fe = tui::Tui::new(screen, captured.clone()).context("opening the terminal")?;
+            rt.block_on(event_loop::run(&mut session, &mut fe, duration, true, hotplug))
             // fe drops here: the terminal is restored before anything is printed.
         };
         if let Some(c) = &captured {

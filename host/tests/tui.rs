@@ -75,7 +75,7 @@ fn panels_show_keys_work_and_q_restores_the_terminal() {
     let t = Tmux::start(&host_cmd(dir.path()));
     t.wait_for("open · Recent opens");
     let screen = t.wait_for("[tracepoint]");
-    // The default config's screen: one panel of each tracer.
+    // The default config's first tab: one panel of each tracer.
     for title in ["syscall_latency · Syscalls by total time", "sched · Processes (last interval)", "tcp · Closed connections"] {
         assert!(screen.contains(title), "{screen}");
     }
@@ -100,15 +100,93 @@ fn panels_show_keys_work_and_q_restores_the_terminal() {
     let _ = std::fs::read(&other);
     let by_cat = work.path().join("tui-by-cat");
     let _ = Command::new("cat").arg(&by_cat).stderr(std::process::Stdio::null()).status();
+    // Zoomed, the focused panel (open's recent opens) shows whole paths.
+    t.keys(&["1", "z"]);
     let screen = t.wait_for(by_cat.to_str().unwrap());
     assert!(screen.contains("ENOENT"), "{screen}");
     assert!(!screen.contains(other.to_str().unwrap()), "filtered out in the kernel:\n{screen}");
+    assert!(!screen.contains("sched · "), "zoom shows one panel:\n{screen}");
+    t.keys(&["z"]);
+    t.wait_for("sched · Processes");
+
+    // Tabs: the tcp tab has the live connections.
+    t.keys(&["]", "]", "]", "]"]);
+    t.wait_for("tcp · Live connections");
 
     assert!(!links_of_programs("open_tp_").is_empty());
     assert!(!links_of_programs("sched_").is_empty());
     t.keys(&["q"]);
     let screen = t.wait_for("EXITED rc=0");
     assert!(!t.alternate_screen_on(), "terminal left in the alternate screen:\n{screen}");
+    for prefix in ["open_tp_", "sc_", "sched_", "tcp_"] {
+        assert_eq!(links_of_programs(prefix), Vec::<u32>::new(), "{prefix}* left attached");
+    }
+}
+
+#[test]
+fn panels_switch_off_and_on_and_a_dropped_in_plugin_appears() {
+    let _g = serial();
+    assert_root();
+    // tcp is not there at start: it is dropped in while the host runs.
+    let start: Vec<_> = ["open", "syscall_latency", "sched"].iter().map(|p| staged_plugin(p)).collect();
+    let dir = plugin_dir(&start);
+    let t = Tmux::start(&host_cmd(dir.path()));
+    t.wait_for("sched · Processes (last interval)");
+    let screen = t.wait_for("no loaded plugin offers panel tcp.closed");
+    assert!(!screen.contains(" tcp "), "{screen}");
+
+    // Installed the recommended way: copied beside, then renamed into place.
+    let tmp = dir.path().join(".libtracer_tcp.so.part");
+    std::fs::copy(staged_plugin("tcp"), &tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::rename(&tmp, dir.path().join("libtracer_tcp.so")).unwrap();
+    t.wait_for("tcp · Closed connections");
+    assert!(!links_of_programs("tcp_").is_empty(), "the new plugin is attached");
+
+    // A file that is no plugin is reported in the status line and ignored.
+    let junk = dir.path().join(".libjunk.so.part");
+    std::fs::write(&junk, b"not a plugin").unwrap();
+    std::fs::rename(&junk, dir.path().join("libjunk.so")).unwrap();
+    t.wait_for("libjunk.so: not a loadable shared library");
+
+    // The picker lists every panel; switching off all of sched's detaches it.
+    t.keys(&["c"]);
+    let screen = t.wait_for("Space toggles");
+    let lines: Vec<&str> = screen.lines().collect();
+    let first = lines.iter().position(|l| l.contains("open.recent")).expect("picker lists open.recent");
+    let sched: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("] sched."))
+        .map(|(i, _)| i - first)
+        .collect();
+    assert!(!sched.is_empty(), "{screen}");
+    let mut at = 0;
+    for &i in &sched {
+        for _ in at..i {
+            t.keys(&["j"]);
+        }
+        at = i;
+        t.keys(&["Space"]);
+    }
+    t.wait_for("sched: all panels off, programs detached");
+    assert_eq!(links_of_programs("sched_"), Vec::<u32>::new(), "sched's programs detached");
+    t.keys(&["Space"]);
+    t.wait_for("sched: attached again");
+    assert!(!links_of_programs("sched_").is_empty());
+    t.keys(&["Escape"]);
+
+    // Removing a plugin file switches its plugin off.
+    std::fs::remove_file(dir.path().join("libtracer_tcp.so")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !links_of_programs("tcp_").is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(links_of_programs("tcp_"), Vec::<u32>::new(), "tcp switched off when its file went");
+
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+    assert!(!t.alternate_screen_on());
     for prefix in ["open_tp_", "sc_", "sched_", "tcp_"] {
         assert_eq!(links_of_programs(prefix), Vec::<u32>::new(), "{prefix}* left attached");
     }

@@ -1,152 +1,240 @@
-//! The terminal UI: panels named in the config's `[ui] panels`, a status line
-//! with per-plugin rates and drops, and keys from [`keymap`].
+//! The terminal UI: every loaded plugin's panels, arranged by the config's
+//! tabs and rows ([`layout`]), driven by the keys of [`keymap`].
+//!
+//! [`Screen`] holds all state and logic and draws into any ratatui backend, so
+//! tests drive it with the same events the terminal sends and render it into a
+//! TestBackend; [`Tui`] adds the real terminal.
 
 pub mod keymap;
+pub mod layout;
 pub mod render;
+pub mod table_view;
 pub mod terminal;
+#[cfg(test)]
+mod tests_render;
 
 use crate::event_loop::{Frontend, StopReason};
 use crate::logging::Captured;
 use crate::procstat::SelfUsage;
-use crossterm::event::{Event, KeyCode, KeyEventKind};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind};
 use keymap::Action;
-use ratatui::text::{Line, Span};
+use layout::{Layout, PanelRef};
 use ratatui::style::{Color, Modifier, Style};
-use render::{PanelView, View};
+use ratatui::text::{Line, Span};
+use ratatui::Frame;
+use render::{PanelView, PickerView, View};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
+use table_view::TableState;
 use terminal::TerminalGuard;
-use tracer_core::format::Clock;
+use tracer_core::format::{self, Clock};
 use tracer_core::session::{Session, SlotState};
+use tracer_plugin_api::Panel;
 
-/// A panel slot of the screen: `plugin.panel` as the config names it.
-struct PanelRef {
-    plugin: String,
-    panel: String,
+#[derive(Default)]
+struct PanelState {
+    scroll: usize,
+    table: TableState,
+    /// Counter values at the last refresh, and when.
+    prev: Option<(Vec<u64>, Instant)>,
+    rates: Vec<Option<f64>>,
 }
 
-pub struct Tui {
-    guard: TerminalGuard,
-    panels: Vec<PanelRef>,
-    views: Vec<PanelView>,
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PromptKind {
+    Filter,
+    Search,
+}
+
+/// Per-plugin figures for the status line, updated once a second.
+#[derive(Default, Clone)]
+struct PluginRates {
+    records: u64,
+    per_sec: f64,
+}
+
+pub struct Screen {
+    layout: Layout,
+    tab: usize,
     focus: usize,
-    paused: bool,
+    zoom: bool,
     help: bool,
-    prompt: Option<String>,
+    paused: bool,
+    picker: Option<usize>,
+    prompt: Option<(PromptKind, String)>,
     message: Option<(String, Instant)>,
+    off: HashSet<PanelRef>,
+    /// Plugins this screen detached because all their panels were switched off.
+    detached: HashSet<String>,
+    states: HashMap<PanelRef, PanelState>,
+    views: Vec<PanelView>,
     refresh: Duration,
     clock: Clock,
-    usage: SelfUsage,
-    /// records per plugin at the last rate sample, and when.
-    last_records: Vec<u64>,
-    rates: Vec<f64>,
+    rates: HashMap<String, PluginRates>,
     last_rate_at: Instant,
-    /// Settings from the config, per plugin; the `f` prompt overrides keys.
-    base_settings: Vec<serde_json::Value>,
-    log: Option<Captured>,
+    /// Settings from the config per plugin; the `f` prompt overrides keys.
+    settings: HashMap<String, serde_json::Value>,
+    /// Shown in the status line: (cpu %, rss bytes).
+    pub host_usage: (f64, u64),
 }
 
-impl Tui {
-    pub fn new(
-        session: &Session,
-        panel_ids: &[String],
-        refresh: Duration,
-        base_settings: Vec<serde_json::Value>,
-        log: Option<Captured>,
-    ) -> std::io::Result<Tui> {
-        let mut panels: Vec<PanelRef> = panel_ids
-            .iter()
-            .filter_map(|p| p.split_once('.'))
-            .map(|(a, b)| PanelRef { plugin: a.into(), panel: b.into() })
-            .collect();
-        if panels.is_empty() {
-            // No layout given: every panel of every running plugin.
-            for s in session.slots.iter().filter(|s| s.state == SlotState::Running) {
-                for p in s.desc.panels.iter() {
-                    panels.push(PanelRef { plugin: s.name().into(), panel: p.id.to_string() });
-                }
-            }
-        }
-        let n = session.slots.len();
-        Ok(Tui {
-            guard: TerminalGuard::enter()?,
-            views: Vec::new(),
-            panels,
+/// Refresh rates the `+`/`-` keys step through (Hz).
+const RATES: &[f64] = &[0.5, 1.0, 2.0, 4.0, 10.0, 20.0];
+
+impl Screen {
+    pub fn new(layout: Layout, refresh: Duration, settings: HashMap<String, serde_json::Value>) -> Screen {
+        Screen {
+            layout,
+            tab: 0,
             focus: 0,
-            paused: false,
+            zoom: false,
             help: false,
+            paused: false,
+            picker: None,
             prompt: None,
             message: None,
+            off: HashSet::new(),
+            detached: HashSet::new(),
+            states: HashMap::new(),
+            views: Vec::new(),
             refresh,
             clock: Clock::now(),
-            usage: SelfUsage::new(),
-            last_records: vec![0; n],
-            rates: vec![0.0; n],
+            rates: HashMap::new(),
             last_rate_at: Instant::now(),
-            base_settings,
-            log,
-        })
+            settings,
+            host_usage: (0.0, 0),
+        }
+    }
+
+    pub fn refresh(&self) -> Duration {
+        self.refresh
     }
 
     fn say(&mut self, msg: String) {
         self.message = Some((msg, Instant::now()));
     }
 
-    /// Fetch every panel's contents from its plugin.
-    fn collect(&mut self, session: &Session) {
-        let scrolls: Vec<usize> = self.views.iter().map(|v| v.scroll).collect();
-        self.views = self
-            .panels
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let slot = session.slot_index(&r.plugin).map(|x| &session.slots[x]);
-                let (title, content) = match slot {
-                    None => (format!("{}.{}", r.plugin, r.panel), Err(format!("no plugin named {:?} is loaded", r.plugin))),
-                    Some(s) => {
-                        let title = s
-                            .desc
-                            .panels
-                            .iter()
-                            .find(|p| p.id.as_str() == r.panel)
-                            .map(|p| format!("{} · {}", s.name(), p.title))
-                            .unwrap_or_else(|| format!("{}.{}", r.plugin, r.panel));
-                        let content = match &s.state {
-                            SlotState::Failed(why) => Err(format!("plugin stopped: {why}")),
-                            _ => s.panel(&r.panel),
-                        };
-                        (title, content)
-                    }
-                };
-                PanelView { title, content, scroll: scrolls.get(i).copied().unwrap_or(0) }
-            })
-            .collect();
+    /// The current tab's visible panels, in drawing order.
+    fn tab_panels(&self) -> Vec<PanelRef> {
+        self.layout.visible(self.tab, &self.off).into_iter().flat_map(|r| r.cells.into_iter().map(|c| c.panel)).collect()
     }
 
-    fn status_lines(&self, session: &Session) -> Vec<Line<'static>> {
-        let mut spans = vec![Span::styled(" tracer ", Style::new().fg(Color::Black).bg(Color::Cyan).add_modifier(Modifier::BOLD))];
-        for (i, s) in session.slots.iter().enumerate() {
-            let mode = s
-                .runtime()
-                .map(|rt| rt.choices.iter().map(|c| c.mode.clone()).collect::<Vec<_>>().join("+"))
-                .unwrap_or_default();
+    fn focused(&self) -> Option<PanelRef> {
+        self.tab_panels().get(self.focus).cloned()
+    }
+
+    /// New plugins (hot-plugged) get their panels placed.
+    pub fn plugins_changed(&mut self, session: &Session) {
+        self.layout.place_unplaced(session);
+    }
+
+    /// Fetch the current tab's panels from their plugins and update rates.
+    pub fn collect(&mut self, session: &Session) {
+        let now = Instant::now();
+        let dt = now.duration_since(self.last_rate_at).as_secs_f64();
+        if dt >= 1.0 {
+            for s in &session.slots {
+                let r = self.rates.entry(s.name().to_string()).or_default();
+                r.per_sec = s.stats.records.saturating_sub(r.records) as f64 / dt;
+                r.records = s.stats.records;
+            }
+            self.last_rate_at = now;
+        }
+        if self.paused && !self.views.is_empty() {
+            return;
+        }
+        let panels = self.tab_panels();
+        self.views = panels
+            .iter()
+            .map(|r| {
+                let slot = session.slot_index(&r.plugin).map(|i| &session.slots[i]);
+                let (title, content) = match slot {
+                    None => (r.id(), Err(format!("no loaded plugin offers panel {}", r.id()))),
+                    Some(s) => match s.desc.panels.iter().find(|p| p.id.as_str() == r.panel) {
+                        None => (r.id(), Err(format!("plugin {} has no panel {:?}", r.plugin, r.panel))),
+                        Some(p) => {
+                            let title = format!("{} · {}", s.name(), p.title);
+                            let content = match &s.state {
+                                SlotState::Failed(why) => Err(format!("plugin stopped: {}", why.lines().next().unwrap_or(""))),
+                                SlotState::Off => Err("plugin off (c: choose panels)".into()),
+                                SlotState::Running => s.panel(&r.panel),
+                            };
+                            (title, content)
+                        }
+                    },
+                };
+                let st = self.states.entry(r.clone()).or_default();
+                if let Ok(c) = &content {
+                    if let Ok(Panel::Counters(cs)) = c.as_enum() {
+                        let values: Vec<u64> = cs.iter().map(|c| c.value).collect();
+                        if let Some((prev, at)) = &st.prev {
+                            let secs = now.duration_since(*at).as_secs_f64().max(1e-3);
+                            st.rates = values
+                                .iter()
+                                .enumerate()
+                                .map(|(i, v)| prev.get(i).map(|p| v.saturating_sub(*p) as f64 / secs))
+                                .collect();
+                        }
+                        st.prev = Some((values, now));
+                    }
+                }
+                PanelView { title, content, scroll: st.scroll, table: st.table.clone(), rates: st.rates.clone() }
+            })
+            .collect();
+        if self.focus >= self.views.len() {
+            self.focus = self.views.len().saturating_sub(1);
+        }
+    }
+
+    /// Per-plugin chunks, and the host's line.
+    fn status(&self, session: &Session) -> (Vec<Span<'static>>, Line<'static>) {
+        let mut spans =
+            vec![Span::styled(" tracer ", Style::new().fg(Color::Black).bg(Color::Cyan).add_modifier(Modifier::BOLD))];
+        for s in &session.slots {
+            let rate = self.rates.get(s.name()).map(|r| r.per_sec).unwrap_or(0.0);
             let (text, style) = match &s.state {
-                SlotState::Running => (
-                    format!(" {} {:.0}/s drops {} [{}] ", s.name(), self.rates.get(i).copied().unwrap_or(0.0), s.stats.drops, mode),
-                    if s.stats.drops > 0 { Style::new().fg(Color::Red) } else { Style::new() },
-                ),
+                SlotState::Running => {
+                    let mode = s
+                        .runtime()
+                        .map(|rt| rt.choices.iter().map(|c| c.mode.clone()).collect::<Vec<_>>().join("+"))
+                        .unwrap_or_default();
+                    let cost = s
+                        .stats
+                        .bpf_ns_per_event
+                        .map(|ns| format!(" {}/ev {:.2}%cpu", format::duration_ns(ns as u64), s.stats.bpf_cpu_percent))
+                        .unwrap_or_default();
+                    let filter = self
+                        .settings
+                        .get(s.name())
+                        .and_then(|v| v.as_object())
+                        .map(|o| {
+                            o.iter()
+                                .filter(|(_, v)| !v.is_null() && **v != serde_json::Value::Bool(false))
+                                .filter(|(k, _)| ["pid", "comm", "uid", "ports", "family", "syscalls", "failed_only"].contains(&k.as_str()))
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        })
+                        .filter(|f| !f.is_empty())
+                        .map(|f| format!(" {{{f}}}"))
+                        .unwrap_or_default();
+                    (
+                        format!(" {} {}/s drop {} [{mode}]{cost}{filter} ", s.name(), render::human_rate(rate), s.stats.drops),
+                        if s.stats.drops > 0 { Style::new().fg(Color::Red) } else { Style::new() },
+                    )
+                }
                 SlotState::Off => (format!(" {} off ", s.name()), Style::new().fg(Color::DarkGray)),
                 SlotState::Failed(_) => (format!(" {} FAILED ", s.name()), Style::new().fg(Color::Red)),
             };
             spans.push(Span::styled(text, style));
         }
-        spans.push(Span::raw(format!(
-            "│ host {:.1}% {} │ {:.0} Hz{}",
-            self.usage.cpu_percent,
-            tracer_core::format::bytes(self.usage.rss_bytes),
-            1.0 / self.refresh.as_secs_f64(),
+        let mut second = vec![Span::raw(format!(
+            "host {:.1}% cpu {} │ {} Hz{}",
+            self.host_usage.0,
+            format::bytes(self.host_usage.1),
+            format_hz(1.0 / self.refresh.as_secs_f64()),
             if self.paused { " │ PAUSED" } else { "" }
-        )));
-        let mut lines = vec![Line::from(spans)];
+        ))];
         let mut problems: Vec<String> = session
             .slots
             .iter()
@@ -158,63 +246,117 @@ impl Tui {
         problems.extend(session.load_failures.iter().map(|f| f.to_string()));
         if let Some(p) = problems.first() {
             let more = if problems.len() > 1 { format!(" (+{} more)", problems.len() - 1) } else { String::new() };
-            lines.push(Line::styled(format!("{p}{more}"), Style::new().fg(Color::Yellow)));
+            second.push(Span::styled(format!(" │ {p}{more}"), Style::new().fg(Color::Yellow)));
         }
-        lines
+        (spans, Line::from(second))
     }
 
-    fn draw(&mut self, session: &Session) -> Result<(), StopReason> {
-        let status = self.status_lines(session);
-        let msg = self.message.as_ref().filter(|(_, t)| t.elapsed() < Duration::from_secs(5)).map(|(m, _)| m.clone());
-        let msg = msg.or_else(|| self.log.as_ref().and_then(|l| l.last()));
+    pub fn render(&self, f: &mut Frame, session: &Session, log_line: Option<String>) {
+        let rows = self.layout.visible(self.tab, &self.off);
+        let picker = self.picker.map(|cursor| PickerView { items: self.picker_items(session), cursor });
+        let msg = self
+            .message
+            .as_ref()
+            .filter(|(_, t)| t.elapsed() < Duration::from_secs(5))
+            .map(|(m, _)| m.clone())
+            .or(log_line);
+        let prompt = self.prompt.as_ref().map(|(k, t)| (if *k == PromptKind::Filter { "filter" } else { "search" }, t.as_str()));
+        let (status, host_line) = self.status(session);
         let view = View {
             status,
+            host_line,
+            tabs: self.layout.tabs.iter().map(|t| t.name.clone()).collect(),
+            tab: self.tab,
+            rows: &rows,
             panels: &self.views,
             focus: self.focus,
+            zoom: self.zoom,
             help: self.help,
-            prompt: self.prompt.as_deref(),
+            picker: picker.as_ref(),
+            prompt,
             message: msg.as_deref(),
             clock: &self.clock,
         };
-        self.guard
-            .term
-            .draw(|f| render::draw(f, &view))
-            .map(|_| ())
-            .map_err(|e| StopReason::Error(format!("drawing: {e}")))
+        render::draw(f, &view);
     }
 
-    fn focused_plugin(&self, session: &Session) -> Option<usize> {
-        self.panels.get(self.focus).and_then(|p| session.slot_index(&p.plugin))
+    /// Every panel of every loaded plugin: (id, title, on).
+    fn picker_items(&self, session: &Session) -> Vec<(String, String, bool)> {
+        session
+            .slots
+            .iter()
+            .flat_map(|s| {
+                s.desc.panels.iter().map(move |p| {
+                    let r = PanelRef { plugin: s.name().to_string(), panel: p.id.to_string() };
+                    (r, p.title.to_string())
+                })
+            })
+            .map(|(r, title)| {
+                let on = !self.off.contains(&r);
+                (r.id(), title, on)
+            })
+            .collect()
     }
 
-    /// Apply `key=value ...` on top of the plugin's configured settings.
+    /// Switch a panel on or off; a plugin with no panel left on is detached (it
+    /// then costs nothing), and attached again when one comes back.
+    fn toggle_panel(&mut self, session: &mut Session, r: PanelRef) {
+        if !self.off.remove(&r) {
+            self.off.insert(r.clone());
+        }
+        let Some(idx) = session.slot_index(&r.plugin) else { return };
+        let any_on = session.slots[idx]
+            .desc
+            .panels
+            .iter()
+            .any(|p| !self.off.contains(&PanelRef { plugin: r.plugin.clone(), panel: p.id.to_string() }));
+        let state = session.slots[idx].state.clone();
+        if !any_on && state == SlotState::Running {
+            session.stop(idx, None);
+            self.detached.insert(r.plugin.clone());
+            self.say(format!("{}: all panels off, programs detached", r.plugin));
+        } else if any_on && state == SlotState::Off && self.detached.remove(&r.plugin) {
+            let settings = self.settings.get(&r.plugin).map(|v| v.to_string()).unwrap_or_else(|| "{}".into());
+            match session.start(idx, &settings) {
+                Ok(()) => self.say(format!("{}: attached again", r.plugin)),
+                Err(e) => self.say(format!("{}: {e}", r.plugin)),
+            }
+        }
+    }
+
+    /// Apply `key=value ...` on top of the plugin's settings.
     fn apply_filter(&mut self, session: &mut Session, text: &str) {
-        let Some(idx) = self.focused_plugin(session) else {
-            return self.say("the focused panel's plugin is not loaded".into());
+        let Some(r) = self.focused() else { return };
+        let Some(idx) = session.slot_index(&r.plugin) else {
+            return self.say(format!("plugin {} is not loaded", r.plugin));
         };
-        let mut settings = self.base_settings.get(idx).cloned().unwrap_or_else(|| serde_json::json!({}));
+        let mut settings = self.settings.get(&r.plugin).cloned().unwrap_or_else(|| serde_json::json!({}));
         match parse_assignments(text) {
             Err(e) => self.say(e),
             Ok(pairs) => {
                 for (k, v) in pairs {
+                    // `port=80` is what people type; the tcp plugin takes `ports`.
+                    let (k, v) = if k == "port" { ("ports".to_string(), serde_json::json!([v])) } else { (k, v) };
                     settings[k] = v;
                 }
                 match session.set_settings(idx, &settings.to_string()) {
                     Ok(()) => {
-                        self.say(format!("{}: filter set: {text}", session.slots[idx].name()));
-                        if let Some(s) = self.base_settings.get_mut(idx) {
-                            *s = settings;
-                        }
+                        self.say(format!("{}: filter set: {text}", r.plugin));
+                        self.settings.insert(r.plugin.clone(), settings);
                     }
-                    Err(e) => self.say(format!("{}: {e}", session.slots[idx].name())),
+                    Err(e) => self.say(format!("{}: {e}", r.plugin)),
                 }
             }
         }
     }
 
+    fn focused_state(&mut self) -> Option<&mut PanelState> {
+        let r = self.focused()?;
+        Some(self.states.entry(r).or_default())
+    }
+
     fn act(&mut self, a: Action, session: &mut Session) -> Result<(), StopReason> {
-        let page = 10;
-        let n = self.views.len().max(1);
+        let n = self.tab_panels().len().max(1);
         match a {
             Action::Quit => return Err(StopReason::Quit),
             Action::Help => self.help = !self.help,
@@ -225,19 +367,132 @@ impl Tui {
             }
             Action::FocusNext => self.focus = (self.focus + 1) % n,
             Action::FocusPrev => self.focus = (self.focus + n - 1) % n,
+            Action::Focus(i) => {
+                if i < n {
+                    self.focus = i;
+                }
+            }
+            Action::NextTab | Action::PrevTab => {
+                let t = self.layout.tabs.len().max(1);
+                self.tab = if a == Action::NextTab { (self.tab + 1) % t } else { (self.tab + t - 1) % t };
+                self.focus = 0;
+                self.zoom = false;
+            }
             Action::ScrollUp | Action::PageUp | Action::ScrollDown | Action::PageDown => {
-                if let Some(v) = self.views.get_mut(self.focus) {
-                    v.scroll = match a {
-                        Action::ScrollUp => v.scroll.saturating_sub(1),
-                        Action::PageUp => v.scroll.saturating_sub(page),
-                        Action::ScrollDown => v.scroll + 1,
-                        _ => v.scroll + page,
+                if let Some(st) = self.focused_state() {
+                    st.scroll = match a {
+                        Action::ScrollUp => st.scroll.saturating_sub(1),
+                        Action::PageUp => st.scroll.saturating_sub(10),
+                        Action::ScrollDown => st.scroll + 1,
+                        _ => st.scroll + 10,
                     };
                 }
             }
-            Action::Filter => self.prompt = Some(String::new()),
+            Action::Sort => {
+                let ncols = self.views.get(self.focus).and_then(|v| match &v.content {
+                    Ok(c) => match c.as_enum() {
+                        Ok(Panel::Table(t)) => Some(t.columns.len()),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                });
+                if let (Some(ncols), Some(st)) = (ncols, self.focused_state()) {
+                    st.table.cycle_sort(ncols);
+                }
+            }
+            Action::Search => {
+                let current = self.focused_state().map(|s| s.table.filter.clone()).unwrap_or_default();
+                self.prompt = Some((PromptKind::Search, current));
+            }
+            Action::Filter => self.prompt = Some((PromptKind::Filter, String::new())),
+            Action::Faster | Action::Slower => {
+                let hz = 1.0 / self.refresh.as_secs_f64();
+                let next = if a == Action::Faster {
+                    RATES.iter().copied().find(|r| *r > hz + 1e-9).unwrap_or(*RATES.last().unwrap())
+                } else {
+                    RATES.iter().rev().copied().find(|r| *r < hz - 1e-9).unwrap_or(RATES[0])
+                };
+                self.refresh = Duration::from_secs_f64(1.0 / next);
+                self.say(format!("refresh {} Hz", format_hz(next)));
+            }
+            Action::Zoom => self.zoom = !self.zoom,
+            Action::Picker => self.picker = Some(0),
         }
         Ok(())
+    }
+
+    fn picker_key(&mut self, k: KeyEvent, session: &mut Session) {
+        let items = self.picker_items(session);
+        let Some(cur) = self.picker else { return };
+        match k.code {
+            KeyCode::Esc | KeyCode::Char('c') | KeyCode::Char('q') => self.picker = None,
+            KeyCode::Up | KeyCode::Char('k') => self.picker = Some(cur.saturating_sub(1)),
+            KeyCode::Down | KeyCode::Char('j') => self.picker = Some((cur + 1).min(items.len().saturating_sub(1))),
+            KeyCode::Char(' ') | KeyCode::Enter => {
+                if let Some(r) = items.get(cur).and_then(|(id, _, _)| PanelRef::parse(id)) {
+                    self.toggle_panel(session, r);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn prompt_key(&mut self, k: KeyEvent, session: &mut Session) {
+        match k.code {
+            KeyCode::Enter => {
+                let Some((kind, text)) = self.prompt.take() else { return };
+                match kind {
+                    PromptKind::Filter => self.apply_filter(session, &text),
+                    PromptKind::Search => {
+                        if let Some(st) = self.focused_state() {
+                            st.table.filter = text;
+                            st.scroll = 0;
+                        }
+                    }
+                }
+            }
+            KeyCode::Esc => self.prompt = None,
+            KeyCode::Backspace => {
+                if let Some((_, text)) = self.prompt.as_mut() {
+                    text.pop();
+                }
+            }
+            KeyCode::Char(c) => {
+                if let Some((_, text)) = self.prompt.as_mut() {
+                    text.push(c);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// One terminal event, exactly as the terminal delivers it.
+    pub fn on_event(&mut self, ev: Event, session: &mut Session) -> Result<(), StopReason> {
+        if let Event::Key(k) = ev {
+            if k.kind != KeyEventKind::Press {
+                return Ok(());
+            }
+            if self.prompt.is_some() {
+                self.prompt_key(k, session);
+            } else if self.picker.is_some() {
+                self.picker_key(k, session);
+            } else if self.help && k.code == KeyCode::Esc {
+                self.help = false;
+            } else if let Some(a) = keymap::action_for(k) {
+                self.act(a, session)?;
+            }
+            // What the key changed is shown at once, not at the next refresh.
+            self.collect(session);
+        }
+        Ok(())
+    }
+}
+
+fn format_hz(hz: f64) -> String {
+    if hz < 1.0 {
+        format!("{hz:.1}")
+    } else {
+        format!("{hz:.0}")
     }
 }
 
@@ -261,6 +516,30 @@ pub fn parse_assignments(text: &str) -> Result<Vec<(String, serde_json::Value)>,
         .collect()
 }
 
+/// The real terminal around a [`Screen`].
+pub struct Tui {
+    pub screen: Screen,
+    guard: TerminalGuard,
+    usage: SelfUsage,
+    log: Option<Captured>,
+}
+
+impl Tui {
+    pub fn new(screen: Screen, log: Option<Captured>) -> std::io::Result<Tui> {
+        Ok(Tui { screen, guard: TerminalGuard::enter()?, usage: SelfUsage::new(), log })
+    }
+
+    fn draw(&mut self, session: &Session) -> Result<(), StopReason> {
+        let log_line = self.log.as_ref().and_then(|l| l.last());
+        let screen = &self.screen;
+        self.guard
+            .term
+            .draw(|f| screen.render(f, session, log_line))
+            .map(|_| ())
+            .map_err(|e| StopReason::Error(format!("drawing: {e}")))
+    }
+}
+
 impl Frontend for Tui {
     fn wants_records(&self) -> bool {
         false
@@ -268,53 +547,26 @@ impl Frontend for Tui {
 
     fn tick(&mut self, session: &mut Session) -> Result<(), StopReason> {
         self.usage.sample();
-        let dt = self.last_rate_at.elapsed().as_secs_f64();
-        if dt >= 1.0 {
-            for (i, s) in session.slots.iter().enumerate() {
-                let prev = self.last_records.get(i).copied().unwrap_or(0);
-                if let Some(r) = self.rates.get_mut(i) {
-                    *r = (s.stats.records.saturating_sub(prev)) as f64 / dt;
-                }
-                if let Some(l) = self.last_records.get_mut(i) {
-                    *l = s.stats.records;
-                }
-            }
-            self.last_rate_at = Instant::now();
-        }
-        if !self.paused || self.views.is_empty() {
-            self.collect(session);
-        }
+        self.screen.host_usage = (self.usage.cpu_percent, self.usage.rss_bytes);
+        self.screen.collect(session);
         self.draw(session)
     }
 
     fn terminal_event(&mut self, ev: Event, session: &mut Session) -> Result<(), StopReason> {
-        match ev {
-            Event::Key(k) if k.kind == KeyEventKind::Press => {
-                if let Some(p) = self.prompt.as_mut() {
-                    match k.code {
-                        KeyCode::Enter => {
-                            let text = self.prompt.take().unwrap_or_default();
-                            self.apply_filter(session, &text);
-                        }
-                        KeyCode::Esc => self.prompt = None,
-                        KeyCode::Backspace => {
-                            p.pop();
-                        }
-                        KeyCode::Char(c) => p.push(c),
-                        _ => {}
-                    }
-                } else if let Some(a) = keymap::action_for(k) {
-                    self.act(a, session)?;
-                }
-                self.draw(session)
-            }
-            Event::Resize(_, _) => self.draw(session),
-            _ => Ok(()),
+        let resize = matches!(ev, Event::Resize(_, _));
+        self.screen.on_event(ev, session)?;
+        if resize {
+            let _ = self.guard.term.autoresize();
         }
+        self.draw(session)
+    }
+
+    fn plugins_changed(&mut self, session: &mut Session) {
+        self.screen.plugins_changed(session);
     }
 
     fn refresh(&self) -> Duration {
-        self.refresh
+        self.screen.refresh()
     }
 }
 

@@ -1,71 +1,137 @@
-//! Drawing, as a pure function of a [`View`]: testable with ratatui's TestBackend.
+//! Drawing, as a pure function of a [`View`]: tested with ratatui's TestBackend.
 
 use super::keymap::BINDINGS;
+use super::layout::{constraint, Row};
+use super::table_view::{self, TableState};
 use ratatui::{
     layout::{Constraint, Layout, Rect},
     style::{Color, Modifier, Style},
     text::{Line, Span},
-    widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Sparkline, Table as TableWidget, Wrap},
+    widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Sparkline, Table as TableWidget, Tabs, Wrap},
     Frame,
 };
-use tracer_core::format::{self, Clock};
+use tracer_core::format::Clock;
 use tracer_core::output::log2_bounds;
-use tracer_plugin_api::{FieldKind, Panel, PanelContent, Table};
+use tracer_plugin_api::{Panel, PanelContent};
 
+/// What one panel slot shows.
 pub struct PanelView {
     pub title: String,
     pub content: Result<PanelContent, String>,
     pub scroll: usize,
+    pub table: TableState,
+    /// Per counter (same order), its rate per second since the last refresh.
+    pub rates: Vec<Option<f64>>,
+}
+
+/// The panel picker: every panel of every plugin, on or off.
+pub struct PickerView {
+    pub items: Vec<(String, String, bool)>,
+    pub cursor: usize,
 }
 
 pub struct View<'a> {
-    pub status: Vec<Line<'static>>,
+    /// One chunk per plugin, packed into as many lines as the width needs.
+    pub status: Vec<Span<'static>>,
+    /// The host's own line (CPU, RSS, refresh, problems).
+    pub host_line: Line<'static>,
+    pub tabs: Vec<String>,
+    pub tab: usize,
+    /// Rows of the current tab; panels in `panels`, row by row, in order.
+    pub rows: &'a [Row],
     pub panels: &'a [PanelView],
     pub focus: usize,
+    pub zoom: bool,
     pub help: bool,
-    pub prompt: Option<&'a str>,
+    pub picker: Option<&'a PickerView>,
+    /// (label, text) of an input line: the kernel filter or the table search.
+    pub prompt: Option<(&'a str, &'a str)>,
     pub message: Option<&'a str>,
     pub clock: &'a Clock,
 }
 
+/// Spans packed into lines no wider than `width`.
+fn pack(spans: &[Span<'static>], width: u16) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut used = 0usize;
+    for s in spans {
+        let w = s.content.chars().count();
+        if used + w > width as usize && !cur.is_empty() {
+            lines.push(Line::from(std::mem::take(&mut cur)));
+            used = 0;
+        }
+        used += w;
+        cur.push(s.clone());
+    }
+    if !cur.is_empty() {
+        lines.push(Line::from(cur));
+    }
+    lines
+}
+
 pub fn draw(f: &mut Frame, v: &View) {
     let area = f.area();
-    let status_h = v.status.len() as u16;
-    let [status, body, footer] = Layout::vertical([
-        Constraint::Length(status_h),
+    let mut status_lines = pack(&v.status, area.width);
+    status_lines.push(v.host_line.clone());
+    let [status, tabs, body, footer] = Layout::vertical([
+        Constraint::Length(status_lines.len() as u16),
+        Constraint::Length(1),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
     .areas(area);
-    f.render_widget(Paragraph::new(v.status.clone()), status);
+    f.render_widget(Paragraph::new(status_lines), status);
+    let titles: Vec<Line> = v.tabs.iter().enumerate().map(|(i, t)| Line::from(format!("{} {t}", i + 1))).collect();
+    f.render_widget(
+        Tabs::new(titles)
+            .select(v.tab)
+            .highlight_style(Style::new().fg(Color::Black).bg(Color::Cyan))
+            .divider("│"),
+        tabs,
+    );
 
     if v.panels.is_empty() {
-        f.render_widget(Paragraph::new("no panels: check [ui] panels in the config"), body);
+        f.render_widget(Paragraph::new("no panels on this tab: press c to choose panels"), body);
+    } else if v.zoom {
+        if let Some(p) = v.panels.get(v.focus) {
+            draw_panel(f, body, p, true, v.clock);
+        }
     } else {
-        let rows = Layout::vertical(v.panels.iter().map(|_| Constraint::Fill(1))).split(body);
-        for (i, (p, r)) in v.panels.iter().zip(rows.iter()).enumerate() {
-            draw_panel(f, *r, p, i == v.focus, v.clock);
+        let row_areas = Layout::vertical(v.rows.iter().map(|r| constraint(r.height))).split(body);
+        let mut i = 0;
+        for (row, ra) in v.rows.iter().zip(row_areas.iter()) {
+            let cells = Layout::horizontal(row.cells.iter().map(|c| constraint(c.width))).split(*ra);
+            for ca in cells.iter() {
+                if let Some(p) = v.panels.get(i) {
+                    draw_panel(f, *ca, p, i == v.focus, v.clock);
+                }
+                i += 1;
+            }
         }
     }
 
     let foot = match (v.prompt, v.message) {
-        (Some(p), _) => Line::from(vec![
-            Span::styled("filter> ", Style::new().add_modifier(Modifier::BOLD)),
-            Span::raw(p.to_string()),
-            Span::styled("▏", Style::new().add_modifier(Modifier::SLOW_BLINK)),
+        (Some((label, text)), _) => Line::from(vec![
+            Span::styled(format!("{label}> "), Style::new().add_modifier(Modifier::BOLD)),
+            Span::raw(text.to_string()),
+            Span::raw("▏"),
         ]),
         (None, Some(m)) => Line::from(m.to_string()),
         (None, None) => Line::from(
             BINDINGS
                 .iter()
-                .take(5)
-                .map(|b| format!("{} {}", b.label, b.help.split_whitespace().next().unwrap_or("")))
+                .filter(|b| b.footer)
+                .map(|b| format!("{} {}", b.label, b.short))
                 .collect::<Vec<_>>()
                 .join("  "),
         ),
     };
     f.render_widget(Paragraph::new(foot).style(Style::new().fg(Color::Black).bg(Color::Gray)), footer);
 
+    if let Some(p) = v.picker {
+        draw_picker(f, area, p);
+    }
     if v.help {
         draw_help(f, area);
     }
@@ -73,33 +139,48 @@ pub fn draw(f: &mut Frame, v: &View) {
 
 fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &Clock) {
     let border = if focused { Style::new().fg(Color::Cyan) } else { Style::new() };
-    let block = Block::default().borders(Borders::ALL).border_style(border).title(p.title.clone());
+    let mut title = p.title.clone();
+    if !p.table.filter.is_empty() {
+        title.push_str(&format!(" /{}", p.table.filter));
+    }
+    let block = Block::default().borders(Borders::ALL).border_style(border).title(title);
     let inner = block.inner(area);
     f.render_widget(block, area);
     match &p.content {
         Err(e) => f.render_widget(Paragraph::new(e.clone()).wrap(Wrap { trim: true }), inner),
         Ok(c) => match c.as_enum() {
-            Ok(Panel::Table(t)) => draw_table(f, inner, t, p.scroll, clock),
-            Ok(Panel::Log2Histogram(h)) => {
-                f.render_widget(Paragraph::new(histogram_lines(&h.unit, &h.buckets, inner.width)).scroll((p.scroll as u16, 0)), inner)
-            }
+            Ok(Panel::Table(t)) => draw_table(f, inner, t, p, clock),
+            Ok(Panel::Log2Histogram(h)) => f.render_widget(
+                Paragraph::new(histogram_lines(&h.unit, &h.buckets, inner.width)).scroll((p.scroll as u16, 0)),
+                inner,
+            ),
             Ok(Panel::Counters(cs)) => {
                 let spans: Vec<Span> = cs
                     .iter()
-                    .flat_map(|c| {
+                    .enumerate()
+                    .flat_map(|(i, c)| {
+                        let rate = match p.rates.get(i).copied().flatten() {
+                            Some(r) => format!(" ({}/s)", human_rate(r)),
+                            None => String::new(),
+                        };
                         [
                             Span::styled(format!("{}: ", c.name), Style::new().fg(Color::Gray)),
-                            Span::styled(format!("{} {}   ", c.value, c.unit), Style::new().add_modifier(Modifier::BOLD)),
+                            Span::styled(format!("{} {}", c.value, c.unit), Style::new().add_modifier(Modifier::BOLD)),
+                            Span::raw(format!("{rate}   ")),
                         ]
                     })
                     .collect();
                 f.render_widget(Paragraph::new(Line::from(spans)).wrap(Wrap { trim: true }), inner)
             }
             Ok(Panel::TimeSeries(ss)) => {
-                if let Some(s) = ss.first() {
-                    let take = inner.width as usize;
+                let rows = Layout::vertical(ss.iter().map(|_| Constraint::Fill(1))).split(inner);
+                for (s, r) in ss.iter().zip(rows.iter()) {
+                    let [label, spark] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(*r);
+                    let last = s.points.last().copied().unwrap_or(0);
+                    f.render_widget(Paragraph::new(format!("{}: {} {}", s.name, last, s.unit)), label);
+                    let take = spark.width as usize;
                     let pts = &s.points[s.points.len().saturating_sub(take)..];
-                    f.render_widget(Sparkline::default().data(pts), inner)
+                    f.render_widget(Sparkline::default().data(pts).style(Style::new().fg(Color::Green)), spark);
                 }
             }
             Ok(Panel::Text(t)) => f.render_widget(Paragraph::new(t.to_string()).scroll((p.scroll as u16, 0)), inner),
@@ -108,32 +189,39 @@ fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &C
     }
 }
 
-fn draw_table(f: &mut Frame, area: Rect, t: &Table, scroll: usize, clock: &Clock) {
+/// `1.2k`, `35`, `0.50`.
+pub fn human_rate(r: f64) -> String {
+    if r >= 1e6 {
+        format!("{:.1}M", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.1}k", r / 1e3)
+    } else if r >= 10.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.2}")
+    }
+}
+
+fn draw_table(f: &mut Frame, area: Rect, t: &tracer_plugin_api::Table, p: &PanelView, clock: &Clock) {
+    let all = table_view::rows(t, &p.table, clock);
     let visible = area.height.saturating_sub(1) as usize;
-    let start = scroll.min(t.rows.len().saturating_sub(1));
-    let rows: Vec<Vec<String>> = t
-        .rows
-        .iter()
-        .skip(start)
-        .take(visible)
-        .map(|r| r.iter().zip(t.columns.iter()).map(|(v, c)| format::value_text(v, c.kind, clock)).collect())
-        .collect();
+    let start = p.scroll.min(all.len().saturating_sub(1));
+    let rows: Vec<&Vec<String>> = all.iter().skip(start).take(visible).collect();
+    let headers = table_view::headers(t, &p.table);
     let last = t.columns.len().saturating_sub(1);
-    let widths: Vec<Constraint> = t
-        .columns
+    let widths: Vec<Constraint> = headers
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            if i == last && c.kind == FieldKind::STR {
+        .map(|(i, h)| {
+            if i == last {
                 return Constraint::Fill(1);
             }
-            let w = rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(c.name.len());
+            let w = rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(h.chars().count());
             Constraint::Length(w.min(40) as u16)
         })
         .collect();
-    let header = Row::new(t.columns.iter().map(|c| Cell::from(c.name.to_uppercase())))
-        .style(Style::new().add_modifier(Modifier::BOLD));
-    let body = rows.into_iter().map(Row::new);
+    let header = TableRow::new(headers.into_iter().map(Cell::from)).style(Style::new().add_modifier(Modifier::BOLD));
+    let body = rows.into_iter().map(|r| TableRow::new(r.clone()));
     f.render_widget(TableWidget::new(body, widths).header(header).column_spacing(1), area);
 }
 
@@ -141,7 +229,7 @@ fn draw_table(f: &mut Frame, area: Rect, t: &Table, scroll: usize, clock: &Clock
 pub fn histogram_lines(unit: &str, buckets: &[u64], width: u16) -> Vec<Line<'static>> {
     let last = buckets.iter().rposition(|&c| c > 0).map(|i| i + 1).unwrap_or(0);
     let max = buckets.iter().copied().max().unwrap_or(0).max(1);
-    let bar_w = (width as usize).saturating_sub(36).clamp(10, 60) as u64;
+    let bar_w = (width as usize).saturating_sub(36).clamp(4, 60) as u64;
     let mut v = vec![Line::from(format!("{unit:>21} : {:<8} distribution", "count"))];
     for (i, &c) in buckets[..last].iter().enumerate() {
         let (lo, hi) = log2_bounds(i);
@@ -151,14 +239,40 @@ pub fn histogram_lines(unit: &str, buckets: &[u64], width: u16) -> Vec<Line<'sta
     v
 }
 
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+}
+
+fn draw_picker(f: &mut Frame, area: Rect, p: &PickerView) {
+    let r = centered(area, 70, p.items.len() as u16 + 3);
+    let inner_h = r.height.saturating_sub(3) as usize;
+    let start = p.cursor.saturating_sub(inner_h.saturating_sub(1));
+    let lines: Vec<Line> = p
+        .items
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(inner_h)
+        .map(|(i, (id, title, on))| {
+            let style = if i == p.cursor { Style::new().add_modifier(Modifier::REVERSED) } else { Style::new() };
+            Line::styled(format!("[{}] {id:<32} {title}", if *on { "x" } else { " " }), style)
+        })
+        .chain(std::iter::once(Line::styled("Space toggles · Esc closes", Style::new().fg(Color::Gray))))
+        .collect();
+    f.render_widget(Clear, r);
+    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title("panels")), r);
+}
+
 fn draw_help(f: &mut Frame, area: Rect) {
     let lines: Vec<Line> = BINDINGS
         .iter()
-        .map(|b| Line::from(vec![Span::styled(format!("{:>10}  ", b.label), Style::new().add_modifier(Modifier::BOLD)), Span::raw(b.help)]))
+        .map(|b| {
+            Line::from(vec![Span::styled(format!("{:>12}  ", b.label), Style::new().add_modifier(Modifier::BOLD)), Span::raw(b.help)])
+        })
         .collect();
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let w = 72.min(area.width);
-    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
+    let r = centered(area, 78, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
     f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title("keys")), r);
 }
