@@ -6,7 +6,7 @@
 use crate::kernel_features::{self, AttachKind};
 use crate::libbpf_log;
 use libbpf_rs::{ErrorKind, Link, MapCore, MapFlags, Object, ObjectBuilder};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::collections::HashMap;
 use tracer_plugin_api::{AttachAlternative, PluginDescriptor};
 
@@ -75,10 +75,20 @@ impl BpfRuntime {
             .sum())
     }
 
-    /// Every entry of map `name`, per-CPU values back to back.
+    /// Every entry of map `name`, per-CPU values back to back: in batches
+    /// where the kernel supports them, else key by key.
     pub fn read_map(&self, name: &str) -> Result<(u32, Vec<(Vec<u8>, Vec<u8>)>), String> {
         let m = self.map(name)?;
         let percpu = m.map_type().is_percpu();
+        if let Ok(r) = crate::map_batch::read_all(
+            m.as_fd().as_raw_fd(),
+            m.key_size() as usize,
+            m.value_size() as usize,
+            percpu,
+            m.max_entries() as usize,
+        ) {
+            return Ok(r);
+        }
         let mut out = Vec::new();
         let mut per_key = 1u32;
         for key in m.keys() {
