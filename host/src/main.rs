@@ -128,6 +128,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|s| (s.name().to_string(), serde_json::from_str(&cfg.plugin_settings(s.name())).unwrap_or_default()))
             .collect();
         let mut layout = tui::layout::Layout::from_config(&cfg.ui.tabs);
+        // Reported once here; the slot itself says so for as long as it lasts.
+        for r in layout.placed() {
+            let offered = session.slot_index(&r.plugin).is_some_and(|i| {
+                session.slots[i].desc.panels.iter().any(|p| p.id.as_str() == r.panel)
+            });
+            if !offered {
+                tracing::warn!("{}: the layout names panel {}, which no loaded plugin offers", cli.config.display(), r.id());
+            }
+        }
         layout.place_unplaced(&session);
         // BPF run-time statistics only while the UI shows them.
         let _stats = tracer_core::bpf_stats::enable().map_err(|e| tracing::warn!("{e}")).ok();
