@@ -10,7 +10,7 @@ fn a_getppid_burst_and_failing_opens_are_counted_exactly() {
     let _g = serial();
     let (run, pids) = run_with_workloads(
         "syscall_latency",
-        "histogram = \"getppid\"",
+        "histogram = \"getppid\"\nper_process = true",
         &[
             &["--comm", "sysburst", "getppid", "50000"],
             &["--comm", "sysfail", "open", "/nonexistent/tracer-test", "700"],
@@ -59,7 +59,7 @@ fn kernel_filters_limit_what_is_counted() {
     let _g = serial();
     let (run, pids) = run_with_workloads(
         "syscall_latency",
-        "comm = \"sysonly\"\nsyscalls = [\"getppid\"]",
+        "comm = \"sysonly\"\nsyscalls = [\"getppid\"]\nper_process = true",
         &[&["--comm", "sysonly", "getppid", "3000"], &["--comm", "sysother", "getppid", "3000"]],
     );
     let only = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(pids[0].0 as u64));
@@ -68,4 +68,15 @@ fn kernel_filters_limit_what_is_counted() {
     assert!(run.rows_where("syscall_latency", "process_syscalls", "pid", json!(pids[1].0 as u64)).is_empty());
     let top = run.panel("syscall_latency", "top_count");
     assert_eq!(top["rows"].as_array().unwrap().len(), 1, "{top}");
+}
+
+#[test]
+fn per_process_counting_is_off_unless_asked() {
+    let _g = serial();
+    let (run, _) = run_with_workloads("syscall_latency", "", &[&["--comm", "sysquiet", "getppid", "1000"]]);
+    let p = run.panel("syscall_latency", "by_process");
+    assert_eq!(p["kind"], "text", "{p}");
+    assert!(p["text"].as_str().unwrap().contains("per_process = true"));
+    let top = run.rows_where("syscall_latency", "top_count", "syscall", json!("getppid"));
+    assert!(top[0][1].as_u64().unwrap() >= 1000, "per-syscall figures still counted");
 }

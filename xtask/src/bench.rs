@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 
 struct Scenario {
     tracer: &'static str,
+    /// TRACER_FLOOR for the floor plugin: empty programs on the hooks the
+    /// targets are stated against.
+    floor: &'static str,
+    /// An equivalent bpftrace program, run when bpftrace is installed.
+    bpftrace: &'static str,
     /// tracer-workload arguments (after --comm).
     workload: Vec<String>,
     /// Settings for the tracer, as TOML lines.
@@ -36,6 +41,15 @@ fn median(v: &mut [f64]) -> f64 {
         return f64::NAN;
     }
     v[v.len() / 2]
+}
+
+/// A number for JSON: NaN (no bpftrace) is null.
+fn json_num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "null".into()
+    }
 }
 
 fn spread(v: &[f64]) -> f64 {
@@ -111,6 +125,37 @@ fn stop_host(h: Host) -> Result<(f64, u64, String)> {
     Ok((cpu, ru.ru_maxrss as u64, err))
 }
 
+/// bpftrace with `prog`, all output to `out`; returns once its probes are attached.
+fn start_bpftrace(prog: &str, out: &Path) -> Result<std::process::Child> {
+    let f = std::fs::File::create(out)?;
+    let child = Command::new("bpftrace").arg("-e").arg(prog).stdout(f.try_clone()?).stderr(f).stdin(Stdio::null()).spawn()?;
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(out).unwrap_or_default();
+        if text.contains("Attaching") {
+            return Ok(child);
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("bpftrace did not attach: {text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGINT (bpftrace prints its maps and exits), then: (lines with `needle`, events it says it lost).
+fn stop_bpftrace(mut child: std::process::Child, out: &Path, needle: &str) -> Result<(u64, u64)> {
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    child.wait()?;
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    let lines = text.lines().filter(|l| l.contains(needle)).count() as u64;
+    let lost = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("Lost ").and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok()))
+        .sum();
+    Ok((lines, lost))
+}
+
 /// "open: 300000 records, 0 dropped (...)" from the host's report.
 fn records_and_drops(stderr: &str, plugin: &str) -> (u64, u64) {
     for l in stderr.lines() {
@@ -142,16 +187,38 @@ pub fn bench(target: &Path, reps: usize, scale: f64) -> Result<()> {
     let workload = rel.join("tracer-workload");
     let n = |x: f64| ((x * scale) as u64).max(1).to_string();
     let scenarios = vec![
-        Scenario { tracer: "syscall_latency", workload: vec!["getppid".into(), n(2_000_000.0)], settings: "", label: "getppid" },
+        Scenario {
+            tracer: "syscall_latency",
+            floor: "syscall_latency_raw",
+            bpftrace: "tracepoint:raw_syscalls:sys_enter { @s[tid] = nsecs; } \
+                       tracepoint:raw_syscalls:sys_exit /@s[tid]/ { @us[args->id] = hist((nsecs - @s[tid]) / 1000); delete(@s[tid]); }",
+            workload: vec!["getppid".into(), n(2_000_000.0)],
+            settings: "",
+            label: "getppid",
+        },
         Scenario {
             tracer: "open",
+            floor: "open",
+            bpftrace: "tracepoint:syscalls:sys_enter_openat { @f[tid] = args->filename; } \
+                       tracepoint:syscalls:sys_exit_openat /@f[tid]/ { printf(\"%d %d %s %d %s\\n\", pid, tid, comm, args->ret, str(@f[tid])); delete(@f[tid]); }",
             workload: vec!["open".into(), "/etc/hostname".into(), n(300_000.0)],
             settings: "comm = \"benchwork\"",
             label: "open+close",
         },
-        Scenario { tracer: "sched", workload: vec!["pingpong".into(), n(100_000.0)], settings: "", label: "pipe ping-pong" },
+        Scenario {
+            tracer: "sched",
+            floor: "sched",
+            bpftrace: "tracepoint:sched:sched_wakeup, tracepoint:sched:sched_wakeup_new { @q[args->pid] = nsecs; } \
+                       tracepoint:sched:sched_switch { if (args->prev_state == 0) { @q[args->prev_pid] = nsecs; } \
+                       $ns = @q[args->next_pid]; if ($ns) { @usecs = hist((nsecs - $ns) / 1000); } delete(@q[args->next_pid]); }",
+            workload: vec!["pingpong".into(), n(100_000.0)],
+            settings: "",
+            label: "pipe ping-pong",
+        },
         Scenario {
             tracer: "tcp",
+            floor: "tcp",
+            bpftrace: "tracepoint:sock:inet_sock_set_state { printf(\"%d %s %d %d %d %d\\n\", pid, comm, args->sport, args->dport, args->oldstate, args->newstate); }",
             workload: vec!["tcp4".into(), "47555".into(), n(3000.0), "100".into()],
             settings: "ports = [47555]",
             label: "tcp connect+close",
@@ -163,10 +230,15 @@ pub fn bench(target: &Path, reps: usize, scale: f64) -> Result<()> {
     let cfg = dir.join("bench.toml");
     let mut json_rows = Vec::new();
     let mut table = String::new();
+    let have_bpftrace = Command::new("bpftrace").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    if !have_bpftrace {
+        eprintln!("bench: bpftrace is not installed: its column stays empty (apt-get install bpftrace)");
+    }
+    let bt_out = dir.join("bpftrace.out");
     let _ = writeln!(
         table,
-        "{:<16} {:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>9} {:>8}",
-        "tracer", "workload", "none ns", "floor ns", "tracer ns", "+floor", "+tracer", "x floor", "delivered", "host cpu", "rss MiB"
+        "{:<16} {:<15} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>14} {:>14} {:>8} {:>7}",
+        "tracer", "workload", "none ns", "+floor", "+tracer", "x floor", "+bpftr", "tr/bpftr", "delivered", "bpftrace got", "host cpu", "rss MiB"
     );
     for s in &scenarios {
         let mut cfg_text = format!("plugins_dir = \"unused\"\n[plugins.{}]\n{}\n", s.tracer, s.settings);
@@ -175,11 +247,14 @@ pub fn bench(target: &Path, reps: usize, scale: f64) -> Result<()> {
         let mut none = Vec::new();
         let mut floor = Vec::new();
         let mut tracer: Vec<Sample> = Vec::new();
+        let mut bt: Vec<f64> = Vec::new();
+        let mut bt_lines = u64::MAX;
+        let mut bt_lost = 0;
         for rep in 0..reps {
             eprintln!("bench: {} rep {}/{reps}", s.tracer, rep + 1);
             // Interleaved: none, floor, tracer each repetition.
             none.push(run_workload(&workload, "benchwork", &s.workload)?);
-            let h = start_host(&host, &cfg, &dir, "floor", &[("TRACER_FLOOR", s.tracer)])?;
+            let h = start_host(&host, &cfg, &dir, "floor", &[("TRACER_FLOOR", s.floor)])?;
             floor.push(run_workload(&workload, "benchwork", &s.workload)?);
             stop_host(h)?;
             let h = start_host(&host, &cfg, &dir, s.tracer, &[])?;
@@ -187,6 +262,13 @@ pub fn bench(target: &Path, reps: usize, scale: f64) -> Result<()> {
             let (cpu, rss, err) = stop_host(h)?;
             let (records, drops) = records_and_drops(&err, s.tracer);
             tracer.push(Sample { ns_per_op: ns, host_cpu_s: cpu, host_rss_kib: rss, records, drops });
+            if have_bpftrace {
+                let child = start_bpftrace(s.bpftrace, &bt_out)?;
+                bt.push(run_workload(&workload, "benchwork", &s.workload)?);
+                let (lines, lost) = stop_bpftrace(child, &bt_out, "benchwork")?;
+                bt_lines = bt_lines.min(lines);
+                bt_lost += lost;
+            }
         }
         let tn: Vec<f64> = tracer.iter().map(|x| x.ns_per_op).collect();
         let (m_none, m_floor, m_tracer) = (median(&mut none.clone()), median(&mut floor.clone()), median(&mut tn.clone()));
@@ -204,19 +286,28 @@ pub fn bench(target: &Path, reps: usize, scale: f64) -> Result<()> {
         let cpu = median(&mut tracer.iter().map(|x| x.host_cpu_s).collect::<Vec<_>>());
         let rss = tracer.iter().map(|x| x.host_rss_kib).max().unwrap_or(0);
         let drops: u64 = tracer.iter().map(|x| x.drops).sum();
+        let m_bt = median(&mut bt.clone());
+        let extra_bt = m_bt - m_none;
+        let bt_ratio = extra_tracer / extra_bt;
+        let bt_got = if s.tracer == "open" && have_bpftrace { format!("{bt_lines}/{ops}") } else { "-".into() };
         let _ = writeln!(
             table,
-            "{:<16} {:<18} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>7.2} {:>10} {:>9.2} {:>8.1}",
-            s.tracer, s.label, m_none, m_floor, m_tracer, extra_floor, extra_tracer, ratio, delivered, cpu, rss as f64 / 1024.0
+            "{:<16} {:<15} {:>8.0} {:>8.0} {:>9.0} {:>8.2} {:>8.0} {:>9.3} {:>14} {:>14} {:>8.2} {:>7.1}",
+            s.tracer, s.label, m_none, extra_floor, extra_tracer, ratio, extra_bt, bt_ratio, delivered, bt_got, cpu, rss as f64 / 1024.0
         );
         json_rows.push(format!(
-            "{{\"tracer\":\"{}\",\"workload\":\"{}\",\"ops\":{ops},\"reps\":{reps},\"none_ns\":{m_none:.1},\"floor_ns\":{m_floor:.1},\"tracer_ns\":{m_tracer:.1},\"none_spread_ns\":{:.1},\"floor_spread_ns\":{:.1},\"tracer_spread_ns\":{:.1},\"extra_floor_ns\":{extra_floor:.1},\"extra_tracer_ns\":{extra_tracer:.1},\"ratio_to_floor\":{ratio:.3},\"records_min\":{},\"drops\":{drops},\"host_cpu_s\":{cpu:.3},\"host_max_rss_kib\":{rss}}}",
+            "{{\"tracer\":\"{}\",\"workload\":\"{}\",\"ops\":{ops},\"reps\":{reps},\"none_ns\":{m_none:.1},\"floor_ns\":{m_floor:.1},\"tracer_ns\":{m_tracer:.1},\"none_spread_ns\":{:.1},\"floor_spread_ns\":{:.1},\"tracer_spread_ns\":{:.1},\"extra_floor_ns\":{extra_floor:.1},\"extra_tracer_ns\":{extra_tracer:.1},\"ratio_to_floor\":{ratio:.3},\"records_min\":{},\"drops\":{drops},\"host_cpu_s\":{cpu:.3},\"host_max_rss_kib\":{rss},\"floor\":\"{}\",\"bpftrace_ns\":{},\"extra_bpftrace_ns\":{},\"ratio_to_bpftrace\":{},\"bpftrace_lines_min\":{},\"bpftrace_lost\":{bt_lost}}}",
             s.tracer,
             s.label,
             spread(&none),
             spread(&floor),
             spread(&tn),
             tracer.iter().map(|x| x.records).min().unwrap_or(0),
+            s.floor,
+            json_num(m_bt),
+            json_num(extra_bt),
+            json_num(bt_ratio),
+            if have_bpftrace { bt_lines } else { 0 },
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);

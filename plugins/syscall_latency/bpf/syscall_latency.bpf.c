@@ -91,6 +91,8 @@ static __always_inline void on_enter(long id)
 
 static __always_inline void on_exit(long ret)
 {
+	__u32 zero = 0;
+	struct sc_filter *f;
 	struct sc_start *s = bpf_task_storage_get(&sc_start, bpf_get_current_task_btf(), 0, 0);
 	struct sc_proc_key key;
 	struct sc_proc_val *pv;
@@ -115,6 +117,10 @@ static __always_inline void on_exit(long ret)
 		st->hist[log2_u64(delta / 1000) & (SC_HIST_SLOTS - 1)]++;
 	}
 
+	/* The per-process hash costs more than everything above: only on request. */
+	f = bpf_map_lookup_elem(&sc_filter, &zero);
+	if (!f || !f->per_process)
+		return;
 	pv = bpf_map_lookup_elem(&sc_procs, &key);
 	if (pv) {
 		pv->count++;

@@ -83,6 +83,7 @@ impl NativeTracer for SyscallLatency {
     fn configure(&mut self, settings_json: &str) -> Result<Vec<u8>, String> {
         let s = Settings::parse(settings_json)?;
         self.stats.mode = s.mode;
+        self.stats.per_process = s.per_process;
         self.stats.histogram_of = s.histogram.as_deref().and_then(syscall_nr);
         Ok(s.filter_bytes(std::process::id()))
     }

@@ -23,6 +23,10 @@ pub struct Settings {
     pub syscalls: Vec<String>,
     #[serde(default)]
     pub mode: Mode,
+    /// Also count per (process, syscall), like syscount -P. Off by default: it
+    /// is the most expensive part of the per-syscall path.
+    #[serde(default)]
+    pub per_process: bool,
     /// Also trace tracer-host's own syscalls (its map reads would otherwise
     /// show up as `bpf` calls).
     #[serde(default)]
@@ -67,6 +71,7 @@ impl Settings {
             b[8] = 1;
             b[16..32].copy_from_slice(&tracer_plugin_kit::comm_bytes(c));
         }
+        b[10] = self.per_process as u8;
         if !self.syscalls.is_empty() {
             b[9] = 1;
             for n in &self.syscalls {

@@ -81,6 +81,7 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> Readings<K, V> {
 #[derive(Default)]
 pub struct SyscallStats {
     pub mode: Mode,
+    pub per_process: bool,
     pub histogram_of: Option<u32>,
     syscalls: Readings<u32, Totals>,
     procs: Readings<(u32, u32), ProcTotals>,
@@ -325,6 +326,11 @@ impl SyscallStats {
             "top_count" => Panel::Table(self.syscall_table(false)),
             "top_time" => Panel::Table(self.syscall_table(true)),
             "histogram" => Panel::Log2Histogram(self.histogram()),
+            "by_process" | "process_syscalls" if !self.per_process => Panel::Text(
+                "per-process counting is off (it costs more per syscall than the rest):\n\
+                 per_process = true under [plugins.syscall_latency], or f per_process=true"
+                    .into(),
+            ),
             "by_process" => Panel::Table(self.by_process()),
             "process_syscalls" => Panel::Table(self.process_syscalls()),
             "errors" => Panel::Table(self.errors()),
