@@ -146,7 +146,16 @@ fn start_bpftrace(prog: &str, out: &Path) -> Result<std::process::Child> {
 fn stop_bpftrace(mut child: std::process::Child, out: &Path, needle: &str) -> Result<(u64, u64)> {
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    child.wait()?;
+    // bpftrace 0.17 was seen to ignore a SIGINT now and then: escalate.
+    let start = Instant::now();
+    while child.try_wait()?.is_none() {
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            child.wait()?;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let text = std::fs::read_to_string(out).unwrap_or_default();
     let lines = text.lines().filter(|l| l.contains(needle)).count() as u64;
     let lost = text
@@ -181,7 +190,7 @@ fn plugin_dir(files: &[PathBuf]) -> Result<PathBuf> {
     Ok(dir)
 }
 
-pub fn bench(target: &Path, reps: usize, scale: f64) -> Result<()> {
+pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Result<()> {
     let rel = target.join("release");
     let host = rel.join("tracer-host");
     let workload = rel.join("tracer-workload");
@@ -224,6 +233,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64) -> Result<()> {
             label: "tcp connect+close",
         },
     ];
+    let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| only.is_none_or(|o| o == s.tracer)).collect();
     let mut files: Vec<PathBuf> = scenarios.iter().map(|s| rel.join(format!("plugins/libtracer_{}.so", s.tracer))).collect();
     files.push(rel.join("libtracer_fixture_floor.so"));
     let dir = plugin_dir(&files)?;

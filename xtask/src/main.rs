@@ -5,7 +5,7 @@
 //!                    target/<profile>/plugins
 //!   run [-- ARGS]    build (release) and start the host with configs/default.toml
 //!   test             setup, build, build the test fixtures, run every test
-//!   bench [--reps N] [--scale F]  (root) release build, then per-tracer cost
+//!   bench [--reps N] [--scale F] [--only TRACER]  (root) release build, then per-tracer cost
 //!                    against no tracing and empty programs (see bench.rs)
 
 mod bench;
@@ -195,10 +195,11 @@ fn main() -> Result<()> {
             let opt = |name: &str, default: f64| {
                 args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
             };
-            bench::bench(&target_dir(), opt("--reps", 5.0) as usize, opt("--scale", 1.0))
+            let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
+            bench::bench(&target_dir(), opt("--reps", 5.0) as usize, opt("--scale", 1.0), only)
         }
         _ => {
-            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | bench [--reps N] [--scale F]");
+            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | bench [--reps N] [--scale F] [--only TRACER]");
             std::process::exit(2);
         }
     }

@@ -7,7 +7,9 @@
  *   1. fexit do_sys_openat2: one program sees arguments and result together.
  *   2. kprobe + kretprobe do_sys_openat2.
  *   3. sys_enter/sys_exit tracepoints of openat, openat2, open, creat.
- * 2 and 3 correlate entry and exit per thread through the `open_inflight` map. */
+ * 2 and 3 correlate entry and exit per thread through task-local storage
+ * (`open_inflight`): no shared hash and its lock on the hot path, and a thread
+ * killed mid-open leaves nothing behind. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -36,12 +38,10 @@ struct {
 	__type(value, struct open_filter);
 } open_filter SEC(".maps");
 
-/* Bounded: a thread killed mid-open leaves one entry that its next open (same
- * tid) overwrites; a full map is counted, never silent. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct open_start);
 } open_inflight SEC(".maps");
 
@@ -106,33 +106,36 @@ static __always_inline void emit(struct open_filter *f, const char *fname, __u64
 static __always_inline int on_enter(const char *fname, __u64 flags, __u32 mode, __u8 syscall)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
 	struct open_filter *f = filter();
-	struct open_start s = {};
+	struct open_start *s;
 
 	if (!f || !wanted(f, id >> 32))
 		return 0;
-	s.fname = fname;
-	s.flags = flags;
-	s.mode = mode;
-	s.syscall = syscall;
-	s.ts_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&open_inflight, &tid, &s, BPF_ANY))
+	s = bpf_task_storage_get(&open_inflight, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
 		stat_inc(&open_stats, OPEN_STAT_INFLIGHT_FULL);
+		return 0;
+	}
+	s->fname = fname;
+	s->flags = flags;
+	s->mode = mode;
+	s->syscall = syscall;
+	s->ts_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
 static __always_inline int on_exit(long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct open_filter *f = filter();
-	struct open_start *s = bpf_map_lookup_elem(&open_inflight, &tid);
+	struct open_start *s = bpf_task_storage_get(&open_inflight, bpf_get_current_task_btf(), 0, 0);
 
-	if (!s)
+	/* ts_ns == 0: this thread's current open was not traced (filtered). */
+	if (!s || !s->ts_ns)
 		return 0;
 	if (f)
 		emit(f, s->fname, s->flags, s->mode, s->syscall, s->ts_ns, ret);
-	bpf_map_delete_elem(&open_inflight, &tid);
+	s->ts_ns = 0;
 	return 0;
 }
 

@@ -16,7 +16,7 @@ enum open_syscall {
 
 enum open_stat {
 	OPEN_STAT_RINGBUF_FULL = 0, /* record lost: ring buffer full */
-	OPEN_STAT_INFLIGHT_FULL = 1, /* open lost: in-flight map full */
+	OPEN_STAT_INFLIGHT_FULL = 1, /* open lost: its entry could not be stored */
 	OPEN_STAT_MAX = 2,
 };
 

@@ -88,7 +88,7 @@ pub fn descriptor() -> PluginDescriptor {
             CounterSpec {
                 map: "open_stats".into(),
                 index: 1,
-                name: "in-flight map full".into(),
+                name: "entry not stored".into(),
                 is_drop: true,
             },
         ]
