@@ -63,6 +63,34 @@ static __always_inline void comm_renamed(void *comms, __u32 pid, const char *new
 	bpf_map_update_elem(comms, &pid, comm, BPF_EXIST);
 }
 
+/* The process filter every tracer's filter struct starts with (32 bytes).
+ * Zero fields mean "no filter". The Rust side is tracer_plugin_kit::proc_filter_bytes. */
+struct proc_filter {
+	__u32 pid;         /* only this tgid */
+	__u32 exclude_pid; /* never this tgid (the host itself) */
+	__u8 has_comm;
+	__u8 _pad[7];
+	char comm[TASK_COMM_LEN];
+};
+
+/* Whether the current task passes `f`, `tgid` being its process. The cheap
+ * checks first: pid comes from a register, comm needs a copy. */
+static __always_inline bool proc_wanted(const struct proc_filter *f, __u32 tgid)
+{
+	if (f->pid && f->pid != tgid)
+		return false;
+	if (f->exclude_pid == tgid)
+		return false;
+	if (f->has_comm) {
+		char comm[TASK_COMM_LEN];
+
+		bpf_get_current_comm(&comm, sizeof(comm));
+		if (!comm_eq(comm, f->comm))
+			return false;
+	}
+	return true;
+}
+
 /* floor(log2(v)) for v > 0, 0 for v == 0: the bucket index of the libbpf-tools
  * histograms (bucket i holds [2^i, 2^(i+1))). */
 static __always_inline __u32 log2_u64(__u64 v)

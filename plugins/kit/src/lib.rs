@@ -81,6 +81,21 @@ pub fn col(name: &str, kind: FieldKind) -> FieldSpec {
     FieldSpec::new(name, kind, "")
 }
 
+/// `struct proc_filter` (bpf/include/tracer.h), which every tracer's filter
+/// starts with: only `pid`, only `comm`, and the host's own pid left out
+/// unless `include_self`.
+pub fn proc_filter_bytes(pid: Option<u32>, comm: Option<&str>, include_self: bool, self_pid: u32) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    b[0..4].copy_from_slice(&pid.unwrap_or(0).to_ne_bytes());
+    let exclude = if include_self { 0 } else { self_pid };
+    b[4..8].copy_from_slice(&exclude.to_ne_bytes());
+    if let Some(c) = comm {
+        b[8] = 1;
+        b[16..32].copy_from_slice(&comm_bytes(c));
+    }
+    b
+}
+
 /// The checks every tracer's `comm` and `pid` settings need, with the key named.
 pub fn check_comm_and_pid(comm: Option<&str>, pid: Option<u32>) -> Result<(), String> {
     if let Some(c) = comm {

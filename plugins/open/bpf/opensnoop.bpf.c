@@ -58,22 +58,11 @@ static __always_inline struct open_filter *filter(void)
 	return bpf_map_lookup_elem(&open_filter, &zero);
 }
 
-/* The cheap checks first: pid and uid come from registers, comm needs a copy. */
 static __always_inline bool wanted(struct open_filter *f, __u32 tgid)
 {
-	if (f->pid && f->pid != tgid)
-		return false;
-	if (f->exclude_pid && f->exclude_pid == tgid)
-		return false;
 	if (f->has_uid && f->uid != (__u32)bpf_get_current_uid_gid())
 		return false;
-	if (f->has_comm) {
-		char comm[TASK_COMM_LEN];
-		bpf_get_current_comm(&comm, sizeof(comm));
-		if (!comm_eq(comm, f->comm))
-			return false;
-	}
-	return true;
+	return proc_wanted(&f->proc, tgid);
 }
 
 static __always_inline void emit(struct open_filter *f, const char *fname, __u64 flags,

@@ -22,14 +22,11 @@ enum open_stat {
 
 /* Key 0 of the open_filter map. A zero field means "no filter". */
 struct open_filter {
-	__u32 pid;         /* only this tgid */
-	__u32 exclude_pid; /* never this tgid (the host itself) */
+	struct proc_filter proc; /* pid, comm, the host itself */
 	__u32 uid;
 	__u8 has_uid;      /* uid 0 is a real uid, hence the flag */
 	__u8 failed_only;
-	__u8 has_comm;
-	__u8 _pad;
-	char comm[16];
+	__u8 _pad[2];
 };
 
 struct open_event {

@@ -20,7 +20,7 @@ pub struct OpenSettings {
     pub include_self: bool,
 }
 
-pub const FILTER_SIZE: usize = 32;
+pub const FILTER_SIZE: usize = 40;
 
 impl OpenSettings {
     pub fn parse(json: &str) -> Result<Self, String> {
@@ -32,16 +32,10 @@ impl OpenSettings {
     /// `struct open_filter` as bytes; `self_pid` is the host's own pid.
     pub fn filter_bytes(&self, self_pid: u32) -> Vec<u8> {
         let mut b = vec![0u8; FILTER_SIZE];
-        b[0..4].copy_from_slice(&self.pid.unwrap_or(0).to_ne_bytes());
-        let exclude = if self.include_self { 0 } else { self_pid };
-        b[4..8].copy_from_slice(&exclude.to_ne_bytes());
-        b[8..12].copy_from_slice(&self.uid.unwrap_or(0).to_ne_bytes());
-        b[12] = self.uid.is_some() as u8;
-        b[13] = self.failed_only as u8;
-        if let Some(c) = &self.comm {
-            b[14] = 1;
-            b[16..16 + c.len()].copy_from_slice(c.as_bytes());
-        }
+        b[..32].copy_from_slice(&tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid));
+        b[32..36].copy_from_slice(&self.uid.unwrap_or(0).to_ne_bytes());
+        b[36] = self.uid.is_some() as u8;
+        b[37] = self.failed_only as u8;
         b
     }
 }
@@ -66,9 +60,10 @@ mod tests {
         let b = s.filter_bytes(77);
         assert_eq!(&b[0..4], &5u32.to_ne_bytes());
         assert_eq!(&b[4..8], &0u32.to_ne_bytes());
-        assert_eq!(&b[8..12], &0u32.to_ne_bytes());
-        assert_eq!((b[12], b[13], b[14]), (1, 1, 1));
+        assert_eq!(b[8], 1);
         assert_eq!(&b[16..21], b"bash\0");
+        assert_eq!(&b[32..36], &0u32.to_ne_bytes());
+        assert_eq!((b[36], b[37]), (1, 1));
     }
 
     #[test]

@@ -97,19 +97,7 @@ static __always_inline bool wanted(__u32 tgid)
 	__u32 zero = 0;
 	struct sched_filter *f = bpf_map_lookup_elem(&sched_filter, &zero);
 
-	if (!f)
-		return false;
-	if (f->pid && f->pid != tgid)
-		return false;
-	if (f->exclude_pid == tgid)
-		return false;
-	if (f->has_comm) {
-		char comm[TASK_COMM_LEN];
-		bpf_get_current_comm(&comm, sizeof(comm));
-		if (!comm_eq(comm, f->comm))
-			return false;
-	}
-	return true;
+	return f && proc_wanted(&f->proc, tgid);
 }
 
 static __always_inline void on_wakeup(__u32 tid)

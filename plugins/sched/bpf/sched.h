@@ -19,11 +19,7 @@ enum sched_hist_idx {
 
 /* Key 0 of sched_filter. */
 struct sched_filter {
-	__u32 pid;          /* only this tgid */
-	__u32 exclude_pid;  /* never this tgid */
-	__u8 has_comm;
-	__u8 _pad[7];
-	char comm[16];
+	struct proc_filter proc;
 };
 
 /* Per process (tgid), per CPU. */

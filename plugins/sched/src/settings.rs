@@ -38,15 +38,7 @@ impl Settings {
     }
 
     pub fn filter_bytes(&self, self_pid: u32) -> Vec<u8> {
-        let mut b = vec![0u8; FILTER_SIZE];
-        b[0..4].copy_from_slice(&self.pid.unwrap_or(0).to_ne_bytes());
-        let exclude = if self.include_self { 0 } else { self_pid };
-        b[4..8].copy_from_slice(&exclude.to_ne_bytes());
-        if let Some(c) = &self.comm {
-            b[8] = 1;
-            b[16..32].copy_from_slice(&tracer_plugin_kit::comm_bytes(c));
-        }
-        b
+        tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid).to_vec()
     }
 }
 

@@ -67,20 +67,11 @@ static __always_inline void on_enter(long id)
 
 	if (!f || nr >= SC_MAX_SYSCALLS)
 		return;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-	if (f->pid && f->pid != tgid)
-		return;
-	if (f->exclude_pid == tgid)
-		return;
+	/* The syscall bitmap first: it needs no helper call. */
 	if (f->has_syscalls && !(f->syscalls[(nr / 64) & 7] & (1ULL << (nr % 64))))
 		return;
-	if (f->has_comm) {
-		char comm[TASK_COMM_LEN];
-		bpf_get_current_comm(&comm, sizeof(comm));
-		if (!comm_eq(comm, f->comm))
-			return;
-	}
+	if (!proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32))
+		return;
 	s = bpf_task_storage_get(&sc_start, bpf_get_current_task_btf(), 0,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s)

@@ -15,13 +15,10 @@ enum sc_stat_idx {
 
 /* Key 0 of sc_filter. Zero fields mean "no filter". */
 struct sc_filter {
-	__u32 pid;          /* only this tgid */
-	__u32 exclude_pid;  /* never this tgid (the host itself) */
-	__u8 has_comm;
+	struct proc_filter proc; /* pid, comm, the host itself */
 	__u8 has_syscalls;
 	__u8 per_process;   /* also count per (process, syscall): syscount -P */
-	__u8 _pad[5];
-	char comm[16];
+	__u8 _pad[6];
 	__u64 syscalls[SC_MAX_SYSCALLS / 64]; /* bitmap of syscall numbers to trace */
 };
 

@@ -36,7 +36,7 @@ pub struct Settings {
     pub histogram: Option<String>,
 }
 
-pub const FILTER_SIZE: usize = 96;
+pub const FILTER_SIZE: usize = 104;
 
 pub fn syscall_nr(name: &str) -> Option<u32> {
     NAMES.iter().position(|n| *n == name).map(|i| i as u32)
@@ -64,19 +64,13 @@ impl Settings {
     /// `struct sc_filter`; `self_pid` is the host's own pid.
     pub fn filter_bytes(&self, self_pid: u32) -> Vec<u8> {
         let mut b = vec![0u8; FILTER_SIZE];
-        b[0..4].copy_from_slice(&self.pid.unwrap_or(0).to_ne_bytes());
-        let exclude = if self.include_self { 0 } else { self_pid };
-        b[4..8].copy_from_slice(&exclude.to_ne_bytes());
-        if let Some(c) = &self.comm {
-            b[8] = 1;
-            b[16..32].copy_from_slice(&tracer_plugin_kit::comm_bytes(c));
-        }
-        b[10] = self.per_process as u8;
+        b[..32].copy_from_slice(&tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid));
+        b[33] = self.per_process as u8;
         if !self.syscalls.is_empty() {
-            b[9] = 1;
+            b[32] = 1;
             for n in &self.syscalls {
                 let nr = syscall_nr(n).unwrap() as usize;
-                b[32 + nr / 8] |= 1 << (nr % 8);
+                b[40 + nr / 8] |= 1 << (nr % 8);
             }
         }
         b
@@ -100,10 +94,10 @@ mod tests {
         let s = Settings::parse(r#"{"syscalls": ["read", "getppid"], "comm": "x"}"#).unwrap();
         let b = s.filter_bytes(77);
         assert_eq!(&b[4..8], &77u32.to_ne_bytes());
-        assert_eq!((b[8], b[9]), (1, 1));
-        assert_eq!(b[32], 1); // read = 0
+        assert_eq!((b[8], b[32]), (1, 1));
+        assert_eq!(b[40], 1); // read = 0
         // getppid = 110: byte 13, bit 6 (little-endian u64 words = byte order)
-        assert_eq!(b[32 + 13], 1 << 6);
+        assert_eq!(b[40 + 13], 1 << 6);
         assert_eq!(&b[16..18], b"x\0");
     }
 
