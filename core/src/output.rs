@@ -182,7 +182,7 @@ pub fn panel_json(plugin: &str, id: &str, title: &str, content: &PanelContent) -
         Ok(Panel::Log2Histogram(h)) => json!({
             "kind": "log2_histogram",
             "unit": h.unit.as_str(),
-            "buckets": h.buckets.iter().enumerate().map(|(i, c)| {
+            "buckets": h.buckets.iter().take(64).enumerate().map(|(i, c)| {
                 let (lo, hi) = log2_bounds(i);
                 json!({"low": lo, "high": hi, "count": c})
             }).collect::<Vec<_>>(),
@@ -210,10 +210,11 @@ pub fn panel_json(plugin: &str, id: &str, title: &str, content: &PanelContent) -
 
 /// `[low, high]` of bucket `i`, as runqlat prints them (bucket 0 is 0..1).
 pub fn log2_bounds(i: usize) -> (u64, u64) {
-    if i == 0 {
-        (0, 1)
-    } else {
-        (1u64 << i, (1u64 << (i + 1)).saturating_sub(1))
+    match i {
+        0 => (0, 1),
+        1..=62 => (1u64 << i, (1u64 << (i + 1)) - 1),
+        // The last bucket of a u64; anything past it is a plugin's mistake.
+        _ => (1u64 << 63, u64::MAX),
     }
 }
 
@@ -249,6 +250,7 @@ pub fn table_text(t: &Table, clock: &Clock) -> String {
 
 /// `     usecs     : count    distribution` as runqlat prints it.
 pub fn histogram_text(unit: &str, buckets: &[u64]) -> String {
+    let buckets = &buckets[..buckets.len().min(64)];
     let last = buckets.iter().rposition(|&c| c > 0).map(|i| i + 1).unwrap_or(0);
     let max = buckets.iter().copied().max().unwrap_or(0).max(1);
     let mut s = format!("{:>24} : {:<8} distribution\n", unit, "count");

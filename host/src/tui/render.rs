@@ -216,7 +216,7 @@ fn draw_table(f: &mut Frame, area: Rect, t: &tracer_plugin_api::Table, p: &Panel
             if i == last {
                 return Constraint::Fill(1);
             }
-            let w = rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(h.chars().count());
+            let w = rows.iter().map(|r| r.get(i).map_or(0, |c| c.chars().count())).max().unwrap_or(0).max(h.chars().count());
             Constraint::Length(w.min(40) as u16)
         })
         .collect();
@@ -227,6 +227,8 @@ fn draw_table(f: &mut Frame, area: Rect, t: &tracer_plugin_api::Table, p: &Panel
 
 /// runqlat-style lines, with bars sized to the panel.
 pub fn histogram_lines(unit: &str, buckets: &[u64], width: u16) -> Vec<Line<'static>> {
+    // A u64 value has 64 log2 buckets; more would come from a faulty plugin.
+    let buckets = &buckets[..buckets.len().min(64)];
     let last = buckets.iter().rposition(|&c| c > 0).map(|i| i + 1).unwrap_or(0);
     let max = buckets.iter().copied().max().unwrap_or(0).max(1);
     let bar_w = (width as usize).saturating_sub(36).clamp(4, 60) as u64;

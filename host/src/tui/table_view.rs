@@ -38,10 +38,14 @@ fn cmp(a: &Value, b: &Value) -> Ordering {
     }
 }
 
+/// Rows a table shows at most: a plugin that hands over millions must not stall
+/// the screen.
+pub const MAX_ROWS: usize = 10_000;
+
 /// The rows as text, filtered then sorted.
 pub fn rows(t: &Table, st: &TableState, clock: &Clock) -> Vec<Vec<String>> {
     let needle = st.filter.to_lowercase();
-    let mut idx: Vec<usize> = (0..t.rows.len()).collect();
+    let mut idx: Vec<usize> = (0..t.rows.len().min(MAX_ROWS)).collect();
     let texts: Vec<Vec<String>> = t
         .rows
         .iter()

@@ -226,3 +226,27 @@ fn search_prompt_filters_the_focused_table_and_picker_hides_panels() {
     s.collect(&session);
     assert_eq!(s.views.len(), 3);
 }
+
+#[test]
+fn malformed_panels_from_a_faulty_plugin_do_not_take_the_host_down() {
+    // Rows shorter and longer than the columns, and far too many buckets.
+    let bad_table = Panel::Table(Table {
+        columns: vec![FieldSpec::new("a", FieldKind::U64, ""), FieldSpec::new("b", FieldKind::STR, "")].into(),
+        rows: vec![
+            vec![Value::u64(1)].into(),
+            vec![Value::u64(2), Value::str("x"), Value::str("extra"), Value::u64(9)].into(),
+            tracer_plugin_api::abi_stable::std_types::RVec::new(),
+        ]
+        .into(),
+    });
+    let bad_hist = Panel::Log2Histogram(Log2Histogram { unit: "usecs".into(), buckets: vec![1u64; 200].into() });
+    for p in [bad_table, bad_hist] {
+        let v = PanelView { title: "bad".into(), content: Ok(p.clone().boxed()), scroll: 0, table: TableState::default(), rates: vec![] };
+        let out = draw(80, 20, &one_panel_layout(), &[v], 0);
+        assert!(out.contains("bad"), "{out}");
+        // The headless writers take the same contents.
+        let json = tracer_core::output::panel_json("p", "bad", "bad", &p.clone().boxed());
+        assert!(json.get("kind").is_some());
+        let _ = tracer_core::output::panel_text("bad", &p.boxed(), &Clock::epoch());
+    }
+}
