@@ -266,3 +266,25 @@ mod tests {
         assert_eq!(c.plugins_dir, f.path().parent().unwrap().join("plugins"));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any file content: a config or an error naming the file, never a panic.
+        #[test]
+        fn arbitrary_config_text_never_panics(text in "(\\PC|\n){0,300}", layout in "[\\[\\]a-z_.=\" 0-9%:\n]{0,200}") {
+            for body in [text, format!("plugins_dir = \"x\"\n[[ui.tabs]]\n{layout}")] {
+                let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+                f.write_all(body.as_bytes()).unwrap();
+                if let Err(e) = Config::load(f.path()) {
+                    prop_assert!(e.to_string().starts_with(&f.path().display().to_string()));
+                }
+            }
+        }
+    }
+}

@@ -19,6 +19,18 @@ pub fn u16_at(b: &[u8], off: usize) -> u16 {
     u16::from_ne_bytes(b[off..off + 2].try_into().unwrap())
 }
 
+/// A sum that stops at u64::MAX: counters come from a map, and a corrupt or
+/// hostile value must not panic the plugin (debug) or wrap (release).
+pub fn sat_sum(it: impl IntoIterator<Item = u64>) -> u64 {
+    it.into_iter().fold(0u64, |a, b| a.saturating_add(b))
+}
+
+/// The `u32` at `off` of a map key, if the key is long enough: snapshot keys
+/// are only as trustworthy as the map they came from.
+pub fn key_u32(k: &[u8], off: usize) -> Option<u32> {
+    k.get(off..off + 4).map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
+}
+
 /// An error unless `b` holds at least `size` bytes.
 pub fn need(b: &[u8], size: usize, what: &str) -> Result<(), String> {
     if b.len() < size {

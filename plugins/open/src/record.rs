@@ -205,3 +205,27 @@ mod tests {
         assert_eq!(flags_text(1 << 40), "O_RDONLY|0x10000000000");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes from a ring buffer: a record or an error, never a panic.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(b in proptest::collection::vec(any::<u8>(), 0..700)) {
+            let _ = OpenRecord::decode(&b);
+            let _ = flags_text(b.len() as u64 * 0x9e37_79b9);
+        }
+
+        #[test]
+        fn encode_then_decode_is_identity(
+            ts in any::<u64>(), flags in any::<u64>(), ret in any::<i64>(), pid in any::<u32>(), tid in any::<u32>(),
+            uid in any::<u32>(), mode in any::<u32>(), comm in "[a-z0-9_-]{0,15}", path in "[ -~]{0,255}",
+        ) {
+            let r = OpenRecord { ts_ns: ts, flags, ret, pid, tid, uid, mode, syscall: Syscall::Openat2, comm, path };
+            prop_assert_eq!(OpenRecord::decode(&r.encode()).unwrap(), r);
+        }
+    }
+}

@@ -4,7 +4,7 @@ use crate::settings::Mode;
 use std::collections::HashMap;
 use std::time::Instant;
 use tracer_plugin_api::{Counter, FieldKind, Log2Histogram, MapSnapshot, Panel, Table, Value};
-use tracer_plugin_kit::{c_str, col, sum_u64_array, sum_u64s, u32_at};
+use tracer_plugin_kit::{c_str, col, key_u32, sat_sum, sum_u64_array, sum_u64s};
 
 pub const HIST_SLOTS: usize = 32;
 /// sizeof(struct sched_proc): 7 counters and a histogram.
@@ -45,14 +45,14 @@ fn hist_minus(a: &[u64], b: &[u64]) -> Vec<u64> {
 
 /// Upper bound (µs) of the bucket holding quantile `q` of a log2 histogram.
 pub fn quantile_us(hist: &[u64], q: f64) -> Option<u64> {
-    let total: u64 = hist.iter().sum();
+    let total = sat_sum(hist.iter().copied());
     if total == 0 {
         return None;
     }
     let want = (total as f64 * q).ceil() as u64;
     let mut seen = 0;
     for (i, c) in hist.iter().enumerate() {
-        seen += c;
+        seen = c.saturating_add(seen);
         if seen >= want.max(1) {
             return Some((1u64 << (i + 1)) - 1);
         }
@@ -83,9 +83,10 @@ impl SchedStats {
             "sched_procs" => {
                 let mut fresh = HashMap::new();
                 for e in snap.entries.iter() {
+                    let Some(pid) = key_u32(&e.key, 0) else { continue };
                     let v = sum_u64s(snap, &e.value, [0, 8, 16, 24, 32, 40, 48]);
                     fresh.insert(
-                        u32_at(&e.key, 0),
+                        pid,
                         Proc {
                             run_ns: v[0],
                             wait_ns: v[1],
@@ -106,7 +107,8 @@ impl SchedStats {
             "sched_hists" => {
                 let mut fresh: [Vec<u64>; 2] = Default::default();
                 for e in snap.entries.iter() {
-                    let i = u32_at(&e.key, 0) as usize;
+                    let Some(i) = key_u32(&e.key, 0) else { continue };
+                    let i = i as usize;
                     if i < 2 {
                         fresh[i] = sum_u64_array(snap, &e.value, 0, HIST_SLOTS);
                     }
@@ -114,7 +116,7 @@ impl SchedStats {
                 self.hists_prev = std::mem::replace(&mut self.hists_now, fresh);
             }
             "sched_comms" => {
-                self.comms = snap.entries.iter().map(|e| (u32_at(&e.key, 0), c_str(&e.value))).collect();
+                self.comms = snap.entries.iter().filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value)))).collect();
             }
             "sched_counters" => {
                 if let Some(e) = snap.entries.iter().find(|e| e.key.first() == Some(&0)) {
@@ -139,7 +141,7 @@ impl SchedStats {
         self.procs_now
             .iter()
             .map(|(k, v)| (*k, reference.get(k).map(|r| v.minus(r)).unwrap_or_else(|| v.clone())))
-            .filter(|(_, p)| p.slices + p.waits + p.voluntary + p.involuntary > 0)
+            .filter(|(_, p)| p.slices > 0 || p.waits > 0 || p.voluntary > 0 || p.involuntary > 0)
             .collect()
     }
 
@@ -256,10 +258,10 @@ impl SchedStats {
 
     pub fn summary(&self) -> Vec<Counter> {
         let v = self.delta(self.mode);
-        let sum = |f: fn(&Proc) -> u64| v.iter().map(|(_, p)| f(p)).sum::<u64>();
+        let sum = |f: fn(&Proc) -> u64| sat_sum(v.iter().map(|(_, p)| f(p)));
         let c = |name: &str, value: u64, unit: &str| Counter { name: name.into(), value, unit: unit.into() };
         vec![
-            c("switches", sum(|p| p.voluntary + p.involuntary), ""),
+            c("switches", sum(|p| p.voluntary.saturating_add(p.involuntary)), ""),
             c("voluntary", sum(|p| p.voluntary), ""),
             c("involuntary", sum(|p| p.involuntary), ""),
             c("migrations", sum(|p| p.migrations), ""),
@@ -347,5 +349,46 @@ mod tests {
         let h = s.runq_process();
         assert!(h.unit.as_str().starts_with("usecs (pid 11"), "{}", h.unit);
         assert_eq!(h.buckets[4], 9);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use abi_stable::std_types::RVec;
+    use proptest::prelude::*;
+    use tracer_plugin_api::MapEntry;
+
+    fn snapshot() -> impl Strategy<Value = MapSnapshot> {
+        (
+            prop::sample::select(vec!["sched_procs", "sched_hists", "sched_comms", "sched_counters", "other"]),
+            0u32..5,
+            proptest::collection::vec(
+                (proptest::collection::vec(any::<u8>(), 0..12), proptest::collection::vec(any::<u8>(), 0..700)),
+                0..6,
+            ),
+        )
+            .prop_map(|(name, per_key, entries)| MapSnapshot {
+                name: name.into(),
+                values_per_key: per_key,
+                entries: RVec::from(
+                    entries.into_iter().map(|(k, v)| MapEntry { key: k.into(), value: v.into() }).collect::<Vec<_>>(),
+                ),
+            })
+    }
+
+    proptest! {
+        /// Whatever a map holds: figures or an error, never a panic, and the
+        /// panels still build.
+        #[test]
+        fn arbitrary_snapshots_never_panic(snaps in proptest::collection::vec(snapshot(), 1..5)) {
+            let mut s = SchedStats::default();
+            for snap in &snaps {
+                let _ = s.on_map(snap);
+            }
+            for id in ["runq", "oncpu", "runq_process", "processes", "totals", "summary"] {
+                let _ = s.panel(id);
+            }
+        }
     }
 }

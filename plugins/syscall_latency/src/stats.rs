@@ -5,7 +5,7 @@
 use crate::settings::{syscall_name, Mode};
 use std::collections::HashMap;
 use tracer_plugin_api::{Counter, FieldKind, Log2Histogram, MapSnapshot, Panel, Table, Value};
-use tracer_plugin_kit::{c_str, col, sum_u64_array, sum_u64s, u32_at};
+use tracer_plugin_kit::{c_str, col, key_u32, sat_sum, sum_u64_array, sum_u64s};
 
 pub const HIST_SLOTS: usize = 32;
 /// sizeof(struct sc_stat)
@@ -96,7 +96,7 @@ impl SyscallStats {
             "sc_stats" => {
                 let mut fresh = HashMap::new();
                 for e in snap.entries.iter() {
-                    let nr = u32_at(&e.key, 0);
+                    let Some(nr) = key_u32(&e.key, 0) else { continue };
                     let [count, total_ns, errors] = sum_u64s(snap, &e.value, [0, 8, 24]);
                     if count == 0 {
                         continue;
@@ -110,7 +110,8 @@ impl SyscallStats {
             "sc_procs" => {
                 let mut fresh = HashMap::new();
                 for e in snap.entries.iter() {
-                    let key = (u32_at(&e.key, 0), u32_at(&e.key, 4));
+                    let (Some(tgid), Some(nr)) = (key_u32(&e.key, 0), key_u32(&e.key, 4)) else { continue };
+                    let key = (tgid, nr);
                     let [count, total_ns, errors] = sum_u64s(snap, &e.value, [0, 8, 16]);
                     fresh.insert(key, ProcTotals { count, total_ns, errors });
                 }
@@ -118,7 +119,7 @@ impl SyscallStats {
                 self.procs.replace(fresh);
             }
             "sc_comms" => {
-                self.comms = snap.entries.iter().map(|e| (u32_at(&e.key, 0), c_str(&e.value))).collect();
+                self.comms = snap.entries.iter().filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value)))).collect();
             }
             other => return Err(format!("syscall_latency: unexpected map {other}")),
         }
@@ -211,9 +212,9 @@ impl SyscallStats {
         let mut per: HashMap<u32, (ProcTotals, u32, u64)> = HashMap::new();
         for ((tgid, nr), t) in self.processes() {
             let e = per.entry(tgid).or_insert((ProcTotals::default(), nr, 0));
-            e.0.count += t.count;
-            e.0.total_ns += t.total_ns;
-            e.0.errors += t.errors;
+            e.0.count = e.0.count.saturating_add(t.count);
+            e.0.total_ns = e.0.total_ns.saturating_add(t.total_ns);
+            e.0.errors = e.0.errors.saturating_add(t.errors);
             if t.count > e.2 {
                 e.1 = nr;
                 e.2 = t.count;
@@ -313,8 +314,8 @@ impl SyscallStats {
         let s = self.syscalls();
         let c = |name: &str, value: u64, unit: &str| Counter { name: name.into(), value, unit: unit.into() };
         vec![
-            c("syscalls", s.iter().map(|x| x.1.count).sum(), "calls"),
-            c("errors", s.iter().map(|x| x.1.errors).sum(), "calls"),
+            c("syscalls", sat_sum(s.iter().map(|x| x.1.count)), "calls"),
+            c("errors", sat_sum(s.iter().map(|x| x.1.errors)), "calls"),
             c("distinct", s.len() as u64, "syscalls"),
             c("processes", self.processes().iter().map(|x| x.0 .0).collect::<std::collections::HashSet<_>>().len() as u64, ""),
             c("evicted", inserted.saturating_sub(self.proc_entries), "process-syscall pairs"),
@@ -450,5 +451,46 @@ mod tests {
         assert_eq!(cell(&p, 0, 2), Value::Str("getppid".into()));
         let summary = s.summary(5);
         assert_eq!(summary[4].value, 2, "5 inserted, 3 live: 2 evicted");
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use abi_stable::std_types::RVec;
+    use proptest::prelude::*;
+    use tracer_plugin_api::MapEntry;
+
+    fn snapshot() -> impl Strategy<Value = MapSnapshot> {
+        (
+            prop::sample::select(vec!["sc_stats", "sc_procs", "sc_comms", "other"]),
+            0u32..5,
+            proptest::collection::vec(
+                (proptest::collection::vec(any::<u8>(), 0..12), proptest::collection::vec(any::<u8>(), 0..700)),
+                0..6,
+            ),
+        )
+            .prop_map(|(name, per_key, entries)| MapSnapshot {
+                name: name.into(),
+                values_per_key: per_key,
+                entries: RVec::from(
+                    entries.into_iter().map(|(k, v)| MapEntry { key: k.into(), value: v.into() }).collect::<Vec<_>>(),
+                ),
+            })
+    }
+
+    proptest! {
+        /// Whatever a map holds: figures or an error, never a panic, and the
+        /// panels still build.
+        #[test]
+        fn arbitrary_snapshots_never_panic(snaps in proptest::collection::vec(snapshot(), 1..5)) {
+            let mut s = SyscallStats::default();
+            for snap in &snaps {
+                let _ = s.on_map(snap);
+            }
+            for id in ["top_count", "top_time", "histogram", "by_process", "process_syscalls", "errors", "summary"] {
+                let _ = s.panel(id, 7);
+            }
+        }
     }
 }

@@ -266,3 +266,25 @@ pub mod tests {
         assert_eq!(t.saddr, "127.0.0.1");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes from the rings or the connection map: a value or an error.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(b in proptest::collection::vec(any::<u8>(), 0..600), fam in any::<u16>()) {
+            let _ = Close::decode(&b);
+            let _ = Transition::decode(&b);
+            if let Ok(c) = Conn::decode(&b) {
+                let _ = c.state_times();
+            }
+            if b.len() >= 16 {
+                let _ = addr(fam, &b[..16]);
+            }
+            let _ = (state_name(b.first().copied().unwrap_or(0)), end_name(b.last().copied().unwrap_or(0)));
+        }
+    }
+}
