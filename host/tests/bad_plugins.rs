@@ -179,3 +179,23 @@ fn bad_config_names_file_and_key_and_attaches_nothing() {
     );
     assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
 }
+
+#[test]
+fn a_panic_in_any_entry_point_is_contained() {
+    let _g = serial();
+    let dir = plugin_dir(&[open_plugin(), misbehaving_plugin()]);
+    let cfg = default_config();
+    let (c, d) = (cfg.to_str().unwrap(), dir.path().to_str().unwrap());
+    let both = ["--plugin", "open", "--plugin", "misbehaving", "--headless", "--format", "json", "--duration", "0.5"];
+    for (mode, expect) in [
+        ("panic_describe", "describe failed: plugin panicked in describe: fixture panics in describe as asked"),
+        ("panic_configure", "plugin panicked in configure: fixture panics in configure as asked"),
+        ("panic_panel", "plugin panicked in panel: fixture panics in panel as asked"),
+    ] {
+        let (code, out, err) = run_host(&args(c, d, &both), &[("TRACER_FIXTURE_MODE", mode)]);
+        assert_eq!(code, Some(0), "{mode}: the host carries on: {err}");
+        assert!(err.contains(expect), "{mode}: {err}");
+        assert!(out.contains("\"plugin\":\"open\",\"panel\":\"summary\""), "{mode}: open ran: {out}");
+        assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new(), "{mode}");
+    }
+}
