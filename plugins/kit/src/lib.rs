@@ -4,6 +4,8 @@
 
 #[cfg(feature = "build")]
 pub mod build;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 use tracer_plugin_api::{FieldKind, FieldSpec, MapSnapshot};
 

@@ -355,33 +355,14 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use abi_stable::std_types::RVec;
     use proptest::prelude::*;
-    use tracer_plugin_api::MapEntry;
-
-    fn snapshot() -> impl Strategy<Value = MapSnapshot> {
-        (
-            prop::sample::select(vec!["sched_procs", "sched_hists", "sched_comms", "sched_counters", "other"]),
-            0u32..5,
-            proptest::collection::vec(
-                (proptest::collection::vec(any::<u8>(), 0..12), proptest::collection::vec(any::<u8>(), 0..700)),
-                0..6,
-            ),
-        )
-            .prop_map(|(name, per_key, entries)| MapSnapshot {
-                name: name.into(),
-                values_per_key: per_key,
-                entries: RVec::from(
-                    entries.into_iter().map(|(k, v)| MapEntry { key: k.into(), value: v.into() }).collect::<Vec<_>>(),
-                ),
-            })
-    }
+    use tracer_plugin_kit::test_support::snapshot;
 
     proptest! {
         /// Whatever a map holds: figures or an error, never a panic, and the
         /// panels still build.
         #[test]
-        fn arbitrary_snapshots_never_panic(snaps in proptest::collection::vec(snapshot(), 1..5)) {
+        fn arbitrary_snapshots_never_panic(snaps in proptest::collection::vec(snapshot(&["sched_procs", "sched_hists", "sched_comms", "sched_counters", "other"]), 1..5)) {
             let mut s = SchedStats::default();
             for snap in &snaps {
                 let _ = s.on_map(snap);
