@@ -5,10 +5,13 @@
 //!                    target/<profile>/plugins
 //!   run [-- ARGS]    build (release) and start the host with configs/default.toml
 //!   test             setup, build, build the test fixtures, run every test
+//!   soak [--minutes N]  (root) the long run: all tracers under steady load,
+//!                    host RSS growth and drops checked (see soak.rs)
 //!   bench [--reps N] [--scale F] [--only TRACER]  (root) release build, then per-tracer cost
 //!                    against no tracing and empty programs (see bench.rs)
 
 mod bench;
+mod soak;
 
 use anyhow::{bail, Context, Result};
 use std::fs;
@@ -190,6 +193,11 @@ fn main() -> Result<()> {
             c.args(["test", "--workspace", "--lib", "--bins", "--tests", "--", "--test-threads=1"]).args(rest(1));
             test_with_summary(&mut c)
         }
+        Some("soak") => {
+            build(true)?;
+            let minutes = args.iter().position(|a| a == "--minutes").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(10.0);
+            soak::soak(&target_dir(), minutes)
+        }
         Some("bench") => {
             build(true)?;
             let opt = |name: &str, default: f64| {
@@ -199,7 +207,7 @@ fn main() -> Result<()> {
             bench::bench(&target_dir(), opt("--reps", 5.0) as usize, opt("--scale", 1.0), only)
         }
         _ => {
-            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | bench [--reps N] [--scale F] [--only TRACER]");
+            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | bench [--reps N] [--scale F] [--only TRACER] | soak [--minutes N]");
             std::process::exit(2);
         }
     }
