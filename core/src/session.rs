@@ -101,6 +101,9 @@ pub struct Session {
     pub slots: Vec<PluginSlot>,
     pub load_failures: Vec<LoadFailure>,
     scratch: RVec<FieldValue>,
+    /// Bumped whenever the poller is replaced, so the event loop knows when to
+    /// watch other fds without comparing fd lists on every wake-up.
+    poller_generation: u64,
 }
 
 impl Session {
@@ -119,7 +122,7 @@ impl Session {
                 stats: PluginStats::default(),
             })
             .collect();
-        Ok(Session { poller: None, slots, load_failures, scratch: RVec::new() })
+        Ok(Session { poller: None, slots, load_failures, scratch: RVec::new(), poller_generation: 0 })
     }
 
     /// Check and load one plugin file that appeared in `dir` while running.
@@ -196,6 +199,7 @@ impl Session {
     /// Stop everything: every link detached, every BPF object closed.
     pub fn shutdown(&mut self) {
         self.poller = None;
+        self.poller_generation += 1;
         for s in &mut self.slots {
             s.bpf = None;
             if s.state == SlotState::Running {
@@ -206,12 +210,18 @@ impl Session {
 
     fn rebuild_poller(&mut self) -> Result<(), String> {
         self.poller = None;
+        self.poller_generation += 1;
         let runtimes = self.slots.iter().enumerate().filter_map(|(i, s)| {
             let rings = s.desc.rings.iter().map(|r| r.map.to_string()).collect();
             s.bpf.as_ref().map(|rt| (i as u32, rt, rings))
         });
         self.poller = Poller::build(runtimes)?;
         Ok(())
+    }
+
+    /// Changes whenever [`Session::ring_fds`] may have.
+    pub fn poller_generation(&self) -> u64 {
+        self.poller_generation
     }
 
     /// The ring maps' fds to wait on (empty when no running plugin has a ring).

@@ -109,8 +109,8 @@ pub async fn run(
         (mk(SignalKind::interrupt()), mk(SignalKind::terminate()), mk(SignalKind::hangup()));
     let deadline = duration.map(|d| tokio::time::Instant::now() + d);
     let mut events = if terminal { Some(EventStream::new()) } else { None };
-    let mut watched_fds = session.ring_fds();
-    let mut watch = register(&watched_fds);
+    let mut watched = session.poller_generation();
+    let mut watch = register(&session.ring_fds());
     let mut period = fe.refresh();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -176,10 +176,10 @@ pub async fn run(
             }
         }
         // A plugin may have been stopped (fault, or switched off): follow the poller.
-        if session.ring_fds() != watched_fds {
+        if session.poller_generation() != watched {
             watch.clear(); // deregister before the old fd numbers can be reused
-            watched_fds = session.ring_fds();
-            watch = register(&watched_fds);
+            watched = session.poller_generation();
+            watch = register(&session.ring_fds());
         }
         if fe.refresh() != period {
             period = fe.refresh();
