@@ -3,7 +3,8 @@
 
 use crate::record::{end_name, state_name, Close, Conn, Transition};
 use std::collections::{BTreeMap, VecDeque};
-use tracer_plugin_api::{Counter, FieldKind, Log2Histogram, MapSnapshot, Panel, Table, Value};
+use abi_stable::std_types::RVec;
+use tracer_plugin_api::{Counter, FieldKind, FieldSpec, FieldValue, Log2Histogram, MapSnapshot, Panel, Table, Value};
 use tracer_plugin_kit::{col, sum_u64_array};
 
 pub const RECENT: usize = 512;
@@ -42,6 +43,30 @@ fn pid_value(pid: u32) -> tracer_plugin_api::FieldValue {
     } else {
         Value::u64(pid as u64)
     }
+}
+
+/// The columns closes and transitions both start with: when, who, the two ends.
+fn with_lead_columns<const N: usize>(rest: [FieldSpec; N]) -> RVec<FieldSpec> {
+    let mut v = vec![
+        col("time", FieldKind::MONO_TIME_NS),
+        col("pid", FieldKind::U64),
+        col("comm", FieldKind::STR),
+        col("local", FieldKind::STR),
+        col("remote", FieldKind::STR),
+    ];
+    v.extend(rest);
+    v.into()
+}
+
+/// The cells of [`with_lead_columns`]' leading columns.
+fn lead(ts: u64, pid: u32, comm: &str, local: (&str, u16), remote: (&str, u16)) -> Vec<FieldValue> {
+    vec![
+        Value::u64(ts),
+        pid_value(pid),
+        Value::str(comm),
+        Value::str(&endpoint(local.0, local.1)),
+        Value::str(&endpoint(remote.0, remote.1)),
+    ]
 }
 
 impl TcpStats {
@@ -118,37 +143,28 @@ impl TcpStats {
 
     pub fn closed_table(&self) -> Table {
         Table {
-            columns: vec![
-                col("time", FieldKind::MONO_TIME_NS),
-                col("pid", FieldKind::U64),
-                col("comm", FieldKind::STR),
-                col("local", FieldKind::STR),
-                col("remote", FieldKind::STR),
+            columns: with_lead_columns([
                 col("tx", FieldKind::BYTES),
                 col("rx", FieldKind::BYTES),
                 col("lifetime", FieldKind::DURATION_NS),
                 col("connect", FieldKind::DURATION_NS),
                 col("end", FieldKind::STR),
-            ]
-            .into(),
+            ]),
             rows: self
                 .closed
                 .iter()
                 .rev()
                 .map(|c| {
-                    vec![
-                        Value::u64(c.ts_ns),
-                        pid_value(c.conn.pid),
-                        Value::str(&c.conn.comm),
-                        Value::str(&endpoint(&c.conn.saddr, c.conn.sport)),
-                        Value::str(&endpoint(&c.conn.daddr, c.conn.dport)),
+                    let k = &c.conn;
+                    let mut row = lead(c.ts_ns, k.pid, &k.comm, (&k.saddr, k.sport), (&k.daddr, k.dport));
+                    row.extend([
                         Value::u64(c.bytes_acked),
                         Value::u64(c.bytes_received),
                         Value::u64(c.lifetime_ns()),
                         Value::u64(c.conn.connect_ns),
                         Value::str(end_name(c.end)),
-                    ]
-                    .into()
+                    ]);
+                    row.into()
                 })
                 .collect(),
         }
@@ -156,33 +172,23 @@ impl TcpStats {
 
     pub fn transitions_table(&self) -> Table {
         Table {
-            columns: vec![
-                col("time", FieldKind::MONO_TIME_NS),
-                col("pid", FieldKind::U64),
-                col("comm", FieldKind::STR),
-                col("local", FieldKind::STR),
-                col("remote", FieldKind::STR),
+            columns: with_lead_columns([
                 col("old", FieldKind::STR),
                 col("new", FieldKind::STR),
                 col("in old", FieldKind::DURATION_NS),
-            ]
-            .into(),
+            ]),
             rows: self
                 .transitions
                 .iter()
                 .rev()
                 .map(|t| {
-                    vec![
-                        Value::u64(t.ts_ns),
-                        pid_value(t.pid),
-                        Value::str(&t.comm),
-                        Value::str(&endpoint(&t.saddr, t.sport)),
-                        Value::str(&endpoint(&t.daddr, t.dport)),
+                    let mut row = lead(t.ts_ns, t.pid, &t.comm, (&t.saddr, t.sport), (&t.daddr, t.dport));
+                    row.extend([
                         Value::str(state_name(t.oldstate)),
                         Value::str(state_name(t.newstate)),
                         Value::u64(t.in_old_ns),
-                    ]
-                    .into()
+                    ]);
+                    row.into()
                 })
                 .collect(),
         }
