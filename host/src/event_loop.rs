@@ -97,6 +97,16 @@ fn drain(session: &mut Session, fe: &mut dyn Frontend) -> Result<usize, StopReas
     }
 }
 
+/// Debug builds only: `TRACER_HOST_FAULT=panic` makes the host's own code panic
+/// at the first refresh, so the tests can show that a host bug still detaches
+/// everything and restores the terminal. Release builds have no such switch.
+fn injected_fault() {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("TRACER_HOST_FAULT").is_some_and(|v| v == "panic") {
+        panic!("host fault injected by TRACER_HOST_FAULT=panic");
+    }
+}
+
 pub async fn run(
     session: &mut Session,
     fe: &mut dyn Frontend,
@@ -143,6 +153,7 @@ pub async fn run(
             _ = tick.tick() => {
                 // Also drains here, so a missed wake-up costs at most one period.
                 drain(session, fe).and_then(|n| {
+                    injected_fault();
                     session.refresh();
                     fe.tick(session).map(|_| n)
                 })

@@ -207,3 +207,61 @@ fn sigterm_in_the_tui_restores_the_terminal() {
     assert!(!t.alternate_screen_on());
     assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
 }
+
+/// Run the TUI with `env` and `args` until it dies of itself, then report how
+/// the terminal was left: the shell prints the exit code and whether the tty is
+/// still in raw mode (-icanon).
+fn crash_run(env: &str, args: &str, files: &[std::path::PathBuf]) -> (Tmux, String) {
+    let dir = plugin_dir(files);
+    let cmd = format!(
+        "env RUST_BACKTRACE=0 {env} {} --config {} --plugins-dir {} {args}; echo EXITED rc=$?; \
+         if stty -a | grep -q -- ' -icanon'; then echo TTY RAW; else echo TTY COOKED; fi; sleep 60",
+        host_bin().display(),
+        default_config().display(),
+        dir.path().display()
+    );
+    let t = Tmux::start(&cmd);
+    let start = Instant::now();
+    loop {
+        // Opens by anyone reach the fixture; make sure there are some.
+        let _ = std::fs::read("/etc/hostname");
+        let screen = t.capture();
+        if screen.contains("TTY ") {
+            return (t, screen);
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the host did not end:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn assert_restored_and_detached(t: &Tmux, screen: &str, rc: i32) {
+    assert!(screen.contains(&format!("EXITED rc={rc}")), "{screen}");
+    assert!(screen.contains("TTY COOKED"), "raw mode left on:\n{screen}");
+    assert!(!t.alternate_screen_on(), "terminal left in the alternate screen:\n{screen}");
+    assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new(), "links left attached");
+}
+
+#[test]
+fn a_panic_in_the_host_restores_the_terminal_and_detaches() {
+    let _g = serial();
+    assert_root();
+    // Debug builds panic at the first refresh when asked (TRACER_HOST_FAULT).
+    let (t, screen) = crash_run("TRACER_HOST_FAULT=panic", "--plugin open", &[open_plugin()]);
+    assert!(screen.contains("host fault injected"), "the panic message is readable:\n{screen}");
+    assert_restored_and_detached(&t, &screen, 101);
+}
+
+#[test]
+fn a_plugin_that_aborts_or_faults_leaves_the_terminal_restored_and_nothing_attached() {
+    let _g = serial();
+    assert_root();
+    // No unwinding here: abort() and a null-pointer write end the process at
+    // once; the fatal-signal handlers restore the terminal, the kernel
+    // detaches the links as the fds close.
+    for (mode, rc) in [("abort_record", 128 + libc::SIGABRT), ("segv_record", 128 + libc::SIGSEGV)] {
+        let (t, screen) =
+            crash_run(&format!("TRACER_FIXTURE_MODE={mode}"), "--plugin misbehaving", &[misbehaving_plugin()]);
+        assert_restored_and_detached(&t, &screen, rc);
+        drop(t);
+    }
+}

@@ -10,6 +10,7 @@ pub mod layout;
 pub mod render;
 pub mod table_view;
 pub mod terminal;
+mod fatal_signals;
 #[cfg(test)]
 mod tests_render;
 

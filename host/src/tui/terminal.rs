@@ -1,4 +1,5 @@
-//! Raw mode and the alternate screen, undone on drop, on panic and before exit.
+//! Raw mode and the alternate screen, undone on drop, on panic, on fatal
+//! signals and before exit.
 
 use ratatui::{backend::CrosstermBackend, Terminal};
 use std::io::{stdout, Stdout};
@@ -6,6 +7,7 @@ use std::io::{stdout, Stdout};
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
 
 fn restore() {
+    super::fatal_signals::disarm();
     let _ = crossterm::terminal::disable_raw_mode();
     let _ = crossterm::execute!(stdout(), crossterm::terminal::LeaveAlternateScreen, crossterm::cursor::Show);
 }
@@ -24,6 +26,8 @@ impl TerminalGuard {
             restore();
             prev(info);
         }));
+        // Aborts and faults (no unwinding, no Drop) restore it too.
+        super::fatal_signals::arm();
         crossterm::terminal::enable_raw_mode()?;
         crossterm::execute!(stdout(), crossterm::terminal::EnterAlternateScreen, crossterm::cursor::Hide)?;
         let term = Terminal::new(CrosstermBackend::new(stdout()))?;
