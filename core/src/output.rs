@@ -104,6 +104,20 @@ impl<W: Write> RecordWriter<W> {
         out.write_all(b"}\n")
     }
 
+    /// JSON only: a line saying `lost` more of `plugin`'s events were dropped in
+    /// the kernel since the last such line (`lost_total` since the start), so a
+    /// consumer of the stream knows where it has gaps. Text output says it on
+    /// stderr instead, out of the aligned columns.
+    pub fn lost(&mut self, plugin: &str, lost: u64, lost_total: u64) -> io::Result<()> {
+        if self.format != Format::Json {
+            return Ok(());
+        }
+        self.out.write_all(b"{\"plugin\":")?;
+        serde_json::to_writer(&mut self.out, plugin)?;
+        let now = self.clock.rfc3339(Clock::monotonic_now_ns());
+        writeln!(self.out, ",\"time\":\"{now}\",\"lost\":{lost},\"lost_total\":{lost_total}}}")
+    }
+
     fn record_text(&mut self, plugin: &str, ring: u32, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
         use std::fmt::Write as _;
         let last = fields.len().saturating_sub(1);
@@ -313,6 +327,20 @@ mod tests {
         assert_eq!(lines[0]["ret_errno"], "ENOENT");
         assert!(lines[1].get("ret_errno").is_none());
         assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn lost_events_are_a_json_line_and_nothing_in_text() {
+        let mut w = RecordWriter::new(Vec::new(), Format::Json, Clock::now());
+        w.lost("open", 12, 30).unwrap();
+        w.flush().unwrap();
+        let out = String::from_utf8(w.out.into_inner().unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!((v["plugin"].as_str(), v["lost"].as_u64(), v["lost_total"].as_u64()), (Some("open"), Some(12), Some(30)));
+        assert!(v["time"].as_str().unwrap().ends_with('Z'));
+        let mut t = RecordWriter::new(Vec::new(), Format::Text, Clock::now());
+        t.lost("open", 12, 30).unwrap();
+        assert!(t.out.into_inner().unwrap().is_empty());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the run ends, per-plugin figures to stderr.
 
 use crate::event_loop::{Frontend, StopReason};
+use std::collections::HashMap;
 use std::io::Stdout;
 use std::time::Duration;
 use tracer_core::format::Clock;
@@ -12,11 +13,13 @@ use tracer_plugin_api::FieldValue;
 pub struct Headless {
     writer: RecordWriter<Stdout>,
     refresh: Duration,
+    /// Drops already reported, per plugin name.
+    reported_drops: HashMap<String, u64>,
 }
 
 impl Headless {
     pub fn new(format: Format, refresh: Duration) -> Self {
-        Headless { writer: RecordWriter::new(std::io::stdout(), format, Clock::now()), refresh }
+        Headless { writer: RecordWriter::new(std::io::stdout(), format, Clock::now()), refresh, reported_drops: HashMap::new() }
     }
 
     /// Final panels of every running plugin, then flush.
@@ -53,7 +56,19 @@ impl Frontend for Headless {
         self.writer.record(slot.name(), ring, slot.fields(ring), values).map_err(closed)
     }
 
-    fn tick(&mut self, _session: &mut Session) -> Result<(), StopReason> {
+    fn tick(&mut self, session: &mut Session) -> Result<(), StopReason> {
+        // Losses are said when they happen, not only in the final report: on
+        // stderr, and in the JSON stream where the gap is.
+        for slot in session.slots.iter().filter(|s| s.state == SlotState::Running) {
+            let total = slot.stats.drops;
+            let seen = self.reported_drops.entry(slot.name().to_string()).or_insert(0);
+            if total > *seen {
+                let lost = total - *seen;
+                *seen = total;
+                tracing::warn!("{}: {lost} events lost in the kernel ({total} in all): a ring buffer or map was full", slot.name());
+                self.writer.lost(slot.name(), lost, total).map_err(closed)?;
+            }
+        }
         // Records reach a pipe at least once per refresh, not only when 256 KiB filled.
         self.writer.flush().map_err(closed)
     }

@@ -265,3 +265,44 @@ fn a_plugin_that_aborts_or_faults_leaves_the_terminal_restored_and_nothing_attac
         drop(t);
     }
 }
+
+#[test]
+fn events_lost_in_a_stall_show_in_the_status_line() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[open_plugin()]);
+    let t = Tmux::start(&host_cmd(dir.path()));
+    let screen = t.wait_for("[tracepoint]");
+    assert!(screen.contains("drop 0 "), "{screen}");
+    let pid = Command::new("pgrep").args(["-n", "-x", "tracer-host"]).output().unwrap();
+    let pid: i32 = String::from_utf8_lossy(&pid.stdout).lines().next().expect("host pid").trim().parse().unwrap();
+    // A stalled host (SIGSTOP) and a burst far larger than the 4 MiB ring.
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("stall");
+    std::fs::write(&path, b"x").unwrap();
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let st = Command::new(workload_bin())
+        .args(["open", path.to_str().unwrap(), "100000"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert!(st.success());
+    let start = Instant::now();
+    let dropped = loop {
+        let screen = t.capture();
+        let n = screen
+            .split("/s drop ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(n) = n.filter(|&n| n > 0) {
+            break n;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no drops shown:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(dropped < 100_000, "{dropped}");
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+}
