@@ -11,6 +11,10 @@
 //!                                  the same, but the client closes first
 //!   tracer-workload [--comm NAME] pingpong N         two threads bounce a byte
 //!                                  N times over a pair of pipes
+//!   tracer-workload [--comm NAME] churn DIR N        N short-lived children, one
+//!                                  after another; child i calls getppid and
+//!                                  opens DIR/i (a new pid and a new path each:
+//!                                  fills every per-process and per-file table)
 //!
 //! `--comm` sets the task name (prctl PR_SET_NAME) first, so a tracer can be
 //! checked for the right comm. Prints `done ELAPSED_NS OPS VOLUNTARY INVOLUNTARY`
@@ -32,7 +36,7 @@ fn num(s: Option<&String>, what: &str) -> u64 {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | open PATH N | tcp4|tcp6|tcp4c|tcp6c PORT N BYTES | pingpong N");
+    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | open PATH N | tcp4|tcp6|tcp4c|tcp6c PORT N BYTES | pingpong N | churn DIR N");
     std::process::exit(2);
 }
 
@@ -115,6 +119,30 @@ fn pingpong(n: u64) {
     t.join().unwrap();
 }
 
+fn churn(dir: &str, n: u64) {
+    for i in 0..n {
+        let path = std::ffi::CString::new(format!("{dir}/{i}")).expect("path without NUL");
+        // SAFETY: the child only makes system calls and _exits: nothing that
+        // needs the parent's locks after fork.
+        unsafe {
+            match libc::fork() {
+                0 => {
+                    libc::getppid();
+                    let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                    if fd >= 0 {
+                        libc::close(fd);
+                    }
+                    libc::_exit(0);
+                }
+                -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+                child => {
+                    libc::waitpid(child, std::ptr::null_mut(), 0);
+                }
+            }
+        }
+    }
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--comm") {
@@ -141,6 +169,12 @@ fn main() {
             let port = num(args.get(1), "PORT") as u16;
             let n = num(args.get(2), "N");
             tcp(v.starts_with("tcp6"), port, n, num(args.get(3), "BYTES") as usize, v.ends_with('c'));
+            n
+        }
+        Some("churn") => {
+            let dir = args.get(1).unwrap_or_else(|| usage("churn needs DIR"));
+            let n = num(args.get(2), "N");
+            churn(dir, n);
             n
         }
         Some("pingpong") => {

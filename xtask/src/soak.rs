@@ -1,7 +1,10 @@
 //! `cargo xtask soak [--minutes N]` (root): the long run. All four tracers run
 //! headless while a steady mix of work goes on (syscalls, opens, TCP
-//! connections, context switches). The host's RSS is sampled every 10 s; after
-//! a one-minute warm-up it must not grow by 4 MiB or more, and no record may be
+//! connections, context switches, short-lived processes). The warm-up first
+//! fills every bounded table (20,000 short-lived children, each a new pid that
+//! opens a new path): the host's tables then stay at their bounds, evicting,
+//! for the rest of the run. The host's RSS is sampled every 10 s; after a
+//! one-minute warm-up it must not grow by 4 MiB or more, and no record may be
 //! dropped. Prints the figures and writes target/bench/soak.json; exits non-zero
 //! when a bound is broken. Not part of the default test command (it takes
 //! minutes).
@@ -47,6 +50,8 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
     std::thread::sleep(Duration::from_secs(3));
     let stop = Instant::now() + Duration::from_secs_f64(minutes * 60.0);
     let wl = rel.join("tracer-workload");
+    let churn_dir = "/nonexistent/tracer-soak";
+    let _ = Command::new(&wl).args(["--comm", "soakchurn", "churn", churn_dir, "20000"]).stdout(Stdio::null()).status();
     let work = std::thread::spawn(move || {
         let mut rounds = 0u64;
         while Instant::now() < stop {
@@ -55,6 +60,7 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
                 vec!["open", "/etc/hostname", "20000"],
                 vec!["tcp4", "47900", "200", "100"],
                 vec!["pingpong", "20000"],
+                vec!["churn", churn_dir, "300"],
             ] {
                 let _ = Command::new(&wl).args(["--comm", "soakwork"]).args(&args).stdout(Stdio::null()).status();
             }

@@ -122,7 +122,16 @@ static __always_inline void on_exit(long ret)
 		char comm[TASK_COMM_LEN];
 
 		if (bpf_map_update_elem(&sc_procs, &key, &v, BPF_NOEXIST)) {
-			stat_inc(&sc_counters, SC_STAT_PROC_FAILED);
+			/* Another thread of the process inserted the pair on another
+			 * CPU between our lookup and update: add to it instead. */
+			pv = bpf_map_lookup_elem(&sc_procs, &key);
+			if (!pv) {
+				stat_inc(&sc_counters, SC_STAT_PROC_FAILED);
+				return;
+			}
+			pv->count++;
+			pv->total_ns += delta;
+			pv->errors += failed;
 			return;
 		}
 		stat_inc(&sc_counters, SC_STAT_PROC_INSERTED);

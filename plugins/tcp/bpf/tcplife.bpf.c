@@ -177,14 +177,15 @@ static __always_inline void on_change(struct change *ch)
 
 		fresh.first_ns = now;
 		fresh.last_ns = now;
-		if (bpf_map_update_elem(&tcp_conns, &ch->sk, &fresh, BPF_NOEXIST)) {
+		/* A failed insert that finds the entry lost a race with another CPU
+		 * (softirq and process context): use the winner's entry. */
+		if (!bpf_map_update_elem(&tcp_conns, &ch->sk, &fresh, BPF_NOEXIST))
+			stat_inc(&tcp_counters, TCP_STAT_CONN_INSERTED);
+		c = bpf_map_lookup_elem(&tcp_conns, &ch->sk);
+		if (!c) {
 			stat_inc(&tcp_counters, TCP_STAT_CONN_FAILED);
 			return;
 		}
-		stat_inc(&tcp_counters, TCP_STAT_CONN_INSERTED);
-		c = bpf_map_lookup_elem(&tcp_conns, &ch->sk);
-		if (!c)
-			return;
 	}
 	/* Addresses appear while connecting (bind, route) and the local port is
 	 * gone by CLOSE: keep the last non-zero ones, and report those. */
