@@ -1,7 +1,7 @@
 //! Aggregates of open records and the panels built from them. Pure: records in,
 //! tables out, so all of it is testable without a kernel.
 
-use crate::record::{flags_text, OpenRecord};
+use crate::record::{flags_text, Comm, OpenRecord};
 use std::collections::{HashMap, VecDeque};
 use tracer_plugin_api::{Counter, FieldKind, FieldSpec, FieldValue, Panel, Table, Value};
 
@@ -34,15 +34,15 @@ pub struct OpenStats {
     recent: VecDeque<OpenRecord>,
     recent_failures: VecDeque<OpenRecord>,
     files: HashMap<String, Tally>,
-    procs: HashMap<(u32, String), Tally>,
+    procs: HashMap<(u32, Comm), Tally>,
     errnos: HashMap<i64, (u64, String)>,
 }
 
-fn push_bounded(q: &mut VecDeque<OpenRecord>, r: &OpenRecord) {
+fn push_bounded(q: &mut VecDeque<OpenRecord>, r: OpenRecord) {
     if q.len() == RECENT {
         q.pop_front();
     }
-    q.push_back(r.clone());
+    q.push_back(r);
 }
 
 /// Keep the `MAX_KEYS` most-opened keys once the map has grown to twice that.
@@ -64,13 +64,12 @@ fn col(name: &str, kind: FieldKind) -> FieldSpec {
 }
 
 impl OpenStats {
-    pub fn add(&mut self, r: &OpenRecord) {
+    /// Takes the record: it ends in the recent list without a copy.
+    pub fn add(&mut self, r: OpenRecord) {
         let failed = r.failed();
         self.opens += 1;
         self.failures += failed as u64;
-        push_bounded(&mut self.recent, r);
         if failed {
-            push_bounded(&mut self.recent_failures, r);
             let e = self.errnos.entry(r.ret).or_default();
             e.0 += 1;
             e.1.clone_from(&r.path);
@@ -80,8 +79,12 @@ impl OpenStats {
             Some(t) => t.add(failed),
             None => self.files.entry(r.path.clone()).or_default().add(failed),
         }
-        self.procs.entry((r.pid, r.comm.clone())).or_default().add(failed);
+        self.procs.entry((r.pid, r.comm)).or_default().add(failed);
         self.evicted += prune(&mut self.files) + prune(&mut self.procs);
+        if failed {
+            push_bounded(&mut self.recent_failures, r.clone());
+        }
+        push_bounded(&mut self.recent, r);
     }
 
     pub fn reset(&mut self) {
@@ -104,7 +107,7 @@ impl OpenStats {
                     vec![
                         Value::u64(r.ts_ns),
                         Value::u64(r.pid as u64),
-                        Value::str(&r.comm),
+                        Value::str(&r.comm.as_str()),
                         Value::i64(r.ret),
                         Value::str(&flags_text(r.flags)),
                         Value::str(&r.path),
@@ -157,7 +160,7 @@ impl OpenStats {
                         Value::u64(t.opens),
                         Value::u64(t.failures),
                         Value::u64(*pid as u64),
-                        Value::str(comm),
+                        Value::str(&comm.as_str()),
                     ]
                     .into()
                 })
@@ -245,9 +248,9 @@ mod tests {
     fn counts_top_files_and_processes() {
         let mut s = OpenStats::default();
         for _ in 0..3 {
-            s.add(&rec(10, "cat", "/etc/hosts", 3));
+            s.add(rec(10, "cat", "/etc/hosts", 3));
         }
-        s.add(&rec(11, "ls", "/missing", -2));
+        s.add(rec(11, "ls", "/missing", -2));
         assert_eq!((s.opens, s.failures), (4, 1));
         let t = s.top_files();
         assert_eq!(cell(&t.rows[0][0]), Value::U64(3));
@@ -261,10 +264,10 @@ mod tests {
     #[test]
     fn failures_list_recent_and_errors_group_by_errno() {
         let mut s = OpenStats::default();
-        s.add(&rec(1, "a", "/x", -2));
-        s.add(&rec(1, "a", "/y", -2));
-        s.add(&rec(1, "a", "/ok", 3));
-        s.add(&rec(2, "b", "/root/z", -13));
+        s.add(rec(1, "a", "/x", -2));
+        s.add(rec(1, "a", "/y", -2));
+        s.add(rec(1, "a", "/ok", 3));
+        s.add(rec(2, "b", "/root/z", -13));
         let e = s.errors();
         assert_eq!(e.rows.len(), 2);
         assert_eq!(cell(&e.rows[0][0]), Value::I64(-2));
@@ -281,7 +284,7 @@ mod tests {
     fn recent_is_bounded_and_newest_first() {
         let mut s = OpenStats::default();
         for i in 0..(RECENT + 10) {
-            s.add(&rec(1, "a", &format!("/f{i}"), 3));
+            s.add(rec(1, "a", &format!("/f{i}"), 3));
         }
         let t = s.recent();
         assert_eq!(t.rows.len(), RECENT);
@@ -291,10 +294,10 @@ mod tests {
     #[test]
     fn distinct_files_are_bounded_and_eviction_counted() {
         let mut s = OpenStats::default();
-        s.add(&rec(1, "a", "/hot", 3));
-        s.add(&rec(1, "a", "/hot", 3));
+        s.add(rec(1, "a", "/hot", 3));
+        s.add(rec(1, "a", "/hot", 3));
         for i in 0..(2 * MAX_KEYS + 1) {
-            s.add(&rec(1, "a", &format!("/cold{i}"), 3));
+            s.add(rec(1, "a", &format!("/cold{i}"), 3));
         }
         assert!(s.files.len() <= 2 * MAX_KEYS);
         assert!(s.evicted > 0);
@@ -304,7 +307,7 @@ mod tests {
     #[test]
     fn reset_forgets_everything() {
         let mut s = OpenStats::default();
-        s.add(&rec(1, "a", "/x", -2));
+        s.add(rec(1, "a", "/x", -2));
         s.reset();
         assert_eq!(s.opens, 0);
         assert!(s.recent().rows.is_empty() && s.failures().rows.is_empty() && s.errors().rows.is_empty());

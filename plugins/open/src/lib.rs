@@ -112,7 +112,7 @@ fn push_fields(r: &OpenRecord, out: &mut RVec<FieldValue>) {
     out.push(Value::u64(r.pid as u64));
     out.push(Value::u64(r.tid as u64));
     out.push(Value::u64(r.uid as u64));
-    out.push(Value::str(&r.comm));
+    out.push(Value::str(&r.comm.as_str()));
     out.push(Value::str(r.syscall.name()));
     out.push(Value::i64(r.ret));
     out.push(Value::str(&flags_text(r.flags)));
@@ -141,10 +141,10 @@ impl NativeTracer for OpenTracer {
         out: Option<&mut RVec<FieldValue>>,
     ) -> Result<(), String> {
         let r = OpenRecord::decode(data)?;
-        self.stats.add(&r);
         if let Some(out) = out {
             push_fields(&r, out);
         }
+        self.stats.add(r);
         Ok(())
     }
 

@@ -4,6 +4,46 @@ pub const PATH_LEN: usize = 256;
 /// `sizeof(struct open_event)`: 8+8+8 + 4*4 + 1+7 + 16 + 256.
 pub const RECORD_SIZE: usize = 320;
 
+/// A task name as the kernel gave it (at most 15 bytes), kept inline: decoding
+/// a record, keeping it in the recent list or counting it per process
+/// allocates nothing for the name.
+/// Ordered like the names (the padding is NUL).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Comm {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl Comm {
+    /// The bytes up to the first NUL (at most 16).
+    pub fn from_bytes(b: &[u8]) -> Self {
+        let b = &b[..b.len().min(16)];
+        let len = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        let mut bytes = [0u8; 16];
+        bytes[..len].copy_from_slice(&b[..len]);
+        Comm { bytes, len: len as u8 }
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+    /// Invalid UTF-8 is replaced (only then is anything allocated).
+    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.as_bytes())
+    }
+}
+
+impl From<&str> for Comm {
+    fn from(s: &str) -> Self {
+        Comm::from_bytes(&s.as_bytes()[..s.len().min(15)])
+    }
+}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenRecord {
     pub ts_ns: u64,
@@ -14,7 +54,7 @@ pub struct OpenRecord {
     pub uid: u32,
     pub mode: u32,
     pub syscall: Syscall,
-    pub comm: String,
+    pub comm: Comm,
     pub path: String,
 }
 
@@ -77,7 +117,7 @@ impl OpenRecord {
             uid: u32_at(b, 32),
             mode: u32_at(b, 36),
             syscall: Syscall::from_u8(b[40]),
-            comm: c_str(&b[48..64]),
+            comm: Comm::from_bytes(&b[48..64]),
             path: c_str(&b[64..64 + PATH_LEN]),
         })
     }
@@ -100,7 +140,8 @@ impl OpenRecord {
             Syscall::Creat => 4,
         };
         let comm = self.comm.as_bytes();
-        b[48..48 + comm.len().min(15)].copy_from_slice(&comm[..comm.len().min(15)]);
+        let n = comm.len().min(15);
+        b[48..48 + n].copy_from_slice(&comm[..n]);
         let path = self.path.as_bytes();
         let n = path.len().min(PATH_LEN - 1);
         b[64..64 + n].copy_from_slice(&path[..n]);
@@ -158,6 +199,14 @@ pub fn flags_text(flags: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comm_stops_at_nul_or_16_bytes_and_replaces_bad_utf8() {
+        assert_eq!(Comm::from_bytes(b"cat\0junk").as_str(), "cat");
+        assert_eq!(Comm::from_bytes(b"0123456789abcdefXYZ").as_bytes(), b"0123456789abcdef");
+        assert_eq!(Comm::from_bytes(b"a\xffb\0").as_str(), "a\u{fffd}b");
+        assert_eq!(Comm::from("sh"), Comm::from_bytes(b"sh\0\0"));
+    }
 
     fn sample() -> OpenRecord {
         OpenRecord {
@@ -224,7 +273,7 @@ mod fuzz {
             ts in any::<u64>(), flags in any::<u64>(), ret in any::<i64>(), pid in any::<u32>(), tid in any::<u32>(),
             uid in any::<u32>(), mode in any::<u32>(), comm in "[a-z0-9_-]{0,15}", path in "[ -~]{0,255}",
         ) {
-            let r = OpenRecord { ts_ns: ts, flags, ret, pid, tid, uid, mode, syscall: Syscall::Openat2, comm, path };
+            let r = OpenRecord { ts_ns: ts, flags, ret, pid, tid, uid, mode, syscall: Syscall::Openat2, comm: comm.as_str().into(), path };
             prop_assert_eq!(OpenRecord::decode(&r.encode()).unwrap(), r);
         }
     }
