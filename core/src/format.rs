@@ -56,6 +56,42 @@ impl Clock {
     }
 }
 
+/// Writes [`Clock::rfc3339`] times straight into a writer, remembering the
+/// date-and-seconds part: it changes once a second while records come by the
+/// thousand, so most records only need their nine nanosecond digits.
+pub struct TimeWriter {
+    secs: i64,
+    prefix: Vec<u8>,
+}
+
+impl Default for TimeWriter {
+    fn default() -> Self {
+        TimeWriter { secs: i64::MIN, prefix: Vec::with_capacity(24) }
+    }
+}
+
+impl TimeWriter {
+    pub fn write<W: std::io::Write>(&mut self, clock: &Clock, mono_ns: u64, out: &mut W) -> std::io::Result<()> {
+        let unix = clock.to_unix_ns(mono_ns);
+        let secs = unix.div_euclid(1_000_000_000) as i64;
+        let mut nanos = unix.rem_euclid(1_000_000_000) as u32;
+        if secs != self.secs {
+            let (y, mo, d, h, mi, s) = civil_from_unix(secs);
+            self.prefix.clear();
+            std::io::Write::write_fmt(&mut self.prefix, format_args!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}."))?;
+            self.secs = secs;
+        }
+        let mut digits = [b'0'; 10];
+        for i in (0..9).rev() {
+            digits[i] = b'0' + (nanos % 10) as u8;
+            nanos /= 10;
+        }
+        digits[9] = b'Z';
+        out.write_all(&self.prefix)?;
+        out.write_all(&digits)
+    }
+}
+
 /// Days-to-civil from Howard Hinnant's date algorithms (UTC).
 fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86400);
@@ -167,6 +203,17 @@ pub fn value_json(v: &FieldValue) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_writer_matches_rfc3339_across_seconds_and_days() {
+        let c = Clock::epoch();
+        let mut w = TimeWriter::default();
+        for t in [0u64, 5, 999_999_999, 1_000_000_000, 1_000_000_001, 86_399_999_999_999, 86_400_000_000_000, 1_795_000_000_123_456_789, 1_795_000_000_000_000_007] {
+            let mut out = Vec::new();
+            w.write(&c, t, &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), c.rfc3339(t));
+        }
+    }
 
     #[test]
     fn errnos_durations_bytes() {

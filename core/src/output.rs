@@ -20,6 +20,31 @@ pub struct RecordWriter<W: Write> {
     /// only grow, so a long value shifts later lines once, not every line.
     widths: Vec<((String, u32), Vec<usize>)>,
     line: String,
+    time: format::TimeWriter,
+    /// Per (plugin, ring), the JSON text that never changes between records,
+    /// escaped once: the line's head and each field's `,"name":`.
+    json_keys: Vec<((String, u32), JsonKeys)>,
+}
+
+struct JsonKeys {
+    head: Vec<u8>,
+    fields: Vec<Vec<u8>>,
+    errnos: Vec<Vec<u8>>,
+}
+
+impl JsonKeys {
+    fn new(plugin: &str, fields: &[FieldSpec]) -> JsonKeys {
+        let quoted = |s: &str| serde_json::to_vec(s).unwrap_or_else(|_| b"\"?\"".to_vec());
+        let mut head = b"{\"plugin\":".to_vec();
+        head.extend(quoted(plugin));
+        head.extend(b",\"time\":\"");
+        let key = |s: &str| [&b","[..], &quoted(s), b":"].concat();
+        JsonKeys {
+            head,
+            fields: fields.iter().map(|f| key(f.name.as_str())).collect(),
+            errnos: fields.iter().map(|f| [key(&format!("{}_errno", f.name)), b"\"".to_vec()].concat()).collect(),
+        }
+    }
 }
 
 fn kind_name(k: FieldKind) -> &'static str {
@@ -55,19 +80,21 @@ impl<W: Write> RecordWriter<W> {
             clock,
             widths: Vec::new(),
             line: String::with_capacity(512),
+            time: format::TimeWriter::default(),
+            json_keys: Vec::new(),
         }
     }
 
     pub fn record(&mut self, plugin: &str, ring: u32, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
         match self.format {
-            Format::Json => self.record_json(plugin, fields, values),
+            Format::Json => self.record_json(plugin, ring, fields, values),
             Format::Text => self.record_text(plugin, ring, fields, values),
         }
     }
 
     /// Written field by field into the buffer: no map, no per-field allocation
     /// (this runs once per record at full event rates).
-    fn record_json(&mut self, plugin: &str, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
+    fn record_json(&mut self, plugin: &str, ring: u32, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
         let time = fields
             .iter()
             .zip(values)
@@ -77,26 +104,34 @@ impl<W: Write> RecordWriter<W> {
                 _ => None,
             })
             .unwrap_or_else(Clock::monotonic_now_ns);
+        let i = match self.json_keys.iter().position(|((p, r), k)| *r == ring && p == plugin && k.fields.len() == fields.len()) {
+            Some(i) => i,
+            None => {
+                self.json_keys.retain(|((p, r), _)| !(*r == ring && p == plugin));
+                self.json_keys.push(((plugin.to_string(), ring), JsonKeys::new(plugin, fields)));
+                self.json_keys.len() - 1
+            }
+        };
+        let keys = &self.json_keys[i].1;
         let out = &mut self.out;
-        out.write_all(b"{\"plugin\":")?;
-        serde_json::to_writer(&mut *out, plugin)?;
-        write!(out, ",\"time\":\"{}\"", self.clock.rfc3339(time))?;
-        for (f, v) in fields.iter().zip(values) {
-            out.write_all(b",")?;
-            serde_json::to_writer(&mut *out, f.name.as_str())?;
-            out.write_all(b":")?;
+        let mut num = itoa::Buffer::new();
+        out.write_all(&keys.head)?;
+        self.time.write(&self.clock, time, out)?;
+        out.write_all(b"\"")?;
+        for (j, (f, v)) in fields.iter().zip(values).enumerate() {
+            out.write_all(&keys.fields[j])?;
             match v.as_enum() {
-                Ok(Value::U64(n)) => write!(out, "{n}")?,
-                Ok(Value::I64(n)) => write!(out, "{n}")?,
+                Ok(Value::U64(n)) => out.write_all(num.format(*n).as_bytes())?,
+                Ok(Value::I64(n)) => out.write_all(num.format(*n).as_bytes())?,
                 Ok(Value::Str(s)) => serde_json::to_writer(&mut *out, s.as_str())?,
                 _ => out.write_all(b"null")?,
             }
             if f.kind == FieldKind::ERRNO_RESULT {
                 if let Ok(Value::I64(n)) = v.as_enum() {
                     if *n < 0 {
-                        out.write_all(b",")?;
-                        serde_json::to_writer(&mut *out, &format!("{}_errno", f.name))?;
-                        write!(out, ":\"{}\"", format::errno_name(-n))?;
+                        out.write_all(&keys.errnos[j])?;
+                        out.write_all(format::errno_name(-n).as_bytes())?;
+                        out.write_all(b"\"")?;
                     }
                 }
             }
