@@ -96,7 +96,6 @@ static __always_inline void on_exit(long ret)
 	delta = bpf_ktime_get_ns() - s->ts_ns;
 	s->ts_ns = 0;
 	key.nr = s->nr;
-	key.tgid = bpf_get_current_pid_tgid() >> 32;
 
 	st = bpf_map_lookup_elem(&sc_stats, &key.nr);
 	if (st) {
@@ -112,6 +111,7 @@ static __always_inline void on_exit(long ret)
 	f = bpf_map_lookup_elem(&sc_filter, &zero);
 	if (!f || !f->per_process)
 		return;
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	pv = bpf_map_lookup_elem(&sc_procs, &key);
 	if (pv) {
 		pv->count++;
