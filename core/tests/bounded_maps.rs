@@ -6,14 +6,10 @@
 //! then refuse everything new. Read from the objects the plugins really ship.
 
 use libbpf_rs::{MapType, ObjectBuilder};
-use std::path::{Path, PathBuf};
+mod common;
+use common::target;
 use tracer_core::session::Session;
 
-fn target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
 
 #[test]
 fn every_map_of_every_tracer_is_bounded_and_evicts_or_dies_with_its_task() {

@@ -2,14 +2,10 @@
 //! descriptor arrives intact, and a panic inside a plugin entry point comes
 //! back as an error, after which the plugin refuses further calls.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::target;
 use tracer_core::session::Session;
 
-fn target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
 
 #[test]
 fn descriptors_cross_intact_and_panics_become_errors() {

@@ -1,16 +1,14 @@
 //! As root, with the real open plugin: kernel-side filters change while the
 //! plugin runs, and take effect for the next event.
 
+mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use tracer_core::session::{PluginSlot, Session};
 use tracer_plugin_api::{FieldValue, Value};
 
 fn staged_plugins() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let dir = target.join("debug/plugins");
+    let dir = common::target().join("debug/plugins");
     assert!(dir.join("libtracer_open.so").exists(), "{} has no open plugin: run `cargo xtask test`", dir.display());
     dir
 }

@@ -192,16 +192,27 @@ fn panels_switch_off_and_on_and_a_dropped_in_plugin_appears() {
     }
 }
 
+/// The TUI with only the open tracer, once it shows its attach mode; returns
+/// the plugins directory (kept alive), the terminal and the screen.
+fn open_tui() -> (tempfile::TempDir, Tmux, String) {
+    let dir = plugin_dir(&[open_plugin()]);
+    let t = Tmux::start(&host_cmd(dir.path()));
+    let screen = t.wait_for("[tracepoint]");
+    (dir, t, screen)
+}
+
+/// The newest tracer-host is the test's own (tests in this binary run one at a time).
+fn newest_host_pid() -> i32 {
+    let out = Command::new("pgrep").args(["-n", "-x", "tracer-host"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().next().expect("host pid").trim().parse().unwrap()
+}
+
 #[test]
 fn sigterm_in_the_tui_restores_the_terminal() {
     let _g = serial();
     assert_root();
-    let dir = plugin_dir(&[open_plugin()]);
-    let t = Tmux::start(&host_cmd(dir.path()));
-    t.wait_for("[tracepoint]");
-    // The newest tracer-host is ours (tests in this binary run one at a time).
-    let pid = Command::new("pgrep").args(["-n", "-x", "tracer-host"]).output().unwrap();
-    let pid: i32 = String::from_utf8_lossy(&pid.stdout).lines().next().expect("host pid").trim().parse().unwrap();
+    let (_dir, t, _) = open_tui();
+    let pid = newest_host_pid();
     unsafe { libc::kill(pid, libc::SIGTERM) };
     t.wait_for("EXITED rc=0");
     assert!(!t.alternate_screen_on());
@@ -270,12 +281,9 @@ fn a_plugin_that_aborts_or_faults_leaves_the_terminal_restored_and_nothing_attac
 fn events_lost_in_a_stall_show_in_the_status_line() {
     let _g = serial();
     assert_root();
-    let dir = plugin_dir(&[open_plugin()]);
-    let t = Tmux::start(&host_cmd(dir.path()));
-    let screen = t.wait_for("[tracepoint]");
+    let (_dir, t, screen) = open_tui();
     assert!(screen.contains("drop 0 "), "{screen}");
-    let pid = Command::new("pgrep").args(["-n", "-x", "tracer-host"]).output().unwrap();
-    let pid: i32 = String::from_utf8_lossy(&pid.stdout).lines().next().expect("host pid").trim().parse().unwrap();
+    let pid = newest_host_pid();
     // A stalled host (SIGSTOP) and a burst far larger than the 4 MiB ring.
     let work = tempfile::tempdir().unwrap();
     let path = work.path().join("stall");
