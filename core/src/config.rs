@@ -173,6 +173,29 @@ impl Config {
     }
 
     /// The settings of plugin `name` as JSON text (`{}` when there are none).
+    /// The layout against the plugins found: a panel named for a loaded plugin
+    /// that does not offer it is a typo, refused before anything attaches.
+    /// (A plugin not loaded yet may still be dropped in: its panels wait.)
+    /// `offered(plugin)` lists a loaded plugin's panel ids, None if not loaded.
+    pub fn check_panels(&self, offered: impl Fn(&str) -> Option<Vec<String>>) -> Result<(), String> {
+        for (t, tab) in self.ui.tabs.iter().enumerate() {
+            for (r, row) in tab.rows.iter().enumerate() {
+                for p in &row.panels {
+                    let Some((plugin, panel)) = p.split_once('.') else { continue };
+                    if let Some(ids) = offered(plugin) {
+                        if !ids.iter().any(|i| i == panel) {
+                            return Err(format!(
+                                "key `ui.tabs[{t}].rows[{r}].panels`: plugin {plugin} has no panel {panel:?} (it has: {})",
+                                ids.join(", ")
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn plugin_settings(&self, name: &str) -> String {
         self.plugins.get(name).map(|v| v.to_string()).unwrap_or_else(|| "{}".into())
     }
@@ -235,6 +258,17 @@ mod tests {
         let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\npanels = [\"a.b\"]\nwidths = [\"1\", \"2\"]\n");
         let e = Config::load(f.path()).unwrap_err().to_string();
         assert!(e.contains("2 widths for 1 panels"), "{e}");
+    }
+
+    #[test]
+    fn a_panel_a_loaded_plugin_does_not_offer_is_refused() {
+        let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\npanels = [\"open.recent\", \"later.x\"]\n[[ui.tabs.rows]]\npanels = [\"open.recnt\"]\n");
+        let cfg = Config::load(f.path()).unwrap();
+        let offered = |p: &str| (p == "open").then(|| vec!["recent".to_string(), "summary".to_string()]);
+        let e = cfg.check_panels(offered).unwrap_err();
+        assert_eq!(e, "key `ui.tabs[0].rows[1].panels`: plugin open has no panel \"recnt\" (it has: recent, summary)");
+        let fine = |p: &str| (p == "open").then(|| vec!["recent".to_string(), "recnt".to_string()]);
+        assert_eq!(cfg.check_panels(fine), Ok(()), "a plugin not loaded (later) is no error");
     }
 
     #[test]

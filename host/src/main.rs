@@ -74,6 +74,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     for f in &session.load_failures {
         tracing::error!("{f}");
     }
+    cfg.check_panels(|p| {
+        session.slot_index(p).map(|i| session.slots[i].desc.panels.iter().map(|x| x.id.to_string()).collect())
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {e}", cli.config.display()))?;
     let selected = selection(&cli, &cfg, &session)?;
     if cli.plugins.is_empty() && cfg.enabled.is_empty() {
         bail!("{}: no plugin selected: list plugins under the key `enabled`, or pass --plugin NAME", cli.config.display());

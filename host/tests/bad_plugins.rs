@@ -178,6 +178,21 @@ fn bad_config_names_file_and_key_and_attaches_nothing() {
         "{err}"
     );
     assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
+
+    // A layout naming a panel the plugin does not have: refused before attaching.
+    std::fs::write(
+        &bad,
+        "plugins_dir = \"x\"\nenabled = [\"open\"]\n[[ui.tabs]]\nname = \"t\"\n[[ui.tabs.rows]]\npanels = [\"open.recnt\"]\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_host(
+        &["--config", bad.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless"],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let last = err.lines().last().unwrap_or("");
+    assert!(last.contains(&format!("{}: key `ui.tabs[0].rows[0].panels`: plugin open has no panel \"recnt\"", bad.display())), "{err}");
+    assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
 }
 
 #[test]
