@@ -63,6 +63,28 @@ static __always_inline void comm_renamed(void *comms, __u32 pid, const char *new
 	bpf_map_update_elem(comms, &pid, comm, BPF_EXIST);
 }
 
+/* The entry of `key` in hash `map`, created from `init`: for a caller whose
+ * own lookup found nothing. Another CPU may insert the same key between that
+ * lookup and this update; its entry is then used, which is no failure.
+ * *inserted says whether this call created the entry; NULL means the map
+ * refused it (full, out of memory). */
+static __always_inline void *map_insert_or_find(void *map, const void *key, const void *init,
+						bool *inserted)
+{
+	*inserted = !bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+/* Remember the current task's comm as the name of process `tgid`, taken now,
+ * at event time (never looked up later in /proc). */
+static __always_inline void comm_remember(void *comms, __u32 tgid)
+{
+	char comm[TASK_COMM_LEN];
+
+	bpf_get_current_comm(&comm, sizeof(comm));
+	bpf_map_update_elem(comms, &tgid, &comm, BPF_ANY);
+}
+
 /* The process filter every tracer's filter struct starts with (32 bytes).
  * Zero fields mean "no filter". The Rust side is tracer_plugin_kit::proc_filter_bytes. */
 struct proc_filter {

@@ -73,15 +73,14 @@ static __always_inline struct sched_task *task_state(__u32 tid)
 {
 	struct sched_task *t = bpf_map_lookup_elem(&sched_tasks, &tid);
 	struct sched_task zero = {};
+	bool inserted;
 
 	if (t)
 		return t;
-	if (bpf_map_update_elem(&sched_tasks, &tid, &zero, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&sched_tasks, &tid)) {
+	t = map_insert_or_find(&sched_tasks, &tid, &zero, &inserted);
+	if (!t)
 		stat_inc(&sched_counters, SCHED_STAT_TASK_FAILED);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&sched_tasks, &tid);
+	return t;
 }
 
 static __always_inline void hist_add(__u32 which, __u64 ns)
@@ -153,14 +152,13 @@ static __always_inline void switch_out(__u32 prev_tid, bool voluntary, __u64 now
 	p = bpf_map_lookup_elem(&sched_procs, &tgid);
 	if (!p) {
 		struct sched_proc zero = {};
-		char comm[TASK_COMM_LEN];
+		bool inserted;
 
-		if (!bpf_map_update_elem(&sched_procs, &tgid, &zero, BPF_NOEXIST)) {
+		p = map_insert_or_find(&sched_procs, &tgid, &zero, &inserted);
+		if (inserted) {
 			stat_inc(&sched_counters, SCHED_STAT_PROC_INSERTED);
-			bpf_get_current_comm(&comm, sizeof(comm));
-			bpf_map_update_elem(&sched_comms, &tgid, &comm, BPF_ANY);
+			comm_remember(&sched_comms, tgid);
 		}
-		p = bpf_map_lookup_elem(&sched_procs, &tgid);
 		if (!p)
 			return;
 	}

@@ -113,32 +113,23 @@ static __always_inline void on_exit(long ret)
 		return;
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	pv = bpf_map_lookup_elem(&sc_procs, &key);
-	if (pv) {
-		pv->count++;
-		pv->total_ns += delta;
-		pv->errors += failed;
-	} else {
-		struct sc_proc_val v = { .count = 1, .total_ns = delta, .errors = failed };
-		char comm[TASK_COMM_LEN];
+	if (!pv) {
+		struct sc_proc_val zero = {};
+		bool inserted;
 
-		if (bpf_map_update_elem(&sc_procs, &key, &v, BPF_NOEXIST)) {
-			/* Another thread of the process inserted the pair on another
-			 * CPU between our lookup and update: add to it instead. */
-			pv = bpf_map_lookup_elem(&sc_procs, &key);
-			if (!pv) {
-				stat_inc(&sc_counters, SC_STAT_PROC_FAILED);
-				return;
-			}
-			pv->count++;
-			pv->total_ns += delta;
-			pv->errors += failed;
+		pv = map_insert_or_find(&sc_procs, &key, &zero, &inserted);
+		if (!pv) {
+			stat_inc(&sc_counters, SC_STAT_PROC_FAILED);
 			return;
 		}
-		stat_inc(&sc_counters, SC_STAT_PROC_INSERTED);
-		/* comm captured now, in the kernel: never looked up later in /proc. */
-		bpf_get_current_comm(&comm, sizeof(comm));
-		bpf_map_update_elem(&sc_comms, &key.tgid, &comm, BPF_ANY);
+		if (inserted) {
+			stat_inc(&sc_counters, SC_STAT_PROC_INSERTED);
+			comm_remember(&sc_comms, key.tgid);
+		}
 	}
+	pv->count++;
+	pv->total_ns += delta;
+	pv->errors += failed;
 }
 
 /* ---- alternative 1: BTF-typed raw tracepoints ---- */

@@ -174,14 +174,14 @@ static __always_inline void on_change(struct change *ch)
 
 	if (!c) {
 		struct tcp_conn fresh = {};
+		bool inserted;
 
 		fresh.first_ns = now;
 		fresh.last_ns = now;
-		/* A failed insert that finds the entry lost a race with another CPU
-		 * (softirq and process context): use the winner's entry. */
-		if (!bpf_map_update_elem(&tcp_conns, &ch->sk, &fresh, BPF_NOEXIST))
+		/* Softirq and process context may race to insert: either entry will do. */
+		c = map_insert_or_find(&tcp_conns, &ch->sk, &fresh, &inserted);
+		if (inserted)
 			stat_inc(&tcp_counters, TCP_STAT_CONN_INSERTED);
-		c = bpf_map_lookup_elem(&tcp_conns, &ch->sk);
 		if (!c) {
 			stat_inc(&tcp_counters, TCP_STAT_CONN_FAILED);
 			return;
