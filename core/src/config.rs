@@ -172,7 +172,6 @@ impl Config {
         Ok(())
     }
 
-    /// The settings of plugin `name` as JSON text (`{}` when there are none).
     /// The layout against the plugins found: a panel named for a loaded plugin
     /// that does not offer it is a typo, refused before anything attaches.
     /// (A plugin not loaded yet may still be dropped in: its panels wait.)
@@ -196,6 +195,7 @@ impl Config {
         Ok(())
     }
 
+    /// The settings of plugin `name` as JSON text (`{}` when there are none).
     pub fn plugin_settings(&self, name: &str) -> String {
         self.plugins.get(name).map(|v| v.to_string()).unwrap_or_else(|| "{}".into())
     }

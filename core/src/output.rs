@@ -149,8 +149,9 @@ impl<W: Write> RecordWriter<W> {
         }
         self.out.write_all(b"{\"plugin\":")?;
         serde_json::to_writer(&mut self.out, plugin)?;
-        let now = self.clock.rfc3339(Clock::monotonic_now_ns());
-        writeln!(self.out, ",\"time\":\"{now}\",\"lost\":{lost},\"lost_total\":{lost_total}}}")
+        self.out.write_all(b",\"time\":\"")?;
+        self.time.write(&self.clock, Clock::monotonic_now_ns(), &mut self.out)?;
+        writeln!(self.out, "\",\"lost\":{lost},\"lost_total\":{lost_total}}}")
     }
 
     fn record_text(&mut self, plugin: &str, ring: u32, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {

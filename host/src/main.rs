@@ -132,12 +132,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|s| (s.name().to_string(), serde_json::from_str(&cfg.plugin_settings(s.name())).unwrap_or_default()))
             .collect();
         let mut layout = tui::layout::Layout::from_config(&cfg.ui.tabs);
-        // Reported once here; the slot itself says so for as long as it lasts.
+        // Panels of loaded plugins were checked at start (check_panels); a slot
+        // for a plugin not loaded is reported once here and waits for it.
         for r in layout.placed() {
-            let offered = session.slot_index(&r.plugin).is_some_and(|i| {
-                session.slots[i].desc.panels.iter().any(|p| p.id.as_str() == r.panel)
-            });
-            if !offered {
+            if session.slot_index(&r.plugin).is_none() {
                 tracing::warn!("{}: the layout names panel {}, which no loaded plugin offers", cli.config.display(), r.id());
             }
         }

@@ -168,10 +168,7 @@ fn bad_config_names_file_and_key_and_attaches_nothing() {
     // A plugin setting the plugin refuses: the file and `plugins.NAME` are named.
     let dir = plugin_dir(&[open_plugin()]);
     std::fs::write(&bad, "plugins_dir = \"x\"\nenabled = [\"open\"]\n[plugins.open]\npidd = 3\n").unwrap();
-    let (code, _, err) = run_host(
-        &["--config", bad.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless"],
-        &[],
-    );
+    let (code, _, err) = run_host(&args(bad.to_str().unwrap(), dir.path().to_str().unwrap(), &["--headless"]), &[]);
     assert_eq!(code, Some(1));
     assert!(
         err.contains(&format!("{}: key `plugins.open`: unknown field `pidd`", bad.display())),
@@ -185,10 +182,7 @@ fn bad_config_names_file_and_key_and_attaches_nothing() {
         "plugins_dir = \"x\"\nenabled = [\"open\"]\n[[ui.tabs]]\nname = \"t\"\n[[ui.tabs.rows]]\npanels = [\"open.recnt\"]\n",
     )
     .unwrap();
-    let (code, _, err) = run_host(
-        &["--config", bad.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless"],
-        &[],
-    );
+    let (code, _, err) = run_host(&args(bad.to_str().unwrap(), dir.path().to_str().unwrap(), &["--headless"]), &[]);
     assert_eq!(code, Some(1), "{err}");
     let last = err.lines().last().unwrap_or("");
     assert!(last.contains(&format!("{}: key `ui.tabs[0].rows[0].panels`: plugin open has no panel \"recnt\"", bad.display())), "{err}");

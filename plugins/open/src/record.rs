@@ -6,8 +6,7 @@ pub const RECORD_SIZE: usize = 320;
 
 /// A task name as the kernel gave it (at most 15 bytes), kept inline: decoding
 /// a record, keeping it in the recent list or counting it per process
-/// allocates nothing for the name.
-/// Ordered like the names (the padding is NUL).
+/// allocates nothing for the name. Ordered like the names (the padding is NUL).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Comm {
     bytes: [u8; 16],
