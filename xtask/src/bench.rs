@@ -178,8 +178,10 @@ fn records_and_drops(stderr: &str, plugin: &str) -> (u64, u64) {
     (0, 0)
 }
 
-fn plugin_dir(files: &[PathBuf]) -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("tracer-bench-{}", std::process::id()));
+/// A plugins directory the host accepts (root-owned, not group/other
+/// writable) under /tmp, named for `what`, holding copies of `files`.
+pub fn plugin_dir(what: &str, files: &[PathBuf]) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tracer-{what}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
     for f in files {
@@ -236,7 +238,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
     let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| only.is_none_or(|o| o == s.tracer)).collect();
     let mut files: Vec<PathBuf> = scenarios.iter().map(|s| rel.join(format!("plugins/libtracer_{}.so", s.tracer))).collect();
     files.push(rel.join("libtracer_fixture_floor.so"));
-    let dir = plugin_dir(&files)?;
+    let dir = plugin_dir("bench", &files)?;
     let cfg = dir.join("bench.toml");
     let mut json_rows = Vec::new();
     let mut table = String::new();

@@ -168,6 +168,11 @@ fn test_with_summary(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// The value after `--name` on the command line, if given.
+fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = |from: usize| args.iter().skip(from).skip_while(|a| *a == "--").cloned().collect::<Vec<_>>();
@@ -195,16 +200,12 @@ fn main() -> Result<()> {
         }
         Some("soak") => {
             build(true)?;
-            let minutes = args.iter().position(|a| a == "--minutes").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(10.0);
-            soak::soak(&target_dir(), minutes)
+            soak::soak(&target_dir(), option(&args, "--minutes").and_then(|v| v.parse().ok()).unwrap_or(10.0))
         }
         Some("bench") => {
             build(true)?;
-            let opt = |name: &str, default: f64| {
-                args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-            };
-            let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
-            bench::bench(&target_dir(), opt("--reps", 5.0) as usize, opt("--scale", 1.0), only)
+            let num = |name: &str, default: f64| option(&args, name).and_then(|v| v.parse().ok()).unwrap_or(default);
+            bench::bench(&target_dir(), num("--reps", 5.0) as usize, num("--scale", 1.0), option(&args, "--only"))
         }
         _ => {
             eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | bench [--reps N] [--scale F] [--only TRACER] | soak [--minutes N]");

@@ -10,7 +10,6 @@
 //! minutes).
 
 use anyhow::{bail, Result};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,14 +21,9 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 pub fn soak(target: &Path, minutes: f64) -> Result<()> {
     let rel = target.join("release");
-    let dir = std::env::temp_dir().join(format!("tracer-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
-    for p in ["open", "syscall_latency", "sched", "tcp"] {
-        let dst = dir.join(format!("libtracer_{p}.so"));
-        std::fs::copy(rel.join(format!("plugins/libtracer_{p}.so")), &dst)?;
-        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o644))?;
-    }
+    let plugins: Vec<_> =
+        ["open", "syscall_latency", "sched", "tcp"].iter().map(|p| rel.join(format!("plugins/libtracer_{p}.so"))).collect();
+    let dir = crate::bench::plugin_dir("soak", &plugins)?;
     let cfg = dir.join("soak.toml");
     std::fs::write(
         &cfg,
