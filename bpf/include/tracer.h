@@ -89,9 +89,13 @@ static __always_inline void comm_remember(void *comms, __u32 tgid)
  * Zero fields mean "no filter". The Rust side is tracer_plugin_kit::proc_filter_bytes. */
 struct proc_filter {
 	__u32 pid;         /* only this tgid */
-	__u32 exclude_pid; /* never this tgid (the host itself) */
+	__u32 exclude_pid; /* never this tgid (the host itself, as the kernel numbers it) */
 	__u8 has_comm;
-	__u8 _pad[7];
+	__u8 _pad[3];
+	/* Changes with every filter write (and reset). State stored while an older
+	 * filter was in force (a syscall in flight) carries the old value and is
+	 * dropped at exit, so a new filter never counts calls it did not see start. */
+	__u32 gen;
 	char comm[TASK_COMM_LEN];
 };
 
@@ -113,18 +117,6 @@ static __always_inline bool proc_wanted(const struct proc_filter *f, __u32 tgid)
 	return true;
 }
 
-/* floor(log2(v)) for v > 0, 0 for v == 0: the bucket index of the libbpf-tools
- * histograms (bucket i holds [2^i, 2^(i+1))). */
-static __always_inline __u32 log2_u64(__u64 v)
-{
-	__u32 r = 0, shift;
-	shift = (v > 0xFFFFFFFFULL) << 5; v >>= shift; r |= shift;
-	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
-	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
-	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
-	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
-	r |= (v >> 1);
-	return r;
-}
+#include "log2_hist.h"
 
 #endif /* __TRACER_H */

@@ -89,6 +89,11 @@ impl Size {
     }
 }
 
+/// Refreshes per second: at least one every 10 s (the maps are read, losses
+/// said and output flushed at each), at most 100.
+pub const MIN_REFRESH_HZ: f64 = 0.1;
+pub const MAX_REFRESH_HZ: f64 = 100.0;
+
 fn default_refresh_hz() -> f64 {
     4.0
 }
@@ -130,9 +135,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if !(self.ui.refresh_hz.is_finite() && self.ui.refresh_hz > 0.0 && self.ui.refresh_hz <= 100.0) {
+        if !(self.ui.refresh_hz.is_finite() && (MIN_REFRESH_HZ..=MAX_REFRESH_HZ).contains(&self.ui.refresh_hz)) {
             return Err(format!(
-                "key `ui.refresh_hz`: {} is out of range (0 < refresh_hz <= 100)",
+                "key `ui.refresh_hz`: {} is out of range ({MIN_REFRESH_HZ} to {MAX_REFRESH_HZ} refreshes per second)",
                 self.ui.refresh_hz
             ));
         }
@@ -246,9 +251,11 @@ mod tests {
 
     #[test]
     fn impossible_values_are_refused() {
-        let f = write("plugins_dir = \"x\"\n[ui]\nrefresh_hz = -1\n");
-        let e = Config::load(f.path()).unwrap_err().to_string();
-        assert!(e.contains("`ui.refresh_hz`") && e.contains("out of range"), "{e}");
+        for hz in ["-1", "1e-308", "1e-12", "0.05", "1e300", "nan", "inf"] {
+            let f = write(&format!("plugins_dir = \"x\"\n[ui]\nrefresh_hz = {hz}\n"));
+            let e = Config::load(f.path()).unwrap_err().to_string();
+            assert!(e.contains("`ui.refresh_hz`") && e.contains("out of range"), "{hz}: {e}");
+        }
         let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\npanels = [\"recent\"]\n");
         let e = Config::load(f.path()).unwrap_err().to_string();
         assert!(e.contains("key `ui.tabs[0].rows[0].panels`") && e.contains("plugin.panel"), "{e}");

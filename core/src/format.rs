@@ -6,8 +6,20 @@ use tracer_plugin_api::{FieldKind, FieldValue, Value};
 /// Converts `CLOCK_MONOTONIC` ns (what `bpf_ktime_get_ns` returns) to wall time.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
-    /// realtime - monotonic, in ns, measured once at start.
-    offset_ns: i128,
+    /// realtime - monotonic, in ns; None: the process-wide offset, sampled
+    /// again at every refresh ([`Clock::resample`]) so a step of the wall
+    /// clock (NTP, an admin) during a long run moves later times with it.
+    fixed_offset_ns: Option<i128>,
+}
+
+/// The last sampled realtime - monotonic offset (ns); i64 holds ±292 years.
+static OFFSET_NS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+
+fn sampled_offset() -> i128 {
+    match OFFSET_NS.load(std::sync::atomic::Ordering::Relaxed) {
+        i64::MIN => Clock::resample(),
+        v => v as i128,
+    }
 }
 
 fn clock_ns(id: libc::clockid_t) -> i128 {
@@ -18,14 +30,28 @@ fn clock_ns(id: libc::clockid_t) -> i128 {
 }
 
 impl Clock {
+    /// The wall clock as it is now and as it will be after later resamples.
     pub fn now() -> Clock {
-        Clock { offset_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC) }
+        sampled_offset();
+        Clock { fixed_offset_ns: None }
+    }
+
+    /// Measure realtime - monotonic again (the host does at every refresh);
+    /// returns the new offset.
+    pub fn resample() -> i128 {
+        Self::set_offset(clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC))
+    }
+
+    fn set_offset(offset_ns: i128) -> i128 {
+        let v = offset_ns.clamp(i64::MIN as i128 + 1, i64::MAX as i128) as i64;
+        OFFSET_NS.store(v, std::sync::atomic::Ordering::Relaxed);
+        v as i128
     }
 
     /// A clock whose monotonic zero is the Unix epoch: for reproducible output
     /// in tests.
     pub fn epoch() -> Clock {
-        Clock { offset_ns: 0 }
+        Clock { fixed_offset_ns: Some(0) }
     }
 
     pub fn monotonic_now_ns() -> u64 {
@@ -34,7 +60,7 @@ impl Clock {
 
     /// Unix time in ns of a monotonic timestamp.
     pub fn to_unix_ns(&self, mono_ns: u64) -> i128 {
-        mono_ns as i128 + self.offset_ns
+        mono_ns as i128 + self.fixed_offset_ns.unwrap_or_else(sampled_offset)
     }
 
     /// `22:41:19.123456` (UTC), the compact form for columns.
@@ -176,7 +202,7 @@ pub fn value_text(v: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
         (Value::I64(n), FieldKind::ERRNO_RESULT) if *n < 0 => errno_name(-n),
         (Value::U64(n), _) => n.to_string(),
         (Value::I64(n), _) => n.to_string(),
-        (Value::Str(s), _) => s.to_string(),
+        (Value::Str(s), _) => crate::text::escape_untrusted(s).into_owned(),
         _ => "?".into(),
     }
 }
@@ -239,11 +265,30 @@ mod tests {
 
     #[test]
     fn values_by_kind() {
-        let c = Clock { offset_ns: 0 };
+        let c = Clock::epoch();
         assert_eq!(value_text(&Value::i64(-2), FieldKind::ERRNO_RESULT, &c), "ENOENT");
         assert_eq!(value_text(&Value::i64(3), FieldKind::ERRNO_RESULT, &c), "3");
         assert_eq!(value_text(&Value::u64(1_500_000_000), FieldKind::MONO_TIME_NS, &c), "00:00:01.500000");
         assert_eq!(value_text(&Value::missing(), FieldKind::U64, &c), "-");
         assert_eq!(value_text(&Value::u64(255), FieldKind(200), &c), "255");
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn a_wall_clock_step_moves_later_times_once_resampled() {
+        let clock = Clock::now();
+        let mono = Clock::monotonic_now_ns();
+        let before = clock.to_unix_ns(mono);
+        // As if the wall clock had been stepped one hour ahead meanwhile.
+        let real = Clock::resample();
+        Clock::set_offset(real + 3_600_000_000_000);
+        assert_eq!(clock.to_unix_ns(mono) - before, 3_600_000_000_000 + (real - (before - mono as i128)));
+        Clock::resample();
+        assert!((clock.to_unix_ns(mono) - before).abs() < 1_000_000_000);
+        assert_eq!(Clock::epoch().to_unix_ns(5), 5);
     }
 }

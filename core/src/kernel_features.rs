@@ -132,3 +132,95 @@ mod tests {
         assert_eq!(AttachKind::from_section("xdp"), AttachKind::Other);
     }
 }
+
+/// Raise the soft limit on open files to the hard limit: every BPF map,
+/// program and link is a descriptor, and running out shows up as misleading
+/// load errors.
+pub fn raise_fd_limit() -> Result<(), String> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: valid pointer to an rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(format!("reading the open-files limit: {}", std::io::Error::last_os_error()));
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: valid pointer to an rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(format!("raising the open-files limit to {}: {}", lim.rlim_max, std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+/// When an error came from running out of file descriptors, say so and what to
+/// do; otherwise None. libbpf and dlopen report EMFILE in their own words.
+pub fn fd_exhaustion_hint(text: &str) -> Option<String> {
+    let t = text.to_ascii_lowercase();
+    (t.contains("too many open files") || t.contains("emfile") || t.contains("os error 24")).then(|| {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: valid pointer to an rlimit.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+        format!(
+            "out of file descriptors (EMFILE; the limit is {}): raise it, e.g. `ulimit -n 65536`, and start again",
+            lim.rlim_cur
+        )
+    })
+}
+
+/// This process's id as the kernel's initial PID namespace numbers it, which is
+/// what BPF programs see (`bpf_get_current_pid_tgid`). Inside a PID namespace
+/// `getpid()` gives another number. Asked of the kernel itself: a three-
+/// instruction raw_tp program run once with BPF_PROG_TEST_RUN on this thread
+/// returns `bpf_get_current_pid_tgid() >> 32`.
+pub fn kernel_tgid() -> Result<u32, String> {
+    // call bpf_get_current_pid_tgid (helper 14); r0 >>= 32; exit
+    let insns: [u64; 3] = [
+        u64::from_le_bytes([0x85, 0, 0, 0, 14, 0, 0, 0]),
+        u64::from_le_bytes([0x77, 0, 0, 0, 32, 0, 0, 0]),
+        u64::from_le_bytes([0x95, 0, 0, 0, 0, 0, 0, 0]),
+    ];
+    let license = c"GPL";
+    let name = c"tracer_whoami";
+    // SAFETY: the instructions are 8-byte `struct bpf_insn`s laid out as the
+    // kernel reads them (x86-64, little-endian); pointers outlive the calls.
+    let fd = unsafe {
+        libbpf_sys::bpf_prog_load(
+            libbpf_sys::BPF_PROG_TYPE_RAW_TRACEPOINT,
+            name.as_ptr(),
+            license.as_ptr(),
+            insns.as_ptr() as *const libbpf_sys::bpf_insn,
+            insns.len() as _,
+            std::ptr::null_mut(),
+        )
+    };
+    if fd < 0 {
+        return Err(format!("asking the kernel for the host's pid: loading a probe program failed ({})", std::io::Error::from_raw_os_error(-fd)));
+    }
+    // SAFETY: zeroed options with their size set, as libbpf expects.
+    let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _;
+    // SAFETY: fd is the program just loaded; opts is valid.
+    let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd, &mut opts) };
+    // SAFETY: fd is ours.
+    unsafe { libc::close(fd) };
+    if rc != 0 {
+        return Err(format!("asking the kernel for the host's pid: running a probe program failed ({})", std::io::Error::from_raw_os_error(-rc)));
+    }
+    Ok(opts.retval)
+}
+
+#[cfg(test)]
+mod pid_tests {
+    #[test]
+    fn the_kernel_numbers_this_process_as_getpid_does_outside_a_pid_namespace() {
+        assert_eq!(unsafe { libc::geteuid() }, 0, "loads BPF: must run as root");
+        // The test runner is not in a PID namespace of its own.
+        assert_eq!(super::kernel_tgid().unwrap(), std::process::id());
+    }
+
+    #[test]
+    fn emfile_is_named() {
+        assert!(super::fd_exhaustion_hint("failed to open object: Too many open files (os error 24)").unwrap().contains("ulimit -n"));
+        assert!(super::fd_exhaustion_hint("permission denied").is_none());
+    }
+}

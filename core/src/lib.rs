@@ -14,3 +14,4 @@ pub mod poller;
 pub mod session;
 pub mod format;
 pub mod output;
+pub mod text;

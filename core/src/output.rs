@@ -315,7 +315,7 @@ pub fn histogram_text(unit: &str, buckets: &[u64]) -> String {
 pub fn panel_text(_title: &str, content: &PanelContent, clock: &Clock) -> String {
     match content.as_enum() {
         Ok(Panel::Table(t)) => table_text(t, clock),
-        Ok(Panel::Log2Histogram(h)) => histogram_text(&h.unit, &h.buckets),
+        Ok(Panel::Log2Histogram(h)) => histogram_text(&crate::text::escape_untrusted(&h.unit), &h.buckets),
         Ok(Panel::Counters(cs)) => cs
             .iter()
             .map(|c| format!("{}: {} {}\n", c.name, c.value, c.unit))
@@ -324,7 +324,7 @@ pub fn panel_text(_title: &str, content: &PanelContent, clock: &Clock) -> String
             .iter()
             .map(|s| format!("{} ({} per {} ms): {:?}\n", s.name, s.unit, s.interval_ms, s.points.as_slice()))
             .collect(),
-        Ok(Panel::Text(t)) => format!("{t}\n"),
+        Ok(Panel::Text(t)) => format!("{}\n", crate::text::escape_untrusted_lines(t)),
         _ => "(a panel kind this host does not know)\n".into(),
     }
 }

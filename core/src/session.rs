@@ -28,10 +28,17 @@ pub enum SlotState {
 pub struct PluginStats {
     pub records: u64,
     pub record_errors: u64,
-    /// Sum of the plugin's drop counters (ring buffer full, state map full, ...).
+    /// Sum of the plugin's drop counters (ring buffer full, state map full, ...),
+    /// over every attachment since the host started.
     pub drops: u64,
-    /// Every declared counter: (name, value).
+    /// Every declared counter: (name, value), over every attachment.
     pub counters: Vec<(String, u64)>,
+    /// Counters of earlier attachments (a detached plugin's maps are gone, its
+    /// losses are not).
+    counters_before: Vec<u64>,
+    /// Set while a counter cannot be read: the figures above are then not
+    /// current and must not be shown as if they were.
+    pub counter_error: Option<String>,
     pub last_error: Option<String>,
     /// Kernel-side cost while BPF statistics are on: ns per program run over
     /// the last refresh, and % of one CPU.
@@ -47,6 +54,18 @@ pub struct PluginSlot {
     bpf: Option<BpfRuntime>,
     pub state: SlotState,
     pub stats: PluginStats,
+    /// The settings (JSON) last applied, so a reset can write the kernel filter
+    /// anew.
+    settings: String,
+    /// Device and inode of the plugin file when it was loaded.
+    file_id: Option<(u64, u64)>,
+}
+
+/// (device, inode) of a file, to tell a file renamed into place twice from one
+/// replaced by another.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl PluginSlot {
@@ -66,6 +85,41 @@ impl PluginSlot {
     /// Current contents of one of this plugin's panels.
     pub fn panel(&self, id: &str) -> Result<PanelContent, String> {
         self.tracer.panel(RStr::from(id)).into_result().map_err(|e| e.to_string())
+    }
+
+    /// Read every declared counter (summed with earlier attachments). A counter
+    /// that cannot be read leaves the last figures and says why.
+    fn read_counters(&mut self) {
+        let Some(rt) = &self.bpf else { return };
+        let mut counters = Vec::new();
+        let mut drops = 0u64;
+        let mut error = None;
+        for (i, c) in self.desc.counters.iter().enumerate() {
+            match rt.read_percpu_u64(c.map.as_str(), c.index) {
+                Ok(v) => {
+                    let v = v.saturating_add(self.stats.counters_before.get(i).copied().unwrap_or(0));
+                    if c.is_drop {
+                        drops = drops.saturating_add(v);
+                    }
+                    counters.push((c.name.to_string(), v));
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        match error {
+            None => {
+                self.stats.counters = counters;
+                self.stats.drops = drops;
+                self.stats.counter_error = None;
+            }
+            Some(e) => {
+                self.stats.last_error = Some(e.clone());
+                self.stats.counter_error = Some(e);
+            }
+        }
     }
 
     fn configure(&mut self, settings_json: &str) -> Result<Option<(String, Vec<u8>)>, String> {
@@ -114,12 +168,14 @@ impl Session {
         let slots = plugins
             .into_iter()
             .map(|LoadedPlugin { path, tracer, desc }| PluginSlot {
+                file_id: file_id(&path),
                 path,
                 desc,
                 tracer,
                 bpf: None,
                 state: SlotState::Off,
                 stats: PluginStats::default(),
+                settings: "{}".into(),
             })
             .collect();
         Ok(Session { poller: None, slots, load_failures, scratch: RVec::new(), poller_generation: 0 })
@@ -129,7 +185,13 @@ impl Session {
     /// Returns the new slot's index; the plugin is not started.
     pub fn add_plugin_file(&mut self, dir: &Path, path: &Path) -> Result<usize, LoadFailure> {
         let fail = |reason: String| LoadFailure { path: path.to_path_buf(), reason };
-        if self.slots.iter().any(|s| s.path == path) {
+        if let Some(i) = self.slots.iter().position(|s| s.path == path) {
+            // The same file seen again (a rename is reported as "to" and as
+            // "both"): nothing to do. Another file under the same name cannot
+            // replace a loaded library.
+            if self.slots[i].file_id.is_some() && self.slots[i].file_id == file_id(path) {
+                return Ok(i);
+            }
             return Err(fail("already loaded (a library cannot be replaced while the host runs: restart to update it)".into()));
         }
         let dir = crate::safety::check_dir(dir).map_err(fail)?;
@@ -145,6 +207,8 @@ impl Session {
             bpf: None,
             state: SlotState::Off,
             stats: PluginStats::default(),
+            settings: "{}".into(),
+            file_id: file_id(path),
         });
         Ok(self.slots.len() - 1)
     }
@@ -172,6 +236,7 @@ impl Session {
             Ok(rt) => {
                 slot.bpf = Some(rt);
                 slot.state = SlotState::Running;
+                slot.settings = settings_json.to_string();
                 self.rebuild_poller().map_err(StartError::Bpf)
             }
             Err(e) => {
@@ -186,6 +251,11 @@ impl Session {
         // The poller refers to this runtime's ring: rebuild it without.
         self.poller = None;
         let slot = &mut self.slots[idx];
+        // Last reading before the maps go: what was lost stays counted.
+        slot.read_counters();
+        if slot.bpf.is_some() {
+            slot.stats.counters_before = slot.stats.counters.iter().map(|(_, v)| *v).collect();
+        }
         slot.bpf = None;
         slot.state = match why {
             Some(w) => SlotState::Failed(w),
@@ -201,6 +271,9 @@ impl Session {
         self.poller = None;
         self.poller_generation += 1;
         for s in &mut self.slots {
+            if s.bpf.is_some() {
+                s.read_counters();
+            }
             s.bpf = None;
             if s.state == SlotState::Running {
                 s.state = SlotState::Off;
@@ -235,7 +308,11 @@ impl Session {
         let slot = &mut self.slots[idx];
         let cfg = slot.configure(settings_json)?;
         match (&slot.bpf, cfg) {
-            (Some(rt), Some((map, bytes))) => rt.write_config(&map, &bytes),
+            (Some(rt), Some((map, bytes))) => {
+                rt.write_config(&map, &bytes)?;
+                slot.settings = settings_json.to_string();
+                Ok(())
+            }
             (None, _) => Err(format!("plugin {} is not running", slot.name())),
             (_, None) => Err(format!("plugin {} has no kernel-side settings", slot.name())),
         }
@@ -293,22 +370,8 @@ impl Session {
     pub fn refresh(&mut self) {
         let mut faulted = Vec::new();
         for (idx, slot) in self.slots.iter_mut().enumerate() {
+            slot.read_counters();
             let Some(rt) = &slot.bpf else { continue };
-            let mut counters = Vec::new();
-            let mut drops = 0;
-            for c in slot.desc.counters.iter() {
-                match rt.read_percpu_u64(c.map.as_str(), c.index) {
-                    Ok(v) => {
-                        if c.is_drop {
-                            drops += v;
-                        }
-                        counters.push((c.name.to_string(), v));
-                    }
-                    Err(e) => slot.stats.last_error = Some(e),
-                }
-            }
-            slot.stats.counters = counters;
-            slot.stats.drops = drops;
             let (run_ns, runs) = rt.run_stats();
             if run_ns > 0 {
                 if let Some((per, cpu)) = slot.stats.cost.update(run_ns, runs) {
@@ -345,10 +408,20 @@ impl Session {
         }
     }
 
-    /// Forget every plugin's aggregates.
+    /// Forget every plugin's aggregates, and write each running plugin's
+    /// kernel filter anew: state the kernel keeps per filter generation (calls
+    /// in flight, maxima) then starts again too.
     pub fn reset(&mut self) {
         for s in &mut self.slots {
             let _ = s.tracer.reset();
+        }
+        for idx in 0..self.slots.len() {
+            if self.slots[idx].bpf.is_some() && self.slots[idx].desc.config_map.is_some() {
+                let settings = self.slots[idx].settings.clone();
+                if let Err(e) = self.set_settings(idx, &settings) {
+                    self.slots[idx].stats.last_error = Some(format!("rewriting the filter after a reset: {e}"));
+                }
+            }
         }
     }
 }

@@ -9,6 +9,30 @@ pub enum OutputFormat {
     Json,
 }
 
+/// The longest --duration: a year (anything longer is a typo, and
+/// Duration::from_secs_f64 panics on what does not fit).
+pub const MAX_DURATION_S: f64 = 365.0 * 86400.0;
+
+/// `--duration`: a finite number of seconds, more than 0 and at most a year.
+fn parse_duration(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !v.is_finite() || v <= 0.0 || v > MAX_DURATION_S {
+        return Err(format!("{s}: must be more than 0 and at most {MAX_DURATION_S} seconds (a year)"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_that_cannot_be_waited_for_are_refused() {
+        for bad in ["-1", "0", "nan", "inf", "-inf", "1e300", "x"] {
+            assert!(super::parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(super::parse_duration("0.5"), Ok(0.5));
+    }
+}
+
 /// tracer-host: load tracer plugins, run their BPF programs, show what they see.
 #[derive(Debug, Parser)]
 #[command(name = "tracer-host", version, about)]
@@ -29,7 +53,7 @@ pub struct Cli {
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
     /// Stop after SECS seconds (default: run until q, Ctrl-C or SIGTERM).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
     pub duration: Option<f64>,
     /// List the plugins found, their programs and the attach mode each would use
     /// on this kernel, or why a plugin cannot load; then exit.

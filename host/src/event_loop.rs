@@ -154,6 +154,7 @@ pub async fn run(
                 // Also drains here, so a missed wake-up costs at most one period.
                 drain(session, fe).and_then(|n| {
                     injected_fault();
+                    tracer_core::format::Clock::resample();
                     session.refresh();
                     fe.tick(session).map(|_| n)
                 })

@@ -85,14 +85,12 @@ pub fn report(session: &Session) -> Vec<String> {
     for slot in session.slots.iter().filter(|s| s.state != SlotState::Off) {
         let s = &slot.stats;
         let counters: Vec<String> = s.counters.iter().map(|(n, v)| format!("{n} {v}")).collect();
-        lines.push(format!(
-            "{}: {} records, {} dropped ({}), {} record errors",
-            slot.name(),
-            s.records,
-            s.drops,
-            counters.join(", "),
-            s.record_errors
-        ));
+        // A counter that could not be read is no zero: say what is unknown.
+        let dropped = match &s.counter_error {
+            None => format!("{} dropped ({})", s.drops, counters.join(", ")),
+            Some(e) => format!("drops unknown (at least {}): the loss counters could not be read: {e}", s.drops),
+        };
+        lines.push(format!("{}: {} records, {dropped}, {} record errors", slot.name(), s.records, s.record_errors));
         if let SlotState::Failed(why) = &slot.state {
             lines.push(format!("{}: stopped: {}", slot.name(), why.lines().next().unwrap_or("")));
         }

@@ -1,6 +1,15 @@
 //! tracer-host: loads tracer plugins, owns every BPF object and link, and shows
 //! what the plugins see headless or in a terminal UI.
 
+/// A line of diagnostics on stderr. Unlike `eprintln!`, a stderr that cannot be
+/// written (closed pipe, full disk) is no reason to stop: the line is dropped.
+macro_rules! diag {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod event_loop;
 mod headless;
@@ -26,24 +35,28 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // One line first, then the detail (verifier log, causes).
-            eprintln!("tracer-host: error: {e:#}");
+            diag!("tracer-host: error: {e:#}");
             ExitCode::from(1)
         }
     }
 }
 
-/// Names to run: --plugin, else the config's `enabled`. Each must be loaded.
-fn selection(cli: &Cli, cfg: &Config, session: &Session) -> anyhow::Result<Vec<usize>> {
+/// Names to run: --plugin, else the config's `enabled`, each once. The second
+/// value is how many named plugins are not loaded.
+fn selection(cli: &Cli, cfg: &Config, session: &Session) -> (Vec<usize>, usize) {
     let names = if cli.plugins.is_empty() { &cfg.enabled } else { &cli.plugins };
     let mut v = Vec::new();
+    let mut missing = 0;
     for n in names {
         match session.slot_index(n) {
+            Some(i) if v.contains(&i) => {}
             Some(i) => v.push(i),
             None => {
                 let failed = session.load_failures.iter().find(|f| {
                     f.path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.contains(n.as_str()))
                 });
                 let found: Vec<&str> = session.slots.iter().map(|s| s.name()).collect();
+                missing += 1;
                 match failed {
                     Some(f) => tracing::error!("plugin {n:?} is not available: {f}"),
                     None => tracing::error!(
@@ -54,7 +67,26 @@ fn selection(cli: &Cli, cfg: &Config, session: &Session) -> anyhow::Result<Vec<u
             }
         }
     }
-    Ok(v)
+    (v, missing)
+}
+
+/// `[plugins.NAME]` tables for no loaded plugin: a typo there would leave the
+/// filter the user asked for unapplied. A name close to a loaded plugin's is an
+/// error naming that plugin; another is said once (the plugin may be dropped in
+/// later).
+fn check_plugin_tables(cfg: &Config, file: &std::path::Path, session: &Session) -> anyhow::Result<()> {
+    let loaded: Vec<&str> = session.slots.iter().map(|s| s.name()).collect();
+    for name in cfg.plugins.keys() {
+        if loaded.contains(&name.as_str()) {
+            continue;
+        }
+        let closest = loaded.iter().map(|l| (tracer_core::text::edit_distance(name, l), *l)).min();
+        match closest {
+            Some((d, l)) if d <= 2 => bail!("{}: key `plugins.{name}`: no plugin named {name:?} is loaded; did you mean `plugins.{l}`?", file.display()),
+            _ => tracing::warn!("{}: key `plugins.{name}`: no plugin named {name:?} is loaded (loaded: {}); its settings wait for it", file.display(), loaded.join(", ")),
+        }
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -64,11 +96,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("tracer-host must run as root (loading BPF programs needs CAP_BPF and CAP_PERFMON)");
     }
+    // Every BPF map, program and link is a file descriptor: a low soft limit
+    // would show up as misleading load errors.
+    if let Err(e) = tracer_core::kernel_features::raise_fd_limit() {
+        tracing::warn!("{e}");
+    }
+    // Plugins leave the host out of what they trace by its pid as BPF sees it
+    // (the initial PID namespace's), which getpid() does not give inside a
+    // PID namespace. Set before any plugin is loaded or any thread started.
+    match tracer_core::kernel_features::kernel_tgid() {
+        Ok(tgid) => std::env::set_var(tracer_plugin_api::HOST_KERNEL_TGID_ENV, tgid.to_string()),
+        Err(e) => tracing::warn!("{e}; the host's own activity may show up when it runs in a PID namespace"),
+    }
     let dir = cli.plugins_dir.clone().unwrap_or_else(|| cfg.plugins_dir.clone());
     let mut session = Session::load(&dir).map_err(anyhow::Error::msg)?;
     if cli.list_plugins {
-        print!("{}", list::list(&mut session, |n| cfg.plugin_settings(n)));
-        return Ok(ExitCode::SUCCESS);
+        use std::io::Write as _;
+        let text = list::list(&mut session, |n| cfg.plugin_settings(n));
+        return match std::io::stdout().write_all(text.as_bytes()) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+            Err(e) => Err(anyhow::anyhow!("writing the list to stdout: {e}")),
+        };
     }
 
     for f in &session.load_failures {
@@ -78,7 +127,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         session.slot_index(p).map(|i| session.slots[i].desc.panels.iter().map(|x| x.id.to_string()).collect())
     })
     .map_err(|e| anyhow::anyhow!("{}: {e}", cli.config.display()))?;
-    let selected = selection(&cli, &cfg, &session)?;
+    check_plugin_tables(&cfg, &cli.config, &session)?;
+    let (selected, mut not_started) = selection(&cli, &cfg, &session);
     if cli.plugins.is_empty() && cfg.enabled.is_empty() {
         bail!("{}: no plugin selected: list plugins under the key `enabled`, or pass --plugin NAME", cli.config.display());
     }
@@ -87,9 +137,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         match session.start(i, &cfg.plugin_settings(&name)) {
             Ok(()) => {}
             Err(StartError::Settings(e)) => {
+                not_started += 1;
                 tracing::error!("{}: key `plugins.{name}`: {e}", cli.config.display())
             }
-            Err(StartError::Bpf(e)) => tracing::error!("plugin {name}: {e}"),
+            Err(StartError::Bpf(e)) => {
+                not_started += 1;
+                tracing::error!("plugin {name}: {e}")
+            }
         }
     }
     let running = session.slots.iter().filter(|s| s.state == SlotState::Running).count();
@@ -101,7 +155,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // Diagnostics (stderr): what runs and how it attached. Tests wait for it.
         for s in session.slots.iter().filter(|s| s.state == SlotState::Running) {
             let modes: Vec<String> = s.runtime().map(|rt| rt.choices.iter().map(|c| c.mode.clone()).collect()).unwrap_or_default();
-            eprintln!("tracer-host: {} running ({})", s.name(), modes.join(", "));
+            diag!("tracer-host: {} running ({})", s.name(), modes.join(", "));
         }
     }
     let refresh = Duration::from_secs_f64(1.0 / cfg.ui.refresh_hz);
@@ -154,7 +208,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         };
         if let Some(c) = &captured {
             for line in c.take() {
-                eprintln!("{line}");
+                diag!("{line}");
             }
         }
         reason
@@ -163,13 +217,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let report = headless::report(&session);
     session.shutdown();
     for line in report {
-        eprintln!("{line}");
+        diag!("{line}");
     }
     match reason {
         StopReason::Error(e) => bail!("{e}"),
         StopReason::Signal(s) => {
-            eprintln!("tracer-host: stopped by {s}; all programs detached");
-            Ok(ExitCode::SUCCESS)
+            diag!("tracer-host: stopped by {s}; all programs detached");
+            Ok(if cli.headless && not_started > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        // Headless runs serve scripts: a plugin they asked for that did not
+        // run is a failure they must be able to see.
+        _ if cli.headless && not_started > 0 => {
+            diag!("tracer-host: {not_started} of the plugins asked for did not start (see above)");
+            Ok(ExitCode::from(1))
         }
         _ => Ok(ExitCode::SUCCESS),
     }

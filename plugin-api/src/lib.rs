@@ -44,6 +44,12 @@ use abi_stable::{
 /// abi_stable already rejects layout changes at load time.
 pub const PLUGIN_API_VERSION: u32 = 1;
 
+/// The environment variable in which the host passes its own process id as the
+/// kernel numbers it (the initial PID namespace), set before any plugin loads:
+/// BPF programs see that number, which differs from `getpid()` when the host
+/// runs in a PID namespace. Plugins use it to leave the host out.
+pub const HOST_KERNEL_TGID_ENV: &str = "TRACER_HOST_KERNEL_TGID";
+
 /// Name, version and description shown by `--list-plugins` and the UI.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone)]

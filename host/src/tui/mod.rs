@@ -220,8 +220,14 @@ impl Screen {
                         .map(|f| format!(" {{{f}}}"))
                         .unwrap_or_default();
                     (
-                        format!(" {} {}/s drop {} [{mode}]{cost}{filter} ", s.name(), render::human_rate(rate), s.stats.drops),
-                        if s.stats.drops > 0 { Style::new().fg(Color::Red) } else { Style::new() },
+                        {
+                            let drop = match &s.stats.counter_error {
+                                None => s.stats.drops.to_string(),
+                                Some(_) => format!("{}+? (unreadable)", s.stats.drops),
+                            };
+                            format!(" {} {}/s drop {drop} [{mode}]{cost}{filter} ", s.name(), render::human_rate(rate))
+                        },
+                        if s.stats.drops > 0 || s.stats.counter_error.is_some() { Style::new().fg(Color::Red) } else { Style::new() },
                     )
                 }
                 SlotState::Off => (format!(" {} off ", s.name()), Style::new().fg(Color::DarkGray)),
@@ -293,7 +299,7 @@ impl Screen {
                 })
             })
             .map(|(r, title)| {
-                let on = !self.off.contains(&r);
+                let on = self.is_on(session, &r);
                 (r.id(), title, on)
             })
             .collect()
@@ -301,9 +307,17 @@ impl Screen {
 
     /// Switch a panel on or off; a plugin with no panel left on is detached (it
     /// then costs nothing), and attached again when one comes back.
+    /// A panel is on when it was not switched off and its plugin runs: the
+    /// panels of a plugin that was not started show as off.
+    fn is_on(&self, session: &Session, r: &PanelRef) -> bool {
+        !self.off.contains(r) && session.slot_index(&r.plugin).is_some_and(|i| session.slots[i].state == SlotState::Running)
+    }
+
     fn toggle_panel(&mut self, session: &mut Session, r: PanelRef) {
-        if !self.off.remove(&r) {
+        if self.is_on(session, &r) {
             self.off.insert(r.clone());
+        } else {
+            self.off.remove(&r);
         }
         let Some(idx) = session.slot_index(&r.plugin) else { return };
         let any_on = session.slots[idx]
@@ -316,10 +330,12 @@ impl Screen {
             session.stop(idx, None);
             self.detached.insert(r.plugin.clone());
             self.say(format!("{}: all panels off, programs detached", r.plugin));
-        } else if any_on && state == SlotState::Off && self.detached.remove(&r.plugin) {
+        } else if any_on && state == SlotState::Off {
+            // Detached here before, or never started (not enabled at start).
+            let again = self.detached.remove(&r.plugin);
             let settings = self.settings.get(&r.plugin).map(|v| v.to_string()).unwrap_or_else(|| "{}".into());
             match session.start(idx, &settings) {
-                Ok(()) => self.say(format!("{}: attached again", r.plugin)),
+                Ok(()) => self.say(format!("{}: {}", r.plugin, if again { "attached again" } else { "started" })),
                 Err(e) => self.say(format!("{}: {e}", r.plugin)),
             }
         }

@@ -1,5 +1,6 @@
 //! Drawing, as a pure function of a [`View`]: tested with ratatui's TestBackend.
 
+use tracer_core::text::escape_untrusted;
 use super::keymap::BINDINGS;
 use super::layout::{constraint, Row};
 use super::table_view::{self, TableState};
@@ -151,7 +152,7 @@ fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &C
         Ok(c) => match c.as_enum() {
             Ok(Panel::Table(t)) => draw_table(f, inner, t, p, clock),
             Ok(Panel::Log2Histogram(h)) => f.render_widget(
-                Paragraph::new(histogram_lines(&h.unit, &h.buckets, inner.width)).scroll((p.scroll as u16, 0)),
+                Paragraph::new(histogram_lines(&escape_untrusted(&h.unit), &h.buckets, inner.width)).scroll((p.scroll as u16, 0)),
                 inner,
             ),
             Ok(Panel::Counters(cs)) => {
@@ -183,7 +184,7 @@ fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &C
                     f.render_widget(Sparkline::default().data(pts).style(Style::new().fg(Color::Green)), spark);
                 }
             }
-            Ok(Panel::Text(t)) => f.render_widget(Paragraph::new(t.to_string()).scroll((p.scroll as u16, 0)), inner),
+            Ok(Panel::Text(t)) => f.render_widget(Paragraph::new(tracer_core::text::escape_untrusted_lines(t)).scroll((p.scroll as u16, 0)), inner),
             _ => f.render_widget(Paragraph::new("(a panel kind this host does not know)"), inner),
         },
     }

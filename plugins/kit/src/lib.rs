@@ -95,14 +95,35 @@ pub fn col(name: &str, kind: FieldKind) -> FieldSpec {
     FieldSpec::new(name, kind, "")
 }
 
+/// The host's process id as BPF programs see it (see
+/// [`tracer_plugin_api::HOST_KERNEL_TGID_ENV`]), else `getpid()`.
+pub fn host_pid() -> u32 {
+    std::env::var(tracer_plugin_api::HOST_KERNEL_TGID_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or_else(std::process::id)
+}
+
+/// A new filter generation, different from the last one this plugin handed out
+/// (see `proc_filter.gen` in bpf/include/tracer.h). Never 0, so state stored
+/// before any filter was written does not match.
+pub fn next_filter_gen() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static GEN: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let g = GEN.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if g != 0 {
+            return g;
+        }
+    }
+}
+
 /// `struct proc_filter` (bpf/include/tracer.h), which every tracer's filter
 /// starts with: only `pid`, only `comm`, and the host's own pid left out
-/// unless `include_self`.
-pub fn proc_filter_bytes(pid: Option<u32>, comm: Option<&str>, include_self: bool, self_pid: u32) -> [u8; 32] {
+/// unless `include_self`; `gen` tags the state the programs store under it.
+pub fn proc_filter_bytes(pid: Option<u32>, comm: Option<&str>, include_self: bool, self_pid: u32, gen: u32) -> [u8; 32] {
     let mut b = [0u8; 32];
     b[0..4].copy_from_slice(&pid.unwrap_or(0).to_ne_bytes());
     let exclude = if include_self { 0 } else { self_pid };
     b[4..8].copy_from_slice(&exclude.to_ne_bytes());
+    b[12..16].copy_from_slice(&gen.to_ne_bytes());
     if let Some(c) = comm {
         b[8] = 1;
         b[16..32].copy_from_slice(&comm_bytes(c));

@@ -131,7 +131,7 @@ impl NativeTracer for OpenTracer {
     }
 
     fn configure(&mut self, settings_json: &str) -> Result<Vec<u8>, String> {
-        Ok(OpenSettings::parse(settings_json)?.filter_bytes(std::process::id()))
+        Ok(OpenSettings::parse(settings_json)?.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
     fn on_record(

@@ -29,10 +29,11 @@ impl OpenSettings {
         Ok(s)
     }
 
-    /// `struct open_filter` as bytes; `self_pid` is the host's own pid.
-    pub fn filter_bytes(&self, self_pid: u32) -> Vec<u8> {
+    /// `struct open_filter` as bytes; `self_pid` is the host's own pid, `gen`
+    /// the filter generation.
+    pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let mut b = vec![0u8; FILTER_SIZE];
-        b[..32].copy_from_slice(&tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid));
+        b[..32].copy_from_slice(&tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen));
         b[32..36].copy_from_slice(&self.uid.unwrap_or(0).to_ne_bytes());
         b[36] = self.uid.is_some() as u8;
         b[37] = self.failed_only as u8;
@@ -46,9 +47,10 @@ mod tests {
 
     #[test]
     fn empty_settings_filter_nothing_but_self() {
-        let b = OpenSettings::parse("{}").unwrap().filter_bytes(77);
+        let b = OpenSettings::parse("{}").unwrap().filter_bytes(77, 3);
         assert_eq!(&b[4..8], &77u32.to_ne_bytes());
-        assert!(b.iter().enumerate().all(|(i, &x)| (4..8).contains(&i) || x == 0));
+        assert_eq!(&b[12..16], &3u32.to_ne_bytes());
+        assert!(b.iter().enumerate().all(|(i, &x)| (4..8).contains(&i) || (12..16).contains(&i) || x == 0));
     }
 
     #[test]
@@ -57,7 +59,7 @@ mod tests {
             r#"{"pid": 5, "uid": 0, "comm": "bash", "failed_only": true, "include_self": true}"#,
         )
         .unwrap();
-        let b = s.filter_bytes(77);
+        let b = s.filter_bytes(77, 1);
         assert_eq!(&b[0..4], &5u32.to_ne_bytes());
         assert_eq!(&b[4..8], &0u32.to_ne_bytes());
         assert_eq!(b[8], 1);

@@ -88,7 +88,7 @@ static __always_inline void hist_add(__u32 which, __u64 ns)
 	struct hist *h = bpf_map_lookup_elem(&sched_hists, &which);
 
 	if (h)
-		h->slots[log2_u64(ns / 1000) & (SCHED_HIST_SLOTS - 1)]++;
+		h->slots[hist_slot(ns / 1000, SCHED_HIST_SLOTS)]++;
 }
 
 static __always_inline bool wanted(__u32 tgid)
@@ -170,7 +170,7 @@ static __always_inline void switch_out(__u32 prev_tid, bool voluntary, __u64 now
 	if (has_wait) {
 		p->wait_ns += wait;
 		p->waits++;
-		p->runq_hist[log2_u64(wait / 1000) & (SCHED_HIST_SLOTS - 1)]++;
+		p->runq_hist[hist_slot(wait / 1000, SCHED_HIST_SLOTS)]++;
 		hist_add(SCHED_HIST_RUNQ, wait);
 	}
 	p->migrations += migrations;

@@ -71,7 +71,7 @@ impl NativeTracer for Sched {
         let s = Settings::parse(settings_json)?;
         self.stats.mode = s.mode;
         self.stats.histogram_pid = s.histogram_pid;
-        Ok(s.filter_bytes(std::process::id()))
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
     fn on_record(&mut self, _ring: u32, _data: &[u8], _out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {

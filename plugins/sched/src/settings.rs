@@ -37,8 +37,8 @@ impl Settings {
         Ok(s)
     }
 
-    pub fn filter_bytes(&self, self_pid: u32) -> Vec<u8> {
-        tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid).to_vec()
+    pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
+        tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen).to_vec()
     }
 }
 
@@ -48,7 +48,7 @@ mod tests {
 
     #[test]
     fn settings_to_filter() {
-        let b = Settings::parse(r#"{"pid": 9, "comm": "pp"}"#).unwrap().filter_bytes(5);
+        let b = Settings::parse(r#"{"pid": 9, "comm": "pp"}"#).unwrap().filter_bytes(5, 1);
         assert_eq!(&b[0..4], &9u32.to_ne_bytes());
         assert_eq!(&b[4..8], &5u32.to_ne_bytes());
         assert_eq!(b[8], 1);

@@ -18,6 +18,7 @@ char LICENSE[] SEC("license") = "GPL";
 struct sc_start {
 	__u64 ts_ns; /* 0: not timing this thread's current syscall */
 	__u32 nr;
+	__u32 gen;   /* filter generation at entry */
 };
 
 struct {
@@ -77,13 +78,14 @@ static __always_inline void on_enter(long id)
 	if (!s)
 		return;
 	s->nr = nr;
+	s->gen = f->proc.gen;
 	s->ts_ns = bpf_ktime_get_ns();
 }
 
 static __always_inline void on_exit(long ret)
 {
 	__u32 zero = 0;
-	struct sc_filter *f;
+	struct sc_filter *f = bpf_map_lookup_elem(&sc_filter, &zero);
 	struct sc_start *s = bpf_task_storage_get(&sc_start, bpf_get_current_task_btf(), 0, 0);
 	struct sc_proc_key key;
 	struct sc_proc_val *pv;
@@ -91,25 +93,31 @@ static __always_inline void on_exit(long ret)
 	__u64 delta;
 	bool failed = ret < 0 && ret >= -4095;
 
-	if (!s || !s->ts_ns)
+	if (!s || !s->ts_ns || !f)
 		return;
 	delta = bpf_ktime_get_ns() - s->ts_ns;
 	s->ts_ns = 0;
+	/* Started under another filter (or before a reset): not ours to count. */
+	if (s->gen != f->proc.gen)
+		return;
 	key.nr = s->nr;
 
 	st = bpf_map_lookup_elem(&sc_stats, &key.nr);
 	if (st) {
 		st->count++;
 		st->total_ns += delta;
-		if (delta > st->max_ns)
+		if (st->max_gen != s->gen) {
+			st->max_gen = s->gen;
 			st->max_ns = delta;
+		} else if (delta > st->max_ns) {
+			st->max_ns = delta;
+		}
 		st->errors += failed;
-		st->hist[log2_u64(delta / 1000) & (SC_HIST_SLOTS - 1)]++;
+		st->hist[hist_slot(delta / 1000, SC_HIST_SLOTS)]++;
 	}
 
 	/* The per-process hash costs more than everything above: only on request. */
-	f = bpf_map_lookup_elem(&sc_filter, &zero);
-	if (!f || !f->per_process)
+	if (!f->per_process)
 		return;
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	pv = bpf_map_lookup_elem(&sc_procs, &key);

@@ -29,6 +29,8 @@ struct sc_stat {
 	__u64 max_ns;
 	__u64 errors;
 	__u64 hist[SC_HIST_SLOTS]; /* log2 buckets of microseconds */
+	__u64 max_gen; /* filter generation max_ns belongs to: a reset or a new
+			* filter starts the maximum again on every CPU */
 };
 
 struct sc_proc_key {

@@ -85,7 +85,8 @@ impl NativeTracer for SyscallLatency {
         self.stats.mode = s.mode;
         self.stats.per_process = s.per_process;
         self.stats.histogram_of = s.histogram.as_deref().and_then(syscall_nr);
-        Ok(s.filter_bytes(std::process::id()))
+        self.stats.gen = tracer_plugin_kit::next_filter_gen();
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), self.stats.gen))
     }
 
     fn on_record(&mut self, _ring: u32, _data: &[u8], _out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {

@@ -61,10 +61,12 @@ impl Settings {
         Ok(s)
     }
 
-    /// `struct sc_filter`; `self_pid` is the host's own pid.
-    pub fn filter_bytes(&self, self_pid: u32) -> Vec<u8> {
+    /// `struct sc_filter`; `self_pid` is the host's own pid, `gen` the filter
+    /// generation (syscalls in flight under another one are not counted, and
+    /// the per-syscall maximum starts again).
+    pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let mut b = vec![0u8; FILTER_SIZE];
-        b[..32].copy_from_slice(&tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid));
+        b[..32].copy_from_slice(&tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen));
         b[33] = self.per_process as u8;
         if !self.syscalls.is_empty() {
             b[32] = 1;
@@ -92,7 +94,7 @@ mod tests {
     #[test]
     fn syscall_list_becomes_a_bitmap() {
         let s = Settings::parse(r#"{"syscalls": ["read", "getppid"], "comm": "x"}"#).unwrap();
-        let b = s.filter_bytes(77);
+        let b = s.filter_bytes(77, 1);
         assert_eq!(&b[4..8], &77u32.to_ne_bytes());
         assert_eq!((b[8], b[32]), (1, 1));
         assert_eq!(b[40], 1); // read = 0

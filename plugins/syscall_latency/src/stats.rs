@@ -9,7 +9,9 @@ use tracer_plugin_kit::{c_str, col, key_u32, sat_sum, sum_u64_array, sum_u64s};
 
 pub const HIST_SLOTS: usize = 32;
 /// sizeof(struct sc_stat)
-pub const STAT_SIZE: usize = 8 * (4 + HIST_SLOTS);
+pub const STAT_SIZE: usize = 8 * (4 + HIST_SLOTS + 1);
+/// offsetof(struct sc_stat, max_gen)
+const MAX_GEN_OFF: usize = 8 * (4 + HIST_SLOTS);
 /// sizeof(struct sc_proc_val)
 pub const PROC_VAL_SIZE: usize = 24;
 const TOP_ROWS: usize = 100;
@@ -18,7 +20,8 @@ const TOP_ROWS: usize = 100;
 pub struct Totals {
     pub count: u64,
     pub total_ns: u64,
-    /// Since start: a maximum cannot be taken apart into intervals.
+    /// Since the last reset or filter change (the kernel keeps one maximum
+    /// per filter generation): a maximum cannot be taken apart into intervals.
     pub max_ns: u64,
     pub errors: u64,
     pub hist: Vec<u64>,
@@ -83,6 +86,9 @@ pub struct SyscallStats {
     pub mode: Mode,
     pub per_process: bool,
     pub histogram_of: Option<u32>,
+    /// The filter generation last handed to the kernel: per-CPU maxima of an
+    /// older one are from before a reset.
+    pub gen: u32,
     syscalls: Readings<u32, Totals>,
     procs: Readings<(u32, u32), ProcTotals>,
     comms: HashMap<u32, String>,
@@ -101,7 +107,7 @@ impl SyscallStats {
                     if count == 0 {
                         continue;
                     }
-                    let max_ns = max_over_cpus(snap, &e.value, 16);
+                    let max_ns = max_over_cpus(snap, &e.value, 16, MAX_GEN_OFF, self.gen);
                     let hist = sum_u64_array(snap, &e.value, 32, HIST_SLOTS);
                     fresh.insert(nr, Totals { count, total_ns, max_ns, errors, hist });
                 }
@@ -341,10 +347,10 @@ impl SyscallStats {
     }
 }
 
-/// The largest `u64` at `off` over all CPUs.
-pub fn max_over_cpus(snap: &MapSnapshot, value: &[u8], off: usize) -> u64 {
+/// The largest `u64` at `off` over the CPUs whose `u64` at `gen_off` is `gen`.
+pub fn max_over_cpus(snap: &MapSnapshot, value: &[u8], off: usize, gen_off: usize, gen: u32) -> u64 {
     tracer_plugin_kit::per_cpu(snap, value)
-        .filter(|c| c.len() >= off + 8)
+        .filter(|c| c.len() >= off + 8 && c.len() >= gen_off + 8 && tracer_plugin_kit::u64_at(c, gen_off) == gen as u64)
         .map(|c| tracer_plugin_kit::u64_at(c, off))
         .max()
         .unwrap_or(0)

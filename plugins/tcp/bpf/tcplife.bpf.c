@@ -229,7 +229,7 @@ static __always_inline void on_change(struct change *ch)
 
 			c->connect_ns = now - c->syn_sent_ns;
 			if (h)
-				h->slots[log2_u64(c->connect_ns / 1000) & (TCP_HIST_SLOTS - 1)]++;
+				h->slots[hist_slot(c->connect_ns / 1000, TCP_HIST_SLOTS)]++;
 		}
 	}
 	if (new == TCP_FIN_WAIT1 || new == TCP_CLOSE_WAIT)

@@ -1,0 +1,79 @@
+//! Text from the traced system (process names, paths, payloads) is hostile: it
+//! may hold terminal control sequences (ESC, OSC 52 clipboard writes, CR that
+//! rewrites a line) or bidi controls that reorder what a person reads. Before
+//! any of it reaches a terminal (headless text, the TUI) it is made visible.
+
+use std::borrow::Cow;
+
+/// Characters shown escaped: C0 controls (tab included), DEL, C1 controls, and
+/// the Unicode bidi and zero-width direction marks.
+fn needs_escape(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with every control and bidi character written as `\xNN` (below U+0100)
+/// or `\uNNNN`; unchanged (no allocation) when there is none.
+pub fn escape_untrusted(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if needs_escape(c) {
+            let n = c as u32;
+            if n < 0x100 {
+                out.push_str(&format!("\\x{n:02x}"));
+            } else {
+                out.push_str(&format!("\\u{n:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Like [`escape_untrusted`], but line breaks (`\n`) of a multi-line text
+/// stay line breaks.
+pub fn escape_untrusted_lines(s: &str) -> String {
+    s.split('\n').map(escape_untrusted).collect::<Vec<_>>().join("\n")
+}
+
+/// Levenshtein distance, for "did you mean" on short names.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_and_bidi_controls_become_visible() {
+        let hostile = "a\u{1b}]52;c;ZXZpbA==\u{7}b\u{1b}[?1049l\r\nc\u{202e}d\u{9b}e\u{7f}";
+        let e = escape_untrusted(hostile);
+        assert_eq!(e, "a\\x1b]52;c;ZXZpbA==\\x07b\\x1b[?1049l\\x0d\\x0ac\\u202ed\\x9be\\x7f");
+        assert!(!e.chars().any(needs_escape));
+        assert!(matches!(escape_untrusted("/etc/hosts ünïcode"), Cow::Borrowed(_)));
+        assert_eq!(escape_untrusted_lines("a\x1b\nb\r"), "a\\x1b\nb\\x0d");
+    }
+
+    #[test]
+    fn distances() {
+        assert_eq!(edit_distance("opne", "open"), 2);
+        assert_eq!(edit_distance("tcp", "tcp"), 0);
+        assert_eq!(edit_distance("sched", "syscall_latency"), 12);
+    }
+}
