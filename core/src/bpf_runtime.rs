@@ -123,6 +123,9 @@ fn write_config(object: &Object, map: &str, bytes: &[u8]) -> Result<(), String> 
 
 /// One line, then (for verifier rejections) the end of the verifier log indented.
 fn describe_load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[String]) -> String {
+    if let Some(h) = kernel_features::fd_exhaustion_hint(&format!("{err} {}", log.join(" "))) {
+        return h;
+    }
     let failed_prog = log
         .iter()
         .rev()
@@ -150,7 +153,9 @@ fn describe_load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[Stri
 }
 
 fn describe_attach_error(err: &libbpf_rs::Error, prog: &str, section: &str) -> String {
-    if err.kind() == ErrorKind::NotFound {
+    if let Some(h) = kernel_features::fd_exhaustion_hint(&err.to_string()) {
+        format!("{prog}: {h}")
+    } else if err.kind() == ErrorKind::NotFound {
         format!("{prog}: {section} does not exist on this kernel")
     } else {
         format!("{prog}: attaching {section} failed: {err}")
@@ -186,7 +191,7 @@ impl Attempter<'_> {
         let mut builder = ObjectBuilder::default();
         let mut open = builder
             .open_memory(&self.desc.bpf_object)
-            .map_err(|e| format!("the plugin's BPF object is not a valid BPF ELF object: {e}"))?;
+            .map_err(|e| kernel_features::fd_exhaustion_hint(&e.to_string()).unwrap_or_else(|| format!("the plugin's BPF object is not a valid BPF ELF object: {e}")))?;
         for mut p in open.progs_mut() {
             let name = p.name().to_string_lossy().into_owned();
             p.set_autoload(selected.iter().any(|(n, _)| *n == name));
@@ -231,7 +236,7 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>) -> Result<B
     let mut builder = ObjectBuilder::default();
     let open = builder
         .open_memory(&desc.bpf_object)
-        .map_err(|e| format!("the plugin's BPF object is not a valid BPF ELF object: {e}"))?;
+        .map_err(|e| kernel_features::fd_exhaustion_hint(&e.to_string()).unwrap_or_else(|| format!("the plugin's BPF object is not a valid BPF ELF object: {e}")))?;
     let sections: HashMap<String, String> = open
         .progs()
         .map(|p| (p.name().to_string_lossy().into_owned(), p.section().to_string_lossy().into_owned()))

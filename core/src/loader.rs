@@ -52,6 +52,9 @@ fn short_library_error(e: &LibraryError) -> String {
         LibraryError::OpenError { err, .. } => {
             // libloading's text repeats the path; keep dlerror's reason.
             let s = err.to_string();
+            if let Some(h) = crate::kernel_features::fd_exhaustion_hint(&s) {
+                return h;
+            }
             let reason = s.rsplit(": ").next().unwrap_or(&s).trim().to_string();
             format!("not a loadable shared library ({reason})")
         }
@@ -106,9 +109,82 @@ fn summarize_abi_report(text: &str) -> String {
     }
 }
 
-/// Load one plugin file that passed the safety checks.
+/// The ELF checks the dynamic loader does not do before mapping: every segment
+/// it maps and the section headers must lie inside the file. A truncated file
+/// would otherwise be mapped past its end and fault (SIGBUS) on first touch.
+fn check_elf_extent(b: &[u8]) -> Result<(), String> {
+    let u16_at = |o: usize| b.get(o..o + 2).map(|x| u16::from_le_bytes(x.try_into().unwrap()));
+    let u64_at = |o: usize| b.get(o..o + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap()));
+    if b.len() < 64 || &b[..4] != b"\x7fELF" {
+        return Err(format!("not a loadable shared library (not an ELF file, {} bytes)", b.len()));
+    }
+    if b[4] != 2 || b[5] != 1 {
+        return Err("not a loadable shared library (not a 64-bit little-endian ELF file)".into());
+    }
+    let short = |what: &str| format!("not a loadable shared library (truncated: {what} runs past the end of the {}-byte file)", b.len());
+    let len = b.len() as u128;
+    let (phoff, phentsize, phnum) = (u64_at(32).unwrap(), u16_at(54).unwrap(), u16_at(56).unwrap());
+    let (shoff, shentsize, shnum) = (u64_at(40).unwrap(), u16_at(58).unwrap(), u16_at(60).unwrap());
+    if phoff as u128 + phentsize as u128 * phnum as u128 > len {
+        return Err(short("the program header table"));
+    }
+    if shoff as u128 + shentsize as u128 * shnum as u128 > len {
+        return Err(short("the section header table"));
+    }
+    for i in 0..phnum as usize {
+        let ph = phoff as usize + i * phentsize as usize;
+        let p_type = b.get(ph..ph + 4).map(|x| u32::from_le_bytes(x.try_into().unwrap())).unwrap_or(0);
+        let (Some(off), Some(filesz)) = (u64_at(ph + 8), u64_at(ph + 32)) else { return Err(short("a program header")) };
+        // PT_LOAD, PT_DYNAMIC, PT_NOTE, PT_GNU_EH_FRAME...: anything with file bytes.
+        if p_type != 0 && off as u128 + filesz as u128 > len {
+            return Err(short(&format!("segment {i}")));
+        }
+    }
+    Ok(())
+}
+
+/// The file's bytes in a sealed memfd: the loader maps this private copy, so a
+/// later write to (or truncation of) the plugin file cannot change code the
+/// host runs. Returns the memfd and its /proc path.
+fn sealed_copy(path: &Path, bytes: &[u8]) -> Result<(std::fs::File, PathBuf), String> {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let name = std::ffi::CString::new(format!("tracer-plugin:{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()))
+        .map_err(|_| "plugin file name holds a NUL byte".to_string())?;
+    // SAFETY: valid C string; the returned fd is owned by the File below.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error().to_string();
+        return Err(crate::kernel_features::fd_exhaustion_hint(&e).unwrap_or_else(|| format!("copying the plugin into memory: {e}")));
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    f.write_all(bytes).map_err(|e| format!("copying the plugin into memory: {e}"))?;
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on our own fd.
+    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(format!("sealing the plugin's copy: {}", std::io::Error::last_os_error()));
+    }
+    let p = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
+    Ok((f, p))
+}
+
+/// Load one plugin file that passed the safety checks: read once, checked,
+/// and mapped from a sealed private copy.
 pub fn load_library(path: &Path) -> Result<LoadedPlugin, String> {
-    let header = lib_header_from_path(path).map_err(|e| short_library_error(&e))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        let e = e.to_string();
+        crate::kernel_features::fd_exhaustion_hint(&e).unwrap_or_else(|| format!("reading the plugin: {e}"))
+    })?;
+    check_elf_extent(&bytes)?;
+    let (copy, copy_path) = sealed_copy(path, &bytes)?;
+    drop(bytes);
+    // Kept open for the life of the process, whatever happens next (libraries
+    // are never unloaded): the dynamic loader knows a library by the path it
+    // was opened under, and a reused fd number would make the next plugin's
+    // path look loaded already.
+    std::mem::forget(copy);
+    let header = lib_header_from_path(&copy_path).map_err(|e| short_library_error(&e))?;
     let module = header
         .init_root_module::<TracerModuleRef>()
         .map_err(|e| short_library_error(&e))?;
@@ -147,4 +223,18 @@ pub fn load_dir(dir: &Path) -> Result<(Vec<LoadedPlugin>, Vec<LoadFailure>), Str
         }
     }
     Ok((ok, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_truncated_elf_is_refused_before_mapping() {
+        let me = std::fs::read("/proc/self/exe").unwrap();
+        assert_eq!(check_elf_extent(&me), Ok(()));
+        let e = check_elf_extent(&me[..me.len() / 2]).unwrap_err();
+        assert!(e.contains("truncated"), "{e}");
+        assert!(check_elf_extent(b"garbage").unwrap_err().contains("not an ELF"));
+    }
 }

@@ -213,6 +213,11 @@ impl<W: Write> RecordWriter<W> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+
+    /// The writer the records go to.
+    pub fn get_mut(&mut self) -> &mut W {
+        self.out.get_mut()
+    }
 }
 
 fn columns_json(cols: &[FieldSpec]) -> serde_json::Value {

@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 pub enum PluginFileEvent {
     Added(PathBuf),
     Removed(PathBuf),
+    /// Events were lost (the kernel's inotify queue overflowed): compare the
+    /// directory with what is loaded.
+    Rescan,
+    /// The watched directory itself went away.
+    DirGone,
 }
 
 /// Keeps the watch alive; dropping it stops watching.
@@ -58,14 +63,29 @@ pub fn classify(kind: &EventKind, paths: &[PathBuf]) -> Vec<PluginFileEvent> {
         .collect()
 }
 
-/// Watch `dir`; `on_event` runs on notify's thread.
+/// What one notify event means, given the watched directory `dir`.
+pub fn interpret(ev: &notify::Event, dir: &Path) -> Vec<PluginFileEvent> {
+    if ev.need_rescan() {
+        return vec![PluginFileEvent::Rescan];
+    }
+    if matches!(ev.kind, EventKind::Remove(_)) && ev.paths.iter().any(|p| p == dir) {
+        return vec![PluginFileEvent::DirGone];
+    }
+    classify(&ev.kind, &ev.paths)
+}
+
+/// Watch `dir` (canonical: events then name files as the loader does);
+/// `on_event` runs on notify's thread. A failed read of events means some were
+/// lost: rescan.
 pub fn watch(dir: &Path, on_event: impl Fn(PluginFileEvent) + Send + 'static) -> Result<PluginWatch, String> {
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            for e in classify(&ev.kind, &ev.paths) {
+    let watched = dir.to_path_buf();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+        Ok(ev) => {
+            for e in interpret(&ev, &watched) {
                 on_event(e);
             }
         }
+        Err(_) => on_event(PluginFileEvent::Rescan),
     })
     .map_err(|e| format!("watching the plugins directory: {e}"))?;
     watcher
@@ -95,5 +115,16 @@ mod tests {
             vec![PluginFileEvent::Added(tmp[1].clone())]
         );
         assert_eq!(classify(&EventKind::Access(AccessKind::Close(AccessMode::Write)), &[PathBuf::from("/d/notes.txt")]), vec![]);
+    }
+
+    #[test]
+    fn overflow_means_rescan_and_the_directory_going_is_said() {
+        let dir = Path::new("/d");
+        let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        assert_eq!(interpret(&overflow, dir), vec![PluginFileEvent::Rescan]);
+        let gone = notify::Event::new(EventKind::Remove(RemoveKind::Folder)).add_path(dir.to_path_buf());
+        assert_eq!(interpret(&gone, dir), vec![PluginFileEvent::DirGone]);
+        let file = notify::Event::new(EventKind::Remove(RemoveKind::File)).add_path(dir.join("libx.so"));
+        assert_eq!(interpret(&file, dir), vec![PluginFileEvent::Removed(dir.join("libx.so"))]);
     }
 }

@@ -155,12 +155,17 @@ pub async fn run(
                 drain(session, fe).and_then(|n| {
                     injected_fault();
                     tracer_core::format::Clock::resample();
+                    if let Some(h) = hotplug.as_mut() {
+                        if h.tick(session) {
+                            fe.plugins_changed(session);
+                        }
+                    }
                     session.refresh();
                     fe.tick(session).map(|_| n)
                 })
             }
             ev = async { hotplug.as_mut().unwrap().events.recv().await }, if hotplug.is_some() => {
-                if let (Some(ev), Some(h)) = (ev, hotplug.as_ref()) {
+                if let (Some(ev), Some(h)) = (ev, hotplug.as_mut()) {
                     if h.apply(ev, session) {
                         fe.plugins_changed(session);
                     }

@@ -3,7 +3,7 @@
 
 use crate::event_loop::{Frontend, StopReason};
 use std::collections::HashMap;
-use std::io::Stdout;
+use crate::stdout_queue::StdoutQueue;
 use std::time::Duration;
 use tracer_core::format::Clock;
 use tracer_core::output::{Format, RecordWriter};
@@ -11,15 +11,22 @@ use tracer_core::session::{PluginSlot, Session, SlotState};
 use tracer_plugin_api::FieldValue;
 
 pub struct Headless {
-    writer: RecordWriter<Stdout>,
+    writer: RecordWriter<StdoutQueue>,
     refresh: Duration,
+    /// Records lost to the output backlog already reported.
+    reported_backlog: u64,
     /// Drops already reported, per plugin name.
     reported_drops: HashMap<String, u64>,
 }
 
 impl Headless {
     pub fn new(format: Format, refresh: Duration) -> Self {
-        Headless { writer: RecordWriter::new(std::io::stdout(), format, Clock::now()), refresh, reported_drops: HashMap::new() }
+        Headless {
+            writer: RecordWriter::new(StdoutQueue::new(), format, Clock::now()),
+            refresh,
+            reported_backlog: 0,
+            reported_drops: HashMap::new(),
+        }
     }
 
     /// Final panels of every running plugin, then flush.
@@ -35,7 +42,22 @@ impl Headless {
                 }
             }
         }
-        self.writer.flush()
+        self.writer.flush()?;
+        self.writer.get_mut().send()
+    }
+
+    /// Wait (a little) for stdout to take what is queued. Returns a line for
+    /// the final report when records were lost or could not be written.
+    pub fn close(&mut self) -> Option<String> {
+        let written = self.writer.get_mut().close(Duration::from_secs(2));
+        let lost = self.writer.get_mut().lost_records;
+        match (written, lost) {
+            (true, 0) => None,
+            (true, n) => Some(format!("tracer-host: {n} records not written: stdout was not read fast enough (output backlog)")),
+            (false, n) => Some(format!(
+                "tracer-host: {n} records not written (output backlog), and the last ones queued may not have been: stdout is not being read"
+            )),
+        }
     }
 }
 
@@ -53,7 +75,10 @@ impl Frontend for Headless {
     }
 
     fn record(&mut self, slot: &PluginSlot, ring: u32, values: &[FieldValue]) -> Result<(), StopReason> {
-        self.writer.record(slot.name(), ring, slot.fields(ring), values).map_err(closed)
+        self.writer.record(slot.name(), ring, slot.fields(ring), values).map_err(closed)?;
+        self.writer.get_mut().record_done();
+        // At the record's end: a full chunk may go to the stdout thread.
+        self.writer.flush().map_err(closed)
     }
 
     fn tick(&mut self, session: &mut Session) -> Result<(), StopReason> {
@@ -70,7 +95,21 @@ impl Frontend for Headless {
             }
         }
         // Records reach a pipe at least once per refresh, not only when 256 KiB filled.
-        self.writer.flush().map_err(closed)
+        self.writer.flush().map_err(closed)?;
+        let q = self.writer.get_mut();
+        q.send().map_err(closed)?;
+        if q.is_closed() {
+            return Err(StopReason::OutputClosed);
+        }
+        if q.lost_records > self.reported_backlog {
+            tracing::warn!(
+                "{} records not written: stdout is not read fast enough (output backlog, {} in all)",
+                q.lost_records - self.reported_backlog,
+                q.lost_records
+            );
+            self.reported_backlog = q.lost_records;
+        }
+        Ok(())
     }
 
     fn refresh(&self) -> Duration {

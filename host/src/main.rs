@@ -17,6 +17,7 @@ mod hotplug;
 mod list;
 mod logging;
 mod procstat;
+mod stdout_queue;
 mod tui;
 
 use anyhow::{bail, Context};
@@ -174,9 +175,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let reason = rt.block_on(event_loop::run(&mut session, &mut fe, duration, false, None));
         session.refresh();
         if reason != StopReason::OutputClosed {
+            // Queued, not written: this never waits on stdout.
             if let Err(e) = fe.finish(&session) {
                 tracing::warn!("writing the final panels: {e}");
             }
+        }
+        // Detach before anything that may wait on stdout.
+        let report = headless::report(&session);
+        session.shutdown();
+        for line in report.into_iter().chain(fe.close()) {
+            diag!("{line}");
         }
         reason
     } else {
@@ -213,11 +221,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         reason
     };
-    // Detach everything before printing anything more, whatever the reason.
-    let report = headless::report(&session);
-    session.shutdown();
-    for line in report {
-        diag!("{line}");
+    // Detach everything before printing anything more, whatever the reason
+    // (headless did so already, before waiting for stdout).
+    if !cli.headless {
+        let report = headless::report(&session);
+        session.shutdown();
+        for line in report {
+            diag!("{line}");
+        }
     }
     match reason {
         StopReason::Error(e) => bail!("{e}"),

@@ -25,6 +25,7 @@ extern "C" fn on_fatal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
     unsafe {
         if ARMED.swap(false, Ordering::SeqCst) {
             const SEQ: &[u8] = b"\x1b[?25h\x1b[?1049l\r\n";
+            super::stderr_capture::stop();
             libc::write(libc::STDOUT_FILENO, SEQ.as_ptr().cast(), SEQ.len());
             if let Some((fd, t)) = *std::ptr::addr_of!(SAVED) {
                 libc::tcsetattr(fd, libc::TCSANOW, &t);

@@ -11,6 +11,7 @@ pub mod render;
 pub mod table_view;
 pub mod terminal;
 mod fatal_signals;
+mod stderr_capture;
 #[cfg(test)]
 mod tests_render;
 

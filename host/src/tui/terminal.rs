@@ -7,6 +7,7 @@ use std::io::{stdout, Stdout};
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
 
 fn restore() {
+    super::stderr_capture::stop();
     super::fatal_signals::disarm();
     let _ = crossterm::terminal::disable_raw_mode();
     let _ = crossterm::execute!(stdout(), crossterm::terminal::LeaveAlternateScreen, crossterm::cursor::Show);
@@ -31,7 +32,10 @@ impl TerminalGuard {
         crossterm::terminal::enable_raw_mode()?;
         crossterm::execute!(stdout(), crossterm::terminal::EnterAlternateScreen, crossterm::cursor::Hide)?;
         let term = Terminal::new(CrosstermBackend::new(stdout()))?;
-        Ok(TerminalGuard { term })
+        let guard = TerminalGuard { term };
+        // Last: a failure above leaves stderr as it was for the error message.
+        super::stderr_capture::start()?;
+        Ok(guard)
     }
 }
 

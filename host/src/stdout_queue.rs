@@ -1,0 +1,143 @@
+//! Headless output goes to stdout through a thread of its own: a pipe that
+//! nobody reads blocks that thread, never the event loop, so signals,
+//! `--duration` and detaching always work. Output waits in a bounded queue of
+//! chunks that end at record boundaries; when the queue is full a whole chunk
+//! is dropped and its records counted as lost (output backlog), never cut in
+//! the middle of a line.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A chunk is handed to the writer thread once it holds this much.
+const CHUNK: usize = 256 * 1024;
+/// Chunks waiting for the writer thread at most (16 MiB).
+const QUEUE: usize = 64;
+
+pub struct StdoutQueue {
+    tx: Option<SyncSender<Vec<u8>>>,
+    buf: Vec<u8>,
+    /// Records whose bytes are in `buf`.
+    pending_records: u64,
+    /// Records dropped because the queue was full.
+    pub lost_records: u64,
+    closed: Arc<AtomicBool>,
+    done: Receiver<()>,
+}
+
+impl StdoutQueue {
+    pub fn new() -> StdoutQueue {
+        Self::with_sink(io::stdout())
+    }
+
+    pub fn with_sink<S: Write + Send + 'static>(mut sink: S) -> StdoutQueue {
+        let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE);
+        let (done_tx, done) = sync_channel(1);
+        let closed = Arc::new(AtomicBool::new(false));
+        let flag = closed.clone();
+        std::thread::Builder::new()
+            .name("stdout".into())
+            .spawn(move || {
+                for chunk in rx {
+                    if sink.write_all(&chunk).and_then(|_| sink.flush()).is_err() {
+                        flag.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+                let _ = done_tx.send(());
+            })
+            .expect("starting the stdout thread");
+        StdoutQueue { tx: Some(tx), buf: Vec::with_capacity(CHUNK), pending_records: 0, lost_records: 0, closed, done }
+    }
+
+    /// The bytes written since the last call end one record.
+    pub fn record_done(&mut self) {
+        self.pending_records += 1;
+    }
+
+    /// Whether the reader went away (a closed pipe).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Hand what is buffered to the writer thread now (or drop it, counted, if
+    /// the queue is full).
+    pub fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        let Some(tx) = &self.tx else { return Err(io::ErrorKind::BrokenPipe.into()) };
+        match tx.try_send(chunk) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => self.lost_records += self.pending_records,
+            Err(TrySendError::Disconnected(_)) => return Err(io::ErrorKind::BrokenPipe.into()),
+        }
+        self.pending_records = 0;
+        Ok(())
+    }
+
+    /// Send what is left and wait up to `timeout` for it to be written. Returns
+    /// whether everything was written (false: stdout is not being read).
+    pub fn close(&mut self, timeout: Duration) -> bool {
+        let _ = self.send();
+        self.tx = None;
+        self.done.recv_timeout(timeout).is_ok() && !self.is_closed()
+    }
+}
+
+impl Write for StdoutQueue {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if self.is_closed() {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    /// Called at record boundaries: a full chunk goes to the writer thread.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that never returns, like a pipe nobody reads.
+    struct Stuck;
+    impl Write for Stuck {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_reader_costs_records_not_the_caller() {
+        let mut q = StdoutQueue::with_sink(Stuck);
+        let line = vec![b'x'; 1000];
+        let records = 200_000u64;
+        for _ in 0..records {
+            q.write_all(&line).unwrap();
+            q.record_done();
+            q.flush().unwrap();
+        }
+        q.send().unwrap();
+        // One chunk is in the stuck write, QUEUE wait: the rest are counted lost.
+        let per_chunk = (CHUNK as u64).div_ceil(1000);
+        assert!(q.lost_records > 0 && q.lost_records <= records, "{}", q.lost_records);
+        assert!(records - q.lost_records <= (QUEUE as u64 + 2) * per_chunk, "{} lost", q.lost_records);
+        assert!(!q.close(Duration::from_millis(100)), "a stuck stdout is reported as not written");
+    }
+}
