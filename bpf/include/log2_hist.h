@@ -18,14 +18,20 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
-/* The slot of value v in a log2 histogram of `nslots` buckets: values past the
- * last bucket are counted in the last one (clamped, never wrapped into a low
- * bucket as masking with nslots - 1 would). Bounded for the verifier. */
+/* The slot of value v in a log2 histogram of `nslots` buckets (a power of
+ * two): values past the last bucket are counted in the last one (clamped,
+ * never wrapped into a low bucket as masking alone would). The final mask
+ * never changes a clamped slot; it shows the verifier the bound, which it
+ * loses when the compiler compares one register and indexes with a copy. */
 static __always_inline __u32 hist_slot(__u64 v, __u32 nslots)
 {
 	__u32 s = log2_u64(v);
 
-	return s < nslots ? s : nslots - 1;
+	if (s >= nslots)
+		s = nslots - 1;
+	/* Keeps the compiler from dropping the mask as redundant. */
+	asm volatile("" : "+r"(s));
+	return s & (nslots - 1);
 }
 
 #endif /* __LOG2_HIST_H */

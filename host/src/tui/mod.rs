@@ -37,8 +37,8 @@ use tracer_plugin_api::Panel;
 struct PanelState {
     scroll: usize,
     table: TableState,
-    /// Counter values at the last refresh, and when.
-    prev: Option<(Vec<u64>, Instant)>,
+    /// Counter values of the refreshes in the rate window, and when.
+    samples: std::collections::VecDeque<(Vec<u64>, Instant)>,
     rates: Vec<Option<f64>>,
 }
 
@@ -169,15 +169,7 @@ impl Screen {
                 if let Ok(c) = &content {
                     if let Ok(Panel::Counters(cs)) = c.as_enum() {
                         let values: Vec<u64> = cs.iter().map(|c| c.value).collect();
-                        if let Some((prev, at)) = &st.prev {
-                            let secs = now.duration_since(*at).as_secs_f64().max(1e-3);
-                            st.rates = values
-                                .iter()
-                                .enumerate()
-                                .map(|(i, v)| prev.get(i).map(|p| v.saturating_sub(*p) as f64 / secs))
-                                .collect();
-                        }
-                        st.prev = Some((values, now));
+                        st.rates = window_rates(&mut st.samples, values, now);
                     }
                 }
                 PanelView { title, content, scroll: st.scroll, table: st.table.clone(), rates: st.rates.clone() }
@@ -506,6 +498,32 @@ impl Screen {
     }
 }
 
+/// Counter rates over the last [`RATE_WINDOW`] rather than the last refresh:
+/// at 4 Hz a counter that moves every few seconds would read 0/s nearly always.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// Add a sample of counter values and return each counter's rate per second
+/// since the oldest sample still in the window (None until there are two).
+/// Counters are matched by name order, so a counter list that changes length
+/// starts again.
+fn window_rates(samples: &mut std::collections::VecDeque<(Vec<u64>, Instant)>, values: Vec<u64>, now: Instant) -> Vec<Option<f64>> {
+    if samples.back().is_some_and(|(v, _)| v.len() != values.len()) {
+        samples.clear();
+    }
+    while samples.len() > 1 && samples.get(1).is_some_and(|(_, t)| now.duration_since(*t) >= RATE_WINDOW) {
+        samples.pop_front();
+    }
+    let rates = match samples.front() {
+        Some((old, at)) => {
+            let secs = now.duration_since(*at).as_secs_f64().max(1e-3);
+            values.iter().zip(old).map(|(v, o)| Some(v.saturating_sub(*o) as f64 / secs)).collect()
+        }
+        None => vec![None; values.len()],
+    };
+    samples.push_back((values, now));
+    rates
+}
+
 fn format_hz(hz: f64) -> String {
     if hz < 1.0 {
         format!("{hz:.1}")
@@ -591,6 +609,27 @@ impl Frontend for Tui {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counter_rates_cover_the_window_not_one_refresh() {
+        // A counter that moves once every 2 s, read at 4 Hz: never 0/s once
+        // a move is in the window.
+        let mut samples = std::collections::VecDeque::new();
+        let t0 = Instant::now();
+        let mut v = 0;
+        let mut rates = Vec::new();
+        for i in 0..40u64 {
+            if i % 8 == 4 {
+                v += 1;
+            }
+            rates.push(window_rates(&mut samples, vec![v], t0 + Duration::from_millis(250 * i))[0]);
+        }
+        assert_eq!(rates[0], None);
+        for r in &rates[24..] {
+            let r = r.unwrap();
+            assert!((0.35..=0.65).contains(&r), "{r} per second for one event every 2 s");
+        }
+    }
 
     #[test]
     fn assignments_parse_to_typed_json() {

@@ -101,6 +101,7 @@ static __always_inline __u8 end_reason(__u8 flags)
 	return TCP_END_ABORT;
 }
 
+/* The close record of `c`, stamped with the time it reached CLOSE. */
 static __always_inline void emit_close(struct tcp_conn *c, __u64 sk, __u64 now)
 {
 	struct tcp_close *e = bpf_ringbuf_reserve(&tcp_closed, sizeof(*e), 0);
@@ -141,6 +142,30 @@ static __always_inline void emit_transition(struct change *ch, struct tcp_conn *
 	bpf_ringbuf_submit(e, rb_submit_flags(&tcp_transitions));
 }
 
+static __always_inline bool addr_zero(const __u8 *a)
+{
+	__u64 x, y;
+
+	__builtin_memcpy(&x, a, 8);
+	__builtin_memcpy(&y, a + 8, 8);
+	return !(x | y);
+}
+
+/* States from which closing sends a reset (the kernel's tcp_need_reset). */
+static __always_inline bool may_reset(int old)
+{
+	return old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT || old == TCP_FIN_WAIT1 ||
+	       old == TCP_FIN_WAIT2 || old == TCP_SYN_RECV;
+}
+
+/* Emit the record of a connection held at CLOSE, and forget it. */
+static __always_inline void flush_closed(struct tcp_filter *f, struct tcp_conn *c, __u64 sk)
+{
+	if (!f->pid || f->pid == c->pid)
+		emit_close(c, sk, c->last_ns);
+	bpf_map_delete_elem(&tcp_conns, &sk);
+}
+
 static __always_inline void on_change(struct change *ch)
 {
 	__u32 zero = 0;
@@ -154,6 +179,12 @@ static __always_inline void on_change(struct change *ch)
 	/* A tracked connection passed the filter when first seen; its local port
 	 * is gone by CLOSE, so it is not filtered again. */
 	c = bpf_map_lookup_elem(&tcp_conns, &ch->sk);
+	/* Closed and held for a reset, and now reused (connect again): that
+	 * connection is over. */
+	if (c && (c->flags & TCP_FLAG_CLOSED)) {
+		flush_closed(f, c, ch->sk);
+		c = NULL;
+	}
 	if (!c) {
 		if (f->family && f->family != ch->family)
 			return;
@@ -187,20 +218,28 @@ static __always_inline void on_change(struct change *ch)
 			return;
 		}
 	}
-	/* Addresses appear while connecting (bind, route) and the local port is
-	 * gone by CLOSE: keep the last non-zero ones, and report those. */
-	if (ch->sport) {
+	/* Addresses appear one by one while connecting (the remote end and the
+	 * route's source at SYN_SENT, the local port after it) and the local port
+	 * is gone by CLOSE: keep each part's last non-zero value and report it. */
+	if (ch->family)
 		c->family = ch->family;
-		c->sport = ch->sport;
+	else
+		ch->family = c->family;
+	if (ch->dport || !addr_zero(ch->daddr)) {
 		c->dport = ch->dport;
-		__builtin_memcpy(c->saddr, ch->saddr, 16);
 		__builtin_memcpy(c->daddr, ch->daddr, 16);
-	} else if (c->sport) {
-		ch->sport = c->sport;
+	} else {
 		ch->dport = c->dport;
-		__builtin_memcpy(ch->saddr, c->saddr, 16);
 		__builtin_memcpy(ch->daddr, c->daddr, 16);
 	}
+	if (ch->sport)
+		c->sport = ch->sport;
+	else
+		ch->sport = c->sport;
+	if (!addr_zero(ch->saddr))
+		__builtin_memcpy(c->saddr, ch->saddr, 16);
+	else
+		__builtin_memcpy(ch->saddr, c->saddr, 16);
 	in_old = now - c->last_ns;
 	/* Unsigned and masked: the verifier needs the index bounded both ways. */
 	__u32 oi = (__u32)old;
@@ -240,10 +279,42 @@ static __always_inline void on_change(struct change *ch)
 	if (f->transitions && pid_ok)
 		emit_transition(ch, c, now, in_old);
 	if (new == TCP_CLOSE) {
+		/* Closing a connection that can still be reset (close() with unread
+		 * data, SO_LINGER 0, abort): the reset is sent right after CLOSE, so
+		 * the record waits for it or for the socket's destruction. */
+		if (may_reset(old) && !(c->flags & TCP_FLAG_RST_RX)) {
+			c->flags |= TCP_FLAG_CLOSED;
+			return;
+		}
 		if (pid_ok)
 			emit_close(c, ch->sk, now);
 		bpf_map_delete_elem(&tcp_conns, &ch->sk);
 	}
+}
+
+/* A reset is being sent on `sk`: a connection held at CLOSE ends here. */
+static __always_inline void on_reset_sent(__u64 sk)
+{
+	__u32 zero = 0;
+	struct tcp_filter *f = bpf_map_lookup_elem(&tcp_filter, &zero);
+	struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &sk);
+
+	if (!c)
+		return;
+	c->flags |= TCP_FLAG_RST_TX;
+	if ((c->flags & TCP_FLAG_CLOSED) && f)
+		flush_closed(f, c, sk);
+}
+
+/* The socket is freed: a connection still held at CLOSE ends without reset. */
+static __always_inline void on_destroy(__u64 sk)
+{
+	__u32 zero = 0;
+	struct tcp_filter *f = bpf_map_lookup_elem(&tcp_filter, &zero);
+	struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &sk);
+
+	if (c && (c->flags & TCP_FLAG_CLOSED) && f)
+		flush_closed(f, c, sk);
 }
 
 static __always_inline void mark(__u64 sk, __u8 flag)
@@ -266,7 +337,9 @@ int BPF_PROG(tcp_state_btf, const struct sock *sk, const int oldstate, const int
 	ch.oldstate = oldstate;
 	ch.newstate = newstate;
 	ch.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	ch.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	/* inet_sport, as the classic tracepoint reports it (skc_num is 0 at
+	 * SYN_SENT, before the port is bound). */
+	ch.sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 	ch.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (ch.family == AF_INET) {
 		BPF_CORE_READ_INTO(&ch.saddr, sk, __sk_common.skc_rcv_saddr);
@@ -304,7 +377,31 @@ int tcp_state_tp(struct trace_event_raw_inet_sock_set_state *ctx)
 	return 0;
 }
 
-/* ---- optional in both: how connections end ---- */
+/* ---- how connections end: resets, and the socket's destruction (which
+ * ends a connection held at CLOSE for a reset that did not come) ---- */
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(tcp_rst_rx_btf, struct sock *sk)
+{
+	mark((__u64)sk, TCP_FLAG_RST_RX);
+	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(tcp_rst_tx_btf, const struct sock *sk)
+{
+	/* Replies to segments of no connection have no socket. */
+	if (sk)
+		on_reset_sent((__u64)sk);
+	return 0;
+}
+
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(tcp_destroy_btf, struct sock *sk)
+{
+	on_destroy((__u64)sk);
+	return 0;
+}
+
 SEC("tracepoint/tcp/tcp_receive_reset")
 int tcp_rst_rx_tp(struct trace_event_raw_tcp_event_sk *ctx)
 {
@@ -315,7 +412,15 @@ int tcp_rst_rx_tp(struct trace_event_raw_tcp_event_sk *ctx)
 SEC("tracepoint/tcp/tcp_send_reset")
 int tcp_rst_tx_tp(struct trace_event_raw_tcp_send_reset *ctx)
 {
-	mark((__u64)ctx->skaddr, TCP_FLAG_RST_TX);
+	if (ctx->skaddr)
+		on_reset_sent((__u64)ctx->skaddr);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_destroy_sock")
+int tcp_destroy_tp(struct trace_event_raw_tcp_event_sk *ctx)
+{
+	on_destroy((__u64)ctx->skaddr);
 	return 0;
 }
 

@@ -28,6 +28,7 @@ enum tcp_end {
 #define TCP_FLAG_FIN 4         /* went through a FIN state */
 #define TCP_FLAG_RST_RX 8
 #define TCP_FLAG_RST_TX 16
+#define TCP_FLAG_CLOSED 32     /* CLOSE seen, record held for a reset that may follow */
 
 /* Key 0 of tcp_filter. */
 struct tcp_filter {

@@ -161,7 +161,7 @@ impl TcpStats {
                         Value::u64(c.bytes_acked),
                         Value::u64(c.bytes_received),
                         Value::u64(c.lifetime_ns()),
-                        Value::u64(c.conn.connect_ns),
+                        c.conn.connect_value(),
                         Value::str(end_name(c.end)),
                     ]);
                     row.into()

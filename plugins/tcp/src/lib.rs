@@ -26,11 +26,12 @@ pub struct Tcp {
     now_ns: u64,
 }
 
-fn alt(main: &str) -> AttachAlternative {
-    let mut programs = vec![ProgramRef { name: main.into(), optional: false }];
-    // How connections end (the reset tracepoints) and who accepted a passive
-    // connection (accept's return): optional, they need tracefs.
-    for p in ["tcp_rst_rx_tp", "tcp_rst_tx_tp", "tcp_accept4_tp", "tcp_accept_tp"] {
+/// `main` and `destroy` (the socket freed: ends a connection held at CLOSE
+/// for a reset), plus the optional extras: how connections end (`resets`) and
+/// who accepted a passive connection (accept's return, needs tracefs).
+fn alt(main: &str, destroy: &str, resets: [&str; 2]) -> AttachAlternative {
+    let mut programs = vec![ProgramRef { name: main.into(), optional: false }, ProgramRef { name: destroy.into(), optional: false }];
+    for p in resets.into_iter().chain(["tcp_accept4_tp", "tcp_accept_tp"]) {
         programs.push(ProgramRef { name: p.into(), optional: true });
     }
     AttachAlternative { programs: programs.into() }
@@ -85,7 +86,11 @@ pub fn descriptor() -> PluginDescriptor {
         bpf_object: RVec::from(BPF_OBJECT),
         probes: vec![ProbeSpec {
             name: "tcp state".into(),
-            alternatives: vec![alt("tcp_state_btf"), alt("tcp_state_tp")].into(),
+            alternatives: vec![
+                alt("tcp_state_btf", "tcp_destroy_btf", ["tcp_rst_rx_btf", "tcp_rst_tx_btf"]),
+                alt("tcp_state_tp", "tcp_destroy_tp", ["tcp_rst_rx_tp", "tcp_rst_tx_tp"]),
+            ]
+            .into(),
         }]
         .into(),
         rings: vec![
@@ -155,7 +160,7 @@ impl NativeTracer for Tcp {
                     out.push(Value::u64(c.bytes_acked));
                     out.push(Value::u64(c.bytes_received));
                     out.push(Value::u64(c.lifetime_ns()));
-                    out.push(Value::u64(k.connect_ns));
+                    out.push(k.connect_value());
                     out.push(Value::str(end_name(c.end)));
                     out.push(Value::str(&k.state_times()));
                 }

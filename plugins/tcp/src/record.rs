@@ -78,6 +78,17 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// Connect latency, or missing where it does not apply: a passive end
+    /// (it did not connect) or a connect that never completed (refused,
+    /// timed out). A completed connect always took some nanoseconds.
+    pub fn connect_value(&self) -> tracer_plugin_api::FieldValue {
+        if self.connect_ns == 0 {
+            tracer_plugin_api::Value::missing()
+        } else {
+            tracer_plugin_api::Value::u64(self.connect_ns)
+        }
+    }
+
     pub fn decode(b: &[u8]) -> Result<Conn, String> {
         need(b, CONN_SIZE, "tcp connection")?;
         let family = u16_at(b, 156);
