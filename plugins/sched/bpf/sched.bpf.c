@@ -24,6 +24,7 @@ struct sched_task {
 	__u64 oncpu_ts;   /* on a CPU since (0: not running) */
 	__u64 pending_wait;
 	__u32 pending_migrations;
+	__u32 tgid;       /* learned when the thread is first switched out */
 	__u8 pending_has_wait;
 };
 
@@ -66,6 +67,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct hist);
 } sched_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sched_oncpu);
+} sched_oncpu SEC(".maps");
 
 DECLARE_STATS(sched_counters, SCHED_STAT_MAX);
 
@@ -138,6 +146,7 @@ static __always_inline void switch_out(__u32 prev_tid, bool voluntary, __u64 now
 		t->pending_wait = 0;
 		t->pending_has_wait = 0;
 		t->pending_migrations = 0;
+		t->tgid = tgid;
 		/* Preempted: still runnable, so waiting again from now (runqlat). */
 		if (!voluntary)
 			t->wakeup_ts = now;
@@ -161,6 +170,11 @@ static __always_inline void switch_out(__u32 prev_tid, bool voluntary, __u64 now
 		}
 		if (!p)
 			return;
+	} else if ((p->slices & 63) == 0 && !bpf_map_lookup_elem(&sched_comms, &tgid)) {
+		/* The name map is an LRU filled once per process: short-lived
+		 * processes push a long-lived one's name out. Put it back now and
+		 * then (the lookup also marks it used). */
+		comm_remember(&sched_comms, tgid);
 	}
 	if (slice) {
 		p->run_ns += slice;
@@ -180,16 +194,27 @@ static __always_inline void switch_out(__u32 prev_tid, bool voluntary, __u64 now
 		p->involuntary++;
 }
 
-/* `next` gets the CPU: its wait ends now; it is accounted when it leaves. */
-static __always_inline void switch_in(__u32 next_tid, __u64 now)
+/* `next` gets the CPU: its wait ends now; it is accounted when it leaves.
+ * next_tgid is 0 where the hook does not tell it (classic tracepoint). */
+static __always_inline void switch_in(__u32 next_tid, __u32 next_tgid, __u64 now)
 {
+	__u32 zero = 0;
+	struct sched_oncpu *cpu = bpf_map_lookup_elem(&sched_oncpu, &zero);
 	struct sched_task *t;
 
+	if (cpu) {
+		cpu->since_ns = 0;
+		cpu->tgid = 0;
+	}
 	if (!next_tid)
 		return;
 	t = task_state(next_tid);
 	if (!t)
 		return;
+	if (cpu) {
+		cpu->since_ns = now;
+		cpu->tgid = next_tgid ? next_tgid : t->tgid;
+	}
 	if (t->wakeup_ts) {
 		t->pending_wait = now - t->wakeup_ts;
 		t->pending_has_wait = 1;
@@ -198,13 +223,13 @@ static __always_inline void switch_in(__u32 next_tid, __u64 now)
 	t->oncpu_ts = now;
 }
 
-static __always_inline void on_switch(__u32 prev_tid, bool voluntary, __u32 next_tid)
+static __always_inline void on_switch(__u32 prev_tid, bool voluntary, __u32 next_tid, __u32 next_tgid)
 {
 	__u64 now = bpf_ktime_get_ns();
 
 	if (prev_tid)
 		switch_out(prev_tid, voluntary, now);
-	switch_in(next_tid, now);
+	switch_in(next_tid, next_tgid, now);
 }
 
 /* ---- alternative 1: tp_btf ---- */
@@ -226,7 +251,7 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	on_switch(prev->pid, !preempt && prev_state != 0, next->pid);
+	on_switch(prev->pid, !preempt && prev_state != 0, next->pid, next->tgid);
 	return 0;
 }
 
@@ -256,7 +281,8 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	on_switch(BPF_CORE_READ(prev, pid), !preempt && prev_state != 0, BPF_CORE_READ(next, pid));
+	on_switch(BPF_CORE_READ(prev, pid), !preempt && prev_state != 0, BPF_CORE_READ(next, pid),
+		  BPF_CORE_READ(next, tgid));
 	return 0;
 }
 
@@ -286,7 +312,7 @@ SEC("tracepoint/sched/sched_switch")
 int sched_switch_tp(struct trace_event_raw_sched_switch *ctx)
 {
 	/* Preemption is reported as TASK_REPORT_MAX (0x100): not in the low byte. */
-	on_switch(ctx->prev_pid, (ctx->prev_state & 0xff) != 0, ctx->next_pid);
+	on_switch(ctx->prev_pid, (ctx->prev_state & 0xff) != 0, ctx->next_pid, 0);
 	return 0;
 }
 

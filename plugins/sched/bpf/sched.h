@@ -34,4 +34,12 @@ struct sched_proc {
 	__u64 runq_hist[SCHED_HIST_SLOTS];
 };
 
+/* Per CPU: the task on it now, so the running slice counts towards CPU time
+ * before it ends (a CPU hog that is rarely switched out is not one lump). */
+struct sched_oncpu {
+	__u64 since_ns; /* 0: idle or unknown */
+	__u32 tgid;     /* 0: not known yet */
+	__u32 _pad;
+};
+
 #endif

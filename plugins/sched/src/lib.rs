@@ -48,7 +48,16 @@ pub fn descriptor() -> PluginDescriptor {
             CounterSpec { map: "sched_counters".into(), index: 1, name: "thread state not stored".into(), is_drop: true },
         ]
         .into(),
-        polled_maps: vec!["sched_procs".into(), "sched_hists".into(), "sched_comms".into(), "sched_counters".into()].into(),
+        // sched_oncpu before sched_procs: the running slices are added to the
+        // process figures as they are read.
+        polled_maps: vec![
+            "sched_oncpu".into(),
+            "sched_procs".into(),
+            "sched_hists".into(),
+            "sched_comms".into(),
+            "sched_counters".into(),
+        ]
+        .into(),
         config_map: ROption::RSome("sched_filter".into()),
         panels: vec![
             PanelSpec::new("runq", "Run-queue latency", PanelKind::LOG2_HISTOGRAM),

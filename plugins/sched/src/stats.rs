@@ -2,7 +2,6 @@
 
 use crate::settings::Mode;
 use std::collections::HashMap;
-use std::time::Instant;
 use tracer_plugin_api::{Counter, FieldKind, Log2Histogram, MapSnapshot, Panel, Table, Value};
 use tracer_plugin_kit::{c_str, col, key_u32, sat_sum, sum_u64_array, sum_u64s};
 
@@ -24,6 +23,20 @@ pub struct Proc {
 }
 
 impl Proc {
+    fn plus(&self, o: &Proc) -> Proc {
+        let a = |x: u64, y: u64| x.saturating_add(y);
+        Proc {
+            run_ns: a(self.run_ns, o.run_ns),
+            wait_ns: a(self.wait_ns, o.wait_ns),
+            slices: a(self.slices, o.slices),
+            waits: a(self.waits, o.waits),
+            voluntary: a(self.voluntary, o.voluntary),
+            involuntary: a(self.involuntary, o.involuntary),
+            migrations: a(self.migrations, o.migrations),
+            runq_hist: hist_plus(&self.runq_hist, &o.runq_hist),
+        }
+    }
+
     fn minus(&self, o: &Proc) -> Proc {
         let d = |a: u64, b: u64| a.saturating_sub(b);
         Proc {
@@ -37,6 +50,18 @@ impl Proc {
             runq_hist: self.runq_hist.iter().zip(o.runq_hist.iter().chain(std::iter::repeat(&0))).map(|(a, b)| d(*a, *b)).collect(),
         }
     }
+}
+
+fn hist_plus(a: &[u64], b: &[u64]) -> Vec<u64> {
+    (0..a.len().max(b.len())).map(|i| a.get(i).unwrap_or(&0).saturating_add(*b.get(i).unwrap_or(&0))).collect()
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns().
+fn mono_now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn hist_minus(a: &[u64], b: &[u64]) -> Vec<u64> {
@@ -69,7 +94,17 @@ pub struct SchedStats {
     procs_base: HashMap<u32, Proc>,
     /// Seconds between the last two reads of the process map.
     interval_s: f64,
-    last_read: Option<Instant>,
+    /// CLOCK_MONOTONIC ns of the last read (the kernel's clock).
+    last_read_ns: Option<u64>,
+    /// Per CPU: (tgid, on CPU since ns) at the last read of sched_oncpu.
+    oncpu: Vec<(u32, u64)>,
+    /// Processes' figures as last read from the kernel, and what earlier
+    /// incarnations of the maps (before a detach, or an eviction) had counted:
+    /// figures keep growing across both.
+    raw_procs: HashMap<u32, Proc>,
+    carry_procs: HashMap<u32, Proc>,
+    raw_hists: [Vec<u64>; 2],
+    carry_hists: [Vec<u64>; 2],
     hists_now: [Vec<u64>; 2],
     hists_prev: [Vec<u64>; 2],
     hists_base: [Vec<u64>; 2],
@@ -80,6 +115,13 @@ pub struct SchedStats {
 impl SchedStats {
     pub fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
         match snap.name.as_str() {
+            "sched_oncpu" => {
+                self.oncpu = snap
+                    .entries
+                    .iter()
+                    .flat_map(|e| tracer_plugin_kit::per_cpu(snap, &e.value).filter(|c| c.len() >= 16).map(|c| (tracer_plugin_kit::u32_at(c, 8), tracer_plugin_kit::u64_at(c, 0))).collect::<Vec<_>>())
+                    .collect();
+            }
             "sched_procs" => {
                 let mut fresh = HashMap::new();
                 for e in snap.entries.iter() {
@@ -99,9 +141,33 @@ impl SchedStats {
                         },
                     );
                 }
-                let now = Instant::now();
-                self.interval_s = self.last_read.map(|t| (now - t).as_secs_f64()).unwrap_or(0.0);
-                self.last_read = Some(now);
+                // A key whose figures went down is a new incarnation (maps
+                // made anew after a detach, or an entry evicted and made
+                // again): what the old one counted is carried.
+                for (pid, p) in &fresh {
+                    if let Some(old) = self.raw_procs.get(pid) {
+                        if p.run_ns < old.run_ns || p.slices < old.slices || p.waits < old.waits {
+                            let c = self.carry_procs.entry(*pid).or_default();
+                            *c = c.plus(old);
+                        }
+                    }
+                }
+                self.carry_procs.retain(|pid, _| fresh.contains_key(pid));
+                self.raw_procs = fresh.clone();
+                let now = mono_now_ns();
+                for (pid, p) in fresh.iter_mut() {
+                    if let Some(c) = self.carry_procs.get(pid) {
+                        *p = p.plus(c);
+                    }
+                    // The slice running now counts up to now.
+                    for &(tgid, since) in &self.oncpu {
+                        if tgid == *pid && since > 0 && since <= now {
+                            p.run_ns += now - since;
+                        }
+                    }
+                }
+                self.interval_s = self.last_read_ns.map(|t| now.saturating_sub(t) as f64 / 1e9).unwrap_or(0.0);
+                self.last_read_ns = Some(now);
                 self.procs_prev = std::mem::replace(&mut self.procs_now, fresh);
             }
             "sched_hists" => {
@@ -113,10 +179,23 @@ impl SchedStats {
                         fresh[i] = sum_u64_array(snap, &e.value, 0, HIST_SLOTS);
                     }
                 }
+                for i in 0..2 {
+                    // Fewer events than before: the map is new (re-attached).
+                    if sat_sum(fresh[i].iter().copied()) < sat_sum(self.raw_hists[i].iter().copied()) {
+                        self.carry_hists[i] = hist_plus(&self.carry_hists[i], &self.raw_hists[i]);
+                    }
+                    self.raw_hists[i] = fresh[i].clone();
+                    fresh[i] = hist_plus(&fresh[i], &self.carry_hists[i]);
+                }
                 self.hists_prev = std::mem::replace(&mut self.hists_now, fresh);
             }
             "sched_comms" => {
-                self.comms = snap.entries.iter().filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value)))).collect();
+                // Names already known stay while their process is shown: the
+                // kernel's name map is an LRU that short-lived processes churn.
+                let fresh: HashMap<u32, String> = snap.entries.iter().filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value)))).collect();
+                let procs = &self.procs_now;
+                self.comms.retain(|pid, _| procs.contains_key(pid));
+                self.comms.extend(fresh);
             }
             "sched_counters" => {
                 if let Some(e) = snap.entries.iter().find(|e| e.key.first() == Some(&0)) {
@@ -162,6 +241,8 @@ impl SchedStats {
         let mut v = self.delta(Mode::Interval);
         v.sort_by(|a, b| b.1.run_ns.cmp(&a.1.run_ns).then(a.0.cmp(&b.0)));
         let interval_ns = (self.interval_s * 1e9).max(1.0);
+        // No process can run on more CPUs than there are.
+        let max_percent = 100.0 * self.oncpu.len().max(1) as f64;
         Table {
             columns: vec![
                 col("pid", FieldKind::U64),
@@ -182,7 +263,7 @@ impl SchedStats {
                     vec![
                         Value::u64(pid as u64),
                         Value::str(&self.comm(pid)),
-                        Value::str(&format!("{:.1}", 100.0 * p.run_ns as f64 / interval_ns)),
+                        Value::str(&format!("{:.1}", (100.0 * p.run_ns as f64 / interval_ns).min(max_percent))),
                         Value::u64(p.run_ns),
                         Value::u64(p.wait_ns),
                         Value::u64(p.wait_ns / p.waits.max(1)),
