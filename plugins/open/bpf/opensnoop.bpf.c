@@ -23,12 +23,20 @@ char LICENSE[] SEC("license") = "GPL";
 #define O_CREAT 0100
 #define O_TRUNC 01000
 
+/* What entry saw, for exit. The name is copied here at entry: read at exit,
+ * another thread could have rewritten or unmapped it while the kernel used
+ * its own copy. */
 struct open_start {
-	const char *fname;
 	__u64 flags;
 	__u64 ts_ns;
 	__u32 mode;
+	__u32 gen;    /* filter generation at entry */
+	__u32 uid;
+	__u32 euid;
+	__s32 dirfd;
 	__u8 syscall;
+	__u8 path_flags;
+	char path[OPEN_PATH_LEN];
 };
 
 struct {
@@ -65,51 +73,69 @@ static __always_inline bool wanted(struct open_filter *f, __u32 tgid)
 	return proc_wanted(&f->proc, tgid);
 }
 
-static __always_inline void emit(struct open_filter *f, const char *fname, __u64 flags,
-				 __u32 mode, __u8 syscall, __u64 ts_ns, long ret)
+static __always_inline void emit(struct open_start *s, long ret)
 {
 	struct open_event *e;
 	__u64 id = bpf_get_current_pid_tgid();
 
-	if (f->failed_only && ret >= 0)
-		return;
 	e = bpf_ringbuf_reserve(&open_events, sizeof(*e), 0);
 	if (!e) {
 		stat_inc(&open_stats, OPEN_STAT_RINGBUF_FULL);
 		return;
 	}
-	e->ts_ns = ts_ns;
-	e->flags = flags;
+	e->ts_ns = s->ts_ns;
+	e->flags = s->flags;
 	e->ret = ret;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
-	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->mode = mode;
-	e->syscall = syscall;
+	e->uid = s->uid;
+	e->euid = s->euid;
+	e->mode = s->mode;
+	e->syscall = s->syscall;
+	e->path_flags = s->path_flags;
+	e->dirfd = s->dirfd;
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
-	if (bpf_probe_read_user_str(&e->path, sizeof(e->path), fname) < 0)
+	/* Up to the NUL only: most paths are far shorter than the buffer. */
+	if (bpf_probe_read_kernel_str(&e->path, sizeof(e->path), s->path) < 0)
 		e->path[0] = 0;
 	bpf_ringbuf_submit(e, rb_submit_flags(&open_events));
 }
 
-static __always_inline int on_enter(const char *fname, __u64 flags, __u32 mode, __u8 syscall)
+static __always_inline int on_enter(int dfd, const char *fname, __u64 flags, __u32 mode, __u8 syscall)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct open_filter *f = filter();
+	struct task_struct *task;
 	struct open_start *s;
+	long n;
 
 	if (!f || !wanted(f, id >> 32))
 		return 0;
-	s = bpf_task_storage_get(&open_inflight, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	task = bpf_get_current_task_btf();
+	s = bpf_task_storage_get(&open_inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s) {
 		stat_inc(&open_stats, OPEN_STAT_INFLIGHT_FULL);
 		return 0;
 	}
-	s->fname = fname;
 	s->flags = flags;
 	s->mode = mode;
 	s->syscall = syscall;
+	s->dirfd = dfd;
+	s->gen = f->proc.gen;
+	s->uid = (__u32)bpf_get_current_uid_gid();
+	s->euid = BPF_CORE_READ(task, cred, euid.val);
+	s->path_flags = 0;
+	n = bpf_probe_read_user_str(s->path, sizeof(s->path), fname);
+	if (n < 0) {
+		s->path[0] = 0;
+		s->path_flags = OPEN_PATH_UNREAD;
+	} else if (n == sizeof(s->path)) {
+		/* Full buffer: cut, unless the name ends exactly at its last byte. */
+		char next = 0;
+
+		if (bpf_probe_read_user(&next, 1, fname + sizeof(s->path) - 1) || next)
+			s->path_flags = OPEN_PATH_TRUNCATED;
+	}
 	s->ts_ns = bpf_ktime_get_ns();
 	return 0;
 }
@@ -122,31 +148,31 @@ static __always_inline int on_exit(long ret)
 	/* ts_ns == 0: this thread's current open was not traced (filtered). */
 	if (!s || !s->ts_ns)
 		return 0;
-	if (f)
-		emit(f, s->fname, s->flags, s->mode, s->syscall, s->ts_ns, ret);
+	/* Entered under another filter: the new one did not choose it. */
+	if (f && s->gen == f->proc.gen && !(f->failed_only && ret >= 0))
+		emit(s, ret);
 	s->ts_ns = 0;
 	return 0;
 }
 
-/* ---- alternative 1: fexit ---- */
+/* ---- alternative 1: fentry + fexit ---- */
+SEC("fentry/do_sys_openat2")
+int BPF_PROG(open_fentry, int dfd, const char *filename, struct open_how *how)
+{
+	return on_enter(dfd, filename, BPF_CORE_READ(how, flags), BPF_CORE_READ(how, mode), SC_UNKNOWN);
+}
+
 SEC("fexit/do_sys_openat2")
 int BPF_PROG(open_fexit, int dfd, const char *filename, struct open_how *how, long ret)
 {
-	struct open_filter *f = filter();
-	__u64 id = bpf_get_current_pid_tgid();
-
-	if (!f || !wanted(f, id >> 32))
-		return 0;
-	emit(f, filename, BPF_CORE_READ(how, flags), BPF_CORE_READ(how, mode), SC_UNKNOWN,
-	     bpf_ktime_get_ns(), ret);
-	return 0;
+	return on_exit(ret);
 }
 
 /* ---- alternative 2: kprobe + kretprobe ---- */
 SEC("kprobe/do_sys_openat2")
 int BPF_KPROBE(open_kprobe, int dfd, const char *filename, struct open_how *how)
 {
-	return on_enter(filename, BPF_CORE_READ(how, flags), BPF_CORE_READ(how, mode), SC_UNKNOWN);
+	return on_enter(dfd, filename, BPF_CORE_READ(how, flags), BPF_CORE_READ(how, mode), SC_UNKNOWN);
 }
 
 SEC("kretprobe/do_sys_openat2")
@@ -159,7 +185,7 @@ int BPF_KRETPROBE(open_kretprobe, long ret)
 SEC("tracepoint/syscalls/sys_enter_openat")
 int open_tp_enter_openat(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_enter((const char *)ctx->args[1], ctx->args[2], ctx->args[3], SC_OPENAT);
+	return on_enter(ctx->args[0], (const char *)ctx->args[1], ctx->args[2], ctx->args[3], SC_OPENAT);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat2")
@@ -168,20 +194,20 @@ int open_tp_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 	struct open_how how = {};
 
 	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
-	return on_enter((const char *)ctx->args[1], how.flags, how.mode, SC_OPENAT2);
+	return on_enter(ctx->args[0], (const char *)ctx->args[1], how.flags, how.mode, SC_OPENAT2);
 }
 
 SEC("tracepoint/syscalls/sys_enter_open")
 int open_tp_enter_open(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_enter((const char *)ctx->args[0], ctx->args[1], ctx->args[2], SC_OPEN);
+	return on_enter(AT_FDCWD_VALUE, (const char *)ctx->args[0], ctx->args[1], ctx->args[2], SC_OPEN);
 }
 
 SEC("tracepoint/syscalls/sys_enter_creat")
 int open_tp_enter_creat(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_enter((const char *)ctx->args[0], O_CREAT | O_WRONLY | O_TRUNC, ctx->args[1],
-			SC_CREAT);
+	return on_enter(AT_FDCWD_VALUE, (const char *)ctx->args[0], O_CREAT | O_WRONLY | O_TRUNC,
+			ctx->args[1], SC_CREAT);
 }
 
 /* One exit handler serves all four syscalls: the in-flight entry says which. */

@@ -4,7 +4,12 @@
 #ifndef __OPENSNOOP_H
 #define __OPENSNOOP_H
 
-#define OPEN_PATH_LEN 256
+/* The longest path prefix kept (PATH_MAX is 4096); longer ones are marked. */
+#define OPEN_PATH_LEN 512
+
+#define OPEN_PATH_TRUNCATED 1 /* longer than OPEN_PATH_LEN - 1 bytes */
+#define OPEN_PATH_UNREAD 2    /* the name could not be read at entry */
+#define AT_FDCWD_VALUE -100
 
 enum open_syscall {
 	SC_UNKNOWN = 0, /* fexit/kprobe on do_sys_openat2 cannot tell which */
@@ -35,12 +40,16 @@ struct open_event {
 	__s64 ret;    /* fd, or -errno */
 	__u32 pid;
 	__u32 tid;
-	__u32 uid;
+	__u32 uid;    /* real */
 	__u32 mode;
 	__u8 syscall; /* enum open_syscall */
-	__u8 _pad[7];
+	__u8 path_flags; /* OPEN_PATH_* */
+	__u8 _pad[2];
+	__s32 dirfd;  /* what a relative path is relative to (AT_FDCWD: the cwd) */
+	__u32 euid;   /* effective: what permission checks use */
+	__u32 _pad2;
 	char comm[16];
-	char path[OPEN_PATH_LEN];
+	char path[OPEN_PATH_LEN]; /* copied at entry, before the kernel reads it */
 };
 
 #endif /* __OPENSNOOP_H */

@@ -72,12 +72,13 @@ impl OpenStats {
         if failed {
             let e = self.errnos.entry(r.ret).or_default();
             e.0 += 1;
-            e.1.clone_from(&r.path);
+            e.1 = r.display_path().into_owned();
         }
         // get_mut first: no key allocation for a file seen before (the common case).
-        match self.files.get_mut(&r.path) {
+        let shown = r.display_path();
+        match self.files.get_mut(shown.as_ref()) {
             Some(t) => t.add(failed),
-            None => self.files.entry(r.path.clone()).or_default().add(failed),
+            None => self.files.entry(shown.into_owned()).or_default().add(failed),
         }
         self.procs.entry((r.pid, r.comm)).or_default().add(failed);
         self.evicted += prune(&mut self.files) + prune(&mut self.procs);
@@ -110,7 +111,7 @@ impl OpenStats {
                         Value::str(&r.comm.as_str()),
                         Value::i64(r.ret),
                         Value::str(&flags_text(r.flags)),
-                        Value::str(&r.path),
+                        Value::str(&r.display_path()),
                     ]
                     .into()
                 })

@@ -45,6 +45,10 @@ pub fn record_fields() -> Vec<FieldSpec> {
         FieldSpec::new("flags", FieldKind::STR, ""),
         FieldSpec::new("mode", FieldKind::STR, ""),
         FieldSpec::new("path", FieldKind::STR, ""),
+        FieldSpec::new("euid", FieldKind::U64, ""),
+        FieldSpec::new("dirfd", FieldKind::I64, ""),
+        FieldSpec::new("path_truncated", FieldKind::U64, ""),
+        FieldSpec::new("path_hex", FieldKind::STR, ""),
     ]
 }
 
@@ -60,7 +64,7 @@ pub fn descriptor() -> PluginDescriptor {
         probes: vec![ProbeSpec {
             name: "opens".into(),
             alternatives: vec![
-                programs(&[("open_fexit", false)]),
+                programs(&[("open_fentry", false), ("open_fexit", false)]),
                 programs(&[("open_kprobe", false), ("open_kretprobe", false)]),
                 programs(&[
                     ("open_tp_enter_openat", false),
@@ -122,7 +126,21 @@ fn push_fields(r: &OpenRecord, out: &mut RVec<FieldValue>) {
     } else {
         out.push(Value::missing());
     }
-    out.push(Value::str(&r.path));
+    if r.unread() {
+        out.push(Value::missing());
+    } else {
+        out.push(Value::str(&r.path));
+    }
+    out.push(Value::u64(r.euid as u64));
+    match r.dirfd_shown() {
+        Some(fd) => out.push(Value::i64(fd as i64)),
+        None => out.push(Value::missing()),
+    }
+    out.push(Value::u64(r.truncated() as u64));
+    match &r.path_hex {
+        Some(h) => out.push(Value::str(h)),
+        None => out.push(Value::missing()),
+    }
 }
 
 impl NativeTracer for OpenTracer {

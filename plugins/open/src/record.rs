@@ -1,8 +1,15 @@
 //! Decoding of `struct open_event` (bpf/opensnoop.h) from ring-buffer bytes.
 
-pub const PATH_LEN: usize = 256;
-/// `sizeof(struct open_event)`: 8+8+8 + 4*4 + 1+7 + 16 + 256.
-pub const RECORD_SIZE: usize = 320;
+pub const PATH_LEN: usize = 512;
+/// offsetof(struct open_event, path): 8+8+8 + 4*4 + 1+1+2 + 4+4+4 + 16.
+const PATH_OFF: usize = 72;
+/// `sizeof(struct open_event)`.
+pub const RECORD_SIZE: usize = PATH_OFF + PATH_LEN;
+/// `path_flags` bits (opensnoop.h).
+pub const PATH_TRUNCATED: u8 = 1;
+pub const PATH_UNREAD: u8 = 2;
+/// The `dirfd` that means "relative to the current directory".
+pub const AT_FDCWD: i32 = -100;
 
 /// A task name as the kernel gave it (at most 15 bytes), kept inline: decoding
 /// a record, keeping it in the recent list or counting it per process
@@ -51,10 +58,18 @@ pub struct OpenRecord {
     pub pid: u32,
     pub tid: u32,
     pub uid: u32,
+    pub euid: u32,
     pub mode: u32,
     pub syscall: Syscall,
     pub comm: Comm,
+    /// The name as the process passed it (invalid UTF-8 replaced; see
+    /// `path_hex`), copied at entry.
     pub path: String,
+    /// Hex of the name's bytes when they are not valid UTF-8, so the exact
+    /// name can be recovered.
+    pub path_hex: Option<String>,
+    pub path_flags: u8,
+    pub dirfd: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,9 +131,51 @@ impl OpenRecord {
             uid: u32_at(b, 32),
             mode: u32_at(b, 36),
             syscall: Syscall::from_u8(b[40]),
-            comm: Comm::from_bytes(&b[48..64]),
-            path: c_str(&b[64..64 + PATH_LEN]),
+            path_flags: b[41],
+            dirfd: u32_at(b, 44) as i32,
+            euid: u32_at(b, 48),
+            comm: Comm::from_bytes(&b[56..72]),
+            path: c_str(&b[PATH_OFF..PATH_OFF + PATH_LEN]),
+            path_hex: {
+                let raw = &b[PATH_OFF..PATH_OFF + PATH_LEN];
+                let raw = &raw[..raw.iter().position(|&c| c == 0).unwrap_or(raw.len())];
+                std::str::from_utf8(raw).is_err().then(|| raw.iter().map(|c| format!("{c:02x}")).collect())
+            },
         })
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.path_flags & PATH_TRUNCATED != 0
+    }
+
+    /// Whether the name could not be read from the process at entry.
+    pub fn unread(&self) -> bool {
+        self.path_flags & PATH_UNREAD != 0
+    }
+
+    /// A relative name's directory, where it is not the current one.
+    pub fn dirfd_shown(&self) -> Option<i32> {
+        (!self.path.starts_with('/') && !self.unread() && self.dirfd != AT_FDCWD).then_some(self.dirfd)
+    }
+
+    /// The path as panels show it: `[fd 3]/name` for a name relative to a
+    /// directory fd, `…` at the end of a cut one, `(unreadable)` for one that
+    /// could not be read.
+    pub fn display_path(&self) -> std::borrow::Cow<'_, str> {
+        if self.unread() {
+            return "(unreadable)".into();
+        }
+        if self.dirfd_shown().is_none() && !self.truncated() {
+            return self.path.as_str().into(); // the common case: no allocation
+        }
+        let mut s = match self.dirfd_shown() {
+            Some(fd) => format!("[fd {fd}]/{}", self.path),
+            None => self.path.clone(),
+        };
+        if self.truncated() {
+            s.push('…');
+        }
+        s.into()
     }
 
     /// The inverse of [`decode`](Self::decode), for tests and fuzzing.
@@ -131,6 +188,9 @@ impl OpenRecord {
         b[28..32].copy_from_slice(&self.tid.to_ne_bytes());
         b[32..36].copy_from_slice(&self.uid.to_ne_bytes());
         b[36..40].copy_from_slice(&self.mode.to_ne_bytes());
+        b[41] = self.path_flags;
+        b[44..48].copy_from_slice(&self.dirfd.to_ne_bytes());
+        b[48..52].copy_from_slice(&self.euid.to_ne_bytes());
         b[40] = match self.syscall {
             Syscall::Unknown => 0,
             Syscall::Openat => 1,
@@ -140,10 +200,10 @@ impl OpenRecord {
         };
         let comm = self.comm.as_bytes();
         let n = comm.len().min(15);
-        b[48..48 + n].copy_from_slice(&comm[..n]);
+        b[56..56 + n].copy_from_slice(&comm[..n]);
         let path = self.path.as_bytes();
         let n = path.len().min(PATH_LEN - 1);
-        b[64..64 + n].copy_from_slice(&path[..n]);
+        b[PATH_OFF..PATH_OFF + n].copy_from_slice(&path[..n]);
         b
     }
 
