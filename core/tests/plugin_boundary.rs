@@ -26,7 +26,7 @@ fn descriptors_cross_intact_and_panics_become_errors() {
     let open = &session.slots[session.slot_index("open").unwrap()];
     assert_eq!(open.desc.info.version.as_str(), "0.1.0");
     assert_eq!(open.desc.rings[0].map.as_str(), "open_events");
-    assert_eq!(open.fields(0).len(), 10);
+    assert_eq!(open.fields(0).len(), 14);
     assert_eq!(open.desc.bpf_object[..4], *b"\x7fELF");
     assert!(open.panel("top_files").is_ok());
     assert!(open.panel("nope").unwrap_err().contains("no panel named"));

@@ -23,9 +23,9 @@ fn opens_seen(session: &mut Session, present: &Path, missing: &Path) -> Vec<(Str
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
     while std::time::Instant::now() < deadline {
         let mut sink = |_slot: &PluginSlot, _ring: u32, v: &[FieldValue]| {
-            // fields: ts pid tid uid comm syscall ret flags mode path
+            // fields: ts pid tid uid euid comm syscall ret flags mode dirfd path_truncated path_hex path
             let get = |i: usize| v[i].as_enum().cloned().unwrap();
-            if let (Value::U64(p), Value::I64(ret), Value::Str(path)) = (get(1), get(6), get(9)) {
+            if let (Value::U64(p), Value::I64(ret), Value::Str(path)) = (get(1), get(7), get(13)) {
                 if p == pid && wanted.contains(&path.as_str()) {
                     seen.push((path.to_string(), ret));
                 }

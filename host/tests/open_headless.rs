@@ -107,8 +107,9 @@ fn text_records_are_aligned_lines_like_opensnoop() {
         .unwrap_or_else(|| panic!("no line for the missing path:\n{out}"));
     let cols: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(cols[2], pid.to_string(), "{line}");
-    assert_eq!(cols[5], "cat", "{line}");
-    assert_eq!(cols[7], "ENOENT", "{line}");
+    // PLUGIN TS PID TID UID EUID COMM SYSCALL RET ...
+    assert_eq!(cols[6], "cat", "{line}");
+    assert_eq!(cols[8], "ENOENT", "{line}");
     assert!(out.contains("== open.top_files: Top files =="), "{out}");
     assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
 }

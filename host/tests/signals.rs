@@ -50,6 +50,8 @@ fn duration_ends_the_run_cleanly() {
             cfg.to_str().unwrap(),
             "--plugins-dir",
             dir.path().to_str().unwrap(),
+            "--plugin",
+            "open",
             "--headless",
             "--format",
             "json",

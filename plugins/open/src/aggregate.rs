@@ -242,6 +242,7 @@ mod tests {
             syscall: Syscall::Openat,
             comm: comm.into(),
             path: path.into(),
+            ..Default::default()
         }
     }
 

@@ -39,16 +39,17 @@ pub fn record_fields() -> Vec<FieldSpec> {
         FieldSpec::new("pid", FieldKind::U64, ""),
         FieldSpec::new("tid", FieldKind::U64, ""),
         FieldSpec::new("uid", FieldKind::U64, ""),
+        FieldSpec::new("euid", FieldKind::U64, ""),
         FieldSpec::new("comm", FieldKind::STR, ""),
         FieldSpec::new("syscall", FieldKind::STR, ""),
         FieldSpec::new("ret", FieldKind::ERRNO_RESULT, ""),
         FieldSpec::new("flags", FieldKind::STR, ""),
         FieldSpec::new("mode", FieldKind::STR, ""),
-        FieldSpec::new("path", FieldKind::STR, ""),
-        FieldSpec::new("euid", FieldKind::U64, ""),
+        // Last in text output, as opensnoop prints it; the marks before it.
         FieldSpec::new("dirfd", FieldKind::I64, ""),
         FieldSpec::new("path_truncated", FieldKind::U64, ""),
         FieldSpec::new("path_hex", FieldKind::STR, ""),
+        FieldSpec::new("path", FieldKind::STR, ""),
     ]
 }
 
@@ -116,6 +117,7 @@ fn push_fields(r: &OpenRecord, out: &mut RVec<FieldValue>) {
     out.push(Value::u64(r.pid as u64));
     out.push(Value::u64(r.tid as u64));
     out.push(Value::u64(r.uid as u64));
+    out.push(Value::u64(r.euid as u64));
     out.push(Value::str(&r.comm.as_str()));
     out.push(Value::str(r.syscall.name()));
     out.push(Value::i64(r.ret));
@@ -126,12 +128,6 @@ fn push_fields(r: &OpenRecord, out: &mut RVec<FieldValue>) {
     } else {
         out.push(Value::missing());
     }
-    if r.unread() {
-        out.push(Value::missing());
-    } else {
-        out.push(Value::str(&r.path));
-    }
-    out.push(Value::u64(r.euid as u64));
     match r.dirfd_shown() {
         Some(fd) => out.push(Value::i64(fd as i64)),
         None => out.push(Value::missing()),
@@ -140,6 +136,11 @@ fn push_fields(r: &OpenRecord, out: &mut RVec<FieldValue>) {
     match &r.path_hex {
         Some(h) => out.push(Value::str(h)),
         None => out.push(Value::missing()),
+    }
+    if r.unread() {
+        out.push(Value::missing());
+    } else {
+        out.push(Value::str(&r.path));
     }
 }
 
@@ -200,6 +201,7 @@ mod tests {
             syscall: Syscall::Creat,
             comm: "sh".into(),
             path: "/tmp/x".into(),
+            ..Default::default()
         };
         let mut out = RVec::new();
         t.on_record(0, &r.encode(), Some(&mut out)).unwrap();
@@ -220,6 +222,6 @@ mod tests {
     fn record_size_matches_the_c_struct() {
         // The object's BTF is the source of truth for struct open_event; the
         // integration test decodes real records, this guards the constant.
-        assert_eq!(RECORD_SIZE, 8 * 3 + 4 * 4 + 8 + 16 + record::PATH_LEN);
+        assert_eq!(RECORD_SIZE, 8 * 3 + 4 * 4 + 4 + 4 * 3 + 16 + record::PATH_LEN);
     }
 }

@@ -72,6 +72,27 @@ pub struct OpenRecord {
     pub dirfd: i32,
 }
 
+impl Default for OpenRecord {
+    fn default() -> Self {
+        OpenRecord {
+            ts_ns: 0,
+            flags: 0,
+            ret: 0,
+            pid: 0,
+            tid: 0,
+            uid: 0,
+            euid: 0,
+            mode: 0,
+            syscall: Syscall::Unknown,
+            comm: Comm::default(),
+            path: String::new(),
+            path_hex: None,
+            path_flags: 0,
+            dirfd: AT_FDCWD,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syscall {
     /// fexit/kprobe on do_sys_openat2 cannot tell which syscall led there.
@@ -279,7 +300,30 @@ mod tests {
             syscall: Syscall::Openat,
             comm: "cat".into(),
             path: "/etc/hosts".into(),
+            euid: 1001,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn truncation_relative_names_and_bad_utf8_are_marked() {
+        let mut r = sample();
+        r.path = "rel".into();
+        r.dirfd = 7;
+        r.path_flags = PATH_TRUNCATED;
+        let d = OpenRecord::decode(&r.encode()).unwrap();
+        assert_eq!((d.dirfd, d.euid, d.truncated(), d.unread()), (7, 1001, true, false));
+        assert_eq!(d.display_path(), "[fd 7]/rel…");
+        r.dirfd = AT_FDCWD;
+        r.path_flags = 0;
+        assert_eq!(OpenRecord::decode(&r.encode()).unwrap().display_path(), "rel");
+        r.path_flags = PATH_UNREAD;
+        assert_eq!(OpenRecord::decode(&r.encode()).unwrap().display_path(), "(unreadable)");
+        let mut b = sample().encode();
+        b[PATH_OFF..PATH_OFF + 5].copy_from_slice(b"/\xff\xfex\0");
+        let d = OpenRecord::decode(&b).unwrap();
+        assert_eq!(d.path_hex.as_deref(), Some("2ffffe78"));
+        assert_eq!(OpenRecord::decode(&sample().encode()).unwrap().path_hex, None);
     }
 
     #[test]
@@ -297,7 +341,7 @@ mod tests {
     #[test]
     fn unterminated_and_invalid_utf8_paths_decode() {
         let mut b = sample().encode();
-        for x in &mut b[64..64 + PATH_LEN] {
+        for x in &mut b[PATH_OFF..PATH_OFF + PATH_LEN] {
             *x = 0xff;
         }
         let r = OpenRecord::decode(&b).unwrap();
@@ -332,7 +376,7 @@ mod fuzz {
             ts in any::<u64>(), flags in any::<u64>(), ret in any::<i64>(), pid in any::<u32>(), tid in any::<u32>(),
             uid in any::<u32>(), mode in any::<u32>(), comm in "[a-z0-9_-]{0,15}", path in "[ -~]{0,255}",
         ) {
-            let r = OpenRecord { ts_ns: ts, flags, ret, pid, tid, uid, mode, syscall: Syscall::Openat2, comm: comm.as_str().into(), path };
+            let r = OpenRecord { ts_ns: ts, flags, ret, pid, tid, uid, mode, syscall: Syscall::Openat2, comm: comm.as_str().into(), path, ..Default::default() };
             prop_assert_eq!(OpenRecord::decode(&r.encode()).unwrap(), r);
         }
     }
