@@ -104,3 +104,34 @@ fn passive_connections_are_owned_from_accept_on() {
         assert_eq!(r["comm"], "tcpserver", "captured when accept returned: {r}");
     }
 }
+
+#[test]
+fn refused_and_reset_connections_keep_their_ends_and_say_who_reset() {
+    let _g = serial();
+    let (closed, port) = (47313u64, 47314u64);
+    let (run, w) = run_with_workloads(
+        "tcp",
+        &format!("ports = [{closed}, {port}]"),
+        &[&["--comm", "tcpresets", "tcpresets", &closed.to_string(), &port.to_string()]],
+    );
+    let pid = w[0].0;
+    // The refused connect: family, both ends (the local port as bound for the
+    // SYN), and no connect latency (it never connected).
+    let refused = closes(&run, 4, closed);
+    assert_eq!(refused.len(), 1, "{refused:#?}\n{}", run.stderr);
+    let r = refused[0];
+    assert_eq!((r["end"].as_str(), r["dir"].as_str()), (Some("refused"), Some("active")), "{r}");
+    assert_eq!((r["laddr"].as_str(), r["raddr"].as_str(), r["rport"].as_u64()), (Some("127.0.0.1"), Some("127.0.0.1"), Some(closed)), "{r}");
+    assert!(r["lport"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["connect"].is_null(), "{r}");
+    assert_eq!(r["pid"], pid);
+    // SO_LINGER 0: the client sent the reset, the server received it.
+    let c = closes(&run, 4, port);
+    let end = |dir: &str| c.iter().find(|r| r["dir"] == dir).map(|r| (r["end"].clone(), r["connect"].clone()));
+    let (client_end, client_connect) = end("active").unwrap_or_else(|| panic!("{c:#?}"));
+    assert_eq!(client_end, "rst_sent", "{c:#?}");
+    assert!(client_connect.as_u64().unwrap() > 0);
+    let (server_end, server_connect) = end("passive").unwrap_or_else(|| panic!("{c:#?}"));
+    assert_eq!(server_end, "rst_received", "{c:#?}");
+    assert!(server_connect.is_null(), "a passive end did not connect: {c:#?}");
+}

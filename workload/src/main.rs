@@ -36,7 +36,7 @@ fn num(s: Option<&String>, what: &str) -> u64 {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | open PATH N | tcp4|tcp6|tcp4c|tcp6c PORT N BYTES | pingpong N | churn DIR N");
+    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | open PATH N | tcp4|tcp6|tcp4c|tcp6c PORT N BYTES | tcpresets CLOSED_PORT PORT | pingpong N | churn DIR N");
     std::process::exit(2);
 }
 
@@ -119,6 +119,25 @@ fn pingpong(n: u64) {
     t.join().unwrap();
 }
 
+/// A connect to `closed` (nothing listens: refused), then a connection to a
+/// listener on `port` that the client aborts (SO_LINGER 0: it sends a reset).
+fn tcp_resets(closed: u16, port: u16) {
+    use std::os::fd::AsRawFd;
+    let refused = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, closed));
+    assert!(refused.is_err(), "port {closed} must have no listener");
+    let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("listening");
+    let c = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connecting");
+    let (s, _) = l.accept().expect("accepting");
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt with a linger struct of the size given.
+    unsafe {
+        libc::setsockopt(c.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&linger as *const libc::linger).cast(), std::mem::size_of::<libc::linger>() as u32);
+    }
+    drop(c);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    drop(s);
+}
+
 fn churn(dir: &str, n: u64) {
     for i in 0..n {
         let path = std::ffi::CString::new(format!("{dir}/{i}")).expect("path without NUL");
@@ -170,6 +189,10 @@ fn main() {
             let n = num(args.get(2), "N");
             tcp(v.starts_with("tcp6"), port, n, num(args.get(3), "BYTES") as usize, v.ends_with('c'));
             n
+        }
+        Some("tcpresets") => {
+            tcp_resets(num(args.get(1), "CLOSED_PORT") as u16, num(args.get(2), "PORT") as u16);
+            2
         }
         Some("churn") => {
             let dir = args.get(1).unwrap_or_else(|| usage("churn needs DIR"));
