@@ -123,7 +123,10 @@ impl<W: Write> RecordWriter<W> {
             match v.as_enum() {
                 Ok(Value::U64(n)) => out.write_all(num.format(*n).as_bytes())?,
                 Ok(Value::I64(n)) => out.write_all(num.format(*n).as_bytes())?,
-                Ok(Value::Str(s)) => serde_json::to_writer(&mut *out, s.as_str())?,
+                Ok(Value::Str(s)) => {
+                    let quoted = serde_json::to_string(s.as_str())?;
+                    out.write_all(crate::text::json_escape_controls(&quoted).as_bytes())?
+                }
                 _ => out.write_all(b"null")?,
             }
             if f.kind == FieldKind::ERRNO_RESULT {
@@ -200,7 +203,8 @@ impl<W: Write> RecordWriter<W> {
         match self.format {
             Format::Json => {
                 let v = panel_json(plugin, id, title, content);
-                serde_json::to_writer(&mut self.out, &v)?;
+                let text = serde_json::to_string(&v)?;
+                self.out.write_all(crate::text::json_escape_controls(&text).as_bytes())?;
                 self.out.write_all(b"\n")
             }
             Format::Text => {

@@ -40,6 +40,25 @@ pub fn escape_untrusted_lines(s: &str) -> String {
     s.split('\n').map(escape_untrusted).collect::<Vec<_>>().join("\n")
 }
 
+/// JSON text with the characters JSON allows raw but a terminal acts on (DEL,
+/// C1 controls, bidi marks) written as `\uXXXX` escapes: the same JSON value,
+/// harmless when the stream is read on a terminal. JSON may hold these only
+/// inside strings, so replacing them anywhere in the text is exact.
+pub fn json_escape_controls(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(needs_escape) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if needs_escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Levenshtein distance, for "did you mean" on short names.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -68,6 +87,15 @@ mod tests {
         assert!(!e.chars().any(needs_escape));
         assert!(matches!(escape_untrusted("/etc/hosts ünïcode"), Cow::Borrowed(_)));
         assert_eq!(escape_untrusted_lines("a\x1b\nb\r"), "a\\x1b\nb\\x0d");
+    }
+
+    #[test]
+    fn json_stays_the_same_value_without_raw_controls() {
+        let v = serde_json::json!({"p": "a\u{202e}b\u{9b}c\u{7f}\u{1b}"});
+        let text = serde_json::to_string(&v).unwrap();
+        let safe = json_escape_controls(&text);
+        assert!(!safe.chars().any(needs_escape), "{safe}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).unwrap(), v);
     }
 
     #[test]

@@ -43,6 +43,22 @@ impl<'a> MakeWriter<'a> for Captured {
     }
 }
 
+/// stderr for log lines, where a failed write is dropped: tracing-subscriber
+/// reports a failing writer with `eprintln!`, which panics when stderr itself
+/// is what fails (a closed pipe, /dev/full).
+pub struct LossyStderr;
+
+impl Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
 fn filter() -> EnvFilter {
     // libbpf's info chatter is for --log / RUST_LOG=debug, not for every run.
     EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn,libbpf=error"))
@@ -61,7 +77,7 @@ pub fn init(file: Option<&Path>, capture: bool) -> anyhow::Result<Option<Capture
         Ok(Some(c))
     } else {
         use std::io::IsTerminal;
-        builder.with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init();
+        builder.with_ansi(std::io::stderr().is_terminal()).with_writer(|| LossyStderr).init();
         Ok(None)
     }
 }
