@@ -314,3 +314,126 @@ fn events_lost_in_a_stall_show_in_the_status_line() {
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
 }
+
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(15), "{what} did not happen within 15 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Install a plugin the recommended way: copied beside, renamed into place.
+fn install(dir: &std::path::Path, plugin: &std::path::Path) {
+    let name = plugin.file_name().unwrap().to_str().unwrap();
+    let tmp = dir.join(format!(".{name}.part"));
+    std::fs::copy(plugin, &tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+#[test]
+fn hot_plug_follows_a_symlinked_directory_and_one_made_anew() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[open_plugin()]);
+    let links = tempfile::tempdir().unwrap();
+    let via = links.path().join("plugins-link");
+    std::os::unix::fs::symlink(dir.path(), &via).unwrap();
+    let t = Tmux::start(&host_cmd(&via));
+    t.wait_for("[tracepoint]");
+
+    install(dir.path(), &staged_plugin("tcp"));
+    wait_until("tcp attached", || !links_of_programs("tcp_").is_empty());
+    std::thread::sleep(Duration::from_millis(1000));
+    let screen = t.capture();
+    assert!(!screen.contains("already loaded"), "a rename is one install, not two:\n{screen}");
+
+    // Removed, as seen through the symlink: switched off.
+    std::fs::remove_file(dir.path().join("libtracer_tcp.so")).unwrap();
+    wait_until("tcp detached after its file went", || links_of_programs("tcp_").is_empty());
+
+    // The directory goes, and comes back with a plugin in it.
+    let real = dir.path().to_path_buf();
+    std::fs::remove_dir_all(&real).unwrap();
+    t.wait_for("was removed");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    install(&real, &staged_plugin("sched"));
+    wait_until("sched attached from the new directory", || !links_of_programs("sched_").is_empty());
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+    for prefix in ["open_tp_", "sched_", "tcp_"] {
+        assert_eq!(links_of_programs(prefix), Vec::<u32>::new(), "{prefix}* left attached");
+    }
+}
+
+#[test]
+fn the_picker_starts_a_plugin_that_was_not_enabled_at_start() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[open_plugin(), staged_plugin("tcp")]);
+    let t = Tmux::start(&format!(
+        "{} --config {} --plugins-dir {} --plugin open; echo EXITED rc=$?; sleep 60",
+        host_bin().display(),
+        default_config().display(),
+        dir.path().display()
+    ));
+    t.wait_for("[tracepoint]");
+    assert!(links_of_programs("tcp_").is_empty());
+    t.keys(&["c"]);
+    let screen = t.wait_for("Space toggles");
+    let lines: Vec<&str> = screen.lines().collect();
+    let first = lines.iter().position(|l| l.contains("open.recent")).expect("picker lists open.recent");
+    let tcp = lines.iter().position(|l| l.contains("] tcp.closed")).unwrap_or_else(|| panic!("{screen}"));
+    assert!(lines[tcp].contains("[ ]"), "a panel of a plugin not running shows as off: {}", lines[tcp]);
+    for _ in first..tcp {
+        t.keys(&["j"]);
+    }
+    t.keys(&["Space"]);
+    t.wait_for("tcp: started");
+    assert!(!links_of_programs("tcp_").is_empty(), "tcp attached from the picker");
+    t.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+    assert_eq!(links_of_programs("tcp_"), Vec::<u32>::new());
+}
+
+#[test]
+fn raw_stderr_output_never_reaches_the_screen() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[open_plugin()]);
+    let t = Tmux::start(&format!("TRACER_FIXTURE_MODE=stderr_new {}", host_cmd(dir.path())));
+    t.wait_for("[tracepoint]");
+    // A plugin whose constructor writes to stderr, dropped in while the UI runs.
+    install(dir.path(), &misbehaving_plugin());
+    t.wait_for(" misbehaving ");
+    std::thread::sleep(Duration::from_millis(500));
+    let screen = t.capture();
+    // Only ever as a log line, escaped (the status line may show it).
+    for l in screen.lines().filter(|l| l.contains("FIXTURE-STDERR")) {
+        assert!(l.contains("FIXTURE-STDERR\\x1b[7m"), "raw stderr drawn on the screen (or its control acted on):\n{screen}");
+    }
+    t.keys(&["q"]);
+    let after = t.wait_for("EXITED rc=0");
+    assert!(after.contains("FIXTURE-STDERR\\x1b[7m"), "the captured line is printed, escaped, after the UI ends:\n{after}");
+}
+
+#[test]
+fn in_a_pid_namespace_the_host_leaves_its_own_opens_out() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[open_plugin()]);
+    // The UI reads /proc/self/stat at every refresh: opens of its own.
+    let t = Tmux::start(&format!("unshare --pid --fork --mount-proc {}", host_cmd(dir.path())));
+    t.wait_for("[tracepoint]");
+    std::thread::sleep(Duration::from_millis(2500));
+    let screen = t.capture();
+    assert!(screen.contains("Recent opens"), "{screen}");
+    assert!(!screen.contains("tracer-host"), "the host's own opens are shown:\n{screen}");
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+    assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
+}
