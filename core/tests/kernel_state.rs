@@ -167,13 +167,18 @@ fn cpu_percent_of_a_single_thread_stays_within_one_cpu_and_its_name_stays() {
 #[test]
 fn scheduler_histograms_go_on_after_detach_and_attach() {
     let (mut s, idx) = session_with("sched", "{}");
-    std::thread::sleep(Duration::from_millis(300));
+    // Two threads handing a byte back and forth: wakeups, waits and switches.
+    let pingpong = || {
+        let st = Command::new(common::target().join("debug/tracer-workload")).args(["pingpong", "2000"]).stdout(Stdio::null()).status().unwrap();
+        assert!(st.success());
+    };
+    pingpong();
     s.refresh();
     let first = histogram_total(&s, idx, "runq");
     assert!(first > 0, "some scheduling in 300 ms");
     s.stop(idx, None);
     s.start(idx, "{}").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    pingpong();
     s.refresh();
     let again = histogram_total(&s, idx, "runq");
     assert!(again > first, "cumulative figures go on after a re-attach: {first} then {again}");
