@@ -212,6 +212,12 @@ fn losses_are_kept_across_detach_and_attach() {
 
 /// Records of the open plugin with these fields: (tid, ret, path, path_truncated).
 fn open_records(s: &mut Session) -> Vec<(u64, i64, Option<String>, u64)> {
+    open_records_with(s, &[]).into_iter().map(|(r, _)| r).collect()
+}
+
+/// The same, and the values of `more` fields.
+#[allow(clippy::type_complexity)]
+fn open_records_with(s: &mut Session, more: &[&str]) -> Vec<((u64, i64, Option<String>, u64), Vec<Value>)> {
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_millis(500);
     while Instant::now() < deadline {
@@ -223,7 +229,7 @@ fn open_records(s: &mut Session) -> Vec<(u64, i64, Option<String>, u64)> {
                 Value::Str(p) => Some(p.to_string()),
                 _ => None,
             };
-            out.push((tid, ret, path, cut));
+            out.push(((tid, ret, path, cut), more.iter().map(|n| get(n)).collect()));
         };
         s.pump(Some(&mut sink)).unwrap();
         std::thread::sleep(Duration::from_millis(20));
@@ -299,5 +305,41 @@ fn a_long_name_is_marked_cut_and_an_unreadable_one_said() {
     let p = path.as_deref().unwrap();
     assert!(p.len() == 511 && long.starts_with(p), "the longest prefix that fits: {} bytes", p.len());
     assert_eq!((mine[1].1, mine[1].2.as_deref(), mine[1].3), (-14, None, 0), "EFAULT, no name: {mine:?}");
+    s.shutdown();
+}
+
+/// A thread whose effective uid is not its real one opens a root-only file,
+/// and a name relative to a directory fd.
+#[test]
+fn an_open_names_the_effective_uid_and_the_directory_of_a_relative_name() {
+    let (mut s, _) = session_with("open", r#"{"include_self": true}"#);
+    let work = tempfile::tempdir().unwrap();
+    let secret = work.path().join("trc-secret");
+    std::fs::write(&secret, "x").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(work.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let c = std::ffi::CString::new(secret.to_str().unwrap()).unwrap();
+    let dir = std::ffi::CString::new(work.path().to_str().unwrap()).unwrap();
+    let t = std::thread::spawn(move || {
+        // This thread only (the raw syscall, not glibc's all-threads seteuid).
+        assert_eq!(unsafe { libc::syscall(libc::SYS_setresuid, -1i32 as u32, 65534u32, -1i32 as u32) }, 0);
+        let denied = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY) };
+        assert_eq!((denied, std::io::Error::last_os_error().raw_os_error()), (-1, Some(libc::EACCES)));
+        assert_eq!(unsafe { libc::syscall(libc::SYS_setresuid, -1i32 as u32, 0u32, -1i32 as u32) }, 0);
+        let dfd = unsafe { libc::open(dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+        let rel = std::ffi::CString::new("trc-secret").unwrap();
+        let fd = unsafe { libc::openat(dfd, rel.as_ptr(), libc::O_RDONLY) };
+        assert!(fd >= 0);
+        unsafe { libc::close(fd) };
+        unsafe { libc::close(dfd) };
+        (gettid(), dfd)
+    });
+    let (tid, dfd) = t.join().unwrap();
+    let recs = open_records_with(&mut s, &["uid", "euid", "dirfd"]);
+    let mine: Vec<_> = recs.iter().filter(|r| r.0 .0 == tid).collect();
+    assert_eq!(mine.len(), 3, "{recs:?}");
+    assert_eq!((mine[0].0 .1, &mine[0].1[..]), (-13, &[Value::U64(0), Value::U64(65534), Value::Missing][..]), "EACCES as euid 65534: {mine:?}");
+    assert_eq!(mine[2].0 .2.as_deref(), Some("trc-secret"));
+    assert_eq!(mine[2].1[2], Value::I64(dfd as i64), "relative to the directory fd: {mine:?}");
     s.shutdown();
 }

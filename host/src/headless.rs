@@ -7,7 +7,7 @@ use crate::stdout_queue::StdoutQueue;
 use std::time::Duration;
 use tracer_core::format::Clock;
 use tracer_core::output::{Format, RecordWriter};
-use tracer_core::session::{PluginSlot, Session, SlotState};
+use tracer_core::session::{PluginSlot, PluginStats, Session, SlotState};
 use tracer_plugin_api::FieldValue;
 
 pub struct Headless {
@@ -117,22 +117,42 @@ impl Frontend for Headless {
     }
 }
 
+/// Records, drops with their causes, record errors. A counter that could not
+/// be read is no zero: the line says what is unknown.
+fn report_line(name: &str, s: &PluginStats) -> String {
+    let counters: Vec<String> = s.counters.iter().map(|(n, v)| format!("{n} {v}")).collect();
+    let dropped = match &s.counter_error {
+        None => format!("{} dropped ({})", s.drops, counters.join(", ")),
+        Some(e) => format!("drops unknown (at least {}): the loss counters could not be read: {e}", s.drops),
+    };
+    format!("{name}: {} records, {dropped}, {} record errors", s.records, s.record_errors)
+}
+
 /// One line per plugin that ran: records, drops with their causes, errors; and
 /// why a plugin was stopped. Taken before shutdown, printed after it.
 pub fn report(session: &Session) -> Vec<String> {
     let mut lines = Vec::new();
     for slot in session.slots.iter().filter(|s| s.state != SlotState::Off) {
-        let s = &slot.stats;
-        let counters: Vec<String> = s.counters.iter().map(|(n, v)| format!("{n} {v}")).collect();
-        // A counter that could not be read is no zero: say what is unknown.
-        let dropped = match &s.counter_error {
-            None => format!("{} dropped ({})", s.drops, counters.join(", ")),
-            Some(e) => format!("drops unknown (at least {}): the loss counters could not be read: {e}", s.drops),
-        };
-        lines.push(format!("{}: {} records, {dropped}, {} record errors", slot.name(), s.records, s.record_errors));
+        lines.push(report_line(slot.name(), &slot.stats));
         if let SlotState::Failed(why) = &slot.state {
             lines.push(format!("{}: stopped: {}", slot.name(), why.lines().next().unwrap_or("")));
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_loss_counter_is_reported_as_unknown_not_zero() {
+        let mut s = PluginStats::default();
+        s.records = 12;
+        s.counters = vec![("ring buffer full".into(), 0)];
+        assert_eq!(report_line("open", &s), "open: 12 records, 0 dropped (ring buffer full 0), 0 record errors");
+        s.counter_error = Some("reading open_stats[0]: Too many open files (os error 24)".into());
+        let line = report_line("open", &s);
+        assert!(line.contains("drops unknown (at least 0)") && line.contains("Too many open files") && !line.contains("0 dropped"), "{line}");
+    }
 }

@@ -437,3 +437,39 @@ fn in_a_pid_namespace_the_host_leaves_its_own_opens_out() {
     t.wait_for("EXITED rc=0");
     assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
 }
+
+/// Puts a sysctl back when dropped.
+struct Sysctl(&'static str, String);
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.0, &self.1);
+    }
+}
+
+#[test]
+fn a_plugin_added_after_inotify_lost_events_is_still_loaded() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[open_plugin()]);
+    // A 16-event queue for inotify instances made now (the host's); put back
+    // as soon as the host has its watch.
+    let knob = "/proc/sys/fs/inotify/max_queued_events";
+    let guard = Sysctl(knob, std::fs::read_to_string(knob).unwrap());
+    std::fs::write(knob, "16").unwrap();
+    let t = Tmux::start(&host_cmd(dir.path()));
+    t.wait_for("[tracepoint]");
+    drop(guard);
+    // The host stopped while 2,000 files appear and the plugin is renamed in:
+    // the queue overflows and the rename's own event is lost.
+    let pid = newest_host_pid();
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    for i in 0..2000 {
+        std::fs::write(dir.path().join(format!("f{i}.txt")), "").unwrap();
+    }
+    install(dir.path(), &staged_plugin("tcp"));
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    wait_until("tcp loaded after the overflow", || !links_of_programs("tcp_").is_empty());
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+    assert_eq!(links_of_programs("tcp_"), Vec::<u32>::new());
+}
