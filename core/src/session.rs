@@ -69,6 +69,20 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
 }
 
 impl PluginSlot {
+    /// A loaded plugin, not started.
+    fn new(LoadedPlugin { path, tracer, desc }: LoadedPlugin) -> PluginSlot {
+        PluginSlot {
+            file_id: file_id(&path),
+            path,
+            desc,
+            tracer,
+            bpf: None,
+            state: SlotState::Off,
+            stats: PluginStats::default(),
+            settings: "{}".into(),
+        }
+    }
+
     pub fn name(&self) -> &str {
         self.desc.info.name.as_str()
     }
@@ -165,19 +179,7 @@ impl Session {
     pub fn load(dir: &Path) -> Result<Session, String> {
         crate::libbpf_log::install();
         let (plugins, load_failures) = loader::load_dir(dir)?;
-        let slots = plugins
-            .into_iter()
-            .map(|LoadedPlugin { path, tracer, desc }| PluginSlot {
-                file_id: file_id(&path),
-                path,
-                desc,
-                tracer,
-                bpf: None,
-                state: SlotState::Off,
-                stats: PluginStats::default(),
-                settings: "{}".into(),
-            })
-            .collect();
+        let slots = plugins.into_iter().map(PluginSlot::new).collect();
         Ok(Session { poller: None, slots, load_failures, scratch: RVec::new(), poller_generation: 0 })
     }
 
@@ -196,20 +198,12 @@ impl Session {
         }
         let dir = crate::safety::check_dir(dir).map_err(fail)?;
         let real = crate::safety::check_file(&dir, path).map_err(fail)?;
-        let LoadedPlugin { path: _, tracer, desc } = loader::load_library(&real).map_err(fail)?;
-        if let Some(first) = self.slots.iter().find(|s| s.name() == desc.info.name.as_str()) {
+        let loaded = loader::load_library(&real).map_err(fail)?;
+        if let Some(first) = self.slots.iter().find(|s| s.name() == loaded.name()) {
             return Err(fail(format!("a plugin named {:?} is already loaded from {}", first.name(), first.path.display())));
         }
-        self.slots.push(PluginSlot {
-            path: path.to_path_buf(),
-            desc,
-            tracer,
-            bpf: None,
-            state: SlotState::Off,
-            stats: PluginStats::default(),
-            settings: "{}".into(),
-            file_id: file_id(path),
-        });
+        // Known by the path it was found under (events name it so).
+        self.slots.push(PluginSlot::new(LoadedPlugin { path: path.to_path_buf(), ..loaded }));
         Ok(self.slots.len() - 1)
     }
 

@@ -12,6 +12,15 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// tracer-host running only the open plugin from `dir`, headless, then `extra`.
+fn open_host(dir: &tempfile::TempDir, extra: &[&str]) -> Command {
+    let mut c = Command::new(host_bin());
+    c.args(["--config", default_config().to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--plugin", "open"])
+        .arg("--headless")
+        .args(extra);
+    c
+}
+
 fn config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
     let p = dir.path().join("test.toml");
     fs::write(&p, text).unwrap();
@@ -105,14 +114,11 @@ fn a_stdout_nobody_reads_does_not_stop_signals_or_detaching() {
     let _g = serial();
     assert_root();
     let dir = plugin_dir(&[open_plugin()]);
-    let cfg = default_config();
     // A pipe whose read end stays open and is never read.
     let mut fds = [0; 2];
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
     let (read_end, write_end) = (fds[0], fds[1]);
-    let mut host = Command::new(host_bin())
-        .args(["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--plugin", "open"])
-        .args(["--headless", "--format", "json", "--duration", "3"])
+    let mut host = open_host(&dir, &["--format", "json", "--duration", "3"])
         .stdin(Stdio::null())
         .stdout(unsafe { <Stdio as std::os::fd::FromRawFd>::from_raw_fd(write_end) })
         .stderr(Stdio::piped())
@@ -146,10 +152,7 @@ fn a_stderr_that_cannot_be_written_is_no_reason_to_fail() {
     let _g = serial();
     assert_root();
     let dir = plugin_dir(&[open_plugin()]);
-    let cfg = default_config();
-    let st = Command::new(host_bin())
-        .args(["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--plugin", "open"])
-        .args(["--headless", "--format", "json", "--duration", "0.5"])
+    let st = open_host(&dir, &["--format", "json", "--duration", "0.5"])
         .stdout(Stdio::null())
         .stderr(fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
         .status()
@@ -240,10 +243,7 @@ fn a_low_open_files_limit_is_raised() {
     let _g = serial();
     assert_root();
     let dir = plugin_dir(&[open_plugin()]);
-    let cfg = default_config();
-    let mut cmd = Command::new(host_bin());
-    cmd.args(["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--plugin", "open"])
-        .args(["--headless", "--duration", "0.3"]);
+    let mut cmd = open_host(&dir, &["--duration", "0.3"]);
     unsafe {
         cmd.pre_exec(|| {
             let lim = libc::rlimit { rlim_cur: 24, rlim_max: 4096 };
