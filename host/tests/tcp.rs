@@ -123,7 +123,7 @@ fn refused_and_reset_connections_keep_their_ends_and_say_who_reset() {
     assert_eq!((r["end"].as_str(), r["dir"].as_str()), (Some("refused"), Some("active")), "{r}");
     assert_eq!((r["laddr"].as_str(), r["raddr"].as_str(), r["rport"].as_u64()), (Some("127.0.0.1"), Some("127.0.0.1"), Some(closed)), "{r}");
     assert!(r["lport"].as_u64().unwrap() > 0, "{r}");
-    assert!(r["connect"].is_null(), "{r}");
+    assert!(r["connect"].is_null() && r["lifetime"].is_null(), "never connected, never established: {r}");
     assert_eq!(r["pid"], pid);
     // SO_LINGER 0: the client sent the reset, the server received it.
     let c = closes(&run, 4, port);

@@ -266,7 +266,8 @@ impl SchedStats {
                         Value::str(&format!("{:.1}", (100.0 * p.run_ns as f64 / interval_ns).min(max_percent))),
                         Value::u64(p.run_ns),
                         Value::u64(p.wait_ns),
-                        Value::u64(p.wait_ns / p.waits.max(1)),
+                        // No wait measured: no average (not 0).
+                        if p.waits == 0 { Value::missing() } else { Value::u64(p.wait_ns / p.waits) },
                         Value::u64(p.voluntary),
                         Value::u64(p.involuntary),
                         Value::u64(p.migrations),

@@ -160,7 +160,7 @@ impl TcpStats {
                     row.extend([
                         Value::u64(c.bytes_acked),
                         Value::u64(c.bytes_received),
-                        Value::u64(c.lifetime_ns()),
+                        c.lifetime_value(),
                         c.conn.connect_value(),
                         Value::str(end_name(c.end)),
                     ]);

@@ -159,7 +159,7 @@ impl NativeTracer for Tcp {
                     out.push(Value::str(if k.active() { "active" } else { "passive" }));
                     out.push(Value::u64(c.bytes_acked));
                     out.push(Value::u64(c.bytes_received));
-                    out.push(Value::u64(c.lifetime_ns()));
+                    out.push(c.lifetime_value());
                     out.push(k.connect_value());
                     out.push(Value::str(end_name(c.end)));
                     out.push(Value::str(&k.state_times()));

@@ -199,11 +199,13 @@ impl Close {
     }
 
     /// From ESTABLISHED to close; 0 if never established.
-    pub fn lifetime_ns(&self) -> u64 {
+    /// Established to close; missing for a connection that was never
+    /// established (refused, timed out).
+    pub fn lifetime_value(&self) -> tracer_plugin_api::FieldValue {
         if self.conn.established_ns == 0 {
-            0
+            tracer_plugin_api::Value::missing()
         } else {
-            self.ts_ns.saturating_sub(self.conn.established_ns)
+            tracer_plugin_api::Value::u64(self.ts_ns.saturating_sub(self.conn.established_ns))
         }
     }
 }
@@ -258,7 +260,12 @@ pub mod tests {
         assert_eq!(c.conn.comm, "curl");
         assert_eq!((c.conn.sport, c.conn.dport), (5555, 80));
         assert!(c.conn.active());
-        assert_eq!(c.lifetime_ns(), 8_000);
+        assert_eq!(c.lifetime_value(), tracer_plugin_api::Value::u64(8_000));
+        assert_eq!(c.conn.connect_value(), tracer_plugin_api::Value::u64(250));
+        let mut never = c.clone();
+        never.conn.established_ns = 0;
+        never.conn.connect_ns = 0;
+        assert_eq!((never.lifetime_value(), never.conn.connect_value()), (tracer_plugin_api::Value::missing(), tracer_plugin_api::Value::missing()));
         assert_eq!(c.conn.state_times(), "ESTABLISHED 5000ns");
         assert!(Close::decode(&b[..100]).is_err());
     }
