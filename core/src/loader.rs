@@ -109,76 +109,101 @@ fn summarize_abi_report(text: &str) -> String {
     }
 }
 
-/// The ELF checks the dynamic loader does not do before mapping: every segment
-/// it maps and the section headers must lie inside the file. A truncated file
-/// would otherwise be mapped past its end and fault (SIGBUS) on first touch.
-fn check_elf_extent(b: &[u8]) -> Result<(), String> {
-    let u16_at = |o: usize| b.get(o..o + 2).map(|x| u16::from_le_bytes(x.try_into().unwrap()));
-    let u64_at = |o: usize| b.get(o..o + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap()));
-    if b.len() < 64 || &b[..4] != b"\x7fELF" {
-        return Err(format!("not a loadable shared library (not an ELF file, {} bytes)", b.len()));
+/// How much of a plugin file the dynamic loader reads: the program header
+/// table and every segment with bytes in the file (what lies past them is
+/// section headers and debug info, which loading does not use). `head` holds
+/// the file's first bytes (the ELF header and program headers at least);
+/// `file_len` is its size. A cut file, whose segments run past its end, is
+/// refused here: mapped, it would fault (SIGBUS) on first touch.
+fn elf_load_extent(head: &[u8], file_len: u64) -> Result<u64, String> {
+    let u16_at = |o: usize| head.get(o..o + 2).map(|x| u16::from_le_bytes(x.try_into().unwrap()));
+    let u64_at = |o: usize| head.get(o..o + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap()));
+    if head.len() < 64 || &head[..4] != b"\x7fELF" {
+        return Err(format!("not a loadable shared library (not an ELF file, {file_len} bytes)"));
     }
-    if b[4] != 2 || b[5] != 1 {
+    if head[4] != 2 || head[5] != 1 {
         return Err("not a loadable shared library (not a 64-bit little-endian ELF file)".into());
     }
-    let short = |what: &str| format!("not a loadable shared library (truncated: {what} runs past the end of the {}-byte file)", b.len());
-    let len = b.len() as u128;
-    let (phoff, phentsize, phnum) = (u64_at(32).unwrap(), u16_at(54).unwrap(), u16_at(56).unwrap());
-    let (shoff, shentsize, shnum) = (u64_at(40).unwrap(), u16_at(58).unwrap(), u16_at(60).unwrap());
-    if phoff as u128 + phentsize as u128 * phnum as u128 > len {
-        return Err(short("the program header table"));
-    }
-    if shoff as u128 + shentsize as u128 * shnum as u128 > len {
-        return Err(short("the section header table"));
-    }
-    for i in 0..phnum as usize {
-        let ph = phoff as usize + i * phentsize as usize;
-        let p_type = b.get(ph..ph + 4).map(|x| u32::from_le_bytes(x.try_into().unwrap())).unwrap_or(0);
-        let (Some(off), Some(filesz)) = (u64_at(ph + 8), u64_at(ph + 32)) else { return Err(short("a program header")) };
-        // PT_LOAD, PT_DYNAMIC, PT_NOTE, PT_GNU_EH_FRAME...: anything with file bytes.
-        if p_type != 0 && off as u128 + filesz as u128 > len {
-            return Err(short(&format!("segment {i}")));
+    let short = |what: &str| format!("not a loadable shared library (truncated: {what} runs past the end of the {file_len}-byte file)");
+    let (phoff, phentsize, phnum) = (u64_at(32).unwrap(), u16_at(54).unwrap() as u64, u16_at(56).unwrap() as u64);
+    let table_end = phoff.checked_add(phentsize * phnum).filter(|e| *e <= file_len).ok_or_else(|| short("the program header table"))?;
+    let mut extent = table_end;
+    for i in 0..phnum {
+        let ph = (phoff + i * phentsize) as usize;
+        let (Some(p_type), Some(off), Some(filesz)) = (head.get(ph..ph + 4), u64_at(ph + 8), u64_at(ph + 32)) else {
+            return Err(short("a program header"));
+        };
+        // PT_NULL has no bytes; every other kind (LOAD, DYNAMIC, NOTE, ...) does.
+        if p_type != [0, 0, 0, 0] {
+            let end = off.checked_add(filesz).filter(|e| *e <= file_len).ok_or_else(|| short(&format!("segment {i}")))?;
+            extent = extent.max(end);
         }
     }
-    Ok(())
+    Ok(extent)
 }
 
-/// The file's bytes in a sealed memfd: the loader maps this private copy, so a
-/// later write to (or truncation of) the plugin file cannot change code the
-/// host runs. Returns the memfd and its /proc path.
-fn sealed_copy(path: &Path, bytes: &[u8]) -> Result<(std::fs::File, PathBuf), String> {
-    use std::io::Write;
+/// The loadable part of the plugin file in a sealed memfd: the loader maps
+/// this private copy, so a later write to (or truncation of) the plugin file
+/// cannot change code the host runs. Only what loading uses is copied, by the
+/// kernel (copy_file_range), never through a buffer of the file's size; the
+/// copy's ELF header no longer names section headers, which it does not hold.
+/// Returns the memfd and its /proc path.
+fn sealed_copy(path: &Path) -> Result<(std::fs::File, PathBuf), String> {
+    use std::io::{Read, Seek, Write};
     use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::fs::FileExt;
+    let io = |what: &str, e: std::io::Error| {
+        let e = e.to_string();
+        crate::kernel_features::fd_exhaustion_hint(&e).unwrap_or_else(|| format!("{what}: {e}"))
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| io("reading the plugin", e))?;
+    let file_len = file.metadata().map_err(|e| io("reading the plugin", e))?.len();
+    let mut head = vec![0u8; 64];
+    let n = file.read_at(&mut head, 0).map_err(|e| io("reading the plugin", e))?;
+    head.truncate(n);
+    if head.len() == 64 && &head[..4] == b"\x7fELF" {
+        // Room for the program header table (small: tens of entries).
+        let phoff = u64::from_le_bytes(head[32..40].try_into().unwrap());
+        let table = phoff.saturating_add(u16::from_le_bytes([head[54], head[55]]) as u64 * u16::from_le_bytes([head[56], head[57]]) as u64);
+        if table <= file_len.min(1 << 20) {
+            head.resize(table.max(64) as usize, 0);
+            let n = file.read_at(&mut head, 0).map_err(|e| io("reading the plugin", e))?;
+            head.truncate(n);
+        }
+    }
+    let extent = elf_load_extent(&head, file_len)?;
+
     let name = std::ffi::CString::new(format!("tracer-plugin:{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()))
         .map_err(|_| "plugin file name holds a NUL byte".to_string())?;
     // SAFETY: valid C string; the returned fd is owned by the File below.
     let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
-        let e = std::io::Error::last_os_error().to_string();
-        return Err(crate::kernel_features::fd_exhaustion_hint(&e).unwrap_or_else(|| format!("copying the plugin into memory: {e}")));
+        return Err(io("copying the plugin into memory", std::io::Error::last_os_error()));
     }
     // SAFETY: fd is a fresh descriptor we own.
-    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
-    f.write_all(bytes).map_err(|e| format!("copying the plugin into memory: {e}"))?;
+    let mut copy = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.rewind().map_err(|e| io("reading the plugin", e))?;
+    let copied = std::io::copy(&mut (&mut file).take(extent), &mut copy).map_err(|e| io("copying the plugin into memory", e))?;
+    if copied != extent {
+        return Err(format!("not a loadable shared library (truncated while being read: {copied} of {extent} bytes)"));
+    }
+    // e_shoff, e_shnum, e_shstrndx: no section headers in the copy.
+    copy.write_all_at(&[0u8; 8], 40).and_then(|_| copy.write_all_at(&[0u8; 2], 60)).and_then(|_| copy.write_all_at(&[0u8; 2], 62))
+        .map_err(|e| io("copying the plugin into memory", e))?;
+    copy.flush().map_err(|e| io("copying the plugin into memory", e))?;
     let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
     // SAFETY: fcntl on our own fd.
-    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+    if unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
         return Err(format!("sealing the plugin's copy: {}", std::io::Error::last_os_error()));
     }
-    let p = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
-    Ok((f, p))
+    let p = PathBuf::from(format!("/proc/self/fd/{}", copy.as_raw_fd()));
+    Ok((copy, p))
 }
 
-/// Load one plugin file that passed the safety checks: read once, checked,
-/// and mapped from a sealed private copy.
+/// Load one plugin file that passed the safety checks: checked, and mapped
+/// from a sealed private copy of what loading uses.
 pub fn load_library(path: &Path) -> Result<LoadedPlugin, String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let e = e.to_string();
-        crate::kernel_features::fd_exhaustion_hint(&e).unwrap_or_else(|| format!("reading the plugin: {e}"))
-    })?;
-    check_elf_extent(&bytes)?;
-    let (copy, copy_path) = sealed_copy(path, &bytes)?;
-    drop(bytes);
+    let (copy, copy_path) = sealed_copy(path)?;
     // Kept open for the life of the process, whatever happens next (libraries
     // are never unloaded): the dynamic loader knows a library by the path it
     // was opened under, and a reused fd number would make the next plugin's
@@ -232,9 +257,11 @@ mod tests {
     #[test]
     fn a_truncated_elf_is_refused_before_mapping() {
         let me = std::fs::read("/proc/self/exe").unwrap();
-        assert_eq!(check_elf_extent(&me), Ok(()));
-        let e = check_elf_extent(&me[..me.len() / 2]).unwrap_err();
+        let len = me.len() as u64;
+        let extent = elf_load_extent(&me, len).unwrap();
+        assert!(extent > 4096 && extent <= len, "{extent} of {len}");
+        let e = elf_load_extent(&me, extent - 1).unwrap_err();
         assert!(e.contains("truncated"), "{e}");
-        assert!(check_elf_extent(b"garbage").unwrap_err().contains("not an ELF"));
+        assert!(elf_load_extent(b"garbage", 7).unwrap_err().contains("not an ELF"));
     }
 }
