@@ -123,6 +123,9 @@ impl<W: Write> RecordWriter<W> {
             match v.as_enum() {
                 Ok(Value::U64(n)) => out.write_all(num.format(*n).as_bytes())?,
                 Ok(Value::I64(n)) => out.write_all(num.format(*n).as_bytes())?,
+                // Written straight through unless it holds a terminal control
+                // that JSON leaves raw (then escaped: the same JSON value).
+                Ok(Value::Str(s)) if !crate::text::has_terminal_controls(s) => serde_json::to_writer(&mut *out, s.as_str())?,
                 Ok(Value::Str(s)) => {
                     let quoted = serde_json::to_string(s.as_str())?;
                     out.write_all(crate::text::json_escape_controls(&quoted).as_bytes())?

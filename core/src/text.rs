@@ -12,10 +12,20 @@ fn needs_escape(c: char) -> bool {
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Whether `s` holds a character a terminal acts on (see [`escape_untrusted`]):
+/// a scan, no allocation, for the hot path.
+pub fn has_terminal_controls(s: &str) -> bool {
+    // ASCII text (the usual path or name) needs only a byte scan.
+    if s.is_ascii() {
+        return s.bytes().any(|b| b < 0x20 || b == 0x7f);
+    }
+    s.chars().any(needs_escape)
+}
+
 /// `s` with every control and bidi character written as `\xNN` (below U+0100)
 /// or `\uNNNN`; unchanged (no allocation) when there is none.
 pub fn escape_untrusted(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
+    if !has_terminal_controls(s) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -45,7 +55,7 @@ pub fn escape_untrusted_lines(s: &str) -> String {
 /// harmless when the stream is read on a terminal. JSON may hold these only
 /// inside strings, so replacing them anywhere in the text is exact.
 pub fn json_escape_controls(json: &str) -> Cow<'_, str> {
-    if !json.chars().any(needs_escape) {
+    if !has_terminal_controls(json) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len() + 8);

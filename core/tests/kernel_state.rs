@@ -191,7 +191,7 @@ fn scheduler_histograms_go_on_after_detach_and_attach() {
 #[test]
 fn losses_are_kept_across_detach_and_attach() {
     let (mut s, idx) = session_with("open", r#"{"include_self": true}"#);
-    // Nothing is read while 100,000 opens (~60 MB of records) go into the
+    // Nothing is read while 100,000 opens (~10 MB of records) go into the
     // 4 MiB ring: most are lost, and counted.
     let work = tempfile::tempdir().unwrap();
     let path = work.path().join("x");
@@ -204,7 +204,7 @@ fn losses_are_kept_across_detach_and_attach() {
     assert!(st.success());
     s.refresh();
     let lost = s.slots[idx].stats.drops;
-    assert!(lost > 50_000, "the ring overflowed: {lost} lost");
+    assert!(lost > 20_000, "the ring overflowed: {lost} lost");
     s.stop(idx, None);
     s.start(idx, r#"{"include_self": true}"#).unwrap();
     s.refresh();

@@ -23,20 +23,14 @@ char LICENSE[] SEC("license") = "GPL";
 #define O_CREAT 0100
 #define O_TRUNC 01000
 
-/* What entry saw, for exit. The name is copied here at entry: read at exit,
- * another thread could have rewritten or unmapped it while the kernel used
- * its own copy. */
+/* The record, filled at entry; exit adds the result and who, and sends it
+ * as it stands (only the bytes of the path in use). The name is copied here
+ * at entry: read at exit, another thread could have rewritten or unmapped it
+ * while the kernel used its own copy. */
 struct open_start {
-	__u64 flags;
-	__u64 ts_ns;
-	__u32 mode;
-	__u32 gen;    /* filter generation at entry */
-	__u32 uid;
-	__u32 euid;
-	__s32 dirfd;
-	__u8 syscall;
-	__u8 path_flags;
-	char path[OPEN_PATH_LEN];
+	struct open_event ev; /* ev.ts_ns == 0: this thread's open is not traced */
+	__u32 gen;            /* filter generation at entry */
+	__u32 path_len;       /* bytes of ev.path in use, NUL included */
 };
 
 struct {
@@ -73,34 +67,6 @@ static __always_inline bool wanted(struct open_filter *f, __u32 tgid)
 	return proc_wanted(&f->proc, tgid);
 }
 
-static __always_inline void emit(struct open_start *s, long ret)
-{
-	struct open_event *e;
-	__u64 id = bpf_get_current_pid_tgid();
-
-	e = bpf_ringbuf_reserve(&open_events, sizeof(*e), 0);
-	if (!e) {
-		stat_inc(&open_stats, OPEN_STAT_RINGBUF_FULL);
-		return;
-	}
-	e->ts_ns = s->ts_ns;
-	e->flags = s->flags;
-	e->ret = ret;
-	e->pid = id >> 32;
-	e->tid = (__u32)id;
-	e->uid = s->uid;
-	e->euid = s->euid;
-	e->mode = s->mode;
-	e->syscall = s->syscall;
-	e->path_flags = s->path_flags;
-	e->dirfd = s->dirfd;
-	bpf_get_current_comm(&e->comm, sizeof(e->comm));
-	/* Up to the NUL only: most paths are far shorter than the buffer. */
-	if (bpf_probe_read_kernel_str(&e->path, sizeof(e->path), s->path) < 0)
-		e->path[0] = 0;
-	bpf_ringbuf_submit(e, rb_submit_flags(&open_events));
-}
-
 static __always_inline int on_enter(int dfd, const char *fname, __u64 flags, __u32 mode, __u8 syscall)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -117,26 +83,29 @@ static __always_inline int on_enter(int dfd, const char *fname, __u64 flags, __u
 		stat_inc(&open_stats, OPEN_STAT_INFLIGHT_FULL);
 		return 0;
 	}
-	s->flags = flags;
-	s->mode = mode;
-	s->syscall = syscall;
-	s->dirfd = dfd;
+	s->ev.flags = flags;
+	s->ev.mode = mode;
+	s->ev.syscall = syscall;
+	s->ev.dirfd = dfd;
+	s->ev.uid = (__u32)bpf_get_current_uid_gid();
+	s->ev.euid = BPF_CORE_READ(task, cred, euid.val);
+	s->ev.path_flags = 0;
 	s->gen = f->proc.gen;
-	s->uid = (__u32)bpf_get_current_uid_gid();
-	s->euid = BPF_CORE_READ(task, cred, euid.val);
-	s->path_flags = 0;
-	n = bpf_probe_read_user_str(s->path, sizeof(s->path), fname);
-	if (n < 0) {
-		s->path[0] = 0;
-		s->path_flags = OPEN_PATH_UNREAD;
-	} else if (n == sizeof(s->path)) {
+	n = bpf_probe_read_user_str(s->ev.path, sizeof(s->ev.path), fname);
+	if (n <= 0) {
+		s->ev.path[0] = 0;
+		if (n < 0)
+			s->ev.path_flags = OPEN_PATH_UNREAD;
+		n = 1;
+	} else if (n == sizeof(s->ev.path)) {
 		/* Full buffer: cut, unless the name ends exactly at its last byte. */
 		char next = 0;
 
-		if (bpf_probe_read_user(&next, 1, fname + sizeof(s->path) - 1) || next)
-			s->path_flags = OPEN_PATH_TRUNCATED;
+		if (bpf_probe_read_user(&next, 1, fname + sizeof(s->ev.path) - 1) || next)
+			s->ev.path_flags = OPEN_PATH_TRUNCATED;
 	}
-	s->ts_ns = bpf_ktime_get_ns();
+	s->path_len = n;
+	s->ev.ts_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -144,14 +113,27 @@ static __always_inline int on_exit(long ret)
 {
 	struct open_filter *f = filter();
 	struct open_start *s = bpf_task_storage_get(&open_inflight, bpf_get_current_task_btf(), 0, 0);
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 len;
 
-	/* ts_ns == 0: this thread's current open was not traced (filtered). */
-	if (!s || !s->ts_ns)
+	if (!s || !s->ev.ts_ns)
 		return 0;
 	/* Entered under another filter: the new one did not choose it. */
-	if (f && s->gen == f->proc.gen && !(f->failed_only && ret >= 0))
-		emit(s, ret);
-	s->ts_ns = 0;
+	if (f && s->gen == f->proc.gen && !(f->failed_only && ret >= 0)) {
+		s->ev.ret = ret;
+		s->ev.pid = id >> 32;
+		s->ev.tid = (__u32)id;
+		bpf_get_current_comm(&s->ev.comm, sizeof(s->ev.comm));
+		len = s->path_len;
+		if (len > OPEN_PATH_LEN)
+			len = OPEN_PATH_LEN;
+		/* One copy, of the bytes in use (most paths are far shorter than
+		 * the buffer): more records fit the ring, fewer wake-ups. */
+		if (bpf_ringbuf_output(&open_events, &s->ev, offsetof(struct open_event, path) + len,
+				       rb_submit_flags(&open_events)))
+			stat_inc(&open_stats, OPEN_STAT_RINGBUF_FULL);
+	}
+	s->ev.ts_ns = 0;
 	return 0;
 }
 

@@ -49,7 +49,9 @@ struct open_event {
 	__u32 euid;   /* effective: what permission checks use */
 	__u32 _pad2;
 	char comm[16];
-	char path[OPEN_PATH_LEN]; /* copied at entry, before the kernel reads it */
+	/* Copied at entry, before the kernel reads it. Records end after the
+	 * path's NUL: they are as long as the path, not the buffer. */
+	char path[OPEN_PATH_LEN];
 };
 
 #endif /* __OPENSNOOP_H */

@@ -3,8 +3,11 @@
 pub const PATH_LEN: usize = 512;
 /// offsetof(struct open_event, path): 8+8+8 + 4*4 + 1+1+2 + 4+4+4 + 16.
 const PATH_OFF: usize = 72;
-/// `sizeof(struct open_event)`.
+/// `sizeof(struct open_event)`: the longest record. Records end after the
+/// path's NUL, so most are much shorter (at least `MIN_RECORD_SIZE`).
 pub const RECORD_SIZE: usize = PATH_OFF + PATH_LEN;
+/// A record with an empty path (just its NUL).
+pub const MIN_RECORD_SIZE: usize = PATH_OFF + 1;
 /// `path_flags` bits (opensnoop.h).
 pub const PATH_TRUNCATED: u8 = 1;
 pub const PATH_UNREAD: u8 = 2;
@@ -140,9 +143,10 @@ fn c_str(b: &[u8]) -> String {
 
 impl OpenRecord {
     pub fn decode(b: &[u8]) -> Result<Self, String> {
-        if b.len() < RECORD_SIZE {
-            return Err(format!("open record too short: {} bytes, expected {RECORD_SIZE}", b.len()));
+        if b.len() < MIN_RECORD_SIZE {
+            return Err(format!("open record too short: {} bytes, expected at least {MIN_RECORD_SIZE}", b.len()));
         }
+        let path = &b[PATH_OFF..b.len().min(RECORD_SIZE)];
         Ok(OpenRecord {
             ts_ns: u64_at(b, 0),
             flags: u64_at(b, 8),
@@ -156,10 +160,9 @@ impl OpenRecord {
             dirfd: u32_at(b, 44) as i32,
             euid: u32_at(b, 48),
             comm: Comm::from_bytes(&b[56..72]),
-            path: c_str(&b[PATH_OFF..PATH_OFF + PATH_LEN]),
+            path: c_str(path),
             path_hex: {
-                let raw = &b[PATH_OFF..PATH_OFF + PATH_LEN];
-                let raw = &raw[..raw.iter().position(|&c| c == 0).unwrap_or(raw.len())];
+                let raw = &path[..path.iter().position(|&c| c == 0).unwrap_or(path.len())];
                 std::str::from_utf8(raw).is_err().then(|| raw.iter().map(|c| format!("{c:02x}")).collect())
             },
         })
@@ -334,8 +337,17 @@ mod tests {
 
     #[test]
     fn short_record_is_an_error() {
-        let e = OpenRecord::decode(&[0u8; 100]).unwrap_err();
+        let e = OpenRecord::decode(&[0u8; PATH_OFF]).unwrap_err();
         assert!(e.contains("too short"), "{e}");
+    }
+
+    #[test]
+    fn a_record_ends_after_its_path() {
+        let full = sample().encode();
+        let n = PATH_OFF + "/etc/hosts".len() + 1;
+        assert_eq!(OpenRecord::decode(&full[..n]).unwrap(), sample());
+        // Without even the NUL (a writer's mistake): the bytes there are the path.
+        assert_eq!(OpenRecord::decode(&full[..n - 1]).unwrap().path, "/etc/hosts");
     }
 
     #[test]
