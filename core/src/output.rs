@@ -12,6 +12,12 @@ pub enum Format {
     Json,
 }
 
+/// The output buffer's size.
+const BUFFER: usize = 256 * 1024;
+/// Flush at a record's end once this much is buffered: the rest of the buffer
+/// holds any one record, so the buffer never cuts a record by itself.
+pub const FLUSH_AT: usize = 192 * 1024;
+
 pub struct RecordWriter<W: Write> {
     out: BufWriter<W>,
     format: Format,
@@ -75,7 +81,7 @@ fn width(spec: &FieldSpec) -> usize {
 impl<W: Write> RecordWriter<W> {
     pub fn new(out: W, format: Format, clock: Clock) -> Self {
         RecordWriter {
-            out: BufWriter::with_capacity(256 * 1024, out),
+            out: BufWriter::with_capacity(BUFFER, out),
             format,
             clock,
             widths: Vec::new(),
@@ -224,6 +230,13 @@ impl<W: Write> RecordWriter<W> {
     /// The writer the records go to.
     pub fn get_mut(&mut self) -> &mut W {
         self.out.get_mut()
+    }
+
+    /// Bytes written but not yet handed to the writer. Below [`FLUSH_AT`],
+    /// the buffer never hands anything on by itself (no record is that long),
+    /// so a caller that flushes at record ends hands on whole records only.
+    pub fn buffered(&self) -> usize {
+        self.out.buffer().len()
     }
 }
 

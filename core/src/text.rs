@@ -15,11 +15,17 @@ fn needs_escape(c: char) -> bool {
 /// Whether `s` holds a character a terminal acts on (see [`escape_untrusted`]):
 /// a scan, no allocation, for the hot path.
 pub fn has_terminal_controls(s: &str) -> bool {
-    // ASCII text (the usual path or name) needs only a byte scan.
-    if s.is_ascii() {
-        return s.bytes().any(|b| b < 0x20 || b == 0x7f);
+    // One pass over the bytes; only text past its first non-ASCII byte (rare
+    // in paths and names) is looked at as characters.
+    for (i, b) in s.bytes().enumerate() {
+        if b < 0x20 || b == 0x7f {
+            return true;
+        }
+        if b >= 0x80 {
+            return s[i..].chars().any(needs_escape);
+        }
     }
-    s.chars().any(needs_escape)
+    false
 }
 
 /// `s` with every control and bidi character written as `\xNN` (below U+0100)

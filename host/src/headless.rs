@@ -42,8 +42,7 @@ impl Headless {
                 }
             }
         }
-        self.writer.flush()?;
-        self.writer.get_mut().send()
+        self.writer.flush()
     }
 
     /// Wait (a little) for stdout to take what is queued. Returns a line for
@@ -77,8 +76,11 @@ impl Frontend for Headless {
     fn record(&mut self, slot: &PluginSlot, ring: u32, values: &[FieldValue]) -> Result<(), StopReason> {
         self.writer.record(slot.name(), ring, slot.fields(ring), values).map_err(closed)?;
         self.writer.get_mut().record_done();
-        // At the record's end: a full chunk may go to the stdout thread.
-        self.writer.flush().map_err(closed)
+        // At a record's end: whole records go to the stdout thread as a chunk.
+        if self.writer.buffered() >= tracer_core::output::FLUSH_AT {
+            self.writer.flush().map_err(closed)?;
+        }
+        Ok(())
     }
 
     fn tick(&mut self, session: &mut Session) -> Result<(), StopReason> {
@@ -97,7 +99,6 @@ impl Frontend for Headless {
         // Records reach a pipe at least once per refresh, not only when 256 KiB filled.
         self.writer.flush().map_err(closed)?;
         let q = self.writer.get_mut();
-        q.send().map_err(closed)?;
         if q.is_closed() {
             return Err(StopReason::OutputClosed);
         }

@@ -1,9 +1,9 @@
 //! Headless output goes to stdout through a thread of its own: a pipe that
 //! nobody reads blocks that thread, never the event loop, so signals,
 //! `--duration` and detaching always work. Output waits in a bounded queue of
-//! chunks that end at record boundaries; when the queue is full a whole chunk
-//! is dropped and its records counted as lost (output backlog), never cut in
-//! the middle of a line.
+//! chunks; the writer in front flushes only at record ends, so a chunk holds
+//! whole records. When the queue is full a whole chunk is dropped and its
+//! records counted as lost (output backlog), never cut in the middle of a line.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,9 +11,9 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A chunk is handed to the writer thread once it holds this much.
+/// Usual chunk size (the writer in front flushes at about this much).
 const CHUNK: usize = 256 * 1024;
-/// Chunks waiting for the writer thread at most (16 MiB).
+/// Chunks waiting for the writer thread at most (about 16 MiB).
 const QUEUE: usize = 64;
 
 pub struct StdoutQueue {
@@ -97,12 +97,9 @@ impl Write for StdoutQueue {
         Ok(b.len())
     }
 
-    /// Called at record boundaries: a full chunk goes to the writer thread.
+    /// Called at record ends: what is buffered goes to the writer thread.
     fn flush(&mut self) -> io::Result<()> {
-        if self.buf.len() >= CHUNK {
-            self.send()?;
-        }
-        Ok(())
+        self.send()
     }
 }
 
@@ -128,10 +125,12 @@ mod tests {
         let mut q = StdoutQueue::with_sink(Stuck);
         let line = vec![b'x'; 1000];
         let records = 200_000u64;
-        for _ in 0..records {
+        for i in 0..records {
             q.write_all(&line).unwrap();
             q.record_done();
-            q.flush().unwrap();
+            if (i + 1) % (CHUNK as u64 / 1000) == 0 {
+                q.flush().unwrap();
+            }
         }
         q.send().unwrap();
         // One chunk is in the stuck write, QUEUE wait: the rest are counted lost.

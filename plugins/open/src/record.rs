@@ -134,12 +134,6 @@ fn u32_at(b: &[u8], off: usize) -> u32 {
     u32::from_ne_bytes(b[off..off + 4].try_into().unwrap())
 }
 
-/// Text up to the first NUL; invalid UTF-8 is replaced, never rejected: a path is
-/// whatever bytes the process passed.
-fn c_str(b: &[u8]) -> String {
-    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
-}
 
 impl OpenRecord {
     pub fn decode(b: &[u8]) -> Result<Self, String> {
@@ -147,6 +141,13 @@ impl OpenRecord {
             return Err(format!("open record too short: {} bytes, expected at least {MIN_RECORD_SIZE}", b.len()));
         }
         let path = &b[PATH_OFF..b.len().min(RECORD_SIZE)];
+        let path = &path[..path.iter().position(|&c| c == 0).unwrap_or(path.len())];
+        // Checked once: valid UTF-8 (the usual case) is taken as it is;
+        // otherwise shown with U+FFFD, and the exact bytes kept in hex.
+        let (path, path_hex) = match std::str::from_utf8(path) {
+            Ok(s) => (s.to_owned(), None),
+            Err(_) => (String::from_utf8_lossy(path).into_owned(), Some(path.iter().map(|c| format!("{c:02x}")).collect())),
+        };
         Ok(OpenRecord {
             ts_ns: u64_at(b, 0),
             flags: u64_at(b, 8),
@@ -160,11 +161,8 @@ impl OpenRecord {
             dirfd: u32_at(b, 44) as i32,
             euid: u32_at(b, 48),
             comm: Comm::from_bytes(&b[56..72]),
-            path: c_str(path),
-            path_hex: {
-                let raw = &path[..path.iter().position(|&c| c == 0).unwrap_or(path.len())];
-                std::str::from_utf8(raw).is_err().then(|| raw.iter().map(|c| format!("{c:02x}")).collect())
-            },
+            path,
+            path_hex,
         })
     }
 
