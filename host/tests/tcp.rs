@@ -125,13 +125,18 @@ fn refused_and_reset_connections_keep_their_ends_and_say_who_reset() {
     assert!(r["lport"].as_u64().unwrap() > 0, "{r}");
     assert!(r["connect"].is_null() && r["lifetime"].is_null(), "never connected, never established: {r}");
     assert_eq!(r["pid"], pid);
-    // SO_LINGER 0: the client sent the reset, the server received it.
+    // SO_LINGER 0, then a close with data unread: each time the client sent
+    // the reset and the server received it.
     let c = closes(&run, 4, port);
-    let end = |dir: &str| c.iter().find(|r| r["dir"] == dir).map(|r| (r["end"].clone(), r["connect"].clone()));
-    let (client_end, client_connect) = end("active").unwrap_or_else(|| panic!("{c:#?}"));
-    assert_eq!(client_end, "rst_sent", "{c:#?}");
-    assert!(client_connect.as_u64().unwrap() > 0);
-    let (server_end, server_connect) = end("passive").unwrap_or_else(|| panic!("{c:#?}"));
-    assert_eq!(server_end, "rst_received", "{c:#?}");
-    assert!(server_connect.is_null(), "a passive end did not connect: {c:#?}");
+    let ends = |dir: &str| c.iter().filter(|r| r["dir"] == dir).map(|r| (r["end"].clone(), r["connect"].clone())).collect::<Vec<_>>();
+    let (client, server) = (ends("active"), ends("passive"));
+    assert_eq!((client.len(), server.len()), (2, 2), "{c:#?}");
+    for (end, connect) in client {
+        assert_eq!(end, "rst_sent", "{c:#?}");
+        assert!(connect.as_u64().unwrap() > 0);
+    }
+    for (end, connect) in server {
+        assert_eq!(end, "rst_received", "{c:#?}");
+        assert!(connect.is_null(), "a passive end did not connect: {c:#?}");
+    }
 }

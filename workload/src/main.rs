@@ -119,8 +119,9 @@ fn pingpong(n: u64) {
     t.join().unwrap();
 }
 
-/// A connect to `closed` (nothing listens: refused), then a connection to a
-/// listener on `port` that the client aborts (SO_LINGER 0: it sends a reset).
+/// A connect to `closed` (nothing listens: refused), then two connections to
+/// a listener on `port` that the client resets: one closed with SO_LINGER 0,
+/// one closed with data it did not read.
 fn tcp_resets(closed: u16, port: u16) {
     use std::os::fd::AsRawFd;
     let refused = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, closed));
@@ -134,6 +135,13 @@ fn tcp_resets(closed: u16, port: u16) {
         libc::setsockopt(c.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&linger as *const libc::linger).cast(), std::mem::size_of::<libc::linger>() as u32);
     }
     drop(c);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    drop(s);
+    let c = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connecting");
+    let (mut s, _) = l.accept().expect("accepting");
+    std::io::Write::write_all(&mut s, &[7u8; 100]).expect("sending");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    drop(c); // 100 bytes unread
     std::thread::sleep(std::time::Duration::from_millis(50));
     drop(s);
 }

@@ -72,9 +72,14 @@ struct change {
 	__u16 family;
 	__u16 sport;
 	__u16 dport;
+	__u8 owned;       /* at CLOSE: the socket is held by a system call */
 	__u8 saddr[16];
 	__u8 daddr[16];
 };
+
+/* Connections held at CLOSE for a reset (see on_change). The destroy hook
+ * runs for every socket; it looks anything up only while some are held. */
+__u64 held_conns = 0;
 
 static __always_inline bool port_wanted(struct tcp_filter *f, __u16 sport, __u16 dport)
 {
@@ -164,6 +169,7 @@ static __always_inline void flush_closed(struct tcp_filter *f, struct tcp_conn *
 	if (!f->pid || f->pid == c->pid)
 		emit_close(c, sk, c->last_ns);
 	bpf_map_delete_elem(&tcp_conns, &sk);
+	__sync_fetch_and_sub(&held_conns, 1);
 }
 
 static __always_inline void on_change(struct change *ch)
@@ -279,11 +285,14 @@ static __always_inline void on_change(struct change *ch)
 	if (f->transitions && pid_ok)
 		emit_transition(ch, c, now, in_old);
 	if (new == TCP_CLOSE) {
-		/* Closing a connection that can still be reset (close() with unread
-		 * data, SO_LINGER 0, abort): the reset is sent right after CLOSE, so
-		 * the record waits for it or for the socket's destruction. */
-		if (may_reset(old) && !(c->flags & TCP_FLAG_RST_RX)) {
+		/* Closed by a system call from a state that gets a reset (close()
+		 * with unread data, SO_LINGER 0, an abort): the kernel sends that
+		 * reset right after CLOSE, so the record waits for it, or for the
+		 * socket's destruction. In softirq (time-wait, timeouts) no reset
+		 * follows and nothing waits. */
+		if (ch->owned && may_reset(old) && !(c->flags & TCP_FLAG_RST_RX)) {
 			c->flags |= TCP_FLAG_CLOSED;
+			__sync_fetch_and_add(&held_conns, 1);
 			return;
 		}
 		if (pid_ok)
@@ -310,9 +319,13 @@ static __always_inline void on_reset_sent(__u64 sk)
 static __always_inline void on_destroy(__u64 sk)
 {
 	__u32 zero = 0;
-	struct tcp_filter *f = bpf_map_lookup_elem(&tcp_filter, &zero);
-	struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &sk);
+	struct tcp_filter *f;
+	struct tcp_conn *c;
 
+	if (!*(volatile __u64 *)&held_conns)
+		return;
+	c = bpf_map_lookup_elem(&tcp_conns, &sk);
+	f = bpf_map_lookup_elem(&tcp_filter, &zero);
 	if (c && (c->flags & TCP_FLAG_CLOSED) && f)
 		flush_closed(f, c, sk);
 }
@@ -336,6 +349,8 @@ int BPF_PROG(tcp_state_btf, const struct sock *sk, const int oldstate, const int
 	ch.sk = (__u64)sk;
 	ch.oldstate = oldstate;
 	ch.newstate = newstate;
+	if (newstate == TCP_CLOSE)
+		ch.owned = BPF_CORE_READ(sk, sk_lock.owned) != 0;
 	ch.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	/* inet_sport, as the classic tracepoint reports it (skc_num is 0 at
 	 * SYN_SENT, before the port is bound). */
@@ -363,6 +378,8 @@ int tcp_state_tp(struct trace_event_raw_inet_sock_set_state *ctx)
 	ch.sk = (__u64)ctx->skaddr;
 	ch.oldstate = ctx->oldstate;
 	ch.newstate = ctx->newstate;
+	if (ch.newstate == TCP_CLOSE)
+		ch.owned = BPF_CORE_READ((struct sock *)ctx->skaddr, sk_lock.owned) != 0;
 	ch.family = ctx->family;
 	ch.sport = ctx->sport;
 	ch.dport = ctx->dport;
