@@ -17,7 +17,10 @@ pub struct ProbeChoice {
     /// e.g. `tracepoint`; the kind of the alternative's first program.
     pub mode: String,
     pub programs: Vec<String>,
-    /// Optional programs that did not attach, with the reason.
+    /// Optional programs of the alternative that run.
+    pub optional_on: Vec<String>,
+    /// Optional programs left out (they did not load or attach here), with
+    /// the reason.
     pub skipped: Vec<(String, String)>,
     /// Better alternatives that failed here: (mode, reason).
     pub rejected: Vec<(String, String)>,
@@ -38,6 +41,11 @@ impl BpfRuntime {
 
     pub fn link_count(&self) -> usize {
         self.links.len()
+    }
+
+    /// Optional programs left out on this kernel, with the reason.
+    pub fn optional_off(&self) -> impl Iterator<Item = &(String, String)> {
+        self.choices.iter().flat_map(|c| c.skipped.iter())
     }
 
     /// Summed (run time ns, run count) of the loaded programs; non-zero only
@@ -121,17 +129,24 @@ fn write_config(object: &Object, map: &str, bytes: &[u8]) -> Result<(), String> 
         .map_err(|e| format!("writing config map {map}: {e}"))
 }
 
+/// The program a failed load names in libbpf's log (`prog 'name': ...`).
+fn failed_program(log: &[String]) -> Option<String> {
+    log.iter().rev().find_map(|l| l.split("prog '").nth(1).and_then(|r| r.split('\'').next())).map(str::to_string)
+}
+
 /// One line, then (for verifier rejections) the end of the verifier log indented.
 fn describe_load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[String]) -> String {
     if let Some(h) = kernel_features::fd_exhaustion_hint(&format!("{err} {}", log.join(" "))) {
         return h;
     }
-    let failed_prog = log
-        .iter()
-        .rev()
-        .find_map(|l| l.split("prog '").nth(1).and_then(|r| r.split('\'').next()))
-        .unwrap_or("?")
-        .to_string();
+    let failed_prog = failed_program(log).unwrap_or_else(|| "?".into());
+    // A kernel type or field the program reads is not in this kernel's BTF.
+    if let Some(relo) = log.iter().find_map(|l| l.split("failed to resolve CO-RE relocation ").nth(1)) {
+        return format!(
+            "program {failed_prog} reads a kernel field this kernel does not have ({})",
+            relo.trim().trim_start_matches("<byte_off> ").split(" (").next().unwrap_or("")
+        );
+    }
     if let Some(tail) = libbpf_log::verifier_tail(log, 12) {
         if !tail.is_empty() {
             let mut s = format!("the BPF verifier rejected program {failed_prog}; end of its log:");
@@ -184,29 +199,44 @@ impl Attempter<'_> {
     }
 
     /// Load the object with exactly `selected` programs on, write the config, then
-    /// attach them. Optional programs may fail to attach.
+    /// attach them. Optional programs may fail to load (a hook or a field this
+    /// kernel lacks: the object is loaded again without them) or to attach.
     fn attempt(&self, selected: &[(String, bool)]) -> Result<Trial, String> {
-        libbpf_log::clear();
-        let mark = libbpf_log::mark();
-        let mut builder = ObjectBuilder::default();
-        let mut open = builder
-            .open_memory(&self.desc.bpf_object)
-            .map_err(|e| kernel_features::fd_exhaustion_hint(&e.to_string()).unwrap_or_else(|| format!("the plugin's BPF object is not a valid BPF ELF object: {e}")))?;
-        for mut p in open.progs_mut() {
-            let name = p.name().to_string_lossy().into_owned();
-            p.set_autoload(selected.iter().any(|(n, _)| *n == name));
-        }
-        let kinds: Vec<AttachKind> = selected.iter().map(|(n, _)| self.kind_of(n)).collect();
-        let object = open
-            .load()
-            .map_err(|e| describe_load_error(&e, &kinds, &libbpf_log::since(mark)))?;
+        let mut skipped: Vec<(String, String)> = Vec::new();
+        let object = loop {
+            libbpf_log::clear();
+            let mark = libbpf_log::mark();
+            let mut builder = ObjectBuilder::default();
+            let mut open = builder
+                .open_memory(&self.desc.bpf_object)
+                .map_err(|e| kernel_features::fd_exhaustion_hint(&e.to_string()).unwrap_or_else(|| format!("the plugin's BPF object is not a valid BPF ELF object: {e}")))?;
+            let wanted = |name: &str| selected.iter().any(|(n, _)| n == name) && !skipped.iter().any(|(n, _)| n == name);
+            for mut p in open.progs_mut() {
+                let name = p.name().to_string_lossy().into_owned();
+                p.set_autoload(wanted(&name));
+            }
+            let kinds: Vec<AttachKind> = selected.iter().map(|(n, _)| self.kind_of(n)).collect();
+            match open.load() {
+                Ok(object) => break object,
+                Err(e) => {
+                    let log = libbpf_log::since(mark);
+                    let why = describe_load_error(&e, &kinds, &log);
+                    // An optional program that this kernel cannot load is left
+                    // out; anything else fails the attempt.
+                    match failed_program(&log).filter(|p| selected.iter().any(|(n, opt)| n == p && *opt) && wanted(p)) {
+                        Some(p) => skipped.push((p, format!("not loaded here: {}", why.lines().next().unwrap_or("")))),
+                        None => return Err(why),
+                    }
+                }
+            }
+        };
         if let Some((map, bytes)) = self.config {
             // Before attach: no event may pass unfiltered.
             write_config(&object, map, bytes)?;
         }
         let mut links = Vec::new();
-        let mut skipped = Vec::new();
-        for (name, optional) in selected {
+        let loaded: Vec<&(String, bool)> = selected.iter().filter(|(n, _)| !skipped.iter().any(|(s, _)| s == n)).collect();
+        for (name, optional) in loaded {
             let prog = object
                 .progs_mut()
                 .find(|p| p.name().to_string_lossy() == name.as_str())
@@ -231,8 +261,9 @@ fn alternative_mode(att: &Attempter<'_>, alt: &AttachAlternative) -> AttachKind 
     alt.programs.first().map(|p| att.kind_of(p.name.as_str())).unwrap_or(AttachKind::Other)
 }
 
-/// Choose, load and attach. `config` is (config map name, bytes for key 0).
-pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>) -> Result<BpfRuntime, String> {
+/// Choose, load and attach. `config` is (config map name, bytes for key 0);
+/// `forced`, an attach mode (`kprobe`, `tracepoint`, ...) every probe must use.
+pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>, forced: Option<&str>) -> Result<BpfRuntime, String> {
     let mut builder = ObjectBuilder::default();
     let open = builder
         .open_memory(&desc.bpf_object)
@@ -262,8 +293,17 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>) -> Result<B
     for probe in desc.probes.iter() {
         let mut rejected = Vec::new();
         let mut found = false;
+        if let Some(mode) = forced {
+            let offered: Vec<&str> = probe.alternatives.iter().map(|a| alternative_mode(&att, a).label()).collect();
+            if !offered.contains(&mode) {
+                return Err(format!("attach = {mode:?}: probe {} has no {mode} alternative (it has: {})", probe.name, offered.join(", ")));
+            }
+        }
         for alt in probe.alternatives.iter() {
             let kind = alternative_mode(&att, alt);
+            if forced.is_some_and(|m| m != kind.label()) {
+                continue;
+            }
             if let Err(why) = kernel_features::precheck(kind) {
                 rejected.push((kind.label().to_string(), why));
                 continue;
@@ -281,10 +321,17 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>) -> Result<B
                         .map(|p| p.name.to_string())
                         .filter(|n| !trial.skipped.iter().any(|(s, _)| s == n))
                         .collect();
+                    let optional_on = alt
+                        .programs
+                        .iter()
+                        .filter(|p| p.optional && !trial.skipped.iter().any(|(s, _)| s == p.name.as_str()))
+                        .map(|p| p.name.to_string())
+                        .collect();
                     choices.push(ProbeChoice {
                         probe: probe.name.to_string(),
                         mode: kind.label().to_string(),
                         programs,
+                        optional_on,
                         skipped: trial.skipped.clone(),
                         rejected: std::mem::take(&mut rejected),
                     });
@@ -303,6 +350,9 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>) -> Result<B
             }
         }
         if !found {
+            if let (Some(mode), [(_, why)]) = (forced, rejected.as_slice()) {
+                return Err(format!("attach = {mode:?} does not work on this kernel: probe {}: {}", probe.name, why.lines().next().unwrap_or("")));
+            }
             // One alternative: its own error is the headline. Several: list them.
             if let [(mode, why)] = rejected.as_slice() {
                 return Err(format!("probe {} ({mode}): {why}", probe.name));

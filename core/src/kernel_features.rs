@@ -33,6 +33,9 @@ impl AttachKind {
         }
     }
 
+    /// Every label, as `attach = "..."` takes them.
+    pub const LABELS: &'static [&'static str] = &["fentry", "kprobe", "tracepoint", "raw_tp", "tp_btf", "uprobe", "perf_event"];
+
     pub fn label(self) -> &'static str {
         match self {
             AttachKind::Fentry => "fentry",

@@ -157,6 +157,28 @@ pub enum StartError {
     Bpf(String),
 }
 
+/// The settings key the host takes for itself: `attach = "kprobe"` forces one
+/// attach mode for every probe of the plugin.
+pub const ATTACH_KEY: &str = "attach";
+
+/// Split a plugin's settings into what the plugin gets (JSON text) and the
+/// attach mode forced by the host's own key, if any.
+pub fn split_host_settings(settings_json: &str) -> Result<(String, Option<String>), String> {
+    let mut v: serde_json::Value = serde_json::from_str(settings_json).map_err(|e| format!("settings are not JSON: {e}"))?;
+    let attach = match v.as_object_mut().and_then(|o| o.remove(ATTACH_KEY)) {
+        None => None,
+        Some(serde_json::Value::String(s)) => {
+            let known = crate::kernel_features::AttachKind::LABELS;
+            if !known.contains(&s.as_str()) {
+                return Err(format!("{ATTACH_KEY}: {s:?} is not an attach mode (one of: {})", known.join(", ")));
+            }
+            Some(s)
+        }
+        Some(other) => return Err(format!("{ATTACH_KEY}: {other} is not an attach mode (a string: one of {})", crate::kernel_features::AttachKind::LABELS.join(", "))),
+    };
+    Ok((v.to_string(), attach))
+}
+
 /// A plugin error that means the plugin must be stopped (it panicked before).
 fn is_fatal_plugin_error(e: &str) -> bool {
     e.starts_with("plugin panicked") || e.starts_with("plugin disabled")
@@ -222,9 +244,10 @@ impl Session {
     /// with the reason, which is also returned.
     pub fn start(&mut self, idx: usize, settings_json: &str) -> Result<(), StartError> {
         let slot = &mut self.slots[idx];
-        let result = slot.configure(settings_json).map_err(StartError::Settings).and_then(|cfg| {
+        let result = split_host_settings(settings_json).map_err(StartError::Settings).and_then(|(plugin_json, attach)| {
+            let cfg = slot.configure(&plugin_json).map_err(StartError::Settings)?;
             let cfg_ref = cfg.as_ref().map(|(m, b)| (m.as_str(), b.as_slice()));
-            bpf_runtime::start(&slot.desc, cfg_ref).map_err(StartError::Bpf)
+            bpf_runtime::start(&slot.desc, cfg_ref, attach.as_deref()).map_err(StartError::Bpf)
         });
         match result {
             Ok(rt) => {
@@ -300,7 +323,9 @@ impl Session {
     /// Apply new settings to a running plugin: the kernel filter changes at once.
     pub fn set_settings(&mut self, idx: usize, settings_json: &str) -> Result<(), String> {
         let slot = &mut self.slots[idx];
-        let cfg = slot.configure(settings_json)?;
+        // The attach mode is chosen at start; here it is only taken off.
+        let (plugin_json, _) = split_host_settings(settings_json)?;
+        let cfg = slot.configure(&plugin_json)?;
         match (&slot.bpf, cfg) {
             (Some(rt), Some((map, bytes))) => {
                 rt.write_config(&map, &bytes)?;

@@ -135,6 +135,9 @@ pub fn report(session: &Session) -> Vec<String> {
     let mut lines = Vec::new();
     for slot in session.slots.iter().filter(|s| s.state != SlotState::Off) {
         lines.push(report_line(slot.name(), &slot.stats));
+        for (prog, why) in slot.runtime().into_iter().flat_map(|rt| rt.optional_off()) {
+            lines.push(format!("{}: optional {prog} was off on this kernel: {why}", slot.name()));
+        }
         if let SlotState::Failed(why) = &slot.state {
             lines.push(format!("{}: stopped: {}", slot.name(), why.lines().next().unwrap_or("")));
         }

@@ -26,8 +26,11 @@ pub fn list(session: &mut Session, settings: impl Fn(&str) -> String) -> String 
                         let first = why.lines().next().unwrap_or("");
                         let _ = writeln!(out, "        not {mode}: {first}");
                     }
+                    if !c.optional_on.is_empty() {
+                        let _ = writeln!(out, "        optional, on: {}", c.optional_on.join(", "));
+                    }
                     for (prog, why) in &c.skipped {
-                        let _ = writeln!(out, "        skipped {prog}: {why}");
+                        let _ = writeln!(out, "        optional, off: {prog}: {why}");
                     }
                 }
             }

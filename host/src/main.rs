@@ -155,8 +155,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.headless {
         // Diagnostics (stderr): what runs and how it attached. Tests wait for it.
         for s in session.slots.iter().filter(|s| s.state == SlotState::Running) {
-            let modes: Vec<String> = s.runtime().map(|rt| rt.choices.iter().map(|c| c.mode.clone()).collect()).unwrap_or_default();
-            diag!("tracer-host: {} running ({})", s.name(), modes.join(", "));
+            let Some(rt) = s.runtime() else { continue };
+            let modes: Vec<String> = rt.choices.iter().map(|c| c.mode.clone()).collect();
+            let off: Vec<String> = rt.optional_off().map(|(p, why)| format!("{p} ({why})")).collect();
+            if off.is_empty() {
+                diag!("tracer-host: {} running ({})", s.name(), modes.join(", "));
+            } else {
+                diag!("tracer-host: {} running ({}); optional parts off here: {}", s.name(), modes.join(", "), off.join("; "));
+            }
         }
     }
     let refresh = Duration::from_secs_f64(1.0 / cfg.ui.refresh_hz);

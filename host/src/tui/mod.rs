@@ -190,7 +190,14 @@ impl Screen {
                 SlotState::Running => {
                     let mode = s
                         .runtime()
-                        .map(|rt| rt.choices.iter().map(|c| c.mode.clone()).collect::<Vec<_>>().join("+"))
+                        .map(|rt| {
+                            let m = rt.choices.iter().map(|c| c.mode.clone()).collect::<Vec<_>>().join("+");
+                            // Details in --list-plugins and the final report.
+                            match rt.optional_off().count() {
+                                0 => m,
+                                n => format!("{m}; {n} optional off"),
+                            }
+                        })
                         .unwrap_or_default();
                     let cost = s
                         .stats
