@@ -308,6 +308,11 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>, forced: Opt
                 rejected.push((kind.label().to_string(), why));
                 continue;
             }
+            // Optional classic tracepoints in another kind of alternative need
+            // tracefs too; without it they are left out like any missing hook.
+            if kind != AttachKind::Tracepoint && alt.programs.iter().any(|p| att.kind_of(p.name.as_str()) == AttachKind::Tracepoint) {
+                let _ = kernel_features::precheck(AttachKind::Tracepoint);
+            }
             let mut selected = chosen.clone();
             selected.extend(alt.programs.iter().map(|p| (p.name.to_string(), p.optional)));
             // The previous trial stays the current state until this one succeeds.

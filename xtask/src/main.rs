@@ -4,13 +4,16 @@
 //!   build [--release]  build BPF objects, plugins and host; stage plugins into
 //!                    target/<profile>/plugins
 //!   run [-- ARGS]    build (release) and start the host with configs/default.toml
-//!   test             setup, build, build the test fixtures, run every test
+//!   test             setup, build, build the test fixtures, run every test,
+//!                    then the checks on other kernels under qemu (guest.rs)
+//!   guest            only the checks on other kernels (after a build)
 //!   soak [--minutes N]  (root) the long run: all tracers under steady load,
 //!                    host RSS growth and drops checked (see soak.rs)
 //!   bench [--reps N] [--scale F] [--only TRACER]  (root) release build, then per-tracer cost
 //!                    against no tracing and empty programs (see bench.rs)
 
 mod bench;
+mod guest;
 mod soak;
 
 use anyhow::{bail, Context, Result};
@@ -29,6 +32,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("make", "/usr/bin/make"),
     ("bpftool", "/usr/sbin/bpftool"),
     ("tmux", "/usr/bin/tmux"),
+    // The guest kernels' checks (guest.rs).
+    ("qemu-system-x86", "/usr/bin/qemu-system-x86_64"),
+    ("busybox-static", "/bin/busybox"),
 ];
 
 fn root() -> PathBuf {
@@ -138,9 +144,9 @@ fn build_fixtures() -> Result<()> {
     Ok(())
 }
 
-/// Run `cargo test`, echoing its output, and end with one line that adds up every
-/// test binary's result (cargo's own last lines are those of its last binary).
-fn test_with_summary(cmd: &mut Command) -> Result<()> {
+/// Run `cargo test`, echoing its output; returns (passed, failed, ignored)
+/// over every test binary, and whether cargo succeeded.
+fn cargo_test_counts(cmd: &mut Command) -> Result<((u64, u64, u64), bool)> {
     use std::io::{BufRead, BufReader};
     eprintln!("xtask: {cmd:?}");
     let mut child = cmd.stdout(std::process::Stdio::piped()).spawn()?;
@@ -161,9 +167,30 @@ fn test_with_summary(cmd: &mut Command) -> Result<()> {
         }
     }
     let st = child.wait()?;
+    Ok(((passed, failed, ignored), st.success()))
+}
+
+/// Every test: cargo's, then the guest kernels' checks. Ends with one line
+/// that adds up all of them (cargo's own last lines are its last binary's).
+fn test_all(cmd: &mut Command) -> Result<()> {
+    let ((mut passed, mut failed, ignored), cargo_ok) = cargo_test_counts(cmd)?;
+    let guest = guest::run_all(&target_dir());
+    match &guest {
+        Ok((p, f)) => {
+            passed += p;
+            failed += f;
+        }
+        Err(e) => {
+            println!("guest checks could not run: {e:#}");
+            failed += 1;
+        }
+    }
     println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
-    if !st.success() {
-        bail!("cargo test failed with {st}");
+    if !cargo_ok {
+        bail!("cargo test failed");
+    }
+    if failed > 0 {
+        bail!("{failed} guest check(s) failed");
     }
     Ok(())
 }
@@ -196,7 +223,16 @@ fn main() -> Result<()> {
             // keeps "no link left" checks about our own links only.
             let mut c = cargo();
             c.args(["test", "--workspace", "--lib", "--bins", "--tests", "--", "--test-threads=1"]).args(rest(1));
-            test_with_summary(&mut c)
+            test_all(&mut c)
+        }
+        Some("guest") => {
+            build(false)?;
+            let (p, f) = guest::run_all(&target_dir())?;
+            println!("guest checks: {p} passed, {f} failed");
+            if f > 0 {
+                bail!("{f} guest check(s) failed");
+            }
+            Ok(())
         }
         Some("soak") => {
             build(true)?;
@@ -208,7 +244,7 @@ fn main() -> Result<()> {
             bench::bench(&target_dir(), num("--reps", 5.0) as usize, num("--scale", 1.0), option(&args, "--only"))
         }
         _ => {
-            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | bench [--reps N] [--scale F] [--only TRACER] | soak [--minutes N]");
+            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | guest | bench [--reps N] [--scale F] [--only TRACER] | soak [--minutes N]");
             std::process::exit(2);
         }
     }

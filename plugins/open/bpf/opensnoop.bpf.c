@@ -141,11 +141,32 @@ static __always_inline int on_exit(long ret)
 	return 0;
 }
 
+/* Which open syscall led to do_sys_openat2, from the syscall number in the
+ * task's saved registers (x86_64 numbers); SC_UNKNOWN when none did (e.g.
+ * io_uring). Hooks on syscall tracepoints know it without this. */
+static __always_inline __u8 current_open_syscall(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	switch (BPF_CORE_READ(regs, orig_ax)) {
+	case 257:
+		return SC_OPENAT;
+	case 437:
+		return SC_OPENAT2;
+	case 2:
+		return SC_OPEN;
+	case 85:
+		return SC_CREAT;
+	}
+	return SC_UNKNOWN;
+}
+
 /* ---- alternative 1: fentry + fexit ---- */
 SEC("fentry/do_sys_openat2")
 int BPF_PROG(open_fentry, int dfd, const char *filename, struct open_how *how)
 {
-	return on_enter(dfd, filename, BPF_CORE_READ(how, flags), BPF_CORE_READ(how, mode), SC_UNKNOWN);
+	return on_enter(dfd, filename, BPF_CORE_READ(how, flags), BPF_CORE_READ(how, mode),
+			current_open_syscall());
 }
 
 SEC("fexit/do_sys_openat2")
@@ -158,7 +179,8 @@ int BPF_PROG(open_fexit, int dfd, const char *filename, struct open_how *how, lo
 SEC("kprobe/do_sys_openat2")
 int BPF_KPROBE(open_kprobe, int dfd, const char *filename, struct open_how *how)
 {
-	return on_enter(dfd, filename, BPF_CORE_READ(how, flags), BPF_CORE_READ(how, mode), SC_UNKNOWN);
+	return on_enter(dfd, filename, BPF_CORE_READ(how, flags), BPF_CORE_READ(how, mode),
+			current_open_syscall());
 }
 
 SEC("kretprobe/do_sys_openat2")

@@ -12,7 +12,7 @@
 #define AT_FDCWD_VALUE -100
 
 enum open_syscall {
-	SC_UNKNOWN = 0, /* fexit/kprobe on do_sys_openat2 cannot tell which */
+	SC_UNKNOWN = 0, /* do_sys_openat2 reached from no open syscall (io_uring) */
 	SC_OPENAT = 1,
 	SC_OPENAT2 = 2,
 	SC_OPEN = 3,

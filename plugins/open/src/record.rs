@@ -98,7 +98,8 @@ impl Default for OpenRecord {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syscall {
-    /// fexit/kprobe on do_sys_openat2 cannot tell which syscall led there.
+    /// do_sys_openat2 reached from no open syscall (io_uring), on the
+    /// fentry and kprobe paths.
     Unknown,
     Openat,
     Openat2,

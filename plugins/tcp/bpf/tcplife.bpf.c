@@ -426,8 +426,17 @@ int tcp_rst_rx_tp(struct trace_event_raw_tcp_event_sk *ctx)
 	return 0;
 }
 
+/* The fields every kernel's tcp_send_reset tracepoint starts with: 6.1 uses
+ * the tcp_event_sk_skb layout, later kernels their own; both begin with the
+ * skb and the socket. Fixed layout, no CO-RE: the same on both. */
+struct tcp_send_reset_head {
+	struct trace_entry ent;
+	const void *skbaddr;
+	const void *skaddr;
+};
+
 SEC("tracepoint/tcp/tcp_send_reset")
-int tcp_rst_tx_tp(struct trace_event_raw_tcp_send_reset *ctx)
+int tcp_rst_tx_tp(struct tcp_send_reset_head *ctx)
 {
 	if (ctx->skaddr)
 		on_reset_sent((__u64)ctx->skaddr);

@@ -1,0 +1,248 @@
+//! The end-to-end checks run inside a guest kernel (booted by `cargo xtask
+//! test` under qemu, this binary as the work of its init). Each tracer runs
+//! headless through every attach alternative given on the command line, under
+//! a workload with a made-up name whose truth is known (its own counts,
+//! getrusage); each check prints one line `GUEST-CHECK <name> PASS|FAIL
+//! <detail>` on the console, which the xtask reads back.
+//!
+//! usage: tracer-guest-checks DIR   (DIR holds tracer-host, tracer-workload,
+//! plugins/ and is writable)
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Ctx {
+    dir: PathBuf,
+    failed: usize,
+}
+
+fn say(line: &str) {
+    // The console is the only way out of the guest.
+    println!("{line}");
+}
+
+impl Ctx {
+    fn check(&mut self, name: &str, result: Result<String, String>) {
+        match result {
+            Ok(detail) => say(&format!("GUEST-CHECK {name} PASS {detail}")),
+            Err(why) => {
+                self.failed += 1;
+                // One line: the reason, with newlines folded.
+                say(&format!("GUEST-CHECK {name} FAIL {}", why.replace('\n', " | ")));
+            }
+        }
+    }
+
+    fn workload(&self, args: &[&str]) -> Result<(u32, String), String> {
+        let c = Command::new(self.dir.join("tracer-workload")).args(args).stdout(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+        let pid = c.id();
+        let out = c.wait_with_output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("workload {args:?} failed: {}", out.status));
+        }
+        Ok((pid, String::from_utf8_lossy(&out.stdout).into_owned()))
+    }
+}
+
+/// A headless host with stderr collected as it comes.
+struct Host {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+impl Host {
+    fn start(ctx: &Ctx, plugins: &[&str], table: &str) -> Result<Host, String> {
+        let cfg = ctx.dir.join("check.toml");
+        let enabled: Vec<String> = plugins.iter().map(|p| format!("\"{p}\"")).collect();
+        let tables: String = plugins.iter().map(|p| format!("[plugins.{p}]\n{table}\n")).collect();
+        std::fs::write(&cfg, format!("plugins_dir = \"{}\"\nenabled = [{}]\n{tables}", ctx.dir.join("plugins").display(), enabled.join(", ")))
+            .map_err(|e| e.to_string())?;
+        let mut child = Command::new(ctx.dir.join("tracer-host"))
+            .args(["--config", cfg.to_str().unwrap(), "--headless", "--format", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting tracer-host: {e}"))?;
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (pipe, sink) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            for l in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&l);
+                s.push('\n');
+            }
+        });
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let mut host = Host { child, stderr, stdout };
+        // Loading and verifying is slow under emulation.
+        let start = Instant::now();
+        while plugins.iter().any(|p| !host.err().contains(&format!("tracer-host: {p} running"))) {
+            if let Ok(Some(st)) = host.child.try_wait() {
+                return Err(format!("tracer-host exited ({st}): {}", host.err()));
+            }
+            if start.elapsed() > Duration::from_secs(120) {
+                return Err(format!("not running after 120 s: {}", host.err()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(host)
+    }
+
+    fn err(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGTERM after a last refresh; the JSON lines and stderr.
+    fn stop(mut self) -> Result<(Vec<Value>, String), String> {
+        std::thread::sleep(Duration::from_millis(1500));
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let st = self.child.wait().map_err(|e| e.to_string())?;
+        let out = self.stdout.join().unwrap_or_default();
+        std::thread::sleep(Duration::from_millis(100));
+        let err = self.stderr.lock().unwrap().clone();
+        if !st.success() {
+            return Err(format!("tracer-host: {st}: {err}"));
+        }
+        let lines = out.lines().map(|l| serde_json::from_str(l).map_err(|e| format!("not JSON ({e}): {l}"))).collect::<Result<_, _>>()?;
+        Ok((lines, err))
+    }
+}
+
+fn panel<'a>(lines: &'a [Value], plugin: &str, id: &str) -> Result<&'a Value, String> {
+    lines.iter().find(|v| v["plugin"] == plugin && v["panel"] == id).ok_or_else(|| format!("no panel {plugin}.{id}"))
+}
+
+fn rows_where(p: &Value, col: &str, value: &Value) -> Result<Vec<Value>, String> {
+    let idx = p["columns"].as_array().and_then(|c| c.iter().position(|c| c["name"] == col)).ok_or_else(|| format!("no column {col}"))?;
+    Ok(p["rows"].as_array().map(|r| r.iter().filter(|r| r[idx] == *value).cloned().collect()).unwrap_or_default())
+}
+
+fn attached(err: &str, plugin: &str, mode: &str) -> Result<(), String> {
+    if err.contains(&format!("tracer-host: {plugin} running ({mode}")) {
+        Ok(())
+    } else {
+        Err(format!("not attached as {mode}: {err}"))
+    }
+}
+
+fn check_open(ctx: &Ctx, mode: &str) -> Result<String, String> {
+    let host = Host::start(ctx, &["open"], &format!("attach = \"{mode}\"\ncomm = \"gopen\""))?;
+    let file = ctx.dir.join("gfile");
+    std::fs::write(&file, "x").map_err(|e| e.to_string())?;
+    let n = 300;
+    ctx.workload(&["--comm", "gopen", "open", file.to_str().unwrap(), &n.to_string()])?;
+    let (lines, err) = host.stop()?;
+    attached(&err, "open", mode)?;
+    let mine: Vec<&Value> = lines.iter().filter(|v| v["plugin"] == "open" && v["path"] == file.to_str().unwrap()).collect();
+    if mine.len() != n {
+        return Err(format!("{} records of {n} opens", mine.len()));
+    }
+    if let Some(bad) = mine.iter().find(|r| r["ret"].as_i64().unwrap_or(-1) < 0 || r["comm"] != "gopen" || r["syscall"] != "openat") {
+        return Err(format!("record {bad}"));
+    }
+    Ok(format!("{n}/{n} opens, syscall openat"))
+}
+
+fn check_syscalls(ctx: &Ctx, mode: &str) -> Result<String, String> {
+    let host = Host::start(ctx, &["syscall_latency"], &format!("attach = \"{mode}\"\nper_process = true\ncomm = \"gsys\""))?;
+    let (pid, _) = ctx.workload(&["--comm", "gsys", "getppid", "5000"])?;
+    let (lines, err) = host.stop()?;
+    attached(&err, "syscall_latency", mode)?;
+    let rows = rows_where(panel(&lines, "syscall_latency", "process_syscalls")?, "pid", &Value::from(pid))?;
+    let g = rows.iter().find(|r| r[2] == "getppid").ok_or_else(|| format!("no getppid row: {rows:?}"))?;
+    if g[3] != 5000 {
+        return Err(format!("getppid counted {} times of 5000", g[3]));
+    }
+    Ok("5000/5000 getppid".into())
+}
+
+fn check_sched(ctx: &Ctx, mode: &str) -> Result<String, String> {
+    let host = Host::start(ctx, &["sched"], &format!("attach = \"{mode}\"\ncomm = \"gpp\""))?;
+    let (pid, printed) = ctx.workload(&["--comm", "gpp", "pingpong", "1000"])?;
+    let (lines, err) = host.stop()?;
+    attached(&err, "sched", mode)?;
+    // done ELAPSED OPS VOLUNTARY INVOLUNTARY (getrusage)
+    let f: Vec<u64> = printed.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let rows = rows_where(panel(&lines, "sched", "totals")?, "pid", &Value::from(pid))?;
+    let row = rows.first().ok_or("no totals row for the ping-pong")?;
+    let vol = row[6].as_u64().unwrap_or(0);
+    // The few switches after getrusage (exit) and before the rename differ.
+    if vol.abs_diff(f[2]) > 10 {
+        return Err(format!("voluntary switches {vol}, getrusage {}", f[2]));
+    }
+    Ok(format!("voluntary {vol} (getrusage {})", f[2]))
+}
+
+fn check_tcp(ctx: &Ctx, mode: &str, port: u16) -> Result<String, String> {
+    let closed = port + 1;
+    let host = Host::start(ctx, &["tcp"], &format!("attach = \"{mode}\"\nports = [{port}, {closed}]"))?;
+    ctx.workload(&["--comm", "gtcp", "tcp4", &port.to_string(), "2", "500"])?;
+    ctx.workload(&["--comm", "gtcp", "tcpresets", &closed.to_string(), &(port).to_string()])?;
+    let (lines, err) = host.stop()?;
+    attached(&err, "tcp", mode)?;
+    let closes: Vec<&Value> = lines.iter().filter(|v| v["plugin"] == "tcp" && v.get("dir").is_some()).collect();
+    let ends = |end: &str| closes.iter().filter(|r| r["end"] == end).count();
+    let got = (ends("fin"), ends("refused"), ends("rst_sent"), ends("rst_received"));
+    // 2 connections closed with FIN (both ends), one refused, two reset by the client.
+    if got != (4, 1, 2, 2) {
+        return Err(format!("ends (fin, refused, rst_sent, rst_received) = {got:?}, expected (4, 1, 2, 2): {closes:?}"));
+    }
+    Ok("fin 4, refused 1, rst_sent 2, rst_received 2".into())
+}
+
+fn main() {
+    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/tracer".into()));
+    let mut ctx = Ctx { dir, failed: 0 };
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    say(&format!("GUEST-INFO kernel {}", kernel.trim()));
+
+    // What each plugin would do here, for the README's table.
+    let cfg = ctx.dir.join("list.toml");
+    let _ = std::fs::write(&cfg, format!("plugins_dir = \"{}\"\n", ctx.dir.join("plugins").display()));
+    let list = Command::new(ctx.dir.join("tracer-host")).args(["--config", cfg.to_str().unwrap(), "--list-plugins"]).output();
+    match list {
+        Ok(o) => {
+            for l in String::from_utf8_lossy(&o.stdout).lines().chain(String::from_utf8_lossy(&o.stderr).lines()) {
+                say(&format!("GUEST-INFO {l}"));
+            }
+        }
+        Err(e) => say(&format!("GUEST-INFO --list-plugins: {e}")),
+    }
+
+    // All four together, each on the best mode this kernel allows.
+    let all = ["open", "syscall_latency", "sched", "tcp"];
+    let r = Host::start(&ctx, &all, "").and_then(|h| h.stop()).map(|(_, err)| {
+        err.lines().filter(|l| l.starts_with("tracer-host:") && l.contains(" running (")).collect::<Vec<_>>().join("; ")
+    });
+    ctx.check("all-four-attached", r);
+
+    let modes = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.into());
+    for mode in modes("GUEST_OPEN_MODES", "fentry,kprobe,tracepoint").split(',').filter(|m| !m.is_empty()) {
+        let r = check_open(&ctx, mode);
+        ctx.check(&format!("open/{mode}"), r);
+    }
+    for mode in modes("GUEST_SYSCALL_MODES", "tp_btf,raw_tp,tracepoint").split(',').filter(|m| !m.is_empty()) {
+        let r = check_syscalls(&ctx, mode);
+        ctx.check(&format!("syscall_latency/{mode}"), r);
+    }
+    for mode in modes("GUEST_SCHED_MODES", "tp_btf,raw_tp,tracepoint").split(',').filter(|m| !m.is_empty()) {
+        let r = check_sched(&ctx, mode);
+        ctx.check(&format!("sched/{mode}"), r);
+    }
+    for (i, mode) in modes("GUEST_TCP_MODES", "tp_btf,tracepoint").split(',').filter(|m| !m.is_empty()).enumerate() {
+        let r = check_tcp(&ctx, mode, 47400 + 10 * i as u16);
+        ctx.check(&format!("tcp/{mode}"), r);
+    }
+    say(&format!("GUEST-DONE failed={}", ctx.failed));
+}
