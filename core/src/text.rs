@@ -28,26 +28,27 @@ pub fn has_terminal_controls(s: &str) -> bool {
     false
 }
 
-/// `s` with every control and bidi character written as `\xNN` (below U+0100)
-/// or `\uNNNN`; unchanged (no allocation) when there is none.
-pub fn escape_untrusted(s: &str) -> Cow<'_, str> {
+/// `s` with every character [`needs_escape`] accepts written by `escape`;
+/// unchanged (no allocation) when there is none.
+fn replace_controls(s: &str, escape: impl Fn(u32) -> String) -> Cow<'_, str> {
     if !has_terminal_controls(s) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         if needs_escape(c) {
-            let n = c as u32;
-            if n < 0x100 {
-                out.push_str(&format!("\\x{n:02x}"));
-            } else {
-                out.push_str(&format!("\\u{n:04x}"));
-            }
+            out.push_str(&escape(c as u32));
         } else {
             out.push(c);
         }
     }
     Cow::Owned(out)
+}
+
+/// `s` with every control and bidi character written as `\xNN` (below U+0100)
+/// or `\uNNNN`; unchanged (no allocation) when there is none.
+pub fn escape_untrusted(s: &str) -> Cow<'_, str> {
+    replace_controls(s, |n| if n < 0x100 { format!("\\x{n:02x}") } else { format!("\\u{n:04x}") })
 }
 
 /// Like [`escape_untrusted`], but line breaks (`\n`) of a multi-line text
@@ -61,18 +62,7 @@ pub fn escape_untrusted_lines(s: &str) -> String {
 /// harmless when the stream is read on a terminal. JSON may hold these only
 /// inside strings, so replacing them anywhere in the text is exact.
 pub fn json_escape_controls(json: &str) -> Cow<'_, str> {
-    if !has_terminal_controls(json) {
-        return Cow::Borrowed(json);
-    }
-    let mut out = String::with_capacity(json.len() + 8);
-    for c in json.chars() {
-        if needs_escape(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    replace_controls(json, |n| format!("\\u{n:04x}"))
 }
 
 /// Levenshtein distance, for "did you mean" on short names.
