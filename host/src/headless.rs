@@ -45,7 +45,8 @@ impl Headless {
         self.writer.flush()
     }
 
-    /// Wait (a little) for stdout to take what is queued. Returns a line for
+    /// Wait for stdout to take what is queued, as long as it keeps taking (a
+    /// reader that takes nothing for 2 s is given up on). Returns a line for
     /// the final report when records were lost or could not be written.
     pub fn close(&mut self) -> Option<String> {
         let written = self.writer.get_mut().close(Duration::from_secs(2));

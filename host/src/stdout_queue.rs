@@ -6,7 +6,7 @@
 //! records counted as lost (output backlog), never cut in the middle of a line.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,8 @@ pub struct StdoutQueue {
     /// Records dropped because the queue was full.
     pub lost_records: u64,
     closed: Arc<AtomicBool>,
+    /// Chunks the writer thread has written: progress, for `close`.
+    written: Arc<AtomicU64>,
     done: Receiver<()>,
 }
 
@@ -37,6 +39,8 @@ impl StdoutQueue {
         let (done_tx, done) = sync_channel(1);
         let closed = Arc::new(AtomicBool::new(false));
         let flag = closed.clone();
+        let written = Arc::new(AtomicU64::new(0));
+        let progress = written.clone();
         std::thread::Builder::new()
             .name("stdout".into())
             .spawn(move || {
@@ -45,11 +49,12 @@ impl StdoutQueue {
                         flag.store(true, Ordering::Relaxed);
                         break;
                     }
+                    progress.fetch_add(1, Ordering::Relaxed);
                 }
                 let _ = done_tx.send(());
             })
             .expect("starting the stdout thread");
-        StdoutQueue { tx: Some(tx), buf: Vec::with_capacity(CHUNK), pending_records: 0, lost_records: 0, closed, done }
+        StdoutQueue { tx: Some(tx), buf: Vec::with_capacity(CHUNK), pending_records: 0, lost_records: 0, closed, written, done }
     }
 
     /// The bytes written since the last call end one record.
@@ -79,12 +84,26 @@ impl StdoutQueue {
         Ok(())
     }
 
-    /// Send what is left and wait up to `timeout` for it to be written. Returns
-    /// whether everything was written (false: stdout is not being read).
-    pub fn close(&mut self, timeout: Duration) -> bool {
+    /// Send what is left and wait for it to be written while the reader takes
+    /// it: a slow reader is waited for, one that takes nothing for `stall` is
+    /// not. Returns whether everything was written.
+    pub fn close(&mut self, stall: Duration) -> bool {
         let _ = self.send();
         self.tx = None;
-        self.done.recv_timeout(timeout).is_ok() && !self.is_closed()
+        let mut seen = self.written.load(Ordering::Relaxed);
+        loop {
+            match self.done.recv_timeout(stall) {
+                Ok(()) => return !self.is_closed(),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return false,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let now = self.written.load(Ordering::Relaxed);
+                    if now == seen {
+                        return false;
+                    }
+                    seen = now;
+                }
+            }
+        }
     }
 }
 
@@ -138,5 +157,32 @@ mod tests {
         assert!(q.lost_records > 0 && q.lost_records <= records, "{}", q.lost_records);
         assert!(records - q.lost_records <= (QUEUE as u64 + 2) * per_chunk, "{} lost", q.lost_records);
         assert!(!q.close(Duration::from_millis(100)), "a stuck stdout is reported as not written");
+    }
+
+    /// A reader that takes 20 ms per chunk, like a slow consumer.
+    struct Slow(std::sync::Arc<std::sync::atomic::AtomicU64>);
+    impl Write for Slow {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            std::thread::sleep(Duration::from_millis(20));
+            self.0.fetch_add(b.len() as u64, Ordering::Relaxed);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_slow_reader_gets_everything_at_close() {
+        let got = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut q = StdoutQueue::with_sink(Slow(got.clone()));
+        // 30 chunks at 20 ms each: longer than the stall limit in all.
+        for _ in 0..30 {
+            q.write_all(&[b'x'; 1000]).unwrap();
+            q.record_done();
+            q.flush().unwrap();
+        }
+        assert!(q.close(Duration::from_millis(100)), "a reader that keeps reading is waited for");
+        assert_eq!((got.load(Ordering::Relaxed), q.lost_records), (30_000, 0));
     }
 }
