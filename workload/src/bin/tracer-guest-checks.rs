@@ -184,6 +184,30 @@ fn check_sched(ctx: &Ctx, mode: &str) -> Result<String, String> {
     Ok(format!("voluntary {vol} (getrusage {})", f[2]))
 }
 
+/// A single-threaded CPU hog: its CPU % in the last interval is at most one
+/// CPU (the running slice counts up to each read), and it keeps its name.
+fn check_cpu_bound(ctx: &Ctx) -> Result<String, String> {
+    let host = Host::start(ctx, &["sched"], "comm = \"ghog\"")?;
+    let mut hog = Command::new(ctx.dir.join("tracer-workload"))
+        .args(["--comm", "ghog", "getppid", "1000000000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_secs(3));
+    // Stopped while the hog still runs: the last interval is all hog.
+    let stopped = host.stop();
+    let _ = hog.kill();
+    let _ = hog.wait();
+    let (lines, _) = stopped?;
+    let rows = rows_where(panel(&lines, "sched", "processes")?, "pid", &Value::from(hog.id()))?;
+    let row = rows.first().ok_or("no row for the hog in the last interval")?;
+    let pct: f64 = row[2].as_str().and_then(|s| s.parse().ok()).ok_or(format!("cpu % {}", row[2]))?;
+    if row[1] != "ghog" || !(1.0..=103.0).contains(&pct) {
+        return Err(format!("row {row}"));
+    }
+    Ok(format!("cpu {pct}% of one CPU"))
+}
+
 fn check_tcp(ctx: &Ctx, mode: &str, port: u16) -> Result<String, String> {
     let closed = port + 1;
     let host = Host::start(ctx, &["tcp"], &format!("attach = \"{mode}\"\nports = [{port}, {closed}]"))?;
@@ -240,6 +264,8 @@ fn main() {
         let r = check_sched(&ctx, mode);
         ctx.check(&format!("sched/{mode}"), r);
     }
+    let r = check_cpu_bound(&ctx);
+    ctx.check("sched/cpu-percent-bound", r);
     for (i, mode) in modes("GUEST_TCP_MODES", "tp_btf,tracepoint").split(',').filter(|m| !m.is_empty()).enumerate() {
         let r = check_tcp(&ctx, mode, 47400 + 10 * i as u16);
         ctx.check(&format!("tcp/{mode}"), r);
