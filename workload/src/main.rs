@@ -36,7 +36,7 @@ fn num(s: Option<&String>, what: &str) -> u64 {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | open PATH N | tcp4|tcp6|tcp4c|tcp6c PORT N BYTES | tcpresets CLOSED_PORT PORT | pingpong N | churn DIR N");
+    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | open PATH N | tcp4|tcp6|tcp4c|tcp6c PORT N BYTES | tcpresets CLOSED_PORT PORT | spin SECS | pingpong N | churn DIR N");
     std::process::exit(2);
 }
 
@@ -201,6 +201,18 @@ fn main() {
         Some("tcpresets") => {
             tcp_resets(num(args.get(1), "CLOSED_PORT") as u16, num(args.get(2), "PORT") as u16);
             2
+        }
+        Some("spin") => {
+            // One short sleep (a switch-out: the process is known to the
+            // scheduler tracer), then a CPU hog that need never be switched out.
+            let secs = num(args.get(1), "SECS");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            let end = Instant::now() + std::time::Duration::from_secs(secs);
+            let mut n = 0u64;
+            while Instant::now() < end {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+            n
         }
         Some("churn") => {
             let dir = args.get(1).unwrap_or_else(|| usage("churn needs DIR"));

@@ -220,7 +220,8 @@ impl SchedStats {
         self.procs_now
             .iter()
             .map(|(k, v)| (*k, reference.get(k).map(|r| v.minus(r)).unwrap_or_else(|| v.clone())))
-            .filter(|(_, p)| p.slices > 0 || p.waits > 0 || p.voluntary > 0 || p.involuntary > 0)
+            // run_ns too: a process on a CPU all interval long has no switch in it.
+            .filter(|(_, p)| p.run_ns > 0 || p.slices > 0 || p.waits > 0 || p.voluntary > 0 || p.involuntary > 0)
             .collect()
     }
 
@@ -394,6 +395,44 @@ mod tests {
             })
             .collect();
         MapSnapshot { name: "sched_procs".into(), values_per_key: 2, entries: RVec::from(entries) }
+    }
+
+    /// sched_oncpu over 2 CPUs: (tgid, since ns) per CPU.
+    fn oncpu(cpus: [(u32, u64); 2]) -> MapSnapshot {
+        let mut v = Vec::new();
+        for (tgid, since) in cpus {
+            v.extend(since.to_ne_bytes());
+            v.extend(tgid.to_ne_bytes());
+            v.extend(0u32.to_ne_bytes());
+        }
+        let e = MapEntry { key: 0u32.to_ne_bytes().to_vec().into(), value: v.into() };
+        MapSnapshot { name: "sched_oncpu".into(), values_per_key: 2, entries: RVec::from(vec![e]) }
+    }
+
+    #[test]
+    fn a_process_on_a_cpu_all_interval_counts_up_to_each_read_and_no_more_than_a_cpu() {
+        let mut s = SchedStats::default();
+        // Pid 7 was switched out once, long ago, and has run on CPU 0 since.
+        let since = mono_now_ns() - 5_000_000_000;
+        let same = || procs(&[(7, [(1000, 1, 1, 0, 0), (0, 0, 0, 0, 0)])]);
+        s.on_map(&oncpu([(7, since), (0, 0)])).unwrap();
+        s.on_map(&same()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        s.on_map(&oncpu([(7, since), (0, 0)])).unwrap();
+        s.on_map(&same()).unwrap();
+        // No switch in the interval: still shown, at one CPU's worth.
+        let t = s.processes();
+        assert_eq!(t.rows.len(), 1, "a process running all interval is shown");
+        let pct: f64 = match cell(&t, 0, 2) {
+            Value::Str(x) => x.parse().unwrap(),
+            v => panic!("{v:?}"),
+        };
+        assert!((95.0..=100.0).contains(&pct), "{pct}");
+        let run = match cell(&t, 0, 3) {
+            Value::U64(n) => n,
+            v => panic!("{v:?}"),
+        };
+        assert!((95_000_000..200_000_000).contains(&run), "run time in the interval: {run}");
     }
 
     fn cell(t: &Table, r: usize, c: usize) -> Value {

@@ -189,7 +189,7 @@ fn check_sched(ctx: &Ctx, mode: &str) -> Result<String, String> {
 fn check_cpu_bound(ctx: &Ctx) -> Result<String, String> {
     let host = Host::start(ctx, &["sched"], "comm = \"ghog\"")?;
     let mut hog = Command::new(ctx.dir.join("tracer-workload"))
-        .args(["--comm", "ghog", "getppid", "1000000000"])
+        .args(["--comm", "ghog", "spin", "60"])
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
