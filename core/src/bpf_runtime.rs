@@ -8,7 +8,7 @@ use crate::libbpf_log;
 use libbpf_rs::{ErrorKind, Link, MapCore, MapFlags, Object, ObjectBuilder};
 use std::os::fd::{AsFd, AsRawFd};
 use std::collections::HashMap;
-use tracer_plugin_api::{AttachAlternative, PluginDescriptor};
+use tracer_plugin_api::{AttachAlternative, PluginDescriptor, ProgramRef};
 
 /// What was chosen for one probe, and why the better alternatives were not.
 #[derive(Debug, Clone)]
@@ -129,6 +129,11 @@ fn write_config(object: &Object, map: &str, bytes: &[u8]) -> Result<(), String> 
         .map_err(|e| format!("writing config map {map}: {e}"))
 }
 
+/// Why the plugin's BPF object could not be opened.
+fn object_error(e: &libbpf_rs::Error) -> String {
+    kernel_features::fd_exhaustion_hint(&e.to_string()).unwrap_or_else(|| format!("the plugin's BPF object is not a valid BPF ELF object: {e}"))
+}
+
 /// The program a failed load names in libbpf's log (`prog 'name': ...`).
 fn failed_program(log: &[String]) -> Option<String> {
     log.iter().rev().find_map(|l| l.split("prog '").nth(1).and_then(|r| r.split('\'').next())).map(str::to_string)
@@ -203,19 +208,19 @@ impl Attempter<'_> {
     /// kernel lacks: the object is loaded again without them) or to attach.
     fn attempt(&self, selected: &[(String, bool)]) -> Result<Trial, String> {
         let mut skipped: Vec<(String, String)> = Vec::new();
+        let kinds: Vec<AttachKind> = selected.iter().map(|(n, _)| self.kind_of(n)).collect();
         let object = loop {
             libbpf_log::clear();
             let mark = libbpf_log::mark();
             let mut builder = ObjectBuilder::default();
             let mut open = builder
                 .open_memory(&self.desc.bpf_object)
-                .map_err(|e| kernel_features::fd_exhaustion_hint(&e.to_string()).unwrap_or_else(|| format!("the plugin's BPF object is not a valid BPF ELF object: {e}")))?;
+                .map_err(|e| object_error(&e))?;
             let wanted = |name: &str| selected.iter().any(|(n, _)| n == name) && !skipped.iter().any(|(n, _)| n == name);
             for mut p in open.progs_mut() {
                 let name = p.name().to_string_lossy().into_owned();
                 p.set_autoload(wanted(&name));
             }
-            let kinds: Vec<AttachKind> = selected.iter().map(|(n, _)| self.kind_of(n)).collect();
             match open.load() {
                 Ok(object) => break object,
                 Err(e) => {
@@ -267,7 +272,7 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>, forced: Opt
     let mut builder = ObjectBuilder::default();
     let open = builder
         .open_memory(&desc.bpf_object)
-        .map_err(|e| kernel_features::fd_exhaustion_hint(&e.to_string()).unwrap_or_else(|| format!("the plugin's BPF object is not a valid BPF ELF object: {e}")))?;
+        .map_err(|e| object_error(&e))?;
     let sections: HashMap<String, String> = open
         .progs()
         .map(|p| (p.name().to_string_lossy().into_owned(), p.section().to_string_lossy().into_owned()))
@@ -320,18 +325,10 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>, forced: Opt
             match att.attempt(&selected) {
                 Ok(trial) => {
                     drop(previous);
-                    let programs = alt
-                        .programs
-                        .iter()
-                        .map(|p| p.name.to_string())
-                        .filter(|n| !trial.skipped.iter().any(|(s, _)| s == n))
-                        .collect();
-                    let optional_on = alt
-                        .programs
-                        .iter()
-                        .filter(|p| p.optional && !trial.skipped.iter().any(|(s, _)| s == p.name.as_str()))
-                        .map(|p| p.name.to_string())
-                        .collect();
+                    let running: Vec<&ProgramRef> =
+                        alt.programs.iter().filter(|p| !trial.skipped.iter().any(|(s, _)| s == p.name.as_str())).collect();
+                    let programs = running.iter().map(|p| p.name.to_string()).collect();
+                    let optional_on = running.iter().filter(|p| p.optional).map(|p| p.name.to_string()).collect();
                     choices.push(ProbeChoice {
                         probe: probe.name.to_string(),
                         mode: kind.label().to_string(),

@@ -33,8 +33,21 @@ impl AttachKind {
         }
     }
 
-    /// Every label, as `attach = "..."` takes them.
-    pub const LABELS: &'static [&'static str] = &["fentry", "kprobe", "tracepoint", "raw_tp", "tp_btf", "uprobe", "perf_event"];
+    /// Every kind a program can attach as (all but `Other`).
+    pub const ALL: [AttachKind; 7] = [
+        AttachKind::Fentry,
+        AttachKind::Kprobe,
+        AttachKind::Tracepoint,
+        AttachKind::RawTracepoint,
+        AttachKind::TpBtf,
+        AttachKind::Uprobe,
+        AttachKind::PerfEvent,
+    ];
+
+    /// The kind labelled `label` (as `attach = "..."` names it).
+    pub fn from_label(label: &str) -> Option<AttachKind> {
+        Self::ALL.into_iter().find(|k| k.label() == label)
+    }
 
     pub fn label(self) -> &'static str {
         match self {

@@ -109,6 +109,17 @@ fn summarize_abi_report(text: &str) -> String {
     }
 }
 
+/// Where the program header table of an ELF file ends, from its 64-byte ELF
+/// header (None: not an ELF header). Offsets are little-endian (x86_64).
+fn ph_table_end(head: &[u8]) -> Option<u64> {
+    if head.len() < 64 || &head[..4] != b"\x7fELF" {
+        return None;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([head[o], head[o + 1]]) as u64;
+    // Saturating: an absurd offset then lies past any file's end.
+    Some(u64::from_le_bytes(head[32..40].try_into().unwrap()).saturating_add(u16_at(54) * u16_at(56)))
+}
+
 /// How much of a plugin file the dynamic loader reads: the program header
 /// table and every segment with bytes in the file (what lies past them is
 /// section headers and debug info, which loading does not use). `head` holds
@@ -116,17 +127,18 @@ fn summarize_abi_report(text: &str) -> String {
 /// `file_len` is its size. A cut file, whose segments run past its end, is
 /// refused here: mapped, it would fault (SIGBUS) on first touch.
 fn elf_load_extent(head: &[u8], file_len: u64) -> Result<u64, String> {
-    let u16_at = |o: usize| head.get(o..o + 2).map(|x| u16::from_le_bytes(x.try_into().unwrap()));
     let u64_at = |o: usize| head.get(o..o + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap()));
-    if head.len() < 64 || &head[..4] != b"\x7fELF" {
+    let Some(table_end) = ph_table_end(head) else {
         return Err(format!("not a loadable shared library (not an ELF file, {file_len} bytes)"));
-    }
+    };
     if head[4] != 2 || head[5] != 1 {
         return Err("not a loadable shared library (not a 64-bit little-endian ELF file)".into());
     }
     let short = |what: &str| format!("not a loadable shared library (truncated: {what} runs past the end of the {file_len}-byte file)");
-    let (phoff, phentsize, phnum) = (u64_at(32).unwrap(), u16_at(54).unwrap() as u64, u16_at(56).unwrap() as u64);
-    let table_end = phoff.checked_add(phentsize * phnum).filter(|e| *e <= file_len).ok_or_else(|| short("the program header table"))?;
+    if table_end > file_len {
+        return Err(short("the program header table"));
+    }
+    let (phoff, phentsize, phnum) = (u64_at(32).unwrap(), u16::from_le_bytes([head[54], head[55]]) as u64, u16::from_le_bytes([head[56], head[57]]) as u64);
     let mut extent = table_end;
     for i in 0..phnum {
         let ph = (phoff + i * phentsize) as usize;
@@ -161,10 +173,8 @@ fn sealed_copy(path: &Path) -> Result<(std::fs::File, PathBuf), String> {
     let mut head = vec![0u8; 64];
     let n = file.read_at(&mut head, 0).map_err(|e| io("reading the plugin", e))?;
     head.truncate(n);
-    if head.len() == 64 && &head[..4] == b"\x7fELF" {
+    if let Some(table) = ph_table_end(&head) {
         // Room for the program header table (small: tens of entries).
-        let phoff = u64::from_le_bytes(head[32..40].try_into().unwrap());
-        let table = phoff.saturating_add(u16::from_le_bytes([head[54], head[55]]) as u64 * u16::from_le_bytes([head[56], head[57]]) as u64);
         if table <= file_len.min(1 << 20) {
             head.resize(table.max(64) as usize, 0);
             let n = file.read_at(&mut head, 0).map_err(|e| io("reading the plugin", e))?;

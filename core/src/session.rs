@@ -165,16 +165,16 @@ pub const ATTACH_KEY: &str = "attach";
 /// attach mode forced by the host's own key, if any.
 pub fn split_host_settings(settings_json: &str) -> Result<(String, Option<String>), String> {
     let mut v: serde_json::Value = serde_json::from_str(settings_json).map_err(|e| format!("settings are not JSON: {e}"))?;
+    use crate::kernel_features::AttachKind;
     let attach = match v.as_object_mut().and_then(|o| o.remove(ATTACH_KEY)) {
         None => None,
-        Some(serde_json::Value::String(s)) => {
-            let known = crate::kernel_features::AttachKind::LABELS;
-            if !known.contains(&s.as_str()) {
-                return Err(format!("{ATTACH_KEY}: {s:?} is not an attach mode (one of: {})", known.join(", ")));
+        Some(mode) => match mode.as_str().and_then(AttachKind::from_label) {
+            Some(kind) => Some(kind.label().to_string()),
+            None => {
+                let known: Vec<&str> = AttachKind::ALL.iter().map(|k| k.label()).collect();
+                return Err(format!("{ATTACH_KEY}: {mode} is not an attach mode (one of: {})", known.join(", ")));
             }
-            Some(s)
-        }
-        Some(other) => return Err(format!("{ATTACH_KEY}: {other} is not an attach mode (a string: one of {})", crate::kernel_features::AttachKind::LABELS.join(", "))),
+        },
     };
     Ok((v.to_string(), attach))
 }
