@@ -117,13 +117,14 @@ static __always_inline int on_exit(long ret)
 {
 	struct open_filter *f = filter();
 	struct open_start *s = bpf_task_storage_get(&open_inflight, bpf_get_current_task_btf(), 0, 0);
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id;
 	__u32 len;
 
 	if (!s || !s->ev.ts_ns)
 		return 0;
 	/* Entered under another filter: the new one did not choose it. */
 	if (f && s->gen == f->proc.gen && !(f->failed_only && ret >= 0)) {
+		id = bpf_get_current_pid_tgid();
 		s->ev.ret = ret;
 		s->ev.pid = id >> 32;
 		s->ev.tid = (__u32)id;

@@ -85,15 +85,19 @@ static __always_inline void on_enter(long id)
 static __always_inline void on_exit(long ret)
 {
 	__u32 zero = 0;
-	struct sc_filter *f = bpf_map_lookup_elem(&sc_filter, &zero);
 	struct sc_start *s = bpf_task_storage_get(&sc_start, bpf_get_current_task_btf(), 0, 0);
+	struct sc_filter *f;
 	struct sc_proc_key key;
 	struct sc_proc_val *pv;
 	struct sc_stat *st;
 	__u64 delta;
 	bool failed = ret < 0 && ret >= -4095;
 
-	if (!s || !s->ts_ns || !f)
+	/* Untimed (filtered out at entry): nothing more to look up. */
+	if (!s || !s->ts_ns)
+		return;
+	f = bpf_map_lookup_elem(&sc_filter, &zero);
+	if (!f)
 		return;
 	delta = bpf_ktime_get_ns() - s->ts_ns;
 	s->ts_ns = 0;
