@@ -149,9 +149,10 @@ fn cpu_percent_of_a_single_thread_stays_within_one_cpu_and_its_name_stays() {
     s.shutdown();
     assert!(samples.len() >= 12, "the hog was seen in most intervals: {samples:?}");
     // One thread can use at most one CPU. Tolerance 3 points: the running
-    // slice and the process map are read a few µs apart, so a slice that ends
-    // between the two reads can count twice in one interval (and once less in
-    // the next).
+    // slices and the process map are read a few µs apart, so a slice that
+    // starts between the two reads counts from the next read on, and those µs
+    // land in the next interval. (A slice that ends between the two reads is
+    // counted once: the process map says when each CPU last ended one.)
     for p in &samples {
         assert!(*p <= 103.0, "a single thread at {p}% of a CPU: {samples:?}");
     }

@@ -222,7 +222,7 @@ fn main() -> Result<()> {
             // Tests that load BPF share the kernel: one test thread per binary
             // keeps "no link left" checks about our own links only.
             let mut c = cargo();
-            c.args(["test", "--workspace", "--lib", "--bins", "--tests", "--", "--test-threads=1"]).args(rest(1));
+            c.args(["test", "--workspace", "--lib", "--bins", "--tests", "--no-fail-fast", "--", "--test-threads=1"]).args(rest(1));
             test_all(&mut c)
         }
         Some("guest") => {

@@ -179,6 +179,7 @@ static __always_inline void switch_out(__u32 prev_tid, bool voluntary, __u64 now
 	if (slice) {
 		p->run_ns += slice;
 		p->slices++;
+		p->last_out_ns = now;
 		hist_add(SCHED_HIST_ONCPU, slice);
 	}
 	if (has_wait) {

@@ -32,6 +32,11 @@ struct sched_proc {
 	__u64 involuntary; /* switched out preempted */
 	__u64 migrations;
 	__u64 runq_hist[SCHED_HIST_SLOTS];
+	/* When this CPU last ended a slice of this process. A reader that saw
+	 * sched_oncpu's slice start at `since` knows the slice is already in
+	 * run_ns when last_out_ns >= since: only one task runs on a CPU at a
+	 * time, so a later end on this CPU is that slice's end. */
+	__u64 last_out_ns;
 };
 
 /* Per CPU: the task on it now, so the running slice counts towards CPU time

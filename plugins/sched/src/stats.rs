@@ -7,7 +7,9 @@ use tracer_plugin_kit::{c_str, col, key_u32, sat_sum, sum_u64_array, sum_u64s};
 
 pub const HIST_SLOTS: usize = 32;
 /// sizeof(struct sched_proc): 7 counters and a histogram.
-pub const PROC_SIZE: usize = 8 * (7 + HIST_SLOTS);
+pub const PROC_SIZE: usize = 8 * (7 + HIST_SLOTS + 1);
+/// Offset of `last_out_ns` in struct sched_proc.
+const LAST_OUT_OFF: usize = 8 * (7 + HIST_SLOTS);
 const TOP_ROWS: usize = 100;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -124,8 +126,14 @@ impl SchedStats {
             }
             "sched_procs" => {
                 let mut fresh = HashMap::new();
+                // Per process, per CPU: when that CPU last ended one of its slices.
+                let mut last_out: HashMap<u32, Vec<u64>> = HashMap::new();
                 for e in snap.entries.iter() {
                     let Some(pid) = key_u32(&e.key, 0) else { continue };
+                    last_out.insert(
+                        pid,
+                        tracer_plugin_kit::per_cpu(snap, &e.value).map(|c| if c.len() >= LAST_OUT_OFF + 8 { tracer_plugin_kit::u64_at(c, LAST_OUT_OFF) } else { 0 }).collect(),
+                    );
                     let v = sum_u64s(snap, &e.value, [0, 8, 16, 24, 32, 40, 48]);
                     fresh.insert(
                         pid,
@@ -159,9 +167,13 @@ impl SchedStats {
                     if let Some(c) = self.carry_procs.get(pid) {
                         *p = p.plus(c);
                     }
-                    // The slice running now counts up to now.
-                    for &(tgid, since) in &self.oncpu {
-                        if tgid == *pid && since > 0 && since <= now {
+                    // The slice running now counts up to now, unless it ended
+                    // between the two reads: then run_ns has it already
+                    // (counting it twice once put a lone thread at 160%).
+                    let ends = last_out.get(pid);
+                    for (cpu, &(tgid, since)) in self.oncpu.iter().enumerate() {
+                        let ended = ends.and_then(|v| v.get(cpu)).is_some_and(|&t| t >= since);
+                        if tgid == *pid && since > 0 && since <= now && !ended {
                             p.run_ns += now - since;
                         }
                     }
@@ -433,6 +445,30 @@ mod tests {
             v => panic!("{v:?}"),
         };
         assert!((95_000_000..200_000_000).contains(&run), "run time in the interval: {run}");
+    }
+
+    #[test]
+    fn a_slice_that_ends_between_the_two_reads_counts_once() {
+        let mut s = SchedStats::default();
+        let since = mono_now_ns() - 5_000_000_000;
+        s.on_map(&oncpu([(7, since), (0, 0)])).unwrap();
+        s.on_map(&procs(&[(7, [(1000, 1, 1, 0, 0), (0, 0, 0, 0, 0)])])).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // sched_oncpu still shows the slice; by the time sched_procs is read
+        // it has ended on CPU 0 and is in run_ns.
+        s.on_map(&oncpu([(7, since), (0, 0)])).unwrap();
+        let end = mono_now_ns();
+        let mut after = procs(&[(7, [(1000 + (end - since), 1, 2, 0, 0), (0, 0, 0, 0, 0)])]);
+        let mut v = after.entries[0].value.to_vec();
+        v[LAST_OUT_OFF..LAST_OUT_OFF + 8].copy_from_slice(&end.to_ne_bytes());
+        after.entries[0].value = v.into();
+        s.on_map(&after).unwrap();
+        let t = s.processes();
+        let pct: f64 = match cell(&t, 0, 2) {
+            Value::Str(x) => x.parse().unwrap(),
+            v => panic!("{v:?}"),
+        };
+        assert!((90.0..=100.0).contains(&pct), "the ended slice counted once: {pct}%");
     }
 
     fn cell(t: &Table, r: usize, c: usize) -> Value {
