@@ -6,6 +6,13 @@
 
 #define TASK_COMM_LEN 16
 
+/* Puts type T into the object's BTF, so the kit can generate its Rust twin from
+ * the header that declares it (plugins/kit/src/btf_types.rs): for structs that
+ * are only ever locals (ring records). One unused pointer in .bss. */
+#define SHARED_TYPE(T) ___SHARED_TYPE(T, __COUNTER__)
+#define ___SHARED_TYPE(T, n) ____SHARED_TYPE(T, n)
+#define ____SHARED_TYPE(T, n) T *___shared_type_##n __attribute__((unused))
+
 /* Per-CPU u64 counters declared by a plugin as CounterSpec: one slot per index.
  * Per-CPU so the hot path never contends on a shared cache line; the host sums. */
 #define DECLARE_STATS(name, n)                          \
@@ -86,7 +93,7 @@ static __always_inline void comm_remember(void *comms, __u32 tgid)
 }
 
 /* The process filter every tracer's filter struct starts with (32 bytes).
- * Zero fields mean "no filter". The Rust side is tracer_plugin_kit::proc_filter_bytes. */
+ * Zero fields mean "no filter". The Rust side is tracer_plugin_kit::proc_filter. */
 struct proc_filter {
 	__u32 pid;         /* only this tgid */
 	__u32 exclude_pid; /* never this tgid (the host itself, as the kernel numbers it) */

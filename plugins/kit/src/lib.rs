@@ -1,24 +1,21 @@
-//! Helpers shared by the tracer plugins (not part of the ABI contract): reading
-//! fields out of BPF records and map values, summing per-CPU values, building
-//! table columns.
+//! Helpers shared by the tracer plugins (not part of the ABI contract): the
+//! generated twins of the BPF structs and reading them from records and map
+//! values (`pod`), per-CPU values, filters, settings checks, table columns.
 
+#[cfg(any(feature = "build", test))]
+pub mod btf_types;
 #[cfg(feature = "build")]
 pub mod build;
+pub mod pod;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
+pub use pod::{bytes_of, per_cpu_values, read, read_prefix, zeroed, Layout, Pod};
 use tracer_plugin_api::{FieldKind, FieldSpec, MapSnapshot};
 
-/// Little helpers to read native-endian integers at an offset. Callers check the
-/// length first (`need`), so these index without further checks.
-pub fn u64_at(b: &[u8], off: usize) -> u64 {
-    u64::from_ne_bytes(b[off..off + 8].try_into().unwrap())
-}
-pub fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_ne_bytes(b[off..off + 4].try_into().unwrap())
-}
-pub fn u16_at(b: &[u8], off: usize) -> u16 {
-    u16::from_ne_bytes(b[off..off + 2].try_into().unwrap())
+/// Rust twins of bpf/include/tracer.h's structs, generated from its BTF.
+pub mod types {
+    include!(concat!(env!("OUT_DIR"), "/tracer_types.rs"));
 }
 
 /// A sum that stops at u64::MAX: counters come from a map, and a corrupt or
@@ -31,15 +28,6 @@ pub fn sat_sum(it: impl IntoIterator<Item = u64>) -> u64 {
 /// are only as trustworthy as the map they came from.
 pub fn key_u32(k: &[u8], off: usize) -> Option<u32> {
     k.get(off..off + 4).map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
-}
-
-/// An error unless `b` holds at least `size` bytes.
-pub fn need(b: &[u8], size: usize, what: &str) -> Result<(), String> {
-    if b.len() < size {
-        Err(format!("{what} too short: {} bytes, expected {size}", b.len()))
-    } else {
-        Ok(())
-    }
 }
 
 /// Text up to the first NUL; invalid UTF-8 is replaced, never rejected.
@@ -61,33 +49,6 @@ pub fn per_cpu<'a>(snap: &MapSnapshot, value: &'a [u8]) -> impl Iterator<Item = 
     let n = snap.values_per_key.max(1) as usize;
     let size = value.len() / n;
     value.chunks_exact(size.max(1))
-}
-
-/// Sum the `u64` at each of `fields` offsets over all CPUs.
-pub fn sum_u64s<const N: usize>(snap: &MapSnapshot, value: &[u8], offsets: [usize; N]) -> [u64; N] {
-    let mut out = [0u64; N];
-    for cpu in per_cpu(snap, value) {
-        for (o, off) in out.iter_mut().zip(offsets) {
-            if cpu.len() >= off + 8 {
-                *o = o.wrapping_add(u64_at(cpu, off));
-            }
-        }
-    }
-    out
-}
-
-/// Sum `n` consecutive `u64` from `off` over all CPUs (a histogram's buckets).
-pub fn sum_u64_array(snap: &MapSnapshot, value: &[u8], off: usize, n: usize) -> Vec<u64> {
-    let mut out = vec![0u64; n];
-    for cpu in per_cpu(snap, value) {
-        for (i, o) in out.iter_mut().enumerate() {
-            let at = off + i * 8;
-            if cpu.len() >= at + 8 {
-                *o = o.wrapping_add(u64_at(cpu, at));
-            }
-        }
-    }
-    out
 }
 
 /// A column with no unit.
@@ -118,17 +79,13 @@ pub fn next_filter_gen() -> u32 {
 /// `struct proc_filter` (bpf/include/tracer.h), which every tracer's filter
 /// starts with: only `pid`, only `comm`, and the host's own pid left out
 /// unless `include_self`; `gen` tags the state the programs store under it.
-pub fn proc_filter_bytes(pid: Option<u32>, comm: Option<&str>, include_self: bool, self_pid: u32, gen: u32) -> [u8; 32] {
-    let mut b = [0u8; 32];
-    b[0..4].copy_from_slice(&pid.unwrap_or(0).to_ne_bytes());
-    let exclude = if include_self { 0 } else { self_pid };
-    b[4..8].copy_from_slice(&exclude.to_ne_bytes());
-    b[12..16].copy_from_slice(&gen.to_ne_bytes());
+pub fn proc_filter(pid: Option<u32>, comm: Option<&str>, include_self: bool, self_pid: u32, gen: u32) -> types::proc_filter {
+    let mut f = types::proc_filter { pid: pid.unwrap_or(0), exclude_pid: if include_self { 0 } else { self_pid }, gen, ..Default::default() };
     if let Some(c) = comm {
-        b[8] = 1;
-        b[16..32].copy_from_slice(&comm_bytes(c));
+        f.has_comm = 1;
+        f.comm = comm_bytes(c);
     }
-    b
+    f
 }
 
 /// The checks every tracer's `comm` and `pid` settings need, with the key named.
@@ -160,7 +117,7 @@ mod tests {
     use tracer_plugin_api::MapEntry;
 
     #[test]
-    fn per_cpu_values_sum() {
+    fn per_cpu_values_split_by_cpu() {
         let mut v = Vec::new();
         for cpu in 0..3u64 {
             v.extend_from_slice(&(cpu + 1).to_ne_bytes());
@@ -171,14 +128,15 @@ mod tests {
             values_per_key: 3,
             entries: RVec::from(vec![MapEntry { key: RVec::new(), value: v.clone().into() }]),
         };
-        assert_eq!(sum_u64s(&snap, &v, [0, 8]), [6, 60]);
-        assert_eq!(sum_u64_array(&snap, &v, 0, 2), vec![6, 60]);
+        let cpus: Vec<[u64; 2]> = per_cpu_values(&snap, &v).collect();
+        assert_eq!(cpus, vec![[1, 10], [2, 20], [3, 30]]);
+        // A value one byte short per CPU is no value.
+        assert_eq!(per_cpu_values::<[u64; 3]>(&snap, &v).count(), 0);
     }
 
     #[test]
     fn c_strings_and_comms() {
         assert_eq!(c_str(b"cat\0\0junk"), "cat");
         assert_eq!(&comm_bytes("a-very-long-command-name")[..], b"a-very-long-com\0");
-        assert!(need(&[0; 3], 4, "x").unwrap_err().contains("too short"));
     }
 }

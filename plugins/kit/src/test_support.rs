@@ -23,3 +23,31 @@ pub fn snapshot(names: &'static [&'static str]) -> impl Strategy<Value = MapSnap
             ),
         })
 }
+
+/// Every generated struct's size and field offsets (as the Rust compiler laid
+/// them out) equal the BTF of `bpf_object`, the object the plugin embeds: a
+/// header, generator or compiler that drifts fails the plugin's tests.
+pub fn assert_layouts_match(bpf_object: &[u8], layouts: &[crate::Layout]) {
+    use libbpf_rs::btf::types::{Composite, MemberAttr};
+    use libbpf_rs::btf::Btf;
+    use libbpf_rs::HasSize;
+
+    let btf = Btf::from_raw("plugin", bpf_object).expect("BTF of the BPF object").expect("the BPF object has BTF");
+    assert!(!layouts.is_empty(), "no generated struct to check");
+    for l in layouts {
+        let s: Composite = btf.type_by_name(l.name).unwrap_or_else(|| panic!("struct {} is not in the object's BTF", l.name));
+        assert_eq!(s.size(), l.size, "struct {}: size in BTF vs Rust", l.name);
+        for (field, off) in &l.fields {
+            let field = field.trim_start_matches("r#");
+            let m = s
+                .iter()
+                .find(|m| m.name.is_some_and(|n| n == field))
+                .unwrap_or_else(|| panic!("{}.{field} is not in the object's BTF", l.name));
+            let bits = match m.attr {
+                MemberAttr::Normal { offset } => offset,
+                MemberAttr::BitField { offset, .. } => offset,
+            };
+            assert_eq!(bits as usize, off * 8, "{}.{field}: offset in BTF (bits) vs Rust (bytes x 8)", l.name);
+        }
+    }
+}

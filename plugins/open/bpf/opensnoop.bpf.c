@@ -19,6 +19,12 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Every type of opensnoop.h in the BTF, so its Rust twin is generated from it. */
+SHARED_TYPE(enum open_syscall);
+SHARED_TYPE(enum open_stat);
+SHARED_TYPE(struct open_filter);
+SHARED_TYPE(struct open_event);
+
 #define O_WRONLY 01
 #define O_CREAT 0100
 #define O_TRUNC 01000

@@ -4,6 +4,10 @@
 pub mod aggregate;
 pub mod record;
 pub mod settings;
+/// Rust twins of bpf/opensnoop.h, generated from the object's BTF.
+pub mod types {
+    include!(concat!(env!("OUT_DIR"), "/opensnoop_types.rs"));
+}
 
 use abi_stable::std_types::{ROption, RVec};
 use aggregate::OpenStats;
@@ -86,13 +90,13 @@ pub fn descriptor() -> PluginDescriptor {
         counters: vec![
             CounterSpec {
                 map: "open_stats".into(),
-                index: 0,
+                index: types::OPEN_STAT_RINGBUF_FULL,
                 name: "ring buffer full".into(),
                 is_drop: true,
             },
             CounterSpec {
                 map: "open_stats".into(),
-                index: 1,
+                index: types::OPEN_STAT_INFLIGHT_FULL,
                 name: "entry not stored".into(),
                 is_drop: true,
             },
@@ -185,7 +189,7 @@ export_tracer!(OpenTracer::default);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Syscall, RECORD_SIZE};
+    use crate::record::Syscall;
 
     #[test]
     fn decoded_fields_match_the_declared_fields() {
@@ -222,9 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn record_size_matches_the_c_struct() {
-        // The object's BTF is the source of truth for struct open_event; the
-        // integration test decodes real records, this guards the constant.
-        assert_eq!(RECORD_SIZE, 8 * 3 + 4 * 4 + 4 + 4 * 3 + 16 + record::PATH_LEN);
+    fn shared_structs_match_the_btf_of_the_embedded_object() {
+        tracer_plugin_kit::test_support::assert_layouts_match(BPF_OBJECT, &crate::types::layouts());
     }
 }

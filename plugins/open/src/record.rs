@@ -1,18 +1,19 @@
 //! Decoding of `struct open_event` (bpf/opensnoop.h) from ring-buffer bytes.
 
-pub const PATH_LEN: usize = 512;
-/// offsetof(struct open_event, path): 8+8+8 + 4*4 + 1+1+2 + 4+4+4 + 16.
-const PATH_OFF: usize = 72;
+use crate::types::{open_event, AT_FDCWD_VALUE, OPEN_PATH_LEN, OPEN_PATH_TRUNCATED, OPEN_PATH_UNREAD, SC_CREAT, SC_OPEN, SC_OPENAT, SC_OPENAT2, SC_UNKNOWN};
+
+pub const PATH_LEN: usize = OPEN_PATH_LEN as usize;
+const PATH_OFF: usize = std::mem::offset_of!(open_event, path);
 /// `sizeof(struct open_event)`: the longest record. Records end after the
 /// path's NUL, so most are much shorter (at least `MIN_RECORD_SIZE`).
-pub const RECORD_SIZE: usize = PATH_OFF + PATH_LEN;
+pub const RECORD_SIZE: usize = std::mem::size_of::<open_event>();
 /// A record with an empty path (just its NUL).
 pub const MIN_RECORD_SIZE: usize = PATH_OFF + 1;
 /// `path_flags` bits (opensnoop.h).
-pub const PATH_TRUNCATED: u8 = 1;
-pub const PATH_UNREAD: u8 = 2;
+pub const PATH_TRUNCATED: u8 = OPEN_PATH_TRUNCATED as u8;
+pub const PATH_UNREAD: u8 = OPEN_PATH_UNREAD as u8;
 /// The `dirfd` that means "relative to the current directory".
-pub const AT_FDCWD: i32 = -100;
+pub const AT_FDCWD: i32 = AT_FDCWD_VALUE;
 
 /// A task name as the kernel gave it (at most 15 bytes), kept inline: decoding
 /// a record, keeping it in the recent list or counting it per process
@@ -109,13 +110,23 @@ pub enum Syscall {
 
 impl Syscall {
     fn from_u8(v: u8) -> Self {
-        match v {
-            1 => Syscall::Openat,
-            2 => Syscall::Openat2,
-            3 => Syscall::Open,
-            4 => Syscall::Creat,
+        match v as u32 {
+            SC_OPENAT => Syscall::Openat,
+            SC_OPENAT2 => Syscall::Openat2,
+            SC_OPEN => Syscall::Open,
+            SC_CREAT => Syscall::Creat,
             _ => Syscall::Unknown,
         }
+    }
+
+    fn to_u8(self) -> u8 {
+        (match self {
+            Syscall::Unknown => SC_UNKNOWN,
+            Syscall::Openat => SC_OPENAT,
+            Syscall::Openat2 => SC_OPENAT2,
+            Syscall::Open => SC_OPEN,
+            Syscall::Creat => SC_CREAT,
+        }) as u8
     }
     pub fn name(self) -> &'static str {
         match self {
@@ -128,21 +139,13 @@ impl Syscall {
     }
 }
 
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    u64::from_ne_bytes(b[off..off + 8].try_into().unwrap())
-}
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_ne_bytes(b[off..off + 4].try_into().unwrap())
-}
-
 
 impl OpenRecord {
     pub fn decode(b: &[u8]) -> Result<Self, String> {
-        if b.len() < MIN_RECORD_SIZE {
-            return Err(format!("open record too short: {} bytes, expected at least {MIN_RECORD_SIZE}", b.len()));
-        }
-        let path = &b[PATH_OFF..b.len().min(RECORD_SIZE)];
-        let path = &path[..path.iter().position(|&c| c == 0).unwrap_or(path.len())];
+        // Records end after the path's NUL: the rest of the buffer reads as 0.
+        let e: open_event = tracer_plugin_kit::read_prefix(b, MIN_RECORD_SIZE)
+            .ok_or_else(|| format!("open record too short: {} bytes, expected at least {MIN_RECORD_SIZE}", b.len()))?;
+        let path = &e.path[..e.path.iter().position(|&c| c == 0).unwrap_or(PATH_LEN)];
         // Checked once: valid UTF-8 (the usual case) is taken as it is;
         // otherwise shown with U+FFFD, and the exact bytes kept in hex.
         let (path, path_hex) = match std::str::from_utf8(path) {
@@ -150,18 +153,18 @@ impl OpenRecord {
             Err(_) => (String::from_utf8_lossy(path).into_owned(), Some(path.iter().map(|c| format!("{c:02x}")).collect())),
         };
         Ok(OpenRecord {
-            ts_ns: u64_at(b, 0),
-            flags: u64_at(b, 8),
-            ret: u64_at(b, 16) as i64,
-            pid: u32_at(b, 24),
-            tid: u32_at(b, 28),
-            uid: u32_at(b, 32),
-            mode: u32_at(b, 36),
-            syscall: Syscall::from_u8(b[40]),
-            path_flags: b[41],
-            dirfd: u32_at(b, 44) as i32,
-            euid: u32_at(b, 48),
-            comm: Comm::from_bytes(&b[56..72]),
+            ts_ns: e.ts_ns,
+            flags: e.flags,
+            ret: e.ret,
+            pid: e.pid,
+            tid: e.tid,
+            uid: e.uid,
+            mode: e.mode,
+            syscall: Syscall::from_u8(e.syscall),
+            path_flags: e.path_flags,
+            dirfd: e.dirfd,
+            euid: e.euid,
+            comm: Comm::from_bytes(&e.comm),
             path,
             path_hex,
         })
@@ -203,31 +206,27 @@ impl OpenRecord {
 
     /// The inverse of [`decode`](Self::decode), for tests and fuzzing.
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = vec![0u8; RECORD_SIZE];
-        b[0..8].copy_from_slice(&self.ts_ns.to_ne_bytes());
-        b[8..16].copy_from_slice(&self.flags.to_ne_bytes());
-        b[16..24].copy_from_slice(&self.ret.to_ne_bytes());
-        b[24..28].copy_from_slice(&self.pid.to_ne_bytes());
-        b[28..32].copy_from_slice(&self.tid.to_ne_bytes());
-        b[32..36].copy_from_slice(&self.uid.to_ne_bytes());
-        b[36..40].copy_from_slice(&self.mode.to_ne_bytes());
-        b[41] = self.path_flags;
-        b[44..48].copy_from_slice(&self.dirfd.to_ne_bytes());
-        b[48..52].copy_from_slice(&self.euid.to_ne_bytes());
-        b[40] = match self.syscall {
-            Syscall::Unknown => 0,
-            Syscall::Openat => 1,
-            Syscall::Openat2 => 2,
-            Syscall::Open => 3,
-            Syscall::Creat => 4,
+        let mut e = open_event {
+            ts_ns: self.ts_ns,
+            flags: self.flags,
+            ret: self.ret,
+            pid: self.pid,
+            tid: self.tid,
+            uid: self.uid,
+            mode: self.mode,
+            syscall: self.syscall.to_u8(),
+            path_flags: self.path_flags,
+            dirfd: self.dirfd,
+            euid: self.euid,
+            ..Default::default()
         };
         let comm = self.comm.as_bytes();
         let n = comm.len().min(15);
-        b[56..56 + n].copy_from_slice(&comm[..n]);
+        e.comm[..n].copy_from_slice(&comm[..n]);
         let path = self.path.as_bytes();
         let n = path.len().min(PATH_LEN - 1);
-        b[PATH_OFF..PATH_OFF + n].copy_from_slice(&path[..n]);
-        b
+        e.path[..n].copy_from_slice(&path[..n]);
+        tracer_plugin_kit::bytes_of(&e).to_vec()
     }
 
     pub fn failed(&self) -> bool {

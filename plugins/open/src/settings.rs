@@ -1,6 +1,7 @@
 //! The plugin's settings (`[plugins.open]` in the config) and the bytes of
 //! `struct open_filter` (bpf/opensnoop.h) they become.
 
+use crate::types::open_filter;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -20,8 +21,6 @@ pub struct OpenSettings {
     pub include_self: bool,
 }
 
-pub const FILTER_SIZE: usize = 40;
-
 impl OpenSettings {
     pub fn parse(json: &str) -> Result<Self, String> {
         let s: OpenSettings = tracer_plugin_kit::parse_settings(json)?;
@@ -32,12 +31,14 @@ impl OpenSettings {
     /// `struct open_filter` as bytes; `self_pid` is the host's own pid, `gen`
     /// the filter generation.
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
-        let mut b = vec![0u8; FILTER_SIZE];
-        b[..32].copy_from_slice(&tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen));
-        b[32..36].copy_from_slice(&self.uid.unwrap_or(0).to_ne_bytes());
-        b[36] = self.uid.is_some() as u8;
-        b[37] = self.failed_only as u8;
-        b
+        let f = open_filter {
+            proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
+            uid: self.uid.unwrap_or(0),
+            has_uid: self.uid.is_some() as u8,
+            failed_only: self.failed_only as u8,
+            ..Default::default()
+        };
+        tracer_plugin_kit::bytes_of(&f).to_vec()
     }
 }
 
@@ -48,9 +49,12 @@ mod tests {
     #[test]
     fn empty_settings_filter_nothing_but_self() {
         let b = OpenSettings::parse("{}").unwrap().filter_bytes(77, 3);
-        assert_eq!(&b[4..8], &77u32.to_ne_bytes());
-        assert_eq!(&b[12..16], &3u32.to_ne_bytes());
-        assert!(b.iter().enumerate().all(|(i, &x)| (4..8).contains(&i) || (12..16).contains(&i) || x == 0));
+        let f: open_filter = tracer_plugin_kit::read(&b).unwrap();
+        assert_eq!((f.proc.exclude_pid, f.proc.gen), (77, 3));
+        let mut expect = open_filter::default();
+        expect.proc.exclude_pid = 77;
+        expect.proc.gen = 3;
+        assert_eq!(b, tracer_plugin_kit::bytes_of(&expect), "nothing else set");
     }
 
     #[test]
@@ -59,13 +63,10 @@ mod tests {
             r#"{"pid": 5, "uid": 0, "comm": "bash", "failed_only": true, "include_self": true}"#,
         )
         .unwrap();
-        let b = s.filter_bytes(77, 1);
-        assert_eq!(&b[0..4], &5u32.to_ne_bytes());
-        assert_eq!(&b[4..8], &0u32.to_ne_bytes());
-        assert_eq!(b[8], 1);
-        assert_eq!(&b[16..21], b"bash\0");
-        assert_eq!(&b[32..36], &0u32.to_ne_bytes());
-        assert_eq!((b[36], b[37]), (1, 1));
+        let f: open_filter = tracer_plugin_kit::read(&s.filter_bytes(77, 1)).unwrap();
+        assert_eq!((f.proc.pid, f.proc.exclude_pid, f.proc.has_comm), (5, 0, 1));
+        assert_eq!(&f.proc.comm[..5], b"bash\0");
+        assert_eq!((f.uid, f.has_uid, f.failed_only), (0, 1, 1));
     }
 
     #[test]

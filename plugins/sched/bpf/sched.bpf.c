@@ -19,6 +19,13 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Every type of sched.h in the BTF, so its Rust twin is generated from it. */
+SHARED_TYPE(enum sched_stat_idx);
+SHARED_TYPE(enum sched_hist_idx);
+SHARED_TYPE(struct sched_filter);
+SHARED_TYPE(struct sched_proc);
+SHARED_TYPE(struct sched_oncpu);
+
 struct sched_task {
 	__u64 wakeup_ts;  /* runnable since (0: not waiting) */
 	__u64 oncpu_ts;   /* on a CPU since (0: not running) */

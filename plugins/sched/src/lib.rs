@@ -5,6 +5,10 @@
 
 pub mod settings;
 pub mod stats;
+/// Rust twins of bpf/sched.h, generated from the object's BTF.
+pub mod types {
+    include!(concat!(env!("OUT_DIR"), "/sched_types.rs"));
+}
 
 use abi_stable::std_types::{ROption, RVec};
 use settings::Settings;
@@ -44,8 +48,8 @@ pub fn descriptor() -> PluginDescriptor {
             .into(),
         rings: RVec::new(),
         counters: vec![
-            CounterSpec { map: "sched_counters".into(), index: 0, name: "processes inserted".into(), is_drop: false },
-            CounterSpec { map: "sched_counters".into(), index: 1, name: "thread state not stored".into(), is_drop: true },
+            CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_PROC_INSERTED, name: "processes inserted".into(), is_drop: false },
+            CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_TASK_FAILED, name: "thread state not stored".into(), is_drop: true },
         ]
         .into(),
         // sched_oncpu before sched_procs: the running slices are added to the
@@ -101,3 +105,11 @@ impl NativeTracer for Sched {
 }
 
 export_tracer!(Sched::default);
+
+#[cfg(test)]
+mod layout_tests {
+    #[test]
+    fn shared_structs_match_the_btf_of_the_embedded_object() {
+        tracer_plugin_kit::test_support::assert_layouts_match(super::BPF_OBJECT, &super::types::layouts());
+    }
+}

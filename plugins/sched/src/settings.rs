@@ -1,5 +1,6 @@
 //! `[plugins.sched]` settings and the bytes of `struct sched_filter`.
 
+use crate::types::sched_filter;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -28,8 +29,6 @@ pub enum Mode {
     Interval,
 }
 
-pub const FILTER_SIZE: usize = 32;
-
 impl Settings {
     pub fn parse(json: &str) -> Result<Settings, String> {
         let s: Settings = tracer_plugin_kit::parse_settings(json)?;
@@ -38,7 +37,8 @@ impl Settings {
     }
 
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
-        tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen).to_vec()
+        let f = sched_filter { proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen) };
+        tracer_plugin_kit::bytes_of(&f).to_vec()
     }
 }
 
@@ -49,10 +49,9 @@ mod tests {
     #[test]
     fn settings_to_filter() {
         let b = Settings::parse(r#"{"pid": 9, "comm": "pp"}"#).unwrap().filter_bytes(5, 1);
-        assert_eq!(&b[0..4], &9u32.to_ne_bytes());
-        assert_eq!(&b[4..8], &5u32.to_ne_bytes());
-        assert_eq!(b[8], 1);
-        assert_eq!(&b[16..19], b"pp\0");
+        let f: sched_filter = tracer_plugin_kit::read(&b).unwrap();
+        assert_eq!((f.proc.pid, f.proc.exclude_pid, f.proc.has_comm, f.proc.gen), (9, 5, 1, 1));
+        assert_eq!(&f.proc.comm[..3], b"pp\0");
         assert!(Settings::parse(r#"{"comm": ""}"#).is_err());
         assert!(Settings::parse(r#"{"pid": 0}"#).unwrap_err().starts_with("pid:"));
     }

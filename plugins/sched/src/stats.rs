@@ -3,13 +3,11 @@
 use crate::settings::Mode;
 use std::collections::HashMap;
 use tracer_plugin_api::{Counter, FieldKind, Log2Histogram, MapSnapshot, Panel, Table, Value};
-use tracer_plugin_kit::{c_str, col, key_u32, sat_sum, sum_u64_array, sum_u64s};
+use crate::types::{sched_oncpu, sched_proc, SCHED_HIST_MAX, SCHED_HIST_SLOTS, SCHED_STAT_PROC_INSERTED};
+use tracer_plugin_kit::{c_str, col, key_u32, per_cpu_values, sat_sum};
 
-pub const HIST_SLOTS: usize = 32;
-/// sizeof(struct sched_proc): 7 counters and a histogram.
-pub const PROC_SIZE: usize = 8 * (7 + HIST_SLOTS + 1);
-/// Offset of `last_out_ns` in struct sched_proc.
-const LAST_OUT_OFF: usize = 8 * (7 + HIST_SLOTS);
+pub const HIST_SLOTS: usize = SCHED_HIST_SLOTS as usize;
+type Hist = [u64; HIST_SLOTS];
 const TOP_ROWS: usize = 100;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -118,11 +116,7 @@ impl SchedStats {
     pub fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
         match snap.name.as_str() {
             "sched_oncpu" => {
-                self.oncpu = snap
-                    .entries
-                    .iter()
-                    .flat_map(|e| tracer_plugin_kit::per_cpu(snap, &e.value).filter(|c| c.len() >= 16).map(|c| (tracer_plugin_kit::u32_at(c, 8), tracer_plugin_kit::u64_at(c, 0))).collect::<Vec<_>>())
-                    .collect();
+                self.oncpu = snap.entries.iter().flat_map(|e| per_cpu_values::<sched_oncpu>(snap, &e.value).map(|c| (c.tgid, c.since_ns)).collect::<Vec<_>>()).collect();
             }
             "sched_procs" => {
                 let mut fresh = HashMap::new();
@@ -130,22 +124,20 @@ impl SchedStats {
                 let mut last_out: HashMap<u32, Vec<u64>> = HashMap::new();
                 for e in snap.entries.iter() {
                     let Some(pid) = key_u32(&e.key, 0) else { continue };
-                    last_out.insert(
-                        pid,
-                        tracer_plugin_kit::per_cpu(snap, &e.value).map(|c| if c.len() >= LAST_OUT_OFF + 8 { tracer_plugin_kit::u64_at(c, LAST_OUT_OFF) } else { 0 }).collect(),
-                    );
-                    let v = sum_u64s(snap, &e.value, [0, 8, 16, 24, 32, 40, 48]);
+                    let cpus: Vec<sched_proc> = per_cpu_values(snap, &e.value).collect();
+                    last_out.insert(pid, cpus.iter().map(|c| c.last_out_ns).collect());
+                    let sum = |f: fn(&sched_proc) -> u64| sat_sum(cpus.iter().map(f));
                     fresh.insert(
                         pid,
                         Proc {
-                            run_ns: v[0],
-                            wait_ns: v[1],
-                            slices: v[2],
-                            waits: v[3],
-                            voluntary: v[4],
-                            involuntary: v[5],
-                            migrations: v[6],
-                            runq_hist: sum_u64_array(snap, &e.value, 56, HIST_SLOTS),
+                            run_ns: sum(|c| c.run_ns),
+                            wait_ns: sum(|c| c.wait_ns),
+                            slices: sum(|c| c.slices),
+                            waits: sum(|c| c.waits),
+                            voluntary: sum(|c| c.voluntary),
+                            involuntary: sum(|c| c.involuntary),
+                            migrations: sum(|c| c.migrations),
+                            runq_hist: (0..HIST_SLOTS).map(|i| sat_sum(cpus.iter().map(|c| c.runq_hist[i]))).collect(),
                         },
                     );
                 }
@@ -187,8 +179,9 @@ impl SchedStats {
                 for e in snap.entries.iter() {
                     let Some(i) = key_u32(&e.key, 0) else { continue };
                     let i = i as usize;
-                    if i < 2 {
-                        fresh[i] = sum_u64_array(snap, &e.value, 0, HIST_SLOTS);
+                    if i < SCHED_HIST_MAX as usize {
+                        let cpus: Vec<Hist> = per_cpu_values(snap, &e.value).collect();
+                        fresh[i] = (0..HIST_SLOTS).map(|b| sat_sum(cpus.iter().map(|h| h[b]))).collect();
                     }
                 }
                 for i in 0..2 {
@@ -210,8 +203,8 @@ impl SchedStats {
                 self.comms.extend(fresh);
             }
             "sched_counters" => {
-                if let Some(e) = snap.entries.iter().find(|e| e.key.first() == Some(&0)) {
-                    self.inserted = sum_u64s(snap, &e.value, [0])[0];
+                if let Some(e) = snap.entries.iter().find(|e| key_u32(&e.key, 0) == Some(SCHED_STAT_PROC_INSERTED)) {
+                    self.inserted = sat_sum(per_cpu_values::<u64>(snap, &e.value));
                 }
             }
             other => return Err(format!("sched: unexpected map {other}")),
@@ -392,16 +385,9 @@ mod tests {
             .map(|(pid, cpus)| {
                 let mut v = Vec::new();
                 for &(run, waits, vol, invol, bucket) in cpus {
-                    let mut p = vec![0u8; PROC_SIZE];
-                    let put = |p: &mut Vec<u8>, i: usize, x: u64| p[i * 8..i * 8 + 8].copy_from_slice(&x.to_ne_bytes());
-                    put(&mut p, 0, run);
-                    put(&mut p, 1, waits * 1000);
-                    put(&mut p, 2, vol + invol);
-                    put(&mut p, 3, waits);
-                    put(&mut p, 4, vol);
-                    put(&mut p, 5, invol);
-                    put(&mut p, 7 + bucket, waits);
-                    v.extend(p);
+                    let mut p = sched_proc { run_ns: run, wait_ns: waits * 1000, slices: vol + invol, waits, voluntary: vol, involuntary: invol, ..Default::default() };
+                    p.runq_hist[bucket] = waits;
+                    v.extend_from_slice(tracer_plugin_kit::bytes_of(&p));
                 }
                 MapEntry { key: pid.to_ne_bytes().to_vec().into(), value: v.into() }
             })
@@ -412,10 +398,8 @@ mod tests {
     /// sched_oncpu over 2 CPUs: (tgid, since ns) per CPU.
     fn oncpu(cpus: [(u32, u64); 2]) -> MapSnapshot {
         let mut v = Vec::new();
-        for (tgid, since) in cpus {
-            v.extend(since.to_ne_bytes());
-            v.extend(tgid.to_ne_bytes());
-            v.extend(0u32.to_ne_bytes());
+        for (tgid, since_ns) in cpus {
+            v.extend_from_slice(tracer_plugin_kit::bytes_of(&sched_oncpu { since_ns, tgid, ..Default::default() }));
         }
         let e = MapEntry { key: 0u32.to_ne_bytes().to_vec().into(), value: v.into() };
         MapSnapshot { name: "sched_oncpu".into(), values_per_key: 2, entries: RVec::from(vec![e]) }
@@ -460,7 +444,9 @@ mod tests {
         let end = mono_now_ns();
         let mut after = procs(&[(7, [(1000 + (end - since), 1, 2, 0, 0), (0, 0, 0, 0, 0)])]);
         let mut v = after.entries[0].value.to_vec();
-        v[LAST_OUT_OFF..LAST_OUT_OFF + 8].copy_from_slice(&end.to_ne_bytes());
+        let mut cpu0: sched_proc = tracer_plugin_kit::read(&v).unwrap();
+        cpu0.last_out_ns = end;
+        v[..std::mem::size_of::<sched_proc>()].copy_from_slice(tracer_plugin_kit::bytes_of(&cpu0));
         after.entries[0].value = v.into();
         s.on_map(&after).unwrap();
         let t = s.processes();

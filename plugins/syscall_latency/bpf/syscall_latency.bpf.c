@@ -15,6 +15,13 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Every type of syscall_latency.h in the BTF, so its Rust twin is generated from it. */
+SHARED_TYPE(enum sc_stat_idx);
+SHARED_TYPE(struct sc_filter);
+SHARED_TYPE(struct sc_stat);
+SHARED_TYPE(struct sc_proc_key);
+SHARED_TYPE(struct sc_proc_val);
+
 struct sc_start {
 	__u64 ts_ns; /* 0: not timing this thread's current syscall */
 	__u32 nr;

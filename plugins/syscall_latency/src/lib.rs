@@ -5,6 +5,10 @@
 pub mod settings;
 pub mod stats;
 pub mod syscall_names;
+/// Rust twins of bpf/syscall_latency.h, generated from the object's BTF.
+pub mod types {
+    include!(concat!(env!("OUT_DIR"), "/syscall_latency_types.rs"));
+}
 
 use abi_stable::std_types::{ROption, RVec};
 use settings::{syscall_nr, Settings};
@@ -55,9 +59,9 @@ pub fn descriptor() -> PluginDescriptor {
         .into(),
         rings: RVec::new(),
         counters: vec![
-            counter(0, "process-syscall pairs inserted", false),
-            counter(1, "exits without a seen entry", false),
-            counter(2, "process-syscall updates failed", true),
+            counter(types::SC_STAT_PROC_INSERTED, "process-syscall pairs inserted", false),
+            counter(types::SC_STAT_NO_ENTRY, "exits without a seen entry", false),
+            counter(types::SC_STAT_PROC_FAILED, "process-syscall updates failed", true),
         ]
         .into(),
         polled_maps: vec!["sc_stats".into(), "sc_procs".into(), "sc_comms".into(), "sc_counters".into()].into(),
@@ -95,8 +99,8 @@ impl NativeTracer for SyscallLatency {
 
     fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
         if snap.name.as_str() == "sc_counters" {
-            if let Some(e) = snap.entries.iter().find(|e| e.key.first() == Some(&0)) {
-                self.inserted = tracer_plugin_kit::sum_u64s(snap, &e.value, [0])[0];
+            if let Some(e) = snap.entries.iter().find(|e| tracer_plugin_kit::key_u32(&e.key, 0) == Some(types::SC_STAT_PROC_INSERTED)) {
+                self.inserted = tracer_plugin_kit::sat_sum(tracer_plugin_kit::per_cpu_values::<u64>(snap, &e.value));
             }
             return Ok(());
         }
@@ -113,3 +117,11 @@ impl NativeTracer for SyscallLatency {
 }
 
 export_tracer!(SyscallLatency::default);
+
+#[cfg(test)]
+mod layout_tests {
+    #[test]
+    fn shared_structs_match_the_btf_of_the_embedded_object() {
+        tracer_plugin_kit::test_support::assert_layouts_match(super::BPF_OBJECT, &super::types::layouts());
+    }
+}

@@ -36,7 +36,7 @@ pub struct Settings {
     pub histogram: Option<String>,
 }
 
-pub const FILTER_SIZE: usize = 104;
+use crate::types::sc_filter;
 
 pub fn syscall_nr(name: &str) -> Option<u32> {
     NAMES.iter().position(|n| *n == name).map(|i| i as u32)
@@ -65,17 +65,17 @@ impl Settings {
     /// generation (syscalls in flight under another one are not counted, and
     /// the per-syscall maximum starts again).
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
-        let mut b = vec![0u8; FILTER_SIZE];
-        b[..32].copy_from_slice(&tracer_plugin_kit::proc_filter_bytes(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen));
-        b[33] = self.per_process as u8;
-        if !self.syscalls.is_empty() {
-            b[32] = 1;
-            for n in &self.syscalls {
-                let nr = syscall_nr(n).unwrap() as usize;
-                b[40 + nr / 8] |= 1 << (nr % 8);
-            }
+        let mut f = sc_filter {
+            proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
+            per_process: self.per_process as u8,
+            has_syscalls: !self.syscalls.is_empty() as u8,
+            ..Default::default()
+        };
+        for n in &self.syscalls {
+            let nr = syscall_nr(n).unwrap() as usize;
+            f.syscalls[nr / 64] |= 1 << (nr % 64);
         }
-        b
+        tracer_plugin_kit::bytes_of(&f).to_vec()
     }
 }
 
@@ -94,13 +94,13 @@ mod tests {
     #[test]
     fn syscall_list_becomes_a_bitmap() {
         let s = Settings::parse(r#"{"syscalls": ["read", "getppid"], "comm": "x"}"#).unwrap();
-        let b = s.filter_bytes(77, 1);
-        assert_eq!(&b[4..8], &77u32.to_ne_bytes());
-        assert_eq!((b[8], b[32]), (1, 1));
-        assert_eq!(b[40], 1); // read = 0
-        // getppid = 110: byte 13, bit 6 (little-endian u64 words = byte order)
-        assert_eq!(b[40 + 13], 1 << 6);
-        assert_eq!(&b[16..18], b"x\0");
+        let f: sc_filter = tracer_plugin_kit::read(&s.filter_bytes(77, 1)).unwrap();
+        assert_eq!((f.proc.exclude_pid, f.proc.has_comm, f.has_syscalls), (77, 1, 1));
+        // read = 0, getppid = 110: word 1, bit 46 (the BPF side tests
+        // syscalls[nr / 64] & (1 << (nr % 64)))
+        assert_eq!(f.syscalls[0], 1);
+        assert_eq!(f.syscalls[1], 1 << 46);
+        assert_eq!(&f.proc.comm[..2], b"x\0");
     }
 
     #[test]

@@ -5,15 +5,10 @@
 use crate::settings::{syscall_name, Mode};
 use std::collections::HashMap;
 use tracer_plugin_api::{Counter, FieldKind, Log2Histogram, MapSnapshot, Panel, Table, Value};
-use tracer_plugin_kit::{c_str, col, key_u32, sat_sum, sum_u64_array, sum_u64s};
+use crate::types::{sc_proc_key, sc_proc_val, sc_stat, SC_HIST_SLOTS};
+use tracer_plugin_kit::{c_str, col, key_u32, per_cpu_values, read, sat_sum};
 
-pub const HIST_SLOTS: usize = 32;
-/// sizeof(struct sc_stat)
-pub const STAT_SIZE: usize = 8 * (4 + HIST_SLOTS + 1);
-/// offsetof(struct sc_stat, max_gen)
-const MAX_GEN_OFF: usize = 8 * (4 + HIST_SLOTS);
-/// sizeof(struct sc_proc_val)
-pub const PROC_VAL_SIZE: usize = 24;
+pub const HIST_SLOTS: usize = SC_HIST_SLOTS as usize;
 const TOP_ROWS: usize = 100;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -103,12 +98,15 @@ impl SyscallStats {
                 let mut fresh = HashMap::new();
                 for e in snap.entries.iter() {
                     let Some(nr) = key_u32(&e.key, 0) else { continue };
-                    let [count, total_ns, errors] = sum_u64s(snap, &e.value, [0, 8, 24]);
+                    let cpus: Vec<sc_stat> = per_cpu_values(snap, &e.value).collect();
+                    let sum = |f: fn(&sc_stat) -> u64| sat_sum(cpus.iter().map(f));
+                    let count = sum(|c| c.count);
                     if count == 0 {
                         continue;
                     }
-                    let max_ns = max_over_cpus(snap, &e.value, 16, MAX_GEN_OFF, self.gen);
-                    let hist = sum_u64_array(snap, &e.value, 32, HIST_SLOTS);
+                    let (total_ns, errors) = (sum(|c| c.total_ns), sum(|c| c.errors));
+                    let max_ns = max_over_cpus(&cpus, self.gen);
+                    let hist = (0..HIST_SLOTS).map(|b| sat_sum(cpus.iter().map(|c| c.hist[b]))).collect();
                     fresh.insert(nr, Totals { count, total_ns, max_ns, errors, hist });
                 }
                 self.syscalls.replace(fresh);
@@ -116,10 +114,10 @@ impl SyscallStats {
             "sc_procs" => {
                 let mut fresh = HashMap::new();
                 for e in snap.entries.iter() {
-                    let (Some(tgid), Some(nr)) = (key_u32(&e.key, 0), key_u32(&e.key, 4)) else { continue };
-                    let key = (tgid, nr);
-                    let [count, total_ns, errors] = sum_u64s(snap, &e.value, [0, 8, 16]);
-                    fresh.insert(key, ProcTotals { count, total_ns, errors });
+                    let Some(k) = read::<sc_proc_key>(&e.key) else { continue };
+                    let cpus: Vec<sc_proc_val> = per_cpu_values(snap, &e.value).collect();
+                    let sum = |f: fn(&sc_proc_val) -> u64| sat_sum(cpus.iter().map(f));
+                    fresh.insert((k.tgid, k.nr), ProcTotals { count: sum(|c| c.count), total_ns: sum(|c| c.total_ns), errors: sum(|c| c.errors) });
                 }
                 self.proc_entries = fresh.len() as u64;
                 self.procs.replace(fresh);
@@ -347,13 +345,9 @@ impl SyscallStats {
     }
 }
 
-/// The largest `u64` at `off` over the CPUs whose `u64` at `gen_off` is `gen`.
-pub fn max_over_cpus(snap: &MapSnapshot, value: &[u8], off: usize, gen_off: usize, gen: u32) -> u64 {
-    tracer_plugin_kit::per_cpu(snap, value)
-        .filter(|c| c.len() >= off + 8 && c.len() >= gen_off + 8 && tracer_plugin_kit::u64_at(c, gen_off) == gen as u64)
-        .map(|c| tracer_plugin_kit::u64_at(c, off))
-        .max()
-        .unwrap_or(0)
+/// The largest `max_ns` over the CPUs whose maximum belongs to filter generation `gen`.
+pub fn max_over_cpus(cpus: &[sc_stat], gen: u32) -> u64 {
+    cpus.iter().filter(|c| c.max_gen == gen as u64).map(|c| c.max_ns).max().unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -368,13 +362,10 @@ mod tests {
             .iter()
             .map(|(nr, cpus)| {
                 let mut v = Vec::new();
-                for &(count, total, max, errors, bucket) in cpus {
-                    let mut s = vec![0u8; STAT_SIZE];
-                    for (i, x) in [count, total, max, errors].iter().enumerate() {
-                        s[i * 8..i * 8 + 8].copy_from_slice(&x.to_ne_bytes());
-                    }
-                    s[32 + bucket * 8..40 + bucket * 8].copy_from_slice(&count.to_ne_bytes());
-                    v.extend(s);
+                for &(count, total_ns, max_ns, errors, bucket) in cpus {
+                    let mut s = sc_stat { count, total_ns, max_ns, errors, ..Default::default() };
+                    s.hist[bucket] = count;
+                    v.extend_from_slice(tracer_plugin_kit::bytes_of(&s));
                 }
                 MapEntry { key: nr.to_ne_bytes().to_vec().into(), value: v.into() }
             })
@@ -386,11 +377,8 @@ mod tests {
         let entries = rows
             .iter()
             .map(|&((tgid, nr), count, total)| {
-                let mut k = tgid.to_ne_bytes().to_vec();
-                k.extend(nr.to_ne_bytes());
-                let mut v = vec![0u8; PROC_VAL_SIZE];
-                v[0..8].copy_from_slice(&count.to_ne_bytes());
-                v[8..16].copy_from_slice(&total.to_ne_bytes());
+                let k = tracer_plugin_kit::bytes_of(&sc_proc_key { tgid, nr }).to_vec();
+                let v = tracer_plugin_kit::bytes_of(&sc_proc_val { count, total_ns: total, errors: 0 }).to_vec();
                 MapEntry { key: k.into(), value: v.into() }
             })
             .collect::<Vec<_>>();

@@ -21,6 +21,15 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Every type of tcplife.h in the BTF, so its Rust twin is generated from it. */
+SHARED_TYPE(enum tcp_stat_idx);
+SHARED_TYPE(enum tcp_end);
+SHARED_TYPE(struct tcp_filter);
+SHARED_TYPE(struct tcp_conn);
+SHARED_TYPE(enum tcp_record_kind);
+SHARED_TYPE(struct tcp_transition);
+SHARED_TYPE(struct tcp_close);
+
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6

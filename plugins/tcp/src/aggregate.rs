@@ -5,7 +5,8 @@ use crate::record::{end_name, state_name, Close, Conn, Transition};
 use std::collections::{BTreeMap, VecDeque};
 use abi_stable::std_types::RVec;
 use tracer_plugin_api::{Counter, FieldKind, FieldSpec, FieldValue, Log2Histogram, MapSnapshot, Panel, Table, Value};
-use tracer_plugin_kit::{col, sum_u64_array};
+use crate::types::{TCP_HIST_SLOTS, TCP_STAT_CONN_INSERTED};
+use tracer_plugin_kit::{col, key_u32, per_cpu_values, sat_sum};
 
 pub const RECENT: usize = 512;
 const TOP_ROWS: usize = 200;
@@ -87,12 +88,13 @@ impl TcpStats {
             }
             "tcp_connect_hist" => {
                 if let Some(e) = snap.entries.first() {
-                    self.connect_hist = sum_u64_array(snap, &e.value, 0, 32);
+                    let cpus: Vec<[u64; TCP_HIST_SLOTS as usize]> = per_cpu_values(snap, &e.value).collect();
+                    self.connect_hist = (0..TCP_HIST_SLOTS as usize).map(|b| sat_sum(cpus.iter().map(|h| h[b]))).collect();
                 }
             }
             "tcp_counters" => {
-                if let Some(e) = snap.entries.iter().find(|e| e.key.first() == Some(&1)) {
-                    self.inserted = tracer_plugin_kit::sum_u64s(snap, &e.value, [0])[0];
+                if let Some(e) = snap.entries.iter().find(|e| key_u32(&e.key, 0) == Some(TCP_STAT_CONN_INSERTED)) {
+                    self.inserted = sat_sum(per_cpu_values::<u64>(snap, &e.value));
                 }
             }
             other => return Err(format!("tcp: unexpected map {other}")),

@@ -6,6 +6,10 @@
 pub mod aggregate;
 pub mod record;
 pub mod settings;
+/// Rust twins of bpf/tcplife.h, generated from the object's BTF.
+pub mod types {
+    include!(concat!(env!("OUT_DIR"), "/tcplife_types.rs"));
+}
 
 use abi_stable::std_types::{ROption, RVec};
 use aggregate::TcpStats;
@@ -99,9 +103,9 @@ pub fn descriptor() -> PluginDescriptor {
         ]
         .into(),
         counters: vec![
-            CounterSpec { map: "tcp_counters".into(), index: 0, name: "ring buffer full".into(), is_drop: true },
-            CounterSpec { map: "tcp_counters".into(), index: 1, name: "connections tracked".into(), is_drop: false },
-            CounterSpec { map: "tcp_counters".into(), index: 2, name: "connection state not stored".into(), is_drop: true },
+            CounterSpec { map: "tcp_counters".into(), index: types::TCP_STAT_RINGBUF_FULL, name: "ring buffer full".into(), is_drop: true },
+            CounterSpec { map: "tcp_counters".into(), index: types::TCP_STAT_CONN_INSERTED, name: "connections tracked".into(), is_drop: false },
+            CounterSpec { map: "tcp_counters".into(), index: types::TCP_STAT_CONN_FAILED, name: "connection state not stored".into(), is_drop: true },
         ]
         .into(),
         polled_maps: vec!["tcp_conns".into(), "tcp_connect_hist".into(), "tcp_counters".into()].into(),
@@ -193,16 +197,15 @@ export_tracer!(Tcp::default);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use record::tests::conn_bytes;
+    use record::tests::conn;
 
     fn close_bytes(end: u8, tx: u64, rx: u64) -> Vec<u8> {
-        let mut b = vec![0u8; 32];
-        b[0..8].copy_from_slice(&9_000u64.to_ne_bytes());
-        b[8..16].copy_from_slice(&tx.to_ne_bytes());
-        b[16..24].copy_from_slice(&rx.to_ne_bytes());
-        b[24] = end;
-        b.extend(conn_bytes(42, 2, &[127, 0, 0, 1], &[127, 0, 0, 1], 40000, 8080, 7, 3));
-        b
+        record::tests::close_bytes(end, tx, rx, conn(42, 2, &[127, 0, 0, 1], &[127, 0, 0, 1], 40000, 8080, 7, 3))
+    }
+
+    #[test]
+    fn shared_structs_match_the_btf_of_the_embedded_object() {
+        tracer_plugin_kit::test_support::assert_layouts_match(BPF_OBJECT, &crate::types::layouts());
     }
 
     #[test]

@@ -2,17 +2,20 @@
 //! (bpf/tcplife.h), and how addresses and states are shown.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use tracer_plugin_kit::{c_str, need, u16_at, u32_at, u64_at};
+use crate::types::{tcp_close, tcp_conn, tcp_transition, TCP_FLAG_ACTIVE, TCP_NSTATES};
+use tracer_plugin_kit::{c_str, read};
 
-pub const NSTATES: usize = 14;
-pub const CONN_SIZE: usize = 216;
-pub const TRANSITION_SIZE: usize = 80;
-pub const CLOSE_SIZE: usize = 32 + CONN_SIZE;
+pub const NSTATES: usize = TCP_NSTATES as usize;
+pub const TRANSITION_SIZE: usize = std::mem::size_of::<tcp_transition>();
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
-pub const FLAG_ACTIVE: u8 = 1;
+pub const FLAG_ACTIVE: u8 = TCP_FLAG_ACTIVE as u8;
+
+fn short(b: &[u8], what: &str, size: usize) -> String {
+    format!("{what} too short: {} bytes, expected {size}", b.len())
+}
 
 pub fn state_name(s: u8) -> &'static str {
     const NAMES: [&str; NSTATES] = [
@@ -35,13 +38,14 @@ pub fn state_name(s: u8) -> &'static str {
 }
 
 pub fn end_name(e: u8) -> &'static str {
-    match e {
-        0 => "fin",
-        1 => "rst_received",
-        2 => "rst_sent",
-        3 => "refused",
-        4 => "timeout",
-        5 => "abort",
+    use crate::types::*;
+    match e as u32 {
+        TCP_END_FIN => "fin",
+        TCP_END_RST_RECEIVED => "rst_received",
+        TCP_END_RST_SENT => "rst_sent",
+        TCP_END_REFUSED => "refused",
+        TCP_END_TIMEOUT => "timeout",
+        TCP_END_ABORT => "abort",
         _ => "?",
     }
 }
@@ -90,30 +94,29 @@ impl Conn {
     }
 
     pub fn decode(b: &[u8]) -> Result<Conn, String> {
-        need(b, CONN_SIZE, "tcp connection")?;
-        let family = u16_at(b, 156);
-        let (fam, saddr) = addr(family, &b[164..180]);
-        let (_, daddr) = addr(family, &b[180..196]);
-        let mut state_ns = [0u64; NSTATES];
-        for (i, s) in state_ns.iter_mut().enumerate() {
-            *s = u64_at(b, 40 + i * 8);
-        }
-        Ok(Conn {
-            first_ns: u64_at(b, 0),
-            last_ns: u64_at(b, 8),
-            established_ns: u64_at(b, 24),
-            connect_ns: u64_at(b, 32),
-            state_ns,
-            pid: u32_at(b, 152),
+        let c: tcp_conn = read(b).ok_or_else(|| short(b, "tcp connection", std::mem::size_of::<tcp_conn>()))?;
+        Ok(Conn::from_raw(&c))
+    }
+
+    fn from_raw(c: &tcp_conn) -> Conn {
+        let (fam, saddr) = addr(c.family, &c.saddr);
+        let (_, daddr) = addr(c.family, &c.daddr);
+        Conn {
+            first_ns: c.first_ns,
+            last_ns: c.last_ns,
+            established_ns: c.established_ns,
+            connect_ns: c.connect_ns,
+            state_ns: c.state_ns,
+            pid: c.pid,
             family: fam,
-            sport: u16_at(b, 158),
-            dport: u16_at(b, 160),
-            state: b[162],
-            flags: b[163],
+            sport: c.sport,
+            dport: c.dport,
+            state: c.state,
+            flags: c.flags,
             saddr,
             daddr,
-            comm: c_str(&b[196..212]),
-        })
+            comm: c_str(&c.comm),
+        }
     }
 
     pub fn active(&self) -> bool {
@@ -157,22 +160,21 @@ pub struct Transition {
 
 impl Transition {
     pub fn decode(b: &[u8]) -> Result<Transition, String> {
-        need(b, TRANSITION_SIZE, "tcp transition")?;
-        let family = u16_at(b, 20);
-        let (fam, saddr) = addr(family, &b[28..44]);
-        let (_, daddr) = addr(family, &b[44..60]);
+        let t: tcp_transition = read(b).ok_or_else(|| short(b, "tcp transition", TRANSITION_SIZE))?;
+        let (fam, saddr) = addr(t.family, &t.saddr);
+        let (_, daddr) = addr(t.family, &t.daddr);
         Ok(Transition {
-            ts_ns: u64_at(b, 0),
-            in_old_ns: u64_at(b, 8),
-            pid: u32_at(b, 16),
+            ts_ns: t.ts_ns,
+            in_old_ns: t.in_old_ns,
+            pid: t.pid,
             family: fam,
-            sport: u16_at(b, 22),
-            dport: u16_at(b, 24),
-            oldstate: b[26],
-            newstate: b[27],
+            sport: t.sport,
+            dport: t.dport,
+            oldstate: t.oldstate,
+            newstate: t.newstate,
             saddr,
             daddr,
-            comm: c_str(&b[60..76]),
+            comm: c_str(&t.comm),
         })
     }
 }
@@ -188,14 +190,8 @@ pub struct Close {
 
 impl Close {
     pub fn decode(b: &[u8]) -> Result<Close, String> {
-        need(b, CLOSE_SIZE, "tcp close")?;
-        Ok(Close {
-            ts_ns: u64_at(b, 0),
-            bytes_acked: u64_at(b, 8),
-            bytes_received: u64_at(b, 16),
-            end: b[24],
-            conn: Conn::decode(&b[32..])?,
-        })
+        let c: tcp_close = read(b).ok_or_else(|| short(b, "tcp close", std::mem::size_of::<tcp_close>()))?;
+        Ok(Close { ts_ns: c.ts_ns, bytes_acked: c.bytes_acked, bytes_received: c.bytes_received, end: c.end, conn: Conn::from_raw(&c.conn) })
     }
 
     /// From ESTABLISHED to close; 0 if never established.
@@ -214,23 +210,18 @@ impl Close {
 pub mod tests {
     use super::*;
 
-    /// A tcp_conn as the kernel lays it out.
-    pub fn conn_bytes(pid: u32, family: u16, saddr: &[u8], daddr: &[u8], sport: u16, dport: u16, state: u8, flags: u8) -> Vec<u8> {
-        let mut b = vec![0u8; CONN_SIZE];
-        b[0..8].copy_from_slice(&100u64.to_ne_bytes());
-        b[24..32].copy_from_slice(&1_000u64.to_ne_bytes()); // established_ns
-        b[32..40].copy_from_slice(&250u64.to_ne_bytes()); // connect_ns
-        b[40 + 8..48 + 8].copy_from_slice(&5_000u64.to_ne_bytes()); // ESTABLISHED
-        b[152..156].copy_from_slice(&pid.to_ne_bytes());
-        b[156..158].copy_from_slice(&family.to_ne_bytes());
-        b[158..160].copy_from_slice(&sport.to_ne_bytes());
-        b[160..162].copy_from_slice(&dport.to_ne_bytes());
-        b[162] = state;
-        b[163] = flags;
-        b[164..164 + saddr.len()].copy_from_slice(saddr);
-        b[180..180 + daddr.len()].copy_from_slice(daddr);
-        b[196..200].copy_from_slice(b"curl");
-        b
+    /// A tcp_conn of a `curl` connection, established for 5 µs.
+    pub fn conn(pid: u32, family: u16, saddr: &[u8], daddr: &[u8], sport: u16, dport: u16, state: u8, flags: u8) -> tcp_conn {
+        let mut c = tcp_conn { first_ns: 100, established_ns: 1_000, connect_ns: 250, pid, family, sport, dport, state, flags, ..Default::default() };
+        c.state_ns[1] = 5_000; // ESTABLISHED
+        c.saddr[..saddr.len()].copy_from_slice(saddr);
+        c.daddr[..daddr.len()].copy_from_slice(daddr);
+        c.comm[..4].copy_from_slice(b"curl");
+        c
+    }
+
+    pub fn close_bytes(end: u8, bytes_acked: u64, bytes_received: u64, conn: tcp_conn) -> Vec<u8> {
+        tracer_plugin_kit::bytes_of(&tcp_close { ts_ns: 9_000, bytes_acked, bytes_received, end, conn, ..Default::default() }).to_vec()
     }
 
     #[test]
@@ -248,12 +239,7 @@ pub mod tests {
 
     #[test]
     fn close_records_decode() {
-        let mut b = vec![0u8; 32];
-        b[0..8].copy_from_slice(&9_000u64.to_ne_bytes());
-        b[8..16].copy_from_slice(&1000u64.to_ne_bytes());
-        b[16..24].copy_from_slice(&500u64.to_ne_bytes());
-        b[24] = 0;
-        b.extend(conn_bytes(42, AF_INET, &[127, 0, 0, 1], &[127, 0, 0, 1], 5555, 80, 7, FLAG_ACTIVE | 2));
+        let b = close_bytes(0, 1000, 500, conn(42, AF_INET, &[127, 0, 0, 1], &[127, 0, 0, 1], 5555, 80, 7, FLAG_ACTIVE | 2));
         let c = Close::decode(&b).unwrap();
         assert_eq!((c.bytes_acked, c.bytes_received, end_name(c.end)), (1000, 500, "fin"));
         assert_eq!(c.conn.pid, 42);
@@ -272,14 +258,9 @@ pub mod tests {
 
     #[test]
     fn transitions_decode() {
-        let mut b = vec![0u8; TRANSITION_SIZE];
-        b[16..20].copy_from_slice(&7u32.to_ne_bytes());
-        b[20..22].copy_from_slice(&AF_INET.to_ne_bytes());
-        b[22..24].copy_from_slice(&1234u16.to_ne_bytes());
-        b[26] = 2;
-        b[27] = 1;
-        b[28..32].copy_from_slice(&[127, 0, 0, 1]);
-        let t = Transition::decode(&b).unwrap();
+        let mut raw = tcp_transition { pid: 7, family: AF_INET, sport: 1234, oldstate: 2, newstate: 1, ..Default::default() };
+        raw.saddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let t = Transition::decode(tracer_plugin_kit::bytes_of(&raw)).unwrap();
         assert_eq!((t.pid, t.sport, state_name(t.oldstate), state_name(t.newstate)), (7, 1234, "SYN_SENT", "ESTABLISHED"));
         assert_eq!(t.saddr, "127.0.0.1");
     }

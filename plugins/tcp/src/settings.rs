@@ -1,5 +1,6 @@
 //! `[plugins.tcp]` settings and the bytes of `struct tcp_filter`.
 
+use crate::types::{tcp_filter, TCP_MAX_PORTS};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -21,13 +22,11 @@ fn yes() -> bool {
     true
 }
 
-pub const FILTER_SIZE: usize = 24;
-
 impl Settings {
     pub fn parse(json: &str) -> Result<Settings, String> {
         let s: Settings = tracer_plugin_kit::parse_settings(json)?;
-        if s.ports.len() > 8 {
-            return Err(format!("ports: at most 8 ports, got {}", s.ports.len()));
+        if s.ports.len() > TCP_MAX_PORTS as usize {
+            return Err(format!("ports: at most {TCP_MAX_PORTS} ports, got {}", s.ports.len()));
         }
         if let Some(f) = &s.family {
             if f != "ipv4" && f != "ipv6" {
@@ -38,20 +37,14 @@ impl Settings {
     }
 
     pub fn filter_bytes(&self) -> Vec<u8> {
-        let mut b = vec![0u8; FILTER_SIZE];
-        b[0..4].copy_from_slice(&self.pid.unwrap_or(0).to_ne_bytes());
-        let family: u16 = match self.family.as_deref() {
-            Some("ipv4") => 2,
-            Some("ipv6") => 10,
+        let family = match self.family.as_deref() {
+            Some("ipv4") => crate::record::AF_INET,
+            Some("ipv6") => crate::record::AF_INET6,
             _ => 0,
         };
-        b[4..6].copy_from_slice(&family.to_ne_bytes());
-        b[6] = self.ports.len() as u8;
-        b[7] = self.transitions as u8;
-        for (i, p) in self.ports.iter().enumerate() {
-            b[8 + 2 * i..10 + 2 * i].copy_from_slice(&p.to_ne_bytes());
-        }
-        b
+        let mut f = tcp_filter { pid: self.pid.unwrap_or(0), family, nports: self.ports.len() as u8, transitions: self.transitions as u8, ..Default::default() };
+        f.ports[..self.ports.len()].copy_from_slice(&self.ports);
+        tracer_plugin_kit::bytes_of(&f).to_vec()
     }
 }
 
@@ -61,12 +54,12 @@ mod tests {
 
     #[test]
     fn settings_to_filter() {
-        let b = Settings::parse(r#"{"ports": [80, 443], "family": "ipv6"}"#).unwrap().filter_bytes();
-        assert_eq!(&b[4..6], &10u16.to_ne_bytes());
-        assert_eq!((b[6], b[7]), (2, 1));
-        assert_eq!(&b[10..12], &443u16.to_ne_bytes());
+        let f: tcp_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"ports": [80, 443], "family": "ipv6"}"#).unwrap().filter_bytes()).unwrap();
+        assert_eq!((f.family, f.nports, f.transitions), (10, 2, 1));
+        assert_eq!(f.ports[..3], [80, 443, 0]);
         assert!(Settings::parse(r#"{"family": "ipx"}"#).unwrap_err().starts_with("family:"));
         assert!(Settings::parse(r#"{"ports": [1,2,3,4,5,6,7,8,9]}"#).unwrap_err().starts_with("ports:"));
-        assert_eq!(Settings::parse(r#"{"transitions": false}"#).unwrap().filter_bytes()[7], 0);
+        let f: tcp_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"transitions": false}"#).unwrap().filter_bytes()).unwrap();
+        assert_eq!(f.transitions, 0);
     }
 }

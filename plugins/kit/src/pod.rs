@@ -1,0 +1,91 @@
+//! Plain old data: reading BPF records and map values as the generated structs
+//! (see `btf_types`), and writing filters from them, without offsets by hand.
+//! The same idea as the `plain` crate, kept here because the generated structs
+//! are the only implementors and this is all of it.
+
+use tracer_plugin_api::MapSnapshot;
+
+/// A type that any bytes of its size are a valid value of, with no implicit
+/// padding.
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` structs of integers and arrays of them whose
+/// every gap is an explicit field: the generated shared structs, which assert
+/// their size and offsets at compile time.
+pub unsafe trait Pod: Copy + 'static {}
+
+unsafe impl Pod for u8 {}
+unsafe impl Pod for u16 {}
+unsafe impl Pod for u32 {}
+unsafe impl Pod for u64 {}
+unsafe impl Pod for i32 {}
+unsafe impl Pod for i64 {}
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
+
+/// All-zero `T`: every field 0, every array empty.
+pub fn zeroed<T: Pod>() -> T {
+    // SAFETY: T: Pod, so the all-zero bytes are a valid T.
+    unsafe { std::mem::zeroed() }
+}
+
+/// A `T` from the first `size_of::<T>()` bytes of `b`, or None if `b` is shorter
+/// (records and map values are only as trustworthy as their source).
+pub fn read<T: Pod>(b: &[u8]) -> Option<T> {
+    if b.len() < std::mem::size_of::<T>() {
+        return None;
+    }
+    // SAFETY: enough bytes, any bytes are a valid T, and the read is unaligned.
+    Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<T>()) })
+}
+
+/// A `T` from a record that may end early (a variable-length tail, such as a
+/// path sent only up to its NUL): at least `min` bytes are needed; the bytes
+/// past the record's end read as zero.
+pub fn read_prefix<T: Pod>(b: &[u8], min: usize) -> Option<T> {
+    if b.len() < min {
+        return None;
+    }
+    let mut v = zeroed::<T>();
+    let n = b.len().min(std::mem::size_of::<T>());
+    // SAFETY: T: Pod, so writing any bytes over its first n bytes leaves a valid T.
+    unsafe { std::slice::from_raw_parts_mut((&mut v as *mut T).cast::<u8>(), n) }.copy_from_slice(&b[..n]);
+    Some(v)
+}
+
+/// The bytes of `v`, as the BPF program reads them.
+pub fn bytes_of<T: Pod>(v: &T) -> &[u8] {
+    // SAFETY: T: Pod has no padding, so every byte is initialised.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
+}
+
+/// An entry's value of a per-CPU map as one `T` per CPU (a short or odd-sized
+/// value yields fewer).
+pub fn per_cpu_values<'a, T: Pod>(snap: &MapSnapshot, value: &'a [u8]) -> impl Iterator<Item = T> + 'a {
+    crate::per_cpu(snap, value).filter_map(read::<T>)
+}
+
+/// A generated struct's layout as the Rust compiler made it: what the kit's
+/// test support compares with the BTF of the plugin's object.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub name: &'static str,
+    pub size: usize,
+    pub fields: Vec<(&'static str, usize)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::proc_filter;
+
+    #[test]
+    fn short_bytes_are_no_value_and_bytes_round_trip() {
+        let f = crate::proc_filter(Some(9), Some("pp"), false, 5, 3);
+        let b = bytes_of(&f);
+        assert_eq!(b.len(), 32);
+        let back: proc_filter = read(b).unwrap();
+        assert_eq!((back.pid, back.exclude_pid, back.has_comm, back.gen), (9, 5, 1, 3));
+        assert_eq!(&back.comm[..3], b"pp\0");
+        assert!(read::<proc_filter>(&b[..31]).is_none());
+    }
+}
