@@ -148,11 +148,12 @@ fn cpu_percent_of_a_single_thread_stays_within_one_cpu_and_its_name_stays() {
     hog.wait().unwrap();
     s.shutdown();
     assert!(samples.len() >= 12, "the hog was seen in most intervals: {samples:?}");
-    // One thread can use at most one CPU. Tolerance 3 points: the running
-    // slices and the process map are read a few µs apart, so a slice that
-    // starts between the two reads counts from the next read on, and those µs
-    // land in the next interval. (A slice that ends between the two reads is
-    // counted once: the process map says when each CPU last ended one.)
+    // One thread can use at most one CPU. Tolerance 3 points: figures are
+    // taken at the read of the running slices; the process map is read just
+    // after (a few ms with thousands of processes), and a slice that starts or
+    // ends within that read moves its few ms to the next interval. (A slice
+    // that ends there counts once: the process map says when each CPU last
+    // ended one.)
     for p in &samples {
         assert!(*p <= 103.0, "a single thread at {p}% of a CPU: {samples:?}");
     }

@@ -98,6 +98,11 @@ pub struct SchedStats {
     last_read_ns: Option<u64>,
     /// Per CPU: (tgid, on CPU since ns) at the last read of sched_oncpu.
     oncpu: Vec<(u32, u64)>,
+    /// CLOCK_MONOTONIC ns just after that read: the instant the figures are
+    /// taken at (running slices count up to it, intervals end at it). Not
+    /// the time sched_procs is parsed: with thousands of processes that is
+    /// tens of ms later, and slices that started meanwhile would count twice.
+    oncpu_read_ns: u64,
     /// Processes' figures as last read from the kernel, and what earlier
     /// incarnations of the maps (before a detach, or an eviction) had counted:
     /// figures keep growing across both.
@@ -116,6 +121,7 @@ impl SchedStats {
     pub fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
         match snap.name.as_str() {
             "sched_oncpu" => {
+                self.oncpu_read_ns = mono_now_ns();
                 self.oncpu = snap.entries.iter().flat_map(|e| per_cpu_values::<sched_oncpu>(snap, &e.value).map(|c| (c.tgid, c.since_ns)).collect::<Vec<_>>()).collect();
             }
             "sched_procs" => {
@@ -154,7 +160,7 @@ impl SchedStats {
                 }
                 self.carry_procs.retain(|pid, _| fresh.contains_key(pid));
                 self.raw_procs = fresh.clone();
-                let now = mono_now_ns();
+                let now = if self.oncpu_read_ns > 0 { self.oncpu_read_ns } else { mono_now_ns() };
                 for (pid, p) in fresh.iter_mut() {
                     if let Some(c) = self.carry_procs.get(pid) {
                         *p = p.plus(c);
