@@ -172,6 +172,21 @@ fn describe_load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[Stri
     format!("loading the BPF object failed ({err}); {}", last.trim())
 }
 
+/// Attach `prog` to the hook its plugin named: `category/name` for a classic
+/// tracepoint, the tracepoint name for a raw one.
+/// The outer error: the target itself is unusable; the inner: the kernel's answer.
+fn attach_to(prog: &libbpf_rs::ProgramMut<'_>, kind: AttachKind, target: &str) -> Result<libbpf_rs::Result<Link>, String> {
+    let name = prog.name().to_string_lossy().into_owned();
+    match kind {
+        AttachKind::Tracepoint => {
+            let (cat, tp) = target.split_once('/').ok_or_else(|| format!("{name}: tracepoint target {target:?} is not category/name"))?;
+            Ok(prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(cat.to_string()), tp))
+        }
+        AttachKind::RawTracepoint => Ok(prog.attach_raw_tracepoint(target)),
+        other => Err(format!("{name}: a target is only for tracepoint and raw_tp programs, not {}", other.label())),
+    }
+}
+
 fn describe_attach_error(err: &libbpf_rs::Error, prog: &str, section: &str) -> String {
     if let Some(h) = kernel_features::fd_exhaustion_hint(&err.to_string()) {
         format!("{prog}: {h}")
@@ -192,6 +207,8 @@ struct Trial {
 struct Attempter<'a> {
     desc: &'a PluginDescriptor,
     sections: HashMap<String, String>,
+    /// Programs whose hook the plugin names (`ProgramRef::target`).
+    targets: HashMap<String, String>,
     config: Option<(&'a str, &'a [u8])>,
 }
 
@@ -246,10 +263,15 @@ impl Attempter<'_> {
                 .progs_mut()
                 .find(|p| p.name().to_string_lossy() == name.as_str())
                 .ok_or_else(|| format!("the BPF object has no program named {name:?}"))?;
-            match prog.attach() {
+            let target = self.targets.get(name.as_str()).filter(|t| !t.is_empty());
+            let hook = target.cloned().unwrap_or_else(|| self.sections[name].clone());
+            let attached = match target {
+                None => prog.attach().map_err(|e| describe_attach_error(&e, name, &hook)),
+                Some(t) => attach_to(&prog, self.kind_of(name), t).and_then(|r| r.map_err(|e| describe_attach_error(&e, name, &hook))),
+            };
+            match attached {
                 Ok(l) => links.push(l),
-                Err(e) => {
-                    let why = describe_attach_error(&e, name, &self.sections[name]);
+                Err(why) => {
                     if *optional {
                         skipped.push((name.clone(), why));
                     } else {
@@ -290,7 +312,15 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>, forced: Opt
             }
         }
     }
-    let att = Attempter { desc, sections, config };
+    let targets = desc
+        .probes
+        .iter()
+        .flat_map(|p| p.alternatives.iter())
+        .flat_map(|a| a.programs.iter())
+        .filter(|p| !p.target.is_empty())
+        .map(|p| (p.name.to_string(), p.target.to_string()))
+        .collect();
+    let att = Attempter { desc, sections, targets, config };
 
     let mut chosen: Vec<(String, bool)> = Vec::new();
     let mut choices = Vec::new();

@@ -202,6 +202,7 @@ pub fn value_text(v: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
         (Value::I64(n), FieldKind::ERRNO_RESULT) if *n < 0 => errno_name(-n),
         (Value::U64(n), _) => n.to_string(),
         (Value::I64(n), _) => n.to_string(),
+        (Value::F64(x), _) => format!("{x:.1}"),
         (Value::Str(s), _) => crate::text::escape_untrusted(s).into_owned(),
         _ => "?".into(),
     }
@@ -213,6 +214,7 @@ pub fn value_json(v: &FieldValue) -> serde_json::Value {
     match v.as_enum() {
         Ok(Value::U64(n)) => (*n).into(),
         Ok(Value::I64(n)) => (*n).into(),
+        Ok(Value::F64(x)) => serde_json::Number::from_f64(*x).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
         Ok(Value::Str(s)) => s.as_str().into(),
         _ => serde_json::Value::Null,
     }

@@ -129,6 +129,7 @@ impl<W: Write> RecordWriter<W> {
             match v.as_enum() {
                 Ok(Value::U64(n)) => out.write_all(num.format(*n).as_bytes())?,
                 Ok(Value::I64(n)) => out.write_all(num.format(*n).as_bytes())?,
+                Ok(Value::F64(x)) if x.is_finite() => write!(out, "{x}")?,
                 // Written straight through unless it holds a terminal control
                 // that JSON leaves raw (then escaped: the same JSON value).
                 Ok(Value::Str(s)) if !crate::text::has_terminal_controls(s) => serde_json::to_writer(&mut *out, s.as_str())?,

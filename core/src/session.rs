@@ -7,7 +7,7 @@ use crate::poller::Poller;
 use abi_stable::std_types::{RSlice, RStr, RVec};
 use std::path::{Path, PathBuf};
 use tracer_plugin_api::{
-    FieldSpec, FieldValue, MapEntry, MapSnapshot, PanelContent, PluginDescriptor, TracerBox,
+    FieldSpec, FieldValue, MapEntry, MapSnapshot, PanelContent, PluginDescriptor, ProbeSpec, TracerBox,
 };
 
 /// Records dispatched per call of [`Session::pump`] at most, so one busy plugin
@@ -57,6 +57,8 @@ pub struct PluginSlot {
     /// The settings (JSON) last applied, so a reset can write the kernel filter
     /// anew.
     settings: String,
+    /// The probes the settings chose, where they differ from the descriptor's.
+    probes: Option<RVec<ProbeSpec>>,
     /// Device and inode of the plugin file when it was loaded.
     file_id: Option<(u64, u64)>,
 }
@@ -80,6 +82,7 @@ impl PluginSlot {
             state: SlotState::Off,
             stats: PluginStats::default(),
             settings: "{}".into(),
+            probes: None,
         }
     }
 
@@ -136,14 +139,42 @@ impl PluginSlot {
         }
     }
 
-    fn configure(&mut self, settings_json: &str) -> Result<Option<(String, Vec<u8>)>, String> {
-        let bytes = self
-            .tracer
-            .configure(RStr::from(settings_json))
-            .into_result()
-            .map_err(|e| e.to_string())?;
-        Ok(self.desc.config_map.as_ref().into_option().map(|m| (m.to_string(), bytes.to_vec())))
+    fn configure(&mut self, settings_json: &str) -> Result<Configured, String> {
+        let c = self.tracer.configure(RStr::from(settings_json)).into_result().map_err(|e| e.to_string())?;
+        Ok(Configured {
+            config: self.desc.config_map.as_ref().into_option().map(|m| (m.to_string(), c.config.to_vec())),
+            probes: c.probes.into_option(),
+        })
     }
+
+    /// The descriptor with the probes the settings call for.
+    fn desc_for(&self, probes: &Option<RVec<ProbeSpec>>) -> std::borrow::Cow<'_, PluginDescriptor> {
+        match probes {
+            None => std::borrow::Cow::Borrowed(&self.desc),
+            Some(p) => {
+                let mut d = self.desc.clone();
+                d.probes = p.clone();
+                std::borrow::Cow::Owned(d)
+            }
+        }
+    }
+}
+
+/// What a plugin's settings came to.
+struct Configured {
+    /// (config map, bytes for key 0)
+    config: Option<(String, Vec<u8>)>,
+    /// The probes to attach, where the settings change them.
+    probes: Option<RVec<ProbeSpec>>,
+}
+
+/// Probes compared by what they attach: programs and their targets.
+fn probes_key(p: &Option<RVec<ProbeSpec>>) -> Option<Vec<String>> {
+    p.as_ref().map(|ps| {
+        ps.iter()
+            .flat_map(|p| p.alternatives.iter().flat_map(|a| a.programs.iter()).map(move |r| format!("{}:{}:{}:{}", p.name, r.name, r.target, r.optional)))
+            .collect()
+    })
 }
 
 /// Why a plugin did not start.
@@ -177,11 +208,6 @@ pub fn split_host_settings(settings_json: &str) -> Result<(String, Option<String
         },
     };
     Ok((v.to_string(), attach))
-}
-
-/// A plugin error that means the plugin must be stopped (it panicked before).
-fn is_fatal_plugin_error(e: &str) -> bool {
-    e.starts_with("plugin panicked") || e.starts_with("plugin disabled")
 }
 
 pub struct Session {
@@ -246,12 +272,14 @@ impl Session {
         let slot = &mut self.slots[idx];
         let result = split_host_settings(settings_json).map_err(StartError::Settings).and_then(|(plugin_json, attach)| {
             let cfg = slot.configure(&plugin_json).map_err(StartError::Settings)?;
-            let cfg_ref = cfg.as_ref().map(|(m, b)| (m.as_str(), b.as_slice()));
-            bpf_runtime::start(&slot.desc, cfg_ref, attach.as_deref()).map_err(StartError::Bpf)
+            let cfg_ref = cfg.config.as_ref().map(|(m, b)| (m.as_str(), b.as_slice()));
+            let rt = bpf_runtime::start(&slot.desc_for(&cfg.probes), cfg_ref, attach.as_deref()).map_err(StartError::Bpf)?;
+            Ok((rt, cfg.probes))
         });
         match result {
-            Ok(rt) => {
+            Ok((rt, probes)) => {
                 slot.bpf = Some(rt);
+                slot.probes = probes;
                 slot.state = SlotState::Running;
                 slot.settings = settings_json.to_string();
                 self.rebuild_poller().map_err(StartError::Bpf)
@@ -326,7 +354,13 @@ impl Session {
         // The attach mode is chosen at start; here it is only taken off.
         let (plugin_json, _) = split_host_settings(settings_json)?;
         let cfg = slot.configure(&plugin_json)?;
-        match (&slot.bpf, cfg) {
+        if slot.bpf.is_some() && probes_key(&cfg.probes) != probes_key(&slot.probes) {
+            // The settings change what is attached: attach anew; the
+            // plugin keeps its aggregates.
+            self.stop(idx, None);
+            return self.start(idx, settings_json).map_err(|e| e.to_string());
+        }
+        match (&slot.bpf, cfg.config) {
             (Some(rt), Some((map, bytes))) => {
                 rt.write_config(&map, &bytes)?;
                 slot.settings = settings_json.to_string();
@@ -369,8 +403,9 @@ impl Session {
                 }
                 Err(e) => {
                     slot.stats.record_errors += 1;
+                    let fatal = e.is_fatal();
                     let e = e.to_string();
-                    if is_fatal_plugin_error(&e) && !faulted.iter().any(|(i, _)| *i == slot_idx as usize) {
+                    if fatal && !faulted.iter().any(|(i, _)| *i == slot_idx as usize) {
                         faulted.push((slot_idx as usize, e.clone()));
                         slot.state = SlotState::Failed(e.clone());
                     }
@@ -414,8 +449,9 @@ impl Session {
                     }
                 };
                 if let Err(e) = slot.tracer.on_map(&snap).into_result() {
+                    let fatal = e.is_fatal();
                     let e = e.to_string();
-                    if is_fatal_plugin_error(&e) {
+                    if fatal {
                         faulted.push((idx, e.clone()));
                     }
                     slot.stats.last_error = Some(e);

@@ -45,6 +45,9 @@ pub fn list(session: &mut Session, settings: impl Fn(&str) -> String) -> String 
         }
         let panels: Vec<String> = slot.desc.panels.iter().map(|p| format!("{}.{}", info.name, p.id)).collect();
         let _ = writeln!(out, "    panels: {}", panels.join(", "));
+        for line in crate::plugin_settings::describe(&slot.desc.settings) {
+            let _ = writeln!(out, "    setting {line}");
+        }
         session.stop(idx, None);
     }
     if session.slots.is_empty() && session.load_failures.is_empty() {

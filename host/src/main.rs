@@ -16,6 +16,7 @@ mod headless;
 mod hotplug;
 mod list;
 mod logging;
+mod plugin_settings;
 mod procstat;
 mod stdout_queue;
 mod tui;
@@ -77,8 +78,11 @@ fn selection(cli: &Cli, cfg: &Config, session: &Session) -> (Vec<usize>, usize) 
 /// later).
 fn check_plugin_tables(cfg: &Config, file: &std::path::Path, session: &Session) -> anyhow::Result<()> {
     let loaded: Vec<&str> = session.slots.iter().map(|s| s.name()).collect();
-    for name in cfg.plugins.keys() {
-        if loaded.contains(&name.as_str()) {
+    for (name, table) in &cfg.plugins {
+        if let Some(slot) = session.slots.iter().find(|s| s.name() == name) {
+            if let Some(t) = table.as_object() {
+                plugin_settings::check_config_keys(name, &slot.desc.settings, t).map_err(|e| anyhow::anyhow!("{}: key `plugins.{name}`: {e}", file.display()))?;
+            }
             continue;
         }
         let closest = loaded.iter().map(|l| (tracer_core::text::edit_distance(name, l), *l)).min();

@@ -8,22 +8,33 @@
 //! plugin is marked poisoned (its state may be half-updated) and every later call
 //! answers with the same error, so the host can switch it off and carry on.
 
-use crate::{MapSnapshot, Panel, PanelContent, PluginDescriptor, Tracer, TracerBox, Tracer_TO};
+use crate::{
+    Configuration, ErrorKind, MapSnapshot, MetricSample, Panel, PanelContent, PluginDescriptor, PluginError, ProbeSpec, Tracer, TracerBox,
+    Tracer_TO,
+};
 use crate::value::FieldValue;
 use abi_stable::{
     sabi_trait::TD_Opaque,
-    std_types::{RErr, ROk, RResult, RSlice, RStr, RString, RVec},
+    std_types::{RErr, ROk, ROption, RResult, RSlice, RStr, RVec},
 };
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 
-/// What a plugin implements. Plain Rust types; no ABI concerns.
+/// What a plugin implements. Plain Rust types; no ABI concerns. Errors are
+/// plain text; the adapter gives them their kind by entry point (a refused
+/// `configure` is a settings error, a refused record or map an input error, a
+/// panic in any entry point is fatal).
 pub trait NativeTracer: 'static {
     fn describe(&self) -> PluginDescriptor;
     /// Settings are a JSON object; return the config map's bytes or an error that
     /// names the key to fix.
     fn configure(&mut self, settings_json: &str) -> Result<Vec<u8>, String>;
+    /// The probes the settings last configured call for, where they differ
+    /// from the descriptor's (a tracer whose hooks are chosen by its settings).
+    fn probes(&self) -> Option<Vec<ProbeSpec>> {
+        None
+    }
     /// Aggregate one record; when `out` is given, also push its decoded fields.
     fn on_record(
         &mut self,
@@ -36,6 +47,10 @@ pub trait NativeTracer: 'static {
     }
     fn panel(&self, id: &str) -> Result<Panel, String>;
     fn reset(&mut self);
+    /// The current value of each declared metric.
+    fn metrics(&self) -> Vec<MetricSample> {
+        Vec::new()
+    }
 }
 
 thread_local! {
@@ -70,11 +85,11 @@ fn panic_message(entry: &str) -> String {
 }
 
 /// Run the plugin's constructor under `catch_unwind`. Used by [`crate::export_tracer`].
-pub fn construct<T: NativeTracer>(ctor: impl FnOnce() -> T) -> RResult<TracerBox, RString> {
+pub fn construct<T: NativeTracer>(ctor: impl FnOnce() -> T) -> RResult<TracerBox, PluginError> {
     install_quiet_panic_hook();
     match catch_unwind(AssertUnwindSafe(ctor)) {
         Ok(t) => ROk(into_tracer_box(t)),
-        Err(_) => RErr(panic_message("new").into()),
+        Err(_) => RErr(PluginError::new(ErrorKind::PANICKED, panic_message("new"))),
     }
 }
 
@@ -89,35 +104,39 @@ struct Guarded<T> {
     poisoned: RefCell<Option<String>>,
 }
 
-/// Call `f` unless the plugin is poisoned; turn a panic into an error and poison.
+/// Call `f` unless the plugin is poisoned; an error it returns gets `kind`; a
+/// panic becomes a fatal error and poisons the plugin.
 fn guarded<R>(
     poisoned: &RefCell<Option<String>>,
     entry: &str,
+    kind: ErrorKind,
     f: impl FnOnce() -> Result<R, String>,
-) -> RResult<R, RString> {
+) -> RResult<R, PluginError> {
     if let Some(why) = poisoned.borrow().as_ref() {
-        return RErr(format!("plugin disabled after an earlier panic ({why})").into());
+        return RErr(PluginError::new(ErrorKind::PANICKED, format!("plugin disabled after an earlier panic ({why})")));
     }
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => ROk(v),
-        Ok(Err(e)) => RErr(e.into()),
+        Ok(Err(e)) => RErr(PluginError::new(kind, e)),
         Err(_) => {
             let msg = panic_message(entry);
             *poisoned.borrow_mut() = Some(msg.clone());
-            RErr(msg.into())
+            RErr(PluginError::new(ErrorKind::PANICKED, msg))
         }
     }
 }
 
 impl<T: NativeTracer> Tracer for Guarded<T> {
-    fn describe(&self) -> RResult<PluginDescriptor, RString> {
-        guarded(&self.poisoned, "describe", || Ok(self.inner.describe()))
+    fn describe(&self) -> RResult<PluginDescriptor, PluginError> {
+        guarded(&self.poisoned, "describe", ErrorKind::OTHER, || Ok(self.inner.describe()))
     }
 
-    fn configure(&mut self, settings_json: RStr<'_>) -> RResult<RVec<u8>, RString> {
+    fn configure(&mut self, settings_json: RStr<'_>) -> RResult<Configuration, PluginError> {
         let inner = &mut self.inner;
-        guarded(&self.poisoned, "configure", || {
-            inner.configure(settings_json.as_str()).map(RVec::from)
+        guarded(&self.poisoned, "configure", ErrorKind::SETTINGS, || {
+            let config = inner.configure(settings_json.as_str())?;
+            let probes = inner.probes().map(RVec::from);
+            Ok(Configuration { config: config.into(), probes: ROption::from(probes) })
         })
     }
 
@@ -127,27 +146,31 @@ impl<T: NativeTracer> Tracer for Guarded<T> {
         data: RSlice<'_, u8>,
         decode: bool,
         out: &mut RVec<FieldValue>,
-    ) -> RResult<(), RString> {
+    ) -> RResult<(), PluginError> {
         let inner = &mut self.inner;
-        guarded(&self.poisoned, "on_record", || {
+        guarded(&self.poisoned, "on_record", ErrorKind::INPUT, || {
             inner.on_record(ring, data.as_slice(), if decode { Some(out) } else { None })
         })
     }
 
-    fn on_map(&mut self, snapshot: &MapSnapshot) -> RResult<(), RString> {
+    fn on_map(&mut self, snapshot: &MapSnapshot) -> RResult<(), PluginError> {
         let inner = &mut self.inner;
-        guarded(&self.poisoned, "on_map", || inner.on_map(snapshot))
+        guarded(&self.poisoned, "on_map", ErrorKind::INPUT, || inner.on_map(snapshot))
     }
 
-    fn panel(&self, id: RStr<'_>) -> RResult<PanelContent, RString> {
-        guarded(&self.poisoned, "panel", || self.inner.panel(id.as_str()).map(Panel::boxed))
+    fn panel(&self, id: RStr<'_>) -> RResult<PanelContent, PluginError> {
+        guarded(&self.poisoned, "panel", ErrorKind::NO_SUCH_PANEL, || self.inner.panel(id.as_str()).map(Panel::boxed))
     }
 
-    fn reset(&mut self) -> RResult<(), RString> {
+    fn reset(&mut self) -> RResult<(), PluginError> {
         let inner = &mut self.inner;
-        guarded(&self.poisoned, "reset", || {
+        guarded(&self.poisoned, "reset", ErrorKind::OTHER, || {
             inner.reset();
             Ok(())
         })
+    }
+
+    fn metrics(&self) -> RResult<RVec<MetricSample>, PluginError> {
+        guarded(&self.poisoned, "metrics", ErrorKind::OTHER, || Ok(self.inner.metrics().into()))
     }
 }

@@ -21,11 +21,15 @@
 //! may grow are `NonExhaustive`; small "kind" tags are `u8` newtypes with named
 //! constants so an unknown value is data, not undefined behaviour.
 
+pub mod describe;
+pub mod error;
 pub mod guard;
 pub mod panel;
 pub mod value;
 
 pub use abi_stable;
+pub use describe::*;
+pub use error::*;
 pub use guard::{into_tracer_box, NativeTracer};
 pub use panel::*;
 pub use value::*;
@@ -42,7 +46,9 @@ use abi_stable::{
 
 /// Bumped whenever the meaning (not just the layout) of the contract changes.
 /// abi_stable already rejects layout changes at load time.
-pub const PLUGIN_API_VERSION: u32 = 1;
+/// 2: typed errors, settings and metrics declared, probes chosen at configure
+/// time, attach targets, `Value::F64`.
+pub const PLUGIN_API_VERSION: u32 = 2;
 
 /// The environment variable in which the host passes its own process id as the
 /// kernel numbers it (the initial PID namespace), set before any plugin loads:
@@ -73,6 +79,30 @@ pub struct ProgramRef {
     /// An optional program may fail to attach (e.g. `sys_enter_open` does not exist
     /// on arm64) without failing the alternative.
     pub optional: bool,
+    /// Where to attach when the program's section does not say (`SEC("tracepoint")`,
+    /// `SEC("raw_tp")`): `category/name` for a tracepoint, the name for a raw
+    /// tracepoint. Empty: as the section says. Lets settings pick the hook.
+    pub target: RString,
+}
+
+impl ProgramRef {
+    pub fn new(name: &str) -> Self {
+        ProgramRef { name: name.into(), optional: false, target: RString::new() }
+    }
+    pub fn optional(name: &str) -> Self {
+        ProgramRef { optional: true, ..ProgramRef::new(name) }
+    }
+    pub fn with_target(mut self, target: &str) -> Self {
+        self.target = target.into();
+        self
+    }
+}
+
+impl AttachAlternative {
+    /// Required programs, by name.
+    pub fn of(names: &[&str]) -> Self {
+        AttachAlternative { programs: names.iter().map(|n| ProgramRef::new(n)).collect() }
+    }
 }
 
 /// One way to implement a probe: a set of programs that together do the job
@@ -128,6 +158,10 @@ pub struct PluginDescriptor {
     /// An array map with one entry (key 0) holding the plugin's kernel-side filter.
     pub config_map: ROption<RString>,
     pub panels: RVec<PanelSpec>,
+    /// The keys of `[plugins.NAME]`: the host validates, prompts and documents
+    /// them from this list and knows no setting of any tracer.
+    pub settings: RVec<SettingSpec>,
+    pub metrics: RVec<MetricSpec>,
 }
 
 /// The contents of one map, read by the host.
@@ -152,11 +186,12 @@ pub struct MapEntry {
 /// trait: [`into_tracer_box`] wraps it so every call catches panics.
 #[sabi_trait]
 pub trait Tracer {
-    fn describe(&self) -> RResult<PluginDescriptor, RString>;
+    fn describe(&self) -> RResult<PluginDescriptor, PluginError>;
 
     /// Validate settings (a JSON object) and return the bytes for key 0 of the
-    /// config map. An error names the offending key.
-    fn configure(&mut self, settings_json: RStr<'_>) -> RResult<RVec<u8>, RString>;
+    /// config map, and the probes if the settings change them. An error
+    /// ([`ErrorKind::SETTINGS`]) names the offending key.
+    fn configure(&mut self, settings_json: RStr<'_>) -> RResult<Configuration, PluginError>;
 
     /// One record from ring `ring` (index into `PluginDescriptor::rings`). When
     /// `decode` is true, the record's fields are pushed onto `out`, in the order of
@@ -167,16 +202,19 @@ pub trait Tracer {
         data: RSlice<'_, u8>,
         decode: bool,
         out: &mut RVec<FieldValue>,
-    ) -> RResult<(), RString>;
+    ) -> RResult<(), PluginError>;
 
-    fn on_map(&mut self, snapshot: &MapSnapshot) -> RResult<(), RString>;
+    fn on_map(&mut self, snapshot: &MapSnapshot) -> RResult<(), PluginError>;
 
     /// Current contents of panel `id`.
-    fn panel(&self, id: RStr<'_>) -> RResult<PanelContent, RString>;
+    fn panel(&self, id: RStr<'_>) -> RResult<PanelContent, PluginError>;
 
     /// Forget all aggregates (the UI's "reset counters").
+    fn reset(&mut self) -> RResult<(), PluginError>;
+
+    /// The current value of every declared metric.
     #[sabi(last_prefix_field)]
-    fn reset(&mut self) -> RResult<(), RString>;
+    fn metrics(&self) -> RResult<RVec<MetricSample>, PluginError>;
 }
 
 /// The owned, ABI-stable trait object a plugin hands to the host.
@@ -189,7 +227,7 @@ pub type TracerBox = Tracer_TO<'static, abi_stable::std_types::RBox<()>>;
 #[sabi(missing_field(panic))]
 pub struct TracerModule {
     #[sabi(last_prefix_field)]
-    pub new: extern "C" fn() -> RResult<TracerBox, RString>,
+    pub new: extern "C" fn() -> RResult<TracerBox, PluginError>,
 }
 
 impl RootModule for TracerModuleRef {
@@ -208,7 +246,7 @@ macro_rules! export_tracer {
         pub fn tracer_root_module() -> $crate::TracerModuleRef {
             use $crate::abi_stable::prefix_type::PrefixTypeTrait;
             extern "C" fn new_tracer(
-            ) -> $crate::abi_stable::std_types::RResult<$crate::TracerBox, $crate::abi_stable::std_types::RString>
+            ) -> $crate::abi_stable::std_types::RResult<$crate::TracerBox, $crate::PluginError>
             {
                 $crate::guard::construct($ctor)
             }

@@ -25,6 +25,8 @@ impl FieldKind {
     pub const HEX: FieldKind = FieldKind(6);
     /// A byte count: the host picks B/KiB/MiB.
     pub const BYTES: FieldKind = FieldKind(7);
+    /// A floating-point number (`Value::F64`), e.g. a percentage.
+    pub const F64: FieldKind = FieldKind(8);
 }
 
 /// Name, kind and unit of one field of a record or one column of a table.
@@ -54,6 +56,8 @@ pub enum Value {
     Str(RString),
     /// No value (e.g. a column that does not apply to this row).
     Missing,
+    /// A ratio or percentage: sorts as a number; shown with one decimal.
+    F64(f64),
 }
 
 /// The ABI-stable, forward-compatible form of [`Value`] that crosses the boundary.
@@ -71,5 +75,8 @@ impl Value {
     }
     pub fn missing() -> FieldValue {
         Value_NE::new(Value::Missing)
+    }
+    pub fn f64(v: f64) -> FieldValue {
+        Value_NE::new(Value::F64(v))
     }
 }

@@ -207,15 +207,7 @@ impl Screen {
                     let filter = self
                         .settings
                         .get(s.name())
-                        .and_then(|v| v.as_object())
-                        .map(|o| {
-                            o.iter()
-                                .filter(|(_, v)| !v.is_null() && **v != serde_json::Value::Bool(false))
-                                .filter(|(k, _)| ["pid", "comm", "uid", "ports", "family", "syscalls", "failed_only"].contains(&k.as_str()))
-                                .map(|(k, v)| format!("{k}={v}"))
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        })
+                        .map(|v| crate::plugin_settings::shown(&s.desc.settings, v))
                         .filter(|f| !f.is_empty())
                         .map(|f| format!(" {{{f}}}"))
                         .unwrap_or_default();
@@ -267,7 +259,8 @@ impl Screen {
             .filter(|(_, t)| t.elapsed() < Duration::from_secs(5))
             .map(|(m, _)| m.clone())
             .or(log_line);
-        let prompt = self.prompt.as_ref().map(|(k, t)| (if *k == PromptKind::Filter { "filter" } else { "search" }, t.as_str()));
+        let filter_label = self.filter_label(session);
+        let prompt = self.prompt.as_ref().map(|(k, t)| (if *k == PromptKind::Filter { filter_label.as_str() } else { "search" }, t.as_str()));
         let (status, host_line) = self.status(session);
         let view = View {
             status,
@@ -341,6 +334,17 @@ impl Screen {
         }
     }
 
+    /// `filter open (pid comm include_self uid failed_only)`: whose settings the
+    /// prompt changes, and which keys it takes (from the plugin's declaration).
+    fn filter_label(&self, session: &Session) -> String {
+        let Some(r) = self.focused() else { return "filter".into() };
+        let keys: Vec<&str> = session
+            .slot_index(&r.plugin)
+            .map(|i| session.slots[i].desc.settings.iter().filter(|s| s.runtime).map(|s| s.name.as_str()).collect())
+            .unwrap_or_default();
+        format!("filter {} ({})", r.plugin, keys.join(" "))
+    }
+
     /// Apply `key=value ...` on top of the plugin's settings.
     fn apply_filter(&mut self, session: &mut Session, text: &str) {
         let Some(r) = self.focused() else { return };
@@ -348,12 +352,10 @@ impl Screen {
             return self.say(format!("plugin {} is not loaded", r.plugin));
         };
         let mut settings = self.settings.get(&r.plugin).cloned().unwrap_or_else(|| serde_json::json!({}));
-        match parse_assignments(text) {
+        match crate::plugin_settings::parse_assignments(&r.plugin, &session.slots[idx].desc.settings, text) {
             Err(e) => self.say(e),
             Ok(pairs) => {
                 for (k, v) in pairs {
-                    // `port=80` is what people type; the tcp plugin takes `ports`.
-                    let (k, v) = if k == "port" { ("ports".to_string(), serde_json::json!([v])) } else { (k, v) };
                     settings[k] = v;
                 }
                 match session.set_settings(idx, &settings.to_string()) {
@@ -539,26 +541,6 @@ fn format_hz(hz: f64) -> String {
     }
 }
 
-/// `pid=42 comm=cat failed_only=true` as JSON values: numbers and booleans as
-/// such, `-` unsets a key, anything else is a string.
-pub fn parse_assignments(text: &str) -> Result<Vec<(String, serde_json::Value)>, String> {
-    text.split_whitespace()
-        .map(|item| {
-            let (k, v) = item.split_once('=').ok_or_else(|| format!("{item:?}: expected key=value"))?;
-            let value = if v == "-" {
-                serde_json::Value::Null
-            } else if let Ok(n) = v.parse::<u64>() {
-                n.into()
-            } else if let Ok(b) = v.parse::<bool>() {
-                b.into()
-            } else {
-                v.into()
-            };
-            Ok((k.to_string(), value))
-        })
-        .collect()
-}
-
 /// The real terminal around a [`Screen`].
 pub struct Tui {
     pub screen: Screen,
@@ -636,15 +618,5 @@ mod tests {
             let r = r.unwrap();
             assert!((0.35..=0.65).contains(&r), "{r} per second for one event every 2 s");
         }
-    }
-
-    #[test]
-    fn assignments_parse_to_typed_json() {
-        let v = parse_assignments("pid=42 comm=cat failed_only=true uid=-").unwrap();
-        assert_eq!(v[0], ("pid".to_string(), serde_json::json!(42)));
-        assert_eq!(v[1], ("comm".to_string(), serde_json::json!("cat")));
-        assert_eq!(v[2], ("failed_only".to_string(), serde_json::json!(true)));
-        assert_eq!(v[3], ("uid".to_string(), serde_json::Value::Null));
-        assert!(parse_assignments("pid").is_err());
     }
 }

@@ -30,6 +30,7 @@ fn cmp(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::U64(x), Value::U64(y)) => x.cmp(y),
         (Value::I64(x), Value::I64(y)) => x.cmp(y),
+        (Value::F64(x), Value::F64(y)) => x.total_cmp(y),
         (Value::Str(x), Value::Str(y)) => x.as_str().cmp(y.as_str()),
         (Value::Missing, Value::Missing) => Ordering::Equal,
         (Value::Missing, _) => Ordering::Less,

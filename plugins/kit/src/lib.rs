@@ -7,6 +7,7 @@ pub mod btf_types;
 #[cfg(feature = "build")]
 pub mod build;
 pub mod pod;
+pub mod settings;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 

@@ -51,3 +51,21 @@ pub fn assert_layouts_match(bpf_object: &[u8], layouts: &[crate::Layout]) {
         }
     }
 }
+
+/// The declared settings and the settings the plugin parses are the same keys:
+/// every declared key is accepted as a key (its value may still be refused),
+/// and an unknown key is refused with exactly the declared keys as the
+/// expected ones (serde's `deny_unknown_fields` message lists them).
+pub fn assert_settings_declared(specs: &[tracer_plugin_api::SettingSpec], parse: impl Fn(&str) -> Result<(), String>) {
+    let declared: std::collections::BTreeSet<String> = specs.iter().map(|s| s.name.to_string()).collect();
+    for s in specs {
+        let json = format!("{{{:?}: null}}", s.name.as_str());
+        if let Err(e) = parse(&json) {
+            assert!(!e.contains("unknown field"), "declared setting {} is not a setting the plugin parses: {e}", s.name);
+        }
+    }
+    let e = parse(r#"{"__no_such_setting": 1}"#).expect_err("an unknown key is refused");
+    let expected = e.split("expected one of ").nth(1).or_else(|| e.split("expected ").nth(1)).unwrap_or("");
+    let parsed: std::collections::BTreeSet<String> = expected.split(", ").map(|k| k.trim().trim_matches('`').to_string()).filter(|k| !k.is_empty()).collect();
+    assert_eq!(parsed, declared, "keys the plugin parses ({e}) vs keys it declares");
+}

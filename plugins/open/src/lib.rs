@@ -31,7 +31,7 @@ fn programs(names: &[(&str, bool)]) -> AttachAlternative {
     AttachAlternative {
         programs: names
             .iter()
-            .map(|&(n, optional)| ProgramRef { name: n.into(), optional })
+            .map(|&(n, optional)| if optional { ProgramRef::optional(n) } else { ProgramRef::new(n) })
             .collect(),
     }
 }
@@ -113,6 +113,8 @@ pub fn descriptor() -> PluginDescriptor {
             PanelSpec::new("summary", "Open totals", PanelKind::COUNTERS),
         ]
         .into(),
+        settings: settings::specs().into(),
+        metrics: RVec::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! `struct open_filter` (bpf/opensnoop.h) they become.
 
 use crate::types::open_filter;
+use tracer_plugin_api::{SettingKind, SettingSpec};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -19,6 +20,14 @@ pub struct OpenSettings {
     /// for its UI would otherwise feed the stream it shows).
     #[serde(default)]
     pub include_self: bool,
+}
+
+/// The keys above, for the host.
+pub fn specs() -> Vec<SettingSpec> {
+    let mut v = tracer_plugin_kit::settings::proc_filter_specs();
+    v.push(SettingSpec::new("uid", SettingKind::UINT, "only opens by this real uid").range(0, u32::MAX as u64));
+    v.push(SettingSpec::new("failed_only", SettingKind::BOOL, "only opens that failed").default_value("false"));
+    v
 }
 
 impl OpenSettings {
@@ -45,6 +54,11 @@ impl OpenSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_settings_are_the_parsed_ones() {
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| OpenSettings::parse(j).map(|_| ()));
+    }
 
     #[test]
     fn empty_settings_filter_nothing_but_self() {

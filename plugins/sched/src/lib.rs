@@ -28,10 +28,10 @@ pub struct Sched {
 fn alt(suffix: &str) -> AttachAlternative {
     let names = ["sched_wakeup", "sched_wakeup_new", "sched_switch", "sched_migrate"];
     let mut programs: Vec<ProgramRef> =
-        names.iter().map(|n| ProgramRef { name: format!("{n}_{suffix}").into(), optional: false }).collect();
+        names.iter().map(|n| ProgramRef::new(&format!("{n}_{suffix}"))).collect();
     // Process renames (exec, prctl) keep comms current; without tracefs they
     // are the comm at first sight.
-    programs.push(ProgramRef { name: "sched_rename_tp".into(), optional: true });
+    programs.push(ProgramRef::optional("sched_rename_tp"));
     AttachAlternative { programs: programs.into() }
 }
 
@@ -72,6 +72,8 @@ pub fn descriptor() -> PluginDescriptor {
             PanelSpec::new("summary", "Scheduler totals", PanelKind::COUNTERS),
         ]
         .into(),
+        settings: settings::specs().into(),
+        metrics: RVec::new(),
     }
 }
 

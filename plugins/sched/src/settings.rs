@@ -2,6 +2,7 @@
 
 use crate::types::sched_filter;
 use serde::Deserialize;
+use tracer_plugin_api::{SettingKind, SettingSpec};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +30,14 @@ pub enum Mode {
     Interval,
 }
 
+/// The keys above, for the host.
+pub fn specs() -> Vec<SettingSpec> {
+    let mut v = tracer_plugin_kit::settings::proc_filter_specs();
+    v.push(tracer_plugin_kit::settings::mode_spec());
+    v.push(SettingSpec::new("histogram_pid", SettingKind::UINT, "whose run-queue latency runq_process shows (default: the longest waiter)").range(1, u32::MAX as u64));
+    v
+}
+
 impl Settings {
     pub fn parse(json: &str) -> Result<Settings, String> {
         let s: Settings = tracer_plugin_kit::parse_settings(json)?;
@@ -45,6 +54,11 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_settings_are_the_parsed_ones() {
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
+    }
 
     #[test]
     fn settings_to_filter() {

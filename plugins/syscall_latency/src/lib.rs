@@ -28,9 +28,9 @@ pub struct SyscallLatency {
 }
 
 fn alt(names: &[&str]) -> AttachAlternative {
-    let mut programs: Vec<ProgramRef> = names.iter().map(|n| ProgramRef { name: (*n).into(), optional: false }).collect();
+    let mut programs: Vec<ProgramRef> = names.iter().map(|n| ProgramRef::new(n)).collect();
     // Process renames (exec, prctl) keep comms current (optional: needs tracefs).
-    programs.push(ProgramRef { name: "sc_rename_tp".into(), optional: true });
+    programs.push(ProgramRef::optional("sc_rename_tp"));
     AttachAlternative { programs: programs.into() }
 }
 
@@ -76,6 +76,8 @@ pub fn descriptor() -> PluginDescriptor {
             PanelSpec::new("summary", "Syscall totals", PanelKind::COUNTERS),
         ]
         .into(),
+        settings: settings::specs().into(),
+        metrics: RVec::new(),
     }
 }
 

@@ -37,6 +37,7 @@ pub struct Settings {
 }
 
 use crate::types::sc_filter;
+use tracer_plugin_api::{SettingKind, SettingSpec};
 
 pub fn syscall_nr(name: &str) -> Option<u32> {
     NAMES.iter().position(|n| *n == name).map(|i| i as u32)
@@ -47,6 +48,16 @@ pub fn syscall_name(nr: u32) -> String {
         Some(n) if !n.is_empty() => n.to_string(),
         _ => format!("syscall_{nr}"),
     }
+}
+
+/// The keys above, for the host.
+pub fn specs() -> Vec<SettingSpec> {
+    let mut v = tracer_plugin_kit::settings::proc_filter_specs();
+    v.push(SettingSpec::new("syscalls", SettingKind::STRING_LIST, "only these syscalls, by name").alias("syscall"));
+    v.push(tracer_plugin_kit::settings::mode_spec());
+    v.push(SettingSpec::new("per_process", SettingKind::BOOL, "also count per process and syscall (syscount -P; costs more per call)").default_value("false"));
+    v.push(SettingSpec::new("histogram", SettingKind::STRING, "the syscall whose histogram the histogram panel shows (default: most total time)"));
+    v
 }
 
 impl Settings {
@@ -82,6 +93,11 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_settings_are_the_parsed_ones() {
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
+    }
 
     #[test]
     fn names_and_numbers() {

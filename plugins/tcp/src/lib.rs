@@ -34,9 +34,9 @@ pub struct Tcp {
 /// for a reset), plus the optional extras: how connections end (`resets`) and
 /// who accepted a passive connection (accept's return, needs tracefs).
 fn alt(main: &str, destroy: &str, resets: [&str; 2]) -> AttachAlternative {
-    let mut programs = vec![ProgramRef { name: main.into(), optional: false }, ProgramRef { name: destroy.into(), optional: false }];
+    let mut programs = vec![ProgramRef::new(main), ProgramRef::new(destroy)];
     for p in resets.into_iter().chain(["tcp_accept4_tp", "tcp_accept_tp"]) {
-        programs.push(ProgramRef { name: p.into(), optional: true });
+        programs.push(ProgramRef::optional(p));
     }
     AttachAlternative { programs: programs.into() }
 }
@@ -118,6 +118,8 @@ pub fn descriptor() -> PluginDescriptor {
             PanelSpec::new("summary", "TCP totals", PanelKind::COUNTERS),
         ]
         .into(),
+        settings: settings::specs().into(),
+        metrics: RVec::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `[plugins.tcp]` settings and the bytes of `struct tcp_filter`.
 
 use crate::types::{tcp_filter, TCP_MAX_PORTS};
+use tracer_plugin_api::{SettingKind, SettingSpec};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -20,6 +21,16 @@ pub struct Settings {
 
 fn yes() -> bool {
     true
+}
+
+/// The keys above, for the host.
+pub fn specs() -> Vec<SettingSpec> {
+    vec![
+        SettingSpec::new("pid", SettingKind::UINT, "only connections owned by this process (tgid)").range(1, u32::MAX as u64),
+        SettingSpec::new("ports", SettingKind::UINT_LIST, "only connections with one of these ports, local or remote (at most 8)").range(1, 65535).alias("port"),
+        SettingSpec::new("family", SettingKind::CHOICE, "only this address family (v4-mapped IPv6 counts as ipv6)").choices(&["ipv4", "ipv6"]),
+        SettingSpec::new("transitions", SettingKind::BOOL, "stream every state transition (closes are always streamed)").default_value("true"),
+    ]
 }
 
 impl Settings {
@@ -51,6 +62,11 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_settings_are_the_parsed_ones() {
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
+    }
 
     #[test]
     fn settings_to_filter() {
