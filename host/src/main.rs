@@ -81,7 +81,8 @@ fn check_plugin_tables(cfg: &Config, file: &std::path::Path, session: &Session) 
     for (name, table) in &cfg.plugins {
         if let Some(slot) = session.slots.iter().find(|s| s.name() == name) {
             if let Some(t) = table.as_object() {
-                plugin_settings::check_config_keys(name, &slot.desc.settings, t).map_err(|e| anyhow::anyhow!("{}: key `plugins.{name}`: {e}", file.display()))?;
+                plugin_settings::check_config_keys(name, &slot.desc.settings, t)
+                    .map_err(|(key, why)| anyhow::anyhow!("{}: key `plugins.{name}.{key}`: {why}", file.display()))?;
             }
             continue;
         }

@@ -77,12 +77,12 @@ pub fn parse_assignments(plugin: &str, specs: &[SettingSpec], text: &str) -> Res
         .collect()
 }
 
-/// Config keys of `[plugins.NAME]` that the plugin does not declare.
-pub fn check_config_keys(plugin: &str, specs: &[SettingSpec], table: &serde_json::Map<String, Value>) -> Result<(), String> {
+/// The first key of `[plugins.NAME]` that the plugin does not declare, and why.
+pub fn check_config_keys(plugin: &str, specs: &[SettingSpec], table: &serde_json::Map<String, Value>) -> Result<(), (String, String)> {
     for key in table.keys().filter(|k| !HOST_KEYS.contains(&k.as_str())) {
-        let spec = resolve(plugin, specs, key)?;
+        let spec = resolve(plugin, specs, key).map_err(|e| (key.clone(), e))?;
         if spec.name.as_str() != key {
-            return Err(format!("{plugin}: write {} instead of {key:?} here (it is the name the config takes)", spec.name));
+            return Err((key.clone(), format!("write {} instead: it is the name the config takes", spec.name)));
         }
     }
     Ok(())
@@ -172,8 +172,9 @@ mod tests {
         let t = serde_json::json!({"ports": [1], "attach": "tracepoint"});
         assert!(check_config_keys("x", &specs(), t.as_object().unwrap()).is_ok());
         let t = serde_json::json!({"portz": [1]});
-        assert!(check_config_keys("x", &specs(), t.as_object().unwrap()).unwrap_err().contains("did you mean ports?"));
+        let (key, why) = check_config_keys("x", &specs(), t.as_object().unwrap()).unwrap_err();
+        assert!(key == "portz" && why.contains("did you mean ports?"), "{why}");
         let t = serde_json::json!({"port": [1]});
-        assert!(check_config_keys("x", &specs(), t.as_object().unwrap()).unwrap_err().contains("write ports"));
+        assert!(check_config_keys("x", &specs(), t.as_object().unwrap()).unwrap_err().1.contains("write ports"));
     }
 }

@@ -8,6 +8,7 @@ pub mod btf_types;
 pub mod build;
 pub mod pod;
 pub mod settings;
+pub mod table;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 

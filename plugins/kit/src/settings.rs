@@ -18,3 +18,28 @@ pub fn mode_spec() -> SettingSpec {
         .choices(&["cumulative", "interval"])
         .default_value("cumulative")
 }
+
+/// The settings of a tracer that filters by process only: exactly the keys of
+/// [`proc_filter_specs`].
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcSettings {
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    #[serde(default)]
+    pub include_self: bool,
+}
+
+impl ProcSettings {
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let s: ProcSettings = crate::parse_settings(json)?;
+        crate::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
+        Ok(s)
+    }
+
+    /// The kernel filter for these settings, with the host left out unless
+    /// asked and a new filter generation.
+    pub fn filter(&self) -> crate::types::proc_filter {
+        crate::proc_filter(self.pid, self.comm.as_deref(), self.include_self, crate::host_pid(), crate::next_filter_gen())
+    }
+}

@@ -1,0 +1,98 @@
+//! Columns declared once: a name, a kind, a unit and how to get the value from
+//! a row. The same list gives a ring's record fields, the values `on_record`
+//! pushes, and a table panel, so they cannot drift apart.
+
+use abi_stable::std_types::RVec;
+use std::collections::VecDeque;
+use tracer_plugin_api::{FieldKind, FieldSpec, FieldValue, Table};
+
+pub struct Column<T> {
+    pub spec: FieldSpec,
+    pub get: fn(&T) -> FieldValue,
+}
+
+/// A column of `T`; `unit` is data (`ns`, `bytes`), never part of the name.
+pub fn column<T>(name: &str, kind: FieldKind, unit: &str, get: fn(&T) -> FieldValue) -> Column<T> {
+    Column { spec: FieldSpec::new(name, kind, unit), get }
+}
+
+/// The columns' specs, for a `RingSpec` or a table.
+pub fn fields<T>(cols: &[Column<T>]) -> Vec<FieldSpec> {
+    cols.iter().map(|c| c.spec.clone()).collect()
+}
+
+/// One row's values, in column order.
+pub fn push_row<T>(cols: &[Column<T>], row: &T, out: &mut RVec<FieldValue>) {
+    out.extend(cols.iter().map(|c| (c.get)(row)));
+}
+
+/// A table of `rows` under `cols`.
+pub fn table<'a, T: 'a>(cols: &[Column<T>], rows: impl IntoIterator<Item = &'a T>) -> Table {
+    Table {
+        columns: fields(cols).into(),
+        rows: rows
+            .into_iter()
+            .map(|r| {
+                let mut v = RVec::new();
+                push_row(cols, r, &mut v);
+                v
+            })
+            .collect(),
+    }
+}
+
+/// The last `cap` items, newest first when iterated with `newest()`.
+#[derive(Debug, Clone)]
+pub struct Recent<T> {
+    items: VecDeque<T>,
+    cap: usize,
+}
+
+/// How many records a "recent" panel keeps unless told otherwise.
+pub const RECENT: usize = 200;
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Recent::new(RECENT)
+    }
+}
+
+impl<T> Recent<T> {
+    pub fn new(cap: usize) -> Self {
+        Recent { items: VecDeque::with_capacity(cap.min(1024)), cap: cap.max(1) }
+    }
+    pub fn push(&mut self, v: T) {
+        if self.items.len() == self.cap {
+            self.items.pop_front();
+        }
+        self.items.push_back(v);
+    }
+    pub fn newest(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().rev()
+    }
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracer_plugin_api::Value;
+
+    #[test]
+    fn one_column_list_gives_fields_rows_and_tables() {
+        let cols = [column::<(u64, &str)>("n", FieldKind::U64, "", |r| Value::u64(r.0)), column("name", FieldKind::STR, "", |r| Value::str(r.1))];
+        let mut recent = Recent::new(2);
+        for r in [(1, "a"), (2, "b"), (3, "c")] {
+            recent.push(r);
+        }
+        let t = table(&cols, recent.newest());
+        assert_eq!(t.columns.len(), 2);
+        assert_eq!(t.rows.len(), 2, "only the last two kept");
+        assert_eq!(t.rows[0][0], Value::u64(3), "newest first");
+        let mut out = RVec::new();
+        push_row(&cols, &(7, "x"), &mut out);
+        assert_eq!(out.as_slice(), &[Value::u64(7), Value::str("x")]);
+    }
+}
