@@ -473,3 +473,62 @@ fn a_plugin_added_after_inotify_lost_events_is_still_loaded() {
     t.wait_for("EXITED rc=0");
     assert_eq!(links_of_programs("tcp_"), Vec::<u32>::new());
 }
+
+/// The README's plugin tutorial, for real: the example plugin
+/// (plugins/kit/example) copied outside the repository, built there with
+/// only tracer-plugin-api and the kit as dependencies, and dropped into a
+/// running host, where its panel shows the fork this test makes.
+#[test]
+fn a_plugin_built_outside_the_repository_drops_into_a_running_host() {
+    let _g = serial();
+    assert_root();
+    let repo = repo();
+    let src = tempfile::tempdir().unwrap();
+    let crate_dir = src.path().join("forks");
+    let status = Command::new("cp").arg("-r").arg(repo.join("plugins/kit/example")).arg(&crate_dir).status().unwrap();
+    assert!(status.success());
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    let manifest = manifest
+        .replace("path = \"../../../plugin-api\"", &format!("path = {:?}", repo.join("plugin-api")))
+        .replace("path = \"..\"", &format!("path = {:?}", repo.join("plugins/kit")));
+    assert!(manifest.contains("[workspace]") && !manifest.contains("abi_stable"), "its own crate, no abi_stable of its own");
+    std::fs::write(crate_dir.join("Cargo.toml"), manifest).unwrap();
+    // The same versions as the repository's (and no network needed).
+    std::fs::copy(repo.join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
+    // A target dir of its own (the one the ABI fixture uses): the repository's
+    // is locked by the cargo running this test.
+    let target = repo.join("target/fixtures");
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "--offline", "--quiet"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "building the out-of-tree plugin failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let built = target.join("debug/libtracer_forks.so");
+
+    let dir = plugin_dir(&[staged_plugin("syscall_latency")]);
+    let t = Tmux::start(&host_cmd(dir.path()));
+    t.wait_for("syscall_latency");
+    install(dir.path(), &built);
+    // A new plugin's panels get a tab of their own, the last: `[` from the first.
+    t.wait_for("6 forks");
+    t.keys(&["["]);
+    t.wait_for("forks · Recent forks");
+    assert!(!links_of_programs("forks_").is_empty(), "the new plugin is attached");
+    let child = Command::new("/bin/true").spawn().unwrap();
+    let pid = child.id().to_string();
+    let parent = std::process::id().to_string();
+    let start = Instant::now();
+    loop {
+        let screen = t.capture();
+        if screen.lines().any(|l| l.split_whitespace().any(|w| w == pid) && l.split_whitespace().any(|w| w == parent)) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the fork of {pid} by {parent} never showed:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+    assert_eq!(links_of_programs("forks_"), Vec::<u32>::new());
+}

@@ -237,20 +237,43 @@ impl RootModule for TracerModuleRef {
     const VERSION_STRINGS: VersionStrings = package_version_strings!();
 }
 
-/// Export a plugin: `export_tracer!(|| MyTracer::new());` in the plugin's lib.rs.
+/// Export a plugin: `export_tracer!(MyTracer::default);` in the plugin's lib.rs.
 /// The constructor runs under `catch_unwind`; a panic becomes an error for the host.
+///
+/// This writes out what abi_stable's `#[export_root_module]` would, with paths
+/// through this crate, so a plugin needs no dependency of its own on
+/// abi_stable (the attribute names `::abi_stable`). The symbol's name is
+/// abi_stable's `ROOT_MODULE_LOADER_NAME` (a test checks it).
 #[macro_export]
 macro_rules! export_tracer {
     ($ctor:expr) => {
-        #[$crate::abi_stable::export_root_module]
         pub fn tracer_root_module() -> $crate::TracerModuleRef {
             use $crate::abi_stable::prefix_type::PrefixTypeTrait;
-            extern "C" fn new_tracer(
-            ) -> $crate::abi_stable::std_types::RResult<$crate::TracerBox, $crate::PluginError>
-            {
+            extern "C" fn new_tracer() -> $crate::abi_stable::std_types::RResult<$crate::TracerBox, $crate::PluginError> {
                 $crate::guard::construct($ctor)
             }
             $crate::TracerModule { new: new_tracer }.leak_into_prefix()
         }
+
+        #[no_mangle]
+        pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::abi_stable::library::LibHeader = {
+            pub extern "C" fn erased_root_module() -> $crate::abi_stable::library::RootModuleResult {
+                $crate::abi_stable::library::__call_root_module_loader(tracer_root_module)
+            }
+            unsafe {
+                $crate::abi_stable::library::LibHeader::from_constructor::<$crate::TracerModuleRef>(
+                    erased_root_module,
+                    $crate::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_exported_symbol_is_the_one_abi_stable_looks_up() {
+        assert_eq!(abi_stable::library::ROOT_MODULE_LOADER_NAME, "_1as_0lib_1header_0root_bmodule_bloader");
+    }
 }
