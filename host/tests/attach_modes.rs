@@ -68,6 +68,22 @@ fn tcp_reports_the_same_connections_on_every_alternative() {
     }
 }
 
+#[test]
+fn process_reports_the_same_exec_and_exit_on_every_alternative() {
+    let _g = serial();
+    for mode in ["tracepoint", "tp_btf"] {
+        let (run, w) = run_with_workloads("process", &format!("attach = \"{mode}\""), &[&["exit", "7", "procmode"]]);
+        assert!(run.stderr.contains(&format!("process running ({mode}, {mode})")), "{mode}: {}", run.stderr);
+        let pid = w[0].0;
+        let recs = run.records("process");
+        let exec = recs.iter().find(|r| r["pid"] == pid && r.get("filename").is_some()).unwrap_or_else(|| panic!("{mode}: no exec of {pid}"));
+        assert_eq!(exec["args"], format!("{} exit 7 procmode", workload_bin().display()), "{mode}: {exec}");
+        assert_eq!(exec["ret"], 0, "{mode}: {exec}");
+        let exit = recs.iter().find(|r| r["pid"] == pid && r.get("status").is_some()).unwrap_or_else(|| panic!("{mode}: no exit of {pid}"));
+        assert_eq!(exit["status"], "exit 7", "{mode}: {exit}");
+    }
+}
+
 fn run_with_table(plugin: &str, table: &str, extra_env: &[(&str, &str)], files: &[std::path::PathBuf]) -> (Option<i32>, String, String) {
     let dir = plugin_dir(files);
     let cdir = tempfile::tempdir().unwrap();

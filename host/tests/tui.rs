@@ -512,7 +512,7 @@ fn a_plugin_built_outside_the_repository_drops_into_a_running_host() {
     t.wait_for("syscall_latency");
     install(dir.path(), &built);
     // A new plugin's panels get a tab of their own, the last: `[` from the first.
-    t.wait_for("6 forks");
+    t.wait_for("7 forks");
     t.keys(&["["]);
     t.wait_for("forks · Recent forks");
     assert!(!links_of_programs("forks_").is_empty(), "the new plugin is attached");

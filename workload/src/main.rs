@@ -15,6 +15,8 @@
 //!                                  after another; child i calls getppid and
 //!                                  opens DIR/i (a new pid and a new path each:
 //!                                  fills every per-process and per-file table)
+//!   tracer-workload exit CODE [ARGS...]              exit with CODE at once (an
+//!                                  exec with known arguments and status)
 //!
 //! `--comm` sets the task name (prctl PR_SET_NAME) first, so a tracer can be
 //! checked for the right comm. Prints `done ELAPSED_NS OPS VOLUNTARY INVOLUNTARY`
@@ -202,6 +204,7 @@ fn main() {
             tcp_resets(num(args.get(1), "CLOSED_PORT") as u16, num(args.get(2), "PORT") as u16);
             2
         }
+        Some("exit") => std::process::exit(num(args.get(1), "CODE") as i32),
         Some("spin") => {
             // One short sleep (a switch-out: the process is known to the
             // scheduler tracer), then a CPU hog that need never be switched out.

@@ -25,6 +25,7 @@ pub struct Kernel {
     pub syscall_latency: &'static str,
     pub sched: &'static str,
     pub tcp: &'static str,
+    pub process: &'static str,
 }
 
 /// The kernels the tests boot. Debian 12's stock kernel (6.1 LTS): kprobes and
@@ -36,6 +37,7 @@ pub const KERNELS: &[Kernel] = &[Kernel {
     syscall_latency: "tp_btf,raw_tp,tracepoint",
     sched: "tp_btf,raw_tp,tracepoint",
     tcp: "tp_btf,tracepoint",
+    process: "tracepoint,tp_btf",
 }];
 
 /// A whole guest run may take this long (boot ~12 s, then the checks).
@@ -206,8 +208,8 @@ fn initramfs(target: &Path, out: &Path) -> Result<()> {
 /// Results of one guest: (passed, failed).
 fn run_kernel(k: &Kernel, vmlinuz: &Path, initrd: &Path) -> Result<(u64, u64)> {
     let append = format!(
-        "console=ttyS0 panic=-1 quiet GUEST_OPEN_MODES={} GUEST_SYSCALL_MODES={} GUEST_SCHED_MODES={} GUEST_TCP_MODES={}",
-        k.open, k.syscall_latency, k.sched, k.tcp
+        "console=ttyS0 panic=-1 quiet GUEST_OPEN_MODES={} GUEST_SYSCALL_MODES={} GUEST_SCHED_MODES={} GUEST_TCP_MODES={} GUEST_PROCESS_MODES={}",
+        k.open, k.syscall_latency, k.sched, k.tcp, k.process
     );
     let start = Instant::now();
     let mut qemu = Command::new("qemu-system-x86_64")
