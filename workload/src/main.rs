@@ -17,6 +17,9 @@
 //!                                  fills every per-process and per-file table)
 //!   tracer-workload exit CODE [ARGS...]              exit with CODE at once (an
 //!                                  exec with known arguments and status)
+//!   tracer-workload [--comm NAME] execs N            N children, one after
+//!                                  another, each an exec of this program that
+//!                                  exits at once (fork + exec + exit + wait)
 //!
 //! `--comm` sets the task name (prctl PR_SET_NAME) first, so a tracer can be
 //! checked for the right comm. Prints `done ELAPSED_NS OPS VOLUNTARY INVOLUNTARY`
@@ -205,6 +208,15 @@ fn main() {
             2
         }
         Some("exit") => std::process::exit(num(args.get(1), "CODE") as i32),
+        Some("execs") => {
+            let n = num(args.get(1), "N");
+            let me = std::env::current_exe().expect("own path");
+            for _ in 0..n {
+                let st = std::process::Command::new(&me).args(["exit", "0"]).status().expect("spawning a child");
+                assert!(st.success());
+            }
+            n
+        }
         Some("spin") => {
             // One short sleep (a switch-out: the process is known to the
             // scheduler tracer), then a CPU hog that need never be switched out.

@@ -234,6 +234,16 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
             settings: "ports = [47555]",
             label: "tcp connect+close",
         },
+        Scenario {
+            tracer: "process",
+            floor: "process",
+            bpftrace: "tracepoint:syscalls:sys_enter_execve { @a[tid] = str(args->filename); } \
+                       tracepoint:syscalls:sys_exit_execve /@a[tid] != \"\"/ { printf(\"%d %d %s %s\\n\", pid, args->ret, comm, @a[tid]); delete(@a[tid]); } \
+                       tracepoint:sched:sched_process_exit { printf(\"%d %s exit\\n\", pid, comm); }",
+            workload: vec!["execs".into(), n(2000.0)],
+            settings: "",
+            label: "fork+exec+exit",
+        },
     ];
     let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| only.is_none_or(|o| o == s.tracer)).collect();
     let mut files: Vec<PathBuf> = scenarios.iter().map(|s| rel.join(format!("plugins/libtracer_{}.so", s.tracer))).collect();
@@ -289,9 +299,11 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         let ratio = extra_tracer / extra_floor;
         let ops: u64 = s.workload.iter().rev().find_map(|x| x.parse().ok()).unwrap_or(0);
         let ops = if s.tracer == "tcp" { s.workload[2].parse().unwrap_or(0) } else { ops };
-        let delivered = if s.tracer == "open" {
+        let delivered = if s.tracer == "open" || s.tracer == "process" {
+            // process: an exec and an exit record per operation (and the
+            // workload's own exit, and its children's from other runs: at least).
             let min = tracer.iter().map(|x| x.records).min().unwrap_or(0);
-            format!("{min}/{ops}")
+            format!("{min}/{}", if s.tracer == "process" { 2 * ops } else { ops })
         } else {
             "-".into()
         };
