@@ -139,37 +139,66 @@ fn failed_program(log: &[String]) -> Option<String> {
     log.iter().rev().find_map(|l| l.split("prog '").nth(1).and_then(|r| r.split('\'').next())).map(str::to_string)
 }
 
-/// One line, then (for verifier rejections) the end of the verifier log indented.
-fn describe_load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[String]) -> String {
-    if let Some(h) = kernel_features::fd_exhaustion_hint(&format!("{err} {}", log.join(" "))) {
-        return h;
+/// Why an alternative could not be loaded or attached: typed, so the caller
+/// decides by kind (the spirit of aya's `ProgramError::LoadError { io_error,
+/// verifier_log }`); `Display` gives the one-line-first message users see.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AttemptError {
+    /// The bytes are no BPF object, or the process is out of file descriptors.
+    #[error("{0}")]
+    Object(String),
+    /// A kernel type or field the program reads is not in this kernel's BTF.
+    #[error("program {program} reads a kernel field this kernel does not have ({detail})")]
+    CoreRelocation { program: String, detail: String },
+    /// The verifier refused the program; the end of its log.
+    #[error("the BPF verifier rejected program {program}; end of its log:{}", indented(log_tail))]
+    Verifier { program: String, log_tail: Vec<String> },
+    /// This kernel refuses fentry/fexit programs at load (EPERM).
+    #[error("fentry/fexit programs are not permitted on this kernel (EPERM at load)")]
+    FentryNotPermitted,
+    #[error("loading program {program} was refused (EPERM): run as root with CAP_BPF and CAP_PERFMON")]
+    PermissionDenied { program: String },
+    /// Anything else at load: the error and libbpf's last word.
+    #[error("loading the BPF object failed ({io_error}); {libbpf}")]
+    Load { io_error: String, libbpf: String },
+    /// Writing the config map, or attaching a program.
+    #[error("{0}")]
+    Attach(String),
+}
+
+fn indented(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("\n    {l}")).collect()
+}
+
+impl From<String> for AttemptError {
+    fn from(s: String) -> Self {
+        AttemptError::Attach(s)
     }
-    let failed_prog = failed_program(log).unwrap_or_else(|| "?".into());
-    // A kernel type or field the program reads is not in this kernel's BTF.
+}
+
+/// What a failed load means, from libbpf's error and log.
+fn load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[String]) -> AttemptError {
+    if let Some(h) = kernel_features::fd_exhaustion_hint(&format!("{err} {}", log.join(" "))) {
+        return AttemptError::Object(h);
+    }
+    let program = failed_program(log).unwrap_or_else(|| "?".into());
     if let Some(relo) = log.iter().find_map(|l| l.split("failed to resolve CO-RE relocation ").nth(1)) {
-        return format!(
-            "program {failed_prog} reads a kernel field this kernel does not have ({})",
-            relo.trim().trim_start_matches("<byte_off> ").split(" (").next().unwrap_or("")
-        );
+        let detail = relo.trim().trim_start_matches("<byte_off> ").split(" (").next().unwrap_or("").to_string();
+        return AttemptError::CoreRelocation { program, detail };
     }
     if let Some(tail) = libbpf_log::verifier_tail(log, 12) {
         if !tail.is_empty() {
-            let mut s = format!("the BPF verifier rejected program {failed_prog}; end of its log:");
-            for l in tail {
-                s.push_str("\n    ");
-                s.push_str(&l);
-            }
-            return s;
+            return AttemptError::Verifier { program, log_tail: tail };
         }
     }
     if err.kind() == ErrorKind::PermissionDenied && kinds.contains(&AttachKind::Fentry) {
-        return "fentry/fexit programs are not permitted on this kernel (EPERM at load)".into();
+        return AttemptError::FentryNotPermitted;
     }
     if err.kind() == ErrorKind::PermissionDenied {
-        return format!("loading program {failed_prog} was refused (EPERM): run as root with CAP_BPF and CAP_PERFMON");
+        return AttemptError::PermissionDenied { program };
     }
     let last = log.iter().rev().find(|l| l.contains("libbpf:")).cloned().unwrap_or_default();
-    format!("loading the BPF object failed ({err}); {}", last.trim())
+    AttemptError::Load { io_error: err.to_string(), libbpf: last.trim().to_string() }
 }
 
 /// Attach `prog` to the hook its plugin named: `category/name` for a classic
@@ -223,7 +252,7 @@ impl Attempter<'_> {
     /// Load the object with exactly `selected` programs on, write the config, then
     /// attach them. Optional programs may fail to load (a hook or a field this
     /// kernel lacks: the object is loaded again without them) or to attach.
-    fn attempt(&self, selected: &[(String, bool)]) -> Result<Trial, String> {
+    fn attempt(&self, selected: &[(String, bool)]) -> Result<Trial, AttemptError> {
         let mut skipped: Vec<(String, String)> = Vec::new();
         let kinds: Vec<AttachKind> = selected.iter().map(|(n, _)| self.kind_of(n)).collect();
         let object = loop {
@@ -232,7 +261,7 @@ impl Attempter<'_> {
             let mut builder = ObjectBuilder::default();
             let mut open = builder
                 .open_memory(&self.desc.bpf_object)
-                .map_err(|e| object_error(&e))?;
+                .map_err(|e| AttemptError::Object(object_error(&e)))?;
             let wanted = |name: &str| selected.iter().any(|(n, _)| n == name) && !skipped.iter().any(|(n, _)| n == name);
             for mut p in open.progs_mut() {
                 let name = p.name().to_string_lossy().into_owned();
@@ -242,11 +271,11 @@ impl Attempter<'_> {
                 Ok(object) => break object,
                 Err(e) => {
                     let log = libbpf_log::since(mark);
-                    let why = describe_load_error(&e, &kinds, &log);
+                    let why = load_error(&e, &kinds, &log);
                     // An optional program that this kernel cannot load is left
                     // out; anything else fails the attempt.
                     match failed_program(&log).filter(|p| selected.iter().any(|(n, opt)| n == p && *opt) && wanted(p)) {
-                        Some(p) => skipped.push((p, format!("not loaded here: {}", why.lines().next().unwrap_or("")))),
+                        Some(p) => skipped.push((p, format!("not loaded here: {}", why.to_string().lines().next().unwrap_or("")))),
                         None => return Err(why),
                     }
                 }
@@ -275,7 +304,7 @@ impl Attempter<'_> {
                     if *optional {
                         skipped.push((name.clone(), why));
                     } else {
-                        return Err(why);
+                        return Err(why.into());
                     }
                 }
             }
@@ -372,8 +401,9 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>, forced: Opt
                     found = true;
                     break;
                 }
-                Err(why) => {
-                    if kind == AttachKind::Fentry && why.contains("not permitted") {
+                Err(err) => {
+                    let why = err.to_string();
+                    if err == AttemptError::FentryNotPermitted {
                         kernel_features::mark_unusable(kind, &why);
                     }
                     rejected.push((kind.label().to_string(), why));
@@ -398,4 +428,28 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>, forced: Opt
     }
     let trial = current.ok_or_else(|| "the plugin declares no probes".to_string())?;
     Ok(BpfRuntime { links: trial.links, object: trial.object, choices })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(lines: &[&str]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn load_failures_are_typed_by_what_happened() {
+        let eperm = libbpf_rs::Error::from_raw_os_error(libc::EPERM);
+        let einval = libbpf_rs::Error::from_raw_os_error(libc::EINVAL);
+        // fentry refused at load: a kind the caller acts on (marks fentry unusable).
+        assert_eq!(load_error(&eperm, &[AttachKind::Fentry], &log(&["libbpf: prog 'x': failed to load"])), AttemptError::FentryNotPermitted);
+        assert!(matches!(load_error(&eperm, &[AttachKind::Tracepoint], &log(&["libbpf: prog 'p': load"])), AttemptError::PermissionDenied { program } if program == "p"));
+        let relo = log(&["libbpf: prog 'q': relo #3: failed to resolve CO-RE relocation <byte_off> [280] struct a.b (0:1 @ offset 8)"]);
+        let e = load_error(&einval, &[AttachKind::TpBtf], &relo);
+        assert_eq!(e, AttemptError::CoreRelocation { program: "q".into(), detail: "[280] struct a.b".into() });
+        assert_eq!(e.to_string(), "program q reads a kernel field this kernel does not have ([280] struct a.b)");
+        let other = load_error(&einval, &[AttachKind::TpBtf], &log(&["libbpf: something else"]));
+        assert!(matches!(other, AttemptError::Load { .. }) && other.to_string().starts_with("loading the BPF object failed"), "{other}");
+    }
 }
