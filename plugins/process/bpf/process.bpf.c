@@ -70,14 +70,52 @@ static __always_inline struct process_filter *filter(void)
 	return bpf_map_lookup_elem(&process_filter, &zero);
 }
 
+/* State of the walk over argv, for bpf_loop. */
+struct argv_walk {
+	struct exec_start *s;
+	const char *const *argv;
+	__u32 off;
+};
+
+/* One argument, or the end of the walk (1). A callback of bpf_loop: verified
+ * once, not once per argument (an unrolled loop took the verifier ~2 s). */
+static long copy_arg(__u32 i, void *data)
+{
+	struct argv_walk *w = data;
+	struct exec_start *s = w->s;
+	const char *arg;
+	__u32 off = w->off;
+	long n;
+
+	if (bpf_probe_read_user(&arg, sizeof(arg), &w->argv[i])) {
+		s->ev.flags |= PROC_ARGS_UNREAD;
+		return 1;
+	}
+	if (!arg)
+		return 1;
+	/* An argument past the last kept, or no room for a whole one. */
+	if (i >= PROC_MAX_ARGS || off > PROC_ARGS_LEN - PROC_ARG_MAX) {
+		s->ev.flags |= PROC_ARGS_TRUNCATED;
+		return 1;
+	}
+	n = bpf_probe_read_user_str(&s->ev.args[off], PROC_ARG_MAX, arg);
+	if (n <= 0) {
+		s->ev.flags |= PROC_ARGS_UNREAD;
+		return 1;
+	}
+	if (n == PROC_ARG_MAX)
+		s->ev.flags |= PROC_ARGS_TRUNCATED;
+	w->off = off + n;
+	s->ev.argc++;
+	return 0;
+}
+
 static __always_inline int exec_enter(const char *fname, const char *const *argv)
 {
 	struct process_filter *f = filter();
+	struct argv_walk w = { .argv = argv };
 	struct exec_start *s;
-	const char *arg;
-	__u32 off = 0;
 	long n;
-	int i;
 
 	if (!f || !proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32))
 		return 0;
@@ -94,34 +132,10 @@ static __always_inline int exec_enter(const char *fname, const char *const *argv
 		s->ev.filename[0] = 0;
 	else if (n == sizeof(s->ev.filename))
 		s->ev.flags |= PROC_FILENAME_TRUNCATED;
-	for (i = 0; i < PROC_MAX_ARGS; i++) {
-		if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i])) {
-			s->ev.flags |= PROC_ARGS_UNREAD;
-			break;
-		}
-		if (!arg)
-			break;
-		/* Room for a whole argument, or stop: the verifier needs off bounded. */
-		if (off > PROC_ARGS_LEN - PROC_ARG_MAX) {
-			s->ev.flags |= PROC_ARGS_TRUNCATED;
-			break;
-		}
-		n = bpf_probe_read_user_str(&s->ev.args[off & (PROC_ARGS_LEN - 1)], PROC_ARG_MAX, arg);
-		if (n <= 0) {
-			s->ev.flags |= PROC_ARGS_UNREAD;
-			break;
-		}
-		if (n == PROC_ARG_MAX)
-			s->ev.flags |= PROC_ARGS_TRUNCATED;
-		off += n;
-		s->ev.argc++;
-	}
-	if (i == PROC_MAX_ARGS) {
-		/* A 33rd argument means some were left out. */
-		if (!bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) && arg)
-			s->ev.flags |= PROC_ARGS_TRUNCATED;
-	}
-	s->ev.args_len = off;
+	w.s = s;
+	/* One more than kept: the extra one only says whether some were left out. */
+	bpf_loop(PROC_MAX_ARGS + 1, copy_arg, &w, 0);
+	s->ev.args_len = w.off;
 	s->ev.ts_ns = bpf_ktime_get_ns();
 	return 0;
 }
