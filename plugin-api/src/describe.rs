@@ -53,7 +53,8 @@ pub struct SettingSpec {
     pub default: RString,
     /// For [`SettingKind::CHOICE`].
     pub choices: RVec<RString>,
-    /// Bounds for integer kinds (inclusive).
+    /// Bounds, inclusive: of the value for integer kinds (each element for
+    /// lists), of the length in bytes for [`SettingKind::STRING`].
     pub min: u64,
     pub max: u64,
     /// Whether it can change while the plugin runs (the UI's filter prompt
