@@ -65,6 +65,12 @@ pub fn json_escape_controls(json: &str) -> Cow<'_, str> {
     replace_controls(json, |n| format!("\\u{n:04x}"))
 }
 
+/// The candidate nearest to `word` if it is within `max` edits: the "did you
+/// mean" of a typo'd name.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>, max: usize) -> Option<&'a str> {
+    candidates.into_iter().map(|c| (edit_distance(word, c), c)).min().filter(|(d, _)| *d <= max).map(|(_, c)| c)
+}
+
 /// Levenshtein distance, for "did you mean" on short names.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -109,5 +115,7 @@ mod tests {
         assert_eq!(edit_distance("opne", "open"), 2);
         assert_eq!(edit_distance("tcp", "tcp"), 0);
         assert_eq!(edit_distance("sched", "syscall_latency"), 12);
+        assert_eq!(closest("opne", ["tcp", "open"], 2), Some("open"));
+        assert_eq!(closest("sched", ["syscall_latency"], 2), None);
     }
 }

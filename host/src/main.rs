@@ -86,10 +86,9 @@ fn check_plugin_tables(cfg: &Config, file: &std::path::Path, session: &Session) 
             }
             continue;
         }
-        let closest = loaded.iter().map(|l| (tracer_core::text::edit_distance(name, l), *l)).min();
-        match closest {
-            Some((d, l)) if d <= 2 => bail!("{}: key `plugins.{name}`: no plugin named {name:?} is loaded; did you mean `plugins.{l}`?", file.display()),
-            _ => tracing::warn!("{}: key `plugins.{name}`: no plugin named {name:?} is loaded (loaded: {}); its settings wait for it", file.display(), loaded.join(", ")),
+        match tracer_core::text::closest(name, loaded.iter().copied(), 2) {
+            Some(l) => bail!("{}: key `plugins.{name}`: no plugin named {name:?} is loaded; did you mean `plugins.{l}`?", file.display()),
+            None => tracing::warn!("{}: key `plugins.{name}`: no plugin named {name:?} is loaded (loaded: {}); its settings wait for it", file.display(), loaded.join(", ")),
         }
     }
     Ok(())

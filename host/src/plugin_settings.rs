@@ -6,9 +6,6 @@
 use serde_json::Value;
 use tracer_plugin_api::{SettingKind, SettingSpec};
 
-/// The host's own key in every `[plugins.NAME]` table (see `Session`).
-const HOST_KEYS: &[&str] = &["attach"];
-
 /// The spec `key` names (its name or an alias), or an error that lists the
 /// plugin's keys and the closest one.
 pub fn resolve<'a>(plugin: &str, specs: &'a [SettingSpec], key: &str) -> Result<&'a SettingSpec, String> {
@@ -16,13 +13,7 @@ pub fn resolve<'a>(plugin: &str, specs: &'a [SettingSpec], key: &str) -> Result<
         return Ok(s);
     }
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    let hint = names
-        .iter()
-        .map(|n| (tracer_core::text::edit_distance(key, n), *n))
-        .min()
-        .filter(|(d, _)| *d <= 2)
-        .map(|(_, n)| format!("did you mean {n}? "))
-        .unwrap_or_default();
+    let hint = tracer_core::text::closest(key, names.iter().copied(), 2).map(|n| format!("did you mean {n}? ")).unwrap_or_default();
     Err(format!("{plugin} has no setting {key:?}; {hint}its settings: {}", if names.is_empty() { "none".into() } else { names.join(", ") }))
 }
 
@@ -79,7 +70,8 @@ pub fn parse_assignments(plugin: &str, specs: &[SettingSpec], text: &str) -> Res
 
 /// The first key of `[plugins.NAME]` that the plugin does not declare, and why.
 pub fn check_config_keys(plugin: &str, specs: &[SettingSpec], table: &serde_json::Map<String, Value>) -> Result<(), (String, String)> {
-    for key in table.keys().filter(|k| !HOST_KEYS.contains(&k.as_str())) {
+    // The host's own key (`attach`) is in every table.
+    for key in table.keys().filter(|k| k.as_str() != tracer_core::session::ATTACH_KEY) {
         let spec = resolve(plugin, specs, key).map_err(|e| (key.clone(), e))?;
         if spec.name.as_str() != key {
             return Err((key.clone(), format!("write {} instead: it is the name the config takes", spec.name)));
