@@ -12,7 +12,7 @@ pub mod table;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
-pub use pod::{bytes_of, per_cpu_values, read, read_prefix, zeroed, Layout, Pod};
+pub use pod::{bytes_of, per_cpu_values, read, read_prefix, sum_slots, zeroed, Layout, Pod};
 use tracer_plugin_api::{FieldKind, FieldSpec, MapSnapshot};
 
 /// Rust twins of bpf/include/tracer.h's structs, generated from its BTF.

@@ -64,6 +64,18 @@ pub fn per_cpu_values<'a, T: Pod>(snap: &MapSnapshot, value: &'a [u8]) -> impl I
     crate::per_cpu(snap, value).filter_map(read::<T>)
 }
 
+/// Slot by slot, the sum over CPUs of per-CPU arrays (histogram buckets),
+/// saturating: the values come from a map.
+pub fn sum_slots<'a, const N: usize>(cpus: impl IntoIterator<Item = &'a [u64; N]>) -> Vec<u64> {
+    let mut out = vec![0u64; N];
+    for h in cpus {
+        for (o, v) in out.iter_mut().zip(h) {
+            *o = o.saturating_add(*v);
+        }
+    }
+    out
+}
+
 /// A generated struct's layout as the Rust compiler made it: what the kit's
 /// test support compares with the BTF of the plugin's object.
 #[derive(Debug, Clone)]
@@ -87,5 +99,6 @@ mod tests {
         assert_eq!((back.pid, back.exclude_pid, back.has_comm, back.gen), (9, 5, 1, 3));
         assert_eq!(&back.comm[..3], b"pp\0");
         assert!(read::<proc_filter>(&b[..31]).is_none());
+        assert_eq!(sum_slots(&[[1, u64::MAX], [2, 5]]), vec![3, u64::MAX]);
     }
 }

@@ -4,7 +4,7 @@ use crate::settings::Mode;
 use std::collections::HashMap;
 use tracer_plugin_api::{Counter, FieldKind, Log2Histogram, MapSnapshot, Panel, Table, Value};
 use crate::types::{sched_oncpu, sched_proc, SCHED_HIST_MAX, SCHED_HIST_SLOTS, SCHED_STAT_PROC_INSERTED};
-use tracer_plugin_kit::{c_str, col, key_u32, per_cpu_values, sat_sum};
+use tracer_plugin_kit::{c_str, col, key_u32, per_cpu_values, sat_sum, sum_slots};
 
 pub const HIST_SLOTS: usize = SCHED_HIST_SLOTS as usize;
 type Hist = [u64; HIST_SLOTS];
@@ -143,7 +143,7 @@ impl SchedStats {
                             voluntary: sum(|c| c.voluntary),
                             involuntary: sum(|c| c.involuntary),
                             migrations: sum(|c| c.migrations),
-                            runq_hist: (0..HIST_SLOTS).map(|i| sat_sum(cpus.iter().map(|c| c.runq_hist[i]))).collect(),
+                            runq_hist: sum_slots(cpus.iter().map(|c| &c.runq_hist)),
                         },
                     );
                 }
@@ -187,7 +187,7 @@ impl SchedStats {
                     let i = i as usize;
                     if i < SCHED_HIST_MAX as usize {
                         let cpus: Vec<Hist> = per_cpu_values(snap, &e.value).collect();
-                        fresh[i] = (0..HIST_SLOTS).map(|b| sat_sum(cpus.iter().map(|h| h[b]))).collect();
+                        fresh[i] = sum_slots(&cpus);
                     }
                 }
                 for i in 0..2 {

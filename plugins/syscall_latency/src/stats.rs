@@ -106,7 +106,7 @@ impl SyscallStats {
                     }
                     let (total_ns, errors) = (sum(|c| c.total_ns), sum(|c| c.errors));
                     let max_ns = max_over_cpus(&cpus, self.gen);
-                    let hist = (0..HIST_SLOTS).map(|b| sat_sum(cpus.iter().map(|c| c.hist[b]))).collect();
+                    let hist = tracer_plugin_kit::sum_slots(cpus.iter().map(|c| &c.hist));
                     fresh.insert(nr, Totals { count, total_ns, max_ns, errors, hist });
                 }
                 self.syscalls.replace(fresh);

@@ -89,7 +89,7 @@ impl TcpStats {
             "tcp_connect_hist" => {
                 if let Some(e) = snap.entries.first() {
                     let cpus: Vec<[u64; TCP_HIST_SLOTS as usize]> = per_cpu_values(snap, &e.value).collect();
-                    self.connect_hist = (0..TCP_HIST_SLOTS as usize).map(|b| sat_sum(cpus.iter().map(|h| h[b]))).collect();
+                    self.connect_hist = tracer_plugin_kit::sum_slots(&cpus);
                 }
             }
             "tcp_counters" => {
