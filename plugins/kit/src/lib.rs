@@ -17,7 +17,7 @@ use tracer_plugin_api::{FieldKind, FieldSpec, MapSnapshot};
 
 /// Rust twins of bpf/include/tracer.h's structs, generated from its BTF.
 pub mod types {
-    include!(concat!(env!("OUT_DIR"), "/tracer_types.rs"));
+    include!(concat!(env!("OUT_DIR"), "/kit_types_types.rs"));
 }
 
 /// A sum that stops at u64::MAX: counters come from a map, and a corrupt or
