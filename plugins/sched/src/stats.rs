@@ -126,12 +126,15 @@ impl SchedStats {
             }
             "sched_procs" => {
                 let mut fresh = HashMap::new();
-                // Per process, per CPU: when that CPU last ended one of its slices.
+                // Per process on a CPU now, per CPU: when that CPU last ended
+                // one of its slices (only those processes need it).
                 let mut last_out: HashMap<u32, Vec<u64>> = HashMap::new();
                 for e in snap.entries.iter() {
                     let Some(pid) = key_u32(&e.key, 0) else { continue };
                     let cpus: Vec<sched_proc> = per_cpu_values(snap, &e.value).collect();
-                    last_out.insert(pid, cpus.iter().map(|c| c.last_out_ns).collect());
+                    if self.oncpu.iter().any(|&(tgid, _)| tgid == pid) {
+                        last_out.insert(pid, cpus.iter().map(|c| c.last_out_ns).collect());
+                    }
                     let sum = |f: fn(&sched_proc) -> u64| sat_sum(cpus.iter().map(f));
                     fresh.insert(
                         pid,
