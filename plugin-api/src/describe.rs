@@ -153,7 +153,7 @@ pub struct MetricSample {
     pub name: RString,
     pub labels: RVec<RString>,
     /// Counter or gauge value; for a histogram, the sum of observed values (in
-    /// the unit) if known.
+    /// the unit) if known, else NaN.
     pub value: f64,
     /// Histogram buckets (log2, in `bucket_unit`), else empty.
     pub buckets: RVec<u64>,

@@ -6,6 +6,8 @@
 pub mod btf_types;
 #[cfg(feature = "build")]
 pub mod build;
+pub mod metrics;
+pub mod panels;
 pub mod pod;
 pub mod settings;
 pub mod table;

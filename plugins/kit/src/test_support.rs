@@ -69,3 +69,28 @@ pub fn assert_settings_declared(specs: &[tracer_plugin_api::SettingSpec], parse:
     let parsed: std::collections::BTreeSet<String> = expected.split(", ").map(|k| k.trim().trim_matches('`').to_string()).filter(|k| !k.is_empty()).collect();
     assert_eq!(parsed, declared, "keys the plugin parses ({e}) vs keys it declares");
 }
+
+/// Every sample is of a declared metric, with as many labels as it declares
+/// and the shape of its kind; names follow the exporters' conventions
+/// (counters end in `_total`, a unit other than `1` is the name's suffix).
+pub fn assert_metrics_declared(specs: &[tracer_plugin_api::MetricSpec], samples: &[tracer_plugin_api::MetricSample]) {
+    use tracer_plugin_api::MetricKind;
+    for s in specs {
+        let name = s.name.as_str();
+        assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "metric {name}: lower snake case");
+        let base = name.strip_suffix("_total").unwrap_or(name);
+        assert_eq!(s.kind == MetricKind::COUNTER, name.ends_with("_total"), "metric {name}: counters, and only counters, end in _total");
+        if s.unit.as_str() != "1" {
+            assert!(base.ends_with(&format!("_{}", s.unit)), "metric {name}: unit {} is the name's suffix", s.unit);
+        }
+        assert!(!s.help.is_empty(), "metric {name} has help");
+    }
+    for x in samples {
+        let spec = specs.iter().find(|s| s.name == x.name).unwrap_or_else(|| panic!("sample {} is of no declared metric", x.name));
+        assert_eq!(x.labels.len(), spec.labels.len(), "sample {}: label values vs declared labels {:?}", x.name, spec.labels);
+        assert_eq!(spec.kind == MetricKind::LOG2_HISTOGRAM, !x.buckets.is_empty(), "sample {}: buckets only on histograms", x.name);
+        if spec.kind != MetricKind::LOG2_HISTOGRAM {
+            assert!(x.value.is_finite() && x.value >= 0.0, "sample {}: value {}", x.name, x.value);
+        }
+    }
+}

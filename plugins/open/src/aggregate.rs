@@ -3,7 +3,9 @@
 
 use crate::record::{flags_text, Comm, OpenRecord};
 use std::collections::{HashMap, VecDeque};
-use tracer_plugin_api::{Counter, FieldKind, FieldSpec, FieldValue, Panel, Table, Value};
+use tracer_plugin_api::{FieldKind, FieldValue, Panel, Table, Value};
+use tracer_plugin_kit::panels::counters;
+use tracer_plugin_kit::table::{column, table, Column};
 
 /// How many recent opens and recent failures are kept.
 pub const RECENT: usize = 512;
@@ -59,10 +61,6 @@ fn prune<K: Clone + Eq + std::hash::Hash>(m: &mut HashMap<K, Tally>) -> u64 {
     (before - m.len()) as u64
 }
 
-fn col(name: &str, kind: FieldKind) -> FieldSpec {
-    FieldSpec::new(name, kind, "")
-}
-
 impl OpenStats {
     /// Takes the record: it ends in the recent list without a copy.
     pub fn add(&mut self, r: OpenRecord) {
@@ -92,132 +90,72 @@ impl OpenStats {
         *self = OpenStats::default();
     }
 
-    fn record_rows<'a>(rows: impl Iterator<Item = &'a OpenRecord>) -> Table {
-        Table {
-            columns: vec![
-                col("time", FieldKind::MONO_TIME_NS),
-                col("pid", FieldKind::U64),
-                col("comm", FieldKind::STR),
-                col("result", FieldKind::ERRNO_RESULT),
-                col("flags", FieldKind::STR),
-                col("path", FieldKind::STR),
-            ]
-            .into(),
-            rows: rows
-                .map(|r| {
-                    vec![
-                        Value::u64(r.ts_ns),
-                        Value::u64(r.pid as u64),
-                        Value::str(&r.comm.as_str()),
-                        Value::i64(r.ret),
-                        Value::str(&flags_text(r.flags)),
-                        Value::str(&r.display_path()),
-                    ]
-                    .into()
-                })
-                .collect(),
-        }
-    }
-
     /// Newest first.
     pub fn recent(&self) -> Table {
-        Self::record_rows(self.recent.iter().rev())
+        table(&record_columns(), self.recent.iter().rev())
     }
 
     pub fn top_files(&self) -> Table {
         let mut v: Vec<_> = self.files.iter().collect();
         v.sort_by(|a, b| b.1.opens.cmp(&a.1.opens).then_with(|| a.0.cmp(b.0)));
-        Table {
-            columns: vec![
-                col("opens", FieldKind::U64),
-                col("failed", FieldKind::U64),
-                col("path", FieldKind::STR),
-            ]
-            .into(),
-            rows: v
-                .into_iter()
-                .take(TOP_ROWS)
-                .map(|(p, t)| vec![Value::u64(t.opens), Value::u64(t.failures), Value::str(p)].into())
-                .collect(),
-        }
+        let cols = [
+            column::<(&String, &Tally)>("opens", FieldKind::U64, "", |r| Value::u64(r.1.opens)),
+            column("failed", FieldKind::U64, "", |r| Value::u64(r.1.failures)),
+            column("path", FieldKind::STR, "", |r| Value::str(r.0)),
+        ];
+        table(&cols, v.iter().take(TOP_ROWS))
     }
 
     pub fn top_procs(&self) -> Table {
         let mut v: Vec<_> = self.procs.iter().collect();
         v.sort_by(|a, b| b.1.opens.cmp(&a.1.opens).then_with(|| a.0.cmp(b.0)));
-        Table {
-            columns: vec![
-                col("opens", FieldKind::U64),
-                col("failed", FieldKind::U64),
-                col("pid", FieldKind::U64),
-                col("comm", FieldKind::STR),
-            ]
-            .into(),
-            rows: v
-                .into_iter()
-                .take(TOP_ROWS)
-                .map(|((pid, comm), t)| {
-                    vec![
-                        Value::u64(t.opens),
-                        Value::u64(t.failures),
-                        Value::u64(*pid as u64),
-                        Value::str(&comm.as_str()),
-                    ]
-                    .into()
-                })
-                .collect(),
-        }
+        let cols = [
+            column::<(&(u32, Comm), &Tally)>("opens", FieldKind::U64, "", |r| Value::u64(r.1.opens)),
+            column("failed", FieldKind::U64, "", |r| Value::u64(r.1.failures)),
+            column("pid", FieldKind::U64, "", |r| Value::u64(r.0 .0 as u64)),
+            column("comm", FieldKind::STR, "", |r| Value::str(&r.0 .1.as_str())),
+        ];
+        table(&cols, v.iter().take(TOP_ROWS))
     }
 
     /// Recent failed opens, newest first.
     pub fn failures(&self) -> Table {
-        Self::record_rows(self.recent_failures.iter().rev())
+        table(&record_columns(), self.recent_failures.iter().rev())
     }
 
     /// Failures by errno, most frequent first, with the last path that got it.
     pub fn errors(&self) -> Table {
         let mut by_errno: Vec<_> = self.errnos.iter().collect();
         by_errno.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(b.0)));
-        Table {
-            columns: vec![
-                col("error", FieldKind::ERRNO_RESULT),
-                col("count", FieldKind::U64),
-                col("last path", FieldKind::STR),
-            ]
-            .into(),
-            rows: by_errno
-                .into_iter()
-                .map(|(errno, (n, last))| vec![Value::i64(*errno), Value::u64(*n), Value::str(last)].into())
-                .collect(),
-        }
+        let cols = [
+            column::<(&i64, &(u64, String))>("error", FieldKind::ERRNO_RESULT, "", |r| Value::i64(*r.0)),
+            column("count", FieldKind::U64, "", |r| Value::u64(r.1 .0)),
+            column("last path", FieldKind::STR, "", |r| Value::str(&r.1 .1)),
+        ];
+        table(&cols, by_errno.iter())
     }
 
-    pub fn summary(&self) -> Vec<Counter> {
-        let c = |name: &str, value: u64, unit: &str| Counter {
-            name: name.into(),
-            value,
-            unit: unit.into(),
-        };
-        vec![
-            c("opens", self.opens, "events"),
-            c("failed", self.failures, "events"),
-            c("files", self.files.len() as u64, "distinct"),
-            c("processes", self.procs.len() as u64, "distinct"),
-            c("evicted", self.evicted, "keys"),
-        ]
+    pub fn summary(&self) -> Panel {
+        counters(&[
+            ("opens", self.opens, "events"),
+            ("failed", self.failures, "events"),
+            ("files", self.files.len() as u64, "distinct"),
+            ("processes", self.procs.len() as u64, "distinct"),
+            ("evicted", self.evicted, "keys"),
+        ])
     }
+}
 
-    pub fn panel(&self, id: &str) -> Result<Panel, String> {
-        Ok(match id {
-            "recent" => Panel::Table(self.recent()),
-            "top_files" => Panel::Table(self.top_files()),
-            "top_procs" => Panel::Table(self.top_procs()),
-            "failures" => Panel::Table(self.failures()),
-            "errors" => Panel::Table(self.errors()),
-            "summary" => Panel::Counters(self.summary().into()),
-            other => return Err(format!("open: no panel named {other:?}")),
-        })
-    }
+/// The columns of the recent and failed panels.
+fn record_columns() -> [Column<OpenRecord>; 6] {
+    [
+        column("time", FieldKind::MONO_TIME_NS, "ns", |r| Value::u64(r.ts_ns)),
+        column("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64)),
+        column("comm", FieldKind::STR, "", |r| Value::str(&r.comm.as_str())),
+        column("result", FieldKind::ERRNO_RESULT, "", |r| Value::i64(r.ret)),
+        column("flags", FieldKind::STR, "", |r| Value::str(&flags_text(r.flags))),
+        column("path", FieldKind::STR, "", |r| Value::str(&r.display_path())),
+    ]
 }
 
 /// The values of a table cell as Rust values, for tests.
@@ -315,8 +253,4 @@ mod tests {
         assert!(s.recent().rows.is_empty() && s.failures().rows.is_empty() && s.errors().rows.is_empty());
     }
 
-    #[test]
-    fn unknown_panel_is_an_error() {
-        assert!(OpenStats::default().panel("nope").is_err());
-    }
 }

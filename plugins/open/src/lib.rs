@@ -13,11 +13,14 @@ use abi_stable::std_types::{ROption, RVec};
 use aggregate::OpenStats;
 use record::{flags_text, OpenRecord};
 use settings::OpenSettings;
+use std::collections::BTreeMap;
 use tracer_plugin_api::{
-    export_tracer, AttachAlternative, CounterSpec, FieldKind, FieldSpec, FieldValue, MapSnapshot,
-    NativeTracer, Panel, PanelKind, PanelSpec, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef,
+    export_tracer, AttachAlternative, CounterSpec, FieldKind, FieldSpec, FieldValue, MapSnapshot, MetricKind,
+    MetricSample, MetricSpec, NativeTracer, Panel, PanelKind, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef,
     RingSpec, Value, PLUGIN_API_VERSION,
 };
+use tracer_plugin_kit::panels::{self, def, PanelDef};
+use tracer_plugin_kit::table::{column, fields, push_row, Column};
 
 /// The compiled `bpf/opensnoop.bpf.c`.
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/opensnoop.bpf.o"));
@@ -25,6 +28,9 @@ pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/opensno
 #[derive(Default)]
 pub struct OpenTracer {
     stats: OpenStats,
+    /// Since the plugin started, for the metrics (a reset clears `stats`).
+    calls: BTreeMap<(&'static str, &'static str), u64>,
+    errnos: BTreeMap<i64, u64>,
 }
 
 fn programs(names: &[(&str, bool)]) -> AttachAlternative {
@@ -36,28 +42,53 @@ fn programs(names: &[(&str, bool)]) -> AttachAlternative {
     }
 }
 
+/// The fields of one record, in stream order; the path last, as opensnoop
+/// prints it, with its marks before it.
+fn record_columns() -> [Column<OpenRecord>; 14] {
+    [
+        column("ts", FieldKind::MONO_TIME_NS, "ns", |r| Value::u64(r.ts_ns)),
+        column("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64)),
+        column("tid", FieldKind::U64, "", |r| Value::u64(r.tid as u64)),
+        column("uid", FieldKind::U64, "", |r| Value::u64(r.uid as u64)),
+        column("euid", FieldKind::U64, "", |r| Value::u64(r.euid as u64)),
+        column("comm", FieldKind::STR, "", |r| Value::str(&r.comm.as_str())),
+        column("syscall", FieldKind::STR, "", |r| Value::str(r.syscall.name())),
+        column("ret", FieldKind::ERRNO_RESULT, "", |r| Value::i64(r.ret)),
+        column("flags", FieldKind::STR, "", |r| Value::str(&flags_text(r.flags))),
+        // mode only means something when a file may be created (O_CREAT, O_TMPFILE).
+        column("mode", FieldKind::STR, "", |r| {
+            if r.flags & (0o100 | 0o20000000) != 0 { Value::str(&format!("{:04o}", r.mode)) } else { Value::missing() }
+        }),
+        column("dirfd", FieldKind::I64, "", |r| r.dirfd_shown().map(|fd| Value::i64(fd as i64)).unwrap_or_else(Value::missing)),
+        column("path_truncated", FieldKind::U64, "", |r| Value::u64(r.truncated() as u64)),
+        column("path_hex", FieldKind::STR, "", |r| r.path_hex.as_deref().map(Value::str).unwrap_or_else(Value::missing)),
+        column("path", FieldKind::STR, "", |r| if r.unread() { Value::missing() } else { Value::str(&r.path) }),
+    ]
+}
+
 /// The fields of one record, in the order `on_record` pushes them.
 pub fn record_fields() -> Vec<FieldSpec> {
+    fields(&record_columns())
+}
+
+const PANELS: &[PanelDef<OpenTracer>] = &[
+    def("recent", "Recent opens", PanelKind::TABLE, |t| Panel::Table(t.stats.recent())),
+    def("top_files", "Top files", PanelKind::TABLE, |t| Panel::Table(t.stats.top_files())),
+    def("top_procs", "Top processes", PanelKind::TABLE, |t| Panel::Table(t.stats.top_procs())),
+    def("failures", "Failed opens", PanelKind::TABLE, |t| Panel::Table(t.stats.failures())),
+    def("errors", "Failures by error", PanelKind::TABLE, |t| Panel::Table(t.stats.errors())),
+    def("summary", "Open totals", PanelKind::COUNTERS, |t| t.stats.summary()),
+];
+
+pub fn metric_specs() -> Vec<MetricSpec> {
     vec![
-        FieldSpec::new("ts", FieldKind::MONO_TIME_NS, "ns"),
-        FieldSpec::new("pid", FieldKind::U64, ""),
-        FieldSpec::new("tid", FieldKind::U64, ""),
-        FieldSpec::new("uid", FieldKind::U64, ""),
-        FieldSpec::new("euid", FieldKind::U64, ""),
-        FieldSpec::new("comm", FieldKind::STR, ""),
-        FieldSpec::new("syscall", FieldKind::STR, ""),
-        FieldSpec::new("ret", FieldKind::ERRNO_RESULT, ""),
-        FieldSpec::new("flags", FieldKind::STR, ""),
-        FieldSpec::new("mode", FieldKind::STR, ""),
-        // Last in text output, as opensnoop prints it; the marks before it.
-        FieldSpec::new("dirfd", FieldKind::I64, ""),
-        FieldSpec::new("path_truncated", FieldKind::U64, ""),
-        FieldSpec::new("path_hex", FieldKind::STR, ""),
-        FieldSpec::new("path", FieldKind::STR, ""),
+        MetricSpec::new("opens_total", MetricKind::COUNTER, "1", "open-family calls by syscall and result (ok, failed)", &["syscall", "result"]),
+        MetricSpec::new("open_errors_total", MetricKind::COUNTER, "1", "failed opens by errno (number)", &["errno"]),
     ]
 }
 
 pub fn descriptor() -> PluginDescriptor {
+    let counter = |index, name: &str| CounterSpec { map: "open_stats".into(), index, name: name.into(), is_drop: true };
     PluginDescriptor {
         info: PluginInfo {
             name: "open".into(),
@@ -87,66 +118,12 @@ pub fn descriptor() -> PluginDescriptor {
         }]
         .into(),
         rings: vec![RingSpec { map: "open_events".into(), fields: record_fields().into() }].into(),
-        counters: vec![
-            CounterSpec {
-                map: "open_stats".into(),
-                index: types::OPEN_STAT_RINGBUF_FULL,
-                name: "ring buffer full".into(),
-                is_drop: true,
-            },
-            CounterSpec {
-                map: "open_stats".into(),
-                index: types::OPEN_STAT_INFLIGHT_FULL,
-                name: "entry not stored".into(),
-                is_drop: true,
-            },
-        ]
-        .into(),
+        counters: vec![counter(types::OPEN_STAT_RINGBUF_FULL, "ring buffer full"), counter(types::OPEN_STAT_INFLIGHT_FULL, "entry not stored")].into(),
         polled_maps: RVec::new(),
         config_map: ROption::RSome("open_filter".into()),
-        panels: vec![
-            PanelSpec::new("recent", "Recent opens", PanelKind::TABLE),
-            PanelSpec::new("top_files", "Top files", PanelKind::TABLE),
-            PanelSpec::new("top_procs", "Top processes", PanelKind::TABLE),
-            PanelSpec::new("failures", "Failed opens", PanelKind::TABLE),
-            PanelSpec::new("errors", "Failures by error", PanelKind::TABLE),
-            PanelSpec::new("summary", "Open totals", PanelKind::COUNTERS),
-        ]
-        .into(),
+        panels: panels::specs(PANELS).into(),
         settings: settings::specs().into(),
-        metrics: RVec::new(),
-    }
-}
-
-fn push_fields(r: &OpenRecord, out: &mut RVec<FieldValue>) {
-    out.push(Value::u64(r.ts_ns));
-    out.push(Value::u64(r.pid as u64));
-    out.push(Value::u64(r.tid as u64));
-    out.push(Value::u64(r.uid as u64));
-    out.push(Value::u64(r.euid as u64));
-    out.push(Value::str(&r.comm.as_str()));
-    out.push(Value::str(r.syscall.name()));
-    out.push(Value::i64(r.ret));
-    out.push(Value::str(&flags_text(r.flags)));
-    // mode only means something when a file may be created.
-    if r.flags & 0o100 != 0 || r.flags & 0o20000000 != 0 {
-        out.push(Value::str(&format!("{:04o}", r.mode)));
-    } else {
-        out.push(Value::missing());
-    }
-    match r.dirfd_shown() {
-        Some(fd) => out.push(Value::i64(fd as i64)),
-        None => out.push(Value::missing()),
-    }
-    out.push(Value::u64(r.truncated() as u64));
-    match &r.path_hex {
-        Some(h) => out.push(Value::str(h)),
-        None => out.push(Value::missing()),
-    }
-    if r.unread() {
-        out.push(Value::missing());
-    } else {
-        out.push(Value::str(&r.path));
+        metrics: metric_specs().into(),
     }
 }
 
@@ -167,7 +144,11 @@ impl NativeTracer for OpenTracer {
     ) -> Result<(), String> {
         let r = OpenRecord::decode(data)?;
         if let Some(out) = out {
-            push_fields(&r, out);
+            push_row(&record_columns(), &r, out);
+        }
+        *self.calls.entry((r.syscall.name(), if r.failed() { "failed" } else { "ok" })).or_default() += 1;
+        if r.failed() {
+            *self.errnos.entry(-r.ret).or_default() += 1;
         }
         self.stats.add(r);
         Ok(())
@@ -178,11 +159,18 @@ impl NativeTracer for OpenTracer {
     }
 
     fn panel(&self, id: &str) -> Result<Panel, String> {
-        self.stats.panel(id)
+        panels::build("open", PANELS, self, id)
     }
 
     fn reset(&mut self) {
         self.stats.reset();
+    }
+
+    fn metrics(&self) -> Vec<MetricSample> {
+        use tracer_plugin_kit::metrics::counter;
+        let mut v: Vec<MetricSample> = self.calls.iter().map(|((call, result), n)| counter("opens_total", &[call, result], *n)).collect();
+        v.extend(self.errnos.iter().map(|(e, n)| counter("open_errors_total", &[&e.to_string()], *n)));
+        v
     }
 }
 
@@ -218,6 +206,28 @@ mod tests {
         assert_eq!(field("path"), Value::str("/tmp/x"));
         assert_eq!(field("path_truncated"), Value::u64(0));
         assert_eq!((field("dirfd"), field("path_hex")), (Value::missing(), Value::missing()));
+    }
+
+    #[test]
+    fn metrics_count_since_start_across_resets_as_declared() {
+        let mut t = OpenTracer::default();
+        let rec = |ret, syscall| OpenRecord { ret, syscall, comm: "sh".into(), path: "/x".into(), ..Default::default() };
+        for r in [rec(3, Syscall::Openat), rec(-2, Syscall::Openat), rec(-13, Syscall::Creat)] {
+            t.on_record(0, &r.encode(), None).unwrap();
+        }
+        t.reset();
+        t.on_record(0, &rec(-2, Syscall::Openat).encode(), None).unwrap();
+        let m = t.metrics();
+        tracer_plugin_kit::test_support::assert_metrics_declared(&metric_specs(), &m);
+        let get = |name: &str, labels: &[&str]| m.iter().find(|s| s.name == name && s.labels.iter().map(|l| l.as_str()).eq(labels.iter().copied())).map(|s| s.value);
+        assert_eq!(get("opens_total", &["openat", "ok"]), Some(1.0));
+        assert_eq!(get("opens_total", &["openat", "failed"]), Some(2.0));
+        assert_eq!(get("opens_total", &["creat", "failed"]), Some(1.0));
+        assert_eq!(get("open_errors_total", &["2"]), Some(2.0));
+        assert_eq!(get("open_errors_total", &["13"]), Some(1.0));
+        let Panel::Counters(c) = t.panel("summary").unwrap() else { panic!() };
+        assert_eq!(c[0].value, 1, "the panel counts since the reset");
+        assert!(t.panel("nope").unwrap_err().contains("it has recent, top_files"));
     }
 
     #[test]
