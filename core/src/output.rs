@@ -258,6 +258,9 @@ pub fn panel_json(plugin: &str, id: &str, title: &str, content: &PanelContent) -
         Ok(Panel::Log2Histogram(h)) => json!({
             "kind": "log2_histogram",
             "unit": h.unit.as_str(),
+            "p50": tracer_plugin_api::Log2Histogram::quantile_upper(&h.buckets, 0.5),
+            "p90": tracer_plugin_api::Log2Histogram::quantile_upper(&h.buckets, 0.9),
+            "p99": tracer_plugin_api::Log2Histogram::quantile_upper(&h.buckets, 0.99),
             "buckets": h.buckets.iter().take(64).enumerate().map(|(i, c)| {
                 let (lo, hi) = log2_bounds(i);
                 json!({"low": lo, "high": hi, "count": c})
@@ -335,7 +338,17 @@ pub fn histogram_text(unit: &str, buckets: &[u64]) -> String {
         let stars = (c * 40).div_ceil(max) as usize;
         s.push_str(&format!("{lo:>10} -> {hi:<10} : {c:<8} |{:<40}|\n", "*".repeat(stars.min(40))));
     }
+    if let Some(m) = quantile_marks(buckets) {
+        s.push_str(&format!("{m}\n"));
+    }
     s
+}
+
+/// The quantiles a log2 histogram can tell: which bucket p50, p90 and p99
+/// fall in, as its upper bound (`p50 <= 7   p90 <= 15   p99 <= 1023`).
+pub fn quantile_marks(buckets: &[u64]) -> Option<String> {
+    let q = |x| tracer_plugin_api::Log2Histogram::quantile_upper(buckets, x);
+    Some(format!("{:>24}   p50 <= {}   p90 <= {}   p99 <= {}", "", q(0.5)?, q(0.9)?, q(0.99)?))
 }
 
 pub fn panel_text(_title: &str, content: &PanelContent, clock: &Clock) -> String {
@@ -432,8 +445,10 @@ mod tests {
     fn histogram_prints_like_runqlat() {
         let s = histogram_text("usecs", &[0, 2, 4, 0]);
         let lines: Vec<&str> = s.lines().collect();
-        // header, then buckets from 0 up to the last non-empty one
-        assert_eq!(lines.len(), 4, "{s}");
+        // header, then buckets from 0 up to the last non-empty one, then quantiles
+        assert_eq!(lines.len(), 5, "{s}");
+        assert!(lines[4].ends_with("p50 <= 7   p90 <= 7   p99 <= 7"), "{s}");
+        assert_eq!(histogram_text("usecs", &[0, 0]).lines().count(), 1, "no quantiles of nothing");
         assert!(lines[1].contains("0 -> 1") && lines[1].contains(": 0 "), "{s}");
         assert!(lines[2].contains("2 -> 3") && lines[2].contains(&format!("|{}{}|", "*".repeat(20), " ".repeat(20))), "{s}");
         assert!(lines[3].contains(&"*".repeat(40)), "{s}");

@@ -14,8 +14,8 @@ use abi_stable::std_types::{ROption, RVec};
 use settings::{syscall_nr, Settings};
 use stats::SyscallStats;
 use tracer_plugin_api::{
-    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel, PanelKind,
-    PanelSpec, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, PLUGIN_API_VERSION,
+    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel,
+    PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, PLUGIN_API_VERSION,
 };
 
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/syscall_latency.bpf.o"));
@@ -23,8 +23,6 @@ pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/syscall
 #[derive(Default)]
 pub struct SyscallLatency {
     stats: SyscallStats,
-    /// Insertions into the per-process map (from the counters), for evictions.
-    inserted: u64,
 }
 
 fn alt(names: &[&str]) -> AttachAlternative {
@@ -66,18 +64,9 @@ pub fn descriptor() -> PluginDescriptor {
         .into(),
         polled_maps: vec!["sc_stats".into(), "sc_procs".into(), "sc_comms".into(), "sc_counters".into()].into(),
         config_map: ROption::RSome("sc_filter".into()),
-        panels: vec![
-            PanelSpec::new("top_count", "Syscalls by count", PanelKind::TABLE),
-            PanelSpec::new("top_time", "Syscalls by total time", PanelKind::TABLE),
-            PanelSpec::new("histogram", "Syscall latency", PanelKind::LOG2_HISTOGRAM),
-            PanelSpec::new("by_process", "Processes", PanelKind::TABLE),
-            PanelSpec::new("process_syscalls", "Syscalls per process", PanelKind::TABLE),
-            PanelSpec::new("errors", "Syscall errors", PanelKind::TABLE),
-            PanelSpec::new("summary", "Syscall totals", PanelKind::COUNTERS),
-        ]
-        .into(),
+        panels: tracer_plugin_kit::panels::specs(stats::PANELS).into(),
         settings: settings::specs().into(),
-        metrics: RVec::new(),
+        metrics: stats::metric_specs().into(),
     }
 }
 
@@ -100,21 +89,19 @@ impl NativeTracer for SyscallLatency {
     }
 
     fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
-        if snap.name.as_str() == "sc_counters" {
-            if let Some(e) = snap.entries.iter().find(|e| tracer_plugin_kit::key_u32(&e.key, 0) == Some(types::SC_STAT_PROC_INSERTED)) {
-                self.inserted = tracer_plugin_kit::sat_sum(tracer_plugin_kit::per_cpu_values::<u64>(snap, &e.value));
-            }
-            return Ok(());
-        }
         self.stats.on_map(snap)
     }
 
     fn panel(&self, id: &str) -> Result<Panel, String> {
-        self.stats.panel(id, self.inserted)
+        tracer_plugin_kit::panels::build("syscall_latency", stats::PANELS, &self.stats, id)
     }
 
     fn reset(&mut self) {
         self.stats.reset();
+    }
+
+    fn metrics(&self) -> Vec<tracer_plugin_api::MetricSample> {
+        self.stats.metrics()
     }
 }
 

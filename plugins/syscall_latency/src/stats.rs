@@ -4,9 +4,12 @@
 
 use crate::settings::{syscall_name, Mode};
 use std::collections::HashMap;
-use tracer_plugin_api::{Counter, FieldKind, Log2Histogram, MapSnapshot, Panel, Table, Value};
-use crate::types::{sc_proc_key, sc_proc_val, sc_stat, SC_HIST_SLOTS};
-use tracer_plugin_kit::{c_str, col, key_u32, per_cpu_values, read, sat_sum};
+use tracer_plugin_api::{FieldKind, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
+use tracer_plugin_kit::metrics;
+use tracer_plugin_kit::panels::{counters, def, PanelDef};
+use tracer_plugin_kit::table::{column, table};
+use crate::types::{sc_proc_key, sc_proc_val, sc_stat, SC_HIST_SLOTS, SC_STAT_PROC_INSERTED};
+use tracer_plugin_kit::{c_str, key_u32, per_cpu_values, read, sat_sum};
 
 pub const HIST_SLOTS: usize = SC_HIST_SLOTS as usize;
 const TOP_ROWS: usize = 100;
@@ -89,6 +92,8 @@ pub struct SyscallStats {
     comms: HashMap<u32, String>,
     /// Live entries of the per-process map at the last read.
     pub proc_entries: u64,
+    /// Insertions into the per-process map (from the counters), for evictions.
+    pub inserted: u64,
 }
 
 impl SyscallStats {
@@ -121,6 +126,11 @@ impl SyscallStats {
                 }
                 self.proc_entries = fresh.len() as u64;
                 self.procs.replace(fresh);
+            }
+            "sc_counters" => {
+                if let Some(e) = snap.entries.iter().find(|e| key_u32(&e.key, 0) == Some(SC_STAT_PROC_INSERTED)) {
+                    self.inserted = sat_sum(per_cpu_values::<u64>(snap, &e.value));
+                }
             }
             "sc_comms" => {
                 self.comms = snap.entries.iter().filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value)))).collect();
@@ -162,32 +172,15 @@ impl SyscallStats {
             let key = |t: &Totals| if by_time { t.total_ns } else { t.count };
             key(&b.1).cmp(&key(&a.1)).then(a.0.cmp(&b.0))
         });
-        Table {
-            columns: vec![
-                col("syscall", FieldKind::STR),
-                col("count", FieldKind::U64),
-                col("errors", FieldKind::U64),
-                col("total", FieldKind::DURATION_NS),
-                col("avg", FieldKind::DURATION_NS),
-                col("max", FieldKind::DURATION_NS),
-            ]
-            .into(),
-            rows: v
-                .into_iter()
-                .take(TOP_ROWS)
-                .map(|(nr, t)| {
-                    vec![
-                        Value::str(&syscall_name(nr)),
-                        Value::u64(t.count),
-                        Value::u64(t.errors),
-                        Value::u64(t.total_ns),
-                        Value::u64(t.total_ns / t.count.max(1)),
-                        Value::u64(t.max_ns),
-                    ]
-                    .into()
-                })
-                .collect(),
-        }
+        let cols = [
+            column::<(u32, Totals)>("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.0))),
+            column("count", FieldKind::U64, "", |r| Value::u64(r.1.count)),
+            column("errors", FieldKind::U64, "", |r| Value::u64(r.1.errors)),
+            column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.1.total_ns)),
+            column("avg", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.1.total_ns / r.1.count.max(1))),
+            column("max", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.1.max_ns)),
+        ];
+        table(&cols, v.iter().take(TOP_ROWS))
     }
 
     /// The syscall the histogram shows: the configured one, else the one with
@@ -224,126 +217,100 @@ impl SyscallStats {
                 e.2 = t.count;
             }
         }
-        let mut v: Vec<_> = per.into_iter().collect();
-        v.sort_by(|a, b| b.1 .0.count.cmp(&a.1 .0.count).then(a.0.cmp(&b.0)));
-        Table {
-            columns: vec![
-                col("pid", FieldKind::U64),
-                col("comm", FieldKind::STR),
-                col("count", FieldKind::U64),
-                col("errors", FieldKind::U64),
-                col("total", FieldKind::DURATION_NS),
-                col("top syscall", FieldKind::STR),
-            ]
-            .into(),
-            rows: v
-                .into_iter()
-                .take(TOP_ROWS)
-                .map(|(tgid, (t, nr, _))| {
-                    vec![
-                        Value::u64(tgid as u64),
-                        Value::str(&self.comm(tgid)),
-                        Value::u64(t.count),
-                        Value::u64(t.errors),
-                        Value::u64(t.total_ns),
-                        Value::str(&syscall_name(nr)),
-                    ]
-                    .into()
-                })
-                .collect(),
-        }
+        let mut v: Vec<_> = per.into_iter().map(|(tgid, (t, nr, _))| (tgid, self.comm(tgid), t, nr)).collect();
+        v.sort_by(|a, b| b.2.count.cmp(&a.2.count).then(a.0.cmp(&b.0)));
+        let cols = [
+            column::<(u32, String, ProcTotals, u32)>("pid", FieldKind::U64, "", |r| Value::u64(r.0 as u64)),
+            column("comm", FieldKind::STR, "", |r| Value::str(&r.1)),
+            column("count", FieldKind::U64, "", |r| Value::u64(r.2.count)),
+            column("errors", FieldKind::U64, "", |r| Value::u64(r.2.errors)),
+            column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.2.total_ns)),
+            column("top syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.3))),
+        ];
+        table(&cols, v.iter().take(TOP_ROWS))
     }
 
     /// (process, syscall) pairs, busiest first: top syscalls per process and top
     /// processes per syscall are this table sorted by either column.
     pub fn process_syscalls(&self) -> Table {
-        let mut v = self.processes();
-        v.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
-        Table {
-            columns: vec![
-                col("pid", FieldKind::U64),
-                col("comm", FieldKind::STR),
-                col("syscall", FieldKind::STR),
-                col("count", FieldKind::U64),
-                col("errors", FieldKind::U64),
-                col("total", FieldKind::DURATION_NS),
-            ]
-            .into(),
-            rows: v
-                .into_iter()
-                .take(TOP_ROWS)
-                .map(|((tgid, nr), t)| {
-                    vec![
-                        Value::u64(tgid as u64),
-                        Value::str(&self.comm(tgid)),
-                        Value::str(&syscall_name(nr)),
-                        Value::u64(t.count),
-                        Value::u64(t.errors),
-                        Value::u64(t.total_ns),
-                    ]
-                    .into()
-                })
-                .collect(),
-        }
+        let mut v: Vec<_> = self.processes().into_iter().map(|((tgid, nr), t)| (tgid, self.comm(tgid), nr, t)).collect();
+        v.sort_by(|a, b| b.3.count.cmp(&a.3.count).then((a.0, a.2).cmp(&(b.0, b.2))));
+        let cols = [
+            column::<(u32, String, u32, ProcTotals)>("pid", FieldKind::U64, "", |r| Value::u64(r.0 as u64)),
+            column("comm", FieldKind::STR, "", |r| Value::str(&r.1)),
+            column("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.2))),
+            column("count", FieldKind::U64, "", |r| Value::u64(r.3.count)),
+            column("errors", FieldKind::U64, "", |r| Value::u64(r.3.errors)),
+            column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.3.total_ns)),
+        ];
+        table(&cols, v.iter().take(TOP_ROWS))
     }
 
     pub fn errors(&self) -> Table {
         let mut v: Vec<_> = self.syscalls().into_iter().filter(|(_, t)| t.errors > 0).collect();
         v.sort_by(|a, b| b.1.errors.cmp(&a.1.errors).then(a.0.cmp(&b.0)));
-        Table {
-            columns: vec![
-                col("syscall", FieldKind::STR),
-                col("errors", FieldKind::U64),
-                col("count", FieldKind::U64),
-                col("error %", FieldKind::STR),
-            ]
-            .into(),
-            rows: v
-                .into_iter()
-                .take(TOP_ROWS)
-                .map(|(nr, t)| {
-                    vec![
-                        Value::str(&syscall_name(nr)),
-                        Value::u64(t.errors),
-                        Value::u64(t.count),
-                        Value::str(&format!("{:.1}", 100.0 * t.errors as f64 / t.count.max(1) as f64)),
-                    ]
-                    .into()
-                })
-                .collect(),
-        }
+        let cols = [
+            column::<(u32, Totals)>("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.0))),
+            column("errors", FieldKind::U64, "", |r| Value::u64(r.1.errors)),
+            column("count", FieldKind::U64, "", |r| Value::u64(r.1.count)),
+            column("error rate", FieldKind::F64, "%", |r| Value::f64(100.0 * r.1.errors as f64 / r.1.count.max(1) as f64)),
+        ];
+        table(&cols, v.iter().take(TOP_ROWS))
     }
 
-    pub fn summary(&self, inserted: u64) -> Vec<Counter> {
+    pub fn summary(&self) -> Panel {
         let s = self.syscalls();
-        let c = |name: &str, value: u64, unit: &str| Counter { name: name.into(), value, unit: unit.into() };
-        vec![
-            c("syscalls", sat_sum(s.iter().map(|x| x.1.count)), "calls"),
-            c("errors", sat_sum(s.iter().map(|x| x.1.errors)), "calls"),
-            c("distinct", s.len() as u64, "syscalls"),
-            c("processes", self.processes().iter().map(|x| x.0 .0).collect::<std::collections::HashSet<_>>().len() as u64, ""),
-            c("evicted", inserted.saturating_sub(self.proc_entries), "process-syscall pairs"),
-        ]
+        counters(&[
+            ("syscalls", sat_sum(s.iter().map(|x| x.1.count)), "calls"),
+            ("errors", sat_sum(s.iter().map(|x| x.1.errors)), "calls"),
+            ("distinct", s.len() as u64, "syscalls"),
+            ("processes", self.processes().iter().map(|x| x.0 .0).collect::<std::collections::HashSet<_>>().len() as u64, ""),
+            ("evicted", self.inserted.saturating_sub(self.proc_entries), "process-syscall pairs"),
+        ])
     }
 
-    pub fn panel(&self, id: &str, inserted: u64) -> Result<Panel, String> {
-        Ok(match id {
-            "top_count" => Panel::Table(self.syscall_table(false)),
-            "top_time" => Panel::Table(self.syscall_table(true)),
-            "histogram" => Panel::Log2Histogram(self.histogram()),
-            "by_process" | "process_syscalls" if !self.per_process => Panel::Text(
+    /// The per-process panels, or why they are empty.
+    fn per_process(&self, t: fn(&Self) -> Table) -> Panel {
+        if !self.per_process {
+            return Panel::Text(
                 "per-process counting is off (it costs more per syscall than the rest):\n\
                  per_process = true under [plugins.syscall_latency], or f per_process=true"
                     .into(),
-            ),
-            "by_process" => Panel::Table(self.by_process()),
-            "process_syscalls" => Panel::Table(self.process_syscalls()),
-            "errors" => Panel::Table(self.errors()),
-            "summary" => Panel::Counters(self.summary(inserted).into()),
-            other => return Err(format!("syscall_latency: no panel named {other:?}")),
-        })
+            );
+        }
+        Panel::Table(t(self))
+    }
+
+    /// Since the plugin started (the kernel's sums, not since a reset).
+    pub fn metrics(&self) -> Vec<MetricSample> {
+        let mut v = Vec::new();
+        for (nr, t) in &self.syscalls.now {
+            let name = syscall_name(*nr);
+            v.push(metrics::counter("syscalls_total", &[&name], t.count));
+            v.push(metrics::counter("syscall_errors_total", &[&name], t.errors));
+            v.push(metrics::log2_histogram("syscall_duration_seconds", &[&name], &t.hist, "usecs", Some(t.total_ns as f64 / 1e9)));
+        }
+        v
     }
 }
+
+pub fn metric_specs() -> Vec<MetricSpec> {
+    vec![
+        MetricSpec::new("syscalls_total", MetricKind::COUNTER, "1", "completed syscalls", &["syscall"]),
+        MetricSpec::new("syscall_errors_total", MetricKind::COUNTER, "1", "syscalls that returned an error", &["syscall"]),
+        MetricSpec::new("syscall_duration_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "time from syscall entry to exit", &["syscall"]),
+    ]
+}
+
+pub const PANELS: &[PanelDef<SyscallStats>] = &[
+    def("top_count", "Syscalls by count", PanelKind::TABLE, |s| Panel::Table(s.syscall_table(false))),
+    def("top_time", "Syscalls by total time", PanelKind::TABLE, |s| Panel::Table(s.syscall_table(true))),
+    def("histogram", "Syscall latency", PanelKind::LOG2_HISTOGRAM, |s| Panel::Log2Histogram(s.histogram())),
+    def("by_process", "Processes", PanelKind::TABLE, |s| s.per_process(SyscallStats::by_process)),
+    def("process_syscalls", "Syscalls per process", PanelKind::TABLE, |s| s.per_process(SyscallStats::process_syscalls)),
+    def("errors", "Syscall errors", PanelKind::TABLE, |s| Panel::Table(s.errors())),
+    def("summary", "Syscall totals", PanelKind::COUNTERS, |s| s.summary()),
+];
 
 /// The largest `max_ns` over the CPUs whose maximum belongs to filter generation `gen`.
 pub fn max_over_cpus(cpus: &[sc_stat], gen: u32) -> u64 {
@@ -407,7 +374,17 @@ mod tests {
         let h = s.histogram();
         assert_eq!(h.unit.as_str(), "usecs (read)");
         assert_eq!(h.buckets[3], 1);
-        assert_eq!(s.errors().rows.len(), 1);
+        let e = s.errors();
+        assert_eq!(e.rows.len(), 1);
+        assert_eq!(cell(&e, 0, 3), Value::F64(20.0), "1 error in 5 calls, a number");
+        s.reset();
+        let m = s.metrics();
+        tracer_plugin_kit::test_support::assert_metrics_declared(&metric_specs(), &m);
+        let get = |n: &str| m.iter().find(|x| x.name == n && x.labels[0] == "getppid").unwrap().clone();
+        assert_eq!(get("syscalls_total").value, 5.0, "metrics count since start, not since a reset");
+        assert_eq!(get("syscall_errors_total").value, 1.0);
+        let h = get("syscall_duration_seconds");
+        assert_eq!((h.value, h.buckets[0], h.bucket_unit.as_str()), (5000e-9, 5, "usecs"));
     }
 
     #[test]
@@ -443,7 +420,8 @@ mod tests {
         assert_eq!(cell(&t, 1, 1), Value::Str("?".into()));
         let p = s.process_syscalls();
         assert_eq!(cell(&p, 0, 2), Value::Str("getppid".into()));
-        let summary = s.summary(5);
+        s.inserted = 5;
+        let Panel::Counters(summary) = s.summary() else { panic!() };
         assert_eq!(summary[4].value, 2, "5 inserted, 3 live: 2 evicted");
     }
 }
@@ -463,9 +441,11 @@ mod fuzz {
             for snap in &snaps {
                 let _ = s.on_map(snap);
             }
-            for id in ["top_count", "top_time", "histogram", "by_process", "process_syscalls", "errors", "summary"] {
-                let _ = s.panel(id, 7);
+            s.per_process = true;
+            for p in PANELS {
+                let _ = (p.build)(&s);
             }
+            tracer_plugin_kit::test_support::assert_metrics_declared(&metric_specs(), &s.metrics());
         }
     }
 }
