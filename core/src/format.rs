@@ -1,7 +1,7 @@
 //! Turning typed values into text: errno names, wall-clock times, durations and
 //! byte counts. Shared by the headless writers and the TUI.
 
-use tracer_plugin_api::{FieldKind, FieldValue, Value};
+use tracer_plugin_api::{FieldKind, FieldSpec, FieldValue, Value};
 
 /// Converts `CLOCK_MONOTONIC` ns (what `bpf_ktime_get_ns` returns) to wall time.
 #[derive(Debug, Clone, Copy)]
@@ -189,6 +189,17 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1}{}", UNITS[u])
 }
 
+/// A column's header: its name, and its unit when the cells do not carry it
+/// (`cpu %`, `error rate %`; durations and sizes print their own unit).
+pub fn column_label(c: &FieldSpec) -> String {
+    let own_unit = matches!(c.kind, FieldKind::DURATION_NS | FieldKind::BYTES | FieldKind::MONO_TIME_NS);
+    match c.unit.as_str() {
+        "" | "1" => c.name.to_string(),
+        _ if own_unit => c.name.to_string(),
+        u => format!("{} {}", c.name, crate::text::escape_untrusted(u)),
+    }
+}
+
 /// A value as text for a column of kind `kind`. Unknown kinds and variants fall
 /// back to the raw value, never fail.
 pub fn value_text(v: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
@@ -223,6 +234,14 @@ pub fn value_json(v: &FieldValue) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_carry_units_the_cells_do_not() {
+        assert_eq!(column_label(&FieldSpec::new("cpu", FieldKind::F64, "%")), "cpu %");
+        assert_eq!(column_label(&FieldSpec::new("wait", FieldKind::DURATION_NS, "ns")), "wait", "cells say 1.2ms");
+        assert_eq!(column_label(&FieldSpec::new("pid", FieldKind::U64, "")), "pid");
+        assert_eq!(column_label(&FieldSpec::new("n", FieldKind::U64, "\x1b[31m")), "n \\x1b[31m", "escaped");
+    }
 
     #[test]
     fn time_writer_writes_rfc3339_across_seconds_and_days() {

@@ -304,7 +304,8 @@ pub fn table_text(t: &Table, clock: &Clock) -> String {
         .iter()
         .map(|r| r.iter().zip(t.columns.iter()).map(|(v, c)| format::value_text(v, c.kind, clock)).collect())
         .collect();
-    let mut widths: Vec<usize> = t.columns.iter().map(|c| c.name.chars().count()).collect();
+    let upper: Vec<String> = t.columns.iter().map(|c| format::column_label(c).to_uppercase()).collect();
+    let mut widths: Vec<usize> = upper.iter().map(|c| c.chars().count()).collect();
     for r in &cells {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
@@ -319,7 +320,6 @@ pub fn table_text(t: &Table, clock: &Clock) -> String {
         s.push_str(l.trim_end());
         s.push('\n');
     };
-    let upper: Vec<String> = t.columns.iter().map(|c| c.name.to_uppercase()).collect();
     line(&mut s, upper.iter().map(String::as_str).collect());
     for r in &cells {
         line(&mut s, r.iter().map(String::as_str).collect());

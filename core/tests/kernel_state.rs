@@ -135,10 +135,7 @@ fn cpu_percent_of_a_single_thread_stays_within_one_cpu_and_its_name_stays() {
         s.refresh();
         let (cols, rows) = table(&s, idx, "processes");
         if let Some(r) = rows.iter().find(|r| *cell(&cols, r, "pid") == Value::U64(pid as u64)) {
-            let pct: f64 = match cell(&cols, r, "cpu %") {
-                Value::Str(x) => x.parse().unwrap(),
-                v => panic!("cpu % is {v:?}"),
-            };
+            let Value::F64(pct) = *cell(&cols, r, "cpu") else { panic!("cpu % is a number: {:?}", cell(&cols, r, "cpu")) };
             samples.push(pct);
             names.push(cell(&cols, r, "comm").clone());
         }

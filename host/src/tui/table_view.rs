@@ -76,7 +76,7 @@ pub fn headers(t: &Table, st: &TableState) -> Vec<String> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let mut h = c.name.to_uppercase();
+            let mut h = tracer_core::format::column_label(c).to_uppercase();
             if let Some((col, desc)) = st.sort {
                 if col == i {
                     h.push(if desc { '▼' } else { '▲' });

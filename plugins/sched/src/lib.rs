@@ -14,8 +14,8 @@ use abi_stable::std_types::{ROption, RVec};
 use settings::Settings;
 use stats::SchedStats;
 use tracer_plugin_api::{
-    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel, PanelKind,
-    PanelSpec, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, PLUGIN_API_VERSION,
+    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel,
+    PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, PLUGIN_API_VERSION,
 };
 
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sched.bpf.o"));
@@ -63,17 +63,9 @@ pub fn descriptor() -> PluginDescriptor {
         ]
         .into(),
         config_map: ROption::RSome("sched_filter".into()),
-        panels: vec![
-            PanelSpec::new("runq", "Run-queue latency", PanelKind::LOG2_HISTOGRAM),
-            PanelSpec::new("oncpu", "On-CPU time slices", PanelKind::LOG2_HISTOGRAM),
-            PanelSpec::new("runq_process", "Run-queue latency of one process", PanelKind::LOG2_HISTOGRAM),
-            PanelSpec::new("processes", "Processes (last interval)", PanelKind::TABLE),
-            PanelSpec::new("totals", "Processes (totals)", PanelKind::TABLE),
-            PanelSpec::new("summary", "Scheduler totals", PanelKind::COUNTERS),
-        ]
-        .into(),
+        panels: tracer_plugin_kit::panels::specs(stats::PANELS).into(),
         settings: settings::specs().into(),
-        metrics: RVec::new(),
+        metrics: stats::metric_specs().into(),
     }
 }
 
@@ -98,11 +90,15 @@ impl NativeTracer for Sched {
     }
 
     fn panel(&self, id: &str) -> Result<Panel, String> {
-        self.stats.panel(id)
+        tracer_plugin_kit::panels::build("sched", stats::PANELS, &self.stats, id)
     }
 
     fn reset(&mut self) {
         self.stats.reset();
+    }
+
+    fn metrics(&self) -> Vec<tracer_plugin_api::MetricSample> {
+        self.stats.metrics()
     }
 }
 

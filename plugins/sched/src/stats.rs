@@ -2,9 +2,12 @@
 
 use crate::settings::Mode;
 use std::collections::HashMap;
-use tracer_plugin_api::{Counter, FieldKind, Log2Histogram, MapSnapshot, Panel, Table, Value};
+use tracer_plugin_api::{FieldKind, FieldValue, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
+use tracer_plugin_kit::metrics;
+use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
+use tracer_plugin_kit::table::{column, table};
 use crate::types::{sched_oncpu, sched_proc, SCHED_HIST_MAX, SCHED_HIST_SLOTS, SCHED_STAT_PROC_INSERTED};
-use tracer_plugin_kit::{c_str, col, key_u32, per_cpu_values, sat_sum, sum_slots};
+use tracer_plugin_kit::{c_str, key_u32, per_cpu_values, sat_sum, sum_slots};
 
 pub const HIST_SLOTS: usize = SCHED_HIST_SLOTS as usize;
 type Hist = [u64; HIST_SLOTS];
@@ -66,23 +69,6 @@ fn mono_now_ns() -> u64 {
 
 fn hist_minus(a: &[u64], b: &[u64]) -> Vec<u64> {
     a.iter().enumerate().map(|(i, v)| v.saturating_sub(*b.get(i).unwrap_or(&0))).collect()
-}
-
-/// Upper bound (µs) of the bucket holding quantile `q` of a log2 histogram.
-pub fn quantile_us(hist: &[u64], q: f64) -> Option<u64> {
-    let total = sat_sum(hist.iter().copied());
-    if total == 0 {
-        return None;
-    }
-    let want = (total as f64 * q).ceil() as u64;
-    let mut seen = 0;
-    for (i, c) in hist.iter().enumerate() {
-        seen = c.saturating_add(seen);
-        if seen >= want.max(1) {
-            return Some((1u64 << (i + 1)) - 1);
-        }
-    }
-    None
 }
 
 #[derive(Default)]
@@ -258,82 +244,49 @@ impl SchedStats {
         let interval_ns = (self.interval_s * 1e9).max(1.0);
         // No process can run on more CPUs than there are.
         let max_percent = 100.0 * self.oncpu.len().max(1) as f64;
-        Table {
-            columns: vec![
-                col("pid", FieldKind::U64),
-                col("comm", FieldKind::STR),
-                col("cpu %", FieldKind::STR),
-                col("run", FieldKind::DURATION_NS),
-                col("wait", FieldKind::DURATION_NS),
-                col("avg wait", FieldKind::DURATION_NS),
-                col("voluntary", FieldKind::U64),
-                col("involuntary", FieldKind::U64),
-                col("migrations", FieldKind::U64),
-            ]
-            .into(),
-            rows: v
-                .into_iter()
-                .take(TOP_ROWS)
-                .map(|(pid, p)| {
-                    vec![
-                        Value::u64(pid as u64),
-                        Value::str(&self.comm(pid)),
-                        Value::str(&format!("{:.1}", (100.0 * p.run_ns as f64 / interval_ns).min(max_percent))),
-                        Value::u64(p.run_ns),
-                        Value::u64(p.wait_ns),
-                        // No wait measured: no average (not 0).
-                        if p.waits == 0 { Value::missing() } else { Value::u64(p.wait_ns / p.waits) },
-                        Value::u64(p.voluntary),
-                        Value::u64(p.involuntary),
-                        Value::u64(p.migrations),
-                    ]
-                    .into()
-                })
-                .collect(),
-        }
+        let rows: Vec<Row> = v.into_iter().take(TOP_ROWS).map(|(pid, p)| {
+            let cpu = (100.0 * p.run_ns as f64 / interval_ns).min(max_percent);
+            Row { pid, comm: self.comm(pid), cpu, p }
+        }).collect();
+        let cols = [
+            column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64)),
+            column("comm", FieldKind::STR, "", |r| Value::str(&r.comm)),
+            column("cpu", FieldKind::F64, "%", |r| Value::f64(r.cpu)),
+            column("run", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.run_ns)),
+            column("wait", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.wait_ns)),
+            // No wait measured: no average (not 0).
+            column("avg wait", FieldKind::DURATION_NS, "ns", |r| if r.p.waits == 0 { Value::missing() } else { Value::u64(r.p.wait_ns / r.p.waits) }),
+            column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary)),
+            column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary)),
+            column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations)),
+        ];
+        table(&cols, &rows)
     }
 
     /// Since start (or per interval in interval mode): totals per process.
     pub fn totals(&self) -> Table {
         let mut v = self.delta(self.mode);
         v.sort_by(|a, b| b.1.run_ns.cmp(&a.1.run_ns).then(a.0.cmp(&b.0)));
-        Table {
-            columns: vec![
-                col("pid", FieldKind::U64),
-                col("comm", FieldKind::STR),
-                col("run", FieldKind::DURATION_NS),
-                col("wait", FieldKind::DURATION_NS),
-                col("slices", FieldKind::U64),
-                col("waits", FieldKind::U64),
-                col("voluntary", FieldKind::U64),
-                col("involuntary", FieldKind::U64),
-                col("migrations", FieldKind::U64),
-                col("p50 wait us", FieldKind::U64),
-                col("p99 wait us", FieldKind::U64),
-            ]
-            .into(),
-            rows: v
-                .into_iter()
-                .take(TOP_ROWS)
-                .map(|(pid, p)| {
-                    let q = |x| quantile_us(&p.runq_hist, x).map(Value::u64).unwrap_or_else(Value::missing);
-                    vec![
-                        Value::u64(pid as u64),
-                        Value::str(&self.comm(pid)),
-                        Value::u64(p.run_ns),
-                        Value::u64(p.wait_ns),
-                        Value::u64(p.slices),
-                        Value::u64(p.waits),
-                        Value::u64(p.voluntary),
-                        Value::u64(p.involuntary),
-                        Value::u64(p.migrations),
-                        q(0.5),
-                        q(0.99),
-                    ]
-                    .into()
-                })
-                .collect(),
+        let rows: Vec<Row> = v.into_iter().take(TOP_ROWS).map(|(pid, p)| Row { pid, comm: self.comm(pid), cpu: 0.0, p }).collect();
+        // The bucket a quantile of the run-queue waits falls in, as its upper
+        // bound (the histogram is in µs; the column in ns like the others).
+        fn wait_q(p: &Proc, q: f64) -> FieldValue {
+            Log2Histogram::quantile_upper(&p.runq_hist, q).map(|us| Value::u64(us.saturating_mul(1000))).unwrap_or_else(Value::missing)
         }
+        let cols = [
+            column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64)),
+            column("comm", FieldKind::STR, "", |r| Value::str(&r.comm)),
+            column("run", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.run_ns)),
+            column("wait", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.wait_ns)),
+            column("slices", FieldKind::U64, "", |r| Value::u64(r.p.slices)),
+            column("waits", FieldKind::U64, "", |r| Value::u64(r.p.waits)),
+            column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary)),
+            column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary)),
+            column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations)),
+            column("p50 wait", FieldKind::DURATION_NS, "ns", |r| wait_q(&r.p, 0.5)),
+            column("p99 wait", FieldKind::DURATION_NS, "ns", |r| wait_q(&r.p, 0.99)),
+        ];
+        table(&cols, &rows)
     }
 
     /// The run-queue histogram of one process: the configured one, else the
@@ -353,33 +306,59 @@ impl SchedStats {
         }
     }
 
-    pub fn summary(&self) -> Vec<Counter> {
+    pub fn summary(&self) -> Panel {
         let v = self.delta(self.mode);
         let sum = |f: fn(&Proc) -> u64| sat_sum(v.iter().map(|(_, p)| f(p)));
-        let c = |name: &str, value: u64, unit: &str| Counter { name: name.into(), value, unit: unit.into() };
-        vec![
-            c("switches", sum(|p| p.voluntary.saturating_add(p.involuntary)), ""),
-            c("voluntary", sum(|p| p.voluntary), ""),
-            c("involuntary", sum(|p| p.involuntary), ""),
-            c("migrations", sum(|p| p.migrations), ""),
-            c("processes", v.len() as u64, ""),
-            c("evicted", self.inserted.saturating_sub(self.procs_now.len() as u64), "processes"),
-        ]
+        counters(&[
+            ("switches", sum(|p| p.voluntary.saturating_add(p.involuntary)), ""),
+            ("voluntary", sum(|p| p.voluntary), ""),
+            ("involuntary", sum(|p| p.involuntary), ""),
+            ("migrations", sum(|p| p.migrations), ""),
+            ("processes", v.len() as u64, ""),
+            ("evicted", self.inserted.saturating_sub(self.procs_now.len() as u64), "processes"),
+        ])
     }
 
-    pub fn panel(&self, id: &str) -> Result<Panel, String> {
-        let hist = |i, unit: &str| Panel::Log2Histogram(Log2Histogram { unit: unit.into(), buckets: self.hist(i).into() });
-        Ok(match id {
-            "runq" => hist(0, "usecs"),
-            "oncpu" => hist(1, "usecs"),
-            "runq_process" => Panel::Log2Histogram(self.runq_process()),
-            "processes" => Panel::Table(self.processes()),
-            "totals" => Panel::Table(self.totals()),
-            "summary" => Panel::Counters(self.summary().into()),
-            other => return Err(format!("sched: no panel named {other:?}")),
-        })
+    /// Since the plugin started: the system-wide histograms (carried across
+    /// re-attaches, so they only grow) and the processes tracked now. No
+    /// per-process series: pids are not a bounded label set.
+    pub fn metrics(&self) -> Vec<MetricSample> {
+        vec![
+            metrics::log2_histogram("runqueue_latency_seconds", &[], &self.hists_now[0], "usecs", None),
+            metrics::log2_histogram("oncpu_slice_seconds", &[], &self.hists_now[1], "usecs", None),
+            metrics::gauge("tracked_processes", &[], self.procs_now.len() as f64),
+        ]
     }
 }
+
+/// A row of the process tables.
+struct Row {
+    pid: u32,
+    comm: String,
+    cpu: f64,
+    p: Proc,
+}
+
+pub fn metric_specs() -> Vec<MetricSpec> {
+    vec![
+        MetricSpec::new("runqueue_latency_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "time from wakeup to running (runqlat)", &[]),
+        MetricSpec::new("oncpu_slice_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "time on a CPU per slice (cpudist)", &[]),
+        MetricSpec::new("tracked_processes", MetricKind::GAUGE, "1", "processes in the kernel's per-process map", &[]),
+    ]
+}
+
+fn hist(s: &SchedStats, i: usize) -> Panel {
+    panels::histogram("usecs", s.hist(i))
+}
+
+pub const PANELS: &[PanelDef<SchedStats>] = &[
+    def("runq", "Run-queue latency", PanelKind::LOG2_HISTOGRAM, |s| hist(s, 0)),
+    def("oncpu", "On-CPU time slices", PanelKind::LOG2_HISTOGRAM, |s| hist(s, 1)),
+    def("runq_process", "Run-queue latency of one process", PanelKind::LOG2_HISTOGRAM, |s| Panel::Log2Histogram(s.runq_process())),
+    def("processes", "Processes (last interval)", PanelKind::TABLE, |s| Panel::Table(s.processes())),
+    def("totals", "Processes (totals)", PanelKind::TABLE, |s| Panel::Table(s.totals())),
+    def("summary", "Scheduler totals", PanelKind::COUNTERS, |s| s.summary()),
+];
 
 #[cfg(test)]
 mod tests {
@@ -428,10 +407,7 @@ mod tests {
         // No switch in the interval: still shown, at one CPU's worth.
         let t = s.processes();
         assert_eq!(t.rows.len(), 1, "a process running all interval is shown");
-        let pct: f64 = match cell(&t, 0, 2) {
-            Value::Str(x) => x.parse().unwrap(),
-            v => panic!("{v:?}"),
-        };
+        let Value::F64(pct) = cell(&t, 0, 2) else { panic!("cpu % is a number") };
         assert!((95.0..=100.0).contains(&pct), "{pct}");
         let run = match cell(&t, 0, 3) {
             Value::U64(n) => n,
@@ -459,11 +435,10 @@ mod tests {
         after.entries[0].value = v.into();
         s.on_map(&after).unwrap();
         let t = s.processes();
-        let pct: f64 = match cell(&t, 0, 2) {
-            Value::Str(x) => x.parse().unwrap(),
-            v => panic!("{v:?}"),
-        };
-        assert!((90.0..=100.0).contains(&pct), "the ended slice counted once: {pct}%");
+        let Value::F64(pct) = cell(&t, 0, 2) else { panic!("cpu % is a number") };
+        // Up to 100.5: the slice ended a few µs after the sched_oncpu read
+        // (the instant the figures are taken), and that bit counts here too.
+        assert!((90.0..=100.5).contains(&pct), "the ended slice counted once: {pct}%");
     }
 
     fn cell(t: &Table, r: usize, c: usize) -> Value {
@@ -479,7 +454,7 @@ mod tests {
         assert_eq!(cell(&totals, 0, 2), Value::U64(4500));
         assert_eq!(cell(&totals, 0, 5), Value::U64(5));
         assert_eq!(cell(&totals, 0, 6), Value::U64(4));
-        assert_eq!(cell(&totals, 0, 9), Value::U64(3), "p50 in the 2-3 us bucket");
+        assert_eq!(cell(&totals, 0, 9), Value::U64(3000), "p50 in the 2-3 us bucket, as ns");
         let interval = s.processes();
         assert_eq!(cell(&interval, 0, 3), Value::U64(3000));
         assert_eq!(cell(&interval, 0, 6), Value::U64(2));
@@ -488,10 +463,23 @@ mod tests {
     }
 
     #[test]
-    fn quantiles_come_from_log2_buckets() {
-        assert_eq!(quantile_us(&[0, 0, 0], 0.5), None);
-        assert_eq!(quantile_us(&[1, 1, 2], 0.5), Some(3));
-        assert_eq!(quantile_us(&[1, 1, 2], 0.99), Some(7));
+    fn metrics_are_the_system_histograms_since_start() {
+        let mut s = SchedStats::default();
+        let hists = |runq: u64| {
+            let mut v = Vec::new();
+            let mut h = [0u64; HIST_SLOTS];
+            h[2] = runq;
+            v.extend_from_slice(tracer_plugin_kit::bytes_of(&h));
+            MapSnapshot { name: "sched_hists".into(), values_per_key: 1, entries: RVec::from(vec![MapEntry { key: 0u32.to_ne_bytes().to_vec().into(), value: v.into() }]) }
+        };
+        s.on_map(&hists(5)).unwrap();
+        s.reset();
+        s.on_map(&hists(7)).unwrap();
+        let m = s.metrics();
+        tracer_plugin_kit::test_support::assert_metrics_declared(&metric_specs(), &m);
+        assert_eq!(m[0].buckets[2], 7, "since start, not since the reset");
+        let Panel::Log2Histogram(h) = hist(&s, 0) else { panic!() };
+        assert_eq!(h.buckets[2], 2, "the panel counts since the reset");
     }
 
     #[test]
@@ -519,9 +507,10 @@ mod fuzz {
             for snap in &snaps {
                 let _ = s.on_map(snap);
             }
-            for id in ["runq", "oncpu", "runq_process", "processes", "totals", "summary"] {
-                let _ = s.panel(id);
+            for p in PANELS {
+                let _ = (p.build)(&s);
             }
+            tracer_plugin_kit::test_support::assert_metrics_declared(&metric_specs(), &s.metrics());
         }
     }
 }

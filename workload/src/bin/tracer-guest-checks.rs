@@ -237,7 +237,7 @@ fn check_cpu_bound(ctx: &Ctx) -> Result<String, String> {
     let (lines, _) = stopped?;
     let rows = rows_where(panel(&lines, "sched", "processes")?, "pid", &Value::from(hog.id()))?;
     let row = rows.first().ok_or("no row for the hog in the last interval")?;
-    let pct: f64 = row[2].as_str().and_then(|s| s.parse().ok()).ok_or(format!("cpu % {}", row[2]))?;
+    let pct: f64 = row[2].as_f64().ok_or(format!("cpu % {}", row[2]))?;
     if row[1] != "ghog" || !(1.0..=103.0).contains(&pct) {
         return Err(format!("row {row}"));
     }
