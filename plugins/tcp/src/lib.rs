@@ -12,13 +12,13 @@ pub mod types {
 }
 
 use abi_stable::std_types::{ROption, RVec};
-use aggregate::TcpStats;
-use record::{end_name, state_name, Close, Transition};
+use aggregate::{close_columns, transition_columns, TcpStats};
+use record::{Close, Transition};
+use tracer_plugin_kit::table::{fields, push_row};
 use settings::Settings;
 use tracer_plugin_api::{
-    export_tracer, AttachAlternative, CounterSpec, FieldKind, FieldSpec, FieldValue, MapSnapshot, NativeTracer,
-    Panel, PanelKind, PanelSpec, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, RingSpec, Value,
-    PLUGIN_API_VERSION,
+    export_tracer, AttachAlternative, CounterSpec, FieldSpec, FieldValue, MapSnapshot, NativeTracer, Panel,
+    PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, RingSpec, PLUGIN_API_VERSION,
 };
 
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tcplife.bpf.o"));
@@ -26,8 +26,6 @@ pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tcplife
 #[derive(Default)]
 pub struct Tcp {
     stats: TcpStats,
-    /// Newest timestamp seen (monotonic ns), for connection ages.
-    now_ns: u64,
 }
 
 /// `main` and `destroy` (the socket freed: ends a connection held at CLOSE
@@ -41,42 +39,12 @@ fn alt(main: &str, destroy: &str, resets: [&str; 2]) -> AttachAlternative {
     AttachAlternative { programs: programs.into() }
 }
 
-fn f(name: &str, kind: FieldKind) -> FieldSpec {
-    FieldSpec::new(name, kind, "")
-}
-
-/// What both kinds of record start with: when, who, and the two ends.
-fn endpoint_fields() -> Vec<FieldSpec> {
-    vec![
-        f("ts", FieldKind::MONO_TIME_NS),
-        f("pid", FieldKind::U64),
-        f("comm", FieldKind::STR),
-        f("family", FieldKind::U64),
-        f("laddr", FieldKind::STR),
-        f("lport", FieldKind::U64),
-        f("raddr", FieldKind::STR),
-        f("rport", FieldKind::U64),
-    ]
-}
-
 pub fn transition_fields() -> Vec<FieldSpec> {
-    let mut v = endpoint_fields();
-    v.extend([f("old", FieldKind::STR), f("new", FieldKind::STR), f("in_old", FieldKind::DURATION_NS)]);
-    v
+    fields(&transition_columns())
 }
 
 pub fn close_fields() -> Vec<FieldSpec> {
-    let mut v = endpoint_fields();
-    v.extend([
-        f("dir", FieldKind::STR),
-        f("tx_bytes", FieldKind::BYTES),
-        f("rx_bytes", FieldKind::BYTES),
-        f("lifetime", FieldKind::DURATION_NS),
-        f("connect", FieldKind::DURATION_NS),
-        f("end", FieldKind::STR),
-        f("states", FieldKind::STR),
-    ]);
-    v
+    fields(&close_columns())
 }
 
 pub fn descriptor() -> PluginDescriptor {
@@ -110,28 +78,10 @@ pub fn descriptor() -> PluginDescriptor {
         .into(),
         polled_maps: vec!["tcp_conns".into(), "tcp_connect_hist".into(), "tcp_counters".into()].into(),
         config_map: ROption::RSome("tcp_filter".into()),
-        panels: vec![
-            PanelSpec::new("live", "Live connections", PanelKind::TABLE),
-            PanelSpec::new("closed", "Closed connections", PanelKind::TABLE),
-            PanelSpec::new("transitions", "State transitions", PanelKind::TABLE),
-            PanelSpec::new("connect_latency", "Connect latency", PanelKind::LOG2_HISTOGRAM),
-            PanelSpec::new("summary", "TCP totals", PanelKind::COUNTERS),
-        ]
-        .into(),
+        panels: tracer_plugin_kit::panels::specs(aggregate::PANELS).into(),
         settings: settings::specs().into(),
-        metrics: RVec::new(),
+        metrics: aggregate::metric_specs().into(),
     }
-}
-
-fn push_common(out: &mut RVec<FieldValue>, ts: u64, pid: u32, comm: &str, family: u8, la: &str, lp: u16, ra: &str, rp: u16) {
-    out.push(Value::u64(ts));
-    out.push(if pid == 0 { Value::missing() } else { Value::u64(pid as u64) });
-    out.push(Value::str(comm));
-    out.push(Value::u64(family as u64));
-    out.push(Value::str(la));
-    out.push(Value::u64(lp as u64));
-    out.push(Value::str(ra));
-    out.push(Value::u64(rp as u64));
 }
 
 impl NativeTracer for Tcp {
@@ -147,29 +97,12 @@ impl NativeTracer for Tcp {
         match ring {
             0 => {
                 let t = Transition::decode(data)?;
-                self.now_ns = self.now_ns.max(t.ts_ns);
-                if let Some(out) = out {
-                    push_common(out, t.ts_ns, t.pid, &t.comm, t.family, &t.saddr, t.sport, &t.daddr, t.dport);
-                    out.push(Value::str(state_name(t.oldstate)));
-                    out.push(Value::str(state_name(t.newstate)));
-                    out.push(Value::u64(t.in_old_ns));
-                }
+                out.map(|o| push_row(&transition_columns(), &t, o));
                 self.stats.add_transition(t);
             }
             1 => {
                 let c = Close::decode(data)?;
-                self.now_ns = self.now_ns.max(c.ts_ns);
-                if let Some(out) = out {
-                    let k = &c.conn;
-                    push_common(out, c.ts_ns, k.pid, &k.comm, k.family, &k.saddr, k.sport, &k.daddr, k.dport);
-                    out.push(Value::str(if k.active() { "active" } else { "passive" }));
-                    out.push(Value::u64(c.bytes_acked));
-                    out.push(Value::u64(c.bytes_received));
-                    out.push(c.lifetime_value());
-                    out.push(k.connect_value());
-                    out.push(Value::str(end_name(c.end)));
-                    out.push(Value::str(&k.state_times()));
-                }
+                out.map(|o| push_row(&close_columns(), &c, o));
                 self.stats.add_close(c);
             }
             other => return Err(format!("tcp: no ring {other}")),
@@ -178,19 +111,19 @@ impl NativeTracer for Tcp {
     }
 
     fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
-        self.stats.on_map(snap)?;
-        if let Some(newest) = self.stats.live.iter().map(|c| c.last_ns).max() {
-            self.now_ns = self.now_ns.max(newest);
-        }
-        Ok(())
+        self.stats.on_map(snap)
     }
 
     fn panel(&self, id: &str) -> Result<Panel, String> {
-        self.stats.panel(id, self.now_ns)
+        tracer_plugin_kit::panels::build("tcp", aggregate::PANELS, &self.stats, id)
     }
 
     fn reset(&mut self) {
         self.stats.reset();
+    }
+
+    fn metrics(&self) -> Vec<tracer_plugin_api::MetricSample> {
+        self.stats.metrics()
     }
 }
 
@@ -200,6 +133,7 @@ export_tracer!(Tcp::default);
 mod tests {
     use super::*;
     use record::tests::conn;
+    use tracer_plugin_api::Value;
 
     fn close_bytes(end: u8, tx: u64, rx: u64) -> Vec<u8> {
         record::tests::close_bytes(end, tx, rx, conn(42, 2, &[127, 0, 0, 1], &[127, 0, 0, 1], 40000, 8080, 7, 3))
@@ -226,6 +160,12 @@ mod tests {
         let Panel::Counters(s) = t.panel("summary").unwrap() else { panic!() };
         assert!(s.iter().any(|c| c.name.as_str() == "ended rst_received" && c.value == 1));
         assert!(t.on_record(5, &[], None).is_err());
+        t.reset();
+        let m = t.metrics();
+        tracer_plugin_kit::test_support::assert_metrics_declared(&aggregate::metric_specs(), &m);
+        let get = |n: &str, l: &str| m.iter().find(|x| x.name == n && x.labels[0] == l).map(|x| x.value);
+        assert_eq!(get("connections_closed_total", "rst_received"), Some(1.0), "since start, across the reset");
+        assert_eq!((get("closed_connection_bytes_total", "sent"), get("closed_connection_bytes_total", "received")), (Some(100.0), Some(50.0)));
     }
 
     #[test]
