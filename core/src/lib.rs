@@ -3,7 +3,6 @@
 
 pub mod bpf_runtime;
 pub mod bpf_stats;
-pub mod config;
 pub mod kernel_features;
 pub mod libbpf_log;
 pub mod loader;

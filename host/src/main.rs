@@ -11,6 +11,7 @@ macro_rules! diag {
 }
 
 mod cli;
+mod config_file;
 mod event_loop;
 mod headless;
 mod hotplug;
@@ -27,7 +28,7 @@ use cli::{Cli, OutputFormat};
 use event_loop::StopReason;
 use std::process::ExitCode;
 use std::time::Duration;
-use tracer_core::config::Config;
+use config_file::Config;
 use tracer_core::output::Format;
 use tracer_core::session::{Session, SlotState, StartError};
 

@@ -5,7 +5,7 @@
 
 use ratatui::layout::Constraint;
 use std::collections::HashSet;
-use tracer_core::config::{Size, TabConfig};
+use crate::config_file::{Size, TabConfig};
 use tracer_core::session::Session;
 
 /// `plugin.panel`
@@ -137,7 +137,7 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tracer_core::config::RowConfig;
+    use crate::config_file::RowConfig;
 
     fn cfg() -> Vec<TabConfig> {
         vec![TabConfig {

@@ -48,6 +48,21 @@ enum PromptKind {
     Search,
 }
 
+/// Who gets the keys: one mode at a time, switched explicitly (as bpftop's
+/// app modes), not flags whose priority is the order of `if`s. Zoom and
+/// pause are not modes: they change what is shown, not where keys go.
+#[derive(Debug, Clone, PartialEq)]
+enum Mode {
+    /// Keys are the keymap's actions.
+    Normal,
+    /// The key table over the screen; Esc or q closes it, other keys act.
+    Help,
+    /// The panel picker, its cursor on item `cursor`.
+    Picker { cursor: usize },
+    /// A one-line prompt being typed.
+    Prompt { kind: PromptKind, text: String },
+}
+
 /// Per-plugin figures for the status line, updated once a second.
 #[derive(Default, Clone)]
 struct PluginRates {
@@ -60,10 +75,8 @@ pub struct Screen {
     tab: usize,
     focus: usize,
     zoom: bool,
-    help: bool,
     paused: bool,
-    picker: Option<usize>,
-    prompt: Option<(PromptKind, String)>,
+    mode: Mode,
     message: Option<(String, Instant)>,
     off: HashSet<PanelRef>,
     /// Plugins this screen detached because all their panels were switched off.
@@ -90,10 +103,8 @@ impl Screen {
             tab: 0,
             focus: 0,
             zoom: false,
-            help: false,
             paused: false,
-            picker: None,
-            prompt: None,
+            mode: Mode::Normal,
             message: None,
             off: HashSet::new(),
             detached: HashSet::new(),
@@ -252,7 +263,10 @@ impl Screen {
 
     pub fn render(&self, f: &mut Frame, session: &Session, log_line: Option<String>) {
         let rows = self.layout.visible(self.tab, &self.off);
-        let picker = self.picker.map(|cursor| PickerView { items: self.picker_items(session), cursor });
+        let picker = match self.mode {
+            Mode::Picker { cursor } => Some(PickerView { items: self.picker_items(session), cursor }),
+            _ => None,
+        };
         let msg = self
             .message
             .as_ref()
@@ -260,7 +274,10 @@ impl Screen {
             .map(|(m, _)| m.clone())
             .or(log_line);
         let filter_label = self.filter_label(session);
-        let prompt = self.prompt.as_ref().map(|(k, t)| (if *k == PromptKind::Filter { filter_label.as_str() } else { "search" }, t.as_str()));
+        let prompt = match &self.mode {
+            Mode::Prompt { kind, text } => Some((if *kind == PromptKind::Filter { filter_label.as_str() } else { "search" }, text.as_str())),
+            _ => None,
+        };
         let (status, host_line) = self.status(session);
         let view = View {
             status,
@@ -271,7 +288,7 @@ impl Screen {
             panels: &self.views,
             focus: self.focus,
             zoom: self.zoom,
-            help: self.help,
+            help: self.mode == Mode::Help,
             picker: picker.as_ref(),
             prompt,
             message: msg.as_deref(),
@@ -378,7 +395,7 @@ impl Screen {
         let n = self.tab_panels().len().max(1);
         match a {
             Action::Quit => return Err(StopReason::Quit),
-            Action::Help => self.help = !self.help,
+            Action::Help => self.mode = if self.mode == Mode::Help { Mode::Normal } else { Mode::Help },
             Action::Pause => self.paused = !self.paused,
             Action::Reset => {
                 session.reset();
@@ -421,9 +438,9 @@ impl Screen {
             }
             Action::Search => {
                 let current = self.focused_state().map(|s| s.table.filter.clone()).unwrap_or_default();
-                self.prompt = Some((PromptKind::Search, current));
+                self.mode = Mode::Prompt { kind: PromptKind::Search, text: current };
             }
-            Action::Filter => self.prompt = Some((PromptKind::Filter, String::new())),
+            Action::Filter => self.mode = Mode::Prompt { kind: PromptKind::Filter, text: String::new() },
             Action::Faster | Action::Slower => {
                 let hz = 1.0 / self.refresh.as_secs_f64();
                 let next = if a == Action::Faster {
@@ -435,18 +452,17 @@ impl Screen {
                 self.say(format!("refresh {} Hz", format_hz(next)));
             }
             Action::Zoom => self.zoom = !self.zoom,
-            Action::Picker => self.picker = Some(0),
+            Action::Picker => self.mode = Mode::Picker { cursor: 0 },
         }
         Ok(())
     }
 
-    fn picker_key(&mut self, k: KeyEvent, session: &mut Session) {
+    fn picker_key(&mut self, cur: usize, k: KeyEvent, session: &mut Session) {
         let items = self.picker_items(session);
-        let Some(cur) = self.picker else { return };
         match k.code {
-            KeyCode::Esc | KeyCode::Char('c') | KeyCode::Char('q') => self.picker = None,
-            KeyCode::Up | KeyCode::Char('k') => self.picker = Some(cur.saturating_sub(1)),
-            KeyCode::Down | KeyCode::Char('j') => self.picker = Some((cur + 1).min(items.len().saturating_sub(1))),
+            KeyCode::Esc | KeyCode::Char('c') | KeyCode::Char('q') => self.mode = Mode::Normal,
+            KeyCode::Up | KeyCode::Char('k') => self.mode = Mode::Picker { cursor: cur.saturating_sub(1) },
+            KeyCode::Down | KeyCode::Char('j') => self.mode = Mode::Picker { cursor: (cur + 1).min(items.len().saturating_sub(1)) },
             KeyCode::Char(' ') | KeyCode::Enter => {
                 if let Some(r) = items.get(cur).and_then(|(id, _, _)| PanelRef::parse(id)) {
                     self.toggle_panel(session, r);
@@ -457,9 +473,10 @@ impl Screen {
     }
 
     fn prompt_key(&mut self, k: KeyEvent, session: &mut Session) {
+        let Mode::Prompt { text, .. } = &mut self.mode else { return };
         match k.code {
             KeyCode::Enter => {
-                let Some((kind, text)) = self.prompt.take() else { return };
+                let Mode::Prompt { kind, text } = std::mem::replace(&mut self.mode, Mode::Normal) else { return };
                 match kind {
                     PromptKind::Filter => self.apply_filter(session, &text),
                     PromptKind::Search => {
@@ -470,17 +487,11 @@ impl Screen {
                     }
                 }
             }
-            KeyCode::Esc => self.prompt = None,
+            KeyCode::Esc => self.mode = Mode::Normal,
             KeyCode::Backspace => {
-                if let Some((_, text)) = self.prompt.as_mut() {
-                    text.pop();
-                }
+                text.pop();
             }
-            KeyCode::Char(c) => {
-                if let Some((_, text)) = self.prompt.as_mut() {
-                    text.push(c);
-                }
-            }
+            KeyCode::Char(c) => text.push(c),
             _ => {}
         }
     }
@@ -491,14 +502,15 @@ impl Screen {
             if k.kind != KeyEventKind::Press {
                 return Ok(());
             }
-            if self.prompt.is_some() {
-                self.prompt_key(k, session);
-            } else if self.picker.is_some() {
-                self.picker_key(k, session);
-            } else if self.help && k.code == KeyCode::Esc {
-                self.help = false;
-            } else if let Some(a) = keymap::action_for(k) {
-                self.act(a, session)?;
+            match self.mode {
+                Mode::Prompt { .. } => self.prompt_key(k, session),
+                Mode::Picker { cursor } => self.picker_key(cursor, k, session),
+                Mode::Help if matches!(k.code, KeyCode::Esc | KeyCode::Char('q')) => self.mode = Mode::Normal,
+                Mode::Help | Mode::Normal => {
+                    if let Some(a) = keymap::action_for(k) {
+                        self.act(a, session)?;
+                    }
+                }
             }
             // What the key changed is shown at once, not at the next refresh.
             self.collect(session);

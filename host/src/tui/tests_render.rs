@@ -13,7 +13,7 @@ use ratatui::Terminal;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
-use tracer_core::config::Config;
+use crate::config_file::Config;
 use tracer_core::format::Clock;
 use tracer_core::session::Session;
 use tracer_plugin_api::{Counter, FieldKind, FieldSpec, Log2Histogram, Panel, Table, TimeSeries, Value};
@@ -100,8 +100,8 @@ fn draw(w: u16, h: u16, rows: &[super::layout::Row], panels: &[PanelView], focus
 
 fn one_panel_layout() -> Vec<super::layout::Row> {
     vec![super::layout::Row {
-        height: tracer_core::config::Size::Fill,
-        cells: vec![super::layout::Cell { panel: PanelRef::parse("demo.x").unwrap(), width: tracer_core::config::Size::Fill }],
+        height: crate::config_file::Size::Fill,
+        cells: vec![super::layout::Cell { panel: PanelRef::parse("demo.x").unwrap(), width: crate::config_file::Size::Fill }],
     }]
 }
 
@@ -196,9 +196,12 @@ fn keys_move_focus_switch_tabs_zoom_and_quit() {
     s.on_event(key(KeyCode::Char('z')), &mut session).unwrap();
     assert!(s.zoom);
     s.on_event(key(KeyCode::Char('?')), &mut session).unwrap();
-    assert!(s.help);
+    assert_eq!(s.mode, super::Mode::Help);
     s.on_event(key(KeyCode::Esc), &mut session).unwrap();
-    assert!(!s.help);
+    assert_eq!(s.mode, super::Mode::Normal);
+    s.on_event(key(KeyCode::Char('?')), &mut session).unwrap();
+    assert_eq!(s.on_event(key(KeyCode::Char('q')), &mut session), Ok(()), "q in the help closes it, does not quit");
+    assert_eq!(s.mode, super::Mode::Normal);
     s.on_event(key(KeyCode::Char('+')), &mut session).unwrap();
     assert_eq!(s.refresh(), Duration::from_millis(100), "4 Hz -> 10 Hz");
     s.on_event(key(KeyCode::Char('-')), &mut session).unwrap();

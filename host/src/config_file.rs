@@ -1,4 +1,5 @@
-//! The host's configuration file (`configs/default.toml` documents every key).
+//! The configuration file (`configs/default.toml` documents every key): the
+//! plugins directory, which plugins run, their settings, and the screen layout.
 //!
 //! Read with the `config` crate into serde structs. Unknown keys and wrong types are
 //! errors that name the file and the key. Relative paths are relative to the
@@ -119,8 +120,8 @@ impl Config {
         if !path.is_file() {
             return Err(err("cannot read the config file (no such file)".into()));
         }
-        let raw = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        let raw = ::config::Config::builder()
+            .add_source(::config::File::from(path).format(::config::FileFormat::Toml))
             .build()
             .map_err(|e| err(strip_origin(&e.to_string())))?;
         let mut cfg: Config = raw
