@@ -92,6 +92,40 @@ static __always_inline void comm_remember(void *comms, __u32 tgid)
 	bpf_map_update_elem(comms, &tgid, &comm, BPF_ANY);
 }
 
+/* The slow half of PROC_ENTRY: `key` was not found; make its entry from
+ * `zero`. A new entry is counted (stats[inserted_idx]: inserted minus live
+ * is what the LRU evicted) and its process named in `comms` under `tgid`,
+ * from the current task at event time; one the map refuses is counted as
+ * lost (stats[failed_idx]) and NULL returned. */
+static __always_inline void *proc_entry_insert(void *map, const void *key, const void *zero, __u32 tgid,
+					       void *comms, void *stats, __u32 inserted_idx, __u32 failed_idx)
+{
+	bool inserted;
+	void *v = map_insert_or_find(map, key, zero, &inserted);
+
+	if (inserted) {
+		stat_inc(stats, inserted_idx);
+		comm_remember(comms, tgid);
+	}
+	if (!v)
+		stat_inc(stats, failed_idx);
+	return v;
+}
+
+/* The per-process entry (of value type T) of `key` in hash `map`: looked up,
+ * else made (see proc_entry_insert). A macro so that the zeroed T is built
+ * only on the insert path, never on the hot path of an existing entry. */
+#define PROC_ENTRY(T, map, key, tgid, comms, stats, inserted_idx, failed_idx)                     \
+	({                                                                                         \
+		T *__v = bpf_map_lookup_elem(map, key);                                            \
+		if (!__v) {                                                                        \
+			T __zero = {};                                                             \
+			__v = proc_entry_insert(map, key, &__zero, tgid, comms, stats, inserted_idx, \
+						failed_idx);                                       \
+		}                                                                                  \
+		__v;                                                                               \
+	})
+
 /* The process filter every tracer's filter struct starts with (32 bytes).
  * Zero fields mean "no filter". The Rust side is tracer_plugin_kit::proc_filter. */
 struct proc_filter {
@@ -122,6 +156,27 @@ static __always_inline bool proc_wanted(const struct proc_filter *f, __u32 tgid)
 			return false;
 	}
 	return true;
+}
+
+/* Whether a process known by its tgid and comm, stored earlier (a
+ * connection's owner, named when a system call used it), passes `f`. A tgid
+ * of 0 is no process yet: it passes only a filter on neither pid nor comm. */
+static __always_inline bool proc_wanted_as(const struct proc_filter *f, __u32 tgid, const char *comm)
+{
+	if (f->pid && f->pid != tgid)
+		return false;
+	if (f->exclude_pid && f->exclude_pid == tgid)
+		return false;
+	if (f->has_comm && (!tgid || !comm_eq(comm, f->comm)))
+		return false;
+	return true;
+}
+
+/* Whether `f` picks processes at all (pid or comm): a transition no process
+ * owns (a listening socket's) is shown only when it does not. */
+static __always_inline bool proc_filter_picks(const struct proc_filter *f)
+{
+	return f->pid || f->has_comm;
 }
 
 #include "log2_hist.h"

@@ -82,6 +82,29 @@ fn port_and_family_filters_apply_in_the_kernel() {
 }
 
 #[test]
+fn the_comm_filter_keeps_the_connections_a_process_of_that_name_owns() {
+    let _g = serial();
+    // Two clients on one port under made-up names; the filter names one. Its
+    // connections are attributed in process context (connect, accept), and
+    // transitions in softirq still count as the owner's.
+    let port = 47341u64;
+    let (run, w) = run_with_workloads(
+        "tcp",
+        &format!("ports = [{port}]\ncomm = \"tcpkept\""),
+        &[&["--comm", "tcpkept", "tcp4", &port.to_string(), "2", "100"], &["--comm", "tcpdropped", "tcp4", &port.to_string(), "3", "100"]],
+    );
+    // The server ends belong to each workload's accepting thread, named
+    // tcpserver: not this comm either.
+    let c = closes(&run, 4, port);
+    assert_eq!(c.len(), 2, "the 2 client ends of tcpkept only: {c:#?}\n{}", run.stderr);
+    for r in &c {
+        assert_eq!((&r["pid"], &r["comm"], &r["dir"]), (&serde_json::json!(w[0].0), &serde_json::json!("tcpkept"), &serde_json::json!("active")), "{r}");
+    }
+    let foreign: Vec<_> = run.records("tcp").into_iter().filter(|r| r["comm"] != "tcpkept").collect();
+    assert!(foreign.is_empty(), "other owners' records are filtered in the kernel: {foreign:?}");
+}
+
+#[test]
 fn passive_connections_are_owned_from_accept_on() {
     let _g = serial();
     // The client closes first: the server's ESTABLISHED -> CLOSE_WAIT runs in

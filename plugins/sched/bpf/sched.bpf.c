@@ -165,19 +165,11 @@ static __always_inline void switch_out(__u32 prev_tid, bool voluntary, __u64 now
 	if (!wanted(tgid))
 		return;
 
-	p = bpf_map_lookup_elem(&sched_procs, &tgid);
-	if (!p) {
-		struct sched_proc zero = {};
-		bool inserted;
-
-		p = map_insert_or_find(&sched_procs, &tgid, &zero, &inserted);
-		if (inserted) {
-			stat_inc(&sched_counters, SCHED_STAT_PROC_INSERTED);
-			comm_remember(&sched_comms, tgid);
-		}
-		if (!p)
-			return;
-	} else if ((p->slices & 63) == 0 && !bpf_map_lookup_elem(&sched_comms, &tgid)) {
+	p = PROC_ENTRY(struct sched_proc, &sched_procs, &tgid, tgid, &sched_comms, &sched_counters,
+		       SCHED_STAT_PROC_INSERTED, SCHED_STAT_PROC_FAILED);
+	if (!p)
+		return;
+	if ((p->slices & 63) == 0 && p->slices && !bpf_map_lookup_elem(&sched_comms, &tgid)) {
 		/* The name map is an LRU filled once per process: short-lived
 		 * processes push a long-lived one's name out. Put it back now and
 		 * then (the lookup also marks it used). */

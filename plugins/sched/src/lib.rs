@@ -50,6 +50,7 @@ pub fn descriptor() -> PluginDescriptor {
         counters: vec![
             CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_PROC_INSERTED, name: "processes inserted".into(), is_drop: false },
             CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_TASK_FAILED, name: "thread state not stored".into(), is_drop: true },
+            CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_PROC_FAILED, name: "process figures not stored".into(), is_drop: true },
         ]
         .into(),
         // sched_oncpu before sched_procs: the running slices are added to the

@@ -131,21 +131,10 @@ static __always_inline void on_exit(long ret)
 	if (!f->per_process)
 		return;
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
-	pv = bpf_map_lookup_elem(&sc_procs, &key);
-	if (!pv) {
-		struct sc_proc_val zero = {};
-		bool inserted;
-
-		pv = map_insert_or_find(&sc_procs, &key, &zero, &inserted);
-		if (!pv) {
-			stat_inc(&sc_counters, SC_STAT_PROC_FAILED);
-			return;
-		}
-		if (inserted) {
-			stat_inc(&sc_counters, SC_STAT_PROC_INSERTED);
-			comm_remember(&sc_comms, key.tgid);
-		}
-	}
+	pv = PROC_ENTRY(struct sc_proc_val, &sc_procs, &key, key.tgid, &sc_comms, &sc_counters,
+			SC_STAT_PROC_INSERTED, SC_STAT_PROC_FAILED);
+	if (!pv)
+		return;
 	pv->count++;
 	pv->total_ns += delta;
 	pv->errors += failed;

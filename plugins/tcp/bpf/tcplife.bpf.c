@@ -172,70 +172,72 @@ static __always_inline bool may_reset(int old)
 	       old == TCP_FIN_WAIT2 || old == TCP_SYN_RECV;
 }
 
+/* Whether connection `c` is one the filter's process part wants. */
+static __always_inline bool owner_wanted(struct tcp_filter *f, struct tcp_conn *c)
+{
+	return proc_wanted_as(&f->proc, c->pid, c->comm);
+}
+
 /* Emit the record of a connection held at CLOSE, and forget it. */
 static __always_inline void flush_closed(struct tcp_filter *f, struct tcp_conn *c, __u64 sk)
 {
-	if (!f->pid || f->pid == c->pid)
+	if (owner_wanted(f, c))
 		emit_close(c, sk, c->last_ns);
 	bpf_map_delete_elem(&tcp_conns, &sk);
 	__sync_fetch_and_sub(&held_conns, 1);
 }
 
-static __always_inline void on_change(struct change *ch)
+/* A connection not tracked yet is tracked only if the filter's family and
+ * ports want it. A tracked one passed when first seen; its local port is
+ * gone by CLOSE, so it is not filtered again. */
+static __always_inline bool new_conn_wanted(struct tcp_filter *f, struct change *ch)
 {
-	__u32 zero = 0;
-	struct tcp_filter *f = bpf_map_lookup_elem(&tcp_filter, &zero);
+	if (f->family && f->family != ch->family)
+		return false;
+	return port_wanted(f, ch->sport, ch->dport);
+}
+
+/* A listening socket is no connection: show its transitions, track nothing.
+ * (A connection accepted from it starts as LISTEN -> SYN_RECV.) */
+static __always_inline bool is_listener(struct change *ch)
+{
+	return ch->newstate == TCP_LISTEN || (ch->oldstate == TCP_LISTEN && ch->newstate == TCP_CLOSE);
+}
+
+static __always_inline void on_listener(struct tcp_filter *f, struct change *ch, __u64 now)
+{
+	struct tcp_conn none = {};
+
+	bpf_map_delete_elem(&tcp_conns, &ch->sk);
+	if (f->transitions && !proc_filter_picks(&f->proc))
+		emit_transition(ch, &none, now, 0);
+}
+
+/* A new entry for the connection of `ch`, counted; NULL (and counted as
+ * lost) when the map refuses it. */
+static __always_inline struct tcp_conn *track(struct change *ch, __u64 now)
+{
+	struct tcp_conn fresh = {};
 	struct tcp_conn *c;
-	__u64 now = bpf_ktime_get_ns(), in_old = 0;
-	int old = ch->oldstate, new = ch->newstate;
+	bool inserted;
 
-	if (!f)
-		return;
-	/* A tracked connection passed the filter when first seen; its local port
-	 * is gone by CLOSE, so it is not filtered again. */
-	c = bpf_map_lookup_elem(&tcp_conns, &ch->sk);
-	/* Closed and held for a reset, and now reused (connect again): that
-	 * connection is over. */
-	if (c && (c->flags & TCP_FLAG_CLOSED)) {
-		flush_closed(f, c, ch->sk);
-		c = NULL;
-	}
-	if (!c) {
-		if (f->family && f->family != ch->family)
-			return;
-		if (!port_wanted(f, ch->sport, ch->dport))
-			return;
-	}
+	fresh.first_ns = now;
+	fresh.last_ns = now;
+	/* Softirq and process context may race to insert: either entry will do. */
+	c = map_insert_or_find(&tcp_conns, &ch->sk, &fresh, &inserted);
+	if (inserted)
+		stat_inc(&tcp_counters, TCP_STAT_CONN_INSERTED);
+	if (!c)
+		stat_inc(&tcp_counters, TCP_STAT_CONN_FAILED);
+	return c;
+}
 
-	/* A listening socket is no connection: show its transitions, track nothing.
-	 * (A connection accepted from it starts as LISTEN -> SYN_RECV.) */
-	if (new == TCP_LISTEN || (old == TCP_LISTEN && new == TCP_CLOSE)) {
-		struct tcp_conn none = {};
-
-		bpf_map_delete_elem(&tcp_conns, &ch->sk);
-		if (f->transitions && !f->pid)
-			emit_transition(ch, &none, now, 0);
-		return;
-	}
-
-	if (!c) {
-		struct tcp_conn fresh = {};
-		bool inserted;
-
-		fresh.first_ns = now;
-		fresh.last_ns = now;
-		/* Softirq and process context may race to insert: either entry will do. */
-		c = map_insert_or_find(&tcp_conns, &ch->sk, &fresh, &inserted);
-		if (inserted)
-			stat_inc(&tcp_counters, TCP_STAT_CONN_INSERTED);
-		if (!c) {
-			stat_inc(&tcp_counters, TCP_STAT_CONN_FAILED);
-			return;
-		}
-	}
-	/* Addresses appear one by one while connecting (the remote end and the
-	 * route's source at SYN_SENT, the local port after it) and the local port
-	 * is gone by CLOSE: keep each part's last non-zero value and report it. */
+/* Addresses appear one by one while connecting (the remote end and the
+ * route's source at SYN_SENT, the local port after it) and the local port is
+ * gone by CLOSE: keep each part's last non-zero value in `c` and fill the
+ * missing parts of `ch` from it, so every record shows the last known ends. */
+static __always_inline void merge_ends(struct tcp_conn *c, struct change *ch)
+{
 	if (ch->family)
 		c->family = ch->family;
 	else
@@ -255,9 +257,18 @@ static __always_inline void on_change(struct change *ch)
 		__builtin_memcpy(c->saddr, ch->saddr, 16);
 	else
 		__builtin_memcpy(ch->saddr, c->saddr, 16);
-	in_old = now - c->last_ns;
+}
+
+/* Account the move of `c` into ch->newstate: time in the old state, the
+ * owner where a system call names it, the flags, connect latency. Returns
+ * the time spent in the old state. */
+static __always_inline __u64 enter_state(struct tcp_conn *c, struct change *ch, __u64 now)
+{
+	int new = ch->newstate;
+	__u64 in_old = now - c->last_ns;
 	/* Unsigned and masked: the verifier needs the index bounded both ways. */
-	__u32 oi = (__u32)old;
+	__u32 oi = (__u32)ch->oldstate;
+
 	if (oi < TCP_NSTATES)
 		c->state_ns[oi & 15] += in_old;
 	c->last_ns = now;
@@ -288,26 +299,58 @@ static __always_inline void on_change(struct change *ch)
 	}
 	if (new == TCP_FIN_WAIT1 || new == TCP_CLOSE_WAIT)
 		c->flags |= TCP_FLAG_FIN;
+	return in_old;
+}
 
-	bool pid_ok = !f->pid || f->pid == c->pid;
-
-	if (f->transitions && pid_ok)
-		emit_transition(ch, c, now, in_old);
-	if (new == TCP_CLOSE) {
-		/* Closed by a system call from a state that gets a reset (close()
-		 * with unread data, SO_LINGER 0, an abort): the kernel sends that
-		 * reset right after CLOSE, so the record waits for it, or for the
-		 * socket's destruction. In softirq (time-wait, timeouts) no reset
-		 * follows and nothing waits. */
-		if (ch->owned && may_reset(old) && !(c->flags & TCP_FLAG_RST_RX)) {
-			c->flags |= TCP_FLAG_CLOSED;
-			__sync_fetch_and_add(&held_conns, 1);
-			return;
-		}
-		if (pid_ok)
-			emit_close(c, ch->sk, now);
-		bpf_map_delete_elem(&tcp_conns, &ch->sk);
+/* `c` reached CLOSE. Closed by a system call from a state that gets a reset
+ * (close() with unread data, SO_LINGER 0, an abort): the kernel sends that
+ * reset right after CLOSE, so the record waits for it, or for the socket's
+ * destruction. In softirq (time-wait, timeouts) no reset follows and nothing
+ * waits. */
+static __always_inline void on_close(struct tcp_conn *c, struct change *ch, __u64 now, bool wanted)
+{
+	if (ch->owned && may_reset(ch->oldstate) && !(c->flags & TCP_FLAG_RST_RX)) {
+		c->flags |= TCP_FLAG_CLOSED;
+		__sync_fetch_and_add(&held_conns, 1);
+		return;
 	}
+	if (wanted)
+		emit_close(c, ch->sk, now);
+	bpf_map_delete_elem(&tcp_conns, &ch->sk);
+}
+
+static __always_inline void on_change(struct change *ch)
+{
+	__u32 zero = 0;
+	struct tcp_filter *f = bpf_map_lookup_elem(&tcp_filter, &zero);
+	__u64 now = bpf_ktime_get_ns(), in_old;
+	struct tcp_conn *c;
+	bool wanted;
+
+	if (!f)
+		return;
+	c = bpf_map_lookup_elem(&tcp_conns, &ch->sk);
+	/* Closed and held for a reset, and now reused (connect again): that
+	 * connection is over. */
+	if (c && (c->flags & TCP_FLAG_CLOSED)) {
+		flush_closed(f, c, ch->sk);
+		c = NULL;
+	}
+	if (!c && !new_conn_wanted(f, ch))
+		return;
+	if (is_listener(ch)) {
+		on_listener(f, ch, now);
+		return;
+	}
+	if (!c && !(c = track(ch, now)))
+		return;
+	merge_ends(c, ch);
+	in_old = enter_state(c, ch, now);
+	wanted = owner_wanted(f, c);
+	if (f->transitions && wanted)
+		emit_transition(ch, c, now, in_old);
+	if (ch->newstate == TCP_CLOSE)
+		on_close(c, ch, now, wanted);
 }
 
 /* A reset is being sent on `sk`: a connection held at CLOSE ends here. */

@@ -30,9 +30,11 @@ enum tcp_end {
 #define TCP_FLAG_RST_TX 16
 #define TCP_FLAG_CLOSED 32     /* CLOSE seen, record held for a reset that may follow */
 
-/* Key 0 of tcp_filter. */
+/* Key 0 of tcp_filter. `proc` applies to a connection's owner (the process
+ * that connected, accepted or closed it), not to whoever runs when a state
+ * changes: in softirq that is any task. */
 struct tcp_filter {
-	__u32 pid;           /* only connections attributed to this tgid */
+	struct proc_filter proc;
 	__u16 family;        /* 0, AF_INET (2) or AF_INET6 (10) */
 	__u8 nports;         /* match sport or dport against ports[] */
 	__u8 transitions;    /* stream every state transition */

@@ -90,7 +90,7 @@ impl NativeTracer for Tcp {
     }
 
     fn configure(&mut self, settings_json: &str) -> Result<Vec<u8>, String> {
-        Ok(Settings::parse(settings_json)?.filter_bytes())
+        Ok(Settings::parse(settings_json)?.filter_bytes(tracer_plugin_kit::host_pid()))
     }
 
     fn on_record(&mut self, ring: u32, data: &[u8], out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {

@@ -9,6 +9,11 @@ use serde::Deserialize;
 pub struct Settings {
     /// Only connections owned by this process (tgid).
     pub pid: Option<u32>,
+    /// Only connections owned by a process of this name.
+    pub comm: Option<String>,
+    /// Also the host's own connections (an exporter's, say).
+    #[serde(default)]
+    pub include_self: bool,
     /// Only connections with one of these ports, local or remote (at most 8).
     #[serde(default)]
     pub ports: Vec<u16>,
@@ -25,17 +30,23 @@ fn yes() -> bool {
 
 /// The keys above, for the host.
 pub fn specs() -> Vec<SettingSpec> {
-    vec![
-        SettingSpec::new("pid", SettingKind::UINT, "only connections owned by this process (tgid)").range(1, u32::MAX as u64),
+    let mut v = tracer_plugin_kit::settings::proc_filter_specs();
+    for s in v.iter_mut() {
+        // The owner of a connection: the process that connected, accepted or closed it.
+        s.help = s.help.replace("only this process", "only connections owned by this process").replace("only tasks with", "only connections owned by a process with").into();
+    }
+    v.extend([
         SettingSpec::new("ports", SettingKind::UINT_LIST, "only connections with one of these ports, local or remote (at most 8)").range(1, 65535).alias("port"),
         SettingSpec::new("family", SettingKind::CHOICE, "only this address family (v4-mapped IPv6 counts as ipv6)").choices(&["ipv4", "ipv6"]),
         SettingSpec::new("transitions", SettingKind::BOOL, "stream every state transition (closes are always streamed)").default_value("true"),
-    ]
+    ]);
+    v
 }
 
 impl Settings {
     pub fn parse(json: &str) -> Result<Settings, String> {
         let s: Settings = tracer_plugin_kit::parse_settings(json)?;
+        tracer_plugin_kit::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
         if s.ports.len() > TCP_MAX_PORTS as usize {
             return Err(format!("ports: at most {TCP_MAX_PORTS} ports, got {}", s.ports.len()));
         }
@@ -47,13 +58,15 @@ impl Settings {
         Ok(s)
     }
 
-    pub fn filter_bytes(&self) -> Vec<u8> {
+    /// `struct tcp_filter` as bytes; `self_pid` is the host's own pid.
+    pub fn filter_bytes(&self, self_pid: u32) -> Vec<u8> {
         let family = match self.family.as_deref() {
             Some("ipv4") => crate::record::AF_INET,
             Some("ipv6") => crate::record::AF_INET6,
             _ => 0,
         };
-        let mut f = tcp_filter { pid: self.pid.unwrap_or(0), family, nports: self.ports.len() as u8, transitions: self.transitions as u8, ..Default::default() };
+        let proc = tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, tracer_plugin_kit::next_filter_gen());
+        let mut f = tcp_filter { proc, family, nports: self.ports.len() as u8, transitions: self.transitions as u8, ..Default::default() };
         f.ports[..self.ports.len()].copy_from_slice(&self.ports);
         tracer_plugin_kit::bytes_of(&f).to_vec()
     }
@@ -70,12 +83,15 @@ mod tests {
 
     #[test]
     fn settings_to_filter() {
-        let f: tcp_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"ports": [80, 443], "family": "ipv6"}"#).unwrap().filter_bytes()).unwrap();
+        let f: tcp_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"ports": [80, 443], "family": "ipv6"}"#).unwrap().filter_bytes(77)).unwrap();
+        assert_eq!((f.proc.pid, f.proc.has_comm, f.proc.exclude_pid), (0, 0, 77), "the host left out, nothing else");
         assert_eq!((f.family, f.nports, f.transitions), (10, 2, 1));
         assert_eq!(f.ports[..3], [80, 443, 0]);
         assert!(Settings::parse(r#"{"family": "ipx"}"#).unwrap_err().starts_with("family:"));
         assert!(Settings::parse(r#"{"ports": [1,2,3,4,5,6,7,8,9]}"#).unwrap_err().starts_with("ports:"));
-        let f: tcp_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"transitions": false}"#).unwrap().filter_bytes()).unwrap();
+        let f: tcp_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"transitions": false, "comm": "curl", "pid": 9, "include_self": true}"#).unwrap().filter_bytes(77)).unwrap();
         assert_eq!(f.transitions, 0);
+        assert_eq!((f.proc.pid, f.proc.has_comm, &f.proc.comm[..5], f.proc.exclude_pid), (9, 1, &b"curl\0"[..], 0));
+        assert!(Settings::parse(r#"{"comm": ""}"#).unwrap_err().starts_with("comm:"));
     }
 }
