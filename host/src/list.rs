@@ -48,6 +48,10 @@ pub fn list(session: &mut Session, settings: impl Fn(&str) -> String) -> String 
         for line in crate::plugin_settings::describe(&slot.desc.settings) {
             let _ = writeln!(out, "    setting {line}");
         }
+        for m in slot.desc.metrics.iter() {
+            let labels: Vec<&str> = m.labels.iter().map(|l| l.as_str()).collect();
+            let _ = writeln!(out, "    metric {}_{} ({}, {}) {{{}}}: {}", info.name, m.name, m.kind.label(), m.unit, labels.join(","), m.help);
+        }
         session.stop(idx, None);
     }
     if session.slots.is_empty() && session.load_failures.is_empty() {

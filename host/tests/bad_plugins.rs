@@ -38,6 +38,9 @@ fn non_plugins_and_incompatible_plugins_are_refused_one_line_each_and_open_runs(
     let inc = line_about(&out, "libtracer_fixture_incompatible.so");
     assert!(inc.contains("built against an incompatible plugin API: type PluginInfo"), "{inc}");
     assert!(out.contains("probe opens: tracepoint"), "open still listed:\n{out}");
+    // What the plugin declares is listed: its settings and its metrics.
+    assert!(out.lines().any(|l| l.trim_start().starts_with("setting failed_only (bool")), "{out}");
+    assert!(out.contains("    metric open_opens_total (counter, 1) {syscall,result}: "), "{out}");
 
     let (code, out, err) = run_host(&args(c, d, &["--plugin", "open", "--headless", "--format", "json", "--duration", "0.5"]), &[]);
     assert_eq!(code, Some(0), "{err}");

@@ -6,19 +6,24 @@ use abi_stable::std_types::RVec;
 use std::collections::VecDeque;
 use tracer_plugin_api::{FieldKind, FieldSpec, FieldValue, Table};
 
+/// Names and units are `&'static str`, so a column list costs no allocation
+/// to build: `on_record` builds one per record (a `FieldSpec` per column
+/// there once cost more than decoding the record).
 pub struct Column<T> {
-    pub spec: FieldSpec,
+    pub name: &'static str,
+    pub kind: FieldKind,
+    pub unit: &'static str,
     pub get: fn(&T) -> FieldValue,
 }
 
-/// A column of `T`; `unit` is data (`ns`, `bytes`), never part of the name.
-pub fn column<T>(name: &str, kind: FieldKind, unit: &str, get: fn(&T) -> FieldValue) -> Column<T> {
-    Column { spec: FieldSpec::new(name, kind, unit), get }
+/// A column of `T`; `unit` is data (`ns`, `bytes`, `%`), never part of the name.
+pub const fn column<T>(name: &'static str, kind: FieldKind, unit: &'static str, get: fn(&T) -> FieldValue) -> Column<T> {
+    Column { name, kind, unit, get }
 }
 
 /// The columns' specs, for a `RingSpec` or a table.
 pub fn fields<T>(cols: &[Column<T>]) -> Vec<FieldSpec> {
-    cols.iter().map(|c| c.spec.clone()).collect()
+    cols.iter().map(|c| FieldSpec::new(c.name, c.kind, c.unit)).collect()
 }
 
 /// One row's values, in column order.

@@ -14,7 +14,7 @@ pub mod types {
 use abi_stable::std_types::{ROption, RVec};
 use aggregate::{close_columns, transition_columns, TcpStats};
 use record::{Close, Transition};
-use tracer_plugin_kit::table::{fields, push_row};
+use tracer_plugin_kit::table::{fields, push_row, Column};
 use settings::Settings;
 use tracer_plugin_api::{
     export_tracer, AttachAlternative, CounterSpec, FieldSpec, FieldValue, MapSnapshot, NativeTracer, Panel,
@@ -23,9 +23,17 @@ use tracer_plugin_api::{
 
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tcplife.bpf.o"));
 
-#[derive(Default)]
 pub struct Tcp {
     stats: TcpStats,
+    /// Built once: `on_record` runs per record.
+    transition_cols: Vec<Column<Transition>>,
+    close_cols: Vec<Column<Close>>,
+}
+
+impl Default for Tcp {
+    fn default() -> Self {
+        Tcp { stats: TcpStats::default(), transition_cols: transition_columns(), close_cols: close_columns() }
+    }
 }
 
 /// `main` and `destroy` (the socket freed: ends a connection held at CLOSE
@@ -97,12 +105,12 @@ impl NativeTracer for Tcp {
         match ring {
             0 => {
                 let t = Transition::decode(data)?;
-                out.map(|o| push_row(&transition_columns(), &t, o));
+                out.map(|o| push_row(&self.transition_cols, &t, o));
                 self.stats.add_transition(t);
             }
             1 => {
                 let c = Close::decode(data)?;
-                out.map(|o| push_row(&close_columns(), &c, o));
+                out.map(|o| push_row(&self.close_cols, &c, o));
                 self.stats.add_close(c);
             }
             other => return Err(format!("tcp: no ring {other}")),
