@@ -12,6 +12,16 @@ pub fn proc_filter_specs() -> Vec<SettingSpec> {
     ]
 }
 
+/// What the `mode` setting picks: figures since start (or the last reset),
+/// or over the last refresh interval only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Cumulative,
+    Interval,
+}
+
 /// `mode`: figures since start, or per refresh.
 pub fn mode_spec() -> SettingSpec {
     SettingSpec::new("mode", SettingKind::CHOICE, "figures since start (cumulative) or per refresh (interval)")

@@ -22,13 +22,7 @@ pub struct Settings {
     pub histogram_pid: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Cumulative,
-    Interval,
-}
+pub use tracer_plugin_kit::settings::Mode;
 
 /// The keys above, for the host.
 pub fn specs() -> Vec<SettingSpec> {

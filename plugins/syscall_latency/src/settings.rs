@@ -3,15 +3,7 @@
 use crate::syscall_names::NAMES;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Totals since start (or the last reset).
-    #[default]
-    Cumulative,
-    /// What happened during the last refresh interval only.
-    Interval,
-}
+pub use tracer_plugin_kit::settings::Mode;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
