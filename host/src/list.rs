@@ -50,7 +50,9 @@ pub fn list(session: &mut Session, settings: impl Fn(&str) -> String) -> String 
         }
         for m in slot.desc.metrics.iter() {
             let labels: Vec<&str> = m.labels.iter().map(|l| l.as_str()).collect();
-            let _ = writeln!(out, "    metric {}_{} ({}, {}) {{{}}}: {}", info.name, m.name, m.kind.label(), m.unit, labels.join(","), m.help);
+            // A plugin's strings are not ours: escaped like anything shown.
+            let line = format!("metric {}_{} ({}, {}) {{{}}}: {}", info.name, m.name, m.kind.label(), m.unit, labels.join(","), m.help);
+            let _ = writeln!(out, "    {}", tracer_core::text::escape_untrusted(&line));
         }
         session.stop(idx, None);
     }
