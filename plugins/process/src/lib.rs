@@ -6,6 +6,8 @@
 use abi_stable::std_types::{ROption, RVec};
 use std::collections::BTreeMap;
 use tracer_plugin_api::*;
+use tracer_plugin_kit::metrics::counter;
+use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
 use tracer_plugin_kit::table::{column, fields, push_row, table, Column, Recent};
 use tracer_plugin_kit::{c_str, read, read_prefix, settings::ProcSettings};
 
@@ -41,8 +43,8 @@ pub fn args_text(e: &exec_event) -> String {
     s
 }
 
-fn exec_columns() -> Vec<Column<exec_event>> {
-    vec![
+fn exec_columns() -> [Column<exec_event>; 8] {
+    [
         column("ts", FieldKind::MONO_TIME_NS, "ns", |e| Value::u64(e.ts_ns)),
         column("pid", FieldKind::U64, "", |e| Value::u64(e.pid as u64)),
         column("ppid", FieldKind::U64, "", |e| Value::u64(e.ppid as u64)),
@@ -54,8 +56,8 @@ fn exec_columns() -> Vec<Column<exec_event>> {
     ]
 }
 
-fn exit_columns() -> Vec<Column<exit_event>> {
-    vec![
+fn exit_columns() -> [Column<exit_event>; 11] {
+    [
         column("ts", FieldKind::MONO_TIME_NS, "ns", |e| Value::u64(e.ts_ns)),
         column("pid", FieldKind::U64, "", |e| Value::u64(e.pid as u64)),
         column("ppid", FieldKind::U64, "", |e| Value::u64(e.ppid as u64)),
@@ -80,9 +82,16 @@ pub struct Process {
     counts: [u64; 4], // execs, failed execs, exits, short-lived
 }
 
+const PANELS: &[PanelDef<Process>] = &[
+    def("execs", "Recent execs", PanelKind::TABLE, |p| Panel::Table(table(&exec_columns(), p.execs.newest()))),
+    def("exits", "Recent exits", PanelKind::TABLE, |p| Panel::Table(table(&exit_columns(), p.exits.newest()))),
+    def("short_lived", "Short-lived processes (< 1 s)", PanelKind::TABLE, |p| Panel::Table(table(&exit_columns(), p.short.newest()))),
+    def("by_status", "Exits by status", PanelKind::TABLE, |p| Panel::Table(table(&[column::<(&String, &u64)>("status", FieldKind::STR, "", |r| Value::str(r.0)), column("exits", FieldKind::U64, "", |r| Value::u64(*r.1))], p.by_status.iter().collect::<Vec<_>>().iter()))),
+    def("summary", "Processes", PanelKind::COUNTERS, |p| counters(&[("execs", p.counts[0], ""), ("failed execs", p.counts[1], ""), ("exits", p.counts[2], ""), ("short-lived", p.counts[3], "")])),
+];
+
 pub fn descriptor() -> PluginDescriptor {
     let probe = |name: &str, alts: &[&[&str]]| ProbeSpec { name: name.into(), alternatives: alts.iter().map(|a| AttachAlternative::of(a)).collect() };
-    let panel = |id, title, kind| PanelSpec::new(id, title, kind);
     let counter = |index, name: &str, is_drop| CounterSpec { map: "process_stats".into(), index, name: name.into(), is_drop };
     PluginDescriptor {
         info: PluginInfo { name: "process".into(), version: env!("CARGO_PKG_VERSION").into(), description: "Execs (path, argv, result) and process exits (status, lifetime, CPU, peak RSS)".into(), api_version: PLUGIN_API_VERSION },
@@ -96,14 +105,7 @@ pub fn descriptor() -> PluginDescriptor {
         counters: vec![counter(PROC_STAT_RINGBUF_FULL, "ring buffer full", true), counter(PROC_STAT_EXEC_UNSTORED, "exec entry not stored", true)].into(),
         polled_maps: RVec::new(),
         config_map: ROption::RSome("process_filter".into()),
-        panels: vec![
-            panel("execs", "Recent execs", PanelKind::TABLE),
-            panel("exits", "Recent exits", PanelKind::TABLE),
-            panel("short_lived", "Short-lived processes (< 1 s)", PanelKind::TABLE),
-            panel("by_status", "Exits by status", PanelKind::TABLE),
-            panel("summary", "Processes", PanelKind::COUNTERS),
-        ]
-        .into(),
+        panels: panels::specs(PANELS).into(),
         settings: tracer_plugin_kit::settings::proc_filter_specs().into(),
         metrics: vec![
             MetricSpec::new("execs_total", MetricKind::COUNTER, "1", "exec calls by result", &["result"]),
@@ -146,15 +148,7 @@ impl NativeTracer for Process {
     }
 
     fn panel(&self, id: &str) -> Result<Panel, String> {
-        let counter = |name: &str, value| Counter { name: name.into(), value, unit: "".into() };
-        Ok(match id {
-            "execs" => Panel::Table(table(&exec_columns(), self.execs.newest())),
-            "exits" => Panel::Table(table(&exit_columns(), self.exits.newest())),
-            "short_lived" => Panel::Table(table(&exit_columns(), self.short.newest())),
-            "by_status" => Panel::Table(table(&[column::<(&String, &u64)>("status", FieldKind::STR, "", |r| Value::str(r.0)), column("exits", FieldKind::U64, "", |r| Value::u64(*r.1))], self.by_status.iter().collect::<Vec<_>>().iter())),
-            "summary" => Panel::Counters(vec![counter("execs", self.counts[0]), counter("failed execs", self.counts[1]), counter("exits", self.counts[2]), counter("short-lived", self.counts[3])].into()),
-            other => return Err(format!("process: no panel named {other:?}")),
-        })
+        panels::build("process", PANELS, self, id)
     }
 
     fn reset(&mut self) {
@@ -162,9 +156,8 @@ impl NativeTracer for Process {
     }
 
     fn metrics(&self) -> Vec<MetricSample> {
-        let sample = |name: &str, label: &str, value: u64| MetricSample { name: name.into(), labels: vec![label.into()].into(), value: value as f64, buckets: RVec::new(), bucket_unit: "".into() };
-        let mut v = vec![sample("execs_total", "ok", self.counts[0].saturating_sub(self.counts[1])), sample("execs_total", "failed", self.counts[1])];
-        v.extend(self.by_status.iter().map(|(s, n)| sample("exits_total", s, *n)));
+        let mut v = vec![counter("execs_total", &["ok"], self.counts[0].saturating_sub(self.counts[1])), counter("execs_total", &["failed"], self.counts[1])];
+        v.extend(self.by_status.iter().map(|(s, n)| counter("exits_total", &[s], *n)));
         v
     }
 }

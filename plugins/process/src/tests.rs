@@ -55,6 +55,7 @@ fn records_become_fields_panels_and_metrics() {
     let Panel::Table(t) = p.panel("by_status").unwrap() else { panic!() };
     assert_eq!(t.rows.len(), 2);
     let m = p.metrics();
+    tracer_plugin_kit::test_support::assert_metrics_declared(&descriptor().metrics, &m);
     assert!(m.iter().any(|s| s.name.as_str() == "execs_total" && s.labels[0].as_str() == "failed" && s.value == 1.0));
     assert!(m.iter().any(|s| s.name.as_str() == "exits_total" && s.labels[0].as_str() == "SIGKILL" && s.value == 1.0));
     assert!(p.on_record(1, &[0u8; 10], None).is_err());
