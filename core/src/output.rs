@@ -339,7 +339,7 @@ pub fn histogram_text(unit: &str, buckets: &[u64]) -> String {
         s.push_str(&format!("{lo:>10} -> {hi:<10} : {c:<8} |{:<40}|\n", "*".repeat(stars.min(40))));
     }
     if let Some(m) = quantile_marks(buckets) {
-        s.push_str(&format!("{m}\n"));
+        s.push_str(&format!("{:>24}   {m}\n", ""));
     }
     s
 }
@@ -348,7 +348,7 @@ pub fn histogram_text(unit: &str, buckets: &[u64]) -> String {
 /// fall in, as its upper bound (`p50 <= 7   p90 <= 15   p99 <= 1023`).
 pub fn quantile_marks(buckets: &[u64]) -> Option<String> {
     let q = |x| tracer_plugin_api::Log2Histogram::quantile_upper(buckets, x);
-    Some(format!("{:>24}   p50 <= {}   p90 <= {}   p99 <= {}", "", q(0.5)?, q(0.9)?, q(0.99)?))
+    Some(format!("p50 <= {}   p90 <= {}   p99 <= {}", q(0.5)?, q(0.9)?, q(0.99)?))
 }
 
 pub fn panel_text(_title: &str, content: &PanelContent, clock: &Clock) -> String {

@@ -239,7 +239,7 @@ pub fn histogram_lines(unit: &str, buckets: &[u64], width: u16) -> Vec<Line<'sta
         let n = (c * bar_w).div_ceil(max) as usize;
         v.push(Line::from(format!("{lo:>9} -> {hi:<9} : {c:<8} |{:<w$}|", "*".repeat(n), w = bar_w as usize)));
     }
-    v.extend(tracer_core::output::quantile_marks(buckets).map(|m| Line::from(m.trim_start().to_string())));
+    v.extend(tracer_core::output::quantile_marks(buckets).map(Line::from));
     v
 }
 

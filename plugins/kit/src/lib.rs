@@ -15,7 +15,7 @@ pub mod table;
 pub mod test_support;
 
 pub use pod::{bytes_of, per_cpu_values, read, read_prefix, sum_slots, zeroed, Layout, Pod};
-use tracer_plugin_api::{FieldKind, FieldSpec, MapSnapshot};
+use tracer_plugin_api::MapSnapshot;
 
 /// Rust twins of bpf/include/tracer.h's structs, generated from its BTF.
 pub mod types {
@@ -53,11 +53,6 @@ pub fn per_cpu<'a>(snap: &MapSnapshot, value: &'a [u8]) -> impl Iterator<Item = 
     let n = snap.values_per_key.max(1) as usize;
     let size = value.len() / n;
     value.chunks_exact(size.max(1))
-}
-
-/// A column with no unit.
-pub fn col(name: &str, kind: FieldKind) -> FieldSpec {
-    FieldSpec::new(name, kind, "")
 }
 
 /// The host's process id as BPF programs see it (see
