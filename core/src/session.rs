@@ -21,6 +21,8 @@ pub enum SlotState {
     Off,
     /// Could not start or was stopped after a fault: one line, then details.
     Failed(String),
+    /// Its file was taken out of the plugins directory: stopped on purpose.
+    Removed,
 }
 
 /// Per-plugin figures for the status line and the final report.
@@ -147,6 +149,13 @@ impl PluginSlot {
         })
     }
 
+    /// Whether the plugin takes these settings (and the host its `attach`
+    /// key), without loading anything: `--check-config`.
+    pub fn check_settings(&mut self, settings_json: &str) -> Result<(), String> {
+        let (plugin_json, _) = split_host_settings(settings_json)?;
+        self.configure(&plugin_json).map(|_| ())
+    }
+
     /// The descriptor with the probes the settings call for.
     fn desc_for(&self, probes: &Option<RVec<ProbeSpec>>) -> std::borrow::Cow<'_, PluginDescriptor> {
         match probes {
@@ -258,7 +267,8 @@ impl Session {
     /// A plugin file went away: switch its plugin off (the library stays mapped).
     pub fn remove_plugin_file(&mut self, path: &Path) -> Option<usize> {
         let idx = self.slots.iter().position(|s| s.path == path)?;
-        self.stop(idx, Some(format!("{} was removed", path.display())));
+        self.stop(idx, None);
+        self.slots[idx].state = SlotState::Removed;
         Some(idx)
     }
 

@@ -37,9 +37,30 @@ mod tests {
 #[derive(Debug, Parser)]
 #[command(name = "tracer-host", version, about)]
 pub struct Cli {
-    /// Configuration file (see configs/default.toml).
+    /// Configuration file (see configs/default.toml; default: that file, built in).
     #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
+    /// Only this process (tgid), in every tracer that takes a `pid` setting.
+    #[arg(short = 'p', long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Only tasks with exactly this name, in every tracer that takes `comm`.
+    #[arg(short = 'c', long, value_name = "NAME")]
+    pub comm: Option<String>,
+    /// Only this user, in every tracer that takes `uid`.
+    #[arg(short = 'u', long, value_name = "UID")]
+    pub uid: Option<u32>,
+    /// Set a plugin setting, over the config file and the environment
+    /// (repeatable): `--set tcp.ports=80,443`, `--set open.failed_only=true`.
+    #[arg(long = "set", value_name = "PLUGIN.KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Check the configuration (file, environment, command line) against the
+    /// plugins found, say what is wrong or that it is fine, and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// Print the configuration in effect (defaults, file, environment and
+    /// command line merged, plugin defaults filled in) as TOML, and exit.
+    #[arg(long)]
+    pub print_config: bool,
     /// Load plugins from DIR instead of the config's plugins_dir.
     #[arg(long, value_name = "DIR")]
     pub plugins_dir: Option<PathBuf>,

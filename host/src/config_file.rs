@@ -1,18 +1,30 @@
 //! The configuration file (`configs/default.toml` documents every key): the
 //! plugins directory, which plugins run, their settings, and the screen layout.
 //!
-//! Read with the `config` crate into serde structs. Unknown keys and wrong types are
-//! errors that name the file and the key. Relative paths are relative to the
-//! directory of the config file, so a config works from any working directory.
+//! Read with the `config` crate into serde structs, in layers: the shipped
+//! `configs/default.toml` (compiled in), or the file `--config` names instead;
+//! then `TRACER_*` environment variables; the command line goes last (main).
+//! Unknown keys and wrong types are errors that name the file (or variable)
+//! and the key. Relative paths are relative to the directory of the config
+//! file, so a config works from any working directory.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+/// The shipped configuration, used when no `--config` is given.
+pub const EMBEDDED: &str = include_str!("../../configs/default.toml");
+/// What errors about the embedded configuration name instead of a file.
+pub const EMBEDDED_NAME: &str = "(built-in configs/default.toml)";
+/// Environment variables `TRACER_<KEY>` set config keys; `__` separates levels.
+pub const ENV_PREFIX: &str = "TRACER";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Where plugin `.so` files are loaded from.
+    /// Where plugin `.so` files are loaded from; default: `plugins` beside the
+    /// tracer-host executable (where `cargo xtask build` stages them).
+    #[serde(default = "default_plugins_dir")]
     pub plugins_dir: PathBuf,
     /// Plugins that run when `--plugin` is not given.
     #[serde(default)]
@@ -24,7 +36,7 @@ pub struct Config {
     pub plugins: BTreeMap<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UiConfig {
     /// Screen refreshes (and map reads) per second.
@@ -35,14 +47,14 @@ pub struct UiConfig {
     pub tabs: Vec<TabConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TabConfig {
     pub name: String,
     pub rows: Vec<RowConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RowConfig {
     /// `"40%"`, `"12"` (lines), `"min:8"` or `"fill"` (the default).
@@ -95,6 +107,11 @@ impl Size {
 pub const MIN_REFRESH_HZ: f64 = 0.1;
 pub const MAX_REFRESH_HZ: f64 = 100.0;
 
+fn default_plugins_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.parent().unwrap_or(Path::new(".")).join("plugins")
+}
+
 fn default_refresh_hz() -> f64 {
     4.0
 }
@@ -114,22 +131,41 @@ pub struct ConfigError {
 }
 
 impl Config {
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let file = path.display().to_string();
-        let err = |message: String| ConfigError { file: file.clone(), message };
-        if !path.is_file() {
-            return Err(err("cannot read the config file (no such file)".into()));
-        }
-        let raw = ::config::Config::builder()
-            .add_source(::config::File::from(path).format(::config::FileFormat::Toml))
+    /// `file`, or the embedded default when None, with the process's
+    /// `TRACER_*` environment over it.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment given (tests).
+    pub fn load_with_env(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let name = file.map(|p| p.display().to_string()).unwrap_or_else(|| EMBEDDED_NAME.into());
+        let err = |message: String| ConfigError { file: name.clone(), message };
+        let builder = ::config::Config::builder();
+        let builder = match file {
+            Some(path) if !path.is_file() => return Err(err("cannot read the config file (no such file)".into())),
+            Some(path) => builder.add_source(::config::File::from(path).format(::config::FileFormat::Toml)),
+            None => builder.add_source(::config::File::from_str(EMBEDDED, ::config::FileFormat::Toml)),
+        };
+        let vars = config_env(env);
+        let env_names: Vec<String> = vars.keys().map(|k| format!("{ENV_PREFIX}_{}", k.to_uppercase())).collect();
+        let raw = builder
+            .add_source(
+                ::config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("enabled")
+                    .source(Some(vars.into_iter().map(|(k, v)| (format!("{ENV_PREFIX}_{}", k.to_uppercase()), v)).collect())),
+            )
             .build()
             .map_err(|e| err(strip_origin(&e.to_string())))?;
-        let mut cfg: Config = raw
-            .try_deserialize()
-            .map_err(|e| err(strip_origin(&e.to_string())))?;
-        cfg.validate().map_err(err)?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        let from = |e: String| if env_names.is_empty() { e } else { format!("{e} (environment: {})", env_names.join(" ")) };
+        let mut cfg: Config = raw.try_deserialize().map_err(|e| err(from(strip_origin(&e.to_string()))))?;
+        cfg.validate().map_err(|e| err(from(e)))?;
         if cfg.plugins_dir.is_relative() {
+            let base = file.and_then(|p| p.parent()).map(Path::to_path_buf).unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
             cfg.plugins_dir = base.join(&cfg.plugins_dir);
         }
         Ok(cfg)
@@ -207,6 +243,19 @@ impl Config {
     }
 }
 
+/// The `TRACER_*` variables that are config keys, without the prefix: those
+/// naming a top-level key (`plugins_dir`, `enabled`) or a table (`ui__`,
+/// `plugins__`). Other `TRACER_*` variables belong to tests and tools.
+fn config_env(env: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    env.into_iter()
+        .filter_map(|(k, v)| {
+            let rest = k.strip_prefix(ENV_PREFIX)?.strip_prefix('_')?.to_lowercase();
+            let ours = rest == "plugins_dir" || rest == "enabled" || rest.starts_with("ui__") || rest.starts_with("plugins__");
+            ours.then_some((rest, v))
+        })
+        .collect()
+}
+
 /// The config crate appends " in FILE" (a path relative to the working
 /// directory) after the key; we put the file first instead.
 fn strip_origin(msg: &str) -> String {
@@ -221,6 +270,10 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    fn load(p: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_env(Some(p), Vec::new())
+    }
+
     fn write(text: &str) -> tempfile::NamedTempFile {
         let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
         f.write_all(text.as_bytes()).unwrap();
@@ -230,15 +283,47 @@ mod tests {
     #[test]
     fn the_shipped_default_config_parses() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/default.toml");
-        let c = Config::load(&p).unwrap();
+        let c = load(&p).unwrap();
         assert!(c.enabled.contains(&"open".to_string()));
-        assert!(c.plugins_dir.ends_with("target/release/plugins"));
+        // Not set in the file: beside the executable (here the test binary).
+        assert_eq!(c.plugins_dir, std::env::current_exe().unwrap().parent().unwrap().join("plugins"));
+        let embedded = Config::load_with_env(None, Vec::new()).unwrap();
+        assert_eq!(embedded.enabled, c.enabled, "the built-in config is the shipped file");
+        assert_eq!(embedded.ui.tabs.len(), c.ui.tabs.len());
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_and_names_itself_in_errors() {
+        let f = write("plugins_dir = \"x\"\nenabled = [\"open\"]\n[ui]\nrefresh_hz = 4\n[plugins.open]\nfailed_only = false\n");
+        let vars = env(&[
+            ("TRACER_UI__REFRESH_HZ", "2"),
+            ("TRACER_ENABLED", "tcp,sched"),
+            ("TRACER_PLUGINS__OPEN__FAILED_ONLY", "true"),
+            ("TRACER_PLUGINS__TCP__PORTS", "80"),
+            // Not config keys: the host's and tests' own variables.
+            ("TRACER_HOST_FAULT", "x"),
+            ("TRACER_FIXTURE_MODE", "y"),
+            ("TRACE", "z"),
+        ]);
+        let c = Config::load_with_env(Some(f.path()), vars).unwrap();
+        assert_eq!(c.ui.refresh_hz, 2.0);
+        assert_eq!(c.enabled, ["tcp", "sched"]);
+        assert_eq!(c.plugins["open"]["failed_only"], true);
+        assert_eq!(c.plugins["tcp"]["ports"], 80);
+        let e = Config::load_with_env(Some(f.path()), env(&[("TRACER_UI__REFRESH_HZ", "500")])).unwrap_err().to_string();
+        assert!(e.contains("`ui.refresh_hz`") && e.contains("(environment: TRACER_UI__REFRESH_HZ)"), "{e}");
+        let e = Config::load_with_env(None, env(&[("TRACER_UI__REFRESH", "5")])).unwrap_err().to_string();
+        assert!(e.starts_with(EMBEDDED_NAME) && e.contains("unknown field `refresh`") && e.contains("TRACER_UI__REFRESH"), "{e}");
     }
 
     #[test]
     fn unknown_key_names_file_and_key() {
         let f = write("plugins_dir = \"x\"\nrefresh = 3\n");
-        let e = Config::load(f.path()).unwrap_err().to_string();
+        let e = load(f.path()).unwrap_err().to_string();
         assert!(e.starts_with(&f.path().display().to_string()), "{e}");
         assert!(e.contains("unknown field `refresh`"), "{e}");
     }
@@ -246,7 +331,7 @@ mod tests {
     #[test]
     fn wrong_type_names_the_key() {
         let f = write("plugins_dir = \"x\"\n[ui]\nrefresh_hz = \"fast\"\n");
-        let e = Config::load(f.path()).unwrap_err().to_string();
+        let e = load(f.path()).unwrap_err().to_string();
         assert!(e.ends_with("for key `ui.refresh_hz`"), "{e}");
     }
 
@@ -254,24 +339,24 @@ mod tests {
     fn impossible_values_are_refused() {
         for hz in ["-1", "1e-308", "1e-12", "0.05", "1e300", "nan", "inf"] {
             let f = write(&format!("plugins_dir = \"x\"\n[ui]\nrefresh_hz = {hz}\n"));
-            let e = Config::load(f.path()).unwrap_err().to_string();
+            let e = load(f.path()).unwrap_err().to_string();
             assert!(e.contains("`ui.refresh_hz`") && e.contains("out of range"), "{hz}: {e}");
         }
         let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\npanels = [\"recent\"]\n");
-        let e = Config::load(f.path()).unwrap_err().to_string();
+        let e = load(f.path()).unwrap_err().to_string();
         assert!(e.contains("key `ui.tabs[0].rows[0].panels`") && e.contains("plugin.panel"), "{e}");
         let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\nheight = \"140%\"\npanels = [\"a.b\"]\n");
-        let e = Config::load(f.path()).unwrap_err().to_string();
+        let e = load(f.path()).unwrap_err().to_string();
         assert!(e.contains("key `ui.tabs[0].rows[0].height`") && e.contains("1% to 100%"), "{e}");
         let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\npanels = [\"a.b\"]\nwidths = [\"1\", \"2\"]\n");
-        let e = Config::load(f.path()).unwrap_err().to_string();
+        let e = load(f.path()).unwrap_err().to_string();
         assert!(e.contains("2 widths for 1 panels"), "{e}");
     }
 
     #[test]
     fn a_panel_a_loaded_plugin_does_not_offer_is_refused() {
         let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\npanels = [\"open.recent\", \"later.x\"]\n[[ui.tabs.rows]]\npanels = [\"open.recnt\"]\n");
-        let cfg = Config::load(f.path()).unwrap();
+        let cfg = load(f.path()).unwrap();
         let offered = |p: &str| (p == "open").then(|| vec!["recent".to_string(), "summary".to_string()]);
         let e = cfg.check_panels(offered).unwrap_err();
         assert_eq!(e, "key `ui.tabs[0].rows[1].panels`: plugin open has no panel \"recnt\" (it has: recent, summary)");
@@ -291,16 +376,16 @@ mod tests {
     #[test]
     fn syntax_error_and_missing_file_name_the_file() {
         let f = write("plugins_dir = \n");
-        let e = Config::load(f.path()).unwrap_err().to_string();
+        let e = load(f.path()).unwrap_err().to_string();
         assert!(e.starts_with(&f.path().display().to_string()), "{e}");
-        let e = Config::load(Path::new("/nonexistent/x.toml")).unwrap_err().to_string();
+        let e = load(Path::new("/nonexistent/x.toml")).unwrap_err().to_string();
         assert!(e.starts_with("/nonexistent/x.toml: "), "{e}");
     }
 
     #[test]
     fn plugin_settings_become_json_and_paths_resolve() {
         let f = write("plugins_dir = \"plugins\"\n[plugins.open]\npid = 5\nfailed_only = true\n");
-        let c = Config::load(f.path()).unwrap();
+        let c = load(f.path()).unwrap();
         let v: serde_json::Value = serde_json::from_str(&c.plugin_settings("open")).unwrap();
         assert_eq!(v["pid"], 5);
         assert_eq!(v["failed_only"], true);
@@ -313,6 +398,9 @@ mod tests {
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
+    fn load(p: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_env(Some(p), Vec::new())
+    }
     use std::io::Write;
 
     proptest! {
@@ -323,7 +411,7 @@ mod fuzz {
             for body in [text, format!("plugins_dir = \"x\"\n[[ui.tabs]]\n{layout}")] {
                 let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
                 f.write_all(body.as_bytes()).unwrap();
-                if let Err(e) = Config::load(f.path()) {
+                if let Err(e) = load(f.path()) {
                     prop_assert!(e.to_string().starts_with(&f.path().display().to_string()));
                 }
             }

@@ -17,6 +17,7 @@ mod headless;
 mod hotplug;
 mod list;
 mod logging;
+mod overrides;
 mod plugin_settings;
 mod procstat;
 mod stdout_queue;
@@ -77,29 +78,62 @@ fn selection(cli: &Cli, cfg: &Config, session: &Session) -> (Vec<usize>, usize) 
 /// filter the user asked for unapplied. A name close to a loaded plugin's is an
 /// error naming that plugin; another is said once (the plugin may be dropped in
 /// later).
-fn check_plugin_tables(cfg: &Config, file: &std::path::Path, session: &Session) -> anyhow::Result<()> {
+fn check_plugin_tables(cfg: &Config, file: &str, session: &Session) -> anyhow::Result<()> {
     let loaded: Vec<&str> = session.slots.iter().map(|s| s.name()).collect();
     for (name, table) in &cfg.plugins {
         if let Some(slot) = session.slots.iter().find(|s| s.name() == name) {
             if let Some(t) = table.as_object() {
                 plugin_settings::check_config_keys(name, &slot.desc.settings, t)
-                    .map_err(|(key, why)| anyhow::anyhow!("{}: key `plugins.{name}.{key}`: {why}", file.display()))?;
+                    .map_err(|(key, why)| anyhow::anyhow!("{file}: key `plugins.{name}.{key}`: {why}"))?;
             }
             continue;
         }
         match tracer_core::text::closest(name, loaded.iter().copied(), 2) {
-            Some(l) => bail!("{}: key `plugins.{name}`: no plugin named {name:?} is loaded; did you mean `plugins.{l}`?", file.display()),
-            None => tracing::warn!("{}: key `plugins.{name}`: no plugin named {name:?} is loaded (loaded: {}); its settings wait for it", file.display(), loaded.join(", ")),
+            Some(l) => bail!("{file}: key `plugins.{name}`: no plugin named {name:?} is loaded; did you mean `plugins.{l}`?"),
+            None => tracing::warn!("{file}: key `plugins.{name}`: no plugin named {name:?} is loaded (loaded: {}); its settings wait for it", loaded.join(", ")),
         }
     }
     Ok(())
 }
 
+/// `-p`, `-c`, `-u` and `--set` over the config's plugin tables; a common
+/// filter that some running plugin does not take is said.
+fn apply_command_line(cli: &Cli, cfg: &mut Config, session: &Session) -> anyhow::Result<()> {
+    let mut filters = Vec::new();
+    let mut add = |flag, key, v: Option<String>| {
+        if let Some(value) = v {
+            filters.push(overrides::CommonFilter { flag, key, value });
+        }
+    };
+    use tracer_plugin_api::common_names::{COMM, PID, UID};
+    add("-p/--pid", PID, cli.pid.map(|p| p.to_string()));
+    add("-c/--comm", COMM, cli.comm.clone());
+    add("-u/--uid", UID, cli.uid.map(|u| u.to_string()));
+    let plugins: Vec<(&str, &[tracer_plugin_api::SettingSpec])> =
+        session.slots.iter().map(|s| (s.name(), s.desc.settings.as_slice())).collect();
+    let applied = overrides::apply(&mut cfg.plugins, &plugins, &filters, &cli.set).map_err(anyhow::Error::msg)?;
+    for n in applied.not_applied {
+        tracing::warn!("{n}");
+    }
+    Ok(())
+}
+
+/// Is there a terminal to draw on (the UI reads keys from stdin and draws to stdout)?
+fn have_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let cfg = Config::load(&cli.config)?;
-    let tui = !cli.headless && !cli.list_plugins;
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    let cfg_name = cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| config_file::EMBEDDED_NAME.into());
+    let one_shot = cli.list_plugins || cli.check_config || cli.print_config;
+    let tui = !cli.headless && !one_shot;
+    if tui && !have_terminal() {
+        bail!("no terminal to draw the UI on (stdin or stdout is not a terminal): use --headless (--format text or json) to stream records instead");
+    }
     let captured = logging::init(cli.log.as_deref(), tui)?;
-    if unsafe { libc::geteuid() } != 0 {
+    if unsafe { libc::geteuid() } != 0 && !cli.check_config && !cli.print_config {
         bail!("tracer-host must run as root (loading BPF programs needs CAP_BPF and CAP_PERFMON)");
     }
     // Every BPF map, program and link is a file descriptor: a low soft limit
@@ -116,6 +150,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let dir = cli.plugins_dir.clone().unwrap_or_else(|| cfg.plugins_dir.clone());
     let mut session = Session::load(&dir).map_err(anyhow::Error::msg)?;
+    apply_command_line(&cli, &mut cfg, &session)?;
+    if cli.print_config {
+        let plugins: Vec<(&str, &[tracer_plugin_api::SettingSpec])> =
+            session.slots.iter().map(|s| (s.name(), s.desc.settings.as_slice())).collect();
+        let mut effective = cfg.clone();
+        effective.plugins_dir = dir.clone();
+        effective.plugins = overrides::with_defaults(&cfg.plugins, &plugins);
+        let text = toml::to_string(&effective).context("writing the configuration as TOML")?;
+        println!("# tracer-host configuration in effect: {cfg_name}, then TRACER_* variables, then the command line\n{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
     if cli.list_plugins {
         use std::io::Write as _;
         let text = list::list(&mut session, |n| cfg.plugin_settings(n));
@@ -132,11 +177,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     cfg.check_panels(|p| {
         session.slot_index(p).map(|i| session.slots[i].desc.panels.iter().map(|x| x.id.to_string()).collect())
     })
-    .map_err(|e| anyhow::anyhow!("{}: {e}", cli.config.display()))?;
-    check_plugin_tables(&cfg, &cli.config, &session)?;
-    let (selected, mut not_started) = selection(&cli, &cfg, &session);
+    .map_err(|e| anyhow::anyhow!("{cfg_name}: {e}"))?;
+    check_plugin_tables(&cfg, &cfg_name, &session)?;
     if cli.plugins.is_empty() && cfg.enabled.is_empty() {
-        bail!("{}: no plugin selected: list plugins under the key `enabled`, or pass --plugin NAME", cli.config.display());
+        bail!("{cfg_name}: no plugin selected: list plugins under the key `enabled`, or pass --plugin NAME");
+    }
+    let (selected, mut not_started) = selection(&cli, &cfg, &session);
+    if cli.check_config {
+        // Each selected plugin's settings as it would start with them.
+        let mut bad = 0;
+        for &i in &selected {
+            let s = &mut session.slots[i];
+            let name = s.name().to_string();
+            if let Err(e) = s.check_settings(&cfg.plugin_settings(&name)) {
+                bad += 1;
+                diag!("{cfg_name}: key `plugins.{name}`: {e}");
+            }
+        }
+        if bad + not_started > 0 {
+            bail!("{cfg_name}: {} problem(s) found (see above)", bad + not_started);
+        }
+        println!("{cfg_name}: fine ({} plugins found, {} selected, {} tabs)", session.slots.len(), selected.len(), cfg.ui.tabs.len());
+        return Ok(ExitCode::SUCCESS);
     }
     for &i in &selected {
         let name = session.slots[i].name().to_string();
@@ -144,7 +206,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(()) => {}
             Err(StartError::Settings(e)) => {
                 not_started += 1;
-                tracing::error!("{}: key `plugins.{name}`: {e}", cli.config.display())
+                tracing::error!("{cfg_name}: key `plugins.{name}`: {e}")
             }
             Err(StartError::Bpf(e)) => {
                 not_started += 1;
@@ -209,7 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // for a plugin not loaded is reported once here and waits for it.
         for r in layout.placed() {
             if session.slot_index(&r.plugin).is_none() {
-                tracing::warn!("{}: the layout names panel {}, which no loaded plugin offers", cli.config.display(), r.id());
+                tracing::warn!("{cfg_name}: the layout names panel {}, which no loaded plugin offers", r.id());
             }
         }
         layout.place_unplaced(&session);

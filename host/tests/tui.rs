@@ -353,6 +353,9 @@ fn hot_plug_follows_a_symlinked_directory_and_one_made_anew() {
     // Removed, as seen through the symlink: switched off.
     std::fs::remove_file(dir.path().join("libtracer_tcp.so")).unwrap();
     wait_until("tcp detached after its file went", || links_of_programs("tcp_").is_empty());
+    let screen = t.wait_for(" tcp removed");
+    assert!(!screen.contains("FAILED"), "a plugin removed on purpose has not failed:
+{screen}");
 
     // The directory goes, and comes back with a plugin in it.
     let real = dir.path().to_path_buf();
@@ -532,4 +535,21 @@ fn a_plugin_built_outside_the_repository_drops_into_a_running_host() {
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
     assert_eq!(links_of_programs("forks_"), Vec::<u32>::new());
+}
+
+#[test]
+fn with_no_arguments_the_built_in_config_runs_every_tracer() {
+    let _g = serial();
+    assert_root();
+    // No --config, no --plugins-dir: the plugins staged beside the binary.
+    let t = Tmux::start(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()));
+    for p in ["open", "syscall_latency", "sched", "tcp", "process"] {
+        t.wait_for(&format!(" {p} "));
+    }
+    let screen = t.wait_for("1 overview");
+    // Each running plugin has a status chunk "NAME RATE/s drop N".
+    assert_eq!(screen.matches("/s drop ").count(), 5, "{screen}");
+    assert!(screen.contains("open · Recent opens") && !screen.contains("FAILED"), "{screen}");
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
 }

@@ -56,6 +56,19 @@ pub const PLUGIN_API_VERSION: u32 = 2;
 /// runs in a PID namespace. Plugins use it to leave the host out.
 pub const HOST_KERNEL_TGID_ENV: &str = "TRACER_HOST_KERNEL_TGID";
 
+/// Names shared by convention between tracers and the host, so the host needs
+/// no tracer's knowledge: a **setting** with one of these names takes the
+/// host's common filters (`-p`, `-c`, `-u` and the UI's pivot on a process);
+/// a table **column** with one of them says which process a row is about.
+pub mod common_names {
+    /// A process id (tgid): setting kind UINT, column U64.
+    pub const PID: &str = "pid";
+    /// A task name, at most 15 bytes: setting kind STRING, column STR.
+    pub const COMM: &str = "comm";
+    /// A user id: setting kind UINT, column U64.
+    pub const UID: &str = "uid";
+}
+
 /// Name, version and description shown by `--list-plugins` and the UI.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone)]

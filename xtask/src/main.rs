@@ -3,7 +3,7 @@
 //!   setup            install missing system packages (apt), mount tracefs
 //!   build [--release]  build BPF objects, plugins and host; stage plugins into
 //!                    target/<profile>/plugins
-//!   run [-- ARGS]    build (release) and start the host with configs/default.toml
+//!   run [-- ARGS]    build (release) and start the host (built-in configs/default.toml)
 //!   test             setup, build, build the test fixtures, run every test,
 //!                    then the checks on other kernels under qemu (guest.rs)
 //!   guest            only the checks on other kernels (after a build)
@@ -209,9 +209,9 @@ fn main() -> Result<()> {
         Some("run") => {
             build(true)?;
             let host = target_dir().join("release/tracer-host");
+            // The built-in config; the plugins were staged beside the binary.
             let st = Command::new(host)
                 .current_dir(root())
-                .args(["--config", "configs/default.toml"])
                 .args(rest(1))
                 .status()?;
             std::process::exit(st.code().unwrap_or(1));

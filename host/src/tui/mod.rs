@@ -170,6 +170,7 @@ impl Screen {
                             let content = match &s.state {
                                 SlotState::Failed(why) => Err(format!("plugin stopped: {}", why.lines().next().unwrap_or(""))),
                                 SlotState::Off => Err("plugin off (c: choose panels)".into()),
+                                SlotState::Removed => Err(format!("plugin removed: its file {} left the plugins directory", s.path.display())),
                                 SlotState::Running => s.panel(&r.panel),
                             };
                             (title, content)
@@ -234,6 +235,7 @@ impl Screen {
                     )
                 }
                 SlotState::Off => (format!(" {} off ", s.name()), Style::new().fg(Color::DarkGray)),
+                SlotState::Removed => (format!(" {} removed ", s.name()), Style::new().fg(Color::DarkGray)),
                 SlotState::Failed(_) => (format!(" {} FAILED ", s.name()), Style::new().fg(Color::Red)),
             };
             spans.push(Span::styled(text, style));

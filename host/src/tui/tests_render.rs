@@ -127,7 +127,7 @@ fn a_missing_panel_says_so_in_its_slot() {
 }
 
 fn default_layout() -> Layout {
-    let cfg = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/default.toml")).unwrap();
+    let cfg = Config::load_with_env(Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/default.toml")), Vec::new()).unwrap();
     Layout::from_config(&cfg.ui.tabs)
 }
 

@@ -25,7 +25,7 @@ pub struct OpenSettings {
 /// The keys above, for the host.
 pub fn specs() -> Vec<SettingSpec> {
     let mut v = tracer_plugin_kit::settings::proc_filter_specs();
-    v.push(SettingSpec::new("uid", SettingKind::UINT, "only opens by this real uid").range(0, u32::MAX as u64));
+    v.push(SettingSpec::new(tracer_plugin_api::common_names::UID, SettingKind::UINT, "only opens by this real uid").range(0, u32::MAX as u64));
     v.push(SettingSpec::new("failed_only", SettingKind::BOOL, "only opens that failed").default_value("false"));
     v
 }

@@ -1,0 +1,117 @@
+//! The command line: no config file needed, libbpf-tools-like filters for every
+//! tracer (`-p`, `-c`, `-u`), `--set`, `--check-config`, `--print-config`, the
+//! environment's `TRACER_*` keys, and a clear word when there is no terminal.
+
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn all_plugins() -> tempfile::TempDir {
+    plugin_dir(&["open", "syscall_latency", "sched", "tcp", "process"].map(staged_plugin))
+}
+
+#[test]
+fn print_config_merges_file_environment_and_command_line_with_plugin_defaults() {
+    let _g = serial();
+    let dir = all_plugins();
+    let d = dir.path().to_str().unwrap();
+    // No --config: the built-in one.
+    let (code, out, err) = run_host(
+        &["--plugins-dir", d, "--print-config", "-p", "4242", "-u", "1000", "--set", "tcp.port=80", "--set", "open.failed_only=true"],
+        &[("TRACER_UI__REFRESH_HZ", "2"), ("TRACER_PLUGINS__SCHED__MODE", "interval")],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let cfg: toml::Table = out.parse().unwrap_or_else(|e| panic!("not TOML ({e}):\n{out}"));
+    assert_eq!(cfg["ui"]["refresh_hz"].as_float(), Some(2.0), "environment over the built-in file");
+    assert_eq!(cfg["ui"]["tabs"].as_array().map(|t| t.len()), Some(6), "the shipped layout");
+    let p = &cfg["plugins"];
+    for name in ["open", "syscall_latency", "sched", "tcp", "process"] {
+        assert_eq!(p[name]["pid"].as_integer(), Some(4242), "-p reaches {name}:\n{out}");
+    }
+    assert_eq!(p["open"]["uid"].as_integer(), Some(1000));
+    assert_eq!(p["open"]["failed_only"].as_bool(), Some(true), "--set over the file's false");
+    assert_eq!(p["tcp"]["ports"].as_array().unwrap()[0].as_integer(), Some(80), "alias renamed, value listed");
+    assert_eq!(p["sched"]["mode"].as_str(), Some("interval"));
+    assert_eq!(p["syscall_latency"]["mode"].as_str(), Some("cumulative"), "a plugin default filled in");
+    // -u does not reach the tracers without a uid setting, and that is said.
+    for name in ["sched", "tcp", "syscall_latency", "process"] {
+        assert!(err.contains(&format!("{name} has no uid setting: -u/--uid does not filter it")), "{name}:\n{err}");
+    }
+}
+
+#[test]
+fn check_config_says_fine_or_names_what_to_fix() {
+    let _g = serial();
+    let dir = all_plugins();
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = run_host(&["--plugins-dir", d, "--check-config"], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("(built-in configs/default.toml): fine (5 plugins found, 5 selected, 6 tabs)"), "{out}");
+
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("mine.toml");
+    std::fs::write(&cfg, "enabled = [\"open\", \"sched\"]\n[plugins.sched]\nmode = \"sometimes\"\n").unwrap();
+    let (code, _, err) = run_host(&["--config", cfg.to_str().unwrap(), "--plugins-dir", d, "--check-config"], &[]);
+    assert_eq!(code, Some(1));
+    let first = err.lines().next().unwrap();
+    assert!(first.starts_with(&format!("{}: key `plugins.sched`: ", cfg.display())) && first.contains("sometimes"), "{err}");
+
+    let (code, _, err) = run_host(&["--plugins-dir", d, "--check-config", "--set", "tcp.prots=80"], &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--set \"tcp.prots=80\": tcp has no setting \"prots\"; did you mean ports?"), "{err}");
+    let (code, _, err) = run_host(&["--plugins-dir", d, "--check-config", "-p", "0"], &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("-p/--pid: ") && err.contains("0 is outside"), "{err}");
+    let (code, _, err) = run_host(&["--plugins-dir", d, "--check-config"], &[("TRACER_UI__REFRESH_HZ", "0")]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("`ui.refresh_hz`") && err.contains("(environment: TRACER_UI__REFRESH_HZ)"), "{err}");
+}
+
+#[test]
+fn without_a_terminal_the_ui_says_to_use_headless() {
+    let _g = serial();
+    let dir = all_plugins();
+    let out = Command::new(host_bin())
+        .args(["--plugins-dir", dir.path().to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.lines().next().unwrap().contains("no terminal") && err.contains("--headless"), "{err}");
+}
+
+#[test]
+fn a_comm_given_on_the_command_line_filters_every_tracer_in_the_kernel() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[staged_plugin("open"), staged_plugin("syscall_latency")]);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().to_str().unwrap();
+    let mut host = Host::spawn(
+        &["--plugins-dir", dir.path().to_str().unwrap(), "--plugin", "open", "--plugin", "syscall_latency", "-c", "cli-picked", "--set", "syscall_latency.per_process=true", "--headless", "--format", "json"],
+        &[],
+    );
+    host.wait_for_stderr("tracer-host: open running");
+    host.wait_for_stderr("tracer-host: syscall_latency running");
+    for comm in ["cli-picked", "cli-other"] {
+        let st = Command::new(workload_bin()).args(["--comm", comm, "open", path, "3"]).stdout(Stdio::null()).status().unwrap();
+        assert!(st.success());
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    host.signal(libc::SIGTERM);
+    let (code, out, stderr) = host.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let run = JsonRun { lines, stderr };
+    let opens: Vec<_> = run.records("open").into_iter().filter(|r| r["path"] == path).collect();
+    assert_eq!(opens.len(), 3, "{}", run.stderr);
+    assert!(opens.iter().all(|r| r["comm"] == "cli-picked"), "{opens:?}");
+    let p = run.panel("syscall_latency", "by_process");
+    let col = p["columns"].as_array().unwrap().iter().position(|c| c["name"] == "comm").unwrap();
+    let comms: Vec<&str> = p["rows"].as_array().unwrap().iter().filter_map(|r| r[col].as_str()).collect();
+    assert!(!comms.is_empty() && comms.iter().all(|c| *c == "cli-picked"), "{comms:?}");
+}
