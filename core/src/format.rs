@@ -189,6 +189,48 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1}{}", UNITS[u])
 }
 
+/// One unit for a whole column of durations or sizes, so every cell of the
+/// column reads in the same unit (`0.02` and `50.37` under `ms`) instead of
+/// each cell choosing its own. The unit and the decimals are picked for the
+/// column's typical (median non-zero) value, which then has three
+/// significant digits; bigger values just have more digits, never less.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scale {
+    pub unit: &'static str,
+    pub divisor: f64,
+    pub decimals: usize,
+}
+
+impl Scale {
+    /// The scale for a column of `kind` holding `values`; None for kinds
+    /// shown as they are.
+    pub fn for_column(kind: FieldKind, values: &[u64]) -> Option<Scale> {
+        let mut nz: Vec<u64> = values.iter().copied().filter(|v| *v > 0).collect();
+        nz.sort_unstable();
+        let typical = nz.get(nz.len() / 2).copied().unwrap_or(0);
+        let (unit, divisor) = match kind {
+            FieldKind::DURATION_NS => match typical {
+                0..=999 => ("ns", 1.0),
+                1_000..=999_999 => ("µs", 1e3),
+                1_000_000..=999_999_999 => ("ms", 1e6),
+                _ => ("s", 1e9),
+            },
+            FieldKind::BYTES => {
+                const UNITS: &[(&str, f64)] = &[("B", 1.0), ("KiB", 1024.0), ("MiB", 1048576.0), ("GiB", 1073741824.0), ("TiB", 1099511627776.0)];
+                *UNITS.iter().rev().find(|(_, d)| typical as f64 >= *d).unwrap_or(&UNITS[0])
+            }
+            _ => return None,
+        };
+        let top = typical as f64 / divisor;
+        let decimals = if divisor == 1.0 { 0 } else if top < 10.0 { 2 } else if top < 100.0 { 1 } else { 0 };
+        Some(Scale { unit, divisor, decimals })
+    }
+
+    pub fn text(&self, n: u64) -> String {
+        format!("{:.*}", self.decimals, n as f64 / self.divisor)
+    }
+}
+
 /// A column's header: its name, and its unit when the cells do not carry it
 /// (`cpu %`, `error rate %`; durations and sizes print their own unit).
 pub fn column_label(c: &FieldSpec) -> String {
@@ -238,6 +280,16 @@ mod tests {
     #[test]
     fn headers_carry_units_the_cells_do_not() {
         assert_eq!(column_label(&FieldSpec::new("cpu", FieldKind::F64, "%")), "cpu %");
+        let ms = Scale::for_column(FieldKind::DURATION_NS, &[21_200, 6_350_000, 50_370_000]).unwrap();
+        assert_eq!((ms.unit, ms.text(50_370_000), ms.text(6_350_000), ms.text(21_200)), ("ms", "50.37".into(), "6.35".into(), "0.02".into()));
+        let ms = Scale::for_column(FieldKind::DURATION_NS, &[0, 212_000_000, 2_120_000_000, 21_200_000_000]).unwrap();
+        assert_eq!((ms.unit, ms.text(21_200_000_000)), ("s", "21.20".to_string()), "typical 2.12 s");
+        let ns = Scale::for_column(FieldKind::DURATION_NS, &[812]).unwrap();
+        assert_eq!((ns.unit, ns.text(812)), ("ns", "812".to_string()));
+        let kib = Scale::for_column(FieldKind::BYTES, &[200_192, 512, 4096]).unwrap();
+        assert_eq!((kib.unit, kib.text(200_192), kib.text(512)), ("KiB", "195.50".to_string(), "0.50".to_string()));
+        assert_eq!(Scale::for_column(FieldKind::BYTES, &[9]).unwrap().text(9), "9");
+        assert_eq!(Scale::for_column(FieldKind::U64, &[9]), None);
         assert_eq!(column_label(&FieldSpec::new("wait", FieldKind::DURATION_NS, "ns")), "wait", "cells say 1.2ms");
         assert_eq!(column_label(&FieldSpec::new("pid", FieldKind::U64, "")), "pid");
         assert_eq!(column_label(&FieldSpec::new("n", FieldKind::U64, "\x1b[31m")), "n \\x1b[31m", "escaped");

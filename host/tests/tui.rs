@@ -13,9 +13,12 @@ struct Tmux {
 
 impl Tmux {
     fn start(cmd: &str) -> Tmux {
+        Tmux::start_sized(cmd, 120, 40)
+    }
+    fn start_sized(cmd: &str, w: u16, h: u16) -> Tmux {
         let session = format!("tracer-test-{}", std::process::id());
         let st = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "40", cmd])
+            .args(["new-session", "-d", "-s", &session, "-x", &w.to_string(), "-y", &h.to_string(), cmd])
             .status()
             .expect("tmux is needed for this test (cargo xtask setup installs it)");
         assert!(st.success());
@@ -542,7 +545,8 @@ fn with_no_arguments_the_built_in_config_runs_every_tracer() {
     let _g = serial();
     assert_root();
     // No --config, no --plugins-dir: the plugins staged beside the binary.
-    let t = Tmux::start(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()));
+    // 80x24, where pids used to be cut.
+    let t = Tmux::start_sized(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()), 80, 24);
     for p in ["open", "syscall_latency", "sched", "tcp", "process"] {
         t.wait_for(&format!(" {p} "));
     }
@@ -550,6 +554,16 @@ fn with_no_arguments_the_built_in_config_runs_every_tracer() {
     // Each running plugin has a status chunk "NAME RATE/s drop N".
     assert_eq!(screen.matches("/s drop ").count(), 5, "{screen}");
     assert!(screen.contains("open · Recent opens") && !screen.contains("FAILED"), "{screen}");
+    // A process opening a file over and over: its pid is in the recent opens,
+    // whole (with spaces or a border on both sides).
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let mut w = Command::new(workload_bin()).args(["--comm", "cutcheck", "open", file.path().to_str().unwrap(), "100000000"]).spawn().unwrap();
+    let pid = w.id().to_string();
+    let screen = t.wait_for(" cutcheck");
+    let _ = w.kill();
+    let _ = w.wait();
+    let whole = screen.lines().any(|l| l.split(|c: char| c == ' ' || c == '│').any(|tok| tok == pid));
+    assert!(whole, "pid {pid} shown whole at 80x24:\n{screen}");
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
 }

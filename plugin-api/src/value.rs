@@ -37,11 +37,30 @@ pub struct FieldSpec {
     pub kind: FieldKind,
     /// Free text shown beside the name (e.g. `ns`, `bytes`); may be empty.
     pub unit: RString,
+    /// When a table is too narrow for every column, columns are hidden (never
+    /// cut) highest priority number first, the rightmost first among equals.
+    /// 0: hidden last (the columns that say what a row is: pid, name, key).
+    pub priority: u8,
+    /// 0: the column is shown whole or not at all. N > 0: a wide text column
+    /// (a path, a command line) that takes the spare width, at least N cells;
+    /// a longer value is shortened in the middle with a visible `…`.
+    pub flex_min: u16,
 }
+
+/// Priority of a column that does not say otherwise.
+pub const DEFAULT_PRIORITY: u8 = 1;
 
 impl FieldSpec {
     pub fn new(name: &str, kind: FieldKind, unit: &str) -> Self {
-        FieldSpec { name: name.into(), kind, unit: unit.into() }
+        FieldSpec { name: name.into(), kind, unit: unit.into(), priority: DEFAULT_PRIORITY, flex_min: 0 }
+    }
+    pub fn priority(mut self, p: u8) -> Self {
+        self.priority = p;
+        self
+    }
+    pub fn flex(mut self, min: u16) -> Self {
+        self.flex_min = min;
+        self
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod keymap;
 pub mod layout;
 pub mod render;
+pub mod columns;
 pub mod table_view;
 pub mod terminal;
 mod fatal_signals;

@@ -3,9 +3,10 @@
 use tracer_core::text::escape_untrusted;
 use super::keymap::BINDINGS;
 use super::layout::{constraint, Row};
+use super::columns;
 use super::table_view::{self, TableState};
 use ratatui::{
-    layout::{Constraint, Layout, Rect},
+    layout::{Alignment, Constraint, Flex, Layout, Rect},
     style::{Color, Modifier, Style},
     text::{Line, Span},
     widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Sparkline, Table as TableWidget, Tabs, Wrap},
@@ -71,8 +72,17 @@ fn pack(spans: &[Span<'static>], width: u16) -> Vec<Line<'static>> {
     lines
 }
 
+/// Below this the panels cannot be drawn honestly: the screen says so instead.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 15;
+
 pub fn draw(f: &mut Frame, v: &View) {
     let area = f.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!("terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT} (q quits)", area.width, area.height);
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
     let mut status_lines = pack(&v.status, area.width);
     status_lines.push(v.host_line.clone());
     let [status, tabs, body, footer] = Layout::vertical([
@@ -119,14 +129,7 @@ pub fn draw(f: &mut Frame, v: &View) {
             Span::raw("▏"),
         ]),
         (None, Some(m)) => Line::from(m.to_string()),
-        (None, None) => Line::from(
-            BINDINGS
-                .iter()
-                .filter(|b| b.footer)
-                .map(|b| format!("{} {}", b.label, b.short))
-                .collect::<Vec<_>>()
-                .join("  "),
-        ),
+        (None, None) => Line::from(fit_words(BINDINGS.iter().filter(|b| b.footer).map(|b| format!("{} {}", b.label, b.short)), "  ", footer.width as usize)),
     };
     f.render_widget(Paragraph::new(foot).style(Style::new().fg(Color::Black).bg(Color::Gray)), footer);
 
@@ -142,15 +145,26 @@ fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &C
     let border = if focused { Style::new().fg(Color::Cyan) } else { Style::new() };
     let mut title = p.title.clone();
     if !p.table.filter.is_empty() {
-        title.push_str(&format!(" /{}", p.table.filter));
+        title.push_str(&format!(" /{}", escape_untrusted(&p.table.filter)));
     }
-    let block = Block::default().borders(Borders::ALL).border_style(border).title(title);
-    let inner = block.inner(area);
+    let inner = Block::default().borders(Borders::ALL).inner(area);
+    let fitted = match &p.content {
+        Ok(c) => match c.as_enum() {
+            Ok(Panel::Table(t)) => Some(Fitted::new(t, p, clock, inner.width)),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    let mut block = Block::default().borders(Borders::ALL).border_style(border).title(title);
+    // Columns left out for want of width are said, never cut.
+    if let Some(n) = fitted.as_ref().map(Fitted::hidden).filter(|n| *n > 0) {
+        block = block.title_bottom(Line::from(format!("+{n} col{} (z)", if n == 1 { "" } else { "s" })).right_aligned());
+    }
     f.render_widget(block, area);
     match &p.content {
         Err(e) => f.render_widget(Paragraph::new(e.clone()).wrap(Wrap { trim: true }), inner),
         Ok(c) => match c.as_enum() {
-            Ok(Panel::Table(t)) => draw_table(f, inner, t, p, clock),
+            Ok(Panel::Table(_)) => draw_table(f, inner, fitted.as_ref().expect("fitted above for tables"), p),
             Ok(Panel::Log2Histogram(h)) => f.render_widget(
                 Paragraph::new(histogram_lines(&escape_untrusted(&h.unit), &h.buckets, inner.width)).scroll((p.scroll as u16, 0)),
                 inner,
@@ -190,6 +204,23 @@ fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &C
     }
 }
 
+/// As many whole items as fit in `width`, joined by `sep`: the footer drops
+/// its last hints rather than cut one.
+fn fit_words(items: impl Iterator<Item = String>, sep: &str, width: usize) -> String {
+    let mut out = String::new();
+    for it in items {
+        let extra = if out.is_empty() { 0 } else { sep.chars().count() } + it.chars().count();
+        if out.chars().count() + extra > width {
+            break;
+        }
+        if !out.is_empty() {
+            out.push_str(sep);
+        }
+        out.push_str(&it);
+    }
+    out
+}
+
 /// `1.2k`, `35`, `0.50`.
 pub fn human_rate(r: f64) -> String {
     if r >= 1e6 {
@@ -203,27 +234,40 @@ pub fn human_rate(r: f64) -> String {
     }
 }
 
-fn draw_table(f: &mut Frame, area: Rect, t: &tracer_plugin_api::Table, p: &PanelView, clock: &Clock) {
-    let all = table_view::rows(t, &p.table, clock);
+/// A table fitted to `area`: which columns show, how wide, and how many hid.
+struct Fitted {
+    shown: table_view::Shown,
+    widths: Vec<Option<usize>>,
+}
+
+impl Fitted {
+    fn new(t: &tracer_plugin_api::Table, p: &PanelView, clock: &Clock, width: u16) -> Fitted {
+        let shown = table_view::shown(t, &p.table, clock);
+        let widths = columns::fit(&shown.needs, width as usize);
+        Fitted { shown, widths }
+    }
+    fn hidden(&self) -> usize {
+        self.widths.iter().filter(|w| w.is_none()).count()
+    }
+}
+
+fn draw_table(f: &mut Frame, area: Rect, fitted: &Fitted, p: &PanelView) {
+    let s = &fitted.shown;
     let visible = area.height.saturating_sub(1) as usize;
-    let start = p.scroll.min(all.len().saturating_sub(1));
-    let rows: Vec<&Vec<String>> = all.iter().skip(start).take(visible).collect();
-    let headers = table_view::headers(t, &p.table);
-    let last = t.columns.len().saturating_sub(1);
-    let widths: Vec<Constraint> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            if i == last {
-                return Constraint::Fill(1);
-            }
-            let w = rows.iter().map(|r| r.get(i).map_or(0, |c| c.chars().count())).max().unwrap_or(0).max(h.chars().count());
-            Constraint::Length(w.min(40) as u16)
-        })
-        .collect();
-    let header = TableRow::new(headers.into_iter().map(Cell::from)).style(Style::new().add_modifier(Modifier::BOLD));
-    let body = rows.into_iter().map(|r| TableRow::new(r.clone()));
-    f.render_widget(TableWidget::new(body, widths).header(header).column_spacing(1), area);
+    let start = p.scroll.min(s.rows.len().saturating_sub(1));
+    let cols: Vec<(usize, usize)> = fitted.widths.iter().enumerate().filter_map(|(i, w)| w.map(|w| (i, w))).collect();
+    // Whole, or for a flexible column shortened with a visible `…`.
+    let cell = |i: usize, w: usize, text: &str| {
+        let text = if s.needs[i].flex_min > 0 { columns::elide_middle(text, w) } else { text.to_string() };
+        Cell::from(Line::from(text).alignment(if s.right[i] { Alignment::Right } else { Alignment::Left }))
+    };
+    let header = TableRow::new(cols.iter().map(|&(i, w)| cell(i, w, &s.headers[i]))).style(Style::new().add_modifier(Modifier::BOLD));
+    let body = s.rows.iter().skip(start).take(visible).map(|r| TableRow::new(cols.iter().map(|&(i, w)| cell(i, w, &r[i]))));
+    let widths = cols.iter().map(|&(_, w)| Constraint::Length(w as u16));
+    f.render_widget(
+        TableWidget::new(body, widths).header(header).column_spacing(columns::SPACING as u16).flex(Flex::Start),
+        area,
+    );
 }
 
 /// runqlat-style lines, with bars sized to the panel.

@@ -1,8 +1,9 @@
 //! Sorting and filtering a table for display: pure, so it is tested directly.
 
 use std::cmp::Ordering;
-use tracer_core::format::{self, Clock};
-use tracer_plugin_api::{Table, Value};
+use super::columns::Need;
+use tracer_core::format::{self, Clock, Scale};
+use tracer_plugin_api::{FieldKind, Table, Value};
 
 /// How the user wants a table shown.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,22 +44,66 @@ fn cmp(a: &Value, b: &Value) -> Ordering {
 /// the screen.
 pub const MAX_ROWS: usize = 10_000;
 
-/// The rows as text, filtered then sorted.
-pub fn rows(t: &Table, st: &TableState, clock: &Clock) -> Vec<Vec<String>> {
-    let needle = st.filter.to_lowercase();
-    let mut idx: Vec<usize> = (0..t.rows.len().min(MAX_ROWS)).collect();
-    let texts: Vec<Vec<String>> = t
-        .rows
+/// A table ready to draw: texts filtered and sorted, one unit per column.
+#[derive(Debug, Clone, Default)]
+pub struct Shown {
+    /// `NAME unit`, with the sort marker.
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// Numbers are right-aligned.
+    pub right: Vec<bool>,
+    /// Per column: widest text over all shown rows (so widths do not jump
+    /// while scrolling), priority and flexibility as the plugin declared.
+    pub needs: Vec<Need>,
+    /// For each row of `rows`, its index in the plugin's table.
+    pub source: Vec<usize>,
+}
+
+fn numeric(kind: FieldKind) -> bool {
+    matches!(
+        kind,
+        FieldKind::U64 | FieldKind::I64 | FieldKind::F64 | FieldKind::DURATION_NS | FieldKind::BYTES | FieldKind::HEX | FieldKind::ERRNO_RESULT
+    )
+}
+
+fn cell<'a>(t: &'a Table, row: usize, col: usize) -> Option<&'a Value> {
+    t.rows.get(row)?.get(col).and_then(|v| v.as_enum().ok())
+}
+
+/// The table as the user asked to see it: filtered (on the texts shown), sorted
+/// (on the values), each duration or size column in one unit.
+pub fn shown(t: &Table, st: &TableState, clock: &Clock) -> Shown {
+    let n = t.rows.len().min(MAX_ROWS);
+    let scales: Vec<Option<Scale>> = t
+        .columns
         .iter()
-        .map(|r| r.iter().zip(t.columns.iter()).map(|(v, c)| format::value_text(v, c.kind, clock)).collect())
+        .enumerate()
+        .map(|(c, spec)| {
+            let values: Vec<u64> = (0..n)
+                .filter_map(|r| match cell(t, r, c) {
+                    Some(Value::U64(v)) => Some(*v),
+                    _ => None,
+                })
+                .collect();
+            Scale::for_column(spec.kind, &values)
+        })
         .collect();
+    let text = |r: usize, c: usize| -> String {
+        match (cell(t, r, c), scales[c]) {
+            (Some(Value::U64(v)), Some(s)) => s.text(*v),
+            _ => t.rows[r].get(c).map(|v| format::value_text(v, t.columns[c].kind, clock)).unwrap_or_else(|| "-".into()),
+        }
+    };
+    let texts: Vec<Vec<String>> = (0..n).map(|r| (0..t.columns.len()).map(|c| text(r, c)).collect()).collect();
+    let needle = st.filter.to_lowercase();
+    let mut idx: Vec<usize> = (0..n).collect();
     if !needle.is_empty() {
         idx.retain(|&i| texts[i].iter().any(|c| c.to_lowercase().contains(&needle)));
     }
     if let Some((col, desc)) = st.sort {
         idx.sort_by(|&a, &b| {
-            let va = t.rows[a].get(col).and_then(|v| v.as_enum().ok()).cloned().unwrap_or(Value::Missing);
-            let vb = t.rows[b].get(col).and_then(|v| v.as_enum().ok()).cloned().unwrap_or(Value::Missing);
+            let va = cell(t, a, col).cloned().unwrap_or(Value::Missing);
+            let vb = cell(t, b, col).cloned().unwrap_or(Value::Missing);
             let o = cmp(&va, &vb);
             if desc {
                 o.reverse()
@@ -67,16 +112,19 @@ pub fn rows(t: &Table, st: &TableState, clock: &Clock) -> Vec<Vec<String>> {
             }
         });
     }
-    idx.into_iter().map(|i| texts[i].clone()).collect()
-}
-
-/// Header labels with the sort marker.
-pub fn headers(t: &Table, st: &TableState) -> Vec<String> {
-    t.columns
+    let headers: Vec<String> = t
+        .columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let mut h = tracer_core::format::column_label(c).to_uppercase();
+            let label = format::column_label(c);
+            let mut h = match label.split_once(' ') {
+                Some((name, unit)) if label.len() > c.name.len() => format!("{} {unit}", name.to_uppercase()),
+                _ => label.to_uppercase(),
+            };
+            if let Some(s) = scales[i] {
+                h = format!("{} {}", c.name.to_uppercase(), s.unit);
+            }
             if let Some((col, desc)) = st.sort {
                 if col == i {
                     h.push(if desc { '▼' } else { '▲' });
@@ -84,7 +132,24 @@ pub fn headers(t: &Table, st: &TableState) -> Vec<String> {
             }
             h
         })
-        .collect()
+        .collect();
+    let needs = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(c, spec)| Need {
+            natural: idx.iter().map(|&r| texts[r][c].chars().count()).max().unwrap_or(0).max(headers[c].chars().count()),
+            priority: spec.priority,
+            flex_min: spec.flex_min,
+        })
+        .collect();
+    Shown {
+        headers,
+        right: t.columns.iter().map(|c| numeric(c.kind)).collect(),
+        rows: idx.iter().map(|&i| texts[i].clone()).collect(),
+        needs,
+        source: idx,
+    }
 }
 
 #[cfg(test)]
@@ -107,19 +172,34 @@ mod tests {
     #[test]
     fn sorts_numerically_and_filters() {
         let c = Clock::now();
+        let rows = |st: &TableState| shown(&table(), st, &c).rows;
         let mut st = TableState::default();
         st.cycle_sort(2);
-        assert_eq!(rows(&table(), &st, &c).iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["40", "7", "5"]);
+        assert_eq!(rows(&st).iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["40", "7", "5"]);
         st.cycle_sort(2);
-        assert_eq!(rows(&table(), &st, &c)[0][0], "5");
+        assert_eq!(rows(&st)[0][0], "5");
         st.cycle_sort(2);
         assert_eq!(st.sort, Some((1, true)));
-        assert_eq!(rows(&table(), &st, &c)[0][1], "cat");
+        assert_eq!(rows(&st)[0][1], "cat");
         st.filter = "BASH".into();
-        assert_eq!(rows(&table(), &st, &c).len(), 2);
-        assert_eq!(headers(&table(), &st)[1], "NAME▼");
+        assert_eq!(rows(&st).len(), 2);
+        assert_eq!(shown(&table(), &st, &c).headers[1], "NAME▼");
         st.cycle_sort(2);
         st.cycle_sort(2);
         assert_eq!(st.sort, None);
+    }
+
+    #[test]
+    fn a_duration_column_reads_in_one_unit_and_numbers_align_right() {
+        let t = Table {
+            columns: vec![FieldSpec::new("max", FieldKind::DURATION_NS, "ns"), FieldSpec::new("cpu", FieldKind::F64, "%")].into(),
+            rows: vec![vec![Value::u64(21_200), Value::f64(3.0)].into(), vec![Value::u64(50_370_000), Value::missing()].into()].into(),
+        };
+        let s = shown(&t, &TableState::default(), &Clock::now());
+        assert_eq!(s.headers, ["MAX ms", "CPU %"]);
+        // Two values: the typical one is the larger (50 ms), so 0.1 decimal.
+        assert_eq!(s.rows, [["0.0", "3.0"], ["50.4", "-"]]);
+        assert_eq!(s.right, [true, true]);
+        assert_eq!(s.needs[0].natural, 6, "the header is the widest");
     }
 }

@@ -108,7 +108,7 @@ fn one_panel_layout() -> Vec<super::layout::Row> {
 #[test]
 fn every_panel_kind_renders() {
     for kind in ["table", "histogram", "counters", "series", "text"] {
-        let out = draw(80, 14, &one_panel_layout(), &[view_of(kind)], 0);
+        let out = draw(80, 15, &one_panel_layout(), &[view_of(kind)], 0);
         insta::assert_snapshot!(format!("kind_{kind}"), out);
     }
 }
@@ -122,13 +122,193 @@ fn a_missing_panel_says_so_in_its_slot() {
         table: TableState::default(),
         rates: vec![],
     };
-    let out = draw(60, 8, &one_panel_layout(), &[v], 0);
+    let out = draw(60, 15, &one_panel_layout(), &[v], 0);
     assert!(out.contains("no loaded plugin offers panel nope.panel"), "{out}");
 }
 
 fn default_layout() -> Layout {
     let cfg = Config::load_with_env(Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/default.toml")), Vec::new()).unwrap();
     Layout::from_config(&cfg.ui.tabs)
+}
+
+fn spec(name: &str, kind: FieldKind, priority: u8, flex: u16) -> FieldSpec {
+    FieldSpec::new(name, kind, "").priority(priority).flex(flex)
+}
+
+/// Tables shaped like the real panels of the first tab (same columns,
+/// priorities and flexible columns as the plugins declare), with the values
+/// that were cut before: 6-digit pids, a name with a space, long paths, IPv6
+/// ends, durations from ns to s in one column.
+fn realistic_table(panel: &str) -> Panel {
+    use FieldKind as K;
+    let (columns, rows): (Vec<FieldSpec>, Vec<Vec<tracer_plugin_api::FieldValue>>) = match panel {
+        "recent" => (
+            vec![spec("time", K::MONO_TIME_NS, 2, 0), spec("pid", K::U64, 0, 0), spec("comm", K::STR, 0, 0), spec("result", K::ERRNO_RESULT, 1, 0), spec("flags", K::STR, 2, 0), spec("path", K::STR, 1, 12)],
+            (0..30u64)
+                .map(|i| {
+                    vec![
+                        Value::u64(58_000_000_000 + i * 1_234_567),
+                        Value::u64(899_200 + i * 37),
+                        Value::str(if i % 3 == 0 { "tmux: server" } else { "find" }),
+                        if i % 4 == 0 { Value::i64(-2) } else { Value::i64(3 + i as i64) },
+                        Value::str("O_RDONLY|O_CLOEXEC|O_DIRECTORY"),
+                        Value::str(&format!("/usr/lib/x86_64-linux-gnu/perl5/5.36/auto/very/deep/dir{i}/file.so")),
+                    ]
+                })
+                .collect(),
+        ),
+        "top_time" => (
+            vec![spec("syscall", K::STR, 0, 0), spec("count", K::U64, 1, 0), spec("errors", K::U64, 1, 0), spec("total", K::DURATION_NS, 1, 0), spec("avg", K::DURATION_NS, 1, 0), spec("max", K::DURATION_NS, 1, 0)],
+            ["epoll_wait", "read", "futex", "clock_nanosleep", "openat"]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let k = 10u64.pow(i as u32 + 2);
+                    vec![Value::str(n), Value::u64(123_456 / (i as u64 + 1)), Value::u64(i as u64 * 7), Value::u64(21_200 * k), Value::u64(850 * k / 100), Value::u64(6_350_000_000 / k * 10)]
+                })
+                .collect(),
+        ),
+        "processes" => (
+            vec![
+                spec("pid", K::U64, 0, 0),
+                spec("comm", K::STR, 0, 0),
+                FieldSpec::new("cpu", K::F64, "%"),
+                spec("run", K::DURATION_NS, 1, 0),
+                spec("wait", K::DURATION_NS, 1, 0),
+                spec("avg wait", K::DURATION_NS, 1, 0),
+                spec("voluntary", K::U64, 2, 0),
+                spec("involuntary", K::U64, 2, 0),
+                spec("migrations", K::U64, 2, 0),
+            ],
+            (0..12u64)
+                .map(|i| {
+                    vec![
+                        Value::u64(1_048_000 + i),
+                        Value::str(if i == 0 { "python3 -m http" } else { "kworker/u8:2" }),
+                        Value::f64(99.7 / (i + 1) as f64),
+                        Value::u64(987_654_321 / (i + 1)),
+                        Value::u64(12_345 * (i + 1)),
+                        if i == 3 { Value::missing() } else { Value::u64(812 * (i + 1)) },
+                        Value::u64(123_456),
+                        Value::u64(7_890),
+                        Value::u64(42),
+                    ]
+                })
+                .collect(),
+        ),
+        _ => (
+            vec![
+                spec("pid", K::U64, 0, 0),
+                spec("comm", K::STR, 0, 0),
+                spec("local", K::STR, 1, 0),
+                spec("remote", K::STR, 1, 0),
+                spec("dir", K::STR, 1, 0),
+                spec("tx", K::BYTES, 1, 0),
+                spec("rx", K::BYTES, 1, 0),
+                spec("lifetime", K::DURATION_NS, 1, 0),
+                spec("connect", K::DURATION_NS, 1, 0),
+                spec("end", K::STR, 1, 0),
+                spec("states", K::STR, 1, 12),
+            ],
+            (0..8u64)
+                .map(|i| {
+                    vec![
+                        Value::u64(31_337 + i),
+                        Value::str("curl"),
+                        Value::str(&format!("127.0.0.1:{}", 40_000 + i)),
+                        Value::str(if i % 2 == 0 { "[2001:db8::dead:beef]:18080" } else { "127.0.0.1:18080" }),
+                        Value::str("active"),
+                        Value::u64(200_192 * (i + 1)),
+                        Value::u64(77),
+                        Value::u64(4_731_000 * (i + 1)),
+                        if i == 5 { Value::missing() } else { Value::u64(95_000) },
+                        Value::str("rst_received"),
+                        Value::str("SYN_SENT 95µs > ESTABLISHED 4731µs > FIN_WAIT1 12µs > CLOSE"),
+                    ]
+                })
+                .collect(),
+        ),
+    };
+    Panel::Table(Table { columns: columns.into(), rows: rows.into_iter().map(Into::into).collect::<Vec<_>>().into() })
+}
+
+/// Match `line` against `cells` in order, each whole (a flexible one may be
+/// its start and end around `…`), separated by spaces only. With `shown`,
+/// exactly those columns must be there; without, a column whose text is not
+/// at the next position counts as hidden. Returns which were there, or None
+/// when the line holds anything else (a cut value).
+fn match_cells(line: &str, cells: &[String], flex: &[bool], shown: Option<&[bool]>) -> Option<Vec<bool>> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut pos = 0;
+    let mut found = Vec::new();
+    for (i, c) in cells.iter().enumerate() {
+        if shown.is_some_and(|s| !s[i]) {
+            found.push(false);
+            continue;
+        }
+        let mut p = pos;
+        while p < chars.len() && chars[p] == ' ' {
+            p += 1;
+        }
+        let rest: String = chars[p..].iter().collect();
+        let word: String = rest.split("  ").next().unwrap_or("").trim_end().to_string();
+        let taken = if rest.starts_with(c.as_str()) && chars.get(p + c.chars().count()).is_none_or(|x| *x == ' ') {
+            Some(c.chars().count())
+        } else if flex[i] {
+            word.split_once('…').filter(|(a, b)| !a.is_empty() && c.starts_with(a) && c.ends_with(b)).map(|_| word.chars().count())
+        } else {
+            None
+        };
+        match (taken, shown) {
+            (Some(n), _) => {
+                pos = p + n;
+                found.push(true);
+            }
+            (None, Some(_)) => return None,
+            (None, None) => found.push(false),
+        }
+    }
+    chars[pos..].iter().all(|c| *c == ' ').then_some(found)
+}
+
+/// Check every table panel drawn on `screen`: its header names whole, and
+/// each of its data rows (in order) with every shown cell whole.
+fn assert_no_cell_is_cut(screen: &str, panels: &[PanelView]) {
+    let lines: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    for p in panels {
+        let Ok(Panel::Table(t)) = p.content.as_ref().unwrap().as_enum() else { continue };
+        let shown = super::table_view::shown(t, &p.table, &Clock::epoch());
+        // The panel's box: its title on the top border.
+        let (y, x0) = lines
+            .iter()
+            .enumerate()
+            .find_map(|(y, l)| {
+                let s: String = l.iter().collect();
+                s.find(&format!("┌{}", p.title)).map(|b| (y, s[..b].chars().count()))
+            })
+            .unwrap_or_else(|| panic!("panel {} not on screen:\n{screen}", p.title));
+        let x1 = (x0 + 1..lines[y].len()).find(|&x| lines[y][x] == '┐').unwrap();
+        let inner = |y: usize| -> String { lines[y][x0 + 1..x1.min(lines[y].len())].iter().collect::<String>().trim_end().to_string() };
+        let flex: Vec<bool> = shown.needs.iter().map(|n| n.flex_min > 0).collect();
+        let header = inner(y + 1);
+        let on = match_cells(&header, &shown.headers, &flex, None).unwrap_or_else(|| panic!("{}: header cut: {header:?}", p.title));
+        assert!(on.iter().any(|o| *o), "{}: no column shown: {header:?}", p.title);
+        let hidden = on.iter().filter(|o| !**o).count();
+        if hidden > 0 {
+            assert!(p.title.len() < x1 - x0 - 2 || screen.contains("hidden"), "{}: hidden columns are said", p.title);
+        }
+        let mut rows_seen = 0;
+        for (k, row) in shown.rows.iter().enumerate() {
+            let y = y + 2 + k;
+            if lines[y].get(x0) == Some(&'└') {
+                break;
+            }
+            let l = inner(y);
+            assert!(match_cells(&l, row, &flex, Some(&on)).is_some(), "{}: a cell cut in {l:?}\nfull row: {row:?}\n{screen}", p.title);
+            rows_seen += 1;
+        }
+        assert!(rows_seen > 0, "{}: no row checked", p.title);
+    }
 }
 
 /// The default config's first tab, each slot filled with content of the kind
@@ -146,25 +326,49 @@ fn default_screen(w: u16, h: u16) -> String {
         .flat_map(|r| r.cells.iter())
         .map(|c| {
             let mut v = view_of(kinds(&c.panel));
+            if kinds(&c.panel) == "table" {
+                v.content = Ok(realistic_table(&c.panel.panel).boxed());
+            }
             v.title = c.panel.id();
             v
         })
         .collect();
-    draw(w, h, &rows, &panels, 0)
+    let out = draw(w, h, &rows, &panels, 0);
+    assert_no_cell_is_cut(&out, &panels);
+    out
 }
 
 #[test]
-fn default_layout_at_120x40_and_80x24() {
-    let big = default_screen(120, 40);
-    for id in ["open.recent", "syscall_latency.top_time", "sched.processes", "tcp.closed"] {
-        assert!(big.contains(id), "{id} on the first screen:\n{big}");
+fn default_layout_at_three_sizes_cuts_no_value() {
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+        // default_screen checks every cell of every table against its value.
+        let out = default_screen(w, h);
+        for id in ["open.recent", "syscall_latency", "sched.processes", "tcp.closed"] {
+            assert!(out.contains(id), "{id} on the first screen at {w}x{h}:\n{out}");
+        }
+        insta::assert_snapshot!(format!("default_{w}x{h}"), out);
     }
-    insta::assert_snapshot!("default_120x40", big);
-    let small = default_screen(80, 24);
-    for id in ["open.recent", "syscall_latency", "sched.processes", "tcp.closed"] {
-        assert!(small.contains(id), "{id} readable at 80x24:\n{small}");
+}
+
+#[test]
+fn the_cut_checker_catches_a_cut_value() {
+    let cells = vec!["8992".to_string(), "cat".to_string()];
+    let flex = [false, false];
+    assert!(match_cells("8992 cat", &cells, &flex, Some(&[true, true])).is_some());
+    assert!(match_cells(" 899 cat", &cells, &flex, Some(&[true, true])).is_none(), "a pid cut");
+    assert!(match_cells("8992 ca", &cells, &flex, Some(&[true, true])).is_none(), "a name cut");
+    let path = vec!["/a/b/c/d/e".to_string()];
+    assert!(match_cells("/a/…/d/e", &path, &[true], Some(&[true])).is_some(), "a marked elision");
+    assert!(match_cells("/a/b/c", &path, &[true], Some(&[true])).is_none(), "an unmarked cut");
+}
+
+#[test]
+fn a_tiny_terminal_says_it_is_too_small() {
+    for (w, h) in [(20, 6), (40, 12), (59, 30), (100, 14)] {
+        let out = draw(w, h, &one_panel_layout(), &[view_of("table")], 0);
+        assert!(out.replace('\n', " ").contains("terminal too small"), "{w}x{h}:\n{out}");
+        assert!(!out.contains('┌'), "no empty boxes at {w}x{h}:\n{out}");
     }
-    insta::assert_snapshot!("default_80x24", small);
 }
 
 fn key(c: KeyCode) -> Event {

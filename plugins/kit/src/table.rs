@@ -14,16 +14,41 @@ pub struct Column<T> {
     pub kind: FieldKind,
     pub unit: &'static str,
     pub get: fn(&T) -> FieldValue,
+    /// See [`FieldSpec::priority`]: 0 keeps a column longest.
+    pub priority: u8,
+    /// See [`FieldSpec::flex_min`].
+    pub flex_min: u16,
 }
 
 /// A column of `T`; `unit` is data (`ns`, `bytes`, `%`), never part of the name.
 pub const fn column<T>(name: &'static str, kind: FieldKind, unit: &'static str, get: fn(&T) -> FieldValue) -> Column<T> {
-    Column { name, kind, unit, get }
+    Column { name, kind, unit, get, priority: tracer_plugin_api::DEFAULT_PRIORITY, flex_min: 0 }
+}
+
+/// Says what a row is (pid, name, key): hidden last on a narrow screen.
+/// (Functions rather than methods: the column's row type is then inferred
+/// from the list it is in.)
+pub const fn key<T>(mut c: Column<T>) -> Column<T> {
+    c.priority = 0;
+    c
+}
+
+/// Detail worth the space only on a wide screen: hidden first.
+pub const fn extra<T>(mut c: Column<T>) -> Column<T> {
+    c.priority = 2;
+    c
+}
+
+/// A wide text column (path, command line): takes the spare width, at least
+/// `min` cells, shortened in the middle with `…` when longer.
+pub const fn flex<T>(min: u16, mut c: Column<T>) -> Column<T> {
+    c.flex_min = min;
+    c
 }
 
 /// The columns' specs, for a `RingSpec` or a table.
 pub fn fields<T>(cols: &[Column<T>]) -> Vec<FieldSpec> {
-    cols.iter().map(|c| FieldSpec::new(c.name, c.kind, c.unit)).collect()
+    cols.iter().map(|c| FieldSpec::new(c.name, c.kind, c.unit).priority(c.priority).flex(c.flex_min)).collect()
 }
 
 /// One row's values, in column order.

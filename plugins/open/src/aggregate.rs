@@ -5,7 +5,7 @@ use crate::record::{flags_text, Comm, OpenRecord};
 use std::collections::{HashMap, VecDeque};
 use tracer_plugin_api::{FieldKind, FieldValue, Panel, Table, Value};
 use tracer_plugin_kit::panels::counters;
-use tracer_plugin_kit::table::{column, table, Column};
+use tracer_plugin_kit::table::{column, extra, flex, key, table, Column};
 
 /// How many recent opens and recent failures are kept.
 pub const RECENT: usize = 512;
@@ -101,7 +101,7 @@ impl OpenStats {
         let cols = [
             column::<(&String, &Tally)>("opens", FieldKind::U64, "", |r| Value::u64(r.1.opens)),
             column("failed", FieldKind::U64, "", |r| Value::u64(r.1.failures)),
-            column("path", FieldKind::STR, "", |r| Value::str(r.0)),
+            flex(12, column("path", FieldKind::STR, "", |r| Value::str(r.0))),
         ];
         table(&cols, v.iter().take(TOP_ROWS))
     }
@@ -112,8 +112,8 @@ impl OpenStats {
         let cols = [
             column::<(&(u32, Comm), &Tally)>("opens", FieldKind::U64, "", |r| Value::u64(r.1.opens)),
             column("failed", FieldKind::U64, "", |r| Value::u64(r.1.failures)),
-            column("pid", FieldKind::U64, "", |r| Value::u64(r.0 .0 as u64)),
-            column("comm", FieldKind::STR, "", |r| Value::str(&r.0 .1.as_str())),
+            key(column("pid", FieldKind::U64, "", |r| Value::u64(r.0 .0 as u64))),
+            key(column("comm", FieldKind::STR, "", |r| Value::str(&r.0 .1.as_str()))),
         ];
         table(&cols, v.iter().take(TOP_ROWS))
     }
@@ -128,9 +128,9 @@ impl OpenStats {
         let mut by_errno: Vec<_> = self.errnos.iter().collect();
         by_errno.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(b.0)));
         let cols = [
-            column::<(&i64, &(u64, String))>("error", FieldKind::ERRNO_RESULT, "", |r| Value::i64(*r.0)),
+            key(column::<(&i64, &(u64, String))>("error", FieldKind::ERRNO_RESULT, "", |r| Value::i64(*r.0))),
             column("count", FieldKind::U64, "", |r| Value::u64(r.1 .0)),
-            column("last path", FieldKind::STR, "", |r| Value::str(&r.1 .1)),
+            flex(12, column("last path", FieldKind::STR, "", |r| Value::str(&r.1 .1))),
         ];
         table(&cols, by_errno.iter())
     }
@@ -149,12 +149,12 @@ impl OpenStats {
 /// The columns of the recent and failed panels.
 fn record_columns() -> [Column<OpenRecord>; 6] {
     [
-        column("time", FieldKind::MONO_TIME_NS, "ns", |r| Value::u64(r.ts_ns)),
-        column("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64)),
-        column("comm", FieldKind::STR, "", |r| Value::str(&r.comm.as_str())),
+        extra(column("time", FieldKind::MONO_TIME_NS, "ns", |r| Value::u64(r.ts_ns))),
+        key(column("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
+        key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm.as_str()))),
         column("result", FieldKind::ERRNO_RESULT, "", |r| Value::i64(r.ret)),
-        column("flags", FieldKind::STR, "", |r| Value::str(&flags_text(r.flags))),
-        column("path", FieldKind::STR, "", |r| Value::str(&r.display_path())),
+        extra(column("flags", FieldKind::STR, "", |r| Value::str(&flags_text(r.flags)))),
+        flex(12, column("path", FieldKind::STR, "", |r| Value::str(&r.display_path()))),
     ]
 }
 

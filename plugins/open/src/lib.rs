@@ -20,7 +20,7 @@ use tracer_plugin_api::{
     RingSpec, Value, PLUGIN_API_VERSION,
 };
 use tracer_plugin_kit::panels::{self, def, PanelDef};
-use tracer_plugin_kit::table::{column, fields, push_row, Column};
+use tracer_plugin_kit::table::{column, extra, fields, flex, key, push_row, Column};
 
 /// The compiled `bpf/opensnoop.bpf.c`.
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/opensnoop.bpf.o"));
@@ -46,23 +46,23 @@ fn programs(names: &[(&str, bool)]) -> AttachAlternative {
 /// prints it, with its marks before it.
 fn record_columns() -> [Column<OpenRecord>; 14] {
     [
-        column("ts", FieldKind::MONO_TIME_NS, "ns", |r| Value::u64(r.ts_ns)),
-        column("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64)),
-        column("tid", FieldKind::U64, "", |r| Value::u64(r.tid as u64)),
+        extra(column("ts", FieldKind::MONO_TIME_NS, "ns", |r| Value::u64(r.ts_ns))),
+        key(column("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
+        extra(column("tid", FieldKind::U64, "", |r| Value::u64(r.tid as u64))),
         column("uid", FieldKind::U64, "", |r| Value::u64(r.uid as u64)),
-        column("euid", FieldKind::U64, "", |r| Value::u64(r.euid as u64)),
-        column("comm", FieldKind::STR, "", |r| Value::str(&r.comm.as_str())),
-        column("syscall", FieldKind::STR, "", |r| Value::str(r.syscall.name())),
+        extra(column("euid", FieldKind::U64, "", |r| Value::u64(r.euid as u64))),
+        key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm.as_str()))),
+        key(column("syscall", FieldKind::STR, "", |r| Value::str(r.syscall.name()))),
         column("ret", FieldKind::ERRNO_RESULT, "", |r| Value::i64(r.ret)),
-        column("flags", FieldKind::STR, "", |r| Value::str(&flags_text(r.flags))),
+        extra(column("flags", FieldKind::STR, "", |r| Value::str(&flags_text(r.flags)))),
         // mode only means something when a file may be created (O_CREAT, O_TMPFILE).
         column("mode", FieldKind::STR, "", |r| {
             if r.flags & (0o100 | 0o20000000) != 0 { Value::str(&format!("{:04o}", r.mode)) } else { Value::missing() }
         }),
-        column("dirfd", FieldKind::I64, "", |r| r.dirfd_shown().map(|fd| Value::i64(fd as i64)).unwrap_or_else(Value::missing)),
-        column("path_truncated", FieldKind::U64, "", |r| Value::u64(r.truncated() as u64)),
-        column("path_hex", FieldKind::STR, "", |r| r.path_hex.as_deref().map(Value::str).unwrap_or_else(Value::missing)),
-        column("path", FieldKind::STR, "", |r| if r.unread() { Value::missing() } else { Value::str(&r.path) }),
+        extra(column("dirfd", FieldKind::I64, "", |r| r.dirfd_shown().map(|fd| Value::i64(fd as i64)).unwrap_or_else(Value::missing))),
+        extra(column("path_truncated", FieldKind::U64, "", |r| Value::u64(r.truncated() as u64))),
+        extra(column("path_hex", FieldKind::STR, "", |r| r.path_hex.as_deref().map(Value::str).unwrap_or_else(Value::missing))),
+        flex(12, column("path", FieldKind::STR, "", |r| if r.unread() { Value::missing() } else { Value::str(&r.path) })),
     ]
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use tracer_plugin_api::*;
 use tracer_plugin_kit::metrics::counter;
 use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
-use tracer_plugin_kit::table::{column, fields, push_row, table, Column, Recent};
+use tracer_plugin_kit::table::{column, extra, fields, flex, key, push_row, table, Column, Recent};
 use tracer_plugin_kit::{c_str, read, read_prefix, settings::ProcSettings};
 
 /// Rust twins of bpf/process.h, generated from the object's BTF.
@@ -45,31 +45,31 @@ pub fn args_text(e: &exec_event) -> String {
 
 fn exec_columns() -> [Column<exec_event>; 8] {
     [
-        column("ts", FieldKind::MONO_TIME_NS, "ns", |e| Value::u64(e.ts_ns)),
-        column("pid", FieldKind::U64, "", |e| Value::u64(e.pid as u64)),
-        column("ppid", FieldKind::U64, "", |e| Value::u64(e.ppid as u64)),
+        extra(column("ts", FieldKind::MONO_TIME_NS, "ns", |e| Value::u64(e.ts_ns))),
+        key(column("pid", FieldKind::U64, "", |e| Value::u64(e.pid as u64))),
+        extra(column("ppid", FieldKind::U64, "", |e| Value::u64(e.ppid as u64))),
         column("uid", FieldKind::U64, "", |e| Value::u64(e.uid as u64)),
-        column("comm", FieldKind::STR, "", |e| Value::str(&c_str(&e.comm))),
+        key(column("comm", FieldKind::STR, "", |e| Value::str(&c_str(&e.comm)))),
         column("ret", FieldKind::ERRNO_RESULT, "", |e| Value::i64(e.ret)),
-        column("filename", FieldKind::STR, "", |e| Value::str(&(c_str(&e.filename) + if e.flags as u32 & PROC_FILENAME_TRUNCATED != 0 { "…" } else { "" }))),
-        column("args", FieldKind::STR, "", |e| Value::str(&args_text(e))),
+        flex(12, column("filename", FieldKind::STR, "", |e| Value::str(&(c_str(&e.filename) + if e.flags as u32 & PROC_FILENAME_TRUNCATED != 0 { "…" } else { "" })))),
+        flex(16, column("args", FieldKind::STR, "", |e| Value::str(&args_text(e)))),
     ]
 }
 
 fn exit_columns() -> [Column<exit_event>; 11] {
     [
-        column("ts", FieldKind::MONO_TIME_NS, "ns", |e| Value::u64(e.ts_ns)),
-        column("pid", FieldKind::U64, "", |e| Value::u64(e.pid as u64)),
-        column("ppid", FieldKind::U64, "", |e| Value::u64(e.ppid as u64)),
-        column("comm", FieldKind::STR, "", |e| Value::str(&c_str(&e.comm))),
-        column("status", FieldKind::STR, "", |e| Value::str(&status_text(e.exit_status))),
+        extra(column("ts", FieldKind::MONO_TIME_NS, "ns", |e| Value::u64(e.ts_ns))),
+        key(column("pid", FieldKind::U64, "", |e| Value::u64(e.pid as u64))),
+        extra(column("ppid", FieldKind::U64, "", |e| Value::u64(e.ppid as u64))),
+        key(column("comm", FieldKind::STR, "", |e| Value::str(&c_str(&e.comm)))),
+        key(column("status", FieldKind::STR, "", |e| Value::str(&status_text(e.exit_status)))),
         column("lifetime", FieldKind::DURATION_NS, "ns", |e| Value::u64(e.lifetime_ns)),
         column("cpu", FieldKind::DURATION_NS, "ns", |e| Value::u64(e.cpu_ns)),
         // SAFETY: sysconf has no preconditions.
         column("maxrss", FieldKind::BYTES, "bytes", |e| Value::u64(e.maxrss_pages.saturating_mul(unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64))),
-        column("policy", FieldKind::U64, "", |e| Value::u64(e.policy as u64)),
-        column("nice", FieldKind::I64, "", |e| Value::i64(e.nice as i64)),
-        column("prio", FieldKind::I64, "", |e| Value::i64(e.prio as i64)),
+        extra(column("policy", FieldKind::U64, "", |e| Value::u64(e.policy as u64))),
+        extra(column("nice", FieldKind::I64, "", |e| Value::i64(e.nice as i64))),
+        extra(column("prio", FieldKind::I64, "", |e| Value::i64(e.prio as i64))),
     ]
 }
 
@@ -86,7 +86,7 @@ const PANELS: &[PanelDef<Process>] = &[
     def("execs", "Recent execs", PanelKind::TABLE, |p| Panel::Table(table(&exec_columns(), p.execs.newest()))),
     def("exits", "Recent exits", PanelKind::TABLE, |p| Panel::Table(table(&exit_columns(), p.exits.newest()))),
     def("short_lived", "Short-lived processes (< 1 s)", PanelKind::TABLE, |p| Panel::Table(table(&exit_columns(), p.short.newest()))),
-    def("by_status", "Exits by status", PanelKind::TABLE, |p| Panel::Table(table(&[column::<(&String, &u64)>("status", FieldKind::STR, "", |r| Value::str(r.0)), column("exits", FieldKind::U64, "", |r| Value::u64(*r.1))], p.by_status.iter().collect::<Vec<_>>().iter()))),
+    def("by_status", "Exits by status", PanelKind::TABLE, |p| Panel::Table(table(&[key(column::<(&String, &u64)>("status", FieldKind::STR, "", |r| Value::str(r.0))), column("exits", FieldKind::U64, "", |r| Value::u64(*r.1))], p.by_status.iter().collect::<Vec<_>>().iter()))),
     def("summary", "Processes", PanelKind::COUNTERS, |p| counters(&[("execs", p.counts[0], ""), ("failed execs", p.counts[1], ""), ("exits", p.counts[2], ""), ("short-lived", p.counts[3], "")])),
 ];
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use tracer_plugin_api::{FieldKind, FieldValue, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
 use tracer_plugin_kit::metrics;
 use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
-use tracer_plugin_kit::table::{column, table};
+use tracer_plugin_kit::table::{column, extra, key, table};
 use crate::types::{sched_oncpu, sched_proc, SCHED_HIST_MAX, SCHED_HIST_SLOTS, SCHED_STAT_PROC_INSERTED};
 use tracer_plugin_kit::{c_str, key_u32, per_cpu_values, sat_sum, sum_slots};
 
@@ -249,16 +249,16 @@ impl SchedStats {
             Row { pid, comm: self.comm(pid), cpu, p }
         }).collect();
         let cols = [
-            column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64)),
-            column("comm", FieldKind::STR, "", |r| Value::str(&r.comm)),
+            key(column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
+            key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm))),
             column("cpu", FieldKind::F64, "%", |r| Value::f64(r.cpu)),
             column("run", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.run_ns)),
             column("wait", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.wait_ns)),
             // No wait measured: no average (not 0).
             column("avg wait", FieldKind::DURATION_NS, "ns", |r| if r.p.waits == 0 { Value::missing() } else { Value::u64(r.p.wait_ns / r.p.waits) }),
-            column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary)),
-            column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary)),
-            column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations)),
+            extra(column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary))),
+            extra(column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary))),
+            extra(column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations))),
         ];
         table(&cols, &rows)
     }
@@ -274,15 +274,15 @@ impl SchedStats {
             Log2Histogram::quantile_upper(&p.runq_hist, q).map(|us| Value::u64(us.saturating_mul(1000))).unwrap_or_else(Value::missing)
         }
         let cols = [
-            column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64)),
-            column("comm", FieldKind::STR, "", |r| Value::str(&r.comm)),
+            key(column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
+            key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm))),
             column("run", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.run_ns)),
             column("wait", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.wait_ns)),
-            column("slices", FieldKind::U64, "", |r| Value::u64(r.p.slices)),
-            column("waits", FieldKind::U64, "", |r| Value::u64(r.p.waits)),
-            column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary)),
-            column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary)),
-            column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations)),
+            extra(column("slices", FieldKind::U64, "", |r| Value::u64(r.p.slices))),
+            extra(column("waits", FieldKind::U64, "", |r| Value::u64(r.p.waits))),
+            extra(column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary))),
+            extra(column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary))),
+            extra(column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations))),
             column("p50 wait", FieldKind::DURATION_NS, "ns", |r| wait_q(&r.p, 0.5)),
             column("p99 wait", FieldKind::DURATION_NS, "ns", |r| wait_q(&r.p, 0.99)),
         ];

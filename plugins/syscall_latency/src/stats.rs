@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tracer_plugin_api::{FieldKind, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
 use tracer_plugin_kit::metrics;
 use tracer_plugin_kit::panels::{counters, def, PanelDef};
-use tracer_plugin_kit::table::{column, table};
+use tracer_plugin_kit::table::{column, key, table};
 use crate::types::{sc_proc_key, sc_proc_val, sc_stat, SC_HIST_SLOTS, SC_STAT_PROC_INSERTED};
 use tracer_plugin_kit::{c_str, key_u32, per_cpu_values, read, sat_sum};
 
@@ -173,7 +173,7 @@ impl SyscallStats {
             key(&b.1).cmp(&key(&a.1)).then(a.0.cmp(&b.0))
         });
         let cols = [
-            column::<(u32, Totals)>("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.0))),
+            key(column::<(u32, Totals)>("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.0)))),
             column("count", FieldKind::U64, "", |r| Value::u64(r.1.count)),
             column("errors", FieldKind::U64, "", |r| Value::u64(r.1.errors)),
             column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.1.total_ns)),
@@ -220,8 +220,8 @@ impl SyscallStats {
         let mut v: Vec<_> = per.into_iter().map(|(tgid, (t, nr, _))| (tgid, self.comm(tgid), t, nr)).collect();
         v.sort_by(|a, b| b.2.count.cmp(&a.2.count).then(a.0.cmp(&b.0)));
         let cols = [
-            column::<(u32, String, ProcTotals, u32)>("pid", FieldKind::U64, "", |r| Value::u64(r.0 as u64)),
-            column("comm", FieldKind::STR, "", |r| Value::str(&r.1)),
+            key(column::<(u32, String, ProcTotals, u32)>("pid", FieldKind::U64, "", |r| Value::u64(r.0 as u64))),
+            key(column("comm", FieldKind::STR, "", |r| Value::str(&r.1))),
             column("count", FieldKind::U64, "", |r| Value::u64(r.2.count)),
             column("errors", FieldKind::U64, "", |r| Value::u64(r.2.errors)),
             column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.2.total_ns)),
@@ -236,9 +236,9 @@ impl SyscallStats {
         let mut v: Vec<_> = self.processes().into_iter().map(|((tgid, nr), t)| (tgid, self.comm(tgid), nr, t)).collect();
         v.sort_by(|a, b| b.3.count.cmp(&a.3.count).then((a.0, a.2).cmp(&(b.0, b.2))));
         let cols = [
-            column::<(u32, String, u32, ProcTotals)>("pid", FieldKind::U64, "", |r| Value::u64(r.0 as u64)),
-            column("comm", FieldKind::STR, "", |r| Value::str(&r.1)),
-            column("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.2))),
+            key(column::<(u32, String, u32, ProcTotals)>("pid", FieldKind::U64, "", |r| Value::u64(r.0 as u64))),
+            key(column("comm", FieldKind::STR, "", |r| Value::str(&r.1))),
+            key(column("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.2)))),
             column("count", FieldKind::U64, "", |r| Value::u64(r.3.count)),
             column("errors", FieldKind::U64, "", |r| Value::u64(r.3.errors)),
             column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.3.total_ns)),
@@ -250,7 +250,7 @@ impl SyscallStats {
         let mut v: Vec<_> = self.syscalls().into_iter().filter(|(_, t)| t.errors > 0).collect();
         v.sort_by(|a, b| b.1.errors.cmp(&a.1.errors).then(a.0.cmp(&b.0)));
         let cols = [
-            column::<(u32, Totals)>("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.0))),
+            key(column::<(u32, Totals)>("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.0)))),
             column("errors", FieldKind::U64, "", |r| Value::u64(r.1.errors)),
             column("count", FieldKind::U64, "", |r| Value::u64(r.1.count)),
             column("error rate", FieldKind::F64, "%", |r| Value::f64(100.0 * r.1.errors as f64 / r.1.count.max(1) as f64)),

@@ -7,7 +7,7 @@ use crate::types::{TCP_HIST_SLOTS, TCP_STAT_CONN_INSERTED};
 use std::collections::{BTreeMap, VecDeque};
 use tracer_plugin_api::{FieldKind, FieldValue, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
 use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
-use tracer_plugin_kit::table::{column, table, Column};
+use tracer_plugin_kit::table::{column, extra, flex, key, table, Column};
 use tracer_plugin_kit::{key_u32, metrics, per_cpu_values, sat_sum};
 
 pub const RECENT: usize = 512;
@@ -113,12 +113,12 @@ impl Ends for Live<'_> {
 /// The record fields both rings start with: each address and port apart.
 fn record_lead<T: Ends>() -> Vec<Column<T>> {
     vec![
-        column("ts", FieldKind::MONO_TIME_NS, "ns", |r: &T| Value::u64(r.ts())),
-        column("pid", FieldKind::U64, "", |r: &T| pid_value(r.ends().pid)),
-        column("comm", FieldKind::STR, "", |r: &T| Value::str(r.ends().comm)),
-        column("family", FieldKind::U64, "", |r: &T| Value::u64(r.ends().family as u64)),
-        column("laddr", FieldKind::STR, "", |r: &T| Value::str(r.ends().local.0)),
-        column("lport", FieldKind::U64, "", |r: &T| Value::u64(r.ends().local.1 as u64)),
+        extra(column("ts", FieldKind::MONO_TIME_NS, "ns", |r: &T| Value::u64(r.ts()))),
+        key(column("pid", FieldKind::U64, "", |r: &T| pid_value(r.ends().pid))),
+        key(column("comm", FieldKind::STR, "", |r: &T| Value::str(r.ends().comm))),
+        extra(column("family", FieldKind::U64, "", |r: &T| Value::u64(r.ends().family as u64))),
+        extra(column("laddr", FieldKind::STR, "", |r: &T| Value::str(r.ends().local.0))),
+        extra(column("lport", FieldKind::U64, "", |r: &T| Value::u64(r.ends().local.1 as u64))),
         column("raddr", FieldKind::STR, "", |r: &T| Value::str(r.ends().remote.0)),
         column("rport", FieldKind::U64, "", |r: &T| Value::u64(r.ends().remote.1 as u64)),
     ]
@@ -127,8 +127,8 @@ fn record_lead<T: Ends>() -> Vec<Column<T>> {
 /// The table columns after the time: who, and each end as `addr:port`.
 fn table_lead<T: Ends>() -> Vec<Column<T>> {
     vec![
-        column("pid", FieldKind::U64, "", |r: &T| pid_value(r.ends().pid)),
-        column("comm", FieldKind::STR, "", |r: &T| Value::str(r.ends().comm)),
+        key(column("pid", FieldKind::U64, "", |r: &T| pid_value(r.ends().pid))),
+        key(column("comm", FieldKind::STR, "", |r: &T| Value::str(r.ends().comm))),
         column("local", FieldKind::STR, "", |r: &T| Value::str(&endpoint(r.ends().local.0, r.ends().local.1))),
         column("remote", FieldKind::STR, "", |r: &T| Value::str(&endpoint(r.ends().remote.0, r.ends().remote.1))),
     ]
@@ -151,7 +151,7 @@ pub fn transition_columns() -> Vec<Column<Transition>> {
     v.extend([
         column("old", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.oldstate))),
         column("new", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.newstate))),
-        column("in_old", FieldKind::DURATION_NS, "ns", |t: &Transition| Value::u64(t.in_old_ns)),
+        extra(column("in_old", FieldKind::DURATION_NS, "ns", |t: &Transition| Value::u64(t.in_old_ns))),
     ]);
     v
 }
@@ -165,7 +165,7 @@ pub fn close_columns() -> Vec<Column<Close>> {
         column("lifetime", FieldKind::DURATION_NS, "ns", |c: &Close| c.lifetime_value()),
         column("connect", FieldKind::DURATION_NS, "ns", |c: &Close| c.conn.connect_value()),
         column("end", FieldKind::STR, "", |c: &Close| Value::str(end_name(c.end))),
-        column("states", FieldKind::STR, "", |c: &Close| Value::str(&c.conn.state_times())),
+        flex(12, column("states", FieldKind::STR, "", |c: &Close| Value::str(&c.conn.state_times()))),
     ]);
     v
 }
@@ -245,7 +245,7 @@ impl TcpStats {
         let cols = timed_table([
             column("old", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.oldstate))),
             column("new", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.newstate))),
-            column("in old", FieldKind::DURATION_NS, "ns", |t: &Transition| Value::u64(t.in_old_ns)),
+            extra(column("in old", FieldKind::DURATION_NS, "ns", |t: &Transition| Value::u64(t.in_old_ns))),
         ]);
         table(&cols, self.transitions.iter().rev())
     }
