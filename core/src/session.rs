@@ -477,15 +477,18 @@ impl Session {
     /// kernel filter anew: state the kernel keeps per filter generation (calls
     /// in flight, maxima) then starts again too.
     pub fn reset(&mut self) {
-        for s in &mut self.slots {
-            let _ = s.tracer.reset();
-        }
         for idx in 0..self.slots.len() {
-            if self.slots[idx].bpf.is_some() && self.slots[idx].desc.config_map.is_some() {
-                let settings = self.slots[idx].settings.clone();
-                if let Err(e) = self.set_settings(idx, &settings) {
-                    self.slots[idx].stats.last_error = Some(format!("rewriting the filter after a reset: {e}"));
-                }
+            self.reset_plugin(idx);
+        }
+    }
+
+    /// [`Session::reset`] for plugin `idx` alone.
+    pub fn reset_plugin(&mut self, idx: usize) {
+        let _ = self.slots[idx].tracer.reset();
+        if self.slots[idx].bpf.is_some() && self.slots[idx].desc.config_map.is_some() {
+            let settings = self.slots[idx].settings.clone();
+            if let Err(e) = self.set_settings(idx, &settings) {
+                self.slots[idx].stats.last_error = Some(format!("rewriting the filter after a reset: {e}"));
             }
         }
     }

@@ -15,8 +15,8 @@ impl Captured {
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
-    pub fn last(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).last().cloned()
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

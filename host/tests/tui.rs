@@ -567,3 +567,64 @@ fn with_no_arguments_the_built_in_config_runs_every_tracer() {
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
 }
+
+/// The `pid` of the process filter in every BPF map named `map`, as bpftool
+/// reads it with the map's BTF (None: no such map).
+fn filter_pids(map: &str) -> Vec<u64> {
+    let o = Command::new("bpftool").args(["-j", "map", "dump", "name", map]).output().expect("bpftool (cargo xtask setup installs it)");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+    fn find(v: &serde_json::Value, out: &mut Vec<u64>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(p) = m.get("pid").and_then(|p| p.as_u64()) {
+                    out.push(p);
+                }
+                m.values().for_each(|x| find(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| find(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    find(&v, &mut out);
+    out
+}
+
+#[test]
+fn enter_on_a_process_pivots_every_tracer_in_the_kernel_and_esc_restores() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&["open", "syscall_latency", "sched", "tcp"].map(staged_plugin));
+    let t = Tmux::start_sized(&format!("{} --plugins-dir {}; echo EXITED rc=$?; sleep 60", host_bin().display(), dir.path().display()), 200, 60);
+    t.wait_for("[tracepoint]");
+    let mut spin = Command::new(workload_bin()).args(["--comm", "pivotme", "spin", "30"]).spawn().unwrap();
+    let pid = spin.id() as u64;
+    // The sched tab: its process table (the second row of panels), found by
+    // searching for the name; the pivot is one key from there.
+    t.keys(&["4"]);
+    t.wait_for("sched · Processes");
+    t.keys(&["Tab", "Tab", "Tab"]);
+    t.keys(&["/"]);
+    t.literal("pivotme");
+    t.keys(&["Enter"]);
+    t.wait_for("/pivotme");
+    t.keys(&["Down"]);
+    t.wait_for("1/1");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for(&format!("▶ pid {pid} pivotme"));
+    assert!(screen.contains("4 filtered"), "{screen}");
+    for map in ["open_filter", "sc_filter", "sched_filter", "tcp_filter"] {
+        assert_eq!(filter_pids(map), vec![pid], "{map} holds the pivot's pid");
+    }
+    // Esc: the search first, then the pivot; every filter as it was.
+    t.keys(&["Escape"]);
+    t.keys(&["Escape"]);
+    t.wait_for("undone");
+    for map in ["open_filter", "sc_filter", "sched_filter", "tcp_filter"] {
+        assert_eq!(filter_pids(map), vec![0], "{map} is back to no pid filter");
+    }
+    let _ = spin.kill();
+    let _ = spin.wait();
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+}

@@ -67,6 +67,10 @@ pub mod common_names {
     pub const COMM: &str = "comm";
     /// A user id: setting kind UINT, column U64.
     pub const UID: &str = "uid";
+    /// A run-time setting `histogram_<column>` picks, by that column's value,
+    /// which row the plugin's histogram panel shows (`histogram_syscall`):
+    /// Enter on such a row sets it and shows the histogram.
+    pub const HISTOGRAM_PREFIX: &str = "histogram_";
 }
 
 /// Name, version and description shown by `--list-plugins` and the UI.

@@ -8,33 +8,44 @@ pub enum Action {
     Quit,
     Help,
     Pause,
+    /// Reset the focused panel's plugin.
     Reset,
+    ResetAll,
     FocusNext,
     FocusPrev,
-    /// Focus panel n (0-based) of the tab.
-    Focus(usize),
+    /// Show tab n (0-based).
+    Tab(usize),
     NextTab,
     PrevTab,
-    ScrollUp,
-    ScrollDown,
+    Up,
+    Down,
     PageUp,
     PageDown,
-    Sort,
+    Top,
+    Bottom,
+    /// On the selected row: pivot on its process, or open its histogram.
+    Enter,
+    /// Back out of the last thing: search, zoom, pivot, selection.
+    Back,
+    SortPrev,
+    SortNext,
+    SortReverse,
     Search,
     Faster,
     Slower,
     Filter,
     Zoom,
     Picker,
+    Log,
+    Dump,
 }
 
 pub struct Binding {
     pub keys: &'static [KeyCode],
     pub label: &'static str,
     pub action: Action,
-    /// One word for the footer.
+    /// One word for the footer; empty: not in the footer.
     pub short: &'static str,
-    pub footer: bool,
     pub help: &'static str,
 }
 
@@ -51,43 +62,77 @@ const DIGITS: &[KeyCode] = &[
 ];
 
 macro_rules! b {
-    ($keys:expr, $label:expr, $action:expr, $short:expr, $footer:expr, $help:expr) => {
-        Binding { keys: $keys, label: $label, action: $action, short: $short, footer: $footer, help: $help }
+    ($keys:expr, $label:expr, $action:expr, $short:expr, $help:expr) => {
+        Binding { keys: $keys, label: $label, action: $action, short: $short, help: $help }
     };
 }
 
+/// Every key of the normal mode, in the order the help lists them. Keys follow
+/// htop, k9s and below where they agree: digits and ←/→ switch tabs, Esc goes
+/// back, `<`/`>` pick the sort column, `/` searches.
 pub const BINDINGS: &[Binding] = &[
-    b!(&[KeyCode::Char('q')], "q", Action::Quit, "quit", true, "quit (also Ctrl-C): every program detached, terminal restored"),
-    b!(&[KeyCode::Char('h'), KeyCode::Char('?')], "h ?", Action::Help, "help", true, "show or hide this help"),
-    b!(&[KeyCode::Tab], "Tab", Action::FocusNext, "focus", true, "focus the next panel"),
-    b!(&[KeyCode::BackTab], "Shift-Tab", Action::FocusPrev, "", false, "focus the previous panel"),
-    b!(DIGITS, "1-9", Action::Focus(0), "", false, "focus panel 1 to 9 of the tab"),
-    b!(&[KeyCode::Char(']')], "] [", Action::NextTab, "tabs", true, "next / previous tab"),
-    b!(&[KeyCode::Char('[')], "[", Action::PrevTab, "", false, "previous tab"),
-    b!(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::ScrollUp, "", false, "scroll up"),
-    b!(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::ScrollDown, "", false, "scroll down"),
-    b!(&[KeyCode::PageUp], "PgUp", Action::PageUp, "", false, "scroll a page up"),
-    b!(&[KeyCode::PageDown], "PgDn", Action::PageDown, "", false, "scroll a page down"),
-    b!(&[KeyCode::Char('s')], "s", Action::Sort, "sort", true, "sort the focused table by the next column"),
-    b!(&[KeyCode::Char('/')], "/", Action::Search, "search", true, "show only rows of the focused table containing a text"),
-    b!(&[KeyCode::Char('f')], "f", Action::Filter, "filter", true, "kernel filter of the focused plugin: pid=42 comm=cat port=80 (key=- unsets)"),
-    b!(&[KeyCode::Char('z')], "z", Action::Zoom, "zoom", true, "zoom the focused panel (again: back)"),
-    b!(&[KeyCode::Char('c')], "c", Action::Picker, "panels", true, "choose panels; a plugin with none on is detached"),
-    b!(&[KeyCode::Char('+'), KeyCode::Char('=')], "+ -", Action::Faster, "rate", true, "refresh faster / slower"),
-    b!(&[KeyCode::Char('-')], "-", Action::Slower, "", false, "refresh slower"),
-    b!(&[KeyCode::Char('p')], "p", Action::Pause, "pause", true, "pause the display (tracing and counting go on)"),
-    b!(&[KeyCode::Char('r')], "r", Action::Reset, "reset", true, "reset every plugin's counters"),
+    b!(&[KeyCode::Char('q')], "q", Action::Quit, "quit", "quit (also Ctrl-C); in an overlay (help, log, panels) q closes it"),
+    b!(&[KeyCode::Char('h'), KeyCode::Char('?'), KeyCode::F(1)], "h ? F1", Action::Help, "help", "show or hide this help (↑↓ scroll it)"),
+    b!(DIGITS, "1-9", Action::Tab(0), "", "show tab 1 to 9"),
+    b!(&[KeyCode::Right, KeyCode::Char(']')], "→ ]", Action::NextTab, "tabs", "next tab"),
+    b!(&[KeyCode::Left, KeyCode::Char('[')], "← [", Action::PrevTab, "", "previous tab"),
+    b!(&[KeyCode::Tab], "Tab", Action::FocusNext, "focus", "focus the next panel (a mouse click focuses one too)"),
+    b!(&[KeyCode::BackTab], "Shift-Tab", Action::FocusPrev, "", "focus the previous panel"),
+    b!(&[KeyCode::Up, KeyCode::Char('k')], "↑ k", Action::Up, "", "select the row above (text and histograms: scroll); the wheel scrolls"),
+    b!(&[KeyCode::Down, KeyCode::Char('j')], "↓ j", Action::Down, "", "select the row below"),
+    b!(&[KeyCode::PageUp], "PgUp", Action::PageUp, "", "a page up"),
+    b!(&[KeyCode::PageDown], "PgDn", Action::PageDown, "", "a page down"),
+    b!(&[KeyCode::Home], "Home", Action::Top, "", "first row"),
+    b!(&[KeyCode::End], "End", Action::Bottom, "", "last row"),
+    b!(&[KeyCode::Enter], "Enter", Action::Enter, "pivot", "on a row naming a process (pid or comm): show only that process in every tracer (kernel filters), a breadcrumb says so; on a syscall row: its histogram"),
+    b!(&[KeyCode::Esc], "Esc", Action::Back, "back", "back: clear the search, leave zoom, undo the last pivot (filters restored), drop the selection"),
+    b!(&[KeyCode::Char('<')], "< >", Action::SortPrev, "sort", "sort the focused table by the column to the left / right"),
+    b!(&[KeyCode::Char('>')], ">", Action::SortNext, "", "sort by the column to the right"),
+    b!(&[KeyCode::Char('s')], "s", Action::SortReverse, "", "reverse the sort order"),
+    b!(&[KeyCode::Char('/')], "/", Action::Search, "search", "show only rows of the focused table containing a text"),
+    b!(&[KeyCode::Char('f')], "f", Action::Filter, "filter", "set the focused plugin's kernel filter (its keys are listed below)"),
+    b!(&[KeyCode::Char('z')], "z", Action::Zoom, "zoom", "zoom the focused panel (again or Esc: back)"),
+    b!(&[KeyCode::Char('c')], "c", Action::Picker, "panels", "choose panels; a plugin with none on is detached"),
+    b!(&[KeyCode::Char('l')], "l", Action::Log, "log", "the log: every message of this run"),
+    b!(&[KeyCode::Char('d')], "d", Action::Dump, "dump", "write every panel of this tab as JSON to a file (the path is said)"),
+    b!(&[KeyCode::Char('+'), KeyCode::Char('=')], "+ -", Action::Faster, "rate", "refresh faster / slower"),
+    b!(&[KeyCode::Char('-')], "-", Action::Slower, "", "refresh slower"),
+    b!(&[KeyCode::Char('p'), KeyCode::Char(' ')], "p Space", Action::Pause, "pause", "freeze the data (tracing goes on; scrolling and search still work)"),
+    b!(&[KeyCode::Char('r')], "r", Action::Reset, "reset", "reset the focused panel's plugin"),
+    b!(&[KeyCode::Char('R')], "R", Action::ResetAll, "", "reset every plugin"),
 ];
 
 pub fn action_for(key: KeyEvent) -> Option<Action> {
-    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-        return Some(Action::Quit);
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return (key.code == KeyCode::Char('c')).then_some(Action::Quit);
     }
     let b = BINDINGS.iter().find(|b| b.keys.contains(&key.code))?;
     Some(match (b.action, key.code) {
-        (Action::Focus(_), KeyCode::Char(d)) => Action::Focus(d as usize - '1' as usize),
+        (Action::Tab(_), KeyCode::Char(d)) => Action::Tab(d as usize - '1' as usize),
         (a, _) => a,
     })
+}
+
+/// Readline basics for one-line prompts: what a key does to `text`.
+/// Returns false for keys that are not editing keys.
+pub fn edit_line(text: &mut String, key: KeyEvent) -> bool {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Char('u') if ctrl => text.clear(),
+        KeyCode::Char('w') if ctrl => {
+            let kept = text.trim_end().rfind(' ').map(|i| i + 1).unwrap_or(0);
+            text.truncate(kept);
+        }
+        // The cursor stays at the end; Ctrl-A/E are accepted and change nothing.
+        KeyCode::Char('a') | KeyCode::Char('e') if ctrl => {}
+        KeyCode::Char(_) if ctrl => return false,
+        KeyCode::Char(c) => text.push(c),
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        _ => return false,
+    }
+    true
 }
 
 #[cfg(test)]
@@ -109,7 +154,28 @@ mod tests {
         }
         assert_eq!(action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
         assert_eq!(key(KeyCode::Char('?')), Some(Action::Help));
-        assert_eq!(key(KeyCode::Char('3')), Some(Action::Focus(2)));
+        assert_eq!(key(KeyCode::Char('3')), Some(Action::Tab(2)));
+        assert_eq!(key(KeyCode::Right), Some(Action::NextTab));
+        assert_eq!(key(KeyCode::Esc), Some(Action::Back));
         assert_eq!(key(KeyCode::Char('x')), None);
+        assert_eq!(action_for(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)), None, "Ctrl-U is no key of its own");
+    }
+
+    #[test]
+    fn prompts_take_readline_basics() {
+        let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+        let mut t = String::from("pid=42 comm=cat");
+        assert!(edit_line(&mut t, ctrl('w')));
+        assert_eq!(t, "pid=42 ");
+        assert!(edit_line(&mut t, ctrl('w')));
+        assert_eq!(t, "");
+        t.push_str("abc");
+        assert!(edit_line(&mut t, ctrl('u')));
+        assert_eq!(t, "");
+        assert!(edit_line(&mut t, KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE)));
+        assert_eq!(t, "u", "a plain u is typed");
+        assert!(edit_line(&mut t, ctrl('a')) && edit_line(&mut t, ctrl('e')));
+        assert!(!edit_line(&mut t, ctrl('x')));
+        assert_eq!(t, "u");
     }
 }

@@ -20,7 +20,7 @@ use crate::event_loop::{Frontend, StopReason};
 use crate::logging::Captured;
 use crate::procstat::SelfUsage;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind};
-use keymap::Action;
+use keymap::{Action, BINDINGS};
 use layout::{Layout, PanelRef};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -37,6 +37,8 @@ use tracer_plugin_api::Panel;
 #[derive(Default)]
 struct PanelState {
     scroll: usize,
+    /// The selected row of a table, as an index into the rows shown.
+    selected: Option<usize>,
     table: TableState,
     /// Counter values of the refreshes in the rate window, and when.
     samples: std::collections::VecDeque<(Vec<u64>, Instant)>,
@@ -56,12 +58,24 @@ enum PromptKind {
 enum Mode {
     /// Keys are the keymap's actions.
     Normal,
-    /// The key table over the screen; Esc or q closes it, other keys act.
-    Help,
+    /// The key table over the screen, scrolled by `scroll` lines; Esc or q
+    /// closes it, other keys act.
+    Help { scroll: u16 },
+    /// Every log message of the run, scrolled `scroll` lines up from the end.
+    Log { scroll: u16 },
     /// The panel picker, its cursor on item `cursor`.
     Picker { cursor: usize },
     /// A one-line prompt being typed.
     Prompt { kind: PromptKind, text: String },
+}
+
+/// One pivot: the filters it replaced and where the user was, for Esc.
+struct Pivot {
+    label: String,
+    saved: Vec<(String, serde_json::Value)>,
+    tab: usize,
+    focus: usize,
+    zoom: bool,
 }
 
 /// Per-plugin figures for the status line, updated once a second.
@@ -92,6 +106,10 @@ pub struct Screen {
     settings: HashMap<String, serde_json::Value>,
     /// Shown in the status line: (cpu %, rss bytes).
     pub host_usage: (f64, u64),
+    /// Pivots in force, the latest last.
+    pivots: Vec<Pivot>,
+    /// Every log message so far (the log view), newest last.
+    pub log: Vec<String>,
 }
 
 /// Refresh rates the `+`/`-` keys step through (Hz).
@@ -117,6 +135,8 @@ impl Screen {
             last_rate_at: Instant::now(),
             settings,
             host_usage: (0.0, 0),
+            pivots: Vec::new(),
+            log: Vec::new(),
         }
     }
 
@@ -155,6 +175,15 @@ impl Screen {
             self.last_rate_at = now;
         }
         if self.paused && !self.views.is_empty() {
+            // Frozen data, live view: scrolling, selection and search still show.
+            let panels = self.tab_panels();
+            for (v, r) in self.views.iter_mut().zip(&panels) {
+                if let Some(st) = self.states.get(r) {
+                    v.scroll = st.scroll;
+                    v.selected = st.selected;
+                    v.table = st.table.clone();
+                }
+            }
             return;
         }
         let panels = self.tab_panels();
@@ -185,7 +214,7 @@ impl Screen {
                         st.rates = window_rates(&mut st.samples, values, now);
                     }
                 }
-                PanelView { title, content, scroll: st.scroll, table: st.table.clone(), rates: st.rates.clone() }
+                PanelView { title, content, scroll: st.scroll, selected: st.selected, table: st.table.clone(), rates: st.rates.clone() }
             })
             .collect();
         if self.focus >= self.views.len() {
@@ -264,7 +293,8 @@ impl Screen {
         (spans, Line::from(second))
     }
 
-    pub fn render(&self, f: &mut Frame, session: &Session, log_line: Option<String>) {
+    pub fn render(&self, f: &mut Frame, session: &Session) {
+        let log_line = self.log.last().cloned();
         let rows = self.layout.visible(self.tab, &self.off);
         let picker = match self.mode {
             Mode::Picker { cursor } => Some(PickerView { items: self.picker_items(session), cursor }),
@@ -291,7 +321,13 @@ impl Screen {
             panels: &self.views,
             focus: self.focus,
             zoom: self.zoom,
-            help: self.mode == Mode::Help,
+            overlay: match self.mode {
+                Mode::Help { scroll } => Some(("keys (Esc or q closes, ↑↓ scroll)", self.help_lines(session), scroll)),
+                Mode::Log { scroll } => Some(("log (Esc or q closes, ↑↓ scroll)", self.log_lines(), scroll)),
+                _ => None,
+            },
+            crumb: self.pivots.iter().map(|p| p.label.as_str()).collect::<Vec<_>>().join(" › "),
+            clock_text: self.clock.hms_micros(Clock::monotonic_now_ns())[..8].to_string(),
             picker: picker.as_ref(),
             prompt,
             message: msg.as_deref(),
@@ -365,9 +401,14 @@ impl Screen {
         format!("filter {} ({})", r.plugin, keys.join(" "))
     }
 
-    /// Apply `key=value ...` on top of the plugin's settings.
+    /// Apply `key=value ...` on top of the focused plugin's settings.
     fn apply_filter(&mut self, session: &mut Session, text: &str) {
         let Some(r) = self.focused() else { return };
+        self.apply_filter_to(session, &r.plugin, text);
+    }
+
+    fn apply_filter_to(&mut self, session: &mut Session, plugin: &str, text: &str) {
+        let r = PanelRef { plugin: plugin.to_string(), panel: String::new() };
         let Some(idx) = session.slot_index(&r.plugin) else {
             return self.say(format!("plugin {} is not loaded", r.plugin));
         };
@@ -394,21 +435,235 @@ impl Screen {
         Some(self.states.entry(r).or_default())
     }
 
+    /// The focused panel's table as shown (filtered, sorted), if it is one.
+    fn focused_table(&self) -> Option<(tracer_plugin_api::Table, table_view::Shown)> {
+        let v = self.views.get(self.focus)?;
+        let Ok(Panel::Table(t)) = v.content.as_ref().ok()?.as_enum() else { return None };
+        let shown = table_view::shown(t, &v.table, &self.clock);
+        Some((t.clone(), shown))
+    }
+
+    /// Move the selection (tables) or the scroll (other panels) by `delta`
+    /// rows, or to an end.
+    fn move_cursor(&mut self, delta: i64, to_end: Option<bool>) {
+        let rows = self.focused_table().map(|(_, s)| s.rows.len());
+        let Some(st) = self.focused_state() else { return };
+        match rows {
+            Some(n) if n > 0 => {
+                let cur = st.selected.map(|c| c as i64).unwrap_or(if delta > 0 { -1 } else { 0 });
+                let next = match to_end {
+                    Some(true) => n as i64 - 1,
+                    Some(false) => 0,
+                    None => cur + delta,
+                };
+                st.selected = Some(next.clamp(0, n as i64 - 1) as usize);
+            }
+            Some(_) => st.selected = None,
+            None => {
+                st.scroll = match to_end {
+                    Some(false) => 0,
+                    Some(true) => usize::MAX / 2,
+                    None => (st.scroll as i64 + delta).max(0) as usize,
+                };
+            }
+        }
+    }
+
+    /// The selected row of the focused table: column names and values.
+    fn selected_row(&self) -> Option<(Vec<String>, Vec<tracer_plugin_api::Value>)> {
+        let sel = self.focused().and_then(|r| self.states.get(&r)).and_then(|st| st.selected)?;
+        let (t, shown) = self.focused_table()?;
+        let row = t.rows.get(*shown.source.get(sel)?)?;
+        let names = t.columns.iter().map(|c| c.name.to_string()).collect();
+        let values = row.iter().map(|v| v.as_enum().cloned().unwrap_or(tracer_plugin_api::Value::Missing)).collect();
+        Some((names, values))
+    }
+
+    /// Enter: a row that names a process pivots every tracer onto it; a row
+    /// whose plugin has a `histogram_<column>` setting shows that histogram.
+    fn enter(&mut self, session: &mut Session) {
+        use tracer_plugin_api::common_names::{COMM, HISTOGRAM_PREFIX, PID};
+        use tracer_plugin_api::Value;
+        let Some((names, values)) = self.selected_row() else {
+            return self.say("select a row first (↑ ↓), then Enter".into());
+        };
+        let get = |n: &str| names.iter().position(|c| c == n).map(|i| values[i].clone());
+        let comm = match get(COMM) {
+            Some(Value::Str(c)) => Some(c.to_string()),
+            _ => None,
+        };
+        match (get(PID), comm) {
+            (Some(Value::U64(pid)), comm) => return self.pivot(session, PID, serde_json::json!(pid), format!("pid {pid}{}", comm.map(|c| format!(" {}", tracer_core::text::escape_untrusted(&c))).unwrap_or_default())),
+            (_, Some(c)) => return self.pivot(session, COMM, serde_json::json!(c), format!("comm {}", tracer_core::text::escape_untrusted(&c))),
+            _ => {}
+        }
+        let Some(r) = self.focused() else { return };
+        let Some(idx) = session.slot_index(&r.plugin) else { return };
+        let specs = session.slots[idx].desc.settings.clone();
+        for (name, v) in names.iter().zip(&values) {
+            let key = format!("{HISTOGRAM_PREFIX}{name}");
+            if !specs.iter().any(|s| s.runtime && s.name.as_str() == key) {
+                continue;
+            }
+            let text = match v {
+                Value::Str(s) => s.to_string(),
+                Value::U64(n) => n.to_string(),
+                _ => continue,
+            };
+            self.apply_filter_to(session, &r.plugin, &format!("{key}={text}"));
+            // Show the plugin's histogram on this tab, zoomed.
+            let panels = self.tab_panels();
+            let hist = panels.iter().position(|p| {
+                p.plugin == r.plugin
+                    && session.slots[idx].desc.panels.iter().any(|s| s.id.as_str() == p.panel && s.kind == tracer_plugin_api::PanelKind::LOG2_HISTOGRAM)
+            });
+            if let Some(i) = hist {
+                self.focus = i;
+                self.zoom = true;
+            }
+            return;
+        }
+        self.say("this row names no process and has no histogram".into());
+    }
+
+    /// Set `key = value` in every running plugin that declares `key` as a run-
+    /// time setting; the previous settings are kept for Esc. Each plugin so
+    /// filtered starts counting again (its panels re-baseline).
+    fn pivot(&mut self, session: &mut Session, key: &str, value: serde_json::Value, label: String) {
+        let mut saved = Vec::new();
+        let mut not = Vec::new();
+        for idx in 0..session.slots.len() {
+            let name = session.slots[idx].name().to_string();
+            if session.slots[idx].state != SlotState::Running {
+                continue;
+            }
+            if !session.slots[idx].desc.settings.iter().any(|s| s.runtime && s.name.as_str() == key) {
+                not.push(name);
+                continue;
+            }
+            let old = self.settings.get(&name).cloned().unwrap_or_else(|| serde_json::json!({}));
+            let mut new = old.clone();
+            new[key] = value.clone();
+            match session.set_settings(idx, &new.to_string()) {
+                Ok(()) => {
+                    session.reset_plugin(idx);
+                    self.settings.insert(name.clone(), new);
+                    saved.push((name, old));
+                }
+                Err(e) => not.push(format!("{name} ({e})")),
+            }
+        }
+        for st in self.states.values_mut() {
+            st.samples.clear();
+            st.selected = None;
+            st.scroll = 0;
+        }
+        let left_out = if not.is_empty() { format!("; not filtered: {}", not.join(", ")) } else { String::new() };
+        self.say(format!("pivot on {label}: {} filtered{left_out} (Esc: back)", saved.len()));
+        self.pivots.push(Pivot { label, saved, tab: self.tab, focus: self.focus, zoom: self.zoom });
+    }
+
+    /// Undo the last pivot: every filter it replaced is written back.
+    fn unpivot(&mut self, session: &mut Session) {
+        let Some(p) = self.pivots.pop() else { return };
+        for (name, old) in p.saved {
+            let Some(idx) = session.slot_index(&name) else { continue };
+            if let Err(e) = session.set_settings(idx, &old.to_string()) {
+                self.say(format!("{name}: restoring its filter: {e}"));
+            }
+            session.reset_plugin(idx);
+            self.settings.insert(name, old);
+        }
+        for st in self.states.values_mut() {
+            st.samples.clear();
+        }
+        (self.tab, self.focus, self.zoom) = (p.tab, p.focus, p.zoom);
+        self.say(format!("pivot on {} undone", p.label));
+    }
+
+    /// Esc in the normal mode: undo the most recent thing, one per press.
+    fn back(&mut self, session: &mut Session) {
+        let has_search = self.focused().and_then(|r| self.states.get(&r)).is_some_and(|st| !st.table.filter.is_empty());
+        if has_search {
+            if let Some(st) = self.focused_state() {
+                st.table.filter.clear();
+            }
+        } else if self.zoom {
+            self.zoom = false;
+        } else if !self.pivots.is_empty() {
+            self.unpivot(session);
+        } else if let Some(st) = self.focused_state() {
+            st.selected = None;
+        }
+    }
+
+    /// The help: every key of the table, then the focused plugin's settings
+    /// (what `f` takes), from the plugin's own declaration.
+    fn help_lines(&self, session: &Session) -> Vec<String> {
+        let mut v: Vec<String> = BINDINGS.iter().map(|b| format!("{:>10}  {}", b.label, b.help)).collect();
+        v.push(format!("{:>10}  {}", "Ctrl-C", "quit"));
+        v.push(format!("{:>10}  {}", "prompts", "Enter applies, Esc cancels, Backspace, Ctrl-U clears, Ctrl-W deletes a word"));
+        if let Some(r) = self.focused() {
+            if let Some(i) = session.slot_index(&r.plugin) {
+                let specs: Vec<_> = session.slots[i].desc.settings.iter().filter(|s| s.runtime).cloned().collect();
+                v.push(String::new());
+                v.push(format!("f on {} takes KEY=VALUE ... (KEY=- unsets):", r.plugin));
+                v.extend(crate::plugin_settings::describe(&specs).into_iter().map(|l| format!("  {}", tracer_core::text::escape_untrusted(&l))));
+            }
+        }
+        v
+    }
+
+    fn log_lines(&self) -> Vec<String> {
+        if self.log.is_empty() {
+            return vec!["(nothing logged)".into()];
+        }
+        self.log.iter().map(|l| tracer_core::text::escape_untrusted(l).into_owned()).collect()
+    }
+
+    /// Every panel of the current tab as JSON, in a file under the temporary
+    /// directory; the path is said.
+    fn dump(&mut self) {
+        let panels = self.tab_panels();
+        let items: Vec<serde_json::Value> = panels
+            .iter()
+            .zip(&self.views)
+            .filter_map(|(r, v)| v.content.as_ref().ok().map(|c| tracer_core::output::panel_json(&r.plugin, &r.panel, &v.title, c)))
+            .collect();
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let path = std::env::temp_dir().join(format!("tracer-dump-{stamp}-{}.json", std::process::id()));
+        let doc = serde_json::json!({ "tab": self.layout.tabs.get(self.tab).map(|t| t.name.clone()), "pivot": self.pivots.last().map(|p| p.label.clone()), "panels": items });
+        match std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap_or_default()) {
+            Ok(()) => self.say(format!("{} panels written to {}", items.len(), path.display())),
+            Err(e) => self.say(format!("writing {}: {e}", path.display())),
+        }
+    }
+
     fn act(&mut self, a: Action, session: &mut Session) -> Result<(), StopReason> {
         let n = self.tab_panels().len().max(1);
         match a {
             Action::Quit => return Err(StopReason::Quit),
-            Action::Help => self.mode = if self.mode == Mode::Help { Mode::Normal } else { Mode::Help },
+            Action::Help => self.mode = if matches!(self.mode, Mode::Help { .. }) { Mode::Normal } else { Mode::Help { scroll: 0 } },
+            Action::Log => self.mode = Mode::Log { scroll: 0 },
             Action::Pause => self.paused = !self.paused,
             Action::Reset => {
+                if let Some(idx) = self.focused().and_then(|r| session.slot_index(&r.plugin)) {
+                    session.reset_plugin(idx);
+                    let name = session.slots[idx].name().to_string();
+                    self.states.iter_mut().filter(|(r, _)| r.plugin == name).for_each(|(_, st)| st.samples.clear());
+                    self.say(format!("{name}: counters reset (R resets every plugin)"));
+                }
+            }
+            Action::ResetAll => {
                 session.reset();
-                self.say("counters reset".into());
+                self.states.values_mut().for_each(|st| st.samples.clear());
+                self.say("every plugin's counters reset".into());
             }
             Action::FocusNext => self.focus = (self.focus + 1) % n,
             Action::FocusPrev => self.focus = (self.focus + n - 1) % n,
-            Action::Focus(i) => {
-                if i < n {
-                    self.focus = i;
+            Action::Tab(i) => {
+                if i < self.layout.tabs.len() {
+                    (self.tab, self.focus, self.zoom) = (i, 0, false);
                 }
             }
             Action::NextTab | Action::PrevTab => {
@@ -417,26 +672,18 @@ impl Screen {
                 self.focus = 0;
                 self.zoom = false;
             }
-            Action::ScrollUp | Action::PageUp | Action::ScrollDown | Action::PageDown => {
-                if let Some(st) = self.focused_state() {
-                    st.scroll = match a {
-                        Action::ScrollUp => st.scroll.saturating_sub(1),
-                        Action::PageUp => st.scroll.saturating_sub(10),
-                        Action::ScrollDown => st.scroll + 1,
-                        _ => st.scroll + 10,
-                    };
-                }
-            }
-            Action::Sort => {
-                let ncols = self.views.get(self.focus).and_then(|v| match &v.content {
-                    Ok(c) => match c.as_enum() {
-                        Ok(Panel::Table(t)) => Some(t.columns.len()),
-                        _ => None,
-                    },
-                    Err(_) => None,
-                });
+            Action::Up => self.move_cursor(-1, None),
+            Action::Down => self.move_cursor(1, None),
+            Action::PageUp => self.move_cursor(-10, None),
+            Action::PageDown => self.move_cursor(10, None),
+            Action::Top => self.move_cursor(0, Some(false)),
+            Action::Bottom => self.move_cursor(0, Some(true)),
+            Action::Enter => self.enter(session),
+            Action::Back => self.back(session),
+            Action::SortPrev | Action::SortNext | Action::SortReverse => {
+                let ncols = self.focused_table().map(|(t, _)| t.columns.len());
                 if let (Some(ncols), Some(st)) = (ncols, self.focused_state()) {
-                    st.table.cycle_sort(ncols);
+                    st.table.step_sort(a, ncols);
                 }
             }
             Action::Search => {
@@ -456,6 +703,7 @@ impl Screen {
             }
             Action::Zoom => self.zoom = !self.zoom,
             Action::Picker => self.mode = Mode::Picker { cursor: 0 },
+            Action::Dump => self.dump(),
         }
         Ok(())
     }
@@ -486,17 +734,45 @@ impl Screen {
                         if let Some(st) = self.focused_state() {
                             st.table.filter = text;
                             st.scroll = 0;
+                            st.selected = None;
                         }
                     }
                 }
             }
             KeyCode::Esc => self.mode = Mode::Normal,
-            KeyCode::Backspace => {
-                text.pop();
+            _ => {
+                keymap::edit_line(text, k);
             }
-            KeyCode::Char(c) => text.push(c),
+        }
+    }
+
+    /// Keys of the help and log overlays: scroll, or close (Esc, q, or the
+    /// overlay's own key); other keys act as in the normal mode.
+    fn overlay_key(&mut self, k: KeyEvent, session: &mut Session) -> Result<(), StopReason> {
+        let (scroll, own) = match self.mode {
+            Mode::Help { scroll } => (scroll, Action::Help),
+            Mode::Log { scroll } => (scroll, Action::Log),
+            _ => return Ok(()),
+        };
+        let set = |m: &mut Mode, v: u16| match m {
+            Mode::Help { scroll } | Mode::Log { scroll } => *scroll = v,
+            _ => {}
+        };
+        match (k.code, keymap::action_for(k)) {
+            (KeyCode::Esc | KeyCode::Char('q'), _) => self.mode = Mode::Normal,
+            (_, Some(a)) if a == own => self.mode = Mode::Normal,
+            (_, Some(Action::Up)) => set(&mut self.mode, scroll.saturating_sub(1)),
+            (_, Some(Action::Down)) => set(&mut self.mode, scroll.saturating_add(1)),
+            (_, Some(Action::PageUp)) => set(&mut self.mode, scroll.saturating_sub(10)),
+            (_, Some(Action::PageDown)) => set(&mut self.mode, scroll.saturating_add(10)),
+            (_, Some(Action::Quit)) => return Err(StopReason::Quit),
+            (_, Some(a)) => {
+                self.mode = Mode::Normal;
+                self.act(a, session)?;
+            }
             _ => {}
         }
+        Ok(())
     }
 
     /// One terminal event, exactly as the terminal delivers it.
@@ -508,8 +784,8 @@ impl Screen {
             match self.mode {
                 Mode::Prompt { .. } => self.prompt_key(k, session),
                 Mode::Picker { cursor } => self.picker_key(cursor, k, session),
-                Mode::Help if matches!(k.code, KeyCode::Esc | KeyCode::Char('q')) => self.mode = Mode::Normal,
-                Mode::Help | Mode::Normal => {
+                Mode::Help { .. } | Mode::Log { .. } => self.overlay_key(k, session)?,
+                Mode::Normal => {
                     if let Some(a) = keymap::action_for(k) {
                         self.act(a, session)?;
                     }
@@ -570,11 +846,13 @@ impl Tui {
     }
 
     fn draw(&mut self, session: &Session) -> Result<(), StopReason> {
-        let log_line = self.log.as_ref().and_then(|l| l.last());
+        if let Some(l) = &self.log {
+            self.screen.log = l.all();
+        }
         let screen = &self.screen;
         self.guard
             .term
-            .draw(|f| screen.render(f, session, log_line))
+            .draw(|f| screen.render(f, session))
             .map(|_| ())
             .map_err(|e| StopReason::Error(format!("drawing: {e}")))
     }

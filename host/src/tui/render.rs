@@ -21,6 +21,8 @@ pub struct PanelView {
     pub title: String,
     pub content: Result<PanelContent, String>,
     pub scroll: usize,
+    /// The selected row of a table (index into the rows shown).
+    pub selected: Option<usize>,
     pub table: TableState,
     /// Per counter (same order), its rate per second since the last refresh.
     pub rates: Vec<Option<f64>>,
@@ -44,8 +46,13 @@ pub struct View<'a> {
     pub panels: &'a [PanelView],
     pub focus: usize,
     pub zoom: bool,
-    pub help: bool,
+    /// The help or the log over the screen: title, lines, scroll.
+    pub overlay: Option<(&'a str, Vec<String>, u16)>,
     pub picker: Option<&'a PickerView>,
+    /// The pivots in force (`pid 42 python3 › ...`), empty when none.
+    pub crumb: String,
+    /// Wall-clock `HH:MM:SS`.
+    pub clock_text: String,
     /// (label, text) of an input line: the kernel filter or the table search.
     pub prompt: Option<(&'a str, &'a str)>,
     pub message: Option<&'a str>,
@@ -93,6 +100,13 @@ pub fn draw(f: &mut Frame, v: &View) {
     ])
     .areas(area);
     f.render_widget(Paragraph::new(status_lines), status);
+    // Tabs on the left; the pivot breadcrumb and the clock on the right.
+    let mut right = vec![Span::raw(format!(" {} ", v.clock_text))];
+    if !v.crumb.is_empty() {
+        right.insert(0, Span::styled(format!(" ▶ {} (Esc back) ", v.crumb), Style::new().fg(Color::Black).bg(Color::Yellow)));
+    }
+    let right = Line::from(right);
+    let [tabs, side] = Layout::horizontal([Constraint::Min(10), Constraint::Length(right.width() as u16)]).areas(tabs);
     let titles: Vec<Line> = v.tabs.iter().enumerate().map(|(i, t)| Line::from(format!("{} {t}", i + 1))).collect();
     f.render_widget(
         Tabs::new(titles)
@@ -101,6 +115,7 @@ pub fn draw(f: &mut Frame, v: &View) {
             .divider("│"),
         tabs,
     );
+    f.render_widget(Paragraph::new(right), side);
 
     if v.panels.is_empty() {
         f.render_widget(Paragraph::new("no panels on this tab: press c to choose panels"), body);
@@ -129,15 +144,15 @@ pub fn draw(f: &mut Frame, v: &View) {
             Span::raw("▏"),
         ]),
         (None, Some(m)) => Line::from(m.to_string()),
-        (None, None) => Line::from(fit_words(BINDINGS.iter().filter(|b| b.footer).map(|b| format!("{} {}", b.label, b.short)), "  ", footer.width as usize)),
+        (None, None) => Line::from(fit_words(BINDINGS.iter().filter(|b| !b.short.is_empty()).map(|b| format!("{} {}", b.label, b.short)), "  ", footer.width as usize)),
     };
     f.render_widget(Paragraph::new(foot).style(Style::new().fg(Color::Black).bg(Color::Gray)), footer);
 
     if let Some(p) = v.picker {
         draw_picker(f, area, p);
     }
-    if v.help {
-        draw_help(f, area);
+    if let Some((title, lines, scroll)) = &v.overlay {
+        draw_overlay(f, area, title, lines, *scroll);
     }
 }
 
@@ -156,9 +171,20 @@ fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &C
         Err(_) => None,
     };
     let mut block = Block::default().borders(Borders::ALL).border_style(border).title(title);
-    // Columns left out for want of width are said, never cut.
-    if let Some(n) = fitted.as_ref().map(Fitted::hidden).filter(|n| *n > 0) {
-        block = block.title_bottom(Line::from(format!("+{n} col{} (z)", if n == 1 { "" } else { "s" })).right_aligned());
+    // Where the selection is, and columns left out for want of width (said,
+    // never cut).
+    if let Some(fit) = &fitted {
+        let mut foot = Vec::new();
+        if let Some(sel) = p.selected {
+            foot.push(format!("{}/{}", sel + 1, fit.shown.rows.len()));
+        }
+        let n = fit.hidden();
+        if n > 0 {
+            foot.push(format!("+{n} col{} (z)", if n == 1 { "" } else { "s" }));
+        }
+        if !foot.is_empty() {
+            block = block.title_bottom(Line::from(foot.join(" ")).right_aligned());
+        }
     }
     f.render_widget(block, area);
     match &p.content {
@@ -251,10 +277,23 @@ impl Fitted {
     }
 }
 
+/// The first row shown: the scroll position, moved so the selection is in view.
+fn first_row(p: &PanelView, rows: usize, visible: usize) -> usize {
+    let mut start = p.scroll.min(rows.saturating_sub(1));
+    if let Some(sel) = p.selected {
+        if sel < start {
+            start = sel;
+        } else if visible > 0 && sel >= start + visible {
+            start = sel + 1 - visible;
+        }
+    }
+    start
+}
+
 fn draw_table(f: &mut Frame, area: Rect, fitted: &Fitted, p: &PanelView) {
     let s = &fitted.shown;
     let visible = area.height.saturating_sub(1) as usize;
-    let start = p.scroll.min(s.rows.len().saturating_sub(1));
+    let start = first_row(p, s.rows.len(), visible);
     let cols: Vec<(usize, usize)> = fitted.widths.iter().enumerate().filter_map(|(i, w)| w.map(|w| (i, w))).collect();
     // Whole, or for a flexible column shortened with a visible `…`.
     let cell = |i: usize, w: usize, text: &str| {
@@ -262,7 +301,14 @@ fn draw_table(f: &mut Frame, area: Rect, fitted: &Fitted, p: &PanelView) {
         Cell::from(Line::from(text).alignment(if s.right[i] { Alignment::Right } else { Alignment::Left }))
     };
     let header = TableRow::new(cols.iter().map(|&(i, w)| cell(i, w, &s.headers[i]))).style(Style::new().add_modifier(Modifier::BOLD));
-    let body = s.rows.iter().skip(start).take(visible).map(|r| TableRow::new(cols.iter().map(|&(i, w)| cell(i, w, &r[i]))));
+    let body = s.rows.iter().enumerate().skip(start).take(visible).map(|(k, r)| {
+        let row = TableRow::new(cols.iter().map(|&(i, w)| cell(i, w, &r[i])));
+        if p.selected == Some(k) {
+            row.style(Style::new().add_modifier(Modifier::REVERSED))
+        } else {
+            row
+        }
+    });
     let widths = cols.iter().map(|&(_, w)| Constraint::Length(w as u16));
     f.render_widget(
         TableWidget::new(body, widths).header(header).column_spacing(columns::SPACING as u16).flex(Flex::Start),
@@ -313,14 +359,16 @@ fn draw_picker(f: &mut Frame, area: Rect, p: &PickerView) {
     f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title("panels")), r);
 }
 
-fn draw_help(f: &mut Frame, area: Rect) {
-    let lines: Vec<Line> = BINDINGS
-        .iter()
-        .map(|b| {
-            Line::from(vec![Span::styled(format!("{:>12}  ", b.label), Style::new().add_modifier(Modifier::BOLD)), Span::raw(b.help)])
-        })
-        .collect();
-    let r = centered(area, 78, lines.len() as u16 + 2);
+/// The help or the log: wrapped to the screen, scrolled, never cut.
+fn draw_overlay(f: &mut Frame, area: Rect, title: &str, lines: &[String], scroll: u16) {
+    let w = area.width.saturating_sub(4).min(110);
+    let text: Vec<Line> = lines.iter().map(|l| Line::from(l.clone())).collect();
+    let para = Paragraph::new(text).wrap(Wrap { trim: false });
+    let needed = para.line_count(w.saturating_sub(2)) as u16 + 2;
+    let r = centered(area, w, needed.min(area.height.saturating_sub(2)));
+    let room = r.height.saturating_sub(2);
+    let scroll = scroll.min(needed.saturating_sub(2).saturating_sub(room));
+    let title = if needed.saturating_sub(2) > room { format!("{title} {}/{}", scroll + room, needed - 2) } else { title.to_string() };
     f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title("keys")), r);
+    f.render_widget(para.scroll((scroll, 0)).block(Block::default().borders(Borders::ALL).title(title)), r);
 }

@@ -15,14 +15,21 @@ pub struct TableState {
 }
 
 impl TableState {
-    /// `s`: next column; each column sorts descending first (numbers: biggest
-    /// first), then ascending, then the next column; after the last, unsorted.
-    pub fn cycle_sort(&mut self, ncols: usize) {
-        self.sort = match self.sort {
-            None if ncols > 0 => Some((0, true)),
-            Some((c, true)) => Some((c, false)),
-            Some((c, false)) if c + 1 < ncols => Some((c + 1, true)),
-            _ => None,
+    /// `<` / `>`: sort by the column to the left / right (descending first:
+    /// biggest numbers on top), wrapping; `s`: reverse the order.
+    pub fn step_sort(&mut self, a: super::keymap::Action, ncols: usize) {
+        use super::keymap::Action;
+        if ncols == 0 {
+            return;
+        }
+        self.sort = match (a, self.sort) {
+            (Action::SortReverse, Some((c, d))) => Some((c, !d)),
+            (Action::SortReverse, None) => Some((0, false)),
+            (Action::SortNext, None) => Some((0, true)),
+            (Action::SortPrev, None) => Some((ncols - 1, true)),
+            (Action::SortNext, Some((c, _))) => Some(((c + 1) % ncols, true)),
+            (Action::SortPrev, Some((c, _))) => Some(((c + ncols - 1) % ncols, true)),
+            (_, s) => s,
         };
     }
 }
@@ -172,21 +179,23 @@ mod tests {
     #[test]
     fn sorts_numerically_and_filters() {
         let c = Clock::now();
+        use crate::tui::keymap::Action;
         let rows = |st: &TableState| shown(&table(), st, &c).rows;
         let mut st = TableState::default();
-        st.cycle_sort(2);
+        st.step_sort(Action::SortNext, 2);
         assert_eq!(rows(&st).iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["40", "7", "5"]);
-        st.cycle_sort(2);
+        st.step_sort(Action::SortReverse, 2);
         assert_eq!(rows(&st)[0][0], "5");
-        st.cycle_sort(2);
+        st.step_sort(Action::SortNext, 2);
         assert_eq!(st.sort, Some((1, true)));
         assert_eq!(rows(&st)[0][1], "cat");
         st.filter = "BASH".into();
         assert_eq!(rows(&st).len(), 2);
         assert_eq!(shown(&table(), &st, &c).headers[1], "NAME▼");
-        st.cycle_sort(2);
-        st.cycle_sort(2);
-        assert_eq!(st.sort, None);
+        st.step_sort(Action::SortNext, 2);
+        assert_eq!(st.sort, Some((0, true)), "wraps");
+        st.step_sort(Action::SortPrev, 2);
+        assert_eq!(st.sort, Some((1, true)));
     }
 
     #[test]

@@ -61,6 +61,7 @@ fn view_of(kind: &str) -> PanelView {
         title: format!("demo · {kind}"),
         content: Ok(content(kind).boxed()),
         scroll: 0,
+        selected: None,
         table: TableState::default(),
         rates: vec![Some(120.0), None],
     }
@@ -84,8 +85,10 @@ fn draw(w: u16, h: u16, rows: &[super::layout::Row], panels: &[PanelView], focus
         panels,
         focus,
         zoom: false,
-        help: false,
+        overlay: None,
         picker: None,
+        crumb: String::new(),
+        clock_text: "12:00:00".into(),
         prompt: None,
         message: None,
         clock: &clock,
@@ -119,6 +122,7 @@ fn a_missing_panel_says_so_in_its_slot() {
         title: "nope.panel".into(),
         content: Err("no loaded plugin offers panel nope.panel".into()),
         scroll: 0,
+        selected: None,
         table: TableState::default(),
         rates: vec![],
     };
@@ -391,20 +395,35 @@ fn keys_move_focus_switch_tabs_zoom_and_quit() {
     s.on_event(key(KeyCode::BackTab), &mut session).unwrap();
     s.on_event(key(KeyCode::BackTab), &mut session).unwrap();
     assert_eq!(s.focus, 3, "Shift-Tab wraps");
-    s.on_event(key(KeyCode::Char('2')), &mut session).unwrap();
-    assert_eq!(s.focus, 1);
+    // Digits and ←/→ switch tabs, as the tab bar's numbers say.
+    s.on_event(key(KeyCode::Char('3')), &mut session).unwrap();
+    assert_eq!((s.tab, s.focus), (2, 0));
+    s.on_event(key(KeyCode::Right), &mut session).unwrap();
+    assert_eq!(s.tab, 3);
+    s.on_event(key(KeyCode::Left), &mut session).unwrap();
+    s.on_event(key(KeyCode::Left), &mut session).unwrap();
+    assert_eq!(s.tab, 1);
     s.on_event(key(KeyCode::Char(']')), &mut session).unwrap();
-    assert_eq!((s.tab, s.focus), (1, 0));
-    s.on_event(key(KeyCode::Char('[')), &mut session).unwrap();
-    assert_eq!(s.tab, 0);
+    assert_eq!(s.tab, 2);
+    s.on_event(key(KeyCode::Char('9')), &mut session).unwrap();
+    assert_eq!(s.tab, 2, "no tab 9: nothing moves");
+    s.on_event(key(KeyCode::Char('1')), &mut session).unwrap();
     s.on_event(key(KeyCode::Char('z')), &mut session).unwrap();
     assert!(s.zoom);
+    s.on_event(key(KeyCode::Esc), &mut session).unwrap();
+    assert!(!s.zoom, "Esc leaves zoom");
     s.on_event(key(KeyCode::Char('?')), &mut session).unwrap();
-    assert_eq!(s.mode, super::Mode::Help);
+    assert_eq!(s.mode, super::Mode::Help { scroll: 0 });
+    s.on_event(key(KeyCode::Down), &mut session).unwrap();
+    assert_eq!(s.mode, super::Mode::Help { scroll: 1 }, "↓ scrolls the help");
     s.on_event(key(KeyCode::Esc), &mut session).unwrap();
     assert_eq!(s.mode, super::Mode::Normal);
     s.on_event(key(KeyCode::Char('?')), &mut session).unwrap();
     assert_eq!(s.on_event(key(KeyCode::Char('q')), &mut session), Ok(()), "q in the help closes it, does not quit");
+    assert_eq!(s.mode, super::Mode::Normal);
+    s.on_event(key(KeyCode::Char('l')), &mut session).unwrap();
+    assert_eq!(s.mode, super::Mode::Log { scroll: 0 });
+    assert_eq!(s.on_event(key(KeyCode::Char('q')), &mut session), Ok(()), "q in the log closes it");
     assert_eq!(s.mode, super::Mode::Normal);
     s.on_event(key(KeyCode::Char('+')), &mut session).unwrap();
     assert_eq!(s.refresh(), Duration::from_millis(100), "4 Hz -> 10 Hz");
@@ -414,6 +433,44 @@ fn keys_move_focus_switch_tabs_zoom_and_quit() {
     assert_eq!(s.on_event(key(KeyCode::Char('q')), &mut session), Err(StopReason::Quit));
     let ctrl_c = Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     assert_eq!(s.on_event(ctrl_c, &mut session), Err(StopReason::Quit));
+}
+
+#[test]
+fn the_help_lists_every_key_of_the_table_and_is_never_cut() {
+    use super::keymap::BINDINGS;
+    let (mut s, mut session, _d) = screen();
+    s.collect(&session);
+    s.on_event(key(KeyCode::Char('h')), &mut session).unwrap();
+    let lines = s.help_lines(&session);
+    for b in BINDINGS {
+        assert!(lines.iter().any(|l| l.contains(b.label) && l.contains(b.help)), "{} missing from the help", b.label);
+    }
+    // At 80x24 the help is taller than the screen: it scrolls to its end.
+    // What the box shows, frame after frame, read inside its borders.
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let mut seen = String::new();
+    for _ in 0..40 {
+        term.draw(|f| s.render(f, &session)).unwrap();
+        let buf = term.backend().buffer().clone();
+        let rows: Vec<Vec<String>> = (0..24).map(|y| (0..80).map(|x| buf[(x, y)].symbol().to_string()).collect()).collect();
+        let y0 = rows.iter().position(|r| r.concat().contains("┌keys")).expect("the help box");
+        let x0 = rows[y0].iter().position(|c| c == "┌").unwrap();
+        let x1 = rows[y0].iter().rposition(|c| c == "┐").unwrap();
+        for r in &rows[y0 + 1..] {
+            if r[x0] == "└" {
+                break;
+            }
+            seen.push_str(&r[x0 + 1..x1].concat());
+            seen.push(' ');
+        }
+        s.on_event(key(KeyCode::Down), &mut session).unwrap();
+    }
+    let flat: String = seen.split_whitespace().collect::<Vec<_>>().join(" ");
+    for b in BINDINGS {
+        let words: String = b.help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let last_words: String = words.split(' ').rev().take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&last_words), "the end of {:?}'s help never shows", b.label);
+    }
 }
 
 #[test]
@@ -448,7 +505,7 @@ fn malformed_panels_from_a_faulty_plugin_do_not_take_the_host_down() {
     });
     let bad_hist = Panel::Log2Histogram(Log2Histogram { unit: "usecs".into(), buckets: vec![1u64; 200].into() });
     for p in [bad_table, bad_hist] {
-        let v = PanelView { title: "bad".into(), content: Ok(p.clone().boxed()), scroll: 0, table: TableState::default(), rates: vec![] };
+        let v = PanelView { title: "bad".into(), content: Ok(p.clone().boxed()), scroll: 0, selected: None, table: TableState::default(), rates: vec![] };
         let out = draw(80, 20, &one_panel_layout(), &[v], 0);
         assert!(out.contains("bad"), "{out}");
         // The headless writers take the same contents.

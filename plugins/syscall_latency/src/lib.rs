@@ -79,7 +79,7 @@ impl NativeTracer for SyscallLatency {
         let s = Settings::parse(settings_json)?;
         self.stats.mode = s.mode;
         self.stats.per_process = s.per_process;
-        self.stats.histogram_of = s.histogram.as_deref().and_then(syscall_nr);
+        self.stats.histogram_of = s.histogram_syscall.as_deref().and_then(syscall_nr);
         self.stats.gen = tracer_plugin_kit::next_filter_gen();
         Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), self.stats.gen))
     }

@@ -24,8 +24,10 @@ pub struct Settings {
     #[serde(default)]
     pub include_self: bool,
     /// The syscall whose histogram the `histogram` panel shows (default: the one
-    /// with the most total time).
-    pub histogram: Option<String>,
+    /// with the most total time). Named `histogram_<column>` so the UI's Enter
+    /// on a row of a syscall column sets it (`common_names::HISTOGRAM_PREFIX`).
+    #[serde(alias = "histogram")]
+    pub histogram_syscall: Option<String>,
 }
 
 use crate::types::sc_filter;
@@ -48,7 +50,10 @@ pub fn specs() -> Vec<SettingSpec> {
     v.push(SettingSpec::new("syscalls", SettingKind::STRING_LIST, "only these syscalls, by name").alias("syscall"));
     v.push(tracer_plugin_kit::settings::mode_spec());
     v.push(SettingSpec::new("per_process", SettingKind::BOOL, "also count per process and syscall (syscount -P; costs more per call)").default_value("false"));
-    v.push(SettingSpec::new("histogram", SettingKind::STRING, "the syscall whose histogram the histogram panel shows (default: most total time)"));
+    v.push(
+        SettingSpec::new("histogram_syscall", SettingKind::STRING, "the syscall whose histogram the histogram panel shows (default: most total time; Enter on a syscall row sets it)")
+            .alias("histogram"),
+    );
     v
 }
 
@@ -56,7 +61,7 @@ impl Settings {
     pub fn parse(json: &str) -> Result<Settings, String> {
         let s: Settings = tracer_plugin_kit::parse_settings(json)?;
         tracer_plugin_kit::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
-        for n in s.syscalls.iter().chain(s.histogram.iter()) {
+        for n in s.syscalls.iter().chain(s.histogram_syscall.iter()) {
             if syscall_nr(n).is_none() {
                 return Err(format!("syscalls: unknown syscall {n:?} on this architecture"));
             }
