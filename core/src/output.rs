@@ -39,9 +39,11 @@ struct JsonKeys {
 }
 
 impl JsonKeys {
-    fn new(plugin: &str, fields: &[FieldSpec]) -> JsonKeys {
+    fn new(plugin: &str, type_name: &str, fields: &[FieldSpec]) -> JsonKeys {
         let quoted = |s: &str| serde_json::to_vec(s).unwrap_or_else(|_| b"\"?\"".to_vec());
-        let mut head = b"{\"plugin\":".to_vec();
+        let mut head = b"{\"type\":".to_vec();
+        head.extend(quoted(type_name));
+        head.extend(b",\"plugin\":");
         head.extend(quoted(plugin));
         head.extend(b",\"time\":\"");
         let key = |s: &str| [&b","[..], &quoted(s), b":"].concat();
@@ -91,16 +93,18 @@ impl<W: Write> RecordWriter<W> {
         }
     }
 
-    pub fn record(&mut self, plugin: &str, ring: u32, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
+    /// One record of `plugin`'s ring `ring`, whose map is `type_name` (the
+    /// record's `type` in JSON: one layout per type).
+    pub fn record(&mut self, plugin: &str, ring: u32, type_name: &str, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
         match self.format {
-            Format::Json => self.record_json(plugin, ring, fields, values),
+            Format::Json => self.record_json(plugin, ring, type_name, fields, values),
             Format::Text => self.record_text(plugin, ring, fields, values),
         }
     }
 
     /// Written field by field into the buffer: no map, no per-field allocation
     /// (this runs once per record at full event rates).
-    fn record_json(&mut self, plugin: &str, ring: u32, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
+    fn record_json(&mut self, plugin: &str, ring: u32, type_name: &str, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
         let time = fields
             .iter()
             .zip(values)
@@ -114,7 +118,7 @@ impl<W: Write> RecordWriter<W> {
             Some(i) => i,
             None => {
                 self.json_keys.retain(|((p, r), _)| !(*r == ring && p == plugin));
-                self.json_keys.push(((plugin.to_string(), ring), JsonKeys::new(plugin, fields)));
+                self.json_keys.push(((plugin.to_string(), ring), JsonKeys::new(plugin, type_name, fields)));
                 self.json_keys.len() - 1
             }
         };
@@ -160,7 +164,7 @@ impl<W: Write> RecordWriter<W> {
         if self.format != Format::Json {
             return Ok(());
         }
-        self.out.write_all(b"{\"plugin\":")?;
+        self.out.write_all(b"{\"type\":\"lost\",\"plugin\":")?;
         serde_json::to_writer(&mut self.out, plugin)?;
         self.out.write_all(b",\"time\":\"")?;
         self.time.write(&self.clock, Clock::monotonic_now_ns(), &mut self.out)?;
@@ -278,6 +282,7 @@ pub fn panel_json(plugin: &str, id: &str, title: &str, content: &PanelContent) -
         _ => json!({"kind": "unknown"}),
     };
     let mut obj = serde_json::Map::new();
+    obj.insert("type".into(), "panel".into());
     obj.insert("plugin".into(), plugin.into());
     obj.insert("panel".into(), id.into());
     obj.insert("title".into(), title.into());
@@ -384,8 +389,8 @@ mod tests {
         let mut buf = Vec::new();
         {
             let mut w = RecordWriter::new(&mut buf, format, Clock::now());
-            w.record("open", 0, &fields(), &[Value::u64(42), Value::i64(-2), Value::str("/nope")]).unwrap();
-            w.record("open", 0, &fields(), &[Value::u64(43), Value::i64(3), Value::str("/etc/hosts")]).unwrap();
+            w.record("open", 0, "open_events", &fields(), &[Value::u64(42), Value::i64(-2), Value::str("/nope")]).unwrap();
+            w.record("open", 0, "open_events", &fields(), &[Value::u64(43), Value::i64(3), Value::str("/etc/hosts")]).unwrap();
             w.flush().unwrap();
         }
         String::from_utf8(buf).unwrap()
@@ -423,7 +428,7 @@ mod tests {
         let mut buf = Vec::new();
         {
             let mut w = RecordWriter::new(&mut buf, Format::Json, Clock::now());
-            w.record("open", 0, &fields(), &[Value::u64(1), Value::i64(0), Value::str("/tmp/a\"b\nc\\d")]).unwrap();
+            w.record("open", 0, "open_events", &fields(), &[Value::u64(1), Value::i64(0), Value::str("/tmp/a\"b\nc\\d")]).unwrap();
             w.flush().unwrap();
         }
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();

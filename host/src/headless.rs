@@ -75,7 +75,8 @@ impl Frontend for Headless {
     }
 
     fn record(&mut self, slot: &PluginSlot, ring: u32, values: &[FieldValue]) -> Result<(), StopReason> {
-        self.writer.record(slot.name(), ring, slot.fields(ring), values).map_err(closed)?;
+        let type_name = slot.desc.rings.get(ring as usize).map(|r| r.map.as_str()).unwrap_or("record");
+        self.writer.record(slot.name(), ring, type_name, slot.fields(ring), values).map_err(closed)?;
         self.writer.get_mut().record_done();
         // At a record's end: whole records go to the stdout thread as a chunk.
         if self.writer.buffered() >= tracer_core::output::FLUSH_AT {

@@ -115,3 +115,52 @@ fn a_comm_given_on_the_command_line_filters_every_tracer_in_the_kernel() {
     let comms: Vec<&str> = p["rows"].as_array().unwrap().iter().filter_map(|r| r[col].as_str()).collect();
     assert!(!comms.is_empty() && comms.iter().all(|c| *c == "cli-picked"), "{comms:?}");
 }
+
+#[test]
+fn every_json_line_has_a_type_and_numeric_fields_are_numbers() {
+    use tracer_plugin_api::FieldKind as K;
+    let _g = serial();
+    assert_root();
+    let dir = all_plugins();
+    // What each ring's records hold, as the plugins declare it.
+    let session = tracer_core::session::Session::load(dir.path()).unwrap();
+    let mut types = std::collections::HashMap::new();
+    for s in &session.slots {
+        for r in s.desc.rings.iter() {
+            types.insert(r.map.to_string(), r.fields.iter().map(|f| (f.name.to_string(), f.kind)).collect::<Vec<_>>());
+        }
+    }
+    drop(session);
+    let mut host = Host::spawn(&["--plugins-dir", dir.path().to_str().unwrap(), "--headless", "--format", "json"], &[]);
+    host.wait_for_stderr("tracer-host: tcp running");
+    host.wait_for_stderr("tracer-host: process running");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    for w in [&["open", file.path().to_str().unwrap(), "20"][..], &["execs", "3"], &["tcp4", "18493", "3", "100"]] {
+        assert!(Command::new(workload_bin()).args(w).stdout(Stdio::null()).status().unwrap().success(), "{w:?}");
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    host.signal(libc::SIGTERM);
+    let (code, out, stderr) = host.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut seen = std::collections::BTreeMap::new();
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let ty = v["type"].as_str().unwrap_or_else(|| panic!("no type: {line}")).to_string();
+        *seen.entry(ty.clone()).or_insert(0) += 1;
+        match ty.as_str() {
+            "panel" | "lost" => continue,
+            _ => {}
+        }
+        let fields = types.get(&ty).unwrap_or_else(|| panic!("type {ty:?} is no ring of any plugin: {line}"));
+        for (name, kind) in fields {
+            let x = &v[name.as_str()];
+            let numeric = matches!(*kind, K::U64 | K::I64 | K::F64 | K::DURATION_NS | K::BYTES | K::HEX | K::ERRNO_RESULT | K::MONO_TIME_NS);
+            if numeric {
+                assert!(x.is_number() || x.is_null(), "{ty}.{name} is not a number: {line}");
+            }
+        }
+    }
+    for ty in ["open_events", "process_execs", "process_exits", "tcp_closed", "tcp_transitions", "panel"] {
+        assert!(seen.get(ty).is_some_and(|n| *n > 0), "no {ty} line; seen {seen:?}");
+    }
+}
