@@ -10,7 +10,7 @@ fn a_getppid_burst_and_failing_opens_are_counted_exactly() {
     let _g = serial();
     let (run, pids) = run_with_workloads(
         "syscall_latency",
-        "histogram = \"getppid\"\nper_process = true",
+        "histogram_syscall = \"getppid\"\nper_process = true",
         &[
             &["--comm", "sysburst", "getppid", "50000"],
             &["--comm", "sysfail", "open", "/nonexistent/tracer-test", "700"],

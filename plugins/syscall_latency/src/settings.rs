@@ -26,7 +26,6 @@ pub struct Settings {
     /// The syscall whose histogram the `histogram` panel shows (default: the one
     /// with the most total time). Named `histogram_<column>` so the UI's Enter
     /// on a row of a syscall column sets it (`common_names::HISTOGRAM_PREFIX`).
-    #[serde(alias = "histogram")]
     pub histogram_syscall: Option<String>,
 }
 
