@@ -164,29 +164,39 @@ pub fn errno_name(errno: i64) -> String {
         .unwrap_or_else(|| format!("E{errno}"))
 }
 
+/// The unit a duration of `ns` reads best in, and its size in ns.
+fn duration_unit(ns: u64) -> (&'static str, f64) {
+    match ns {
+        0..=999 => ("ns", 1.0),
+        1_000..=999_999 => ("µs", 1e3),
+        1_000_000..=999_999_999 => ("ms", 1e6),
+        _ => ("s", 1e9),
+    }
+}
+
+/// Byte units and their sizes, smallest first.
+const BYTE_UNITS: &[(&str, f64)] = &[("B", 1.0), ("KiB", 1024.0), ("MiB", 1048576.0), ("GiB", 1073741824.0), ("TiB", 1099511627776.0)];
+
+/// The largest byte unit `n` is at least one of.
+fn byte_unit(n: u64) -> (&'static str, f64) {
+    *BYTE_UNITS.iter().rev().find(|(_, d)| n as f64 >= *d).unwrap_or(&BYTE_UNITS[0])
+}
+
 /// `812ns`, `3.2µs`, `41.0ms`, `2.50s`.
 pub fn duration_ns(ns: u64) -> String {
-    match ns {
-        0..=999 => format!("{ns}ns"),
-        1_000..=999_999 => format!("{:.1}µs", ns as f64 / 1e3),
-        1_000_000..=999_999_999 => format!("{:.1}ms", ns as f64 / 1e6),
-        _ => format!("{:.2}s", ns as f64 / 1e9),
+    match duration_unit(ns) {
+        (u, d) if d == 1.0 => format!("{ns}{u}"),
+        (u, d) if d == 1e9 => format!("{:.2}{u}", ns as f64 / d),
+        (u, d) => format!("{:.1}{u}", ns as f64 / d),
     }
 }
 
 /// `512B`, `1.5KiB`, `3.0MiB`, `2.0GiB`.
 pub fn bytes(n: u64) -> String {
-    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n}B");
+    match byte_unit(n) {
+        (u, d) if d == 1.0 => format!("{n}{u}"),
+        (u, d) => format!("{:.1}{u}", n as f64 / d),
     }
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1}{}", UNITS[u])
 }
 
 /// One unit for a whole column of durations or sizes, so every cell of the
@@ -209,16 +219,8 @@ impl Scale {
         nz.sort_unstable();
         let typical = nz.get(nz.len() / 2).copied().unwrap_or(0);
         let (unit, divisor) = match kind {
-            FieldKind::DURATION_NS => match typical {
-                0..=999 => ("ns", 1.0),
-                1_000..=999_999 => ("µs", 1e3),
-                1_000_000..=999_999_999 => ("ms", 1e6),
-                _ => ("s", 1e9),
-            },
-            FieldKind::BYTES => {
-                const UNITS: &[(&str, f64)] = &[("B", 1.0), ("KiB", 1024.0), ("MiB", 1048576.0), ("GiB", 1073741824.0), ("TiB", 1099511627776.0)];
-                *UNITS.iter().rev().find(|(_, d)| typical as f64 >= *d).unwrap_or(&UNITS[0])
-            }
+            FieldKind::DURATION_NS => duration_unit(typical),
+            FieldKind::BYTES => byte_unit(typical),
             _ => return None,
         };
         let top = typical as f64 / divisor;

@@ -148,7 +148,7 @@ impl Config {
             None => builder.add_source(::config::File::from_str(EMBEDDED, ::config::FileFormat::Toml)),
         };
         let vars = config_env(env);
-        let env_names: Vec<String> = vars.keys().map(|k| format!("{ENV_PREFIX}_{}", k.to_uppercase())).collect();
+        let env_names: Vec<String> = vars.keys().cloned().collect();
         let raw = builder
             .add_source(
                 ::config::Environment::with_prefix(ENV_PREFIX)
@@ -157,7 +157,7 @@ impl Config {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("enabled")
-                    .source(Some(vars.into_iter().map(|(k, v)| (format!("{ENV_PREFIX}_{}", k.to_uppercase()), v)).collect())),
+                    .source(Some(vars.into_iter().collect())),
             )
             .build()
             .map_err(|e| err(strip_origin(&e.to_string())))?;
@@ -243,15 +243,15 @@ impl Config {
     }
 }
 
-/// The `TRACER_*` variables that are config keys, without the prefix: those
-/// naming a top-level key (`plugins_dir`, `enabled`) or a table (`ui__`,
-/// `plugins__`). Other `TRACER_*` variables belong to tests and tools.
+/// The `TRACER_*` variables that are config keys: those naming a top-level
+/// key (`plugins_dir`, `enabled`) or a table (`ui__`, `plugins__`). Other
+/// `TRACER_*` variables belong to tests and tools.
 fn config_env(env: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
     env.into_iter()
-        .filter_map(|(k, v)| {
-            let rest = k.strip_prefix(ENV_PREFIX)?.strip_prefix('_')?.to_lowercase();
-            let ours = rest == "plugins_dir" || rest == "enabled" || rest.starts_with("ui__") || rest.starts_with("plugins__");
-            ours.then_some((rest, v))
+        .filter(|(k, _)| {
+            let Some(rest) = k.strip_prefix(ENV_PREFIX).and_then(|r| r.strip_prefix('_')) else { return false };
+            let rest = rest.to_lowercase();
+            rest == "plugins_dir" || rest == "enabled" || rest.starts_with("ui__") || rest.starts_with("plugins__")
         })
         .collect()
 }

@@ -109,13 +109,16 @@ fn apply_command_line(cli: &Cli, cfg: &mut Config, session: &Session) -> anyhow:
     add("-p/--pid", PID, cli.pid.map(|p| p.to_string()));
     add("-c/--comm", COMM, cli.comm.clone());
     add("-u/--uid", UID, cli.uid.map(|u| u.to_string()));
-    let plugins: Vec<(&str, &[tracer_plugin_api::SettingSpec])> =
-        session.slots.iter().map(|s| (s.name(), s.desc.settings.as_slice())).collect();
-    let applied = overrides::apply(&mut cfg.plugins, &plugins, &filters, &cli.set).map_err(anyhow::Error::msg)?;
-    for n in applied.not_applied {
+    let not_applied = overrides::apply(&mut cfg.plugins, &declared_settings(session), &filters, &cli.set).map_err(anyhow::Error::msg)?;
+    for n in not_applied {
         tracing::warn!("{n}");
     }
     Ok(())
+}
+
+/// Each loaded plugin's name and declared settings.
+fn declared_settings(session: &Session) -> Vec<(&str, &[tracer_plugin_api::SettingSpec])> {
+    session.slots.iter().map(|s| (s.name(), s.desc.settings.as_slice())).collect()
 }
 
 /// Is there a terminal to draw on (the UI reads keys from stdin and draws to stdout)?
@@ -152,11 +155,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut session = Session::load(&dir).map_err(anyhow::Error::msg)?;
     apply_command_line(&cli, &mut cfg, &session)?;
     if cli.print_config {
-        let plugins: Vec<(&str, &[tracer_plugin_api::SettingSpec])> =
-            session.slots.iter().map(|s| (s.name(), s.desc.settings.as_slice())).collect();
         let mut effective = cfg.clone();
         effective.plugins_dir = dir.clone();
-        effective.plugins = overrides::with_defaults(&cfg.plugins, &plugins);
+        effective.plugins = overrides::with_defaults(&cfg.plugins, &declared_settings(&session));
         let text = toml::to_string(&effective).context("writing the configuration as TOML")?;
         println!("# tracer-host configuration in effect: {cfg_name}, then TRACER_* variables, then the command line\n{text}");
         return Ok(ExitCode::SUCCESS);

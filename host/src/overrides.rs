@@ -17,16 +17,9 @@ pub struct CommonFilter {
     pub value: String,
 }
 
-/// What the command line changed, and what it could not apply everywhere.
-#[derive(Debug, Default, PartialEq)]
-pub struct Applied {
-    /// "open: -u applies (uid=1000)"-style notes are not needed; these are the
-    /// tracers a common filter does not reach, one line each, to be said.
-    pub not_applied: Vec<String>,
-}
-
 /// Apply `filters` to every plugin that declares the key and `sets` to the
 /// plugin each names. `plugins` lists each loaded plugin's name and settings.
+/// Returns a line for each plugin a common filter does not reach, to be said.
 /// A common filter that no plugin takes, a `--set` for a plugin not loaded or
 /// a key it does not have, and a value its declaration refuses are errors.
 pub fn apply(
@@ -34,8 +27,8 @@ pub fn apply(
     plugins: &[(&str, &[SettingSpec])],
     filters: &[CommonFilter],
     sets: &[String],
-) -> Result<Applied, String> {
-    let mut applied = Applied::default();
+) -> Result<Vec<String>, String> {
+    let mut not_applied = Vec::new();
     for f in filters {
         let mut takers = 0;
         for (name, specs) in plugins {
@@ -45,7 +38,7 @@ pub fn apply(
                     table(tables, name).insert(f.key.into(), v);
                     takers += 1;
                 }
-                None => applied.not_applied.push(format!("{name} has no {} setting: {} does not filter it", f.key, f.flag)),
+                None => not_applied.push(format!("{name} has no {} setting: {} does not filter it", f.key, f.flag)),
             }
         }
         if takers == 0 {
@@ -68,7 +61,7 @@ pub fn apply(
             t.insert(spec.name.to_string(), v);
         }
     }
-    Ok(applied)
+    Ok(not_applied)
 }
 
 fn table<'a>(tables: &'a mut BTreeMap<String, Value>, name: &str) -> &'a mut Map<String, Value> {
@@ -127,7 +120,7 @@ mod tests {
         let r = apply(&mut t, &plugins, &[f("-p", "pid", "42"), f("-u", "uid", "1000")], &["tcp.port=80".into()]).unwrap();
         assert_eq!(t["open"], serde_json::json!({"failed_only": true, "pid": 42, "uid": 1000}));
         assert_eq!(t["tcp"], serde_json::json!({"pid": 42, "ports": [80]}));
-        assert_eq!(r.not_applied, ["tcp has no uid setting: -u does not filter it"]);
+        assert_eq!(r, ["tcp has no uid setting: -u does not filter it"]);
         apply(&mut t, &plugins, &[], &["open.failed_only=-".into()]).unwrap();
         assert!(t["open"].get("failed_only").is_none(), "- unsets");
     }

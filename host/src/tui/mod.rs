@@ -408,26 +408,29 @@ impl Screen {
     }
 
     fn apply_filter_to(&mut self, session: &mut Session, plugin: &str, text: &str) {
-        let r = PanelRef { plugin: plugin.to_string(), panel: String::new() };
-        let Some(idx) = session.slot_index(&r.plugin) else {
-            return self.say(format!("plugin {} is not loaded", r.plugin));
+        let Some(idx) = session.slot_index(plugin) else {
+            return self.say(format!("plugin {plugin} is not loaded"));
         };
-        let mut settings = self.settings.get(&r.plugin).cloned().unwrap_or_else(|| serde_json::json!({}));
-        match crate::plugin_settings::parse_assignments(&r.plugin, &session.slots[idx].desc.settings, text) {
+        let result = crate::plugin_settings::parse_assignments(plugin, &session.slots[idx].desc.settings, text)
+            .and_then(|pairs| self.set_keys(session, idx, pairs).map_err(|e| format!("{plugin}: {e}")));
+        match result {
+            Ok(_) => self.say(format!("{plugin}: filter set: {text}")),
             Err(e) => self.say(e),
-            Ok(pairs) => {
-                for (k, v) in pairs {
-                    settings[k] = v;
-                }
-                match session.set_settings(idx, &settings.to_string()) {
-                    Ok(()) => {
-                        self.say(format!("{}: filter set: {text}", r.plugin));
-                        self.settings.insert(r.plugin.clone(), settings);
-                    }
-                    Err(e) => self.say(format!("{}: {e}", r.plugin)),
-                }
-            }
         }
+    }
+
+    /// Write `pairs` over plugin `idx`'s settings, into its kernel filter;
+    /// returns the settings they replaced.
+    fn set_keys(&mut self, session: &mut Session, idx: usize, pairs: Vec<(String, serde_json::Value)>) -> Result<serde_json::Value, String> {
+        let name = session.slots[idx].name().to_string();
+        let old = self.settings.get(&name).cloned().unwrap_or_else(|| serde_json::json!({}));
+        let mut new = old.clone();
+        for (k, v) in pairs {
+            new[k] = v;
+        }
+        session.set_settings(idx, &new.to_string())?;
+        self.settings.insert(name, new);
+        Ok(old)
     }
 
     fn focused_state(&mut self) -> Option<&mut PanelState> {
@@ -436,11 +439,10 @@ impl Screen {
     }
 
     /// The focused panel's table as shown (filtered, sorted), if it is one.
-    fn focused_table(&self) -> Option<(tracer_plugin_api::Table, table_view::Shown)> {
+    fn focused_table(&self) -> Option<(&tracer_plugin_api::Table, table_view::Shown)> {
         let v = self.views.get(self.focus)?;
         let Ok(Panel::Table(t)) = v.content.as_ref().ok()?.as_enum() else { return None };
-        let shown = table_view::shown(t, &v.table, &self.clock);
-        Some((t.clone(), shown))
+        Some((t, table_view::shown(t, &v.table, &self.clock)))
     }
 
     /// Move the selection (tables) or the scroll (other panels) by `delta`
@@ -541,13 +543,9 @@ impl Screen {
                 not.push(name);
                 continue;
             }
-            let old = self.settings.get(&name).cloned().unwrap_or_else(|| serde_json::json!({}));
-            let mut new = old.clone();
-            new[key] = value.clone();
-            match session.set_settings(idx, &new.to_string()) {
-                Ok(()) => {
+            match self.set_keys(session, idx, vec![(key.to_string(), value.clone())]) {
+                Ok(old) => {
                     session.reset_plugin(idx);
-                    self.settings.insert(name.clone(), new);
                     saved.push((name, old));
                 }
                 Err(e) => not.push(format!("{name} ({e})")),

@@ -124,14 +124,12 @@ pub fn shown(t: &Table, st: &TableState, clock: &Clock) -> Shown {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let label = format::column_label(c);
-            let mut h = match label.split_once(' ') {
-                Some((name, unit)) if label.len() > c.name.len() => format!("{} {unit}", name.to_uppercase()),
-                _ => label.to_uppercase(),
+            // The name in capitals, its unit as written (`CPU %`, `MAX ms`).
+            let unit = match scales[i] {
+                Some(s) => format!(" {}", s.unit),
+                None => format::column_label(c)[c.name.len()..].to_string(),
             };
-            if let Some(s) = scales[i] {
-                h = format!("{} {}", c.name.to_uppercase(), s.unit);
-            }
+            let mut h = format!("{}{unit}", c.name.to_uppercase());
             if let Some((col, desc)) = st.sort {
                 if col == i {
                     h.push(if desc { '▼' } else { '▲' });
@@ -206,6 +204,8 @@ mod tests {
         };
         let s = shown(&t, &TableState::default(), &Clock::now());
         assert_eq!(s.headers, ["MAX ms", "CPU %"]);
+        let rate = Table { columns: vec![FieldSpec::new("error rate", FieldKind::F64, "%")].into(), rows: vec![].into() };
+        assert_eq!(shown(&rate, &TableState::default(), &Clock::now()).headers, ["ERROR RATE %"], "a name with a space stays whole");
         // Two values: the typical one is the larger (50 ms), so 0.1 decimal.
         assert_eq!(s.rows, [["0.0", "3.0"], ["50.4", "-"]]);
         assert_eq!(s.right, [true, true]);
