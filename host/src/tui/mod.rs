@@ -631,7 +631,14 @@ impl Screen {
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let path = std::env::temp_dir().join(format!("tracer-dump-{stamp}-{}.json", std::process::id()));
         let doc = serde_json::json!({ "tab": self.layout.tabs.get(self.tab).map(|t| t.name.clone()), "pivot": self.pivots.last().map(|p| p.label.clone()), "panels": items });
-        match std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap_or_default()) {
+        // A new file only (O_EXCL): the name is guessable, and a symlink put
+        // there by someone else must not make root write through it.
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &serde_json::to_vec_pretty(&doc).unwrap_or_default()));
+        match written {
             Ok(()) => self.say(format!("{} panels written to {}", items.len(), path.display())),
             Err(e) => self.say(format!("writing {}: {e}", path.display())),
         }

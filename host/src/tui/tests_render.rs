@@ -516,3 +516,31 @@ fn malformed_panels_from_a_faulty_plugin_do_not_take_the_host_down() {
         let _ = tracer_core::output::panel_text("bad", &p.boxed(), &Clock::epoch());
     }
 }
+
+#[test]
+fn the_dump_key_writes_a_new_file_and_never_through_a_planted_symlink() {
+    let (mut s, mut session, _d) = screen();
+    s.collect(&session);
+    // A symlink where the dump would go (this second and the next): refused.
+    let target = tempfile::NamedTempFile::new().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let planted: Vec<_> = (now..now + 2).map(|t| std::env::temp_dir().join(format!("tracer-dump-{t}-{}.json", std::process::id()))).collect();
+    for p in &planted {
+        let _ = std::fs::remove_file(p);
+        std::os::unix::fs::symlink(target.path(), p).unwrap();
+    }
+    s.on_event(key(KeyCode::Char('d')), &mut session).unwrap();
+    let said = s.message.as_ref().unwrap().0.clone();
+    assert!(said.starts_with("writing ") && said.contains("exists"), "{said}");
+    assert_eq!(std::fs::read(target.path()).unwrap(), b"", "nothing written through the link");
+    for p in &planted {
+        std::fs::remove_file(p).unwrap();
+    }
+    // Then a file of its own, with the tab's name.
+    s.on_event(key(KeyCode::Char('d')), &mut session).unwrap();
+    let said = s.message.as_ref().unwrap().0.clone();
+    let path = said.rsplit(" written to ").next().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(doc["tab"], "overview", "{said}");
+    std::fs::remove_file(path).unwrap();
+}
