@@ -41,6 +41,19 @@ impl Tmux {
     fn literal(&self, text: &str) {
         Command::new("tmux").args(["send-keys", "-t", &self.session, "-l", text]).status().unwrap();
     }
+    /// Waits until `text` is gone from the screen (a cleared search, a closed
+    /// overlay): the next key must not arrive in the same read as the last.
+    fn wait_gone(&self, text: &str) {
+        let start = Instant::now();
+        loop {
+            let screen = self.capture();
+            if !screen.contains(text) {
+                return;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "screen kept showing {text:?}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     fn wait_for(&self, text: &str) -> String {
         let start = Instant::now();
         loop {
@@ -616,8 +629,11 @@ fn enter_on_a_process_pivots_every_tracer_in_the_kernel_and_esc_restores() {
     for map in ["open_filter", "sc_filter", "sched_filter", "tcp_filter"] {
         assert_eq!(filter_pids(map), vec![pid], "{map} holds the pivot's pid");
     }
-    // Esc: the search first, then the pivot; every filter as it was.
+    // Esc: the search first, then the pivot; every filter as it was. Two
+    // ESC bytes read together are one Esc to crossterm (it takes ESC ESC as
+    // an escaped Esc), so the second is sent once the first has been seen.
     t.keys(&["Escape"]);
+    t.wait_gone("/pivotme");
     t.keys(&["Escape"]);
     t.wait_for("undone");
     for map in ["open_filter", "sc_filter", "sched_filter", "tcp_filter"] {
