@@ -259,7 +259,102 @@ pub fn value_text(v: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
         (Value::I64(n), _) => n.to_string(),
         (Value::F64(x), _) => format!("{x:.1}"),
         (Value::Str(s), _) => crate::text::escape_untrusted(s).into_owned(),
+        (Value::Phases(ps), _) => {
+            ps.iter().map(|p| format!("{} {}", crate::text::escape_untrusted(&p.name), duration_ns(p.ns))).collect::<Vec<_>>().join(", ")
+        }
         _ => "?".into(),
+    }
+}
+
+/// Nanoseconds as milliseconds, exactly (`0.0002`, `4.731`, `5000`): the plain
+/// number of headless text, whose header says `(ms)`.
+pub fn ns_as_ms(ns: u64) -> String {
+    let mut s = format!("{}.{:06}", ns / 1_000_000, ns % 1_000_000);
+    while s.ends_with('0') {
+        s.pop();
+    }
+    if s.ends_with('.') {
+        s.pop();
+    }
+    s
+}
+
+/// A value for headless text and TSV: plain numbers whose unit is in the
+/// header ([`plain_header`]), so `awk` and `sort -n` can use them. Text
+/// from the traced system is escaped (tabs too, so TSV stays TSV).
+pub fn plain_text(v: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
+    let Ok(v) = v.as_enum() else { return "?".into() };
+    match (v, kind) {
+        (Value::U64(n), FieldKind::DURATION_NS) => ns_as_ms(*n),
+        (Value::U64(n), FieldKind::BYTES) => n.to_string(),
+        (Value::Phases(ps), _) => {
+            ps.iter().map(|p| format!("{}:{}", crate::text::escape_untrusted(&p.name), ns_as_ms(p.ns))).collect::<Vec<_>>().join(",")
+        }
+        (Value::Str(s), _) if s.is_empty() => "-".into(),
+        _ => value_text(&tracer_plugin_api::Value_NE::new(v.clone()), kind, clock),
+    }
+}
+
+/// The header of a column of plain values: its name in capitals, spaces as
+/// `_`, with the unit the values are in (`LAT(ms)`, `CPU(%)`, `TX_BYTES`).
+pub fn plain_header(c: &FieldSpec) -> String {
+    let name = key_name(&c.name).to_uppercase();
+    let unit = match c.kind {
+        FieldKind::DURATION_NS | FieldKind::PHASES => "ms".to_string(),
+        FieldKind::BYTES if name.contains("BYTES") => String::new(),
+        FieldKind::BYTES => "B".to_string(),
+        FieldKind::MONO_TIME_NS => String::new(),
+        _ => match c.unit.as_str() {
+            "" | "1" => String::new(),
+            u => crate::text::escape_untrusted(u).into_owned(),
+        },
+    };
+    if unit.is_empty() {
+        name
+    } else {
+        format!("{name}({unit})")
+    }
+}
+
+/// A column or field name as a key: lower-case letters, digits and `_`
+/// (`in old` → `in_old`).
+fn key_name(name: &str) -> String {
+    let mut k: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    while k.contains("__") {
+        k = k.replace("__", "_");
+    }
+    k.trim_matches('_').to_string()
+}
+
+/// A field's JSON key: its name with the unit of its number as a suffix
+/// (`lifetime_ns`, `tx_bytes`, `cpu_pct`, `ts_mono_ns`), so a consumer never
+/// guesses the unit. A name that already ends in its unit keeps it.
+pub fn json_key(c: &FieldSpec) -> String {
+    let name = key_name(&c.name);
+    let suffix = match c.kind {
+        FieldKind::DURATION_NS => "_ns",
+        FieldKind::MONO_TIME_NS => "_mono_ns",
+        FieldKind::BYTES => "_bytes",
+        _ if c.unit.as_str() == "%" => "_pct",
+        _ => "",
+    };
+    if suffix.is_empty() || name.ends_with(suffix) || (suffix == "_bytes" && name.starts_with("bytes")) {
+        name
+    } else {
+        format!("{name}{suffix}")
+    }
+}
+
+/// The unit of a column's JSON numbers: declared, or implied by its kind;
+/// `None` for a plain count or text.
+pub fn json_unit(c: &FieldSpec) -> Option<String> {
+    match c.kind {
+        FieldKind::DURATION_NS | FieldKind::MONO_TIME_NS | FieldKind::PHASES => Some("ns".into()),
+        FieldKind::BYTES => Some("bytes".into()),
+        _ => match c.unit.as_str() {
+            "" | "1" => None,
+            u => Some(u.to_string()),
+        },
     }
 }
 
@@ -271,6 +366,7 @@ pub fn value_json(v: &FieldValue) -> serde_json::Value {
         Ok(Value::I64(n)) => (*n).into(),
         Ok(Value::F64(x)) => serde_json::Number::from_f64(*x).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
         Ok(Value::Str(s)) => s.as_str().into(),
+        Ok(Value::Phases(ps)) => ps.iter().map(|p| serde_json::json!({"name": p.name.as_str(), "ns": p.ns})).collect(),
         _ => serde_json::Value::Null,
     }
 }

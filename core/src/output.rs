@@ -8,7 +8,10 @@ use tracer_plugin_api::{FieldKind, FieldSpec, FieldValue, Panel, PanelContent, T
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Aligned columns, like one libbpf-tools tool per record type.
     Text,
+    /// Tab-separated, the same columns and headers as `Text`.
+    Tsv,
     Json,
 }
 
@@ -22,10 +25,16 @@ pub struct RecordWriter<W: Write> {
     out: BufWriter<W>,
     format: Format,
     clock: Clock,
-    /// Column widths per (plugin, ring) whose text header was printed. Widths
-    /// only grow, so a long value shifts later lines once, not every line.
+    /// Per (plugin, ring) whose text header was printed: its type name and
+    /// column widths. Widths only grow, so a long value shifts later lines
+    /// once, not every line.
     widths: Vec<((String, u32), Vec<usize>)>,
-    line: String,
+    /// Text and TSV: a record-type column first (several types in one
+    /// stream), or none (one type: the columns of one tool).
+    typed: bool,
+    /// The first record type written while untyped; a second one turns the
+    /// type column on.
+    first_type: Option<(String, u32)>,
     time: format::TimeWriter,
     /// Per (plugin, ring), the JSON text that never changes between records,
     /// escaped once: the line's head and each field's `,"name":`.
@@ -49,8 +58,8 @@ impl JsonKeys {
         let key = |s: &str| [&b","[..], &quoted(s), b":"].concat();
         JsonKeys {
             head,
-            fields: fields.iter().map(|f| key(f.name.as_str())).collect(),
-            errnos: fields.iter().map(|f| [key(&format!("{}_errno", f.name)), b"\"".to_vec()].concat()).collect(),
+            fields: fields.iter().map(|f| key(&format::json_key(f))).collect(),
+            errnos: fields.iter().map(|f| [key(&format!("{}_errno", format::json_key(f))), b"\"".to_vec()].concat()).collect(),
         }
     }
 }
@@ -65,19 +74,10 @@ fn kind_name(k: FieldKind) -> &'static str {
         FieldKind::ERRNO_RESULT => "errno_result",
         FieldKind::HEX => "hex",
         FieldKind::BYTES => "bytes",
+        FieldKind::F64 => "f64",
+        FieldKind::PHASES => "phases",
         _ => "unknown",
     }
-}
-
-/// Initial column width for aligned text: typical values of the kind.
-fn width(spec: &FieldSpec) -> usize {
-    let w = match spec.kind {
-        FieldKind::MONO_TIME_NS => 15,
-        FieldKind::STR => 8,
-        FieldKind::HEX => 10,
-        _ => 7,
-    };
-    w.max(spec.name.len())
 }
 
 impl<W: Write> RecordWriter<W> {
@@ -87,10 +87,18 @@ impl<W: Write> RecordWriter<W> {
             format,
             clock,
             widths: Vec::new(),
-            line: String::with_capacity(512),
+            typed: false,
+            first_type: None,
             time: format::TimeWriter::default(),
             json_keys: Vec::new(),
         }
+    }
+
+    /// Text and TSV: start each line with the record's type. Set when the
+    /// stream will carry several types; turned on by itself when a second
+    /// type turns up (headers are printed again then).
+    pub fn set_typed(&mut self, typed: bool) {
+        self.typed = typed;
     }
 
     /// One record of `plugin`'s ring `ring`, whose map is `type_name` (the
@@ -98,7 +106,7 @@ impl<W: Write> RecordWriter<W> {
     pub fn record(&mut self, plugin: &str, ring: u32, type_name: &str, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
         match self.format {
             Format::Json => self.record_json(plugin, ring, type_name, fields, values),
-            Format::Text => self.record_text(plugin, ring, fields, values),
+            Format::Text | Format::Tsv => self.record_text(plugin, ring, type_name, fields, values),
         }
     }
 
@@ -141,6 +149,10 @@ impl<W: Write> RecordWriter<W> {
                     let quoted = serde_json::to_string(s.as_str())?;
                     out.write_all(crate::text::json_escape_controls(&quoted).as_bytes())?
                 }
+                Ok(Value::Phases(_)) => {
+                    let text = serde_json::to_string(&format::value_json(v))?;
+                    out.write_all(crate::text::json_escape_controls(&text).as_bytes())?
+                }
                 _ => out.write_all(b"null")?,
             }
             if f.kind == FieldKind::ERRNO_RESULT {
@@ -171,45 +183,51 @@ impl<W: Write> RecordWriter<W> {
         writeln!(self.out, "\",\"lost\":{lost},\"lost_total\":{lost_total}}}")
     }
 
-    fn record_text(&mut self, plugin: &str, ring: u32, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
-        use std::fmt::Write as _;
-        let last = fields.len().saturating_sub(1);
+    /// One line of plain values (see [`format::plain_text`]). Each record
+    /// type gets its own header, printed before its first record; with a
+    /// type column its first cell is `#type`, so `grep '^#\?tcp_closed'`
+    /// keeps one type's header and lines. Numbers are right-aligned.
+    fn record_text(&mut self, plugin: &str, ring: u32, type_name: &str, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
         let key = (plugin.to_string(), ring);
+        if !self.typed {
+            match &self.first_type {
+                None => self.first_type = Some(key.clone()),
+                Some(first) if *first != key => {
+                    self.typed = true;
+                    self.widths.clear();
+                }
+                Some(_) => {}
+            }
+        }
+        let tsv = self.format == Format::Tsv;
+        let cells: Vec<String> = fields.iter().zip(values).map(|(f, v)| format::plain_text(v, f.kind, &self.clock)).collect();
         let pos = match self.widths.iter().position(|(k, _)| *k == key) {
             Some(p) => p,
             None => {
-                self.widths.push((key, fields.iter().map(width).collect()));
-                self.line.clear();
-                let _ = write!(self.line, "{:<8}", "PLUGIN");
-                let widths = &self.widths.last().unwrap().1;
-                for (i, f) in fields.iter().enumerate() {
-                    let name = f.name.to_uppercase();
-                    if i == last {
-                        let _ = write!(self.line, " {name}");
-                    } else {
-                        let _ = write!(self.line, " {name:<w$}", w = widths[i]);
-                    }
-                }
-                writeln!(self.out, "{}", self.line.trim_end())?;
-                self.widths.len() - 1
+                let headers: Vec<String> = fields.iter().map(format::plain_header).collect();
+                // Wide enough for the header, the first record and a typical
+                // value, so the first lines already line up.
+                let widths = headers
+                    .iter()
+                    .zip(&cells)
+                    .zip(fields)
+                    .map(|((h, c), f)| {
+                        // A task name is up to 15 bytes (TASK_COMM_LEN): room for it from the start.
+                        let typical = if f.name.as_str() == tracer_plugin_api::common_names::COMM { 15 } else { min_width(f.kind) };
+                        h.chars().count().max(c.chars().count()).max(typical)
+                    })
+                    .collect();
+                self.widths.push((key, widths));
+                let type_cell = self.typed.then(|| format!("#{}", crate::text::escape_untrusted(type_name)));
+                let pos = self.widths.len() - 1;
+                let line = layout(&mut self.widths[pos].1, type_cell, &headers, fields, tsv);
+                writeln!(self.out, "{line}")?;
+                pos
             }
         };
-        let widths = &mut self.widths[pos].1;
-        self.line.clear();
-        let _ = write!(self.line, "{plugin:<8}");
-        for (i, (f, v)) in fields.iter().zip(values).enumerate() {
-            let text = format::value_text(v, f.kind, &self.clock);
-            if i == last {
-                let _ = write!(self.line, " {text}");
-            } else {
-                let n = text.chars().count();
-                if let Some(w) = widths.get_mut(i) {
-                    *w = (*w).max(n);
-                }
-                let _ = write!(self.line, " {text:<w$}", w = widths.get(i).copied().unwrap_or(n));
-            }
-        }
-        writeln!(self.out, "{}", self.line.trim_end())
+        let type_cell = self.typed.then(|| crate::text::escape_untrusted(type_name).into_owned());
+        let line = layout(&mut self.widths[pos].1, type_cell, &cells, fields, tsv);
+        writeln!(self.out, "{line}")
     }
 
     /// The final contents of one panel.
@@ -221,7 +239,7 @@ impl<W: Write> RecordWriter<W> {
                 self.out.write_all(crate::text::json_escape_controls(&text).as_bytes())?;
                 self.out.write_all(b"\n")
             }
-            Format::Text => {
+            Format::Text | Format::Tsv => {
                 let text = panel_text(title, content, &self.clock);
                 writeln!(self.out, "\n== {plugin}.{id}: {title} ==\n{text}")
             }
@@ -245,10 +263,78 @@ impl<W: Write> RecordWriter<W> {
     }
 }
 
+/// One text or TSV line: the type cell (wide enough for the longest type
+/// name), then the cells; text pads each to its column's width (which grows
+/// to fit), numbers to the right; the last column is not padded.
+fn layout(widths: &mut [usize], type_cell: Option<String>, cells: &[String], fields: &[FieldSpec], tsv: bool) -> String {
+    use std::fmt::Write as _;
+    let mut line = String::with_capacity(256);
+    if let Some(t) = type_cell {
+        if tsv {
+            line.push_str(&t);
+        } else {
+            let _ = write!(line, "{t:<18}");
+        }
+    }
+    let last = cells.len().saturating_sub(1);
+    for (i, (c, f)) in cells.iter().zip(fields).enumerate() {
+        if !line.is_empty() {
+            line.push(if tsv { '\t' } else { ' ' });
+        }
+        if tsv || i == last {
+            line.push_str(c);
+            continue;
+        }
+        let n = c.chars().count();
+        let w = &mut widths[i];
+        *w = (*w).max(n);
+        if right_aligned(f.kind) {
+            let _ = write!(line, "{c:>w$}", w = *w);
+        } else {
+            let _ = write!(line, "{c:<w$}", w = *w);
+        }
+    }
+    if tsv {
+        line
+    } else {
+        line.trim_end().to_string()
+    }
+}
+
+/// A typical value's width, so a column seldom has to grow.
+fn min_width(k: FieldKind) -> usize {
+    match k {
+        FieldKind::MONO_TIME_NS => 15,
+        FieldKind::HEX => 10,
+        FieldKind::STR | FieldKind::DURATION_NS | FieldKind::BYTES => 8,
+        _ => 6,
+    }
+}
+
+/// Columns of numbers, right-aligned in text so digits line up.
+fn right_aligned(k: FieldKind) -> bool {
+    matches!(k, FieldKind::U64 | FieldKind::I64 | FieldKind::DURATION_NS | FieldKind::BYTES | FieldKind::F64 | FieldKind::ERRNO_RESULT)
+}
+
 fn columns_json(cols: &[FieldSpec]) -> serde_json::Value {
     cols.iter()
-        .map(|c| serde_json::json!({"name": c.name.as_str(), "kind": kind_name(c.kind), "unit": c.unit.as_str()}))
+        .map(|c| {
+            let mut o = serde_json::json!({"name": c.name.as_str(), "key": format::json_key(c), "kind": kind_name(c.kind)});
+            if let Some(u) = format::json_unit(c) {
+                o["unit"] = u.into();
+            }
+            o
+        })
         .collect()
+}
+
+/// A table row as an object keyed by each column's JSON key.
+fn row_json(cols: &[FieldSpec], row: &[FieldValue]) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    for (c, v) in cols.iter().zip(row) {
+        o.insert(format::json_key(c), format::value_json(v));
+    }
+    serde_json::Value::Object(o)
 }
 
 pub fn panel_json(plugin: &str, id: &str, title: &str, content: &PanelContent) -> serde_json::Value {
@@ -257,7 +343,7 @@ pub fn panel_json(plugin: &str, id: &str, title: &str, content: &PanelContent) -
         Ok(Panel::Table(t)) => json!({
             "kind": "table",
             "columns": columns_json(&t.columns),
-            "rows": t.rows.iter().map(|r| r.iter().map(format::value_json).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            "rows": t.rows.iter().map(|r| row_json(&t.columns, r)).collect::<Vec<_>>(),
         }),
         Ok(Panel::Log2Histogram(h)) => json!({
             "kind": "log2_histogram",
@@ -441,9 +527,82 @@ mod tests {
         let out = written(Format::Text);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("PLUGIN   PID     RET     PATH"), "{out}");
+        // One record type: the columns of one tool, no type column.
+        assert!(lines[0].starts_with("   PID    RET PATH"), "{out}");
         assert!(lines[1].contains("ENOENT") && lines[1].ends_with("/nope"), "{out}");
-        assert_eq!(lines[1].find("ENOENT"), lines[2].find(" 3 ").map(|i| i + 1));
+        // Numbers right-aligned under their header.
+        assert_eq!(lines[0].find(" RET").map(|i| i + 4), lines[2].find("3 /").map(|i| i + 1), "{out}");
+    }
+
+    fn close_fields() -> Vec<FieldSpec> {
+        vec![
+            FieldSpec::new("comm", FieldKind::STR, ""),
+            FieldSpec::new("tx_bytes", FieldKind::BYTES, "bytes"),
+            FieldSpec::new("lifetime", FieldKind::DURATION_NS, "ns"),
+            FieldSpec::new("in old", FieldKind::DURATION_NS, "ns"),
+            FieldSpec::new("states", FieldKind::PHASES, "ns"),
+        ]
+    }
+
+    fn close_values() -> Vec<FieldValue> {
+        vec![Value::str("tmux: server"), Value::u64(200_192), Value::u64(4_731_200), Value::u64(200), Value::phases([("SYN_SENT", 12_000), ("ESTABLISHED", 4_731_000)])]
+    }
+
+    #[test]
+    fn text_numbers_are_plain_with_the_unit_in_the_header() {
+        let mut w = RecordWriter::new(Vec::new(), Format::Text, Clock::now());
+        w.record("tcp", 1, "tcp_closed", &close_fields(), &close_values()).unwrap();
+        w.flush().unwrap();
+        let out = String::from_utf8(w.out.into_inner().unwrap()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        // COMM as wide as a task name can be (15).
+        assert_eq!(lines[0], "COMM            TX_BYTES LIFETIME(ms) IN_OLD(ms) STATES(ms)", "{out}");
+        assert_eq!(lines[1], "tmux: server      200192       4.7312     0.0002 SYN_SENT:0.012,ESTABLISHED:4.731", "{out}");
+    }
+
+    #[test]
+    fn several_record_types_get_a_type_column_and_a_header_each() {
+        let mut w = RecordWriter::new(Vec::new(), Format::Tsv, Clock::now());
+        w.record("open", 0, "open_events", &fields(), &[Value::u64(42), Value::i64(-2), Value::str("/a\tb")]).unwrap();
+        // A second type turns the type column on, headers again.
+        w.record("tcp", 1, "tcp_closed", &close_fields(), &close_values()).unwrap();
+        w.record("open", 0, "open_events", &fields(), &[Value::u64(43), Value::i64(3), Value::str("/c")]).unwrap();
+        w.flush().unwrap();
+        let out = String::from_utf8(w.out.into_inner().unwrap()).unwrap();
+        let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!(lines[0], ["PID", "RET", "PATH"], "{out}");
+        assert_eq!(lines[1], ["42", "ENOENT", "/a\\x09b"], "a tab in a value is escaped: {out}");
+        assert_eq!(lines[2], ["#tcp_closed", "COMM", "TX_BYTES", "LIFETIME(ms)", "IN_OLD(ms)", "STATES(ms)"], "{out}");
+        assert_eq!(lines[3][..3], ["tcp_closed", "tmux: server", "200192"], "{out}");
+        assert_eq!(lines[4], ["#open_events", "PID", "RET", "PATH"], "{out}");
+        assert_eq!(lines[5], ["open_events", "43", "3", "/c"], "{out}");
+        let mut typed = RecordWriter::new(Vec::new(), Format::Text, Clock::now());
+        typed.set_typed(true);
+        typed.record("open", 0, "open_events", &fields(), &[Value::u64(1), Value::i64(0), Value::str("/x")]).unwrap();
+        typed.flush().unwrap();
+        let out = String::from_utf8(typed.out.into_inner().unwrap()).unwrap();
+        assert!(out.starts_with("#open_events          PID    RET PATH\nopen_events             1      0 /x"), "{out}");
+    }
+
+    #[test]
+    fn json_keys_carry_units_and_phases_are_objects() {
+        let mut w = RecordWriter::new(Vec::new(), Format::Json, Clock::now());
+        w.record("tcp", 1, "tcp_closed", &close_fields(), &close_values()).unwrap();
+        w.flush().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&w.out.into_inner().unwrap()).unwrap();
+        assert_eq!((v["type"].as_str(), v["tx_bytes"].as_u64(), v["lifetime_ns"].as_u64(), v["in_old_ns"].as_u64()), (Some("tcp_closed"), Some(200_192), Some(4_731_200), Some(200)), "{v}");
+        assert_eq!(v["states"], serde_json::json!([{"name": "SYN_SENT", "ns": 12000}, {"name": "ESTABLISHED", "ns": 4731000}]));
+    }
+
+    #[test]
+    fn panel_rows_are_objects_keyed_by_column_with_units() {
+        let t = Table { columns: close_fields().into_iter().chain([FieldSpec::new("cpu", FieldKind::F64, "%"), FieldSpec::new("pid", FieldKind::U64, "")]).collect(), rows: vec![close_values().into_iter().chain([Value::f64(12.5), Value::u64(7)]).collect::<Vec<_>>().into()].into() };
+        let v = panel_json("tcp", "closed", "Closed", &Panel::Table(t).boxed());
+        let row = &v["rows"][0];
+        assert_eq!((row["comm"].as_str(), row["lifetime_ns"].as_u64(), row["cpu_pct"].as_f64(), row["pid"].as_u64()), (Some("tmux: server"), Some(4_731_200), Some(12.5), Some(7)), "{v}");
+        let cols = v["columns"].as_array().unwrap();
+        let unit = |k: &str| cols.iter().find(|c| c["key"] == k).unwrap().get("unit").cloned();
+        assert_eq!((unit("lifetime_ns"), unit("tx_bytes"), unit("cpu_pct"), unit("pid")), (Some("ns".into()), Some("bytes".into()), Some("%".into()), None));
     }
 
     #[test]

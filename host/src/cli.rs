@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// Aligned columns, one header per record type, plain numbers (units in the headers).
     Text,
+    /// Tab-separated: the columns and headers of `text`, no padding.
+    Tsv,
+    /// One JSON object per line, each with a `type`.
     Json,
 }
 

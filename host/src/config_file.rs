@@ -42,6 +42,10 @@ pub struct UiConfig {
     /// Screen refreshes (and map reads) per second.
     #[serde(default = "default_refresh_hz")]
     pub refresh_hz: f64,
+    /// Clicks focus panels, select rows and switch tabs; the wheel scrolls.
+    /// Off: the terminal keeps the mouse (its own text selection).
+    #[serde(default = "default_mouse")]
+    pub mouse: bool,
     /// The screen: tabs of rows of panels. Empty: one tab per plugin.
     #[serde(default)]
     pub tabs: Vec<TabConfig>,
@@ -116,9 +120,13 @@ fn default_refresh_hz() -> f64 {
     4.0
 }
 
+fn default_mouse() -> bool {
+    true
+}
+
 impl Default for UiConfig {
     fn default() -> Self {
-        UiConfig { refresh_hz: default_refresh_hz(), tabs: Vec::new() }
+        UiConfig { refresh_hz: default_refresh_hz(), mouse: default_mouse(), tabs: Vec::new() }
     }
 }
 

@@ -29,6 +29,12 @@ impl Headless {
         }
     }
 
+    /// How many record types the run starts with: with more than one, text
+    /// and TSV lines start with the type.
+    pub fn set_record_types(&mut self, n: usize) {
+        self.writer.set_typed(n > 1);
+    }
+
     /// Final panels of every running plugin, then flush.
     pub fn finish(&mut self, session: &Session) -> std::io::Result<()> {
         for slot in &session.slots {
@@ -118,6 +124,11 @@ impl Frontend for Headless {
     fn refresh(&self) -> Duration {
         self.refresh
     }
+}
+
+/// Record types (ring buffers) of the running plugins.
+pub fn record_types(session: &Session) -> usize {
+    session.slots.iter().filter(|s| s.state == SlotState::Running).map(|s| s.desc.rings.len()).sum()
 }
 
 /// Records, drops with their causes, record errors. A counter that could not

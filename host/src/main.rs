@@ -243,9 +243,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let reason = if cli.headless {
         let format = match cli.format {
             OutputFormat::Text => Format::Text,
+            OutputFormat::Tsv => Format::Tsv,
             OutputFormat::Json => Format::Json,
         };
         let mut fe = headless::Headless::new(format, refresh);
+        fe.set_record_types(headless::record_types(&session));
         let reason = rt.block_on(event_loop::run(&mut session, &mut fe, duration, false, None));
         session.refresh();
         if reason != StopReason::OutputClosed {
@@ -284,7 +286,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .ok();
         let reason = {
             let screen = tui::Screen::new(layout, refresh, settings);
-            let mut fe = tui::Tui::new(screen, captured.clone()).context("opening the terminal")?;
+            let mut fe = tui::Tui::new(screen, captured.clone(), cfg.ui.mouse).context("opening the terminal")?;
             rt.block_on(event_loop::run(&mut session, &mut fe, duration, true, hotplug))
             // fe drops here: the terminal is restored before anything is printed.
         };

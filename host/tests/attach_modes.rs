@@ -20,8 +20,8 @@ fn syscall_latency_counts_the_same_on_every_alternative() {
         );
         assert!(run.stderr.contains(&format!("syscall_latency running ({mode})")), "{mode}: {}", run.stderr);
         let rows = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(w[0].0 as u64));
-        let getppid = rows.iter().find(|r| r[2] == "getppid").unwrap_or_else(|| panic!("{mode}: {rows:?}"));
-        assert_eq!(getppid[3], 20000, "{mode}: {getppid}");
+        let getppid = rows.iter().find(|r| r["syscall"] == "getppid").unwrap_or_else(|| panic!("{mode}: {rows:?}"));
+        assert_eq!(getppid["count"], 20000, "{mode}: {getppid}");
     }
 }
 
@@ -42,7 +42,7 @@ fn sched_counts_the_same_on_every_alternative() {
         let row = rows.first().unwrap_or_else(|| panic!("{mode}: no row; {}", run.stderr));
         // getrusage's voluntary switches; the few after it (exit) and before the
         // rename (comm filter) differ.
-        let vol = row[6].as_u64().unwrap();
+        let vol = row["voluntary"].as_u64().unwrap();
         assert!(vol.abs_diff(f[2]) <= 10, "{mode}: voluntary {vol} vs getrusage {}", f[2]);
     }
 }

@@ -111,8 +111,7 @@ fn a_comm_given_on_the_command_line_filters_every_tracer_in_the_kernel() {
     assert_eq!(opens.len(), 3, "{}", run.stderr);
     assert!(opens.iter().all(|r| r["comm"] == "cli-picked"), "{opens:?}");
     let p = run.panel("syscall_latency", "by_process");
-    let col = p["columns"].as_array().unwrap().iter().position(|c| c["name"] == "comm").unwrap();
-    let comms: Vec<&str> = p["rows"].as_array().unwrap().iter().filter_map(|r| r[col].as_str()).collect();
+    let comms: Vec<&str> = p["rows"].as_array().unwrap().iter().filter_map(|r| r["comm"].as_str()).collect();
     assert!(!comms.is_empty() && comms.iter().all(|c| *c == "cli-picked"), "{comms:?}");
 }
 
@@ -127,7 +126,7 @@ fn every_json_line_has_a_type_and_numeric_fields_are_numbers() {
     let mut types = std::collections::HashMap::new();
     for s in &session.slots {
         for r in s.desc.rings.iter() {
-            types.insert(r.map.to_string(), r.fields.iter().map(|f| (f.name.to_string(), f.kind)).collect::<Vec<_>>());
+            types.insert(r.map.to_string(), r.fields.iter().map(|f| (tracer_core::format::json_key(f), f.kind)).collect::<Vec<_>>());
         }
     }
     drop(session);
@@ -147,20 +146,107 @@ fn every_json_line_has_a_type_and_numeric_fields_are_numbers() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         let ty = v["type"].as_str().unwrap_or_else(|| panic!("no type: {line}")).to_string();
         *seen.entry(ty.clone()).or_insert(0) += 1;
+        let numeric = |k: &str| matches!(k, "u64" | "i64" | "f64" | "duration_ns" | "bytes" | "hex" | "errno_result" | "mono_time_ns");
         match ty.as_str() {
-            "panel" | "lost" => continue,
+            "lost" => continue,
+            // Rows are objects keyed by the columns' keys; numbers are numbers
+            // and the columns say their unit.
+            "panel" if v["kind"] == "table" => {
+                let cols = v["columns"].as_array().unwrap();
+                for c in cols {
+                    let key = c["key"].as_str().unwrap();
+                    let kind = c["kind"].as_str().unwrap();
+                    if kind == "duration_ns" {
+                        assert!(key.ends_with("_ns") && c["unit"] == "ns", "{c} in {line}");
+                    }
+                    if kind == "bytes" {
+                        assert!(key.contains("bytes") && c["unit"] == "bytes", "{c} in {line}");
+                    }
+                    for r in v["rows"].as_array().unwrap() {
+                        let x = r.get(key).unwrap_or_else(|| panic!("row without {key}: {r}"));
+                        assert!(!numeric(kind) || x.is_number() || x.is_null(), "{key} is not a number: {r}");
+                    }
+                }
+                for r in v["rows"].as_array().unwrap() {
+                    assert_eq!(r.as_object().unwrap().len(), cols.len(), "a key per column: {r}");
+                }
+                continue;
+            }
+            "panel" => continue,
             _ => {}
         }
         let fields = types.get(&ty).unwrap_or_else(|| panic!("type {ty:?} is no ring of any plugin: {line}"));
-        for (name, kind) in fields {
-            let x = &v[name.as_str()];
-            let numeric = matches!(*kind, K::U64 | K::I64 | K::F64 | K::DURATION_NS | K::BYTES | K::HEX | K::ERRNO_RESULT | K::MONO_TIME_NS);
-            if numeric {
-                assert!(x.is_number() || x.is_null(), "{ty}.{name} is not a number: {line}");
+        for (key, kind) in fields {
+            let x = v.get(key.as_str()).unwrap_or_else(|| panic!("{ty} has no {key}: {line}"));
+            match *kind {
+                K::U64 | K::I64 | K::F64 | K::HEX | K::ERRNO_RESULT => assert!(x.is_number() || x.is_null(), "{ty}.{key} is not a number: {line}"),
+                K::DURATION_NS | K::MONO_TIME_NS => assert!(key.ends_with("_ns") && (x.is_number() || x.is_null()), "{ty}.{key}: {line}"),
+                K::BYTES => assert!(key.contains("bytes") && x.is_number(), "{ty}.{key}: {line}"),
+                K::PHASES => assert!(
+                    x.as_array().is_some_and(|a| a.iter().all(|p| p["name"].is_string() && p["ns"].is_u64())),
+                    "{ty}.{key} is an array of {{name, ns}}: {line}"
+                ),
+                _ => {}
             }
         }
     }
     for ty in ["open_events", "process_execs", "process_exits", "tcp_closed", "tcp_transitions", "panel"] {
         assert!(seen.get(ty).is_some_and(|n| *n > 0), "no {ty} line; seen {seen:?}");
+    }
+}
+
+#[test]
+fn tsv_gives_each_record_type_its_header_and_plain_numbers() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[staged_plugin("open"), staged_plugin("tcp")]);
+    let mut host = Host::spawn(&["--plugins-dir", dir.path().to_str().unwrap(), "--plugin", "open", "--plugin", "tcp", "--headless", "--format", "tsv"], &[]);
+    host.wait_for_stderr("tracer-host: tcp running");
+    host.wait_for_stderr("tracer-host: open running");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().to_str().unwrap();
+    for w in [&["open", path, "3"][..], &["tcp4", "18517", "2", "100"]] {
+        assert!(Command::new(workload_bin()).args(w).stdout(Stdio::null()).status().unwrap().success(), "{w:?}");
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    host.signal(libc::SIGTERM);
+    let (code, out, stderr) = host.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    // Records come first, then the final panels (`== plugin.panel ==`).
+    let records: Vec<Vec<&str>> = out.lines().take_while(|l| !l.is_empty() && !l.starts_with("== ")).map(|l| l.split('\t').collect()).collect();
+    let mut headers: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+    let mut seen = std::collections::HashMap::<&str, usize>::new();
+    for line in &records {
+        if let Some(ty) = line[0].strip_prefix('#') {
+            assert!(headers.insert(ty, line[1..].to_vec()).is_none(), "one header per type: {ty}");
+            continue;
+        }
+        let header = headers.get(line[0]).unwrap_or_else(|| panic!("a record before its header: {line:?}"));
+        assert_eq!(header.len(), line.len() - 1, "{header:?} vs {line:?}");
+        *seen.entry(line[0]).or_default() += 1;
+        // Every column whose header names a unit holds plain numbers.
+        for (h, v) in header.iter().zip(&line[1..]) {
+            if h.ends_with("(ms)") && !h.starts_with("STATES") || h.ends_with("BYTES") {
+                assert!(*v == "-" || v.parse::<f64>().is_ok(), "{h} = {v:?}: {line:?}");
+            }
+        }
+    }
+    // The workload's three opens (the test's own creation of the file is not counted).
+    let opens: Vec<&Vec<&str>> = records.iter().filter(|l| l[0] == "open_events" && l.last() == Some(&path) && l.contains(&"tracer-workload")).collect();
+    assert_eq!(opens.len(), 3, "{out}");
+    let closed = &headers["tcp_closed"];
+    for h in ["PID", "COMM", "TX_BYTES", "RX_BYTES", "LIFETIME(ms)", "STATES(ms)"] {
+        assert!(closed.contains(&h), "{h} in {closed:?}");
+    }
+    let col = |h: &str| closed.iter().position(|c| *c == h).unwrap() + 1;
+    let mine: Vec<&Vec<&str>> = records.iter().filter(|l| l[0] == "tcp_closed" && l[col("RPORT")] == "18517").collect();
+    assert_eq!(mine.len(), 2, "the two active ends: {out}");
+    for l in mine {
+        // The client sends 100 bytes and gets 50 back; the kernel's counts
+        // include SYN and FIN (tolerance 2, as in tcp.rs).
+        let (tx, rx): (u64, u64) = (l[col("TX_BYTES")].parse().unwrap(), l[col("RX_BYTES")].parse().unwrap());
+        assert!((100..=102).contains(&tx) && (50..=52).contains(&rx), "{l:?}");
+        assert!(l[col("LIFETIME(ms)")].parse::<f64>().unwrap() > 0.0, "{l:?}");
+        assert!(l[col("STATES(ms)")].contains("ESTABLISHED:"), "{l:?}");
     }
 }

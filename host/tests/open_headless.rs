@@ -79,11 +79,11 @@ fn json_records_carry_pid_comm_path_and_result_and_panels_follow() {
     assert_eq!(ids, ["recent", "top_files", "top_procs", "failures", "errors", "summary"]);
     let top_files = panels.iter().find(|v| v["panel"] == "top_files").unwrap();
     assert!(
-        top_files["rows"].as_array().unwrap().iter().any(|r| r[2] == present.to_str().unwrap()),
+        top_files["rows"].as_array().unwrap().iter().any(|r| r["path"] == present.to_str().unwrap()),
         "{top_files}"
     );
     let failures = panels.iter().find(|v| v["panel"] == "failures").unwrap();
-    assert!(failures["rows"].as_array().unwrap().iter().any(|r| r[5] == missing.to_str().unwrap()));
+    assert!(failures["rows"].as_array().unwrap().iter().any(|r| r["path"] == missing.to_str().unwrap()));
 
     assert!(err.contains("open: ") && err.contains(" records, 0 dropped"), "{err}");
     assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new(), "links left attached after exit");
@@ -100,16 +100,21 @@ fn text_records_are_aligned_lines_like_opensnoop() {
     host.signal(libc::SIGINT);
     let (code, out, err) = host.finish();
     assert_eq!(code, Some(0), "stderr:\n{err}");
-    assert!(out.starts_with("PLUGIN   TS"), "{out}");
+    // One record type: opensnoop's layout, no type column, one header.
+    let header = out.lines().next().unwrap();
+    assert!(header.starts_with("TS                 PID    TID    UID   EUID COMM            SYSCALL     RET FLAGS"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("TS ")).count(), 1, "{out}");
     let line = out
         .lines()
-        .find(|l| l.ends_with(missing.to_str().unwrap()) && l.starts_with("open "))
+        .find(|l| l.ends_with(missing.to_str().unwrap()) && l.contains(" cat "))
         .unwrap_or_else(|| panic!("no line for the missing path:\n{out}"));
     let cols: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(cols[2], pid.to_string(), "{line}");
-    // PLUGIN TS PID TID UID EUID COMM SYSCALL RET ...
-    assert_eq!(cols[6], "cat", "{line}");
-    assert_eq!(cols[8], "ENOENT", "{line}");
+    // TS PID TID UID EUID COMM SYSCALL RET ...
+    assert_eq!(cols[1], pid.to_string(), "{line}");
+    assert_eq!(cols[5], "cat", "{line}");
+    assert_eq!(cols[7], "ENOENT", "{line}");
+    // Numbers end where their header ends (right-aligned).
+    assert_eq!(line.find(" ENOENT").map(|i| i + 7), header.find(" RET").map(|i| i + 4), "{out}");
     assert!(out.contains("== open.top_files: Top files =="), "{out}");
     assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
 }

@@ -130,15 +130,15 @@ fn execs_and_exits_agree_with_waitpid_and_proc() {
     // is taken at exit, a few µs earlier. Tolerance 2 ms + 2 % (rusage is in µs,
     // and the exit path after the tracepoint runs on).
     let x = exit_of(spin_pid);
-    let cpu = x["cpu"].as_u64().unwrap();
+    let cpu = x["cpu_ns"].as_u64().unwrap();
     assert!(spin_wait.1 >= 900_000_000, "the spinner used its second: {}", spin_wait.1);
     assert!(cpu.abs_diff(spin_wait.1) <= 2_000_000 + spin_wait.1 / 50, "cpu {cpu} ns vs wait4 {} ns", spin_wait.1);
     // Peak RSS: the same kernel figure (pages) wait4 reports in KiB: exact.
-    assert_eq!(x["maxrss"].as_u64(), Some(spin_wait.2 * 1024), "{x}");
+    assert_eq!(x["maxrss_bytes"].as_u64(), Some(spin_wait.2 * 1024), "{x}");
 
     // Lifetime: at least the 300 ms it slept, at most spawn to reap.
     let k = exit_of(kill_pid);
-    let life = k["lifetime"].as_u64().unwrap();
+    let life = k["lifetime_ns"].as_u64().unwrap();
     assert!((300_000_000..=kill_elapsed).contains(&life), "lifetime {life} ns, parent saw {kill_elapsed} ns");
     // Scheduling at exit, as /proc showed it while it ran.
     assert_eq!((k["prio"].as_i64(), k["nice"].as_i64(), k["policy"].as_u64()), (Some(sched.0), Some(sched.1), Some(sched.2)), "{k}");
@@ -150,7 +150,7 @@ fn execs_and_exits_agree_with_waitpid_and_proc() {
 
     // Panels agree with the records.
     let by = run.rows_where("process", "by_status", "status", serde_json::json!("exit 7"));
-    assert!(!by.is_empty() && by[0][1].as_u64() >= Some(1));
+    assert!(!by.is_empty() && by[0]["exits"].as_u64() >= Some(1));
     assert!(!run.rows_where("process", "short_lived", "pid", serde_json::json!(seven_pid)).is_empty());
     assert!(run.rows_where("process", "short_lived", "pid", serde_json::json!(spin_pid)).is_empty(), "lived over 1 s");
 }

@@ -20,14 +20,14 @@ fn pingpong_switches_match_getrusage_and_histograms_hold_every_wait() {
 
     let rows = run.rows_where("sched", "totals", "pid", json!(*pid as u64));
     let row = rows.first().unwrap_or_else(|| panic!("no totals row for the ping-pong; stderr:\n{}", run.stderr));
-    assert_eq!(row[1], "pingpong", "comm captured in the kernel");
+    assert_eq!(row["comm"], "pingpong", "comm captured in the kernel");
     let (run_ns, wait_ns, slices, waits, vol, invol) = (
-        row[2].as_u64().unwrap(),
-        row[3].as_u64().unwrap(),
-        row[4].as_u64().unwrap(),
-        row[5].as_u64().unwrap(),
-        row[6].as_u64().unwrap(),
-        row[7].as_u64().unwrap(),
+        row["run_ns"].as_u64().unwrap(),
+        row["wait_ns"].as_u64().unwrap(),
+        row["slices"].as_u64().unwrap(),
+        row["waits"].as_u64().unwrap(),
+        row["voluntary"].as_u64().unwrap(),
+        row["involuntary"].as_u64().unwrap(),
     );
     // The only differences: the few switches after getrusage (exit), and those
     // before the workload renamed itself (the comm filter did not match yet).

@@ -21,23 +21,23 @@ fn a_getppid_burst_and_failing_opens_are_counted_exactly() {
 
     // (process, syscall) pairs: exactly the calls the workloads made.
     let rows = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(burst));
-    let getppid = rows.iter().find(|r| r[2] == "getppid").unwrap_or_else(|| panic!("{rows:?}"));
-    assert_eq!(getppid[1], "sysburst", "comm captured in the kernel");
-    assert_eq!(getppid[3], 50000, "{getppid}");
-    assert_eq!(getppid[4], 0);
+    let getppid = rows.iter().find(|r| r["syscall"] == "getppid").unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(getppid["comm"], "sysburst", "comm captured in the kernel");
+    assert_eq!(getppid["count"], 50000, "{getppid}");
+    assert_eq!(getppid["errors"], 0);
 
     let rows = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(fail));
-    let openat = rows.iter().find(|r| r[2] == "openat").unwrap_or_else(|| panic!("{rows:?}"));
+    let openat = rows.iter().find(|r| r["syscall"] == "openat").unwrap_or_else(|| panic!("{rows:?}"));
     // The dynamic loader's own opens come first (a few dozen, some failing).
-    let (n, errors) = (openat[3].as_u64().unwrap(), openat[4].as_u64().unwrap());
+    let (n, errors) = (openat["count"].as_u64().unwrap(), openat["errors"].as_u64().unwrap());
     assert!((700..800).contains(&n), "{openat}");
     assert!((700..=n).contains(&errors), "the 700 opens of a missing path failed: {openat}");
 
     // Per syscall, over every process: at least the workload's calls.
     let top = run.rows_where("syscall_latency", "top_count", "syscall", json!("getppid"));
-    let count = top[0][1].as_u64().unwrap();
+    let count = top[0]["count"].as_u64().unwrap();
     assert!(count >= 50000, "{top:?}");
-    let (total, avg, max) = (top[0][3].as_u64().unwrap(), top[0][4].as_u64().unwrap(), top[0][5].as_u64().unwrap());
+    let (total, avg, max) = (top[0]["total_ns"].as_u64().unwrap(), top[0]["avg_ns"].as_u64().unwrap(), top[0]["max_ns"].as_u64().unwrap());
     assert!(total > 0 && avg == total / count && max >= avg, "{top:?}");
 
     // The histogram of getppid holds every call.
@@ -47,11 +47,11 @@ fn a_getppid_burst_and_failing_opens_are_counted_exactly() {
     assert_eq!(in_buckets, count);
 
     let errs = run.rows_where("syscall_latency", "errors", "syscall", json!("openat"));
-    assert!(errs[0][1].as_u64().unwrap() >= 700, "{errs:?}");
+    assert!(errs[0]["errors"].as_u64().unwrap() >= 700, "{errs:?}");
 
     let procs = run.rows_where("syscall_latency", "by_process", "pid", json!(burst));
-    assert_eq!(procs[0][1], "sysburst");
-    assert_eq!(procs[0][5], "getppid", "top syscall of the burst");
+    assert_eq!(procs[0]["comm"], "sysburst");
+    assert_eq!(procs[0]["top_syscall"], "getppid", "top syscall of the burst");
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn kernel_filters_limit_what_is_counted() {
     );
     let only = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(pids[0].0 as u64));
     assert_eq!(only.len(), 1, "only getppid is traced: {only:?}");
-    assert_eq!(only[0][3], 3000);
+    assert_eq!(only[0]["count"], 3000);
     assert!(run.rows_where("syscall_latency", "process_syscalls", "pid", json!(pids[1].0 as u64)).is_empty());
     let top = run.panel("syscall_latency", "top_count");
     assert_eq!(top["rows"].as_array().unwrap().len(), 1, "{top}");
@@ -78,5 +78,5 @@ fn per_process_counting_is_off_unless_asked() {
     assert_eq!(p["kind"], "text", "{p}");
     assert!(p["text"].as_str().unwrap().contains("per_process = true"));
     let top = run.rows_where("syscall_latency", "top_count", "syscall", json!("getppid"));
-    assert!(top[0][1].as_u64().unwrap() >= 1000, "per-syscall figures still counted");
+    assert!(top[0]["count"].as_u64().unwrap() >= 1000, "per-syscall figures still counted");
 }

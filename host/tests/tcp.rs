@@ -39,9 +39,9 @@ fn loopback_connections_are_reported_with_bytes_pids_and_how_they_ended() {
             let (tx, rx) = (r["tx_bytes"].as_u64().unwrap(), r["rx_bytes"].as_u64().unwrap());
             assert!((bytes..=bytes + 2).contains(&tx), "client sent {bytes}: {r}");
             assert!((bytes / 2..=bytes / 2 + 2).contains(&rx), "client received {}: {r}", bytes / 2);
-            assert!(r["connect"].as_u64().unwrap() > 0 && r["lifetime"].as_u64().unwrap() > 0, "{r}");
+            assert!(r["connect_ns"].as_u64().unwrap() > 0 && r["lifetime_ns"].as_u64().unwrap() > 0, "{r}");
             assert_eq!(r["end"], "fin");
-            assert!(r["states"].as_str().unwrap().contains("ESTABLISHED"), "{r}");
+            assert!(r["states"].as_array().unwrap().iter().any(|s| s["name"] == "ESTABLISHED" && s["ns"].as_u64() > Some(0)), "{r}");
         }
         for r in &passive {
             // The server thread closes first, in the same process.
@@ -146,12 +146,12 @@ fn refused_and_reset_connections_keep_their_ends_and_say_who_reset() {
     assert_eq!((r["end"].as_str(), r["dir"].as_str()), (Some("refused"), Some("active")), "{r}");
     assert_eq!((r["laddr"].as_str(), r["raddr"].as_str(), r["rport"].as_u64()), (Some("127.0.0.1"), Some("127.0.0.1"), Some(closed)), "{r}");
     assert!(r["lport"].as_u64().unwrap() > 0, "{r}");
-    assert!(r["connect"].is_null() && r["lifetime"].is_null(), "never connected, never established: {r}");
+    assert!(r["connect_ns"].is_null() && r["lifetime_ns"].is_null(), "never connected, never established: {r}");
     assert_eq!(r["pid"], pid);
     // SO_LINGER 0, then a close with data unread: each time the client sent
     // the reset and the server received it.
     let c = closes(&run, 4, port);
-    let ends = |dir: &str| c.iter().filter(|r| r["dir"] == dir).map(|r| (r["end"].clone(), r["connect"].clone())).collect::<Vec<_>>();
+    let ends = |dir: &str| c.iter().filter(|r| r["dir"] == dir).map(|r| (r["end"].clone(), r["connect_ns"].clone())).collect::<Vec<_>>();
     let (client, server) = (ends("active"), ends("passive"));
     assert_eq!((client.len(), server.len()), (2, 2), "{c:#?}");
     for (end, connect) in client {

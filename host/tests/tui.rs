@@ -41,6 +41,20 @@ impl Tmux {
     fn literal(&self, text: &str) {
         Command::new("tmux").args(["send-keys", "-t", &self.session, "-l", text]).status().unwrap();
     }
+    /// A mouse event as an xterm SGR sequence (what terminals send once the
+    /// program turns mouse reporting on); `x`, `y` from 0.
+    fn mouse(&self, button: u8, x: usize, y: usize, press: bool) {
+        let seq = format!("\x1b[<{button};{};{}{}", x + 1, y + 1, if press { 'M' } else { 'm' });
+        let hex: Vec<String> = seq.bytes().map(|b| format!("{b:02x}")).collect();
+        Command::new("tmux").args(["send-keys", "-t", &self.session, "-H"]).args(&hex).status().unwrap();
+    }
+    fn click(&self, x: usize, y: usize) {
+        self.mouse(0, x, y, true);
+        self.mouse(0, x, y, false);
+    }
+    fn wheel_down(&self, x: usize, y: usize) {
+        self.mouse(65, x, y, true);
+    }
     /// Waits until `text` is gone from the screen (a cleared search, a closed
     /// overlay): the next key must not arrive in the same read as the last.
     fn wait_gone(&self, text: &str) {
@@ -641,6 +655,117 @@ fn enter_on_a_process_pivots_every_tracer_in_the_kernel_and_esc_restores() {
     }
     let _ = spin.kill();
     let _ = spin.wait();
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+}
+
+/// Line and column (in cells) of the first `text` on the screen.
+fn locate(screen: &str, text: &str) -> Option<(usize, usize)> {
+    screen.lines().enumerate().find_map(|(y, l)| l.find(text).map(|i| (l[..i].chars().count(), y)))
+}
+
+/// `k/N` on the bottom border of the panel drawn between lines `top` and
+/// the first border line below it, at the columns from `x`.
+fn selection_on_border(screen: &str, below: usize, x: usize) -> Option<(usize, usize)> {
+    let line = screen.lines().skip(below).find(|l| l.chars().nth(x) == Some('└'))?;
+    let tail: String = line.chars().skip(x).collect();
+    let end = tail.find('┘').unwrap_or(tail.len());
+    let words: Vec<&str> = tail[..end].split(|c: char| c == '─' || c == ' ').filter(|w| !w.is_empty()).collect();
+    words.iter().find_map(|w| {
+        let (k, n) = w.split_once('/')?;
+        Some((k.parse().ok()?, n.parse().ok()?))
+    })
+}
+
+#[test]
+fn clicks_pick_tabs_and_rows_and_the_wheel_scrolls() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&["open", "sched"].map(staged_plugin));
+    let t = Tmux::start_sized(&format!("{} --plugins-dir {}; echo EXITED rc=$?; sleep 60", host_bin().display(), dir.path().display()), 120, 40);
+    let screen = t.wait_for("[tracepoint]");
+    let mut spin = Command::new(workload_bin()).args(["--comm", "clickme", "spin", "30"]).spawn().unwrap();
+    let pid = spin.id();
+    // A click on the tab title: its panels appear.
+    let (x, y) = locate(&screen, "4 sched").unwrap_or_else(|| panic!("no sched tab:\n{screen}"));
+    t.click(x + 2, y);
+    t.wait_for("sched · Processes (totals)");
+    let screen = t.wait_for("clickme");
+    let (top_x, top_y) = locate(&screen, "┌sched · Processes (totals)").unwrap();
+    let row_y = |screen: &str| screen.lines().enumerate().skip(top_y).find(|(_, l)| l.contains("clickme")).map(|(y, _)| y).unwrap_or_else(|| panic!("{screen}"));
+    // The wheel over the totals focuses it and moves its selection three
+    // rows at a time (from none: the third row).
+    t.wheel_down(top_x + 3, row_y(&screen));
+    let start = Instant::now();
+    loop {
+        let screen = t.capture();
+        match selection_on_border(&screen, top_y, top_x) {
+            Some((k, n)) if k == 3.min(n) => break,
+            other => assert!(start.elapsed() < Duration::from_secs(10), "selection {other:?}, want 3:\n{screen}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A click on the spinner's row selects it: Enter pivots on it.
+    let screen = t.capture();
+    t.click(top_x + 3, row_y(&screen));
+    t.keys(&["Enter"]);
+    t.wait_for(&format!("▶ pid {pid} clickme"));
+    t.keys(&["Escape"]);
+    t.wait_for("undone");
+    let _ = spin.kill();
+    let _ = spin.wait();
+    t.keys(&["q"]);
+    let screen = t.wait_for("EXITED rc=0");
+    // Mouse reporting is off again: the shell's screen, no stray sequences.
+    assert!(!screen.contains("[<"), "{screen}");
+}
+
+#[test]
+fn g_groups_rows_by_process_name_and_back() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&["sched"].map(staged_plugin));
+    let t = Tmux::start_sized(&format!("{} --plugins-dir {}; echo EXITED rc=$?; sleep 60", host_bin().display(), dir.path().display()), 160, 50);
+    t.wait_for("[tp_btf]");
+    t.keys(&["4"]);
+    t.wait_for("Processes (totals)");
+    // Three processes of one made-up name: three rows per pid.
+    let mut spins: Vec<_> = (0..3).map(|_| Command::new(workload_bin()).args(["--comm", "grouptrio", "spin", "20"]).spawn().unwrap()).collect();
+    let in_totals = |screen: &str| -> Vec<String> {
+        let top = screen.lines().position(|l| l.contains("Processes (totals)")).unwrap_or_else(|| panic!("{screen}"));
+        screen.lines().skip(top + 1).take_while(|l| !l.starts_with('└')).filter(|l| l.contains("grouptrio")).map(str::to_string).collect()
+    };
+    let start = Instant::now();
+    while in_totals(&t.capture()).len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(15), "{}", t.capture());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.keys(&["g"]);
+    // Polled: a capture may catch the terminal halfway through a redraw.
+    let start = Instant::now();
+    let (screen, rows) = loop {
+        let screen = t.capture();
+        let rows = in_totals(&screen);
+        if screen.contains("by name") && rows.len() == 1 {
+            break (screen, rows);
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "one row for the name, not {rows:?}:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // PIDS is the first column: the three processes.
+    assert_eq!(rows[0].trim_start_matches('│').split_whitespace().next(), Some("3"), "{screen}");
+    assert!(screen.contains("PIDS"), "{screen}");
+    t.keys(&["g"]);
+    t.wait_for("rows per pid");
+    let start = Instant::now();
+    while in_totals(&t.capture()).len() != 3 {
+        assert!(start.elapsed() < Duration::from_secs(10), "per pid again:\n{}", t.capture());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for s in &mut spins {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
 }

@@ -1,6 +1,9 @@
 //! Typed values of record fields and table cells.
 
-use abi_stable::{std_types::RString, StableAbi};
+use abi_stable::{
+    std_types::{RString, RVec},
+    StableAbi,
+};
 
 /// How a field's value is to be shown. A `u8` newtype rather than an enum so a host
 /// that meets a kind it does not know shows the raw value instead of misbehaving.
@@ -27,6 +30,30 @@ impl FieldKind {
     pub const BYTES: FieldKind = FieldKind(7);
     /// A floating-point number (`Value::F64`), e.g. a percentage.
     pub const F64: FieldKind = FieldKind(8);
+    /// Named durations in order (`Value::Phases`): the time a connection spent
+    /// in each state, a request in each step. Shown as `SYN_SENT 12µs,
+    /// ESTABLISHED 4.7ms`; in JSON an array of `{"name", "ns"}` objects.
+    pub const PHASES: FieldKind = FieldKind(9);
+}
+
+/// How a column's values combine when the host groups a table's rows by
+/// process name (the `g` key): one row per name instead of one per pid.
+/// A table is grouped only when it has `pid` and `comm` columns and at least
+/// one column that sums or takes a maximum or minimum; lists of events
+/// (every column `SAME`) are never grouped.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Merge(pub u8);
+
+impl Merge {
+    /// Kept when every merged row has it; shown as `*` when they differ.
+    pub const SAME: Merge = Merge(0);
+    /// Added up (counts, totals, CPU %).
+    pub const SUM: Merge = Merge(1);
+    /// The largest (a maximum latency, the latest time).
+    pub const MAX: Merge = Merge(2);
+    /// The smallest.
+    pub const MIN: Merge = Merge(3);
 }
 
 /// Name, kind and unit of one field of a record or one column of a table.
@@ -45,6 +72,8 @@ pub struct FieldSpec {
     /// (a path, a command line) that takes the spare width, at least N cells;
     /// a longer value is shortened in the middle with a visible `…`.
     pub flex_min: u16,
+    /// How rows are combined when grouped by process name.
+    pub merge: Merge,
 }
 
 /// Priority of a column that does not say otherwise.
@@ -52,7 +81,11 @@ pub const DEFAULT_PRIORITY: u8 = 1;
 
 impl FieldSpec {
     pub fn new(name: &str, kind: FieldKind, unit: &str) -> Self {
-        FieldSpec { name: name.into(), kind, unit: unit.into(), priority: DEFAULT_PRIORITY, flex_min: 0 }
+        FieldSpec { name: name.into(), kind, unit: unit.into(), priority: DEFAULT_PRIORITY, flex_min: 0, merge: Merge::SAME }
+    }
+    pub fn merge(mut self, m: Merge) -> Self {
+        self.merge = m;
+        self
     }
     pub fn priority(mut self, p: u8) -> Self {
         self.priority = p;
@@ -77,6 +110,16 @@ pub enum Value {
     Missing,
     /// A ratio or percentage: sorts as a number; shown with one decimal.
     F64(f64),
+    /// Named durations in order (see [`FieldKind::PHASES`]).
+    Phases(RVec<Phase>),
+}
+
+/// One named duration of a [`Value::Phases`].
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
+pub struct Phase {
+    pub name: RString,
+    pub ns: u64,
 }
 
 /// The ABI-stable, forward-compatible form of [`Value`] that crosses the boundary.
@@ -97,5 +140,8 @@ impl Value {
     }
     pub fn f64(v: f64) -> FieldValue {
         Value_NE::new(Value::F64(v))
+    }
+    pub fn phases<'a>(v: impl IntoIterator<Item = (&'a str, u64)>) -> FieldValue {
+        Value_NE::new(Value::Phases(v.into_iter().map(|(name, ns)| Phase { name: name.into(), ns }).collect()))
     }
 }

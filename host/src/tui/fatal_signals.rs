@@ -24,7 +24,9 @@ extern "C" fn on_fatal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
     // ARMED was set and are not written again while it is.
     unsafe {
         if ARMED.swap(false, Ordering::SeqCst) {
-            const SEQ: &[u8] = b"\x1b[?25h\x1b[?1049l\r\n";
+            // Mouse reporting off (every mode crossterm turns on), cursor
+            // shown, main screen back.
+            const SEQ: &[u8] = b"\x1b[?1006l\x1b[?1015l\x1b[?1003l\x1b[?1002l\x1b[?1000l\x1b[?25h\x1b[?1049l\r\n";
             super::stderr_capture::stop();
             libc::write(libc::STDOUT_FILENO, SEQ.as_ptr().cast(), SEQ.len());
             if let Some((fd, t)) = *std::ptr::addr_of!(SAVED) {

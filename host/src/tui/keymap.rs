@@ -38,6 +38,7 @@ pub enum Action {
     Picker,
     Log,
     Dump,
+    Group,
 }
 
 pub struct Binding {
@@ -91,6 +92,7 @@ pub const BINDINGS: &[Binding] = &[
     b!(&[KeyCode::Char('s')], "s", Action::SortReverse, "", "reverse the sort order"),
     b!(&[KeyCode::Char('/')], "/", Action::Search, "search", "show only rows of the focused table containing a text"),
     b!(&[KeyCode::Char('f')], "f", Action::Filter, "filter", "set the focused plugin's kernel filter (its keys are listed below)"),
+    b!(&[KeyCode::Char('g')], "g", Action::Group, "group", "group rows by process name (one row per name, PIDS counts them; sums and maxima as each tracer declares), again: per pid"),
     b!(&[KeyCode::Char('z')], "z", Action::Zoom, "zoom", "zoom the focused panel (again or Esc: back)"),
     b!(&[KeyCode::Char('c')], "c", Action::Picker, "panels", "choose panels; a plugin with none on is detached"),
     b!(&[KeyCode::Char('l')], "l", Action::Log, "log", "the log: every message of this run"),

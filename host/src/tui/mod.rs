@@ -6,6 +6,8 @@
 //! TestBackend; [`Tui`] adds the real terminal.
 
 pub mod keymap;
+pub mod mouse;
+pub mod group;
 pub mod layout;
 pub mod render;
 pub mod columns;
@@ -19,7 +21,7 @@ mod tests_render;
 use crate::event_loop::{Frontend, StopReason};
 use crate::logging::Captured;
 use crate::procstat::SelfUsage;
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use keymap::{Action, BINDINGS};
 use layout::{Layout, PanelRef};
 use ratatui::style::{Color, Modifier, Style};
@@ -32,7 +34,7 @@ use table_view::TableState;
 use terminal::TerminalGuard;
 use tracer_core::format::{self, Clock};
 use tracer_core::session::{Session, SlotState};
-use tracer_plugin_api::Panel;
+use tracer_plugin_api::{Panel, PanelContent};
 
 #[derive(Default)]
 struct PanelState {
@@ -110,6 +112,13 @@ pub struct Screen {
     pivots: Vec<Pivot>,
     /// Every log message so far (the log view), newest last.
     pub log: Vec<String>,
+    /// Panels as their plugins gave them, before grouping (`views` shows
+    /// them grouped when `group` is on; kept so a pause can regroup).
+    raw: Vec<(String, Result<PanelContent, String>)>,
+    /// Tables with pid and comm columns show one row per process name.
+    group: bool,
+    /// Where the last draw put tabs, panels and rows (for clicks).
+    hits: std::cell::RefCell<mouse::Hits>,
 }
 
 /// Refresh rates the `+`/`-` keys step through (Hz).
@@ -137,6 +146,9 @@ impl Screen {
             host_usage: (0.0, 0),
             pivots: Vec::new(),
             log: Vec::new(),
+            hits: Default::default(),
+            raw: Vec::new(),
+            group: false,
         }
     }
 
@@ -184,6 +196,7 @@ impl Screen {
                     v.table = st.table.clone();
                 }
             }
+            self.apply_grouping();
             return;
         }
         let panels = self.tab_panels();
@@ -217,8 +230,28 @@ impl Screen {
                 PanelView { title, content, scroll: st.scroll, selected: st.selected, table: st.table.clone(), rates: st.rates.clone() }
             })
             .collect();
+        self.raw = self.views.iter().map(|v| (v.title.clone(), v.content.clone())).collect();
+        self.apply_grouping();
         if self.focus >= self.views.len() {
             self.focus = self.views.len().saturating_sub(1);
+        }
+    }
+
+    /// Tables shown per process name or per pid, as `g` last chose; the
+    /// title says when rows are grouped.
+    fn apply_grouping(&mut self) {
+        for (v, (title, raw)) in self.views.iter_mut().zip(&self.raw) {
+            let grouped = match raw {
+                Ok(c) if self.group => match c.as_enum() {
+                    Ok(Panel::Table(t)) => group::by_comm(t),
+                    _ => None,
+                },
+                _ => None,
+            };
+            (v.title, v.content) = match grouped {
+                Some(t) => (format!("{title} · by name"), Ok(Panel::Table(t).boxed())),
+                None => (title.clone(), raw.clone()),
+            };
         }
     }
 
@@ -333,7 +366,7 @@ impl Screen {
             message: msg.as_deref(),
             clock: &self.clock,
         };
-        render::draw(f, &view);
+        *self.hits.borrow_mut() = render::draw(f, &view);
     }
 
     /// Every panel of every loaded plugin: (id, title, on).
@@ -709,6 +742,14 @@ impl Screen {
             Action::Zoom => self.zoom = !self.zoom,
             Action::Picker => self.mode = Mode::Picker { cursor: 0 },
             Action::Dump => self.dump(),
+            Action::Group => {
+                self.group = !self.group;
+                for st in self.states.values_mut() {
+                    st.selected = None;
+                }
+                self.apply_grouping();
+                self.say(if self.group { "rows grouped by process name (g: per pid)".into() } else { "rows per pid (g: group by name)".into() });
+            }
         }
         Ok(())
     }
@@ -799,6 +840,45 @@ impl Screen {
             // What the key changed is shown at once, not at the next refresh.
             self.collect(session);
         }
+        if let Event::Mouse(m) = ev {
+            self.on_mouse(m, session)?;
+            self.collect(session);
+        }
+        Ok(())
+    }
+
+    /// A click focuses the panel under it and selects the row (or switches
+    /// to the tab); the wheel scrolls the panel under the pointer, or the
+    /// help and log.
+    fn on_mouse(&mut self, m: MouseEvent, session: &mut Session) -> Result<(), StopReason> {
+        const WHEEL_STEP: i64 = 3;
+        let step = match m.kind {
+            MouseEventKind::ScrollDown => WHEEL_STEP,
+            MouseEventKind::ScrollUp => -WHEEL_STEP,
+            MouseEventKind::Down(MouseButton::Left) => 0,
+            _ => return Ok(()),
+        };
+        match &mut self.mode {
+            Mode::Help { scroll } | Mode::Log { scroll } => {
+                *scroll = (*scroll as i64 + step).clamp(0, u16::MAX as i64) as u16;
+                return Ok(());
+            }
+            Mode::Normal => {}
+            _ => return Ok(()),
+        }
+        let target = self.hits.borrow().at(m.column, m.row);
+        match target {
+            mouse::Target::Tab(i) if step == 0 => self.act(Action::Tab(i), session)?,
+            mouse::Target::Panel { index, row } => {
+                self.focus = index;
+                if step != 0 {
+                    self.move_cursor(step, None);
+                } else if let (Some(r), Some(st)) = (row, self.focused_state()) {
+                    st.selected = Some(r);
+                }
+            }
+            _ => {}
+        }
         Ok(())
     }
 }
@@ -846,8 +926,8 @@ pub struct Tui {
 }
 
 impl Tui {
-    pub fn new(screen: Screen, log: Option<Captured>) -> std::io::Result<Tui> {
-        Ok(Tui { screen, guard: TerminalGuard::enter()?, usage: SelfUsage::new(), log })
+    pub fn new(screen: Screen, log: Option<Captured>, mouse: bool) -> std::io::Result<Tui> {
+        Ok(Tui { screen, guard: TerminalGuard::enter(mouse)?, usage: SelfUsage::new(), log })
     }
 
     fn draw(&mut self, session: &Session) -> Result<(), StopReason> {

@@ -4,6 +4,7 @@ use tracer_core::text::escape_untrusted;
 use super::keymap::BINDINGS;
 use super::layout::{constraint, Row};
 use super::columns;
+use super::mouse::{self, Hits, RowsAt};
 use super::table_view::{self, TableState};
 use ratatui::{
     layout::{Alignment, Constraint, Flex, Layout, Rect},
@@ -83,12 +84,14 @@ fn pack(spans: &[Span<'static>], width: u16) -> Vec<Line<'static>> {
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 15;
 
-pub fn draw(f: &mut Frame, v: &View) {
+/// Draws the screen; returns where tabs, panels and table rows went (for the mouse).
+pub fn draw(f: &mut Frame, v: &View) -> Hits {
+    let mut hits = Hits::default();
     let area = f.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!("terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT} (q quits)", area.width, area.height);
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
-        return;
+        return hits;
     }
     let mut status_lines = pack(&v.status, area.width);
     status_lines.push(v.host_line.clone());
@@ -107,7 +110,10 @@ pub fn draw(f: &mut Frame, v: &View) {
     }
     let right = Line::from(right);
     let [tabs, side] = Layout::horizontal([Constraint::Min(10), Constraint::Length(right.width() as u16)]).areas(tabs);
-    let titles: Vec<Line> = v.tabs.iter().enumerate().map(|(i, t)| Line::from(format!("{} {t}", i + 1))).collect();
+    let labels: Vec<String> = v.tabs.iter().enumerate().map(|(i, t)| format!("{} {t}", i + 1)).collect();
+    hits.tab_y = tabs.y;
+    hits.tabs = mouse::tab_ranges(tabs.x, &labels).into_iter().filter(|(_, end, _)| *end <= tabs.x + tabs.width).collect();
+    let titles: Vec<Line> = labels.into_iter().map(Line::from).collect();
     f.render_widget(
         Tabs::new(titles)
             .select(v.tab)
@@ -121,7 +127,8 @@ pub fn draw(f: &mut Frame, v: &View) {
         f.render_widget(Paragraph::new("no panels on this tab: press c to choose panels"), body);
     } else if v.zoom {
         if let Some(p) = v.panels.get(v.focus) {
-            draw_panel(f, body, p, true, v.clock);
+            let rows = draw_panel(f, body, p, true, v.clock);
+            hits.panels.push((body, v.focus, rows));
         }
     } else {
         let row_areas = Layout::vertical(v.rows.iter().map(|r| constraint(r.height))).split(body);
@@ -130,7 +137,8 @@ pub fn draw(f: &mut Frame, v: &View) {
             let cells = Layout::horizontal(row.cells.iter().map(|c| constraint(c.width))).split(*ra);
             for ca in cells.iter() {
                 if let Some(p) = v.panels.get(i) {
-                    draw_panel(f, *ca, p, i == v.focus, v.clock);
+                    let rows = draw_panel(f, *ca, p, i == v.focus, v.clock);
+                    hits.panels.push((*ca, i, rows));
                 }
                 i += 1;
             }
@@ -154,9 +162,11 @@ pub fn draw(f: &mut Frame, v: &View) {
     if let Some((title, lines, scroll)) = &v.overlay {
         draw_overlay(f, area, title, lines, *scroll);
     }
+    hits
 }
 
-fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &Clock) {
+/// One panel in its box; for a table, where its rows went.
+fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &Clock) -> Option<RowsAt> {
     let border = if focused { Style::new().fg(Color::Cyan) } else { Style::new() };
     let mut title = p.title.clone();
     if !p.table.filter.is_empty() {
@@ -187,10 +197,12 @@ fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &C
         }
     }
     f.render_widget(block, area);
+    if let Some(fit) = &fitted {
+        return Some(draw_table(f, inner, fit, p));
+    }
     match &p.content {
         Err(e) => f.render_widget(Paragraph::new(e.clone()).wrap(Wrap { trim: true }), inner),
         Ok(c) => match c.as_enum() {
-            Ok(Panel::Table(_)) => draw_table(f, inner, fitted.as_ref().expect("fitted above for tables"), p),
             Ok(Panel::Log2Histogram(h)) => f.render_widget(
                 Paragraph::new(histogram_lines(&escape_untrusted(&h.unit), &h.buckets, inner.width)).scroll((p.scroll as u16, 0)),
                 inner,
@@ -228,6 +240,7 @@ fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &C
             _ => f.render_widget(Paragraph::new("(a panel kind this host does not know)"), inner),
         },
     }
+    None
 }
 
 /// As many whole items as fit in `width`, joined by `sep`: the footer drops
@@ -290,7 +303,7 @@ fn first_row(p: &PanelView, rows: usize, visible: usize) -> usize {
     start
 }
 
-fn draw_table(f: &mut Frame, area: Rect, fitted: &Fitted, p: &PanelView) {
+fn draw_table(f: &mut Frame, area: Rect, fitted: &Fitted, p: &PanelView) -> RowsAt {
     let s = &fitted.shown;
     let visible = area.height.saturating_sub(1) as usize;
     let start = first_row(p, s.rows.len(), visible);
@@ -314,6 +327,8 @@ fn draw_table(f: &mut Frame, area: Rect, fitted: &Fitted, p: &PanelView) {
         TableWidget::new(body, widths).header(header).column_spacing(columns::SPACING as u16).flex(Flex::Start),
         area,
     );
+    // Rows start under the header line.
+    RowsAt { y: area.y + 1, first: start, count: s.rows.len().saturating_sub(start).min(visible) }
 }
 
 /// runqlat-style lines, with bars sized to the panel.

@@ -40,6 +40,11 @@ fn cmp(a: &Value, b: &Value) -> Ordering {
         (Value::I64(x), Value::I64(y)) => x.cmp(y),
         (Value::F64(x), Value::F64(y)) => x.total_cmp(y),
         (Value::Str(x), Value::Str(y)) => x.as_str().cmp(y.as_str()),
+        // Phases sort by the whole time they cover.
+        (Value::Phases(x), Value::Phases(y)) => {
+            let total = |ps: &[tracer_plugin_api::Phase]| ps.iter().map(|p| p.ns).fold(0u64, u64::saturating_add);
+            total(x).cmp(&total(y))
+        }
         (Value::Missing, Value::Missing) => Ordering::Equal,
         (Value::Missing, _) => Ordering::Less,
         (_, Value::Missing) => Ordering::Greater,

@@ -10,7 +10,12 @@ fn restore() {
     super::stderr_capture::stop();
     super::fatal_signals::disarm();
     let _ = crossterm::terminal::disable_raw_mode();
-    let _ = crossterm::execute!(stdout(), crossterm::terminal::LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = crossterm::execute!(
+        stdout(),
+        crossterm::event::DisableMouseCapture,
+        crossterm::terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
 }
 
 /// Owns the terminal while the TUI runs.
@@ -19,7 +24,9 @@ pub struct TerminalGuard {
 }
 
 impl TerminalGuard {
-    pub fn enter() -> std::io::Result<TerminalGuard> {
+    /// `mouse`: report clicks and the wheel (the terminal's own selection
+    /// then needs Shift held, in most terminals).
+    pub fn enter(mouse: bool) -> std::io::Result<TerminalGuard> {
         // The host's own panics restore the terminal before the message prints
         // (plugin panics never reach here: plugins catch their own).
         let prev = std::panic::take_hook();
@@ -31,6 +38,9 @@ impl TerminalGuard {
         super::fatal_signals::arm();
         crossterm::terminal::enable_raw_mode()?;
         crossterm::execute!(stdout(), crossterm::terminal::EnterAlternateScreen, crossterm::cursor::Hide)?;
+        if mouse {
+            crossterm::execute!(stdout(), crossterm::event::EnableMouseCapture)?;
+        }
         let term = Terminal::new(CrosstermBackend::new(stdout()))?;
         let guard = TerminalGuard { term };
         // Last: a failure above leaves stderr as it was for the error message.

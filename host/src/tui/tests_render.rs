@@ -93,7 +93,10 @@ fn draw(w: u16, h: u16, rows: &[super::layout::Row], panels: &[PanelView], focus
         message: None,
         clock: &clock,
     };
-    term.draw(|f| render::draw(f, &view)).unwrap();
+    term.draw(|f| {
+        render::draw(f, &view);
+    })
+    .unwrap();
     let buf = term.backend().buffer().clone();
     (0..buf.area.height)
         .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_string())

@@ -211,16 +211,12 @@ impl JsonRun {
             .unwrap_or_else(|| panic!("no panel {plugin}.{id}; stderr:\n{}", self.stderr))
     }
 
-    /// Rows of a table panel whose column `col` equals `value`.
-    pub fn rows_where(&self, plugin: &str, id: &str, col: &str, value: serde_json::Value) -> Vec<serde_json::Value> {
+    /// Rows of a table panel whose column keyed `key` equals `value` (rows
+    /// are objects keyed by each column's JSON key, e.g. `wait_ns`).
+    pub fn rows_where(&self, plugin: &str, id: &str, key: &str, value: serde_json::Value) -> Vec<serde_json::Value> {
         let p = self.panel(plugin, id);
-        let idx = p["columns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .position(|c| c["name"] == col)
-            .unwrap_or_else(|| panic!("{plugin}.{id} has no column {col}: {p}"));
-        p["rows"].as_array().unwrap().iter().filter(|r| r[idx] == value).cloned().collect()
+        assert!(p["columns"].as_array().unwrap().iter().any(|c| c["key"] == key), "{plugin}.{id} has no column keyed {key}: {p}");
+        p["rows"].as_array().unwrap().iter().filter(|r| r[key] == value).cloned().collect()
     }
 
     pub fn records(&self, plugin: &str) -> Vec<&serde_json::Value> {

@@ -4,7 +4,7 @@
 
 use abi_stable::std_types::RVec;
 use std::collections::VecDeque;
-use tracer_plugin_api::{FieldKind, FieldSpec, FieldValue, Table};
+use tracer_plugin_api::{FieldKind, FieldSpec, FieldValue, Merge, Table};
 
 /// Names and units are `&'static str`, so a column list costs no allocation
 /// to build: `on_record` builds one per record (a `FieldSpec` per column
@@ -18,11 +18,13 @@ pub struct Column<T> {
     pub priority: u8,
     /// See [`FieldSpec::flex_min`].
     pub flex_min: u16,
+    /// See [`FieldSpec::merge`].
+    pub merge: Merge,
 }
 
 /// A column of `T`; `unit` is data (`ns`, `bytes`, `%`), never part of the name.
 pub const fn column<T>(name: &'static str, kind: FieldKind, unit: &'static str, get: fn(&T) -> FieldValue) -> Column<T> {
-    Column { name, kind, unit, get, priority: tracer_plugin_api::DEFAULT_PRIORITY, flex_min: 0 }
+    Column { name, kind, unit, get, priority: tracer_plugin_api::DEFAULT_PRIORITY, flex_min: 0, merge: Merge::SAME }
 }
 
 /// Says what a row is (pid, name, key): hidden last on a narrow screen.
@@ -46,9 +48,21 @@ pub const fn flex<T>(min: u16, mut c: Column<T>) -> Column<T> {
     c
 }
 
+/// A count or total: rows grouped by process name add it up.
+pub const fn sum<T>(mut c: Column<T>) -> Column<T> {
+    c.merge = Merge::SUM;
+    c
+}
+
+/// A maximum: rows grouped by process name keep the largest.
+pub const fn max<T>(mut c: Column<T>) -> Column<T> {
+    c.merge = Merge::MAX;
+    c
+}
+
 /// The columns' specs, for a `RingSpec` or a table.
 pub fn fields<T>(cols: &[Column<T>]) -> Vec<FieldSpec> {
-    cols.iter().map(|c| FieldSpec::new(c.name, c.kind, c.unit).priority(c.priority).flex(c.flex_min)).collect()
+    cols.iter().map(|c| FieldSpec::new(c.name, c.kind, c.unit).priority(c.priority).flex(c.flex_min).merge(c.merge)).collect()
 }
 
 /// One row's values, in column order.

@@ -5,7 +5,7 @@ use crate::record::{flags_text, Comm, OpenRecord};
 use std::collections::{HashMap, VecDeque};
 use tracer_plugin_api::{FieldKind, FieldValue, Panel, Table, Value};
 use tracer_plugin_kit::panels::counters;
-use tracer_plugin_kit::table::{column, extra, flex, key, table, Column};
+use tracer_plugin_kit::table::{column, extra, flex, key, sum, table, Column};
 
 /// How many recent opens and recent failures are kept.
 pub const RECENT: usize = 512;
@@ -110,8 +110,8 @@ impl OpenStats {
         let mut v: Vec<_> = self.procs.iter().collect();
         v.sort_by(|a, b| b.1.opens.cmp(&a.1.opens).then_with(|| a.0.cmp(b.0)));
         let cols = [
-            column::<(&(u32, Comm), &Tally)>("opens", FieldKind::U64, "", |r| Value::u64(r.1.opens)),
-            column("failed", FieldKind::U64, "", |r| Value::u64(r.1.failures)),
+            sum(column::<(&(u32, Comm), &Tally)>("opens", FieldKind::U64, "", |r| Value::u64(r.1.opens))),
+            sum(column("failed", FieldKind::U64, "", |r| Value::u64(r.1.failures))),
             key(column("pid", FieldKind::U64, "", |r| Value::u64(r.0 .0 as u64))),
             key(column("comm", FieldKind::STR, "", |r| Value::str(&r.0 .1.as_str()))),
         ];

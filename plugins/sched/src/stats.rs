@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use tracer_plugin_api::{FieldKind, FieldValue, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
 use tracer_plugin_kit::metrics;
 use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
-use tracer_plugin_kit::table::{column, extra, key, table};
+use tracer_plugin_kit::table::{column, extra, key, sum, table};
 use crate::types::{sched_oncpu, sched_proc, SCHED_HIST_MAX, SCHED_HIST_SLOTS, SCHED_STAT_PROC_INSERTED};
 use tracer_plugin_kit::{c_str, key_u32, per_cpu_values, sat_sum, sum_slots};
 
@@ -251,14 +251,14 @@ impl SchedStats {
         let cols = [
             key(column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
             key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm))),
-            column("cpu", FieldKind::F64, "%", |r| Value::f64(r.cpu)),
-            column("run", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.run_ns)),
-            column("wait", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.wait_ns)),
+            sum(column("cpu", FieldKind::F64, "%", |r| Value::f64(r.cpu))),
+            sum(column("run", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.run_ns))),
+            sum(column("wait", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.wait_ns))),
             // No wait measured: no average (not 0).
             column("avg wait", FieldKind::DURATION_NS, "ns", |r| if r.p.waits == 0 { Value::missing() } else { Value::u64(r.p.wait_ns / r.p.waits) }),
-            extra(column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary))),
-            extra(column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary))),
-            extra(column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations))),
+            extra(sum(column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary)))),
+            extra(sum(column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary)))),
+            extra(sum(column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations)))),
         ];
         table(&cols, &rows)
     }
@@ -276,13 +276,13 @@ impl SchedStats {
         let cols = [
             key(column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
             key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm))),
-            column("run", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.run_ns)),
-            column("wait", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.wait_ns)),
-            extra(column("slices", FieldKind::U64, "", |r| Value::u64(r.p.slices))),
-            extra(column("waits", FieldKind::U64, "", |r| Value::u64(r.p.waits))),
-            extra(column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary))),
-            extra(column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary))),
-            extra(column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations))),
+            sum(column("run", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.run_ns))),
+            sum(column("wait", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.wait_ns))),
+            extra(sum(column("slices", FieldKind::U64, "", |r| Value::u64(r.p.slices)))),
+            extra(sum(column("waits", FieldKind::U64, "", |r| Value::u64(r.p.waits)))),
+            extra(sum(column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary)))),
+            extra(sum(column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary)))),
+            extra(sum(column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations)))),
             column("p50 wait", FieldKind::DURATION_NS, "ns", |r| wait_q(&r.p, 0.5)),
             column("p99 wait", FieldKind::DURATION_NS, "ns", |r| wait_q(&r.p, 0.99)),
         ];

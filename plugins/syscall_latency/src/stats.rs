@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tracer_plugin_api::{FieldKind, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
 use tracer_plugin_kit::metrics;
 use tracer_plugin_kit::panels::{counters, def, PanelDef};
-use tracer_plugin_kit::table::{column, key, table};
+use tracer_plugin_kit::table::{column, key, max, sum, table};
 use crate::types::{sc_proc_key, sc_proc_val, sc_stat, SC_HIST_SLOTS, SC_STAT_PROC_INSERTED};
 use tracer_plugin_kit::{c_str, key_u32, per_cpu_values, read, sat_sum};
 
@@ -174,11 +174,11 @@ impl SyscallStats {
         });
         let cols = [
             key(column::<(u32, Totals)>("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.0)))),
-            column("count", FieldKind::U64, "", |r| Value::u64(r.1.count)),
-            column("errors", FieldKind::U64, "", |r| Value::u64(r.1.errors)),
-            column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.1.total_ns)),
+            sum(column("count", FieldKind::U64, "", |r| Value::u64(r.1.count))),
+            sum(column("errors", FieldKind::U64, "", |r| Value::u64(r.1.errors))),
+            sum(column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.1.total_ns))),
             column("avg", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.1.total_ns / r.1.count.max(1))),
-            column("max", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.1.max_ns)),
+            max(column("max", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.1.max_ns))),
         ];
         table(&cols, v.iter().take(TOP_ROWS))
     }
@@ -222,9 +222,9 @@ impl SyscallStats {
         let cols = [
             key(column::<(u32, String, ProcTotals, u32)>("pid", FieldKind::U64, "", |r| Value::u64(r.0 as u64))),
             key(column("comm", FieldKind::STR, "", |r| Value::str(&r.1))),
-            column("count", FieldKind::U64, "", |r| Value::u64(r.2.count)),
-            column("errors", FieldKind::U64, "", |r| Value::u64(r.2.errors)),
-            column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.2.total_ns)),
+            sum(column("count", FieldKind::U64, "", |r| Value::u64(r.2.count))),
+            sum(column("errors", FieldKind::U64, "", |r| Value::u64(r.2.errors))),
+            sum(column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.2.total_ns))),
             column("top syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.3))),
         ];
         table(&cols, v.iter().take(TOP_ROWS))
@@ -239,9 +239,9 @@ impl SyscallStats {
             key(column::<(u32, String, u32, ProcTotals)>("pid", FieldKind::U64, "", |r| Value::u64(r.0 as u64))),
             key(column("comm", FieldKind::STR, "", |r| Value::str(&r.1))),
             key(column("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.2)))),
-            column("count", FieldKind::U64, "", |r| Value::u64(r.3.count)),
-            column("errors", FieldKind::U64, "", |r| Value::u64(r.3.errors)),
-            column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.3.total_ns)),
+            sum(column("count", FieldKind::U64, "", |r| Value::u64(r.3.count))),
+            sum(column("errors", FieldKind::U64, "", |r| Value::u64(r.3.errors))),
+            sum(column("total", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.3.total_ns))),
         ];
         table(&cols, v.iter().take(TOP_ROWS))
     }
@@ -251,8 +251,8 @@ impl SyscallStats {
         v.sort_by(|a, b| b.1.errors.cmp(&a.1.errors).then(a.0.cmp(&b.0)));
         let cols = [
             key(column::<(u32, Totals)>("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.0)))),
-            column("errors", FieldKind::U64, "", |r| Value::u64(r.1.errors)),
-            column("count", FieldKind::U64, "", |r| Value::u64(r.1.count)),
+            sum(column("errors", FieldKind::U64, "", |r| Value::u64(r.1.errors))),
+            sum(column("count", FieldKind::U64, "", |r| Value::u64(r.1.count))),
             column("error rate", FieldKind::F64, "%", |r| Value::f64(100.0 * r.1.errors as f64 / r.1.count.max(1) as f64)),
         ];
         table(&cols, v.iter().take(TOP_ROWS))

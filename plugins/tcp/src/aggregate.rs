@@ -165,7 +165,7 @@ pub fn close_columns() -> Vec<Column<Close>> {
         column("lifetime", FieldKind::DURATION_NS, "ns", |c: &Close| c.lifetime_value()),
         column("connect", FieldKind::DURATION_NS, "ns", |c: &Close| c.conn.connect_value()),
         column("end", FieldKind::STR, "", |c: &Close| Value::str(end_name(c.end))),
-        flex(12, column("states", FieldKind::STR, "", |c: &Close| Value::str(&c.conn.state_times()))),
+        flex(12, column("states", FieldKind::PHASES, "ns", |c: &Close| Value::phases(c.conn.state_times()))),
     ]);
     v
 }

@@ -123,23 +123,10 @@ impl Conn {
         self.flags & FLAG_ACTIVE != 0
     }
 
-    /// `ESTABLISHED 1.2ms, FIN_WAIT1 40µs` for the states it spent time in.
-    pub fn state_times(&self) -> String {
-        self.state_ns
-            .iter()
-            .enumerate()
-            .filter(|(_, ns)| **ns > 0)
-            .map(|(i, ns)| format!("{} {}", state_name(i as u8), fmt_ns(*ns)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-fn fmt_ns(ns: u64) -> String {
-    match ns {
-        0..=9_999 => format!("{ns}ns"),
-        10_000..=9_999_999 => format!("{}µs", ns / 1000),
-        _ => format!("{}ms", ns / 1_000_000),
+    /// The states it spent time in, in the kernel's state order, with the
+    /// time spent in each (the host shows `ESTABLISHED 1.2ms, FIN_WAIT1 40µs`).
+    pub fn state_times(&self) -> Vec<(&'static str, u64)> {
+        self.state_ns.iter().enumerate().filter(|(_, ns)| **ns > 0).map(|(i, ns)| (state_name(i as u8), *ns)).collect()
     }
 }
 
@@ -252,7 +239,7 @@ pub mod tests {
         never.conn.established_ns = 0;
         never.conn.connect_ns = 0;
         assert_eq!((never.lifetime_value(), never.conn.connect_value()), (tracer_plugin_api::Value::missing(), tracer_plugin_api::Value::missing()));
-        assert_eq!(c.conn.state_times(), "ESTABLISHED 5000ns");
+        assert_eq!(c.conn.state_times(), vec![("ESTABLISHED", 5000)]);
         assert!(Close::decode(&b[..100]).is_err());
     }
 

@@ -124,8 +124,11 @@ fn panel<'a>(lines: &'a [Value], plugin: &str, id: &str) -> Result<&'a Value, St
 }
 
 fn rows_where(p: &Value, col: &str, value: &Value) -> Result<Vec<Value>, String> {
-    let idx = p["columns"].as_array().and_then(|c| c.iter().position(|c| c["name"] == col)).ok_or_else(|| format!("no column {col}"))?;
-    Ok(p["rows"].as_array().map(|r| r.iter().filter(|r| r[idx] == *value).cloned().collect()).unwrap_or_default())
+    // Rows are objects keyed by each column's JSON key.
+    if !p["columns"].as_array().is_some_and(|c| c.iter().any(|c| c["key"] == col)) {
+        return Err(format!("no column keyed {col}"));
+    }
+    Ok(p["rows"].as_array().map(|r| r.iter().filter(|r| r[col] == *value).cloned().collect()).unwrap_or_default())
 }
 
 fn attached(err: &str, plugin: &str, mode: &str) -> Result<(), String> {
@@ -196,9 +199,9 @@ fn check_syscalls(ctx: &Ctx, mode: &str) -> Result<String, String> {
     let (lines, err) = host.stop()?;
     attached(&err, "syscall_latency", mode)?;
     let rows = rows_where(panel(&lines, "syscall_latency", "process_syscalls")?, "pid", &Value::from(pid))?;
-    let g = rows.iter().find(|r| r[2] == "getppid").ok_or_else(|| format!("no getppid row: {rows:?}"))?;
-    if g[3] != 5000 {
-        return Err(format!("getppid counted {} times of 5000", g[3]));
+    let g = rows.iter().find(|r| r["syscall"] == "getppid").ok_or_else(|| format!("no getppid row: {rows:?}"))?;
+    if g["count"] != 5000 {
+        return Err(format!("getppid counted {} times of 5000", g["count"]));
     }
     Ok("5000/5000 getppid".into())
 }
@@ -212,7 +215,7 @@ fn check_sched(ctx: &Ctx, mode: &str) -> Result<String, String> {
     let f: Vec<u64> = printed.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     let rows = rows_where(panel(&lines, "sched", "totals")?, "pid", &Value::from(pid))?;
     let row = rows.first().ok_or("no totals row for the ping-pong")?;
-    let vol = row[6].as_u64().unwrap_or(0);
+    let vol = row["voluntary"].as_u64().unwrap_or(0);
     // The few switches after getrusage (exit) and before the rename differ.
     if vol.abs_diff(f[2]) > 10 {
         return Err(format!("voluntary switches {vol}, getrusage {}", f[2]));
@@ -237,8 +240,8 @@ fn check_cpu_bound(ctx: &Ctx) -> Result<String, String> {
     let (lines, _) = stopped?;
     let rows = rows_where(panel(&lines, "sched", "processes")?, "pid", &Value::from(hog.id()))?;
     let row = rows.first().ok_or("no row for the hog in the last interval")?;
-    let pct: f64 = row[2].as_f64().ok_or(format!("cpu % {}", row[2]))?;
-    if row[1] != "ghog" || !(1.0..=103.0).contains(&pct) {
+    let pct: f64 = row["cpu_pct"].as_f64().ok_or(format!("cpu % {}", row["cpu_pct"]))?;
+    if row["comm"] != "ghog" || !(1.0..=103.0).contains(&pct) {
         return Err(format!("row {row}"));
     }
     Ok(format!("cpu {pct}% of one CPU"))
