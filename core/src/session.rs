@@ -151,6 +151,34 @@ impl PluginSlot {
 
     /// Whether the plugin takes these settings (and the host its `attach`
     /// key), without loading anything: `--check-config`.
+    /// Hand every polled map to the plugin. Returns the error of a plugin
+    /// that says it cannot go on (others are kept as its last error).
+    fn read_polled_maps(&mut self) -> Option<String> {
+        let rt = self.bpf.as_ref()?;
+        for name in self.desc.polled_maps.iter() {
+            let snap = match rt.read_map(name.as_str()) {
+                Ok((per_key, entries)) => MapSnapshot {
+                    name: name.clone(),
+                    values_per_key: per_key,
+                    entries: entries.into_iter().map(|(k, v)| MapEntry { key: k.into(), value: v.into() }).collect(),
+                },
+                Err(e) => {
+                    self.stats.last_error = Some(e);
+                    continue;
+                }
+            };
+            if let Err(e) = self.tracer.on_map(&snap).into_result() {
+                let fatal = e.is_fatal();
+                let e = e.to_string();
+                self.stats.last_error = Some(e.clone());
+                if fatal {
+                    return Some(e);
+                }
+            }
+        }
+        None
+    }
+
     pub fn check_settings(&mut self, settings_json: &str) -> Result<(), String> {
         let (plugin_json, _) = split_host_settings(settings_json)?;
         self.configure(&plugin_json).map(|_| ())
@@ -443,29 +471,8 @@ impl Session {
                     slot.stats.bpf_cpu_percent = cpu;
                 }
             }
-            for name in slot.desc.polled_maps.iter() {
-                let snap = match rt.read_map(name.as_str()) {
-                    Ok((per_key, entries)) => MapSnapshot {
-                        name: name.clone(),
-                        values_per_key: per_key,
-                        entries: entries
-                            .into_iter()
-                            .map(|(k, v)| MapEntry { key: k.into(), value: v.into() })
-                            .collect(),
-                    },
-                    Err(e) => {
-                        slot.stats.last_error = Some(e);
-                        continue;
-                    }
-                };
-                if let Err(e) = slot.tracer.on_map(&snap).into_result() {
-                    let fatal = e.is_fatal();
-                    let e = e.to_string();
-                    if fatal {
-                        faulted.push((idx, e.clone()));
-                    }
-                    slot.stats.last_error = Some(e);
-                }
+            if let Some(e) = slot.read_polled_maps() {
+                faulted.push((idx, e));
             }
         }
         for (idx, why) in faulted {
@@ -483,14 +490,25 @@ impl Session {
     }
 
     /// [`Session::reset`] for plugin `idx` alone.
+    ///
+    /// The order matters: the filter first (a new generation: calls already
+    /// in flight are not counted), then the maps read afresh, then the
+    /// plugin's baseline taken from that read. A baseline from the last
+    /// refresh instead would miss what the kernel counted since (up to one
+    /// refresh of other processes' calls shown after a pivot as if they were
+    /// the pivot's).
     pub fn reset_plugin(&mut self, idx: usize) {
-        let _ = self.slots[idx].tracer.reset();
         if self.slots[idx].bpf.is_some() && self.slots[idx].desc.config_map.is_some() {
             let settings = self.slots[idx].settings.clone();
             if let Err(e) = self.set_settings(idx, &settings) {
                 self.slots[idx].stats.last_error = Some(format!("rewriting the filter after a reset: {e}"));
             }
         }
+        if let Some(why) = self.slots[idx].read_polled_maps() {
+            self.stop(idx, Some(why));
+            return;
+        }
+        let _ = self.slots[idx].tracer.reset();
     }
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 struct Tmux {
@@ -766,6 +766,144 @@ fn g_groups_rows_by_process_name_and_back() {
         let _ = s.kill();
         let _ = s.wait();
     }
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+}
+
+/// Run-queue wait so far of `pid`, from the kernel's own accounting
+/// (`/proc/PID/schedstat`: on-CPU ns, run-queue wait ns, slices).
+fn schedstat_wait_ns(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap();
+    s.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn one_key_shows_the_process_that_waits_longest_in_the_run_queue_and_its_histogram() {
+    let _g = serial();
+    assert_root();
+    // Two spinners on CPU 0: one at nice 0, one at nice 15, which gets a few
+    // per cent of the CPU and waits the rest of the time.
+    let spin = |comm: &str, nice: &str| {
+        Command::new("taskset").args(["-c", "0", "nice", "-n", nice]).arg(workload_bin()).args(["--comm", comm, "spin", "30"]).spawn().unwrap()
+    };
+    let mut favored = spin("favored", "0");
+    let mut starved = spin("starved", "15");
+    // The start screen of `sudo tracer-host` (no arguments), then one key.
+    let t = Tmux::start_sized(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()), 160, 50);
+    t.wait_for("1 overview");
+    t.keys(&["4"]);
+    let screen = t.wait_for(&format!("(pid {} starved)", starved.id()));
+    assert!(screen.contains("Run-queue latency of one process"), "{screen}");
+    // The kernel's own accounting agrees on who waited longer, by far.
+    let (w_starved, w_favored) = (schedstat_wait_ns(starved.id()), schedstat_wait_ns(favored.id()));
+    assert!(w_starved > 4 * w_favored, "schedstat: starved waited {w_starved} ns, favored {w_favored} ns");
+    for c in [&mut favored, &mut starved] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+}
+
+/// The text inside the box whose top-left corner and title start `title`.
+fn panel_text(screen: &str, title: &str) -> String {
+    let Some((x, y)) = locate(screen, title) else { return String::new() };
+    let mut out = String::new();
+    for l in screen.lines().skip(y + 1) {
+        let cells: Vec<char> = l.chars().skip(x).collect();
+        if cells.first() != Some(&'│') {
+            break;
+        }
+        let end = cells.iter().skip(1).position(|c| *c == '│').map(|i| i + 1).unwrap_or(cells.len());
+        out.extend(&cells[1..end]);
+        out.push('\n');
+    }
+    out
+}
+
+/// Requests to `port` in a loop until `stop` (curl, a new process each time).
+fn curl_loop(port: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut ok = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let st = Command::new("curl").args(["-sf", "-o", "/dev/null", &format!("http://127.0.0.1:{port}/")]).status().unwrap();
+            ok += st.success() as u64;
+        }
+        ok
+    })
+}
+
+#[test]
+fn three_keys_show_the_slowest_syscalls_of_a_python_http_server() {
+    let _g = serial();
+    assert_root();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), "made up for this test\n").unwrap();
+    let port = 18767u16;
+    // Debian's python3 (a pyenv shim would run it under another pid).
+    let server = Command::new("/usr/bin/python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+        .current_dir(root.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server_pid = server.id();
+    // Killed however the test ends: a server left behind would hold the port.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = KillOnDrop(server);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let t = Tmux::start_sized(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()), 160, 50);
+    t.wait_for("1 overview");
+    let client = curl_loop(port, stop.clone());
+    // Key 1: the syscalls tab; its first panel, processes by syscall count,
+    // is focused. The server under load comes to the top.
+    t.keys(&["3"]);
+    let start = Instant::now();
+    loop {
+        let screen = t.capture();
+        let top = screen.lines().skip_while(|l| !l.contains("syscall_latency · Processes")).nth(2).unwrap_or("").to_string();
+        let cells: Vec<&str> = top.split(|c: char| c == ' ' || c == '│').filter(|c| !c.is_empty()).collect();
+        if cells.len() > 1 && cells[0] == server_pid.to_string() && cells[1] == "python3" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the server never came to the top:\n{screen}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Keys 2 and 3: select the top row, pivot on it.
+    t.keys(&["Down"]);
+    t.wait_for("1/");
+    t.keys(&["Enter"]);
+    t.wait_for(&format!("▶ pid {server_pid} python3"));
+    // Every tracer counts only the server now, in the kernel.
+    for map in ["open_filter", "sc_filter", "sched_filter", "tcp_filter"] {
+        assert_eq!(filter_pids(map), vec![server_pid as u64], "{map}");
+    }
+    // The tab's syscalls by total time are the server's own: it accepts the
+    // connections (strace would show accept4 on the listening socket).
+    let start = Instant::now();
+    let screen = loop {
+        let screen = t.capture();
+        if panel_text(&screen, "┌syscall_latency · Syscalls by total time").contains("accept4") {
+            break screen;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no accept4 in the server's syscalls:\n{screen}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(!screen.contains("execve "), "curl's execs are not the server's:\n{screen}");
+    // The processes panel holds the server alone: nothing another process did
+    // before the pivot (since the last refresh) is counted as after it.
+    let procs = panel_text(&screen, "┌syscall_latency · Processes");
+    let pids: Vec<&str> = procs.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(pids, [server_pid.to_string()], "{screen}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(client.join().unwrap() > 0, "curl got answers");
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
 }

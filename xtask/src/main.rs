@@ -32,6 +32,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("make", "/usr/bin/make"),
     ("bpftool", "/usr/sbin/bpftool"),
     ("tmux", "/usr/bin/tmux"),
+    // Real programs the UI tests trace (an http.server under a curl loop).
+    ("curl", "/usr/bin/curl"),
+    ("python3", "/usr/bin/python3"),
     // The guest kernels' checks (guest.rs).
     ("qemu-system-x86", "/usr/bin/qemu-system-x86_64"),
     ("busybox-static", "/bin/busybox"),
