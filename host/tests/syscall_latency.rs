@@ -80,3 +80,25 @@ fn per_process_counting_is_off_unless_asked() {
     let top = run.rows_where("syscall_latency", "top_count", "syscall", json!("getppid"));
     assert!(top[0]["count"].as_u64().unwrap() >= 1000, "per-syscall figures still counted");
 }
+
+#[test]
+fn a_latency_threshold_counts_slow_calls_only() {
+    let _g = serial();
+    // 20 sleeps of 10 ms, each followed by a getppid (well under 5 ms, even
+    // on a slow VM); the threshold is 5 ms. The workload's own counts are the
+    // truth: exactly 20 slow calls, no getppid.
+    let (run, pids) = run_with_workloads(
+        "syscall_latency",
+        "comm = \"syslow\"\nper_process = true\nmin_latency_us = 5000",
+        &[&["--comm", "syslow", "sleeps", "20", "10"]],
+    );
+    let rows = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(pids[0].0 as u64));
+    let sleeps = rows.iter().find(|r| r["syscall"] == "nanosleep").unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(sleeps["count"], 20, "{rows:?}");
+    // Each at least the 10 ms asked for (the kernel may add, never take away).
+    assert!(sleeps["total_ns"].as_u64().unwrap() >= 20 * 10_000_000, "{sleeps}");
+    assert!(rows.iter().all(|r| r["syscall"] != "getppid"), "fast calls left out: {rows:?}");
+    let top = run.rows_where("syscall_latency", "top_count", "syscall", json!("nanosleep"));
+    assert_eq!(top[0]["count"], 20);
+    assert!(run.rows_where("syscall_latency", "top_count", "syscall", json!("getppid")).is_empty());
+}

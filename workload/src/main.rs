@@ -2,6 +2,8 @@
 //!
 //!   tracer-workload [--comm NAME] getppid N          N getppid(2) calls
 //!   tracer-workload [--comm NAME] open PATH N        N open+close of PATH
+//!   tracer-workload [--comm NAME] sleeps N MS        N nanosleep(2) calls of MS ms,
+//!                                  each followed by a getppid(2)
 //!   tracer-workload [--comm NAME] tcp4|tcp6 PORT N BYTES
 //!                                  N loopback connections to PORT; the client
 //!                                  sends BYTES, the server answers BYTES/2 and
@@ -41,7 +43,7 @@ fn num(s: Option<&String>, what: &str) -> u64 {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | open PATH N | tcp4|tcp6|tcp4c|tcp6c PORT N BYTES | tcpresets CLOSED_PORT PORT | spin SECS | pingpong N | churn DIR N");
+    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | sleeps N MS | open PATH N | tcp4|tcp6|tcp4c|tcp6c PORT N BYTES | tcpresets CLOSED_PORT PORT | spin SECS | pingpong N | churn DIR N");
     std::process::exit(2);
 }
 
@@ -189,6 +191,16 @@ fn main() {
         Some("getppid") => {
             let n = num(args.get(1), "N");
             getppid(n);
+            n
+        }
+        Some("sleeps") => {
+            let (n, ms) = (num(args.get(1), "N"), num(args.get(2), "MS"));
+            for _ in 0..n {
+                let ts = libc::timespec { tv_sec: (ms / 1000) as libc::time_t, tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long };
+                // SAFETY: a valid timespec; no remainder wanted.
+                unsafe { libc::syscall(libc::SYS_nanosleep, &ts, std::ptr::null_mut::<libc::timespec>()) };
+                getppid(1);
+            }
             n
         }
         Some("open") => {

@@ -111,6 +111,9 @@ static __always_inline void on_exit(long ret)
 	/* Started under another filter (or before a reset): not ours to count. */
 	if (s->gen != f->proc.gen)
 		return;
+	/* Faster than the threshold: the "slow calls only" view leaves it out. */
+	if (delta < f->min_ns)
+		return;
 	key.nr = s->nr;
 
 	st = bpf_map_lookup_elem(&sc_stats, &key.nr);

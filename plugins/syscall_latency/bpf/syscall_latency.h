@@ -19,6 +19,7 @@ struct sc_filter {
 	__u8 has_syscalls;
 	__u8 per_process;   /* also count per (process, syscall): syscount -P */
 	__u8 _pad[6];
+	__u64 min_ns;       /* count only calls at least this long (0: all) */
 	__u64 syscalls[SC_MAX_SYSCALLS / 64]; /* bitmap of syscall numbers to trace */
 };
 

@@ -27,6 +27,10 @@ pub struct Settings {
     /// with the most total time). Named `histogram_<column>` so the UI's Enter
     /// on a row of a syscall column sets it (`common_names::HISTOGRAM_PREFIX`).
     pub histogram_syscall: Option<String>,
+    /// Count only calls that took at least this long (µs): the tables and
+    /// the histogram then show slow calls alone (0: every call).
+    #[serde(default)]
+    pub min_latency_us: u64,
 }
 
 use crate::types::sc_filter;
@@ -53,6 +57,12 @@ pub fn specs() -> Vec<SettingSpec> {
         SettingSpec::new("histogram_syscall", SettingKind::STRING, "the syscall whose histogram the histogram panel shows (default: most total time; Enter on a syscall row sets it)")
             .alias("histogram"),
     );
+    v.push(
+        SettingSpec::new("min_latency_us", SettingKind::UINT, "count only calls at least this long, in µs (slow calls only; 0: all)")
+            .range(0, 3_600_000_000)
+            .default_value("0")
+            .alias("min_us"),
+    );
     v
 }
 
@@ -76,6 +86,7 @@ impl Settings {
             proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
             per_process: self.per_process as u8,
             has_syscalls: !self.syscalls.is_empty() as u8,
+            min_ns: self.min_latency_us.saturating_mul(1000),
             ..Default::default()
         };
         for n in &self.syscalls {
