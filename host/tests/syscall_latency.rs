@@ -48,6 +48,9 @@ fn a_getppid_burst_and_failing_opens_are_counted_exactly() {
 
     let errs = run.rows_where("syscall_latency", "errors", "syscall", json!("openat"));
     assert!(errs[0]["errors"].as_u64().unwrap() >= 700, "{errs:?}");
+    // The errors panel names the process that failed it most: the 700 opens
+    // of a missing path (the loader's own failed opens are a few dozen).
+    assert_eq!((errs[0]["pid"].as_u64(), errs[0]["comm"].as_str()), (Some(fail), Some("sysfail")), "{errs:?}");
 
     let procs = run.rows_where("syscall_latency", "by_process", "pid", json!(burst));
     assert_eq!(procs[0]["comm"], "sysburst");

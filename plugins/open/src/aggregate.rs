@@ -147,11 +147,13 @@ impl OpenStats {
 }
 
 /// The columns of the recent and failed panels.
-fn record_columns() -> [Column<OpenRecord>; 6] {
+fn record_columns() -> [Column<OpenRecord>; 7] {
     [
         extra(column("time", FieldKind::MONO_TIME_NS, "ns", |r| Value::u64(r.ts_ns))),
         key(column("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
         key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm.as_str()))),
+        // The user whose open it was (the real uid; euid is in the records).
+        extra(column("uid", FieldKind::U64, "", |r| Value::u64(r.uid as u64))),
         column("result", FieldKind::ERRNO_RESULT, "", |r| Value::i64(r.ret)),
         extra(column("flags", FieldKind::STR, "", |r| Value::str(&flags_text(r.flags)))),
         flex(12, column("path", FieldKind::STR, "", |r| Value::str(&r.display_path()))),
@@ -216,8 +218,8 @@ mod tests {
         assert_eq!(cell(&e.rows[1][0]), Value::I64(-13));
         let f = s.failures();
         assert_eq!(f.rows.len(), 3, "successful opens are not failures");
-        assert_eq!(cell(&f.rows[0][5]), Value::Str("/root/z".into()));
-        assert_eq!(cell(&f.rows[0][3]), Value::I64(-13));
+        assert_eq!(cell(&f.rows[0][6]), Value::Str("/root/z".into()));
+        assert_eq!(cell(&f.rows[0][4]), Value::I64(-13));
     }
 
     #[test]
@@ -228,7 +230,7 @@ mod tests {
         }
         let t = s.recent();
         assert_eq!(t.rows.len(), RECENT);
-        assert_eq!(cell(&t.rows[0][5]), Value::Str(format!("/f{}", RECENT + 9).as_str().into()));
+        assert_eq!(cell(&t.rows[0][6]), Value::Str(format!("/f{}", RECENT + 9).as_str().into()));
     }
 
     #[test]

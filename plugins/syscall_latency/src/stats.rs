@@ -246,16 +246,35 @@ impl SyscallStats {
         table(&cols, v.iter().take(TOP_ROWS))
     }
 
+    /// Per syscall that failed: errors, and (with `per_process`) the process
+    /// that failed it most, so Enter on the row pivots onto that process.
     pub fn errors(&self) -> Table {
         let mut v: Vec<_> = self.syscalls().into_iter().filter(|(_, t)| t.errors > 0).collect();
         v.sort_by(|a, b| b.1.errors.cmp(&a.1.errors).then(a.0.cmp(&b.0)));
+        let mut worst: HashMap<u32, (u32, u64)> = HashMap::new();
+        for ((tgid, nr), t) in self.processes() {
+            let e = worst.entry(nr).or_insert((tgid, 0));
+            if t.errors > e.1 || (t.errors == e.1 && tgid < e.0) {
+                *e = (tgid, t.errors);
+            }
+        }
+        let rows: Vec<(u32, Totals, Option<(u32, String)>)> = v
+            .into_iter()
+            .take(TOP_ROWS)
+            .map(|(nr, t)| {
+                let who = worst.get(&nr).filter(|w| w.1 > 0).map(|w| (w.0, self.comm(w.0)));
+                (nr, t, who)
+            })
+            .collect();
         let cols = [
-            key(column::<(u32, Totals)>("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.0)))),
+            key(column::<(u32, Totals, Option<(u32, String)>)>("syscall", FieldKind::STR, "", |r| Value::str(&syscall_name(r.0)))),
             sum(column("errors", FieldKind::U64, "", |r| Value::u64(r.1.errors))),
             sum(column("count", FieldKind::U64, "", |r| Value::u64(r.1.count))),
             column("error rate", FieldKind::F64, "%", |r| Value::f64(100.0 * r.1.errors as f64 / r.1.count.max(1) as f64)),
+            column("pid", FieldKind::U64, "", |r| r.2.as_ref().map(|w| Value::u64(w.0 as u64)).unwrap_or_else(Value::missing)),
+            column("comm", FieldKind::STR, "", |r| r.2.as_ref().map(|w| Value::str(&w.1)).unwrap_or_else(Value::missing)),
         ];
-        table(&cols, v.iter().take(TOP_ROWS))
+        table(&cols, rows.iter())
     }
 
     pub fn summary(&self) -> Panel {
