@@ -105,3 +105,24 @@ fn a_latency_threshold_counts_slow_calls_only() {
     assert_eq!(top[0]["count"], 20);
     assert!(run.rows_where("syscall_latency", "top_count", "syscall", json!("getppid")).is_empty());
 }
+
+#[test]
+fn histograms_side_by_side_show_the_syscalls_picked_then_the_busiest() {
+    let _g = serial();
+    // 10 sleeps of 5 ms, each followed by a getppid: under the comm filter
+    // the workload's own calls, counted exactly in each histogram.
+    let (run, _) = run_with_workloads(
+        "syscall_latency",
+        "comm = \"syshist\"\nhistogram_syscall = [\"getppid\"]",
+        &[&["--comm", "syshist", "sleeps", "10", "5"]],
+    );
+    let total = |h: &serde_json::Value| h["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum::<u64>();
+    let first = run.panel("syscall_latency", "histogram");
+    assert_eq!((first["unit"].as_str(), total(first)), (Some("usecs (getppid)"), 10), "picked: {first}");
+    // Not picked: the syscall with the most time, the sleeps, every one of
+    // them in the 4096-8191 µs bucket or above.
+    let second = run.panel("syscall_latency", "histogram_2");
+    assert_eq!((second["unit"].as_str(), total(second)), (Some("usecs (nanosleep)"), 10), "{second}");
+    let slow: u64 = second["buckets"].as_array().unwrap().iter().filter(|b| b["low"].as_u64().unwrap() >= 4096).map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(slow, 10, "5 ms sleeps: {second}");
+}

@@ -79,7 +79,7 @@ impl NativeTracer for SyscallLatency {
         let s = Settings::parse(settings_json)?;
         self.stats.mode = s.mode;
         self.stats.per_process = s.per_process;
-        self.stats.histogram_of = s.histogram_syscall.as_deref().and_then(syscall_nr);
+        self.stats.histograms_of = s.histogram_syscall.iter().filter_map(|n| syscall_nr(n)).collect();
         self.stats.gen = tracer_plugin_kit::next_filter_gen();
         Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), self.stats.gen))
     }

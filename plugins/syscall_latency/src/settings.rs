@@ -26,7 +26,9 @@ pub struct Settings {
     /// The syscall whose histogram the `histogram` panel shows (default: the one
     /// with the most total time). Named `histogram_<column>` so the UI's Enter
     /// on a row of a syscall column sets it (`common_names::HISTOGRAM_PREFIX`).
-    pub histogram_syscall: Option<String>,
+    /// A list, or one name (the form Enter and older configs write).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub histogram_syscall: Vec<String>,
     /// Count only calls that took at least this long (µs): the tables and
     /// the histogram then show slow calls alone (0: every call).
     #[serde(default)]
@@ -35,6 +37,20 @@ pub struct Settings {
 
 use crate::types::sc_filter;
 use tracer_plugin_api::{SettingKind, SettingSpec};
+
+/// A string or a list of strings, as a list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
 
 pub fn syscall_nr(name: &str) -> Option<u32> {
     NAMES.iter().position(|n| *n == name).map(|i| i as u32)
@@ -54,7 +70,11 @@ pub fn specs() -> Vec<SettingSpec> {
     v.push(tracer_plugin_kit::settings::mode_spec());
     v.push(SettingSpec::new("per_process", SettingKind::BOOL, "also count per process and syscall (syscount -P; costs more per call)").default_value("false"));
     v.push(
-        SettingSpec::new("histogram_syscall", SettingKind::STRING, "the syscall whose histogram the histogram panel shows (default: most total time; Enter on a syscall row sets it)")
+        SettingSpec::new(
+            "histogram_syscall",
+            SettingKind::STRING_LIST,
+            "the syscalls the histogram panels show, in order: histogram, histogram_2, histogram_3 (default: most total time first; Enter on a syscall row sets the first)",
+        )
             .alias("histogram"),
     );
     v.push(
@@ -124,6 +144,13 @@ mod tests {
         assert_eq!(f.syscalls[0], 1);
         assert_eq!(f.syscalls[1], 1 << 46);
         assert_eq!(&f.proc.comm[..2], b"x\0");
+    }
+
+    #[test]
+    fn the_histogram_syscalls_are_one_name_or_a_list() {
+        assert_eq!(Settings::parse(r#"{"histogram_syscall": "read"}"#).unwrap().histogram_syscall, ["read"]);
+        assert_eq!(Settings::parse(r#"{"histogram_syscall": ["read", "write"]}"#).unwrap().histogram_syscall, ["read", "write"]);
+        assert!(Settings::parse(r#"{"histogram_syscall": ["reed"]}"#).unwrap_err().contains("unknown syscall \"reed\""));
     }
 
     #[test]

@@ -83,7 +83,9 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> Readings<K, V> {
 pub struct SyscallStats {
     pub mode: Mode,
     pub per_process: bool,
-    pub histogram_of: Option<u32>,
+    /// The syscalls the histogram panels show, in order (the first one in
+    /// `histogram`); panels past the list show the next by total time.
+    pub histograms_of: Vec<u32>,
     /// The filter generation last handed to the kernel: per-CPU maxima of an
     /// older one are from before a reset.
     pub gen: u32,
@@ -183,16 +185,20 @@ impl SyscallStats {
         table(&cols, v.iter().take(TOP_ROWS))
     }
 
-    /// The syscall the histogram shows: the configured one, else the one with
-    /// the most time.
-    pub fn histogram_syscall(&self) -> Option<u32> {
-        self.histogram_of.or_else(|| {
-            self.syscalls().into_iter().max_by(|a, b| a.1.total_ns.cmp(&b.1.total_ns).then(b.0.cmp(&a.0))).map(|(nr, _)| nr)
-        })
+    /// The syscall histogram panel `n` (0: `histogram`, 1: `histogram_2`...)
+    /// shows: the n-th configured one; past the list, the syscalls with the
+    /// most time that are not in it, in that order.
+    pub fn histogram_syscall(&self, n: usize) -> Option<u32> {
+        if let Some(nr) = self.histograms_of.get(n) {
+            return Some(*nr);
+        }
+        let mut by_time: Vec<_> = self.syscalls().into_iter().filter(|(nr, _)| !self.histograms_of.contains(nr)).collect();
+        by_time.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns).then(a.0.cmp(&b.0)));
+        by_time.get(n - self.histograms_of.len()).map(|(nr, _)| *nr)
     }
 
-    pub fn histogram(&self) -> Log2Histogram {
-        let nr = self.histogram_syscall();
+    pub fn histogram(&self, n: usize) -> Log2Histogram {
+        let nr = self.histogram_syscall(n);
         let buckets = nr
             .and_then(|nr| self.syscalls().into_iter().find(|(n, _)| *n == nr))
             .map(|(_, t)| t.hist)
@@ -324,7 +330,11 @@ pub fn metric_specs() -> Vec<MetricSpec> {
 pub const PANELS: &[PanelDef<SyscallStats>] = &[
     def("top_count", "Syscalls by count", PanelKind::TABLE, |s| Panel::Table(s.syscall_table(false))),
     def("top_time", "Syscalls by total time", PanelKind::TABLE, |s| Panel::Table(s.syscall_table(true))),
-    def("histogram", "Syscall latency", PanelKind::LOG2_HISTOGRAM, |s| Panel::Log2Histogram(s.histogram())),
+    def("histogram", "Syscall latency", PanelKind::LOG2_HISTOGRAM, |s| Panel::Log2Histogram(s.histogram(0))),
+    // Side by side with the first: the second and third syscall of
+    // `histogram_syscall`, or by total time.
+    def("histogram_2", "Syscall latency (2nd)", PanelKind::LOG2_HISTOGRAM, |s| Panel::Log2Histogram(s.histogram(1))),
+    def("histogram_3", "Syscall latency (3rd)", PanelKind::LOG2_HISTOGRAM, |s| Panel::Log2Histogram(s.histogram(2))),
     def("by_process", "Processes", PanelKind::TABLE, |s| s.per_process(SyscallStats::by_process)),
     def("process_syscalls", "Syscalls per process", PanelKind::TABLE, |s| s.per_process(SyscallStats::process_syscalls)),
     def("errors", "Syscall errors", PanelKind::TABLE, |s| Panel::Table(s.errors())),
@@ -389,10 +399,16 @@ mod tests {
         assert_eq!(cell(&t, 0, 5), Value::U64(1500));
         let by_time = s.syscall_table(true);
         assert_eq!(cell(&by_time, 0, 0), Value::Str("read".into()));
-        // The histogram defaults to the syscall with the most time: read.
-        let h = s.histogram();
+        // The histograms default to the syscalls by time: read, then getppid.
+        let h = s.histogram(0);
         assert_eq!(h.unit.as_str(), "usecs (read)");
         assert_eq!(h.buckets[3], 1);
+        assert_eq!(s.histogram(1).unit.as_str(), "usecs (getppid)");
+        assert_eq!(s.histogram(2).unit.as_str(), "usecs", "no third syscall: an empty histogram");
+        // A list picks them in order; the panels past it go on by time.
+        s.histograms_of = vec![110];
+        assert_eq!((s.histogram(0).unit.as_str(), s.histogram(1).unit.as_str()), ("usecs (getppid)", "usecs (read)"));
+        s.histograms_of = Vec::new();
         let e = s.errors();
         assert_eq!(e.rows.len(), 1);
         assert_eq!(cell(&e, 0, 3), Value::F64(20.0), "1 error in 5 calls, a number");
