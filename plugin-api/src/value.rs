@@ -74,14 +74,27 @@ pub struct FieldSpec {
     pub flex_min: u16,
     /// How rows are combined when grouped by process name.
     pub merge: Merge,
+    /// How the UI colours the cells: [`STYLE_PLAIN`] or
+    /// [`STYLE_COLOUR_BY_VALUE`].
+    pub style: u8,
 }
+
+/// Cells in the terminal's colour.
+pub const STYLE_PLAIN: u8 = 0;
+/// Each distinct value in a colour of its own, the same wherever it shows (a
+/// state: `ESTABLISHED` always looks the same). Text output is not coloured.
+pub const STYLE_COLOUR_BY_VALUE: u8 = 1;
 
 /// Priority of a column that does not say otherwise.
 pub const DEFAULT_PRIORITY: u8 = 1;
 
 impl FieldSpec {
     pub fn new(name: &str, kind: FieldKind, unit: &str) -> Self {
-        FieldSpec { name: name.into(), kind, unit: unit.into(), priority: DEFAULT_PRIORITY, flex_min: 0, merge: Merge::SAME }
+        FieldSpec { name: name.into(), kind, unit: unit.into(), priority: DEFAULT_PRIORITY, flex_min: 0, merge: Merge::SAME, style: STYLE_PLAIN }
+    }
+    pub fn style(mut self, s: u8) -> Self {
+        self.style = s;
+        self
     }
     pub fn merge(mut self, m: Merge) -> Self {
         self.merge = m;

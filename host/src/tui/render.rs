@@ -315,7 +315,14 @@ fn draw_table(f: &mut Frame, area: Rect, fitted: &Fitted, p: &PanelView) -> Rows
     };
     let header = TableRow::new(cols.iter().map(|&(i, w)| cell(i, w, &s.headers[i]))).style(Style::new().add_modifier(Modifier::BOLD));
     let body = s.rows.iter().enumerate().skip(start).take(visible).map(|(k, r)| {
-        let row = TableRow::new(cols.iter().map(|&(i, w)| cell(i, w, &r[i])));
+        let row = TableRow::new(cols.iter().map(|&(i, w)| {
+            let c = cell(i, w, &r[i]);
+            if s.coloured[i] {
+                c.style(Style::new().fg(value_colour(&r[i])))
+            } else {
+                c
+            }
+        }));
         if p.selected == Some(k) {
             row.style(Style::new().add_modifier(Modifier::REVERSED))
         } else {
@@ -329,6 +336,26 @@ fn draw_table(f: &mut Frame, area: Rect, fitted: &Fitted, p: &PanelView) -> Rows
     );
     // Rows start under the header line.
     RowsAt { y: area.y + 1, first: start, count: s.rows.len().saturating_sub(start).min(visible) }
+}
+
+/// The colour of a value in a column coloured by value: the same text gets
+/// the same colour in every panel and every run (FNV-1a of its bytes onto a
+/// palette without red, which the status line keeps for losses).
+pub fn value_colour(text: &str) -> Color {
+    const PALETTE: [Color; 10] = [
+        Color::Green,
+        Color::Yellow,
+        Color::Blue,
+        Color::Magenta,
+        Color::Cyan,
+        Color::LightGreen,
+        Color::LightYellow,
+        Color::LightBlue,
+        Color::LightMagenta,
+        Color::LightCyan,
+    ];
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    PALETTE[(hash % PALETTE.len() as u64) as usize]
 }
 
 /// runqlat-style lines, with bars sized to the panel.

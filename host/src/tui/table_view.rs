@@ -64,6 +64,8 @@ pub struct Shown {
     pub rows: Vec<Vec<String>>,
     /// Numbers are right-aligned.
     pub right: Vec<bool>,
+    /// Columns whose cells are coloured by their value (states).
+    pub coloured: Vec<bool>,
     /// Per column: widest text over all shown rows (so widths do not jump
     /// while scrolling), priority and flexibility as the plugin declared.
     pub needs: Vec<Need>,
@@ -156,6 +158,7 @@ pub fn shown(t: &Table, st: &TableState, clock: &Clock) -> Shown {
     Shown {
         headers,
         right: t.columns.iter().map(|c| numeric(c.kind)).collect(),
+        coloured: t.columns.iter().map(|c| c.style == tracer_plugin_api::STYLE_COLOUR_BY_VALUE).collect(),
         rows: idx.iter().map(|&i| texts[i].clone()).collect(),
         needs,
         source: idx,

@@ -68,6 +68,14 @@ fn view_of(kind: &str) -> PanelView {
 }
 
 fn draw(w: u16, h: u16, rows: &[super::layout::Row], panels: &[PanelView], focus: usize) -> String {
+    let buf = draw_buffer(w, h, rows, panels, focus);
+    (0..buf.area.height)
+        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn draw_buffer(w: u16, h: u16, rows: &[super::layout::Row], panels: &[PanelView], focus: usize) -> ratatui::buffer::Buffer {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     let clock = Clock::epoch();
     let view = View {
@@ -97,11 +105,7 @@ fn draw(w: u16, h: u16, rows: &[super::layout::Row], panels: &[PanelView], focus
         render::draw(f, &view);
     })
     .unwrap();
-    let buf = term.backend().buffer().clone();
-    (0..buf.area.height)
-        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    term.backend().buffer().clone()
 }
 
 fn one_panel_layout() -> Vec<super::layout::Row> {
@@ -546,4 +550,40 @@ fn the_dump_key_writes_a_new_file_and_never_through_a_planted_symlink() {
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     assert_eq!(doc["tab"], "overview", "{said}");
     std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn a_state_column_gives_each_state_its_own_colour_everywhere() {
+    use ratatui::style::Color;
+    let t = Table {
+        columns: vec![spec("conn", FieldKind::STR, 0, 0), FieldSpec::new("state", FieldKind::STR, "").style(tracer_plugin_api::STYLE_COLOUR_BY_VALUE)].into(),
+        rows: vec![
+            vec![Value::str("a"), Value::str("ESTABLISHED")].into(),
+            vec![Value::str("b"), Value::str("CLOSE_WAIT")].into(),
+            vec![Value::str("c"), Value::str("ESTABLISHED")].into(),
+        ]
+        .into(),
+    };
+    let v = PanelView { title: "tcp · live".into(), content: Ok(Panel::Table(t).boxed()), scroll: 0, selected: None, table: TableState::default(), rates: vec![] };
+    let buf = draw_buffer(80, 15, &one_panel_layout(), &[v], 0);
+    // The colour of the first cell of each occurrence of `text`.
+    let colours = |text: &str| -> Vec<Color> {
+        let mut out = Vec::new();
+        for y in 0..buf.area.height {
+            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+            if let Some(i) = line.find(&format!(" {text}")) {
+                let x = line[..i + 1].chars().count() as u16;
+                out.push(buf[(x, y)].fg);
+            }
+        }
+        out
+    };
+    let est = colours("ESTABLISHED");
+    assert_eq!(est, vec![render::value_colour("ESTABLISHED"); 2], "the same state, the same colour");
+    assert_eq!(colours("CLOSE_WAIT"), vec![render::value_colour("CLOSE_WAIT")]);
+    assert_ne!(render::value_colour("ESTABLISHED"), render::value_colour("CLOSE_WAIT"));
+    assert!(est.iter().all(|c| *c != Color::Reset && *c != Color::Red), "coloured, never the losses' red");
+    // The plain column keeps the terminal's colour.
+    let row_a = (0..buf.area.height).find(|&y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect::<String>().contains("│a ")).unwrap();
+    assert_eq!(buf[(1, row_a)].fg, Color::Reset);
 }

@@ -20,11 +20,13 @@ pub struct Column<T> {
     pub flex_min: u16,
     /// See [`FieldSpec::merge`].
     pub merge: Merge,
+    /// See [`FieldSpec::style`].
+    pub style: u8,
 }
 
 /// A column of `T`; `unit` is data (`ns`, `bytes`, `%`), never part of the name.
 pub const fn column<T>(name: &'static str, kind: FieldKind, unit: &'static str, get: fn(&T) -> FieldValue) -> Column<T> {
-    Column { name, kind, unit, get, priority: tracer_plugin_api::DEFAULT_PRIORITY, flex_min: 0, merge: Merge::SAME }
+    Column { name, kind, unit, get, priority: tracer_plugin_api::DEFAULT_PRIORITY, flex_min: 0, merge: Merge::SAME, style: tracer_plugin_api::STYLE_PLAIN }
 }
 
 /// Says what a row is (pid, name, key): hidden last on a narrow screen.
@@ -60,9 +62,15 @@ pub const fn max<T>(mut c: Column<T>) -> Column<T> {
     c
 }
 
+/// A state or a kind: each value shown in a colour of its own in the UI.
+pub const fn coloured<T>(mut c: Column<T>) -> Column<T> {
+    c.style = tracer_plugin_api::STYLE_COLOUR_BY_VALUE;
+    c
+}
+
 /// The columns' specs, for a `RingSpec` or a table.
 pub fn fields<T>(cols: &[Column<T>]) -> Vec<FieldSpec> {
-    cols.iter().map(|c| FieldSpec::new(c.name, c.kind, c.unit).priority(c.priority).flex(c.flex_min).merge(c.merge)).collect()
+    cols.iter().map(|c| FieldSpec::new(c.name, c.kind, c.unit).priority(c.priority).flex(c.flex_min).merge(c.merge).style(c.style)).collect()
 }
 
 /// One row's values, in column order.

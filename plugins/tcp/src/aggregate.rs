@@ -7,7 +7,7 @@ use crate::types::{TCP_HIST_SLOTS, TCP_STAT_CONN_INSERTED};
 use std::collections::{BTreeMap, VecDeque};
 use tracer_plugin_api::{FieldKind, FieldValue, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
 use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
-use tracer_plugin_kit::table::{column, extra, flex, key, table, Column};
+use tracer_plugin_kit::table::{coloured, column, extra, flex, key, table, Column};
 use tracer_plugin_kit::{key_u32, metrics, per_cpu_values, sat_sum};
 
 pub const RECENT: usize = 512;
@@ -149,8 +149,8 @@ fn dir(c: &Conn) -> FieldValue {
 pub fn transition_columns() -> Vec<Column<Transition>> {
     let mut v = record_lead();
     v.extend([
-        column("old", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.oldstate))),
-        column("new", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.newstate))),
+        coloured(column("old", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.oldstate)))),
+        coloured(column("new", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.newstate)))),
         extra(column("in_old", FieldKind::DURATION_NS, "ns", |t: &Transition| Value::u64(t.in_old_ns))),
     ]);
     v
@@ -164,7 +164,7 @@ pub fn close_columns() -> Vec<Column<Close>> {
         column("rx_bytes", FieldKind::BYTES, "bytes", |c: &Close| Value::u64(c.bytes_received)),
         column("lifetime", FieldKind::DURATION_NS, "ns", |c: &Close| c.lifetime_value()),
         column("connect", FieldKind::DURATION_NS, "ns", |c: &Close| c.conn.connect_value()),
-        column("end", FieldKind::STR, "", |c: &Close| Value::str(end_name(c.end))),
+        coloured(column("end", FieldKind::STR, "", |c: &Close| Value::str(end_name(c.end)))),
         flex(12, column("states", FieldKind::PHASES, "ns", |c: &Close| Value::phases(c.conn.state_times()))),
     ]);
     v
@@ -223,7 +223,7 @@ impl TcpStats {
         v.sort_by_key(|c| c.0.first_ns);
         let mut cols = table_lead();
         cols.extend([
-            column("state", FieldKind::STR, "", |r: &Live| Value::str(state_name(r.0.state))),
+            coloured(column("state", FieldKind::STR, "", |r: &Live| Value::str(state_name(r.0.state)))),
             column("age", FieldKind::DURATION_NS, "ns", |r: &Live| Value::u64(r.1.saturating_sub(r.0.first_ns))),
             column("dir", FieldKind::STR, "", |r: &Live| dir(r.0)),
         ]);
@@ -236,15 +236,15 @@ impl TcpStats {
             column("rx", FieldKind::BYTES, "bytes", |c: &Close| Value::u64(c.bytes_received)),
             column("lifetime", FieldKind::DURATION_NS, "ns", |c: &Close| c.lifetime_value()),
             column("connect", FieldKind::DURATION_NS, "ns", |c: &Close| c.conn.connect_value()),
-            column("end", FieldKind::STR, "", |c: &Close| Value::str(end_name(c.end))),
+            coloured(column("end", FieldKind::STR, "", |c: &Close| Value::str(end_name(c.end)))),
         ]);
         table(&cols, self.closed.iter().rev())
     }
 
     pub fn transitions_table(&self) -> Table {
         let cols = timed_table([
-            column("old", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.oldstate))),
-            column("new", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.newstate))),
+            coloured(column("old", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.oldstate)))),
+            coloured(column("new", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.newstate)))),
             extra(column("in old", FieldKind::DURATION_NS, "ns", |t: &Transition| Value::u64(t.in_old_ns))),
         ]);
         table(&cols, self.transitions.iter().rev())
