@@ -41,6 +41,9 @@ struct PanelState {
     scroll: usize,
     /// The selected row of a table, as an index into the rows shown.
     selected: Option<usize>,
+    /// What the selected row is (its key columns' texts), so the selection
+    /// follows the row when a refresh re-sorts the table.
+    selected_key: Option<Vec<String>>,
     table: TableState,
     /// Counter values of the refreshes in the rate window, and when.
     samples: std::collections::VecDeque<(Vec<u64>, Instant)>,
@@ -232,6 +235,7 @@ impl Screen {
             .collect();
         self.raw = self.views.iter().map(|v| (v.title.clone(), v.content.clone())).collect();
         self.apply_grouping();
+        self.follow_selections();
         if self.focus >= self.views.len() {
             self.focus = self.views.len().saturating_sub(1);
         }
@@ -471,6 +475,38 @@ impl Screen {
         Some(self.states.entry(r).or_default())
     }
 
+    /// Note what the focused table's selected row is, to find it again after
+    /// the next refresh.
+    fn remember_selection(&mut self) {
+        let key = self.focused_table().and_then(|(t, shown)| {
+            let sel = self.focused().and_then(|r| self.states.get(&r)).and_then(|st| st.selected)?;
+            row_identity(t, &shown, sel)
+        });
+        if let Some(st) = self.focused_state() {
+            st.selected_key = key;
+        }
+    }
+
+    /// After a refresh: each selection moves to where its row now is (a
+    /// row that is gone leaves the selection at its place, within the table).
+    fn follow_selections(&mut self) {
+        let panels = self.tab_panels();
+        for (v, r) in self.views.iter_mut().zip(&panels) {
+            let Some(st) = self.states.get_mut(r) else { continue };
+            let (Some(_), Some(key)) = (st.selected, &st.selected_key) else { continue };
+            let Ok(content) = &v.content else { continue };
+            let Ok(Panel::Table(t)) = content.as_enum() else { continue };
+            let shown = table_view::shown(t, &st.table, &self.clock);
+            let n = shown.rows.len();
+            st.selected = match (0..n).find(|&j| row_identity(t, &shown, j).as_ref() == Some(key)) {
+                Some(j) => Some(j),
+                None if n == 0 => None,
+                None => st.selected.map(|i| i.min(n - 1)),
+            };
+            v.selected = st.selected;
+        }
+    }
+
     /// The focused panel's table as shown (filtered, sorted), if it is one.
     fn focused_table(&self) -> Option<(&tracer_plugin_api::Table, table_view::Shown)> {
         let v = self.views.get(self.focus)?;
@@ -492,13 +528,18 @@ impl Screen {
                     None => cur + delta,
                 };
                 st.selected = Some(next.clamp(0, n as i64 - 1) as usize);
+                self.remember_selection();
             }
             Some(_) => st.selected = None,
             None => {
+                // As far as the last draw showed it can go (unknown before
+                // the first draw: unbounded, the draw clamps what it shows).
+                let max = self.hits.borrow().scroll_max.iter().find(|(i, _)| *i == self.focus).map(|(_, m)| *m).unwrap_or(usize::MAX / 2);
+                let Some(st) = self.focused_state() else { return };
                 st.scroll = match to_end {
                     Some(false) => 0,
-                    Some(true) => usize::MAX / 2,
-                    None => (st.scroll as i64 + delta).max(0) as usize,
+                    Some(true) => max,
+                    None => (st.scroll as i64 + delta).clamp(0, max as i64) as usize,
                 };
             }
         }
@@ -875,12 +916,22 @@ impl Screen {
                     self.move_cursor(step, None);
                 } else if let (Some(r), Some(st)) = (row, self.focused_state()) {
                     st.selected = Some(r);
+                    self.remember_selection();
                 }
             }
             _ => {}
         }
         Ok(())
     }
+}
+
+/// What identifies row `i` of a shown table: the texts of its key columns
+/// (those a plugin declares to say what a row is: pid, name, syscall), or
+/// the whole row when it declares none.
+fn row_identity(t: &tracer_plugin_api::Table, shown: &table_view::Shown, i: usize) -> Option<Vec<String>> {
+    let row = shown.rows.get(i)?;
+    let keys: Vec<usize> = t.columns.iter().enumerate().filter(|(_, c)| c.priority == 0).map(|(k, _)| k).collect();
+    Some(if keys.is_empty() { row.clone() } else { keys.iter().filter_map(|&k| row.get(k).cloned()).collect() })
 }
 
 /// Counter rates over the last [`RATE_WINDOW`] rather than the last refresh:

@@ -20,6 +20,9 @@ pub struct Hits {
     pub tabs: Vec<(u16, u16, usize)>,
     /// Each panel drawn: its area, its index on the tab, its table rows.
     pub panels: Vec<(Rect, usize, Option<RowsAt>)>,
+    /// Text and histogram panels: how far each (by index) can scroll, so
+    /// End and PgDn stop at the last line instead of scrolling past it.
+    pub scroll_max: Vec<(usize, usize)>,
 }
 
 /// What is under the pointer.
@@ -80,6 +83,7 @@ mod tests {
                 (Rect::new(0, 3, 40, 10), 0, Some(RowsAt { y: 5, first: 20, count: 3 })),
                 (Rect::new(40, 3, 40, 10), 1, None),
             ],
+            scroll_max: vec![],
         };
         // " 1 overview " is cells 0..12, the divider 12, " 2 files " 13..22.
         assert_eq!((hits.at(0, 2), hits.at(11, 2), hits.at(12, 2), hits.at(13, 2)), (Target::Tab(0), Target::Tab(0), Target::Nothing, Target::Tab(1)));

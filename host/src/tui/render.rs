@@ -127,8 +127,9 @@ pub fn draw(f: &mut Frame, v: &View) -> Hits {
         f.render_widget(Paragraph::new("no panels on this tab: press c to choose panels"), body);
     } else if v.zoom {
         if let Some(p) = v.panels.get(v.focus) {
-            let rows = draw_panel(f, body, p, true, v.clock);
+            let (rows, max) = draw_panel(f, body, p, true, v.clock);
             hits.panels.push((body, v.focus, rows));
+            hits.scroll_max.extend(max.map(|m| (v.focus, m)));
         }
     } else {
         let row_areas = Layout::vertical(v.rows.iter().map(|r| constraint(r.height))).split(body);
@@ -137,8 +138,9 @@ pub fn draw(f: &mut Frame, v: &View) -> Hits {
             let cells = Layout::horizontal(row.cells.iter().map(|c| constraint(c.width))).split(*ra);
             for ca in cells.iter() {
                 if let Some(p) = v.panels.get(i) {
-                    let rows = draw_panel(f, *ca, p, i == v.focus, v.clock);
+                    let (rows, max) = draw_panel(f, *ca, p, i == v.focus, v.clock);
                     hits.panels.push((*ca, i, rows));
+                    hits.scroll_max.extend(max.map(|m| (i, m)));
                 }
                 i += 1;
             }
@@ -165,8 +167,9 @@ pub fn draw(f: &mut Frame, v: &View) -> Hits {
     hits
 }
 
-/// One panel in its box; for a table, where its rows went.
-fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &Clock) -> Option<RowsAt> {
+/// One panel in its box; for a table, where its rows went; for text and
+/// histograms, how far they scroll (lines past what the box shows).
+fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &Clock) -> (Option<RowsAt>, Option<usize>) {
     let border = if focused { Style::new().fg(Color::Cyan) } else { Style::new() };
     let mut title = p.title.clone();
     if !p.table.filter.is_empty() {
@@ -198,15 +201,23 @@ fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &C
     }
     f.render_widget(block, area);
     if let Some(fit) = &fitted {
-        return Some(draw_table(f, inner, fit, p));
+        return (Some(draw_table(f, inner, fit, p)), None);
     }
+    // Lines beyond the box: the furthest a scroll can go.
+    let scrolled = |lines: usize| {
+        let max = lines.saturating_sub(inner.height as usize);
+        (p.scroll.min(max) as u16, max)
+    };
+    let mut scroll_max = None;
     match &p.content {
         Err(e) => f.render_widget(Paragraph::new(e.clone()).wrap(Wrap { trim: true }), inner),
         Ok(c) => match c.as_enum() {
-            Ok(Panel::Log2Histogram(h)) => f.render_widget(
-                Paragraph::new(histogram_lines(&escape_untrusted(&h.unit), &h.buckets, inner.width)).scroll((p.scroll as u16, 0)),
-                inner,
-            ),
+            Ok(Panel::Log2Histogram(h)) => {
+                let lines = histogram_lines(&escape_untrusted(&h.unit), &h.buckets, inner.width);
+                let (at, max) = scrolled(lines.len());
+                scroll_max = Some(max);
+                f.render_widget(Paragraph::new(lines).scroll((at, 0)), inner)
+            }
             Ok(Panel::Counters(cs)) => {
                 let spans: Vec<Span> = cs
                     .iter()
@@ -236,11 +247,16 @@ fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &C
                     f.render_widget(Sparkline::default().data(pts).style(Style::new().fg(Color::Green)), spark);
                 }
             }
-            Ok(Panel::Text(t)) => f.render_widget(Paragraph::new(tracer_core::text::escape_untrusted_lines(t)).scroll((p.scroll as u16, 0)), inner),
+            Ok(Panel::Text(t)) => {
+                let text = tracer_core::text::escape_untrusted_lines(t);
+                let (at, max) = scrolled(text.lines().count());
+                scroll_max = Some(max);
+                f.render_widget(Paragraph::new(text).scroll((at, 0)), inner)
+            }
             _ => f.render_widget(Paragraph::new("(a panel kind this host does not know)"), inner),
         },
     }
-    None
+    (None, scroll_max)
 }
 
 /// As many whole items as fit in `width`, joined by `sep`: the footer drops

@@ -587,3 +587,59 @@ fn a_state_column_gives_each_state_its_own_colour_everywhere() {
     let row_a = (0..buf.area.height).find(|&y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect::<String>().contains("│a ")).unwrap();
     assert_eq!(buf[(1, row_a)].fg, Color::Reset);
 }
+
+#[test]
+fn the_selection_follows_its_row_when_a_refresh_reorders_the_table() {
+    let (mut s, mut session, _d) = screen();
+    s.collect(&session);
+    let t = |names: &[&str]| {
+        Panel::Table(Table {
+            columns: vec![spec("pid", FieldKind::U64, 0, 0), spec("n", FieldKind::U64, 1, 0)].into(),
+            rows: names.iter().enumerate().map(|(i, p)| vec![Value::u64(p.parse().unwrap()), Value::u64(i as u64)].into()).collect::<Vec<_>>().into(),
+        })
+        .boxed()
+    };
+    s.views[0].content = Ok(t(&["10", "20", "30"]));
+    s.focus = 0;
+    // Down twice: the second row, pid 20.
+    s.move_cursor(1, None);
+    s.move_cursor(1, None);
+    let r = s.focused().unwrap();
+    assert_eq!(s.states[&r].selected, Some(1));
+    // The next refresh puts pid 20 last: the selection goes with it.
+    s.views[0].content = Ok(t(&["30", "10", "20"]));
+    s.follow_selections();
+    assert_eq!((s.states[&r].selected, s.views[0].selected), (Some(2), Some(2)));
+    // A row that is gone leaves the selection at its place, within the table.
+    s.views[0].content = Ok(t(&["30", "10"]));
+    s.follow_selections();
+    assert_eq!(s.states[&r].selected, Some(1));
+    let _ = &mut session;
+}
+
+#[test]
+fn end_scrolls_a_text_panel_to_its_last_line_not_past_it() {
+    let (mut s, session, _d) = screen();
+    s.collect(&session);
+    let text: String = (1..=100).map(|i| format!("line {i}\n")).collect();
+    s.views[0].content = Ok(Panel::Text(text.trim_end().into()).boxed());
+    s.focus = 0;
+    s.zoom = true;
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| s.render(f, &session)).unwrap();
+    s.move_cursor(0, Some(true));
+    let r = s.focused().unwrap();
+    let max = s.states[&r].scroll;
+    assert!(max > 0 && max < 100, "End: as far as the last line, {max}");
+    s.views[0].scroll = max;
+    term.draw(|f| s.render(f, &session)).unwrap();
+    let screen: String = {
+        let buf = term.backend().buffer();
+        (0..buf.area.height).map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n").collect()
+    };
+    assert!(screen.contains("line 100") && !screen.contains("line 1 "), "the last lines fill the box:\n{screen}");
+    // One line up from the end is one line up, not lost in a huge offset.
+    s.move_cursor(-1, None);
+    s.move_cursor(10, None);
+    assert_eq!(s.states[&r].scroll, max, "PgDn stops at the end");
+}
