@@ -907,3 +907,74 @@ fn three_keys_show_the_slowest_syscalls_of_a_python_http_server() {
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
 }
+
+#[test]
+fn every_key_of_the_table_does_what_the_help_says() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&["open", "sched"].map(staged_plugin));
+    let t = Tmux::start_sized(&format!("{} --plugins-dir {}; echo EXITED rc=$?; sleep 60", host_bin().display(), dir.path().display()), 140, 45);
+    t.wait_for("[tracepoint]");
+    // q in an overlay closes it; the host goes on.
+    t.keys(&["h"]);
+    t.wait_for("keys (Esc or q closes");
+    t.keys(&["q"]);
+    t.wait_gone("keys (Esc or q closes");
+    t.keys(&["l"]);
+    t.wait_for("log (Esc or q closes");
+    t.keys(&["Escape"]);
+    t.wait_gone("log (Esc or q closes");
+    // The sched tab's totals: < and > move the sort column, s reverses.
+    t.keys(&["4", "Tab", "Tab", "Tab", "Tab"]);
+    t.keys(&[">"]);
+    t.wait_for("PID▼");
+    t.keys(&[">"]);
+    t.wait_for("COMM▼");
+    t.keys(&["s"]);
+    t.wait_for("COMM▲");
+    t.keys(&["<"]);
+    t.wait_for("PID▼");
+    // Readline in prompts: Ctrl-W drops a word, Ctrl-U the line.
+    t.keys(&["/"]);
+    t.literal("first second");
+    t.keys(&["C-w"]);
+    t.literal("kept");
+    t.wait_for("search> first kept");
+    t.keys(&["C-u"]);
+    t.wait_gone("search> first");
+    t.literal("zz-no-such-row");
+    t.keys(&["Enter"]);
+    t.wait_for("/zz-no-such-row");
+    // Esc steps back one thing at a time: the search, then the zoom.
+    t.keys(&["z"]);
+    t.wait_gone("sched · Run-queue latency─");
+    t.keys(&["Escape"]);
+    t.wait_gone("/zz-no-such-row");
+    assert!(!t.capture().contains("sched · Run-queue latency─"), "still zoomed after the first Esc");
+    t.keys(&["Escape"]);
+    t.wait_for("sched · Run-queue latency─");
+    // Pause freezes the data and says so; + and - change the refresh rate.
+    t.keys(&["p"]);
+    t.wait_for("PAUSED");
+    t.keys(&["p"]);
+    t.wait_gone("PAUSED");
+    t.keys(&["+"]);
+    t.wait_for("refresh 10 Hz");
+    t.keys(&["-"]);
+    t.wait_for("refresh 4 Hz");
+    // r resets the focused plugin, R every plugin.
+    t.keys(&["r"]);
+    t.wait_for("sched: counters reset");
+    t.keys(&["R"]);
+    t.wait_for("every plugin's counters reset");
+    // d writes the tab's panels as JSON and says where.
+    t.keys(&["d"]);
+    let screen = t.wait_for("panels written to ");
+    let path = screen.lines().find_map(|l| l.split("panels written to ").nth(1)).unwrap().split_whitespace().next().unwrap().to_string();
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(doc["tab"], "sched");
+    assert!(doc["panels"].as_array().unwrap().iter().any(|p| p["panel"] == "totals" && p["rows"].is_array()), "{doc}");
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+}
