@@ -165,6 +165,9 @@ pub fn errno_name(errno: i64) -> String {
 }
 
 /// The unit a duration of `ns` reads best in, and its size in ns.
+/// Duration units and their sizes in ns, smallest first.
+const DURATION_UNITS: &[(&str, f64)] = &[("ns", 1.0), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)];
+
 fn duration_unit(ns: u64) -> (&'static str, f64) {
     match ns {
         0..=999 => ("ns", 1.0),
@@ -218,11 +221,24 @@ impl Scale {
         let mut nz: Vec<u64> = values.iter().copied().filter(|v| *v > 0).collect();
         nz.sort_unstable();
         let typical = nz.get(nz.len() / 2).copied().unwrap_or(0);
-        let (unit, divisor) = match kind {
-            FieldKind::DURATION_NS => duration_unit(typical),
-            FieldKind::BYTES => byte_unit(typical),
+        let units: &[(&str, f64)] = match kind {
+            FieldKind::DURATION_NS => DURATION_UNITS,
+            FieldKind::BYTES => BYTE_UNITS,
             _ => return None,
         };
+        let (mut unit, mut divisor) = match kind {
+            FieldKind::DURATION_NS => duration_unit(typical),
+            _ => byte_unit(typical),
+        };
+        // The largest value stays within 5 digits: a column of µs whose top
+        // rows are seconds reads in ms (`5571.20`, not `5571202`).
+        let max = nz.last().copied().unwrap_or(0) as f64;
+        while max / divisor >= 100_000.0 {
+            match units.iter().find(|(_, d)| *d > divisor) {
+                Some(&(u, d)) => (unit, divisor) = (u, d),
+                None => break,
+            }
+        }
         let top = typical as f64 / divisor;
         let decimals = if divisor == 1.0 { 0 } else if top < 10.0 { 2 } else if top < 100.0 { 1 } else { 0 };
         Some(Scale { unit, divisor, decimals })
@@ -388,6 +404,10 @@ mod tests {
         assert_eq!((kib.unit, kib.text(200_192), kib.text(512)), ("KiB", "195.50".to_string(), "0.50".to_string()));
         assert_eq!(Scale::for_column(FieldKind::BYTES, &[9]).unwrap().text(9), "9");
         assert_eq!(Scale::for_column(FieldKind::U64, &[9]), None);
+        // Typically µs, but the top rows are seconds: ms, so no value needs
+        // more than 5 digits before the point.
+        let wide = Scale::for_column(FieldKind::DURATION_NS, &[5_571_202_000, 5_018_643_000, 1_001_000, 302_000, 241_000]).unwrap();
+        assert_eq!((wide.unit, wide.text(5_571_202_000), wide.text(241_000)), ("ms", "5571.20".to_string(), "0.24".to_string()));
         assert_eq!(column_label(&FieldSpec::new("wait", FieldKind::DURATION_NS, "ns")), "wait", "cells say 1.2ms");
         assert_eq!(column_label(&FieldSpec::new("pid", FieldKind::U64, "")), "pid");
         assert_eq!(column_label(&FieldSpec::new("n", FieldKind::U64, "\x1b[31m")), "n \\x1b[31m", "escaped");
