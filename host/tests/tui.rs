@@ -978,3 +978,19 @@ fn every_key_of_the_table_does_what_the_help_says() {
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
 }
+
+#[test]
+fn a_tiny_terminal_is_told_so_and_a_resize_brings_the_panels() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&["open"].map(staged_plugin));
+    let t = Tmux::start_sized(&format!("{} --plugins-dir {}; echo EXITED rc=$?; sleep 60", host_bin().display(), dir.path().display()), 40, 12);
+    let screen = t.wait_for("terminal too small");
+    assert!(screen.replace('\n', " ").contains("need at least 60x15"), "{screen}");
+    assert!(!screen.contains('┌'), "no empty boxes:\n{screen}");
+    let st = Command::new("tmux").args(["resize-window", "-t", &t.session, "-x", "100", "-y", "30"]).status().unwrap();
+    assert!(st.success());
+    t.wait_for("open · Recent opens");
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+}

@@ -37,7 +37,16 @@ pub struct OpenStats {
     recent_failures: VecDeque<OpenRecord>,
     files: HashMap<String, Tally>,
     procs: HashMap<(u32, Comm), Tally>,
-    errnos: HashMap<i64, (u64, String)>,
+    /// Per errno: failures, and the last path and process that got it.
+    errnos: HashMap<i64, ErrnoTally>,
+}
+
+#[derive(Default)]
+struct ErrnoTally {
+    count: u64,
+    last_path: String,
+    last_pid: u32,
+    last_comm: Comm,
 }
 
 fn push_bounded(q: &mut VecDeque<OpenRecord>, r: OpenRecord) {
@@ -69,8 +78,9 @@ impl OpenStats {
         self.failures += failed as u64;
         if failed {
             let e = self.errnos.entry(r.ret).or_default();
-            e.0 += 1;
-            e.1 = r.display_path().into_owned();
+            e.count += 1;
+            e.last_path = r.display_path().into_owned();
+            (e.last_pid, e.last_comm) = (r.pid, r.comm);
         }
         // get_mut first: no key allocation for a file seen before (the common case).
         let shown = r.display_path();
@@ -123,14 +133,17 @@ impl OpenStats {
         table(&record_columns(), self.recent_failures.iter().rev())
     }
 
-    /// Failures by errno, most frequent first, with the last path that got it.
+    /// Failures by errno, most frequent first, with the last path and the
+    /// process that got it (Enter on the row pivots onto that process).
     pub fn errors(&self) -> Table {
         let mut by_errno: Vec<_> = self.errnos.iter().collect();
-        by_errno.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(b.0)));
+        by_errno.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
         let cols = [
-            key(column::<(&i64, &(u64, String))>("error", FieldKind::ERRNO_RESULT, "", |r| Value::i64(*r.0))),
-            column("count", FieldKind::U64, "", |r| Value::u64(r.1 .0)),
-            flex(12, column("last path", FieldKind::STR, "", |r| Value::str(&r.1 .1))),
+            key(column::<(&i64, &ErrnoTally)>("error", FieldKind::ERRNO_RESULT, "", |r| Value::i64(*r.0))),
+            column("count", FieldKind::U64, "", |r| Value::u64(r.1.count)),
+            extra(column("pid", FieldKind::U64, "", |r| Value::u64(r.1.last_pid as u64))),
+            column("comm", FieldKind::STR, "", |r| Value::str(&r.1.last_comm.as_str())),
+            flex(12, column("last path", FieldKind::STR, "", |r| Value::str(&r.1.last_path))),
         ];
         table(&cols, by_errno.iter())
     }
@@ -214,7 +227,8 @@ mod tests {
         assert_eq!(e.rows.len(), 2);
         assert_eq!(cell(&e.rows[0][0]), Value::I64(-2));
         assert_eq!(cell(&e.rows[0][1]), Value::U64(2));
-        assert_eq!(cell(&e.rows[0][2]), Value::Str("/y".into()));
+        assert_eq!(cell(&e.rows[0][4]), Value::Str("/y".into()));
+        assert_eq!((cell(&e.rows[1][2]), cell(&e.rows[1][3])), (Value::U64(2), Value::Str("b".into())), "the process that got it");
         assert_eq!(cell(&e.rows[1][0]), Value::I64(-13));
         let f = s.failures();
         assert_eq!(f.rows.len(), 3, "successful opens are not failures");
