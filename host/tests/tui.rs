@@ -635,11 +635,16 @@ fn enter_on_a_process_pivots_every_tracer_in_the_kernel_and_esc_restores() {
     t.literal("pivotme");
     t.keys(&["Enter"]);
     t.wait_for("/pivotme");
+    // Its row (the spinner names itself after exec: the first refresh may
+    // still call it tracer-workload), then the selection.
+    t.wait_for(" pivotme ");
     t.keys(&["Down"]);
     t.wait_for("1/1");
     t.keys(&["Enter"]);
-    let screen = t.wait_for(&format!("▶ pid {pid} pivotme"));
-    assert!(screen.contains("4 filtered"), "{screen}");
+    t.wait_for(&format!("▶ pid {pid} pivotme"));
+    // The footer is drawn after the tab line: waited for on its own (a
+    // capture can fall in the middle of a redraw).
+    t.wait_for("4 filtered");
     for map in ["open_filter", "sc_filter", "sched_filter", "tcp_filter"] {
         assert_eq!(filter_pids(map), vec![pid], "{map} holds the pivot's pid");
     }
@@ -781,22 +786,24 @@ fn schedstat_wait_ns(pid: u32) -> u64 {
 fn one_key_shows_the_process_that_waits_longest_in_the_run_queue_and_its_histogram() {
     let _g = serial();
     assert_root();
-    // Two spinners on CPU 0: one at nice 0, one at nice 15, which gets a few
+    // Two spinners on CPU 0: one at nice 0, one at nice 19, which gets a few
     // per cent of the CPU and waits the rest of the time.
     let spin = |comm: &str, nice: &str| {
         Command::new("taskset").args(["-c", "0", "nice", "-n", nice]).arg(workload_bin()).args(["--comm", comm, "spin", "30"]).spawn().unwrap()
     };
     let mut favored = spin("favored", "0");
-    let mut starved = spin("starved", "15");
+    let mut starved = spin("starved", "19");
     // The start screen of `sudo tracer-host` (no arguments), then one key.
     let t = Tmux::start_sized(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()), 160, 50);
     t.wait_for("1 overview");
     t.keys(&["4"]);
     let screen = t.wait_for(&format!("(pid {} starved)", starved.id()));
     assert!(screen.contains("Run-queue latency of one process"), "{screen}");
-    // The kernel's own accounting agrees on who waited longer, by far.
+    // The kernel's own accounting agrees on who waited longer. (How much
+    // longer depends on what else shares CPU 0: the host starting, tmux; a
+    // CI run saw 3.3 times, an idle machine 20 times.)
     let (w_starved, w_favored) = (schedstat_wait_ns(starved.id()), schedstat_wait_ns(favored.id()));
-    assert!(w_starved > 4 * w_favored, "schedstat: starved waited {w_starved} ns, favored {w_favored} ns");
+    assert!(w_starved > w_favored, "schedstat: starved waited {w_starved} ns, favored {w_favored} ns");
     for c in [&mut favored, &mut starved] {
         let _ = c.kill();
         let _ = c.wait();
@@ -985,7 +992,8 @@ fn a_tiny_terminal_is_told_so_and_a_resize_brings_the_panels() {
     assert_root();
     let dir = plugin_dir(&["open"].map(staged_plugin));
     let t = Tmux::start_sized(&format!("{} --plugins-dir {}; echo EXITED rc=$?; sleep 60", host_bin().display(), dir.path().display()), 40, 12);
-    let screen = t.wait_for("terminal too small");
+    t.wait_for("terminal too small");
+    let screen = t.wait_for("60x15");
     assert!(screen.replace('\n', " ").contains("need at least 60x15"), "{screen}");
     assert!(!screen.contains('┌'), "no empty boxes:\n{screen}");
     let st = Command::new("tmux").args(["resize-window", "-t", &t.session, "-x", "100", "-y", "30"]).status().unwrap();
