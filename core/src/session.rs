@@ -101,6 +101,11 @@ impl PluginSlot {
         self.desc.rings.get(ring as usize).map(|r| r.fields.as_slice()).unwrap_or(&[])
     }
 
+    /// The plugin's metric samples as of the last map read.
+    pub fn metrics(&self) -> Result<Vec<tracer_plugin_api::MetricSample>, String> {
+        self.tracer.metrics().into_result().map(|v| v.into_vec()).map_err(|e| e.to_string())
+    }
+
     /// Current contents of one of this plugin's panels.
     pub fn panel(&self, id: &str) -> Result<PanelContent, String> {
         self.tracer.panel(RStr::from(id)).into_result().map_err(|e| e.to_string())

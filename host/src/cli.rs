@@ -84,6 +84,13 @@ pub struct Cli {
     /// on this kernel, or why a plugin cannot load; then exit.
     #[arg(long)]
     pub list_plugins: bool,
+    /// Serve Prometheus metrics on ADDR (`127.0.0.1:9464`): `/metrics` and
+    /// `/healthz`. Also the config key `metrics_addr`. Off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+    /// The `node` label of every metric (default: $NODE_NAME, else the hostname).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
     /// Write diagnostics to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,

@@ -31,6 +31,9 @@ pub struct Config {
     pub enabled: Vec<String>,
     #[serde(default)]
     pub ui: UiConfig,
+    /// Serve Prometheus metrics here (`127.0.0.1:9464`); `--metrics-addr` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<String>,
     /// Per-plugin settings, handed to the plugin as JSON; the plugin validates them.
     #[serde(default)]
     pub plugins: BTreeMap<String, serde_json::Value>,

@@ -113,6 +113,7 @@ pub async fn run(
     duration: Option<Duration>,
     terminal: bool,
     mut hotplug: Option<crate::hotplug::HotPlug>,
+    mut metrics: Option<crate::metrics_http::Endpoint>,
 ) -> StopReason {
     let mk = |k: SignalKind| signal(k).expect("installing a signal handler");
     let (mut sigint, mut sigterm, mut sighup) =
@@ -163,6 +164,14 @@ pub async fn run(
                     session.refresh();
                     fe.tick(session).map(|_| n)
                 })
+            }
+            // A scrape: encoded here, where the plugins live, from what the
+            // last refresh read (the HTTP thread waits for the text).
+            req = async { metrics.as_mut().unwrap().requests.recv().await }, if metrics.is_some() => {
+                if let (Some(req), Some(m)) = (req, metrics.as_ref()) {
+                    let _ = req.reply.send(crate::exposition::encode(session, &m.identity));
+                }
+                Ok(usize::from(busy))
             }
             ev = async { hotplug.as_mut().unwrap().events.recv().await }, if hotplug.is_some() => {
                 if let (Some(ev), Some(h)) = (ev, hotplug.as_mut()) {

@@ -13,10 +13,12 @@ macro_rules! diag {
 mod cli;
 mod config_file;
 mod event_loop;
+mod exposition;
 mod headless;
 mod hotplug;
 mod list;
 mod logging;
+mod metrics_http;
 mod overrides;
 mod plugin_settings;
 mod procstat;
@@ -240,6 +242,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
 
+    // Prometheus endpoint: the command line, else the config file.
+    let endpoint = match cli.metrics_addr.as_ref().or(cfg.metrics_addr.as_ref()) {
+        Some(addr) => Some(metrics_http::start(addr, exposition::Identity::new(cli.node_name.as_deref())).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+
     let reason = if cli.headless {
         let format = match cli.format {
             OutputFormat::Text => Format::Text,
@@ -248,7 +256,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         };
         let mut fe = headless::Headless::new(format, refresh);
         fe.set_record_types(headless::record_types(&session));
-        let reason = rt.block_on(event_loop::run(&mut session, &mut fe, duration, false, None));
+        let reason = rt.block_on(event_loop::run(&mut session, &mut fe, duration, false, None, endpoint));
         session.refresh();
         if reason != StopReason::OutputClosed {
             // Queued, not written: this never waits on stdout.
@@ -287,7 +295,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let reason = {
             let screen = tui::Screen::new(layout, refresh, settings);
             let mut fe = tui::Tui::new(screen, captured.clone(), cfg.ui.mouse).context("opening the terminal")?;
-            rt.block_on(event_loop::run(&mut session, &mut fe, duration, true, hotplug))
+            rt.block_on(event_loop::run(&mut session, &mut fe, duration, true, hotplug, endpoint))
             // fe drops here: the terminal is restored before anything is printed.
         };
         if let Some(c) = &captured {

@@ -35,6 +35,8 @@ const PACKAGES: &[(&str, &str)] = &[
     // Real programs the UI tests trace (an http.server under a curl loop).
     ("curl", "/usr/bin/curl"),
     ("python3", "/usr/bin/python3"),
+    // The metrics endpoint's tests: promtool and a real Prometheus server.
+    ("prometheus", "/usr/bin/prometheus"),
     // The guest kernels' checks (guest.rs).
     ("qemu-system-x86", "/usr/bin/qemu-system-x86_64"),
     ("busybox-static", "/bin/busybox"),

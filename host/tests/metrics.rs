@@ -1,0 +1,126 @@
+//! As root: `--metrics-addr` against real Prometheus tools. The workloads'
+//! own counts are the truth; Debian's `promtool` checks the exposition and
+//! Debian's `prometheus` server scrapes it.
+
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn get(url: &str, accept: Option<&str>) -> String {
+    let mut c = Command::new("curl");
+    c.args(["-sf", "--max-time", "10"]);
+    if let Some(a) = accept {
+        c.args(["-H", &format!("Accept: {a}")]);
+    }
+    let out = c.arg(url).output().unwrap();
+    assert!(out.status.success(), "GET {url}: curl exit {:?}", out.status.code());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The value of the one sample of `series` (name and labels as printed).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(series) && l[series.len()..].starts_with(' ')).map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+}
+
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn prometheus_scrapes_the_counts_the_workloads_made() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[staged_plugin("open"), staged_plugin("syscall_latency")]);
+    let (port, prom_port) = (19471u16, 19472u16);
+    let mut host = Host::spawn(
+        &[
+            "--plugins-dir", dir.path().to_str().unwrap(),
+            "--plugin", "open", "--plugin", "syscall_latency",
+            "-c", "metricsw",
+            "--metrics-addr", &format!("127.0.0.1:{port}"),
+            "--node-name", "node-under-test",
+            "--headless", "--format", "json",
+        ],
+        &[],
+    );
+    host.wait_for_stderr("tracer-host: syscall_latency running");
+    host.wait_for_stderr("tracer-host: open running");
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(get(&format!("{base}/healthz"), None), "ok\n");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    for w in [&["--comm", "metricsw", "open", file.path().to_str().unwrap(), "500"][..], &["--comm", "metricsw", "getppid", "3000"]] {
+        assert!(Command::new(workload_bin()).args(w).stdout(Stdio::null()).status().unwrap().success());
+    }
+    // Two refreshes: the maps are read after the work.
+    std::thread::sleep(Duration::from_millis(600));
+    let text = get(&format!("{base}/metrics"), None);
+    let opens = r#"tracer_open_opens_total{syscall="openat",result="ok",node="node-under-test"}"#;
+    assert_eq!(sample(&text, opens), Some(500.0), "the workload's 500 opens:\n{text}");
+    let count = r#"tracer_syscall_latency_syscall_duration_seconds_count{syscall="getppid",node="node-under-test"}"#;
+    assert_eq!(sample(&text, count), Some(3000.0), "{text}");
+    let inf = r#"tracer_syscall_latency_syscall_duration_seconds_bucket{le="+Inf",syscall="getppid",node="node-under-test"}"#;
+    assert_eq!(sample(&text, inf), Some(3000.0), "{text}");
+    assert!(text.contains("tracer_build_info{version=") && text.contains("tracer_plugin_events_lost_total{plugin=\"open\",node=\"node-under-test\"} 0"), "{text}");
+
+    // promtool (Debian's prometheus package) accepts the exposition.
+    let mut check = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(check.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // OpenMetrics when asked for.
+    let om = get(&format!("{base}/metrics"), Some("application/openmetrics-text; version=1.0.0"));
+    assert!(om.ends_with("# EOF\n") && om.contains("# TYPE tracer_open_opens counter"), "{om}");
+
+    // A real Prometheus server scrapes it and answers queries with the same figures.
+    let data = tempfile::tempdir().unwrap();
+    let cfg = data.path().join("prometheus.yml");
+    std::fs::write(&cfg, format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tracer\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")).unwrap();
+    let _prom = Child(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", data.path().join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian's package) is needed for this test"),
+    );
+    let query = |q: &str| -> Option<f64> {
+        let out = Command::new("curl")
+            .args(["-sf", "--max-time", "5", "-G", &format!("http://127.0.0.1:{prom_port}/api/v1/query"), "--data-urlencode", &format!("query={q}")])
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    };
+    let start = Instant::now();
+    loop {
+        let got = (
+            query(r#"tracer_open_opens_total{result="ok",node="node-under-test",job="tracer"}"#),
+            query(r#"tracer_syscall_latency_syscall_duration_seconds_count{syscall="getppid"}"#),
+        );
+        if got == (Some(500.0), Some(3000.0)) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "Prometheus answered {got:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    host.signal(libc::SIGTERM);
+    let (code, _, stderr) = host.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn an_address_that_cannot_be_listened_on_is_named() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[staged_plugin("open")]);
+    let (code, _, err) = run_host(&["--plugins-dir", dir.path().to_str().unwrap(), "--plugin", "open", "--metrics-addr", "256.0.0.1:80", "--headless"], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--metrics-addr 256.0.0.1:80: cannot listen"), "{err}");
+}
