@@ -168,21 +168,20 @@ pub fn errno_name(errno: i64) -> String {
 /// Duration units and their sizes in ns, smallest first.
 const DURATION_UNITS: &[(&str, f64)] = &[("ns", 1.0), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)];
 
-fn duration_unit(ns: u64) -> (&'static str, f64) {
-    match ns {
-        0..=999 => ("ns", 1.0),
-        1_000..=999_999 => ("µs", 1e3),
-        1_000_000..=999_999_999 => ("ms", 1e6),
-        _ => ("s", 1e9),
-    }
-}
-
 /// Byte units and their sizes, smallest first.
 const BYTE_UNITS: &[(&str, f64)] = &[("B", 1.0), ("KiB", 1024.0), ("MiB", 1048576.0), ("GiB", 1073741824.0), ("TiB", 1099511627776.0)];
 
-/// The largest byte unit `n` is at least one of.
+/// The largest of `units` that `n` is at least one of (the smallest for 0).
+fn unit_for(units: &'static [(&'static str, f64)], n: u64) -> (&'static str, f64) {
+    *units.iter().rev().find(|(_, d)| n as f64 >= *d).unwrap_or(&units[0])
+}
+
+fn duration_unit(ns: u64) -> (&'static str, f64) {
+    unit_for(DURATION_UNITS, ns)
+}
+
 fn byte_unit(n: u64) -> (&'static str, f64) {
-    *BYTE_UNITS.iter().rev().find(|(_, d)| n as f64 >= *d).unwrap_or(&BYTE_UNITS[0])
+    unit_for(BYTE_UNITS, n)
 }
 
 /// `812ns`, `3.2µs`, `41.0ms`, `2.50s`.
@@ -221,15 +220,12 @@ impl Scale {
         let mut nz: Vec<u64> = values.iter().copied().filter(|v| *v > 0).collect();
         nz.sort_unstable();
         let typical = nz.get(nz.len() / 2).copied().unwrap_or(0);
-        let units: &[(&str, f64)] = match kind {
+        let units = match kind {
             FieldKind::DURATION_NS => DURATION_UNITS,
             FieldKind::BYTES => BYTE_UNITS,
             _ => return None,
         };
-        let (mut unit, mut divisor) = match kind {
-            FieldKind::DURATION_NS => duration_unit(typical),
-            _ => byte_unit(typical),
-        };
+        let (mut unit, mut divisor) = unit_for(units, typical);
         // The largest value stays within 5 digits: a column of µs whose top
         // rows are seconds reads in ms (`5571.20`, not `5571202`).
         let max = nz.last().copied().unwrap_or(0) as f64;
@@ -298,8 +294,8 @@ pub fn ns_as_ms(ns: u64) -> String {
 /// A value for headless text and TSV: plain numbers whose unit is in the
 /// header ([`plain_header`]), so `awk` and `sort -n` can use them. Text
 /// from the traced system is escaped (tabs too, so TSV stays TSV).
-pub fn plain_text(v: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
-    let Ok(v) = v.as_enum() else { return "?".into() };
+pub fn plain_text(value: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
+    let Ok(v) = value.as_enum() else { return "?".into() };
     match (v, kind) {
         (Value::U64(n), FieldKind::DURATION_NS) => ns_as_ms(*n),
         (Value::U64(n), FieldKind::BYTES) => n.to_string(),
@@ -307,7 +303,7 @@ pub fn plain_text(v: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
             ps.iter().map(|p| format!("{}:{}", crate::text::escape_untrusted(&p.name), ns_as_ms(p.ns))).collect::<Vec<_>>().join(",")
         }
         (Value::Str(s), _) if s.is_empty() => "-".into(),
-        _ => value_text(&tracer_plugin_api::Value_NE::new(v.clone()), kind, clock),
+        _ => value_text(value, kind, clock),
     }
 }
 

@@ -25,9 +25,8 @@ pub struct RecordWriter<W: Write> {
     out: BufWriter<W>,
     format: Format,
     clock: Clock,
-    /// Per (plugin, ring) whose text header was printed: its type name and
-    /// column widths. Widths only grow, so a long value shifts later lines
-    /// once, not every line.
+    /// Column widths per (plugin, ring) whose text header was printed. Widths
+    /// only grow, so a long value shifts later lines once, not every line.
     widths: Vec<((String, u32), Vec<usize>)>,
     /// Text and TSV: a record-type column first (several types in one
     /// stream), or none (one type: the columns of one tool).
@@ -269,6 +268,7 @@ impl<W: Write> RecordWriter<W> {
 fn layout(widths: &mut [usize], type_cell: Option<String>, cells: &[String], fields: &[FieldSpec], tsv: bool) -> String {
     use std::fmt::Write as _;
     let mut line = String::with_capacity(256);
+    let typed = type_cell.is_some();
     if let Some(t) = type_cell {
         if tsv {
             line.push_str(&t);
@@ -278,7 +278,7 @@ fn layout(widths: &mut [usize], type_cell: Option<String>, cells: &[String], fie
     }
     let last = cells.len().saturating_sub(1);
     for (i, (c, f)) in cells.iter().zip(fields).enumerate() {
-        if !line.is_empty() {
+        if i > 0 || typed {
             line.push(if tsv { '\t' } else { ' ' });
         }
         if tsv || i == last {

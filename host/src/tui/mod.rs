@@ -115,8 +115,9 @@ pub struct Screen {
     pivots: Vec<Pivot>,
     /// Every log message so far (the log view), newest last.
     pub log: Vec<String>,
-    /// Panels as their plugins gave them, before grouping (`views` shows
-    /// them grouped when `group` is on; kept so a pause can regroup).
+    /// While `group` is on: the panels as their plugins gave them (`views`
+    /// shows them grouped), so `g` can give them back even while paused.
+    /// Empty while off: `views` then holds the plugins' panels themselves.
     raw: Vec<(String, Result<PanelContent, String>)>,
     /// Tables with pid and comm columns show one row per process name.
     group: bool,
@@ -199,7 +200,6 @@ impl Screen {
                     v.table = st.table.clone();
                 }
             }
-            self.apply_grouping();
             return;
         }
         let panels = self.tab_panels();
@@ -233,29 +233,33 @@ impl Screen {
                 PanelView { title, content, scroll: st.scroll, selected: st.selected, table: st.table.clone(), rates: st.rates.clone() }
             })
             .collect();
-        self.raw = self.views.iter().map(|v| (v.title.clone(), v.content.clone())).collect();
-        self.apply_grouping();
+        if self.group {
+            self.group_views();
+        }
         self.follow_selections();
         if self.focus >= self.views.len() {
             self.focus = self.views.len().saturating_sub(1);
         }
     }
 
-    /// Tables shown per process name or per pid, as `g` last chose; the
-    /// title says when rows are grouped.
-    fn apply_grouping(&mut self) {
-        for (v, (title, raw)) in self.views.iter_mut().zip(&self.raw) {
-            let grouped = match raw {
-                Ok(c) if self.group => match c.as_enum() {
-                    Ok(Panel::Table(t)) => group::by_comm(t),
-                    _ => None,
-                },
-                _ => None,
-            };
-            (v.title, v.content) = match grouped {
-                Some(t) => (format!("{title} · by name"), Ok(Panel::Table(t).boxed())),
-                None => (title.clone(), raw.clone()),
-            };
+    /// Keep the plugins' panels in `raw` and show the groupable tables one
+    /// row per process name; the title says so.
+    fn group_views(&mut self) {
+        self.raw = self.views.iter().map(|v| (v.title.clone(), v.content.clone())).collect();
+        for v in &mut self.views {
+            let Ok(content) = &v.content else { continue };
+            let Ok(Panel::Table(t)) = content.as_enum() else { continue };
+            if let Some(g) = group::by_comm(t) {
+                v.title = format!("{} · by name", v.title);
+                v.content = Ok(Panel::Table(g).boxed());
+            }
+        }
+    }
+
+    /// The plugins' panels back, one row per pid.
+    fn ungroup_views(&mut self) {
+        for (v, (title, content)) in self.views.iter_mut().zip(std::mem::take(&mut self.raw)) {
+            (v.title, v.content) = (title, content);
         }
     }
 
@@ -788,7 +792,11 @@ impl Screen {
                 for st in self.states.values_mut() {
                     st.selected = None;
                 }
-                self.apply_grouping();
+                if self.group {
+                    self.group_views();
+                } else {
+                    self.ungroup_views();
+                }
                 self.say(if self.group { "rows grouped by process name (g: per pid)".into() } else { "rows per pid (g: group by name)".into() });
             }
         }
