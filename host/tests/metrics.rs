@@ -124,3 +124,57 @@ fn an_address_that_cannot_be_listened_on_is_named() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("--metrics-addr 256.0.0.1:80: cannot listen"), "{err}");
 }
+
+/// sched's histograms carry the kernel-side sum of what they count: their
+/// `_sum` is the processes' run time and run-queue wait as the kernel's own
+/// schedstat tells them.
+#[test]
+fn sched_histogram_sums_are_the_run_and_wait_time_schedstat_counts() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[staged_plugin("sched")]);
+    let port = 19473u16;
+    let mut host = Host::spawn(
+        &["--plugins-dir", dir.path().to_str().unwrap(), "--plugin", "sched", "-c", "metricss", "--metrics-addr", &format!("127.0.0.1:{port}"), "--headless"],
+        &[],
+    );
+    host.wait_for_stderr("tracer-host: sched running");
+    // Two CPU hogs pinned to one CPU for 1 s each: each runs about half the
+    // time and waits in the run queue the other half.
+    let spinners: Vec<_> = (0..2)
+        .map(|_| Command::new("taskset").args(["-c", "0"]).arg(workload_bin()).args(["--comm", "metricss", "spin", "1"]).stdout(Stdio::piped()).spawn().unwrap())
+        .collect();
+    let (mut run, mut wait, mut switches) = (0f64, 0f64, 0f64);
+    for s in spinners {
+        let out = s.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let f: Vec<f64> = String::from_utf8_lossy(&out.stdout).split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect();
+        switches += f[2] + f[3];
+        run += f[4] / 1e9;
+        wait += f[5] / 1e9;
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let text = get(&format!("http://127.0.0.1:{port}/metrics"), None);
+    let node = format!("node=\"{}\"", tracer_host_node());
+    let get_s = |name: &str| sample(&text, &format!("tracer_sched_{name}{{{node}}}")).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+    // Tolerance 20 ms + 2 %: the few ms each hog runs before it takes its
+    // name (not traced: -c) and after it reads its schedstat (traced).
+    let close = |got: f64, truth: f64| (got - truth).abs() <= 0.02 + truth * 0.02;
+    let (oncpu, runq) = (get_s("oncpu_slice_seconds_sum"), get_s("runqueue_latency_seconds_sum"));
+    eprintln!("on-CPU sum {oncpu} s / schedstat run {run} s; run-queue sum {runq} s / schedstat wait {wait} s");
+    assert!(wait > 0.5, "the hogs shared a CPU: schedstat wait {wait}");
+    assert!(close(oncpu, run), "on-CPU sum {oncpu} s, schedstat run time {run} s");
+    assert!(close(runq, wait), "run-queue sum {runq} s, schedstat wait {wait} s");
+    // Each slice is one switch out: getrusage's count, give or take the
+    // switches before the name was set and the final one at exit.
+    let count = get_s("oncpu_slice_seconds_count");
+    assert!((count - switches).abs() <= 6.0, "{count} slices, getrusage {switches} switches");
+    host.signal(libc::SIGTERM);
+    let (code, _, stderr) = host.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// The node label the host picks with no --node-name: $NODE_NAME or the hostname.
+fn tracer_host_node() -> String {
+    std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()).unwrap_or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string())
+}

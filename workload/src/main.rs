@@ -24,9 +24,11 @@
 //!                                  exits at once (fork + exec + exit + wait)
 //!
 //! `--comm` sets the task name (prctl PR_SET_NAME) first, so a tracer can be
-//! checked for the right comm. Prints `done ELAPSED_NS OPS VOLUNTARY INVOLUNTARY`
-//! on stdout: the last two are the process's context switches from getrusage,
-//! for checking a scheduler tracer against the kernel's own count.
+//! checked for the right comm. Prints `done ELAPSED_NS OPS VOLUNTARY INVOLUNTARY
+//! RUN_NS WAIT_NS` on stdout: the process's context switches from getrusage and
+//! its time on a CPU and in a run queue from /proc/self/schedstat (spin and
+//! pingpong; 0 0 for the others, which must not open anything), for checking
+//! a scheduler tracer against the kernel's own accounting.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -258,5 +260,15 @@ fn main() {
     // SAFETY: getrusage fills the struct it is given.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    println!("done {elapsed} {ops} {} {}", ru.ru_nvcsw, ru.ru_nivcsw);
+    // The kernel's own accounting of this task: ns on a CPU and ns waiting
+    // on a run queue (/proc/self/schedstat), as late as it can be read. Only
+    // for the scheduler workloads: reading it is an open, and the open
+    // workload's count must stay its own.
+    let schedstat = match args.first().map(String::as_str) {
+        Some("spin" | "pingpong") => std::fs::read_to_string("/proc/self/schedstat").unwrap_or_default(),
+        _ => String::new(),
+    };
+    let mut f = schedstat.split_whitespace();
+    let (run, wait) = (f.next().unwrap_or("0"), f.next().unwrap_or("0"));
+    println!("done {elapsed} {ops} {} {} {run} {wait}", ru.ru_nvcsw, ru.ru_nivcsw);
 }

@@ -64,8 +64,11 @@ struct {
 	__type(value, char[TASK_COMM_LEN]);
 } sched_comms SEC(".maps");
 
+/* slots, then the sum of the values in ns: Prometheus histograms want a real
+ * _sum, and the slots cannot give one (a log2 slot spans 2x). */
 struct hist {
 	__u64 slots[SCHED_HIST_SLOTS];
+	__u64 sum_ns;
 };
 
 struct {
@@ -102,8 +105,10 @@ static __always_inline void hist_add(__u32 which, __u64 ns)
 {
 	struct hist *h = bpf_map_lookup_elem(&sched_hists, &which);
 
-	if (h)
+	if (h) {
 		h->slots[hist_slot(ns / 1000, SCHED_HIST_SLOTS)]++;
+		h->sum_ns += ns;
+	}
 }
 
 static __always_inline bool wanted(__u32 tgid)

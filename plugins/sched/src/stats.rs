@@ -10,7 +10,11 @@ use crate::types::{sched_oncpu, sched_proc, SCHED_HIST_MAX, SCHED_HIST_SLOTS, SC
 use tracer_plugin_kit::{c_str, key_u32, per_cpu_values, sat_sum, sum_slots};
 
 pub const HIST_SLOTS: usize = SCHED_HIST_SLOTS as usize;
-type Hist = [u64; HIST_SLOTS];
+/// As the kernel's `struct hist` is laid out: the slots, then the sum of the
+/// values in ns. The system histograms below are kept in this layout
+/// (`HIST_SLOTS + 1` numbers) so carrying and differences treat the sum like
+/// a slot; panels and metrics split it off.
+type Hist = [u64; HIST_SLOTS + 1];
 const TOP_ROWS: usize = 100;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -225,12 +229,15 @@ impl SchedStats {
             .collect()
     }
 
+    /// The slots of system histogram i for the panels (without the sum).
     fn hist(&self, i: usize) -> Vec<u64> {
         let reference = match self.mode {
             Mode::Cumulative => &self.hists_base[i],
             Mode::Interval => &self.hists_prev[i],
         };
-        hist_minus(&self.hists_now[i], reference)
+        let mut h = hist_minus(&self.hists_now[i], reference);
+        h.truncate(HIST_SLOTS);
+        h
     }
 
     fn comm(&self, tgid: u32) -> String {
@@ -323,9 +330,15 @@ impl SchedStats {
     /// re-attaches, so they only grow) and the processes tracked now. No
     /// per-process series: pids are not a bounded label set.
     pub fn metrics(&self) -> Vec<MetricSample> {
+        let hist = |i: usize, name: &str| {
+            let h = &self.hists_now[i];
+            let slots = &h[..h.len().min(HIST_SLOTS)];
+            let sum_s = h.get(HIST_SLOTS).map(|ns| *ns as f64 / 1e9).unwrap_or(0.0);
+            metrics::log2_histogram(name, &[], slots, "usecs", Some(sum_s))
+        };
         vec![
-            metrics::log2_histogram("runqueue_latency_seconds", &[], &self.hists_now[0], "usecs", None),
-            metrics::log2_histogram("oncpu_slice_seconds", &[], &self.hists_now[1], "usecs", None),
+            hist(0, "runqueue_latency_seconds"),
+            hist(1, "oncpu_slice_seconds"),
             metrics::gauge("tracked_processes", &[], self.procs_now.len() as f64),
         ]
     }
@@ -467,8 +480,9 @@ mod tests {
         let mut s = SchedStats::default();
         let hists = |runq: u64| {
             let mut v = Vec::new();
-            let mut h = [0u64; HIST_SLOTS];
+            let mut h = [0u64; HIST_SLOTS + 1];
             h[2] = runq;
+            h[HIST_SLOTS] = runq * 3000;
             v.extend_from_slice(tracer_plugin_kit::bytes_of(&h));
             MapSnapshot { name: "sched_hists".into(), values_per_key: 1, entries: RVec::from(vec![MapEntry { key: 0u32.to_ne_bytes().to_vec().into(), value: v.into() }]) }
         };
@@ -478,6 +492,8 @@ mod tests {
         let m = s.metrics();
         tracer_plugin_kit::test_support::assert_metrics_declared(&metric_specs(), &m);
         assert_eq!(m[0].buckets[2], 7, "since start, not since the reset");
+        assert_eq!(m[0].buckets.len(), HIST_SLOTS, "the sum is no slot");
+        assert_eq!(m[0].value, 7.0 * 3000.0 / 1e9, "the kernel's sum, in seconds");
         let Panel::Log2Histogram(h) = hist(&s, 0) else { panic!() };
         assert_eq!(h.buckets[2], 2, "the panel counts since the reset");
     }
