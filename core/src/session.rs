@@ -47,6 +47,13 @@ pub struct PluginStats {
     pub bpf_ns_per_event: Option<f64>,
     pub bpf_cpu_percent: f64,
     cost: crate::bpf_stats::CostMeter,
+    /// While BPF statistics are on: the plugin's programs' run time (ns) and
+    /// runs since it was first started, over every attachment (the kernel's
+    /// figures start again with each new program). For exported counters.
+    pub bpf_run_ns_total: u64,
+    pub bpf_runs_total: u64,
+    /// The kernel's (run ns, runs) at the last refresh.
+    bpf_last: (u64, u64),
 }
 
 pub struct PluginSlot {
@@ -470,6 +477,12 @@ impl Session {
             slot.read_counters();
             let Some(rt) = &slot.bpf else { continue };
             let (run_ns, runs) = rt.run_stats();
+            let st = &mut slot.stats;
+            // Lower than last time: new programs (re-attached) counting from 0.
+            let (ns0, n0) = if run_ns < st.bpf_last.0 || runs < st.bpf_last.1 { (0, 0) } else { st.bpf_last };
+            st.bpf_run_ns_total = st.bpf_run_ns_total.saturating_add(run_ns - ns0);
+            st.bpf_runs_total = st.bpf_runs_total.saturating_add(runs - n0);
+            st.bpf_last = (run_ns, runs);
             if run_ns > 0 {
                 if let Some((per, cpu)) = slot.stats.cost.update(run_ns, runs) {
                     slot.stats.bpf_ns_per_event = Some(per);

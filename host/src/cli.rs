@@ -84,11 +84,16 @@ pub struct Cli {
     /// on this kernel, or why a plugin cannot load; then exit.
     #[arg(long)]
     pub list_plugins: bool,
+    /// Print every exported metric (the plugins' and the host's) as a
+    /// Markdown table, and exit. Needs no root.
+    #[arg(long)]
+    pub list_metrics: bool,
     /// Serve Prometheus metrics on ADDR (`127.0.0.1:9464`): `/metrics` and
-    /// `/healthz`. Also the config key `metrics_addr`. Off by default.
+    /// `/healthz`. Also the config key `metrics.addr`. Off by default.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
-    /// The `node` label of every metric (default: $NODE_NAME, else the hostname).
+    /// The `node` label of every metric (config `node_name`; default: $NODE_NAME,
+    /// else the hostname).
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
     /// Write diagnostics to FILE instead of stderr.

@@ -31,9 +31,12 @@ pub struct Config {
     pub enabled: Vec<String>,
     #[serde(default)]
     pub ui: UiConfig,
-    /// Serve Prometheus metrics here (`127.0.0.1:9464`); `--metrics-addr` wins.
+    /// The `node` label of every metric; `--node-name` wins, default
+    /// `$NODE_NAME`, else the hostname.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metrics_addr: Option<String>,
+    pub node_name: Option<String>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Per-plugin settings, handed to the plugin as JSON; the plugin validates them.
     #[serde(default)]
     pub plugins: BTreeMap<String, serde_json::Value>,
@@ -52,6 +55,46 @@ pub struct UiConfig {
     /// The screen: tabs of rows of panels. Empty: one tab per plugin.
     #[serde(default)]
     pub tabs: Vec<TabConfig>,
+}
+
+/// Exported metrics (Prometheus endpoint, series limits).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve Prometheus metrics here (`127.0.0.1:9464`); `--metrics-addr` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    /// Per-process (`comm`) series: the names with the largest values in
+    /// each metric; the rest are summed as `comm="other"`.
+    #[serde(default = "default_top_n")]
+    pub top_n: usize,
+    /// At most this many series per metric; the smallest past it are summed
+    /// into one whose labels are all `other`.
+    #[serde(default = "default_max_series")]
+    pub max_series: usize,
+    /// Export each plugin's BPF run time and runs. Switches the kernel's BPF
+    /// statistics on while the host runs, which costs every BPF program on
+    /// the machine two clock reads per run.
+    #[serde(default = "default_true")]
+    pub bpf_cost: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_top_n() -> usize {
+    10
+}
+
+fn default_max_series() -> usize {
+    500
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { addr: None, top_n: default_top_n(), max_series: default_max_series(), bpf_cost: true }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -189,6 +232,12 @@ impl Config {
                 self.ui.refresh_hz
             ));
         }
+        if self.metrics.top_n == 0 {
+            return Err("key `metrics.top_n`: 0 would fold every process into `other`; give 1 or more".into());
+        }
+        if self.metrics.max_series < 2 {
+            return Err(format!("key `metrics.max_series`: {} leaves no room for a series and `other`; give 2 or more", self.metrics.max_series));
+        }
         for (t, tab) in self.ui.tabs.iter().enumerate() {
             if tab.rows.is_empty() {
                 return Err(format!("key `ui.tabs[{t}].rows`: tab {:?} has no rows", tab.name));
@@ -255,14 +304,15 @@ impl Config {
 }
 
 /// The `TRACER_*` variables that are config keys: those naming a top-level
-/// key (`plugins_dir`, `enabled`) or a table (`ui__`, `plugins__`). Other
+/// key (`plugins_dir`, `enabled`, `node_name`) or a table (`ui__`,
+/// `plugins__`, `metrics__`). Other
 /// `TRACER_*` variables belong to tests and tools.
 fn config_env(env: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
     env.into_iter()
         .filter(|(k, _)| {
             let Some(rest) = k.strip_prefix(ENV_PREFIX).and_then(|r| r.strip_prefix('_')) else { return false };
             let rest = rest.to_lowercase();
-            rest == "plugins_dir" || rest == "enabled" || rest.starts_with("ui__") || rest.starts_with("plugins__")
+            rest == "plugins_dir" || rest == "enabled" || rest == "node_name" || ["ui__", "plugins__", "metrics__"].iter().any(|t| rest.starts_with(t))
         })
         .collect()
 }

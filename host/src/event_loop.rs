@@ -169,7 +169,7 @@ pub async fn run(
             // last refresh read (the HTTP thread waits for the text).
             req = async { metrics.as_mut().unwrap().requests.recv().await }, if metrics.is_some() => {
                 if let (Some(req), Some(m)) = (req, metrics.as_ref()) {
-                    let _ = req.reply.send(crate::exposition::encode(session, &m.identity));
+                    let _ = req.reply.send(crate::exposition::encode(session, &m.identity, m.options));
                 }
                 Ok(usize::from(busy))
             }

@@ -37,6 +37,141 @@ struct Family {
     samples: Vec<(Labels, Value)>,
 }
 
+/// The host's own series: (name as exported, type, labels, help). One table
+/// for the exposition and for `--list-metrics`.
+pub const HOST_METRICS: &[(&str, &str, &str, &str)] = &[
+    ("tracer_build_info", "info", "version, kernel", "tracer-host's version and the kernel it runs on"),
+    ("tracer_plugin_up", "gauge", "plugin", "1 while the plugin runs"),
+    ("tracer_plugin_records_total", "counter", "plugin", "records the plugin's ring buffers delivered"),
+    ("tracer_plugin_events_lost_total", "counter", "plugin", "events the plugin's kernel side dropped (full ring buffer or map)"),
+    ("tracer_plugin_metrics_failed", "gauge", "plugin", "1 when the plugin could not give its metrics (only then)"),
+    ("tracer_plugin_bpf_seconds_total", "counter", "plugin", "time the plugin's BPF programs ran (with metrics.bpf_cost)"),
+    ("tracer_plugin_bpf_runs_total", "counter", "plugin", "runs of the plugin's BPF programs (with metrics.bpf_cost): seconds / runs is its cost per event"),
+    ("tracer_metric_series_folded", "gauge", "metric", "series summed into `other` at this scrape (past metrics.top_n process names or metrics.max_series)"),
+];
+
+/// A host family named as in HOST_METRICS (without the `_total`/`_info` the
+/// encoder adds), with its help from there.
+fn host_family(exported: &str, kind: MetricType, samples: Vec<(Labels, Value)>) -> Family {
+    let help = HOST_METRICS.iter().find(|m| m.0 == exported).map(|m| m.3).unwrap_or_default();
+    let name = exported.strip_suffix("_total").or_else(|| exported.strip_suffix("_info")).unwrap_or(exported);
+    Family { name: name.into(), help: help.into(), kind, samples }
+}
+
+/// What the exposition holds (config `[metrics]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// BPF run-time statistics are on: each plugin's BPF cost is exported.
+    pub bpf_cost: bool,
+    /// Process names kept per metric with a `comm` label; the rest are `other`.
+    pub top_n: usize,
+    /// Series per metric; the smallest past it are folded into one.
+    pub max_series: usize,
+}
+
+/// The label value series are folded into.
+const OTHER: &str = "other";
+
+/// What a series weighs when the largest are kept: a counter's or gauge's
+/// size, a histogram's count.
+fn weight(v: &Value) -> f64 {
+    let w = match v {
+        Value::Counter(x) | Value::Gauge(x) => x.abs(),
+        Value::Histogram(_, count, _) => *count as f64,
+        Value::Info => 0.0,
+    };
+    if w.is_nan() { 0.0 } else { w }
+}
+
+/// `b` added into `a`. Histograms of one metric share their bucket edges
+/// (one bucket unit per metric); their lists differ only in length.
+fn merge(a: &mut Value, b: &Value) {
+    match (a, b) {
+        (Value::Counter(x), Value::Counter(y)) | (Value::Gauge(x), Value::Gauge(y)) => *x += y,
+        (Value::Histogram(sa, ca, ba), Value::Histogram(sb, cb, bb)) => {
+            *sa += sb;
+            *ca = ca.saturating_add(*cb);
+            // Both end in the +Inf bucket: add the finite ones by position.
+            let inf = ba.pop();
+            let finite_b = &bb[..bb.len().saturating_sub(1)];
+            for (i, (edge, count)) in finite_b.iter().enumerate() {
+                match ba.get_mut(i) {
+                    Some(slot) => slot.1 = slot.1.saturating_add(*count),
+                    None => ba.push((*edge, *count)),
+                }
+            }
+            ba.extend(inf);
+        }
+        _ => {}
+    }
+}
+
+/// Keeps a family's series within the options. With a `comm` label: the
+/// `top_n` names of largest weight (summed over the name's series) stay,
+/// the others become `comm="other"`. Then, past `max_series`, the lightest
+/// series are summed into one whose labels (but `node`) are all `other`.
+/// Sums stay right: whatever is folded is added into `other`. Returns how
+/// many series were folded.
+fn fold(f: &mut Family, options: Options) -> usize {
+    let mut folded = 0;
+    let samples = std::mem::take(&mut f.samples);
+    let comm_of = |labels: &Labels| labels.iter().position(|(k, _)| k == "comm");
+    let mut samples = if samples.first().and_then(|(l, _)| comm_of(l)).is_some() {
+        let mut by_name: std::collections::HashMap<String, f64> = Default::default();
+        for (labels, v) in &samples {
+            if let Some(i) = comm_of(labels) {
+                *by_name.entry(labels[i].1.clone()).or_default() += weight(v);
+            }
+        }
+        let mut names: Vec<(String, f64)> = by_name.into_iter().filter(|(n, _)| n != OTHER).collect();
+        names.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let keep: std::collections::HashSet<String> = names.into_iter().take(options.top_n).map(|(n, _)| n).collect();
+        let mut out: Vec<(Labels, Value)> = Vec::new();
+        for (mut labels, v) in samples {
+            if let Some(i) = comm_of(&labels) {
+                if !keep.contains(&labels[i].1) {
+                    if labels[i].1 != OTHER {
+                        folded += 1;
+                    }
+                    labels[i].1 = OTHER.into();
+                }
+            }
+            match out.iter_mut().find(|(l, _)| *l == labels) {
+                Some((_, into)) => merge(into, &v),
+                None => out.push((labels, v)),
+            }
+        }
+        out
+    } else {
+        samples
+    };
+    if samples.len() > options.max_series {
+        let mut order: Vec<usize> = (0..samples.len()).collect();
+        order.sort_by(|&a, &b| weight(&samples[b].1).total_cmp(&weight(&samples[a].1)));
+        let light: std::collections::HashSet<usize> = order[options.max_series - 1..].iter().copied().collect();
+        let mut rest: Option<(Labels, Value)> = None;
+        let mut kept = Vec::new();
+        for (i, (labels, v)) in samples.into_iter().enumerate() {
+            if !light.contains(&i) {
+                kept.push((labels, v));
+                continue;
+            }
+            folded += 1;
+            match &mut rest {
+                Some((_, into)) => merge(into, &v),
+                None => {
+                    let labels = labels.into_iter().map(|(k, val)| if k == "node" { (k, val) } else { (k, OTHER.to_string()) }).collect();
+                    rest = Some((labels, v));
+                }
+            }
+        }
+        kept.extend(rest);
+        samples = kept;
+    }
+    f.samples = samples;
+    folded
+}
+
 /// What identifies this host in every series and in `tracer_build_info`.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -114,45 +249,56 @@ fn family_of(plugin: &str, spec: &MetricSpec, samples: &[MetricSample], node: &s
 }
 
 /// Everything a scrape returns, taken from the session now.
-fn families(session: &Session, id: &Identity) -> Vec<Family> {
+fn families(session: &Session, id: &Identity, options: Options) -> Vec<Family> {
     let node = || ("node".to_string(), id.node.clone());
-    let mut out = vec![Family {
-        name: "tracer_build".into(),
-        help: "tracer-host's version and the kernel it runs on".into(),
-        kind: MetricType::Info,
-        samples: vec![(vec![("version".into(), id.version.clone()), ("kernel".into(), id.kernel.clone()), node()], Value::Info)],
-    }];
+    let info = vec![(vec![("version".into(), id.version.clone()), ("kernel".into(), id.kernel.clone()), node()], Value::Info)];
+    let mut out = vec![host_family("tracer_build_info", MetricType::Info, info)];
     let mut up = Vec::new();
     let mut records = Vec::new();
     let mut lost = Vec::new();
     let mut errors = Vec::new();
+    let mut folded = Vec::new();
+    let (mut bpf_s, mut bpf_runs) = (Vec::new(), Vec::new());
     for slot in &session.slots {
         let plugin = || ("plugin".to_string(), slot.name().to_string());
         let running = slot.state == SlotState::Running;
         up.push((vec![plugin(), node()], Value::Gauge(running as u8 as f64)));
         records.push((vec![plugin(), node()], Value::Counter(slot.stats.records as f64)));
         lost.push((vec![plugin(), node()], Value::Counter(slot.stats.drops as f64)));
+        bpf_s.push((vec![plugin(), node()], Value::Counter(slot.stats.bpf_run_ns_total as f64 / 1e9)));
+        bpf_runs.push((vec![plugin(), node()], Value::Counter(slot.stats.bpf_runs_total as f64)));
         if !running {
             continue;
         }
         match slot.metrics() {
-            Ok(samples) => out.extend(slot.desc.metrics.iter().map(|spec| family_of(slot.name(), spec, &samples, &id.node))),
+            Ok(samples) => {
+                for spec in slot.desc.metrics.iter() {
+                    let mut f = family_of(slot.name(), spec, &samples, &id.node);
+                    let n = fold(&mut f, options);
+                    if n > 0 {
+                        folded.push((vec![("metric".to_string(), f.name.clone() + if matches!(f.kind, MetricType::Counter) { "_total" } else { "" }), node()], Value::Gauge(n as f64)));
+                    }
+                    out.push(f);
+                }
+            }
             Err(e) => {
                 tracing::warn!("{}: metrics: {e}", slot.name());
                 errors.push((vec![plugin(), node()], Value::Gauge(1.0)));
             }
         }
     }
-    out.push(Family { name: "tracer_plugin_up".into(), help: "1 while the plugin runs".into(), kind: MetricType::Gauge, samples: up });
-    out.push(Family { name: "tracer_plugin_records".into(), help: "records the plugin's ring buffers delivered".into(), kind: MetricType::Counter, samples: records });
-    out.push(Family {
-        name: "tracer_plugin_events_lost".into(),
-        help: "events the plugin's kernel side dropped (full ring buffer or map)".into(),
-        kind: MetricType::Counter,
-        samples: lost,
-    });
+    out.push(host_family("tracer_plugin_up", MetricType::Gauge, up));
+    out.push(host_family("tracer_plugin_records_total", MetricType::Counter, records));
+    out.push(host_family("tracer_plugin_events_lost_total", MetricType::Counter, lost));
+    if options.bpf_cost {
+        out.push(host_family("tracer_plugin_bpf_seconds_total", MetricType::Counter, bpf_s));
+        out.push(host_family("tracer_plugin_bpf_runs_total", MetricType::Counter, bpf_runs));
+    }
+    if !folded.is_empty() {
+        out.push(host_family("tracer_metric_series_folded", MetricType::Gauge, folded));
+    }
     if !errors.is_empty() {
-        out.push(Family { name: "tracer_plugin_metrics_failed".into(), help: "1 when the plugin could not give its metrics".into(), kind: MetricType::Gauge, samples: errors });
+        out.push(host_family("tracer_plugin_metrics_failed", MetricType::Gauge, errors));
     }
     out
 }
@@ -187,9 +333,9 @@ impl prometheus_client::collector::Collector for Snapshot {
 }
 
 /// The OpenMetrics text of every running plugin's metrics and the host's own.
-pub fn encode(session: &Session, id: &Identity) -> String {
+pub fn encode(session: &Session, id: &Identity, options: Options) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Snapshot(families(session, id))));
+    registry.register_collector(Box::new(Snapshot(families(session, id, options))));
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &registry) {
         tracing::warn!("encoding metrics: {e}");
@@ -232,6 +378,52 @@ mod tests {
         assert!(text.contains("tracer_syscall_latency_syscall_duration_seconds_bucket{le=\"0.000007\",syscall=\"read\",node=\"n1\"} 5"), "{text}");
         assert!(text.contains("{le=\"+Inf\",syscall=\"read\",node=\"n1\"} 5"), "{text}");
         assert!(text.contains("_count{syscall=\"read\",node=\"n1\"} 5"), "{text}");
+    }
+
+    fn fam(samples: Vec<(Labels, Value)>) -> Family {
+        Family { name: "m".into(), help: String::new(), kind: MetricType::Counter, samples }
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_top_process_names_stay_and_the_rest_sum_into_other() {
+        let mut f = fam(
+            [("a", 5.0), ("b", 50.0), ("c", 1.0), ("d", 20.0), ("other", 2.0)]
+                .iter()
+                .map(|(c, v)| (labels(&[("comm", c), ("node", "n")]), Value::Counter(*v)))
+                .collect(),
+        );
+        let n = fold(&mut f, Options { bpf_cost: false, top_n: 2, max_series: 100 });
+        assert_eq!(n, 2, "a and c folded");
+        let got: Vec<(String, f64)> = f.samples.iter().map(|(l, v)| (l[0].1.clone(), weight(v))).collect();
+        assert_eq!(got, vec![("other".into(), 8.0), ("b".into(), 50.0), ("d".into(), 20.0)], "the plugin's own other gains a and c");
+    }
+
+    #[test]
+    fn past_max_series_the_lightest_fold_into_one_all_other_series() {
+        let mut f = fam((0..10).map(|i| (labels(&[("syscall", &format!("s{i}")), ("node", "n")]), Value::Counter(i as f64))).collect());
+        let n = fold(&mut f, Options { bpf_cost: false, top_n: 10, max_series: 4 });
+        assert_eq!(n, 7);
+        assert_eq!(f.samples.len(), 4);
+        let total: f64 = f.samples.iter().map(|(_, v)| weight(v)).sum();
+        assert_eq!(total, 45.0, "nothing lost");
+        assert_eq!(f.samples[3], (labels(&[("syscall", "other"), ("node", "n")]), Value::Counter(21.0)), "0+1+..+6");
+    }
+
+    #[test]
+    fn histograms_fold_by_bucket() {
+        let h = |b: Vec<(f64, u64)>| {
+            let count = b.iter().map(|x| x.1).sum();
+            let mut b = b;
+            b.push((f64::MAX, 0));
+            Value::Histogram(1.0, count, b)
+        };
+        let mut a = h(vec![(1e-6, 1)]);
+        merge(&mut a, &h(vec![(1e-6, 2), (3e-6, 4)]));
+        assert_eq!(a, Value::Histogram(2.0, 7, vec![(1e-6, 3), (3e-6, 4), (f64::MAX, 0)]));
     }
 
     #[test]

@@ -61,3 +61,28 @@ pub fn list(session: &mut Session, settings: impl Fn(&str) -> String) -> String 
     }
     out
 }
+
+/// `--list-metrics`: every metric the plugins found declare and the host's
+/// own, as the Markdown table the README carries (a test keeps the two equal).
+/// Only the descriptors are read: nothing is started, no root needed.
+pub fn metrics_table(session: &Session) -> String {
+    let mut out = String::from("| metric | type | labels | meaning |\n| --- | --- | --- | --- |\n");
+    let mut row = |name: &str, kind: &str, labels: &str, help: &str| {
+        // A plugin's strings are not ours, and `|` would end a cell.
+        let cell = |t: &str| tracer_core::text::escape_untrusted(t).replace('|', "\\|");
+        let _ = writeln!(out, "| `{}` | {} | {} | {} |", cell(name), cell(kind), cell(labels), cell(help));
+    };
+    let mut slots: Vec<_> = session.slots.iter().collect();
+    slots.sort_by(|a, b| a.name().cmp(b.name()));
+    for slot in slots {
+        for m in slot.desc.metrics.iter() {
+            let mut labels: Vec<&str> = m.labels.iter().map(|l| l.as_str()).collect();
+            labels.push("node");
+            row(&format!("tracer_{}_{}", slot.name(), m.name), m.kind.label(), &labels.join(", "), &m.help);
+        }
+    }
+    for (name, kind, labels, help) in crate::exposition::HOST_METRICS {
+        row(name, kind, &format!("{labels}, node"), help);
+    }
+    out
+}

@@ -132,13 +132,13 @@ fn have_terminal() -> bool {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut cfg = Config::load(cli.config.as_deref())?;
     let cfg_name = cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| config_file::EMBEDDED_NAME.into());
-    let one_shot = cli.list_plugins || cli.check_config || cli.print_config;
+    let one_shot = cli.list_plugins || cli.list_metrics || cli.check_config || cli.print_config;
     let tui = !cli.headless && !one_shot;
     if tui && !have_terminal() {
         bail!("no terminal to draw the UI on (stdin or stdout is not a terminal): use --headless (--format text or json) to stream records instead");
     }
     let captured = logging::init(cli.log.as_deref(), tui)?;
-    if unsafe { libc::geteuid() } != 0 && !cli.check_config && !cli.print_config {
+    if unsafe { libc::geteuid() } != 0 && !cli.check_config && !cli.print_config && !cli.list_metrics {
         bail!("tracer-host must run as root (loading BPF programs needs CAP_BPF and CAP_PERFMON)");
     }
     // Every BPF map, program and link is a file descriptor: a low soft limit
@@ -164,9 +164,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("# tracer-host configuration in effect: {cfg_name}, then TRACER_* variables, then the command line\n{text}");
         return Ok(ExitCode::SUCCESS);
     }
-    if cli.list_plugins {
+    if cli.list_plugins || cli.list_metrics {
         use std::io::Write as _;
-        let text = list::list(&mut session, |n| cfg.plugin_settings(n));
+        let text = if cli.list_metrics { list::metrics_table(&session) } else { list::list(&mut session, |n| cfg.plugin_settings(n)) };
         return match std::io::stdout().write_all(text.as_bytes()) {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
@@ -243,11 +243,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
 
     // Prometheus endpoint: the command line, else the config file.
-    let endpoint = match cli.metrics_addr.as_ref().or(cfg.metrics_addr.as_ref()) {
-        Some(addr) => Some(metrics_http::start(addr, exposition::Identity::new(cli.node_name.as_deref())).map_err(anyhow::Error::msg)?),
+    let endpoint = match cli.metrics_addr.as_ref().or(cfg.metrics.addr.as_ref()) {
+        Some(addr) => {
+            let identity = exposition::Identity::new(cli.node_name.as_deref().or(cfg.node_name.as_deref()));
+            let options = exposition::Options { bpf_cost: cfg.metrics.bpf_cost, top_n: cfg.metrics.top_n, max_series: cfg.metrics.max_series };
+            Some(metrics_http::start(addr, identity, options).map_err(anyhow::Error::msg)?)
+        }
         None => None,
     };
 
+    // BPF run-time statistics while the UI shows them or the metrics export
+    // them; off again when this drops.
+    let _stats = if !cli.headless || (endpoint.is_some() && cfg.metrics.bpf_cost) {
+        tracer_core::bpf_stats::enable().map_err(|e| tracing::warn!("{e}")).ok()
+    } else {
+        None
+    };
     let reason = if cli.headless {
         let format = match cli.format {
             OutputFormat::Text => Format::Text,
@@ -286,8 +297,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         layout.place_unplaced(&session);
-        // BPF run-time statistics only while the UI shows them.
-        let _stats = tracer_core::bpf_stats::enable().map_err(|e| tracing::warn!("{e}")).ok();
         let cfg_for_new = cfg.clone();
         let hotplug = hotplug::HotPlug::start(dir.clone(), Box::new(move |n| cfg_for_new.plugin_settings(n)))
             .map_err(|e| tracing::warn!("{e}; plugins added later will not be seen"))

@@ -3,7 +3,7 @@
 //! that touches plugins), which encodes the metrics and hands the text back;
 //! a slow or stuck client only ever holds this thread, never tracing.
 
-use crate::exposition::Identity;
+use crate::exposition::{Identity, Options};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::SyncSender;
@@ -19,6 +19,7 @@ pub struct Scrape {
 pub struct Endpoint {
     pub requests: UnboundedReceiver<Scrape>,
     pub identity: Identity,
+    pub options: Options,
 }
 
 /// How long a client may take to send its request, and the event loop to
@@ -29,7 +30,7 @@ const MAX_REQUEST: usize = 16 * 1024;
 
 /// Listen on `addr` (`127.0.0.1:9464`, `[::]:9464`); the error names the
 /// option and the address.
-pub fn start(addr: &str, identity: Identity) -> Result<Endpoint, String> {
+pub fn start(addr: &str, identity: Identity, options: Options) -> Result<Endpoint, String> {
     let listener = TcpListener::bind(addr).map_err(|e| format!("--metrics-addr {addr}: cannot listen: {e}"))?;
     let (tx, requests) = unbounded_channel();
     std::thread::Builder::new()
@@ -43,7 +44,7 @@ pub fn start(addr: &str, identity: Identity) -> Result<Endpoint, String> {
         })
         .map_err(|e| format!("starting the metrics thread: {e}"))?;
     tracing::info!("serving metrics on http://{addr}/metrics");
-    Ok(Endpoint { requests, identity })
+    Ok(Endpoint { requests, identity, options })
 }
 
 /// The request's path and whether the client takes OpenMetrics.

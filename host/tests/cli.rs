@@ -250,3 +250,23 @@ fn tsv_gives_each_record_type_its_header_and_plain_numbers() {
         assert!(l[col("STATES(ms)")].contains("ESTABLISHED:"), "{l:?}");
     }
 }
+
+/// The README's metric table is what `--list-metrics` prints for the shipped
+/// plugins: a metric added, renamed or explained anew shows up there too.
+#[test]
+fn the_readme_lists_every_metric() {
+    let dir = all_plugins();
+    let out = Command::new(host_bin()).args(["--plugins-dir", dir.path().to_str().unwrap(), "--list-metrics"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let (start, end) = ("<!-- metrics-table -->\n", "<!-- /metrics-table -->");
+    let a = readme.find(start).expect("the README's metrics-table marker") + start.len();
+    let b = readme.find(end).expect("the README's /metrics-table marker");
+    assert_eq!(
+        &readme[a..b],
+        table,
+        "README.md's metric table differs from `tracer-host --list-metrics`: paste its output between the markers"
+    );
+    assert!(table.lines().count() > 20 && table.contains("`tracer_open_opens_total` | counter | syscall, result, node |"), "{table}");
+}

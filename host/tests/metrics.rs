@@ -66,6 +66,11 @@ fn prometheus_scrapes_the_counts_the_workloads_made() {
     let inf = r#"tracer_syscall_latency_syscall_duration_seconds_bucket{le="+Inf",syscall="getppid",node="node-under-test"}"#;
     assert_eq!(sample(&text, inf), Some(3000.0), "{text}");
     assert!(text.contains("tracer_build_info{version=") && text.contains("tracer_plugin_events_lost_total{plugin=\"open\",node=\"node-under-test\"} 0"), "{text}");
+    // Its own cost: every syscall runs syscall_latency's entry and exit
+    // programs (the comm filter is checked in them), so at least 2 x 3000 runs.
+    let runs = sample(&text, r#"tracer_plugin_bpf_runs_total{plugin="syscall_latency",node="node-under-test"}"#).unwrap_or(0.0);
+    let secs = sample(&text, r#"tracer_plugin_bpf_seconds_total{plugin="syscall_latency",node="node-under-test"}"#).unwrap_or(0.0);
+    assert!(runs >= 6000.0 && secs > 0.0, "bpf runs {runs}, seconds {secs}:\n{text}");
 
     // promtool (Debian's prometheus package) accepts the exposition.
     let mut check = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
@@ -177,4 +182,48 @@ fn sched_histogram_sums_are_the_run_and_wait_time_schedstat_counts() {
 /// The node label the host picks with no --node-name: $NODE_NAME or the hostname.
 fn tracer_host_node() -> String {
     std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()).unwrap_or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string())
+}
+
+/// Per-process series: the top N names by value, the rest summed into
+/// `other`, and the fold said in `tracer_metric_series_folded`.
+#[test]
+fn per_process_series_keep_the_top_names_and_sum_the_rest_into_other() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[staged_plugin("sched")]);
+    let port = 19474u16;
+    let mut host = Host::spawn(
+        &["--plugins-dir", dir.path().to_str().unwrap(), "--plugin", "sched", "--metrics-addr", &format!("127.0.0.1:{port}"), "--node-name", "n1", "--headless"],
+        &[("TRACER_METRICS__TOP_N", "2")],
+    );
+    host.wait_for_stderr("tracer-host: sched running");
+    // Two hogs of made-up names, 2 s and 1 s of CPU: on an otherwise quiet
+    // machine the two largest consumers while the test runs.
+    let hogs: Vec<_> = [("topn-hog-a", "2"), ("topn-hog-b", "1")]
+        .iter()
+        .map(|(name, secs)| Command::new(workload_bin()).args(["--comm", name, "spin", secs]).stdout(Stdio::piped()).spawn().unwrap())
+        .collect();
+    let runs: Vec<f64> = hogs
+        .into_iter()
+        .map(|h| {
+            let out = h.wait_with_output().unwrap();
+            String::from_utf8_lossy(&out.stdout).split_whitespace().nth(5).unwrap().parse::<f64>().unwrap() / 1e9
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(600));
+    let text = get(&format!("http://127.0.0.1:{port}/metrics"), None);
+    let series: Vec<&str> = text.lines().filter(|l| l.starts_with("tracer_sched_process_cpu_seconds_total{")).collect();
+    assert_eq!(series.len(), 3, "two names and other:\n{}", series.join("\n"));
+    for (name, truth) in [("topn-hog-a", runs[0]), ("topn-hog-b", runs[1])] {
+        eprintln!("{}", series.join("\n"));
+        let got = sample(&text, &format!("tracer_sched_process_cpu_seconds_total{{comm=\"{name}\",node=\"n1\"}}")).unwrap_or_else(|| panic!("{name} not in the top 2:\n{}", series.join("\n")));
+        // As in the sums test: the ms before the name is set are not counted.
+        assert!((got - truth).abs() <= 0.02 + truth * 0.02, "{name}: {got} s, schedstat {truth} s");
+    }
+    assert!(sample(&text, r#"tracer_sched_process_cpu_seconds_total{comm="other",node="n1"}"#).is_some_and(|v| v > 0.0), "{}", series.join("\n"));
+    let folded = sample(&text, r#"tracer_metric_series_folded{metric="tracer_sched_process_cpu_seconds_total",node="n1"}"#);
+    assert!(folded.is_some_and(|n| n >= 1.0), "the fold is said: {folded:?}");
+    host.signal(libc::SIGTERM);
+    let (code, _, stderr) = host.finish();
+    assert_eq!(code, Some(0), "{stderr}");
 }

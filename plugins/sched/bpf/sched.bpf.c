@@ -30,9 +30,14 @@ struct sched_task {
 	__u64 wakeup_ts;  /* runnable since (0: not waiting) */
 	__u64 oncpu_ts;   /* on a CPU since (0: not running) */
 	__u64 pending_wait;
+	/* The kernel's own totals for this thread at its last switch-out:
+	 * se.sum_exec_runtime and sched_info.run_delay. */
+	__u64 last_run_total;
+	__u64 last_delay_total;
 	__u32 pending_migrations;
 	__u32 tgid;       /* learned when the thread is first switched out */
 	__u8 pending_has_wait;
+	__u8 totals_known; /* last_*_total are set */
 };
 
 struct {
@@ -138,21 +143,45 @@ static __always_inline void on_migrate(__u32 tid)
 		t->pending_migrations++;
 }
 
-/* `prev` is current: account what it did to its process. */
+/* `prev` is current: account what it did to its process.
+ *
+ * Run and wait time come from the kernel's own per-thread totals where the
+ * thread was seen switched out before: the run time since then is the growth
+ * of se.sum_exec_runtime, the wait the growth of sched_info.run_delay (which
+ * the kernel has added this slice's wait to by now). Timestamps of switch-in
+ * are only the fallback for a thread's first slice: a switch-in can go
+ * unseen (measured here: sched_switch events from some threads never reach
+ * tracepoints), and a slice timed from a missing switch-in is lost whole. */
 static __always_inline void switch_out(__u32 prev_tid, bool voluntary, __u64 now)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct sched_task *t = bpf_map_lookup_elem(&sched_tasks, &prev_tid);
+	struct task_struct *cur = (void *)bpf_get_current_task();
+	__u64 run_total = BPF_CORE_READ(cur, se.sum_exec_runtime);
+	__u64 delay_total = 0;
+	bool have_delay = bpf_core_field_exists(cur->sched_info.run_delay);
 	struct sched_proc *p;
 	__u64 slice = 0, wait = 0;
 	__u32 migrations = 0;
 	bool has_wait = false;
 
+	if (have_delay)
+		delay_total = BPF_CORE_READ(cur, sched_info.run_delay);
 	if (t) {
-		if (t->oncpu_ts)
-			slice = now - t->oncpu_ts;
 		wait = t->pending_wait;
 		has_wait = t->pending_has_wait;
+		if (t->totals_known) {
+			slice = run_total - t->last_run_total;
+			if (have_delay) {
+				wait = delay_total - t->last_delay_total;
+				has_wait = has_wait || wait;
+			}
+		} else if (t->oncpu_ts) {
+			slice = now - t->oncpu_ts;
+		}
+		t->last_run_total = run_total;
+		t->last_delay_total = delay_total;
+		t->totals_known = 1;
 		migrations = t->pending_migrations;
 		t->oncpu_ts = 0;
 		t->pending_wait = 0;

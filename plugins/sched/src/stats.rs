@@ -3,6 +3,7 @@
 use crate::settings::Mode;
 use std::collections::HashMap;
 use tracer_plugin_api::{FieldKind, FieldValue, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
+use tracer_plugin_kit::comm_totals::CommTotals;
 use tracer_plugin_kit::metrics;
 use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
 use tracer_plugin_kit::table::{column, extra, key, sum, table};
@@ -104,6 +105,8 @@ pub struct SchedStats {
     hists_prev: [Vec<u64>; 2],
     hists_base: [Vec<u64>; 2],
     comms: HashMap<u32, String>,
+    /// Run and wait ns by process name since the plugin started.
+    by_comm: CommTotals<2>,
     pub inserted: u64,
 }
 
@@ -200,6 +203,9 @@ impl SchedStats {
                 let procs = &self.procs_now;
                 self.comms.retain(|pid, _| procs.contains_key(pid));
                 self.comms.extend(fresh);
+                // After the processes and their names are read (in this order).
+                let named: Vec<_> = self.procs_now.iter().map(|(pid, p)| (*pid, self.comm(*pid), [p.run_ns, p.wait_ns])).collect();
+                self.by_comm.update(named);
             }
             "sched_counters" => {
                 if let Some(e) = snap.entries.iter().find(|e| key_u32(&e.key, 0) == Some(SCHED_STAT_PROC_INSERTED)) {
@@ -327,8 +333,9 @@ impl SchedStats {
     }
 
     /// Since the plugin started: the system-wide histograms (carried across
-    /// re-attaches, so they only grow) and the processes tracked now. No
-    /// per-process series: pids are not a bounded label set.
+    /// re-attaches, so they only grow), the processes tracked now, and run
+    /// and wait time by process name (never by pid: pids are not a bounded
+    /// label set; the host keeps the top names).
     pub fn metrics(&self) -> Vec<MetricSample> {
         let hist = |i: usize, name: &str| {
             let h = &self.hists_now[i];
@@ -341,6 +348,11 @@ impl SchedStats {
             hist(1, "oncpu_slice_seconds"),
             metrics::gauge("tracked_processes", &[], self.procs_now.len() as f64),
         ]
+        .into_iter()
+        .chain(self.by_comm.totals().into_iter().flat_map(|(comm, [run, wait])| {
+            [metrics::counter_f("process_cpu_seconds_total", &[&comm], run as f64 / 1e9), metrics::counter_f("process_runqueue_wait_seconds_total", &[&comm], wait as f64 / 1e9)]
+        }))
+        .collect()
     }
 }
 
@@ -357,6 +369,8 @@ pub fn metric_specs() -> Vec<MetricSpec> {
         MetricSpec::new("runqueue_latency_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "time from wakeup to running (runqlat)", &[]),
         MetricSpec::new("oncpu_slice_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "time on a CPU per slice (cpudist)", &[]),
         MetricSpec::new("tracked_processes", MetricKind::GAUGE, "1", "processes in the kernel's per-process map", &[]),
+        MetricSpec::new("process_cpu_seconds_total", MetricKind::COUNTER, "seconds", "time on a CPU by process name (top N names, the rest as other)", &["comm"]),
+        MetricSpec::new("process_runqueue_wait_seconds_total", MetricKind::COUNTER, "seconds", "time waiting in a run queue by process name (top N names, the rest as other)", &["comm"]),
     ]
 }
 

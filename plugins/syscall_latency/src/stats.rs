@@ -5,6 +5,7 @@
 use crate::settings::{syscall_name, Mode};
 use std::collections::HashMap;
 use tracer_plugin_api::{FieldKind, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
+use tracer_plugin_kit::comm_totals::CommTotals;
 use tracer_plugin_kit::metrics;
 use tracer_plugin_kit::panels::{counters, def, PanelDef};
 use tracer_plugin_kit::table::{column, key, max, sum, table};
@@ -92,6 +93,8 @@ pub struct SyscallStats {
     syscalls: Readings<u32, Totals>,
     procs: Readings<(u32, u32), ProcTotals>,
     comms: HashMap<u32, String>,
+    /// Syscalls and ns in them by process name since the plugin started.
+    by_comm: CommTotals<2>,
     /// Live entries of the per-process map at the last read.
     pub proc_entries: u64,
     /// Insertions into the per-process map (from the counters), for evictions.
@@ -136,6 +139,15 @@ impl SyscallStats {
             }
             "sc_comms" => {
                 self.comms = snap.entries.iter().filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value)))).collect();
+                // After the per-process map (read before the names).
+                let mut per: HashMap<u32, [u64; 2]> = HashMap::new();
+                for ((tgid, _), t) in &self.procs.now {
+                    let e = per.entry(*tgid).or_default();
+                    e[0] = e[0].saturating_add(t.count);
+                    e[1] = e[1].saturating_add(t.total_ns);
+                }
+                let named: Vec<_> = per.into_iter().map(|(tgid, v)| (tgid, self.comm(tgid), v)).collect();
+                self.by_comm.update(named);
             }
             other => return Err(format!("syscall_latency: unexpected map {other}")),
         }
@@ -315,6 +327,12 @@ impl SyscallStats {
             v.push(metrics::counter("syscall_errors_total", &[&name], t.errors));
             v.push(metrics::log2_histogram("syscall_duration_seconds", &[&name], &t.hist, "usecs", Some(t.total_ns as f64 / 1e9)));
         }
+        if self.per_process {
+            for (comm, [count, ns]) in self.by_comm.totals() {
+                v.push(metrics::counter("process_syscalls_total", &[&comm], count));
+                v.push(metrics::counter_f("process_syscall_seconds_total", &[&comm], ns as f64 / 1e9));
+            }
+        }
         v
     }
 }
@@ -324,6 +342,8 @@ pub fn metric_specs() -> Vec<MetricSpec> {
         MetricSpec::new("syscalls_total", MetricKind::COUNTER, "1", "completed syscalls", &["syscall"]),
         MetricSpec::new("syscall_errors_total", MetricKind::COUNTER, "1", "syscalls that returned an error", &["syscall"]),
         MetricSpec::new("syscall_duration_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "time from syscall entry to exit", &["syscall"]),
+        MetricSpec::new("process_syscalls_total", MetricKind::COUNTER, "1", "completed syscalls by process name, with per_process on (top N names, the rest as other)", &["comm"]),
+        MetricSpec::new("process_syscall_seconds_total", MetricKind::COUNTER, "seconds", "time in syscalls by process name, with per_process on (top N names, the rest as other)", &["comm"]),
     ]
 }
 
