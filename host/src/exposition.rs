@@ -115,7 +115,7 @@ fn merge(a: &mut Value, b: &Value) {
 fn fold(f: &mut Family, options: Options) -> usize {
     let mut folded = 0;
     let samples = std::mem::take(&mut f.samples);
-    let comm_of = |labels: &Labels| labels.iter().position(|(k, _)| k == "comm");
+    let comm_of = |labels: &Labels| labels.iter().position(|(k, _)| k == tracer_plugin_api::common_names::COMM);
     let mut samples = if samples.first().and_then(|(l, _)| comm_of(l)).is_some() {
         let mut by_name: std::collections::HashMap<String, f64> = Default::default();
         for (labels, v) in &samples {

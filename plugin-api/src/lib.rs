@@ -63,7 +63,9 @@ pub const HOST_KERNEL_TGID_ENV: &str = "TRACER_HOST_KERNEL_TGID";
 pub mod common_names {
     /// A process id (tgid): setting kind UINT, column U64.
     pub const PID: &str = "pid";
-    /// A task name, at most 15 bytes: setting kind STRING, column STR.
+    /// A task name, at most 15 bytes: setting kind STRING, column STR. Also
+    /// the one open-ended metric label (per-process series by name): the
+    /// host keeps the top names of a metric with it and folds the rest.
     pub const COMM: &str = "comm";
     /// A user id: setting kind UINT, column U64.
     pub const UID: &str = "uid";
