@@ -12,7 +12,9 @@ pub fn enable() -> Result<StatsEnabled, String> {
     // SAFETY: plain syscall wrapper; a non-negative result is a new fd we own.
     let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
     if fd < 0 {
-        return Err(format!("BPF run-time statistics unavailable: {}", std::io::Error::from_raw_os_error(-fd)));
+        let e = std::io::Error::from_raw_os_error(-fd);
+        let hint = if -fd == libc::EPERM { " (switching them on needs CAP_SYS_ADMIN)" } else { "" };
+        return Err(format!("BPF run-time statistics unavailable: {e}{hint}"));
     }
     Ok(StatsEnabled(unsafe { OwnedFd::from_raw_fd(fd) }))
 }

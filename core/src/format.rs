@@ -73,6 +73,12 @@ impl Clock {
     }
 }
 
+/// `2026-11-22T22:41:19.123456789Z`: Unix seconds and nanoseconds as RFC 3339 in UTC.
+pub fn rfc3339_utc(secs: i64, nanos: u32) -> String {
+    let (y, mo, d, h, mi, s) = civil_from_unix(secs);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{nanos:09}Z")
+}
+
 /// Writes wall-clock times as RFC 3339 in UTC with nanoseconds
 /// (`2026-11-22T22:41:19.123456789Z`) straight into a writer, remembering the
 /// date-and-seconds part: it changes once a second while records come by the

@@ -92,6 +92,12 @@ pub fn ensure_tracefs() -> Result<(), String> {
     if tracefs_ready() {
         return Ok(());
     }
+    // Mounted but closed to us (tracefs is root-only, mode 0700).
+    if let Err(e) = std::fs::read_dir(Path::new(TRACEFS).join("events")) {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            return Err(format!("tracefs at {TRACEFS} is not readable by this user ({e}): run as root or with CAP_DAC_READ_SEARCH"));
+        }
+    }
     let target = std::ffi::CString::new(TRACEFS).unwrap();
     let fstype = std::ffi::CString::new("tracefs").unwrap();
     let src = std::ffi::CString::new("nodev").unwrap();

@@ -99,6 +99,11 @@ impl PluginSlot {
         self.desc.info.name.as_str()
     }
 
+    /// The settings (JSON) it runs with.
+    pub fn settings(&self) -> &str {
+        &self.settings
+    }
+
     pub fn runtime(&self) -> Option<&BpfRuntime> {
         self.bpf.as_ref()
     }

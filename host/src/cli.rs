@@ -11,6 +11,9 @@ pub enum OutputFormat {
     Tsv,
     /// One JSON object per line, each with a `type`.
     Json,
+    /// Nothing on stdout: no records, no final panels (a daemon that exports
+    /// metrics or writes --report; diagnostics still go to stderr).
+    None,
 }
 
 /// The longest --duration: a year (anything longer is a typo, and
@@ -96,6 +99,10 @@ pub struct Cli {
     /// else the hostname).
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
+    /// Write a JSON report (configs/report.schema.json) to FILE when the host
+    /// stops, and whenever it gets SIGUSR1.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Write diagnostics to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,

@@ -107,17 +107,25 @@ fn injected_fault() {
     }
 }
 
-pub async fn run(
-    session: &mut Session,
-    fe: &mut dyn Frontend,
-    duration: Option<Duration>,
-    terminal: bool,
-    mut hotplug: Option<crate::hotplug::HotPlug>,
-    mut metrics: Option<crate::metrics_http::Endpoint>,
-) -> StopReason {
+/// What runs beside the plugins, each optional.
+#[derive(Default)]
+pub struct Services<'a> {
+    /// Plugins dropped into or taken out of the plugins directory.
+    pub hotplug: Option<crate::hotplug::HotPlug>,
+    /// Scrapes of the Prometheus endpoint.
+    pub metrics: Option<crate::metrics_http::Endpoint>,
+    /// SIGHUP: re-read the configuration. None: SIGHUP stops the host (a
+    /// terminal that hangs up).
+    pub reload: Option<Box<dyn FnMut(&mut Session) + 'a>>,
+    /// SIGUSR1: write the report now.
+    pub report: Option<Box<dyn FnMut(&Session) + 'a>>,
+}
+
+pub async fn run(session: &mut Session, fe: &mut dyn Frontend, duration: Option<Duration>, terminal: bool, services: Services<'_>) -> StopReason {
+    let Services { mut hotplug, mut metrics, mut reload, mut report } = services;
     let mk = |k: SignalKind| signal(k).expect("installing a signal handler");
-    let (mut sigint, mut sigterm, mut sighup) =
-        (mk(SignalKind::interrupt()), mk(SignalKind::terminate()), mk(SignalKind::hangup()));
+    let (mut sigint, mut sigterm, mut sighup, mut sigusr1) =
+        (mk(SignalKind::interrupt()), mk(SignalKind::terminate()), mk(SignalKind::hangup()), mk(SignalKind::user_defined1()));
     let deadline = duration.map(|d| tokio::time::Instant::now() + d);
     let mut events = if terminal { Some(EventStream::new()) } else { None };
     let mut watched = session.poller_generation();
@@ -132,7 +140,21 @@ pub async fn run(
         let step: Result<usize, StopReason> = tokio::select! {
             _ = sigint.recv() => Err(StopReason::Signal("SIGINT")),
             _ = sigterm.recv() => Err(StopReason::Signal("SIGTERM")),
-            _ = sighup.recv() => Err(StopReason::Signal("SIGHUP")),
+            _ = sighup.recv() => match reload.as_mut() {
+                Some(r) => {
+                    r(session);
+                    fe.plugins_changed(session);
+                    Ok(usize::from(busy))
+                }
+                None => Err(StopReason::Signal("SIGHUP")),
+            },
+            _ = sigusr1.recv() => {
+                match report.as_mut() {
+                    Some(r) => r(session),
+                    None => tracing::warn!("SIGUSR1: there is no --report file to write"),
+                }
+                Ok(usize::from(busy))
+            }
             _ = async { tokio::time::sleep_until(deadline.unwrap()).await }, if deadline.is_some() => {
                 // Take what is still in the rings before the final report.
                 drain(session, fe).and(Err(StopReason::DurationOver))

@@ -12,6 +12,8 @@ use tracer_plugin_api::FieldValue;
 
 pub struct Headless {
     writer: RecordWriter<StdoutQueue>,
+    /// `--format none`: nothing goes to stdout.
+    quiet: bool,
     refresh: Duration,
     /// Records lost to the output backlog already reported.
     reported_backlog: u64,
@@ -20,9 +22,11 @@ pub struct Headless {
 }
 
 impl Headless {
-    pub fn new(format: Format, refresh: Duration) -> Self {
+    /// `format` None: nothing on stdout (`--format none`).
+    pub fn new(format: Option<Format>, refresh: Duration) -> Self {
         Headless {
-            writer: RecordWriter::new(StdoutQueue::new(), format, Clock::now()),
+            writer: RecordWriter::new(StdoutQueue::new(), format.unwrap_or(Format::Json), Clock::now()),
+            quiet: format.is_none(),
             refresh,
             reported_backlog: 0,
             reported_drops: HashMap::new(),
@@ -37,6 +41,9 @@ impl Headless {
 
     /// Final panels of every running plugin, then flush.
     pub fn finish(&mut self, session: &Session) -> std::io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
         for slot in &session.slots {
             if slot.state != SlotState::Running {
                 continue;
@@ -77,7 +84,8 @@ fn closed(e: std::io::Error) -> StopReason {
 
 impl Frontend for Headless {
     fn wants_records(&self) -> bool {
-        true
+        // Quiet: records still reach their plugins, undecoded.
+        !self.quiet
     }
 
     fn record(&mut self, slot: &PluginSlot, ring: u32, values: &[FieldValue]) -> Result<(), StopReason> {
@@ -101,7 +109,9 @@ impl Frontend for Headless {
                 let lost = total - *seen;
                 *seen = total;
                 tracing::warn!("{}: {lost} events lost in the kernel ({total} in all): a ring buffer or map was full", slot.name());
-                self.writer.lost(slot.name(), lost, total).map_err(closed)?;
+                if !self.quiet {
+                    self.writer.lost(slot.name(), lost, total).map_err(closed)?;
+                }
             }
         }
         // Records reach a pipe at least once per refresh, not only when 256 KiB filled.

@@ -21,6 +21,9 @@ mod logging;
 mod metrics_http;
 mod overrides;
 mod plugin_settings;
+mod privileges;
+mod reload;
+mod report;
 mod procstat;
 mod stdout_queue;
 mod tui;
@@ -49,7 +52,7 @@ fn main() -> ExitCode {
 
 /// Names to run: --plugin, else the config's `enabled`, each once. The second
 /// value is how many named plugins are not loaded.
-fn selection(cli: &Cli, cfg: &Config, session: &Session) -> (Vec<usize>, usize) {
+pub(crate) fn selection(cli: &Cli, cfg: &Config, session: &Session) -> (Vec<usize>, usize) {
     let names = if cli.plugins.is_empty() { &cfg.enabled } else { &cli.plugins };
     let mut v = Vec::new();
     let mut missing = 0;
@@ -100,7 +103,7 @@ fn check_plugin_tables(cfg: &Config, file: &str, session: &Session) -> anyhow::R
 
 /// `-p`, `-c`, `-u` and `--set` over the config's plugin tables; a common
 /// filter that some running plugin does not take is said.
-fn apply_command_line(cli: &Cli, cfg: &mut Config, session: &Session) -> anyhow::Result<()> {
+pub(crate) fn apply_command_line(cli: &Cli, cfg: &mut Config, session: &Session) -> anyhow::Result<()> {
     let mut filters = Vec::new();
     let mut add = |flag, key, v: Option<String>| {
         if let Some(value) = v {
@@ -123,6 +126,17 @@ fn declared_settings(session: &Session) -> Vec<(&str, &[tracer_plugin_api::Setti
     session.slots.iter().map(|s| (s.name(), s.desc.settings.as_slice())).collect()
 }
 
+/// Why the run ended, as the report says it.
+fn stop_text(r: &StopReason) -> String {
+    match r {
+        StopReason::DurationOver => "duration over".into(),
+        StopReason::Signal(s) => format!("stopped by {s}"),
+        StopReason::Quit => "quit".into(),
+        StopReason::OutputClosed => "stdout closed".into(),
+        StopReason::Error(e) => format!("error: {e}"),
+    }
+}
+
 /// Is there a terminal to draw on (the UI reads keys from stdin and draws to stdout)?
 fn have_terminal() -> bool {
     use std::io::IsTerminal;
@@ -138,8 +152,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         bail!("no terminal to draw the UI on (stdin or stdout is not a terminal): use --headless (--format text or json) to stream records instead");
     }
     let captured = logging::init(cli.log.as_deref(), tui)?;
-    if unsafe { libc::geteuid() } != 0 && !cli.check_config && !cli.print_config && !cli.list_metrics {
-        bail!("tracer-host must run as root (loading BPF programs needs CAP_BPF and CAP_PERFMON)");
+    if !cli.check_config && !cli.print_config && !cli.list_metrics {
+        // Root, or a user holding the capabilities tracing needs.
+        let caps = privileges::effective().map_err(anyhow::Error::msg)?;
+        // The kernel's BPF statistics are switched on for the UI and the exported cost.
+        let wants_stats = !cli.headless || (cli.metrics_addr.is_some() || cfg.metrics.addr.is_some()) && cfg.metrics.bpf_cost;
+        for note in privileges::check(caps, privileges::tracefs_readable(), wants_stats).map_err(anyhow::Error::msg)? {
+            tracing::warn!("{note}");
+        }
     }
     // Every BPF map, program and link is a file descriptor: a low soft limit
     // would show up as misleading load errors.
@@ -259,16 +279,41 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let report = cli.report.as_ref().map(|p| report::Report::new(p, exposition::Identity::new(cli.node_name.as_deref().or(cfg.node_name.as_deref()))));
+    let write_report = |session: &Session, stop: Option<&str>| {
+        if let Some(r) = &report {
+            match r.write(session, stop.is_some(), stop) {
+                Ok(()) => diag!("tracer-host: report written to {}", cli.report.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+                Err(e) => tracing::error!("{e}"),
+            }
+        }
+    };
     let reason = if cli.headless {
         let format = match cli.format {
-            OutputFormat::Text => Format::Text,
-            OutputFormat::Tsv => Format::Tsv,
-            OutputFormat::Json => Format::Json,
+            OutputFormat::Text => Some(Format::Text),
+            OutputFormat::Tsv => Some(Format::Tsv),
+            OutputFormat::Json => Some(Format::Json),
+            OutputFormat::None => None,
         };
         let mut fe = headless::Headless::new(format, refresh);
         fe.set_record_types(headless::record_types(&session));
-        let reason = rt.block_on(event_loop::run(&mut session, &mut fe, duration, false, None, endpoint));
+        let services = event_loop::Services {
+            metrics: endpoint,
+            // The daemon (`--format none`) reloads on SIGHUP; a run that
+            // streams records stops, as when its terminal hangs up.
+            reload: (format.is_none()).then(|| {
+                Box::new(|session: &mut Session| match reload::reload(&cli, session) {
+                    Ok(changes) if changes.is_empty() => diag!("tracer-host: SIGHUP: configuration read again, nothing changed"),
+                    Ok(changes) => diag!("tracer-host: SIGHUP: configuration read again: {}", changes.join("; ")),
+                    Err(e) => tracing::error!("SIGHUP: {e}; nothing changed"),
+                }) as Box<dyn FnMut(&mut Session)>
+            }),
+            report: Some(Box::new(|session: &Session| write_report(session, None))),
+            ..Default::default()
+        };
+        let reason = rt.block_on(event_loop::run(&mut session, &mut fe, duration, false, services));
         session.refresh();
+        write_report(&session, Some(&stop_text(&reason)));
         if reason != StopReason::OutputClosed {
             // Queued, not written: this never waits on stdout.
             if let Err(e) = fe.finish(&session) {
@@ -304,9 +349,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let reason = {
             let screen = tui::Screen::new(layout, refresh, settings);
             let mut fe = tui::Tui::new(screen, captured.clone(), cfg.ui.mouse).context("opening the terminal")?;
-            rt.block_on(event_loop::run(&mut session, &mut fe, duration, true, hotplug, endpoint))
+            let services = event_loop::Services {
+                hotplug,
+                metrics: endpoint,
+                report: Some(Box::new(|session: &Session| write_report(session, None))),
+                ..Default::default()
+            };
+            rt.block_on(event_loop::run(&mut session, &mut fe, duration, true, services))
             // fe drops here: the terminal is restored before anything is printed.
         };
+        write_report(&session, Some(&stop_text(&reason)));
         if let Some(c) = &captured {
             for line in c.take() {
                 diag!("{line}");

@@ -35,6 +35,13 @@ const PACKAGES: &[(&str, &str)] = &[
     // Real programs the UI tests trace (an http.server under a curl loop).
     ("curl", "/usr/bin/curl"),
     ("python3", "/usr/bin/python3"),
+    // The daemon tests: the report's schema checked by jsonschema, the
+    // DaemonSet read by a YAML parser, the systemd unit by systemd-analyze,
+    // an unprivileged user with capabilities made by setpriv.
+    ("python3-jsonschema", "/usr/lib/python3/dist-packages/jsonschema/__init__.py"),
+    ("python3-yaml", "/usr/lib/python3/dist-packages/yaml/__init__.py"),
+    ("systemd", "/usr/bin/systemd-analyze"),
+    ("util-linux", "/usr/bin/setpriv"),
     // The metrics endpoint's tests: promtool and a real Prometheus server.
     ("prometheus", "/usr/bin/prometheus"),
     // The guest kernels' checks (guest.rs).

@@ -86,12 +86,18 @@ pub struct Host {
 
 impl Host {
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Host {
-        assert_root();
         let mut cmd = Command::new(host_bin());
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Host::from_command(cmd)
+    }
+
+    /// A host started by `cmd` (another binary, or through setpriv).
+    pub fn from_command(mut cmd: Command) -> Host {
+        assert_root();
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("starting tracer-host");
         let stderr = Arc::new(Mutex::new(String::new()));
         let err_pipe = child.stderr.take().unwrap();
