@@ -58,7 +58,7 @@ fn plugin_json(slot: &PluginSlot) -> Value {
     let st_json = &slot.stats;
     let attach: Vec<Value> = slot
         .runtime()
-        .map(|rt| rt.choices.iter().map(|c| json!({"probe": c.probe, "mode": c.mode.to_string()})).collect())
+        .map(|rt| rt.choices.iter().map(|c| json!({"probe": c.probe, "hook": c.mode.to_string()})).collect())
         .unwrap_or_default();
     let mut metrics = Vec::new();
     let mut panels = Vec::new();
