@@ -95,6 +95,11 @@ pub struct Cli {
     /// `/healthz`. Also the config key `metrics.addr`. Off by default.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
+    /// Push the metrics to an OpenTelemetry receiver (OTLP/HTTP, JSON) at
+    /// URL (`http://127.0.0.1:4318`) every `otlp.interval_secs`. Also the
+    /// config key `otlp.endpoint`. Off by default.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// The `node` label of every metric (config `node_name`; default: $NODE_NAME,
     /// else the hostname).
     #[arg(long, value_name = "NAME")]

@@ -37,6 +37,8 @@ pub struct Config {
     pub node_name: Option<String>,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub otlp: OtlpConfig,
     /// Per-plugin settings, handed to the plugin as JSON; the plugin validates them.
     #[serde(default)]
     pub plugins: BTreeMap<String, serde_json::Value>,
@@ -77,6 +79,55 @@ pub struct MetricsConfig {
     /// the machine two clock reads per run.
     #[serde(default = "default_true")]
     pub bpf_cost: bool,
+}
+
+/// The OTLP push (`--otlp-endpoint`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// `http://HOST:PORT` of an OTLP/HTTP receiver; `--otlp-endpoint` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Seconds between two pushes.
+    #[serde(default = "default_otlp_interval")]
+    pub interval_secs: f64,
+    /// Batches kept while the receiver is away; past it the oldest go.
+    #[serde(default = "default_otlp_queue")]
+    pub queue: usize,
+    /// Seconds one attempt may take (connect, send, answer).
+    #[serde(default = "default_otlp_timeout")]
+    pub timeout_secs: f64,
+    /// The resource's `service.name`.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+}
+
+fn default_otlp_interval() -> f64 {
+    10.0
+}
+
+fn default_otlp_queue() -> usize {
+    60
+}
+
+fn default_otlp_timeout() -> f64 {
+    5.0
+}
+
+fn default_service_name() -> String {
+    "tracer".into()
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            endpoint: None,
+            interval_secs: default_otlp_interval(),
+            queue: default_otlp_queue(),
+            timeout_secs: default_otlp_timeout(),
+            service_name: default_service_name(),
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -235,6 +286,15 @@ impl Config {
         if self.metrics.top_n == 0 {
             return Err("key `metrics.top_n`: 0 would fold every process into `other`; give 1 or more".into());
         }
+        if !(self.otlp.interval_secs.is_finite() && (0.1..=3600.0).contains(&self.otlp.interval_secs)) {
+            return Err(format!("key `otlp.interval_secs`: {} is out of range (0.1 to 3600 seconds)", self.otlp.interval_secs));
+        }
+        if !(self.otlp.timeout_secs.is_finite() && (0.1..=60.0).contains(&self.otlp.timeout_secs)) {
+            return Err(format!("key `otlp.timeout_secs`: {} is out of range (0.1 to 60 seconds)", self.otlp.timeout_secs));
+        }
+        if self.otlp.queue == 0 {
+            return Err("key `otlp.queue`: 0 leaves no room for a batch; give 1 or more".into());
+        }
         if self.metrics.max_series < 2 {
             return Err(format!("key `metrics.max_series`: {} leaves no room for a series and `other`; give 2 or more", self.metrics.max_series));
         }
@@ -305,14 +365,14 @@ impl Config {
 
 /// The `TRACER_*` variables that are config keys: those naming a top-level
 /// key (`plugins_dir`, `enabled`, `node_name`) or a table (`ui__`,
-/// `plugins__`, `metrics__`). Other
+/// `plugins__`, `metrics__`, `otlp__`). Other
 /// `TRACER_*` variables belong to tests and tools.
 fn config_env(env: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
     env.into_iter()
         .filter(|(k, _)| {
             let Some(rest) = k.strip_prefix(ENV_PREFIX).and_then(|r| r.strip_prefix('_')) else { return false };
             let rest = rest.to_lowercase();
-            rest == "plugins_dir" || rest == "enabled" || rest == "node_name" || ["ui__", "plugins__", "metrics__"].iter().any(|t| rest.starts_with(t))
+            rest == "plugins_dir" || rest == "enabled" || rest == "node_name" || ["ui__", "plugins__", "metrics__", "otlp__"].iter().any(|t| rest.starts_with(t))
         })
         .collect()
 }

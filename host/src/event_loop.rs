@@ -119,10 +119,17 @@ pub struct Services<'a> {
     pub reload: Option<Box<dyn FnMut(&mut Session) + 'a>>,
     /// SIGUSR1: write the report now.
     pub report: Option<Box<dyn FnMut(&Session) + 'a>>,
+    /// Called at this period (the OTLP push), after the refresh it follows.
+    pub every: Option<(Duration, Box<dyn FnMut(&Session) + 'a>)>,
 }
 
 pub async fn run(session: &mut Session, fe: &mut dyn Frontend, duration: Option<Duration>, terminal: bool, services: Services<'_>) -> StopReason {
-    let Services { mut hotplug, mut metrics, mut reload, mut report } = services;
+    let Services { mut hotplug, mut metrics, mut reload, mut report, mut every } = services;
+    let mut every_tick = every.as_ref().map(|(p, _)| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + *p, *p);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     let mk = |k: SignalKind| signal(k).expect("installing a signal handler");
     let (mut sigint, mut sigterm, mut sighup, mut sigusr1) =
         (mk(SignalKind::interrupt()), mk(SignalKind::terminate()), mk(SignalKind::hangup()), mk(SignalKind::user_defined1()));
@@ -148,6 +155,12 @@ pub async fn run(session: &mut Session, fe: &mut dyn Frontend, duration: Option<
                 }
                 None => Err(StopReason::Signal("SIGHUP")),
             },
+            _ = async { every_tick.as_mut().unwrap().tick().await }, if every_tick.is_some() => {
+                if let Some((_, f)) = every.as_mut() {
+                    f(session);
+                }
+                Ok(usize::from(busy))
+            }
             _ = sigusr1.recv() => {
                 match report.as_mut() {
                     Some(r) => r(session),
@@ -191,7 +204,7 @@ pub async fn run(session: &mut Session, fe: &mut dyn Frontend, duration: Option<
             // last refresh read (the HTTP thread waits for the text).
             req = async { metrics.as_mut().unwrap().requests.recv().await }, if metrics.is_some() => {
                 if let (Some(req), Some(m)) = (req, metrics.as_ref()) {
-                    let _ = req.reply.send(crate::exposition::encode(session, &m.identity, m.options));
+                    let _ = req.reply.send(crate::exposition::encode(session, &m.exposition));
                 }
                 Ok(usize::from(busy))
             }

@@ -16,10 +16,10 @@ use prometheus_client::registry::Registry;
 use tracer_core::session::{Session, SlotState};
 use tracer_plugin_api::{MetricKind, MetricSample, MetricSpec};
 
-type Labels = Vec<(String, String)>;
+pub(crate) type Labels = Vec<(String, String)>;
 
 #[derive(Debug, Clone, PartialEq)]
-enum Value {
+pub(crate) enum Value {
     Counter(f64),
     Gauge(f64),
     /// sum (base unit), count, per-bucket (upper edge in the base unit, count).
@@ -28,13 +28,13 @@ enum Value {
 }
 
 #[derive(Debug, Clone)]
-struct Family {
+pub(crate) struct Family {
     /// Without `_total` for counters and `_info` for info metrics: the
     /// encoder adds those.
-    name: String,
-    help: String,
-    kind: MetricType,
-    samples: Vec<(Labels, Value)>,
+    pub name: String,
+    pub help: String,
+    pub kind: MetricType,
+    pub samples: Vec<(Labels, Value)>,
 }
 
 /// The host's own series: (name as exported, type, labels, help). One table
@@ -47,6 +47,10 @@ pub const HOST_METRICS: &[(&str, &str, &str, &str)] = &[
     ("tracer_plugin_metrics_failed", "gauge", "plugin", "1 when the plugin could not give its metrics (only then)"),
     ("tracer_plugin_bpf_seconds_total", "counter", "plugin", "time the plugin's BPF programs ran (with metrics.bpf_cost)"),
     ("tracer_plugin_bpf_runs_total", "counter", "plugin", "runs of the plugin's BPF programs (with metrics.bpf_cost): seconds / runs is its cost per event"),
+    ("tracer_otlp_batches_sent_total", "counter", "", "metric batches the OTLP receiver accepted (with --otlp-endpoint)"),
+    ("tracer_otlp_batches_dropped_total", "counter", "", "metric batches given up: the queue was full while the receiver was away, or it refused them"),
+    ("tracer_otlp_send_failures_total", "counter", "", "attempts to send a batch that failed (each is retried with backoff)"),
+    ("tracer_otlp_queued_batches", "gauge", "", "batches waiting to be sent"),
     ("tracer_metric_series_folded", "gauge", "metric", "series summed into `other` at this scrape (past metrics.top_n process names or metrics.max_series)"),
 ];
 
@@ -56,6 +60,14 @@ fn host_family(exported: &str, kind: MetricType, samples: Vec<(Labels, Value)>) 
     let help = HOST_METRICS.iter().find(|m| m.0 == exported).map(|m| m.3).unwrap_or_default();
     let name = exported.strip_suffix("_total").or_else(|| exported.strip_suffix("_info")).unwrap_or(exported);
     Family { name: name.into(), help: help.into(), kind, samples }
+}
+
+/// Everything an encoding of the metrics needs besides the session: who
+/// this host is, the series limits, and the OTLP push's own figures.
+pub struct Exposition {
+    pub identity: Identity,
+    pub options: Options,
+    pub otlp: Option<std::sync::Arc<std::sync::Mutex<crate::otlp::Status>>>,
 }
 
 /// What the exposition holds (config `[metrics]`).
@@ -249,7 +261,8 @@ fn family_of(plugin: &str, spec: &MetricSpec, samples: &[MetricSample], node: &s
 }
 
 /// Everything a scrape returns, taken from the session now.
-fn families(session: &Session, id: &Identity, options: Options) -> Vec<Family> {
+pub(crate) fn families(session: &Session, x: &Exposition) -> Vec<Family> {
+    let (id, options) = (&x.identity, x.options);
     let node = || ("node".to_string(), id.node.clone());
     let info = vec![(vec![("version".into(), id.version.clone()), ("kernel".into(), id.kernel.clone()), node()], Value::Info)];
     let mut out = vec![host_family("tracer_build_info", MetricType::Info, info)];
@@ -300,6 +313,14 @@ fn families(session: &Session, id: &Identity, options: Options) -> Vec<Family> {
     if !errors.is_empty() {
         out.push(host_family("tracer_plugin_metrics_failed", MetricType::Gauge, errors));
     }
+    if let Some(st) = &x.otlp {
+        let st = st.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let c = |v: u64| vec![(vec![node()], Value::Counter(v as f64))];
+        out.push(host_family("tracer_otlp_batches_sent_total", MetricType::Counter, c(st.sent)));
+        out.push(host_family("tracer_otlp_batches_dropped_total", MetricType::Counter, c(st.dropped)));
+        out.push(host_family("tracer_otlp_send_failures_total", MetricType::Counter, c(st.failures)));
+        out.push(host_family("tracer_otlp_queued_batches", MetricType::Gauge, vec![(vec![node()], Value::Gauge(st.queued as f64))]));
+    }
     out
 }
 
@@ -333,9 +354,9 @@ impl prometheus_client::collector::Collector for Snapshot {
 }
 
 /// The OpenMetrics text of every running plugin's metrics and the host's own.
-pub fn encode(session: &Session, id: &Identity, options: Options) -> String {
+pub fn encode(session: &Session, x: &Exposition) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Snapshot(families(session, id, options))));
+    registry.register_collector(Box::new(Snapshot(families(session, x))));
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &registry) {
         tracing::warn!("encoding metrics: {e}");

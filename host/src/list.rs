@@ -82,7 +82,7 @@ pub fn metrics_table(session: &Session) -> String {
         }
     }
     for (name, kind, labels, help) in crate::exposition::HOST_METRICS {
-        row(name, kind, &format!("{labels}, node"), help);
+        row(name, kind, &if labels.is_empty() { "node".to_string() } else { format!("{labels}, node") }, help);
     }
     out
 }

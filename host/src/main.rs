@@ -19,6 +19,7 @@ mod hotplug;
 mod list;
 mod logging;
 mod metrics_http;
+mod otlp;
 mod overrides;
 mod plugin_settings;
 mod privileges;
@@ -156,7 +157,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // Root, or a user holding the capabilities tracing needs.
         let caps = privileges::effective().map_err(anyhow::Error::msg)?;
         // The kernel's BPF statistics are switched on for the UI and the exported cost.
-        let wants_stats = !cli.headless || (cli.metrics_addr.is_some() || cfg.metrics.addr.is_some()) && cfg.metrics.bpf_cost;
+        let exports = cli.metrics_addr.is_some() || cfg.metrics.addr.is_some() || cli.otlp_endpoint.is_some() || cfg.otlp.endpoint.is_some();
+        let wants_stats = !cli.headless || exports && cfg.metrics.bpf_cost;
         for note in privileges::check(caps, privileges::tracefs_readable(), wants_stats).map_err(anyhow::Error::msg)? {
             tracing::warn!("{note}");
         }
@@ -262,24 +264,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
 
-    // Prometheus endpoint: the command line, else the config file.
-    let endpoint = match cli.metrics_addr.as_ref().or(cfg.metrics.addr.as_ref()) {
-        Some(addr) => {
-            let identity = exposition::Identity::new(cli.node_name.as_deref().or(cfg.node_name.as_deref()));
-            let options = exposition::Options { bpf_cost: cfg.metrics.bpf_cost, top_n: cfg.metrics.top_n, max_series: cfg.metrics.max_series };
-            Some(metrics_http::start(addr, identity, options).map_err(anyhow::Error::msg)?)
-        }
+    // Exported metrics: the Prometheus endpoint and the OTLP push, each from
+    // the command line, else the config file.
+    let metrics_addr = cli.metrics_addr.as_ref().or(cfg.metrics.addr.as_ref());
+    let otlp_endpoint = cli.otlp_endpoint.as_ref().or(cfg.otlp.endpoint.as_ref());
+    let push = match otlp_endpoint {
+        Some(url) => Some(
+            otlp::Push::start(otlp::Settings {
+                endpoint: url.clone(),
+                interval: Duration::from_secs_f64(cfg.otlp.interval_secs),
+                queue: cfg.otlp.queue,
+                timeout: Duration::from_secs_f64(cfg.otlp.timeout_secs),
+                service_name: cfg.otlp.service_name.clone(),
+            })
+            .map_err(anyhow::Error::msg)?,
+        ),
         None => None,
     };
+    let exposition = std::sync::Arc::new(exposition::Exposition {
+        identity: exposition::Identity::new(cli.node_name.as_deref().or(cfg.node_name.as_deref())),
+        options: exposition::Options { bpf_cost: cfg.metrics.bpf_cost, top_n: cfg.metrics.top_n, max_series: cfg.metrics.max_series },
+        otlp: push.as_ref().map(|p| p.status.clone()),
+    });
+    let endpoint = match metrics_addr {
+        Some(addr) => Some(metrics_http::start(addr, exposition.clone()).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let started = std::time::SystemTime::now();
+    let push_batch = |session: &Session| {
+        if let Some(p) = &push {
+            p.offer(otlp::encode(&exposition::families(session, &exposition), &exposition, &p.settings.service_name, started));
+        }
+    };
+    let every = || push.as_ref().map(|p| (p.settings.interval, Box::new(push_batch) as Box<dyn FnMut(&Session)>));
 
     // BPF run-time statistics while the UI shows them or the metrics export
     // them; off again when this drops.
-    let _stats = if !cli.headless || (endpoint.is_some() && cfg.metrics.bpf_cost) {
+    let exported = endpoint.is_some() || push.is_some();
+    let _stats = if !cli.headless || (exported && cfg.metrics.bpf_cost) {
         tracer_core::bpf_stats::enable().map_err(|e| tracing::warn!("{e}")).ok()
     } else {
         None
     };
-    let report = cli.report.as_ref().map(|p| report::Report::new(p, exposition::Identity::new(cli.node_name.as_deref().or(cfg.node_name.as_deref()))));
+    let report = cli.report.as_ref().map(|p| report::Report::new(p, exposition.identity.clone()));
     let write_report = |session: &Session, stop: Option<&str>| {
         if let Some(r) = &report {
             match r.write(session, stop.is_some(), stop) {
@@ -309,11 +336,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }) as Box<dyn FnMut(&mut Session)>
             }),
             report: Some(Box::new(|session: &Session| write_report(session, None))),
+            every: every(),
             ..Default::default()
         };
         let reason = rt.block_on(event_loop::run(&mut session, &mut fe, duration, false, services));
         session.refresh();
         write_report(&session, Some(&stop_text(&reason)));
+        push_batch(&session);
         if reason != StopReason::OutputClosed {
             // Queued, not written: this never waits on stdout.
             if let Err(e) = fe.finish(&session) {
@@ -353,12 +382,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 hotplug,
                 metrics: endpoint,
                 report: Some(Box::new(|session: &Session| write_report(session, None))),
+                every: every(),
                 ..Default::default()
             };
             rt.block_on(event_loop::run(&mut session, &mut fe, duration, true, services))
             // fe drops here: the terminal is restored before anything is printed.
         };
         write_report(&session, Some(&stop_text(&reason)));
+        push_batch(&session);
         if let Some(c) = &captured {
             for line in c.take() {
                 diag!("{line}");
@@ -374,6 +405,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         for line in report {
             diag!("{line}");
         }
+    }
+    // Everything is detached: what the push still holds may take its time.
+    if let Some(p) = push {
+        diag!("tracer-host: {}", p.finish());
     }
     match reason {
         StopReason::Error(e) => bail!("{e}"),

@@ -3,7 +3,8 @@
 //! that touches plugins), which encodes the metrics and hands the text back;
 //! a slow or stuck client only ever holds this thread, never tracing.
 
-use crate::exposition::{Identity, Options};
+use crate::exposition::Exposition;
+use std::sync::Arc;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::SyncSender;
@@ -18,8 +19,7 @@ pub struct Scrape {
 /// What the event loop needs to answer scrapes.
 pub struct Endpoint {
     pub requests: UnboundedReceiver<Scrape>,
-    pub identity: Identity,
-    pub options: Options,
+    pub exposition: Arc<Exposition>,
 }
 
 /// How long a client may take to send its request, and the event loop to
@@ -30,7 +30,7 @@ const MAX_REQUEST: usize = 16 * 1024;
 
 /// Listen on `addr` (`127.0.0.1:9464`, `[::]:9464`); the error names the
 /// option and the address.
-pub fn start(addr: &str, identity: Identity, options: Options) -> Result<Endpoint, String> {
+pub fn start(addr: &str, exposition: Arc<Exposition>) -> Result<Endpoint, String> {
     let listener = TcpListener::bind(addr).map_err(|e| format!("--metrics-addr {addr}: cannot listen: {e}"))?;
     let (tx, requests) = unbounded_channel();
     std::thread::Builder::new()
@@ -44,7 +44,7 @@ pub fn start(addr: &str, identity: Identity, options: Options) -> Result<Endpoin
         })
         .map_err(|e| format!("starting the metrics thread: {e}"))?;
     tracing::info!("serving metrics on http://{addr}/metrics");
-    Ok(Endpoint { requests, identity, options })
+    Ok(Endpoint { requests, exposition })
 }
 
 /// The request's path and whether the client takes OpenMetrics.

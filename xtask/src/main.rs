@@ -92,6 +92,31 @@ fn setup() -> Result<()> {
     Ok(())
 }
 
+/// The OTLP tests' receiver: the rotel collector, from its PyPI package
+/// (which carries the `rotel-agent` binary), installed under target/tools.
+pub const ROTEL: &str = "rotel==0.0.1a15";
+
+fn ensure_rotel() -> Result<()> {
+    let dir = target_dir().join("tools/rotel");
+    if dir.join("rotel/rotel-agent").exists() {
+        return Ok(());
+    }
+    let mut pip = Command::new("python3");
+    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]).arg(&dir).arg(ROTEL);
+    if run(&mut pip).is_err() {
+        // Debian's python3 has no pip until python3-pip is installed.
+        if is_root() && Path::new("/usr/bin/apt-get").exists() && !Path::new("/usr/lib/python3/dist-packages/pip").exists() {
+            run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends", "python3-pip"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        }
+        run(Command::new("/usr/bin/python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--break-system-packages", "--target"])
+            .arg(&dir)
+            .arg(ROTEL))
+        .context("installing the rotel collector from PyPI (for the OTLP tests)")?;
+    }
+    Ok(())
+}
+
 /// `[lib] name` of each crate under plugins/.
 fn plugin_lib_names() -> Result<Vec<String>> {
     let mut names = Vec::new();
@@ -231,6 +256,7 @@ fn main() -> Result<()> {
         Some("test") => {
             build(false)?;
             build_fixtures()?;
+            ensure_rotel()?;
             // Tests that load BPF share the kernel: one test thread per binary
             // keeps "no link left" checks about our own links only.
             let mut c = cargo();
