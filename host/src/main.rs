@@ -376,7 +376,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map_err(|e| tracing::warn!("{e}; plugins added later will not be seen"))
             .ok();
         let reason = {
-            let screen = tui::Screen::new(layout, refresh, settings);
+            let mut screen = tui::Screen::new(layout, refresh, settings);
+            screen.otlp = push.as_ref().map(|p| p.status.clone());
             let mut fe = tui::Tui::new(screen, captured.clone(), cfg.ui.mouse).context("opening the terminal")?;
             let services = event_loop::Services {
                 hotplug,

@@ -38,6 +38,26 @@ pub struct Status {
     pub failures: u64,
     pub queued: usize,
     pub last_error: Option<String>,
+    /// The last attempt failed and the thread is backing off.
+    pub failing: bool,
+}
+
+impl Status {
+    /// For the UI's status line: what was sent and lost, and whether the
+    /// receiver is away now (then true: shown as a problem).
+    pub fn summary(&self) -> (String, bool) {
+        let mut s = format!("otlp sent {}", self.sent);
+        if self.dropped > 0 {
+            s.push_str(&format!(" dropped {}", self.dropped));
+        }
+        if self.failing {
+            s.push_str(&format!(" retrying, {} queued", self.queued));
+            if let Some(e) = &self.last_error {
+                s.push_str(&format!(" ({e})"));
+            }
+        }
+        (s, self.failing || self.dropped > 0)
+    }
 }
 
 /// Where and how often (config `[otlp]`).
@@ -339,6 +359,7 @@ fn send_loop(rx: Receiver<Vec<u8>>, st: Arc<Mutex<Status>>, target: Target, cap:
                 s.sent += 1;
                 s.queued = queue.len();
                 backoff = Duration::from_secs(1);
+                s.failing = false;
                 if failing {
                     failing = false;
                     tracing::warn!("OTLP: {url} takes batches again ({} dropped so far, {} queued)", s.dropped, queue.len());
@@ -355,6 +376,7 @@ fn send_loop(rx: Receiver<Vec<u8>>, st: Arc<Mutex<Status>>, target: Target, cap:
             Sent::Retry(e) => {
                 let mut s = lock();
                 s.failures += 1;
+                s.failing = true;
                 if !failing {
                     failing = true;
                     tracing::warn!("OTLP: cannot send to {url}: {e}; retrying with backoff, batches queue up (at most {cap})");
@@ -387,6 +409,17 @@ mod tests {
         assert!(parse_endpoint("c:4318").unwrap_err().starts_with("--otlp-endpoint c:4318: give http://"));
         assert!(parse_endpoint("http://c").unwrap_err().contains("no port"));
         assert!(parse_endpoint("http://c:99999").unwrap_err().contains("port"));
+    }
+
+    #[test]
+    fn the_status_line_says_what_was_lost_and_whether_the_receiver_is_away() {
+        let mut st = Status { made: 5, sent: 5, ..Default::default() };
+        assert_eq!(st.summary(), ("otlp sent 5".to_string(), false));
+        st.dropped = 2;
+        st.failing = true;
+        st.queued = 3;
+        st.last_error = Some("connect 127.0.0.1:4318: refused".into());
+        assert_eq!(st.summary(), ("otlp sent 5 dropped 2 retrying, 3 queued (connect 127.0.0.1:4318: refused)".to_string(), true));
     }
 
     #[test]

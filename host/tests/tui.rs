@@ -1002,3 +1002,79 @@ fn a_tiny_terminal_is_told_so_and_a_resize_brings_the_panels() {
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
 }
+
+/// The OTLP push on the status line: a receiver that is not there shows as
+/// retrying and, with a queue of one batch, as dropped batches; once something
+/// answers on the port, batches are sent and the retrying goes. The receiver
+/// here is a bare HTTP 200 (what the collector says is tested in otlp.rs).
+#[test]
+fn the_otlp_push_shows_in_the_status_line() {
+    let _g = serial();
+    assert_root();
+    let dir = plugin_dir(&[open_plugin()]);
+    let port = 19486;
+    let cmd = format!(
+        "TRACER_OTLP__INTERVAL_SECS=1 TRACER_OTLP__QUEUE=1 {} --config {} --plugins-dir {} --otlp-endpoint http://127.0.0.1:{port}; echo EXITED rc=$?; sleep 60",
+        host_bin().display(),
+        default_config().display(),
+        dir.path().display()
+    );
+    let t = Tmux::start_sized(&cmd, 200, 40);
+    t.wait_for("retrying");
+    let screen = t.wait_for(" dropped ");
+    assert!(screen.contains("otlp sent 0 dropped "), "{screen}");
+    // Now something takes the batches: HTTP 200 to every request.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    listener.set_nonblocking(true).unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut c, _)) => {
+                    c.set_nonblocking(false).unwrap();
+                    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    let mut buf = vec![0u8; 1 << 20];
+                    let mut got = Vec::new();
+                    // Headers, then as many body bytes as Content-Length says.
+                    loop {
+                        let n = c.read(&mut buf).unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&got);
+                        if let Some(h) = text.find("\r\n\r\n") {
+                            let len = text[..h]
+                                .lines()
+                                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                                .unwrap_or(0);
+                            if got.len() >= h + 4 + len {
+                                break;
+                            }
+                        }
+                    }
+                    let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    // Backoff is at most 30 s; the retry after the listener came up sends.
+    let start = Instant::now();
+    let screen = loop {
+        let screen = t.capture();
+        let sent = screen.split("otlp sent ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok());
+        if sent.unwrap_or(0) > 0 && !screen.contains("retrying") {
+            break screen;
+        }
+        assert!(start.elapsed() < Duration::from_secs(45), "the push never recovered:\n{screen}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(screen.contains(" dropped "), "what was dropped stays shown:\n{screen}");
+    t.keys(&["q"]);
+    t.wait_for("EXITED rc=0");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    server.join().unwrap();
+}

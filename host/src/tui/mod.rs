@@ -111,6 +111,8 @@ pub struct Screen {
     settings: HashMap<String, serde_json::Value>,
     /// Shown in the status line: (cpu %, rss bytes).
     pub host_usage: (f64, u64),
+    /// The OTLP push's figures, with --otlp-endpoint.
+    pub otlp: Option<std::sync::Arc<std::sync::Mutex<crate::otlp::Status>>>,
     /// Pivots in force, the latest last.
     pivots: Vec<Pivot>,
     /// Every log message so far (the log view), newest last.
@@ -148,6 +150,7 @@ impl Screen {
             last_rate_at: Instant::now(),
             settings,
             host_usage: (0.0, 0),
+            otlp: None,
             pivots: Vec::new(),
             log: Vec::new(),
             hits: Default::default(),
@@ -318,6 +321,10 @@ impl Screen {
             format_hz(1.0 / self.refresh.as_secs_f64()),
             if self.paused { " │ PAUSED" } else { "" }
         ))];
+        if let Some(st) = &self.otlp {
+            let (text, bad) = st.lock().unwrap_or_else(|e| e.into_inner()).summary();
+            second.push(Span::styled(format!(" │ {}", tracer_core::text::escape_untrusted(&text)), if bad { Style::new().fg(Color::Red) } else { Style::new() }));
+        }
         let mut problems: Vec<String> = session
             .slots
             .iter()
