@@ -335,7 +335,20 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    print!("{table}");
+    if !scenarios.is_empty() {
+        print!("{table}");
+    }
+    let mut export_json = String::new();
+    if only.is_none_or(|o| o == "export") {
+        let files: Vec<PathBuf> = crate::bench_export::TRACERS.iter().map(|t| rel.join(format!("plugins/libtracer_{t}.so"))).collect();
+        let dir = plugin_dir("bench-export", &files)?;
+        let window = Duration::from_secs_f64((30.0 * scale).max(10.0));
+        let r = crate::bench_export::bench_export(&rel, &crate::bench_export::rotel_bin(target), &dir, reps.clamp(1, 3), window);
+        let _ = std::fs::remove_dir_all(&dir);
+        let (t, j) = r?;
+        print!("{t}");
+        export_json = format!(",\"export\":{j}");
+    }
     let out = target.join("bench");
     std::fs::create_dir_all(&out)?;
     let machine = format!(
@@ -343,7 +356,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim()
     );
-    std::fs::write(out.join("bench.json"), format!("{{\"machine\":\"{machine}\",\"results\":[\n{}\n]}}\n", json_rows.join(",\n")))?;
+    std::fs::write(out.join("bench.json"), format!("{{\"machine\":\"{machine}\",\"results\":[\n{}\n]{export_json}}}\n", json_rows.join(",\n")))?;
     println!("machine: {machine}; medians of {reps}; written to {}", out.join("bench.json").display());
     Ok(())
 }

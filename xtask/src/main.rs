@@ -9,10 +9,12 @@
 //!   guest            only the checks on other kernels (after a build)
 //!   soak [--minutes N]  (root) the long run: all tracers under steady load,
 //!                    host RSS growth and drops checked (see soak.rs)
-//!   bench [--reps N] [--scale F] [--only TRACER]  (root) release build, then per-tracer cost
-//!                    against no tracing and empty programs (see bench.rs)
+//!   bench [--reps N] [--scale F] [--only TRACER|export]  (root) release build, then per-tracer cost
+//!                    against no tracing and empty programs (see bench.rs); `--only export`:
+//!                    the Prometheus endpoint's and OTLP push's cost (bench_export.rs)
 
 mod bench;
+mod bench_export;
 mod guest;
 mod soak;
 
@@ -279,10 +281,13 @@ fn main() -> Result<()> {
         Some("bench") => {
             build(true)?;
             let num = |name: &str, default: f64| option(&args, name).and_then(|v| v.parse().ok()).unwrap_or(default);
+            if option(&args, "--only").is_none_or(|o| o == "export") {
+                ensure_rotel()?;
+            }
             bench::bench(&target_dir(), num("--reps", 5.0) as usize, num("--scale", 1.0), option(&args, "--only"))
         }
         _ => {
-            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | guest | bench [--reps N] [--scale F] [--only TRACER] | soak [--minutes N]");
+            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | guest | bench [--reps N] [--scale F] [--only TRACER|export] | soak [--minutes N]");
             std::process::exit(2);
         }
     }
