@@ -44,6 +44,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("python3-yaml", "/usr/lib/python3/dist-packages/yaml/__init__.py"),
     ("systemd", "/usr/bin/systemd-analyze"),
     ("util-linux", "/usr/bin/setpriv"),
+    // pip, for the rotel collector from PyPI (the OTLP tests).
+    ("python3-pip", "/usr/lib/python3/dist-packages/pip/__init__.py"),
     // The metrics endpoint's tests: promtool and a real Prometheus server.
     ("prometheus", "/usr/bin/prometheus"),
     // The guest kernels' checks (guest.rs).
@@ -106,10 +108,8 @@ fn ensure_rotel() -> Result<()> {
     let mut pip = Command::new("python3");
     pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]).arg(&dir).arg(ROTEL);
     if run(&mut pip).is_err() {
-        // Debian's python3 has no pip until python3-pip is installed.
-        if is_root() && Path::new("/usr/bin/apt-get").exists() && !Path::new("/usr/lib/python3/dist-packages/pip").exists() {
-            run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends", "python3-pip"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
-        }
+        // The python3 first on PATH may have no pip; Debian's has (setup
+        // installs python3-pip), and wants this flag even with --target.
         run(Command::new("/usr/bin/python3")
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--break-system-packages", "--target"])
             .arg(&dir)
