@@ -112,6 +112,16 @@ fn attrs(labels: &[(String, String)]) -> Vec<Json> {
     labels.iter().filter(|(k, _)| k != "node").map(|(k, v)| attr(k, v)).collect()
 }
 
+/// OTLP's kinds of metric data, each written as the field of its name
+/// (`{"sum": {...}}`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+enum Data {
+    Sum(Json),
+    Gauge(Json),
+    Histogram(Json),
+}
+
 /// One metric family as an OTLP metric: counters as monotonic cumulative
 /// sums, gauges as gauges, histograms with explicit bounds (the log2 edges in
 /// the base unit) and per-bucket counts, info as a gauge of 1.
@@ -120,7 +130,7 @@ fn metric_json(f: &Family, start: &str, now: &str) -> Json {
     let body = match f.kind {
         MetricType::Counter => {
             let points: Vec<Json> = f.samples.iter().filter_map(|(l, v)| if let Value::Counter(x) = v { Some(point(l, *x)) } else { None }).collect();
-            json!({"sum": {"aggregationTemporality": 2, "isMonotonic": true, "dataPoints": points}})
+            Data::Sum(json!({"aggregationTemporality": 2, "isMonotonic": true, "dataPoints": points}))
         }
         MetricType::Histogram => {
             let points: Vec<Json> = f
@@ -149,7 +159,7 @@ fn metric_json(f: &Family, start: &str, now: &str) -> Json {
                     Some(p)
                 })
                 .collect();
-            json!({"histogram": {"aggregationTemporality": 2, "dataPoints": points}})
+            Data::Histogram(json!({"aggregationTemporality": 2, "dataPoints": points}))
         }
         _ => {
             let points: Vec<Json> = f
@@ -160,7 +170,7 @@ fn metric_json(f: &Family, start: &str, now: &str) -> Json {
                     _ => point(l, 1.0),
                 })
                 .collect();
-            json!({"gauge": {"dataPoints": points}})
+            Data::Gauge(json!({"dataPoints": points}))
         }
     };
     // The exposition's names lack the suffixes its encoder adds; an info
@@ -168,7 +178,7 @@ fn metric_json(f: &Family, start: &str, now: &str) -> Json {
     // names them).
     let name = if matches!(f.kind, MetricType::Info) { format!("{}_info", f.name) } else { f.name.clone() };
     let mut m = json!({"name": name, "description": f.help});
-    if let (Json::Object(m), Json::Object(b)) = (&mut m, body) {
+    if let (Json::Object(m), Ok(Json::Object(b))) = (&mut m, serde_json::to_value(body)) {
         m.extend(b);
     }
     m

@@ -187,8 +187,14 @@ impl SchedStats {
                     }
                 }
                 for i in 0..2 {
-                    // Fewer events than before: the map is new (re-attached).
-                    if sat_sum(fresh[i].iter().copied()) < sat_sum(self.raw_hists[i].iter().copied()) {
+                    // Fewer events, or less time, than before: the map is
+                    // new (re-attached). Counts and the ns sum apart: a sum
+                    // of both would let a new map's long waits hide its
+                    // fewer events.
+                    let count = |h: &[u64]| sat_sum(h.iter().take(HIST_SLOTS).copied());
+                    let ns = |h: &[u64]| h.get(HIST_SLOTS).copied().unwrap_or(0);
+                    let (new, old) = (&fresh[i], &self.raw_hists[i]);
+                    if count(new) < count(old) || ns(new) < ns(old) {
                         self.carry_hists[i] = hist_plus(&self.carry_hists[i], &self.raw_hists[i]);
                     }
                     self.raw_hists[i] = fresh[i].clone();
@@ -510,6 +516,22 @@ mod tests {
         assert_eq!(m[0].value, 7.0 * 3000.0 / 1e9, "the kernel's sum, in seconds");
         let Panel::Log2Histogram(h) = hist(&s, 0) else { panic!() };
         assert_eq!(h.buckets[2], 2, "the panel counts since the reset");
+    }
+
+    #[test]
+    fn a_new_map_with_fewer_but_longer_waits_is_still_a_new_map() {
+        let mut s = SchedStats::default();
+        let hists = |runq: u64, ns_each: u64| {
+            let mut h = [0u64; HIST_SLOTS + 1];
+            h[2] = runq;
+            h[HIST_SLOTS] = runq * ns_each;
+            let v = tracer_plugin_kit::bytes_of(&h).to_vec();
+            MapSnapshot { name: "sched_hists".into(), values_per_key: 1, entries: RVec::from(vec![MapEntry { key: 0u32.to_ne_bytes().to_vec().into(), value: v.into() }]) }
+        };
+        s.on_map(&hists(4000, 3_000)).unwrap();
+        // Re-attached: 1,000 waits, but longer ones (more ns in all).
+        s.on_map(&hists(1000, 50_000)).unwrap();
+        assert_eq!(s.metrics()[0].buckets[2], 5000, "the old map's 4,000 are carried");
     }
 
     #[test]
