@@ -19,6 +19,11 @@
 //!                                  fills every per-process and per-file table)
 //!   tracer-workload exit CODE [ARGS...]              exit with CODE at once (an
 //!                                  exec with known arguments and status)
+//!   tracer-workload [--comm NAME] dio PATH read|write|fsync SIZE N
+//!                                  N O_DIRECT reads or writes of SIZE bytes
+//!                                  (a multiple of 4096) at offsets 0, SIZE, ...
+//!                                  of PATH (a block device or file), or N
+//!                                  fsync(2) calls on it
 //!   tracer-workload [--comm NAME] execs N            N children, one after
 //!                                  another, each an exec of this program that
 //!                                  exits at once (fork + exec + exit + wait)
@@ -45,7 +50,7 @@ fn num(s: Option<&String>, what: &str) -> u64 {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | sleeps N MS | open PATH N | tcp4|tcp6|tcp4c|tcp6c PORT N BYTES | tcpresets CLOSED_PORT PORT | spin SECS | pingpong N | churn DIR N");
+    eprintln!("tracer-workload: {msg}\nusage: tracer-workload [--comm NAME] getppid N | sleeps N MS | open PATH N | tcp4|tcp6|tcp4c|tcp6c PORT N BYTES | tcpresets CLOSED_PORT PORT | spin SECS | pingpong N | churn DIR N | dio PATH read|write|fsync SIZE N");
     std::process::exit(2);
 }
 
@@ -53,6 +58,50 @@ fn getppid(n: u64) {
     for _ in 0..n {
         // SAFETY: no arguments, no memory.
         unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+}
+
+/// O_DIRECT I/O of known sizes: each call one request to the device (for
+/// sizes within the device's max request size).
+fn direct_io(path: &str, op: &str, size: usize, n: u64) {
+    let c = std::ffi::CString::new(path).unwrap();
+    let flags = match op {
+        "read" => libc::O_RDONLY | libc::O_DIRECT,
+        "write" => libc::O_WRONLY | libc::O_DIRECT,
+        "fsync" => libc::O_WRONLY,
+        _ => usage("dio: OP is read, write or fsync"),
+    };
+    if size == 0 || size % 4096 != 0 {
+        usage("dio: SIZE must be a multiple of 4096");
+    }
+    // SAFETY: a NUL-terminated path.
+    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        eprintln!("tracer-workload: open {path}: {}", std::io::Error::last_os_error());
+        std::process::exit(1);
+    }
+    let layout = std::alloc::Layout::from_size_align(size, 4096).unwrap();
+    // SAFETY: a non-zero size; freed below.
+    let buf = unsafe { std::alloc::alloc_zeroed(layout) };
+    for i in 0..n {
+        let off = (i as usize * size) as libc::off_t;
+        // SAFETY: buf holds size bytes, aligned for O_DIRECT.
+        let r = unsafe {
+            match op {
+                "read" => libc::pread(fd, buf as *mut libc::c_void, size, off),
+                "write" => libc::pwrite(fd, buf as *const libc::c_void, size, off),
+                _ => libc::fsync(fd) as isize,
+            }
+        };
+        if r < 0 || (op != "fsync" && r as usize != size) {
+            eprintln!("tracer-workload: {op} {path} at {off}: {r} ({})", std::io::Error::last_os_error());
+            std::process::exit(1);
+        }
+    }
+    // SAFETY: allocated above with this layout; fd is ours.
+    unsafe {
+        std::alloc::dealloc(buf, layout);
+        libc::close(fd);
     }
 }
 
@@ -209,6 +258,13 @@ fn main() {
             let path = args.get(1).unwrap_or_else(|| usage("open needs PATH"));
             let n = num(args.get(2), "N");
             open_close(path, n);
+            n
+        }
+        Some("dio") => {
+            let path = args.get(1).unwrap_or_else(|| usage("dio needs PATH"));
+            let op = args.get(2).unwrap_or_else(|| usage("dio needs read, write or fsync"));
+            let (size, n) = (num(args.get(3), "SIZE") as usize, num(args.get(4), "N"));
+            direct_io(path, op, size, n);
             n
         }
         Some(v @ ("tcp4" | "tcp6" | "tcp4c" | "tcp6c")) => {
