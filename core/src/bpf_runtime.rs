@@ -150,6 +150,10 @@ pub enum AttemptError {
     /// A kernel type or field the program reads is not in this kernel's BTF.
     #[error("program {program} reads a kernel field this kernel does not have ({detail})")]
     CoreRelocation { program: String, detail: String },
+    /// The program's hook (a tp_btf tracepoint, an fentry function) is not
+    /// in this kernel's BTF: the kernel does not have it.
+    #[error("this kernel has no hook {hook} (program {program})")]
+    NoSuchHook { program: String, hook: String },
     /// The verifier refused the program; the end of its log.
     #[error("the BPF verifier rejected program {program}; end of its log:{}", indented(log_tail))]
     Verifier { program: String, log_tail: Vec<String> },
@@ -185,6 +189,10 @@ fn load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[String]) -> A
     if let Some(relo) = log.iter().find_map(|l| l.split("failed to resolve CO-RE relocation ").nth(1)) {
         let detail = relo.trim().trim_start_matches("<byte_off> ").split(" (").next().unwrap_or("").to_string();
         return AttemptError::CoreRelocation { program, detail };
+    }
+    // libbpf: "prog 'p': failed to find kernel BTF type ID of 'block_io_start': -3"
+    if let Some(hook) = log.iter().find_map(|l| l.split("failed to find kernel BTF type ID of '").nth(1)?.split('\'').next().map(str::to_string)) {
+        return AttemptError::NoSuchHook { program, hook };
     }
     if let Some(tail) = libbpf_log::verifier_tail(log, 12) {
         if !tail.is_empty() {
@@ -449,6 +457,9 @@ mod tests {
         let e = load_error(&einval, &[AttachKind::TpBtf], &relo);
         assert_eq!(e, AttemptError::CoreRelocation { program: "q".into(), detail: "[280] struct a.b".into() });
         assert_eq!(e.to_string(), "program q reads a kernel field this kernel does not have ([280] struct a.b)");
+        let esrch = libbpf_rs::Error::from_raw_os_error(libc::ESRCH);
+        let missing = load_error(&esrch, &[AttachKind::TpBtf], &log(&["libbpf: prog 'block_io_start_btf': failed to find kernel BTF type ID of 'block_io_start': -3"]));
+        assert_eq!(missing.to_string(), "this kernel has no hook block_io_start (program block_io_start_btf)");
         let other = load_error(&einval, &[AttachKind::TpBtf], &log(&["libbpf: something else"]));
         assert!(matches!(other, AttemptError::Load { .. }) && other.to_string().starts_with("loading the BPF object failed"), "{other}");
     }

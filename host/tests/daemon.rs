@@ -59,7 +59,7 @@ fn workload(comm: &str, file: &Path, n: u32) {
 #[test]
 fn a_quiet_daemon_writes_a_report_that_follows_its_schema_on_sigusr1_and_at_exit() {
     let _g = serial();
-    let dir = plugin_dir(&["open", "syscall_latency", "sched", "tcp", "process"].map(staged_plugin));
+    let dir = plugin_dir(&ALL_TRACERS.map(staged_plugin));
     let out = tempfile::tempdir().unwrap();
     let report = out.path().join("report.json");
     let mut host = Host::spawn(

@@ -574,12 +574,12 @@ fn with_no_arguments_the_built_in_config_runs_every_tracer() {
     // No --config, no --plugins-dir: the plugins staged beside the binary.
     // 80x24, where pids used to be cut.
     let t = Tmux::start_sized(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()), 80, 24);
-    for p in ["open", "syscall_latency", "sched", "tcp", "process"] {
+    for p in ALL_TRACERS {
         t.wait_for(&format!(" {p} "));
     }
     let screen = t.wait_for("1 overview");
     // Each running plugin has a status chunk "NAME RATE/s drop N".
-    assert_eq!(screen.matches("/s drop ").count(), 5, "{screen}");
+    assert_eq!(screen.matches("/s drop ").count(), ALL_TRACERS.len(), "{screen}");
     assert!(screen.contains("open · Recent opens") && !screen.contains("FAILED"), "{screen}");
     // A process opening a file over and over: its pid is in the recent opens,
     // whole (with spaces or a border on both sides).

@@ -26,6 +26,7 @@ pub struct Kernel {
     pub sched: &'static str,
     pub tcp: &'static str,
     pub process: &'static str,
+    pub block: &'static str,
 }
 
 /// The kernels the tests boot. Debian 12's stock kernel (6.1 LTS): kprobes and
@@ -38,6 +39,7 @@ pub const KERNELS: &[Kernel] = &[Kernel {
     sched: "tp_btf,raw_tp,tracepoint",
     tcp: "tp_btf,tracepoint",
     process: "tracepoint,tp_btf",
+    block: "tp_btf,raw_tp",
 }];
 
 /// A whole guest run may take this long (boot ~12 s, then the checks).
@@ -69,7 +71,8 @@ fn image_package(meta: &str) -> Result<String> {
 fn kernel_image(k: &Kernel, cache: &Path) -> Result<PathBuf> {
     let dir = cache.join(k.name);
     let vmlinuz = dir.join("vmlinuz");
-    if vmlinuz.exists() {
+    // Cached by an older xtask without the modules: fetched again.
+    if vmlinuz.exists() && dir.join("modules").exists() {
         return Ok(vmlinuz);
     }
     fs::create_dir_all(&dir)?;
@@ -91,6 +94,23 @@ fn kernel_image(k: &Kernel, cache: &Path) -> Result<PathBuf> {
     }
     let image = fs::read_dir(unpack.join("boot"))?.filter_map(|e| e.ok()).map(|e| e.path()).next().context("no vmlinuz in the package")?;
     fs::copy(&image, &vmlinuz)?;
+    // The modules the checks need that distributions build as modules: loop
+    // (the block tracer's disk). Absent when built in; a check without its
+    // device fails and says so.
+    let modules = dir.join("modules");
+    fs::create_dir_all(&modules)?;
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("dpkg-deb --fsys-tarfile '{}' | tar -x -C '{}' --wildcards './lib/modules/*/kernel/drivers/block/loop.ko' 2>/dev/null", deb.display(), unpack.display()))
+        .status();
+    if let Ok(releases) = fs::read_dir(unpack.join("lib/modules")) {
+        for r in releases.filter_map(|e| e.ok()) {
+            let ko = r.path().join("kernel/drivers/block/loop.ko");
+            if ko.exists() {
+                fs::copy(&ko, modules.join("loop.ko"))?;
+            }
+        }
+    }
     fs::write(dir.join("package"), &pkg)?;
     fs::remove_dir_all(&dl)?;
     Ok(vmlinuz)
@@ -164,17 +184,20 @@ const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox mount -t tmpfs tmpfs /tmp
 /bin/busybox --install -s /bin
 ip link set lo up
+for m in /tracer/modules/*.ko; do [ -e "$m" ] && insmod "$m"; done
 /tracer/tracer-guest-checks /tracer
 poweroff -f
 "#;
 
-fn initramfs(target: &Path, out: &Path) -> Result<()> {
+/// The guest's initramfs: busybox, the binaries and plugins with their
+/// libraries, and the kernel's own modules from `modules` (its .ko files).
+fn initramfs(target: &Path, out: &Path, modules: &Path) -> Result<()> {
     let debug = target.join("debug");
     let tmp = out.with_extension("tmp");
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp)?;
     let mut c = Cpio::default();
-    for d in ["bin", "dev", "proc", "sys", "tmp", "tracer", "tracer/plugins", "lib", "lib64", "usr", "usr/lib", "lib/x86_64-linux-gnu"] {
+    for d in ["bin", "dev", "proc", "sys", "tmp", "tracer", "tracer/plugins", "tracer/modules", "lib", "lib64", "usr", "usr/lib", "lib/x86_64-linux-gnu"] {
         c.dir(d);
     }
     c.file("init", 0o755, INIT.as_bytes());
@@ -196,6 +219,12 @@ fn initramfs(target: &Path, out: &Path) -> Result<()> {
             c.file(&format!("tracer/plugins/{}", p.file_name().unwrap().to_string_lossy()), 0o644, &stripped(&p, &tmp)?);
         }
     }
+    for e in fs::read_dir(modules).into_iter().flatten().filter_map(|e| e.ok()) {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "ko") {
+            c.file(&format!("tracer/modules/{}", p.file_name().unwrap().to_string_lossy()), 0o644, &fs::read(&p)?);
+        }
+    }
     for l in libs {
         let name = l.to_string_lossy().trim_start_matches('/').to_string();
         c.file(&name, 0o755, &fs::read(&l).with_context(|| format!("reading {}", l.display()))?);
@@ -208,8 +237,8 @@ fn initramfs(target: &Path, out: &Path) -> Result<()> {
 /// Results of one guest: (passed, failed).
 fn run_kernel(k: &Kernel, vmlinuz: &Path, initrd: &Path) -> Result<(u64, u64)> {
     let append = format!(
-        "console=ttyS0 panic=-1 quiet GUEST_OPEN_MODES={} GUEST_SYSCALL_MODES={} GUEST_SCHED_MODES={} GUEST_TCP_MODES={} GUEST_PROCESS_MODES={}",
-        k.open, k.syscall_latency, k.sched, k.tcp, k.process
+        "console=ttyS0 panic=-1 quiet GUEST_OPEN_MODES={} GUEST_SYSCALL_MODES={} GUEST_SCHED_MODES={} GUEST_TCP_MODES={} GUEST_PROCESS_MODES={} GUEST_BLOCK_MODES={}",
+        k.open, k.syscall_latency, k.sched, k.tcp, k.process, k.block
     );
     let start = Instant::now();
     let mut qemu = Command::new("qemu-system-x86_64")
@@ -271,11 +300,12 @@ fn run_kernel(k: &Kernel, vmlinuz: &Path, initrd: &Path) -> Result<(u64, u64)> {
 pub fn run_all(target: &Path) -> Result<(u64, u64)> {
     let cache = target.join("guest");
     fs::create_dir_all(&cache)?;
-    let initrd = cache.join("initramfs.cpio");
-    initramfs(target, &initrd)?;
     let (mut passed, mut failed) = (0, 0);
     for k in KERNELS {
         let vmlinuz = kernel_image(k, &cache)?;
+        // Per kernel: its modules go in.
+        let initrd = cache.join(k.name).join("initramfs.cpio");
+        initramfs(target, &initrd, &cache.join(k.name).join("modules"))?;
         let (p, f) = run_kernel(k, &vmlinuz, &initrd)?;
         passed += p;
         failed += f;

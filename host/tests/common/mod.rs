@@ -198,6 +198,9 @@ pub fn workload_bin() -> PathBuf {
     must_exist(target().join("debug/tracer-workload"))
 }
 
+/// Every tracer the repository ships, as the default config enables them.
+pub const ALL_TRACERS: [&str; 6] = ["open", "syscall_latency", "sched", "tcp", "process", "block"];
+
 pub fn staged_plugin(name: &str) -> PathBuf {
     must_exist(target().join(format!("debug/plugins/libtracer_{name}.so")))
 }

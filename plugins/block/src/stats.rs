@@ -469,3 +469,148 @@ pub const PANELS: &[PanelDef<BlockStats>] = &[
     def("sizes", "Block request sizes", PanelKind::LOG2_HISTOGRAM, |s| hist(s, "bytes", |d| &d.size)),
     def("summary", "Block I/O totals", PanelKind::COUNTERS, |s| s.summary()),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi_stable::std_types::RVec;
+    use proptest::prelude::*;
+    use tracer_plugin_api::MapEntry;
+    use tracer_plugin_kit::test_support::snapshot;
+
+    fn snap(name: &str, per_cpu: u32, entries: Vec<(Vec<u8>, Vec<u8>)>) -> MapSnapshot {
+        MapSnapshot { name: name.into(), values_per_key: per_cpu, entries: RVec::from(entries.into_iter().map(|(k, v)| MapEntry { key: k.into(), value: v.into() }).collect::<Vec<_>>()) }
+    }
+
+    /// block_disks with one key (dev 7:0, op, sync) over two CPUs: (done, bytes, device µs slot) per CPU.
+    fn disks(op: u32, cpus: [(u64, u64, usize); 2]) -> MapSnapshot {
+        let key = block_disk_key { dev: 7 << 20, op: op as u8, sync: 1, ..Default::default() };
+        let mut v = Vec::new();
+        for (i, (done, bytes, slot)) in cpus.into_iter().enumerate() {
+            let mut d: block_disk = tracer_plugin_kit::zeroed();
+            d.issued = done;
+            d.done = done;
+            d.bytes = bytes;
+            d.device.slots[slot] = done;
+            d.device.sum = done * 1000 * (1 << slot);
+            d.total.slots[slot] = done;
+            d.total.sum = done * 2000 * (1 << slot);
+            if i == 1 {
+                d.disk_name[..5].copy_from_slice(b"loop0");
+            }
+            v.extend_from_slice(tracer_plugin_kit::bytes_of(&d));
+        }
+        snap("block_disks", 2, vec![(tracer_plugin_kit::bytes_of(&key).to_vec(), v)])
+    }
+
+    fn procs(rows: &[(u32, u32, u64, u64)]) -> MapSnapshot {
+        let entries = rows
+            .iter()
+            .map(|&(tgid, op, ops, bytes)| {
+                let k = block_proc_key { tgid, dev: 7 << 20, op: op as u8, ..Default::default() };
+                let p = block_proc { ops, bytes, total_ns: ops * 10_000, device_ns: ops * 8_000 };
+                (tracer_plugin_kit::bytes_of(&k).to_vec(), tracer_plugin_kit::bytes_of(&p).to_vec())
+            })
+            .collect();
+        snap("block_procs", 1, entries)
+    }
+
+    fn comms(rows: &[(u32, &str)]) -> MapSnapshot {
+        snap("block_comms", 1, rows.iter().map(|(pid, c)| (pid.to_ne_bytes().to_vec(), tracer_plugin_kit::comm_bytes(c).to_vec())).collect())
+    }
+
+    fn cell<'a>(t: &'a Table, row: usize, col: &str) -> &'a FieldValue {
+        let i = t.columns.iter().position(|c| c.name.as_str() == col).unwrap_or_else(|| panic!("no column {col}"));
+        &t.rows[row][i]
+    }
+
+    #[test]
+    fn per_cpu_values_are_summed_and_the_disk_is_named_by_the_kernel() {
+        let mut s = BlockStats::default();
+        s.on_map(&disks(BLOCK_OP_READ, [(3, 3 * 4096, 4), (2, 2 * 4096, 5)])).unwrap();
+        let t = s.disks();
+        assert_eq!(t.rows.len(), 1);
+        assert_eq!(cell(&t, 0, "disk"), &Value::str("loop0"));
+        assert_eq!(cell(&t, 0, "dev"), &Value::str("7:0"));
+        assert_eq!(cell(&t, 0, "op"), &Value::str("read"));
+        assert_eq!(cell(&t, 0, "requests"), &Value::u64(5));
+        assert_eq!(cell(&t, 0, "bytes"), &Value::u64(5 * 4096));
+        // (3 × 16 µs + 2 × 32 µs) / 5, in ns.
+        assert_eq!(cell(&t, 0, "avg device"), &Value::u64((3 * 16_000 + 2 * 32_000) / 5));
+        let m = s.metrics();
+        tracer_plugin_kit::test_support::assert_metrics_declared(&metric_specs(), &m);
+        let req = m.iter().find(|x| x.name.as_str() == "requests_total").unwrap();
+        assert_eq!((req.labels[0].as_str(), req.labels[1].as_str(), req.value), ("loop0", "read", 5.0));
+        let dev = m.iter().find(|x| x.name.as_str() == "request_device_seconds").unwrap();
+        assert_eq!(dev.buckets[4] + dev.buckets[5], 5);
+        assert_eq!(dev.value, (3 * 16_000 + 2 * 32_000) as f64 / 1e9, "the kernel's sum, in seconds");
+    }
+
+    #[test]
+    fn figures_carry_on_across_a_new_map_and_a_reset_moves_only_the_panels() {
+        let mut s = BlockStats::default();
+        s.on_map(&disks(BLOCK_OP_WRITE, [(10, 10, 3), (0, 0, 3)])).unwrap();
+        s.reset();
+        // Re-attached: the map starts again from 4.
+        s.on_map(&disks(BLOCK_OP_WRITE, [(4, 4, 3), (0, 0, 3)])).unwrap();
+        let t = s.disks();
+        assert_eq!(cell(&t, 0, "requests"), &Value::u64(4), "since the reset");
+        let req = s.metrics().into_iter().find(|x| x.name.as_str() == "requests_total").unwrap();
+        assert_eq!(req.value, 14.0, "since start, across the new map");
+        // Gone from the map (evicted): still counted.
+        s.on_map(&snap("block_disks", 2, vec![])).unwrap();
+        let req = s.metrics().into_iter().find(|x| x.name.as_str() == "requests_total").unwrap();
+        assert_eq!(req.value, 14.0);
+    }
+
+    #[test]
+    fn processes_are_named_sorted_by_bytes_and_summed_by_name_for_metrics() {
+        let mut s = BlockStats::default();
+        s.on_map(&procs(&[(10, BLOCK_OP_READ, 3, 300), (11, BLOCK_OP_WRITE, 1, 9000), (10, BLOCK_OP_WRITE, 2, 20)])).unwrap();
+        s.on_map(&comms(&[(10, "reader"), (11, "writer")])).unwrap();
+        let t = s.processes();
+        assert_eq!(cell(&t, 0, "comm"), &Value::str("writer"));
+        assert_eq!(cell(&t, 1, "requests"), &Value::u64(3));
+        assert_eq!(cell(&t, 1, "avg total"), &Value::u64(10_000));
+        let m = s.metrics();
+        let by = |name: &str, comm: &str| m.iter().find(|x| x.name.as_str() == name && x.labels[0].as_str() == comm).map(|x| x.value);
+        assert_eq!(by("process_requests_total", "reader"), Some(5.0), "both of its entries");
+        assert_eq!(by("process_bytes_total", "writer"), Some(9000.0));
+        // The process exits and its entries go: its name keeps its figures.
+        s.on_map(&procs(&[])).unwrap();
+        s.on_map(&comms(&[])).unwrap();
+        assert!(s.processes().rows.is_empty());
+        let m = s.metrics();
+        assert_eq!(m.iter().find(|x| x.name.as_str() == "process_requests_total" && x.labels[0].as_str() == "reader").map(|x| x.value), Some(5.0));
+    }
+
+    #[test]
+    fn in_flight_counts_issued_requests_not_yet_done() {
+        let mut s = BlockStats::default();
+        s.on_map(&disks(BLOCK_OP_READ, [(1, 1, 0), (0, 0, 0)])).unwrap();
+        let rq = |issue: u64, done: u64, skip: u8| {
+            let r = block_rq { issue_ns: issue, done_ns: done, skip, dev: 7 << 20, ..Default::default() };
+            (8u64.to_ne_bytes().to_vec(), tracer_plugin_kit::bytes_of(&r).to_vec())
+        };
+        s.on_map(&snap("block_rqs", 1, vec![rq(5, 0, 0), rq(5, 9, 0), rq(0, 0, 0), rq(5, 0, 1)])).unwrap();
+        assert_eq!(cell(&s.disks(), 0, "in flight"), &Value::u64(1), "issued, not completed, wanted");
+        let g = s.metrics().into_iter().find(|x| x.name.as_str() == "in_flight_requests").unwrap();
+        assert_eq!(g.value, 1.0);
+    }
+
+    proptest! {
+        /// Whatever a map holds: figures or an error, never a panic, and the
+        /// panels still build.
+        #[test]
+        fn arbitrary_snapshots_never_panic(snaps in proptest::collection::vec(snapshot(&["block_disks", "block_procs", "block_comms", "block_rqs", "block_counters", "other"]), 1..5)) {
+            let mut s = BlockStats::default();
+            for snap in &snaps {
+                let _ = s.on_map(snap);
+            }
+            for p in PANELS {
+                let _ = (p.build)(&s);
+            }
+            tracer_plugin_kit::test_support::assert_metrics_declared(&metric_specs(), &s.metrics());
+        }
+    }
+}
