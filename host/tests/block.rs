@@ -67,7 +67,16 @@ fn disk_sum(rows: &[Value], op: &str, key: &str) -> u64 {
 }
 
 #[test]
-fn a_loop_device_s_requests_are_what_the_kernel_counts() {
+fn a_loop_device_s_requests_are_what_the_kernel_counts_on_tp_btf() {
+    check_against_diskstats("tp_btf");
+}
+
+#[test]
+fn a_loop_device_s_requests_are_what_the_kernel_counts_on_raw_tp() {
+    check_against_diskstats("raw_tp");
+}
+
+fn check_against_diskstats(mode: &str) {
     let _g = serial();
     assert_root();
     let lo = Loop::new(64);
@@ -77,7 +86,7 @@ fn a_loop_device_s_requests_are_what_the_kernel_counts() {
     let before = lo.stat();
     let (run, pids) = run_with_workloads(
         "block",
-        &format!("disk = \"{majmin}\""),
+        &format!("attach = \"{mode}\"\ndisk = \"{majmin}\""),
         &[
             &["--comm", "blkw-rd", "dio", &dev, "read", "4096", "300"],
             &["--comm", "blkw-wr", "dio", &dev, "write", "65536", "100"],
@@ -88,6 +97,7 @@ fn a_loop_device_s_requests_are_what_the_kernel_counts() {
     let d = |i: usize| after[i] - before[i];
     eprintln!("diskstats deltas: reads {} ({} sectors, {} ms), writes {} ({} sectors, {} ms), flushes {}; write cache: {write_cache}", d(READS), d(READ_SECTORS), d(READ_MS), d(WRITES), d(WRITE_SECTORS), d(WRITE_MS), d(FLUSHES));
 
+    assert!(run.stderr.contains(&format!("block running ({mode})")), "{}", run.stderr);
     let rows = run.rows_where("block", "disks", "disk", json!(lo.name()));
     assert!(!rows.is_empty(), "no rows for {}: {}", lo.name(), run.panel("block", "disks"));
     // Exactly the kernel's counts: O_DIRECT requests of 4 KiB and 64 KiB are

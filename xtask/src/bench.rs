@@ -22,7 +22,7 @@ struct Scenario {
     /// tracer-workload arguments (after --comm).
     workload: Vec<String>,
     /// Settings for the tracer, as TOML lines.
-    settings: &'static str,
+    settings: String,
     label: &'static str,
 }
 
@@ -180,6 +180,35 @@ fn records_and_drops(stderr: &str, plugin: &str) -> (u64, u64) {
 
 /// A plugins directory the host accepts (root-owned, not group/other
 /// writable) under /tmp, named for `what`, holding copies of `files`.
+/// A loop device on a scratch file, detached when dropped.
+struct LoopDev {
+    path: String,
+    majmin: String,
+    file: PathBuf,
+}
+
+impl LoopDev {
+    fn new(dir: &Path, mib: u64) -> Result<LoopDev> {
+        let file = dir.join(format!("tracer-bench-disk-{}.img", std::process::id()));
+        std::fs::File::create(&file)?.set_len(mib << 20)?;
+        let out = Command::new("losetup").args(["--find", "--show"]).arg(&file).output().context("losetup (util-linux)")?;
+        if !out.status.success() {
+            bail!("losetup: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let name = path.trim_start_matches("/dev/");
+        let majmin = std::fs::read_to_string(format!("/sys/block/{name}/dev"))?.trim().to_string();
+        Ok(LoopDev { path, majmin, file })
+    }
+}
+
+impl Drop for LoopDev {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.path).status();
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
 pub fn plugin_dir(what: &str, files: &[PathBuf]) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("tracer-{what}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -204,7 +233,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
             bpftrace: "tracepoint:raw_syscalls:sys_enter { @s[tid] = nsecs; } \
                        tracepoint:raw_syscalls:sys_exit /@s[tid]/ { @us[args->id] = hist((nsecs - @s[tid]) / 1000); delete(@s[tid]); }",
             workload: vec!["getppid".into(), n(2_000_000.0)],
-            settings: "",
+            settings: "".into(),
             label: "getppid",
         },
         Scenario {
@@ -213,7 +242,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
             bpftrace: "tracepoint:syscalls:sys_enter_openat { @f[tid] = args->filename; } \
                        tracepoint:syscalls:sys_exit_openat /@f[tid]/ { printf(\"%d %d %s %d %s\\n\", pid, tid, comm, args->ret, str(@f[tid])); delete(@f[tid]); }",
             workload: vec!["open".into(), "/etc/hostname".into(), n(300_000.0)],
-            settings: "comm = \"benchwork\"",
+            settings: "comm = \"benchwork\"".into(),
             label: "open+close",
         },
         Scenario {
@@ -223,7 +252,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
                        tracepoint:sched:sched_switch { if (args->prev_state == 0) { @q[args->prev_pid] = nsecs; } \
                        $ns = @q[args->next_pid]; if ($ns) { @usecs = hist((nsecs - $ns) / 1000); } delete(@q[args->next_pid]); }",
             workload: vec!["pingpong".into(), n(100_000.0)],
-            settings: "",
+            settings: "".into(),
             label: "pipe ping-pong",
         },
         Scenario {
@@ -231,7 +260,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
             floor: "tcp",
             bpftrace: "tracepoint:sock:inet_sock_set_state { printf(\"%d %s %d %d %d %d\\n\", pid, comm, args->sport, args->dport, args->oldstate, args->newstate); }",
             workload: vec!["tcp4".into(), "47555".into(), n(3000.0), "100".into()],
-            settings: "ports = [47555]",
+            settings: "ports = [47555]".into(),
             label: "tcp connect+close",
         },
         Scenario {
@@ -241,10 +270,25 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
                        tracepoint:syscalls:sys_exit_execve /@a[tid] != \"\"/ { printf(\"%d %d %s %s\\n\", pid, args->ret, comm, @a[tid]); delete(@a[tid]); } \
                        tracepoint:sched:sched_process_exit { printf(\"%d %s exit\\n\", pid, comm); }",
             workload: vec!["execs".into(), n(2000.0)],
-            settings: "",
+            settings: "".into(),
             label: "fork+exec+exit",
         },
     ];
+    // The block row reads a loop device of its own (on a file in the temp
+    // directory), so the disk is quiet but for the workload.
+    let lo = if only.is_none_or(|o| o == "block") { Some(LoopDev::new(&std::env::temp_dir(), 128)?) } else { None };
+    let mut scenarios = scenarios;
+    if let Some(lo) = &lo {
+        scenarios.push(Scenario {
+            tracer: "block",
+            floor: "block",
+            bpftrace: "tracepoint:block:block_rq_issue { @s[args->dev, args->sector] = nsecs; } \
+                       tracepoint:block:block_rq_complete /@s[args->dev, args->sector]/ { @us = hist((nsecs - @s[args->dev, args->sector]) / 1000); delete(@s[args->dev, args->sector]); }",
+            workload: vec!["dio".into(), lo.path.clone(), "read".into(), "4096".into(), n(20_000.0)],
+            settings: format!("disk = \"{}\"", lo.majmin),
+            label: "4K O_DIRECT read",
+        });
+    }
     let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| only.is_none_or(|o| o == s.tracer)).collect();
     let mut files: Vec<PathBuf> = scenarios.iter().map(|s| rel.join(format!("plugins/libtracer_{}.so", s.tracer))).collect();
     files.push(rel.join("libtracer_fixture_floor.so"));
