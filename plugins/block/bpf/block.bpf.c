@@ -79,13 +79,40 @@ struct {
 
 DECLARE_STATS(block_counters, BLOCK_STAT_MAX);
 
-static __always_inline __u32 rq_dev(struct request *rq)
+/* Fields of the request. `btf` is a constant in each caller: tp_btf
+ * programs load them directly (the verifier follows BTF pointers; a NULL
+ * one reads as 0), raw_tp programs need a probe read each, which costs a
+ * helper call. */
+static __always_inline struct gendisk *rq_disk(struct request *rq, bool btf)
 {
-	struct gendisk *disk = BPF_CORE_READ(rq, q, disk);
+	return btf ? rq->q->disk : BPF_CORE_READ(rq, q, disk);
+}
+
+static __always_inline __u32 rq_dev(struct request *rq, bool btf)
+{
+	struct gendisk *disk = rq_disk(rq, btf);
+	__u32 major, minor;
 
 	if (!disk)
 		return 0;
-	return ((__u32)BPF_CORE_READ(disk, major) << 20) | (__u32)BPF_CORE_READ(disk, first_minor);
+	major = btf ? disk->major : BPF_CORE_READ(disk, major);
+	minor = btf ? disk->first_minor : BPF_CORE_READ(disk, first_minor);
+	return major << 20 | minor;
+}
+
+static __always_inline __u32 rq_flags(struct request *rq, bool btf)
+{
+	return btf ? rq->cmd_flags : BPF_CORE_READ(rq, cmd_flags);
+}
+
+static __always_inline __u32 rq_bytes(struct request *rq, bool btf)
+{
+	return btf ? rq->__data_len : BPF_CORE_READ(rq, __data_len);
+}
+
+static __always_inline __u64 rq_start(struct request *rq, bool btf)
+{
+	return btf ? rq->start_time_ns : BPF_CORE_READ(rq, start_time_ns);
 }
 
 static __always_inline __u8 op_class(__u32 flags)
@@ -111,32 +138,30 @@ static __always_inline __u8 is_sync(__u32 flags)
 	return (flags & 0xff) == 0 || (flags & (sync | fua | preflush));
 }
 
-/* First sight of a request: its owner is the current task. */
-static __always_inline struct block_rq *track(struct request *rq, __u64 now)
+/* First sight of a request: its owner is the current task. `fresh`: the
+ * caller knows the request is new (block_io_start), so no lookup first. */
+static __always_inline void track(struct request *rq, __u64 now, bool btf, bool fresh)
 {
 	__u64 key = (__u64)rq;
 	__u32 zero = 0, tgid = bpf_get_current_pid_tgid() >> 32;
-	struct block_filter *f = bpf_map_lookup_elem(&block_filter, &zero);
-	struct block_rq r = {}, *e;
-	bool inserted;
+	struct block_filter *f;
+	struct block_rq r = {};
 
-	e = bpf_map_lookup_elem(&block_rqs, &key);
-	if (e)
-		return e;
+	if (!fresh && bpf_map_lookup_elem(&block_rqs, &key))
+		return;
+	f = bpf_map_lookup_elem(&block_filter, &zero);
 	if (!f)
-		return NULL;
+		return;
 	r.seen_ns = now;
 	r.tgid = tgid;
-	r.dev = rq_dev(rq);
+	r.dev = rq_dev(rq, btf);
 	r.skip = !proc_wanted(&f->proc, tgid) || (f->dev && f->dev != r.dev);
 	if (!r.skip)
 		bpf_get_current_comm(&r.comm, sizeof(r.comm));
-	e = map_insert_or_find(&block_rqs, &key, &r, &inserted);
-	if (inserted)
+	if (!bpf_map_update_elem(&block_rqs, &key, &r, BPF_NOEXIST))
 		stat_inc(&block_counters, BLOCK_STAT_RQ_INSERTED);
-	if (!e)
+	else if (fresh)
 		stat_inc(&block_counters, BLOCK_STAT_RQ_FAILED);
-	return e;
 }
 
 static __always_inline void hist_add(struct block_hist *h, __u64 slot_value, __u64 sum_value)
@@ -170,31 +195,41 @@ static __always_inline void forget(__u64 *key)
 		stat_inc(&block_counters, BLOCK_STAT_RQ_DELETED);
 }
 
-static __always_inline void on_start(struct request *rq)
+static __always_inline void on_start(struct request *rq, bool btf, bool fresh)
 {
-	track(rq, bpf_ktime_get_ns());
+	track(rq, bpf_ktime_get_ns(), btf, fresh);
 }
 
-static __always_inline void on_issue(struct request *rq)
+static __always_inline void on_issue(struct request *rq, bool btf)
 {
-	__u64 now = bpf_ktime_get_ns();
-	struct block_rq *e = track(rq, now);
+	__u64 now = bpf_ktime_get_ns(), key = (__u64)rq;
+	struct block_rq *e = bpf_map_lookup_elem(&block_rqs, &key);
+	struct block_disk_key k = {};
+	struct block_disk *d;
 	__u32 flags;
 
-	if (!e || e->skip)
+	if (!e) {
+		/* Not seen made nor inserted: its owner is who issues it. */
+		track(rq, now, btf, true);
+		e = bpf_map_lookup_elem(&block_rqs, &key);
+		if (!e) {
+			stat_inc(&block_counters, BLOCK_STAT_RQ_FAILED);
+			return;
+		}
+	}
+	if (e->skip)
 		return;
-	flags = BPF_CORE_READ(rq, cmd_flags);
+	flags = rq_flags(rq, btf);
 	e->issue_ns = now;
 	e->op = op_class(flags);
 	e->sync = is_sync(flags);
-	e->bytes = BPF_CORE_READ(rq, __data_len);
-	{
-		struct block_disk_key k = { .dev = e->dev, .op = e->op, .sync = e->sync };
-		struct block_disk *d = disk_entry(&k, rq);
-
-		if (d)
-			d->issued++;
-	}
+	e->bytes = rq_bytes(rq, btf);
+	k.dev = e->dev;
+	k.op = e->op;
+	k.sync = e->sync;
+	d = disk_entry(&k, rq);
+	if (d)
+		d->issued++;
 }
 
 static __always_inline void on_requeue(struct request *rq)
@@ -221,14 +256,14 @@ static __always_inline void on_requeue(struct request *rq)
  * machinery once the flush request it caused is done) and those that began
  * before the programs were attached (then without owner or device time). */
 static __always_inline void account(struct request *rq, struct block_rq *e, __u64 now, __u64 done, int error,
-				    __u32 nr_bytes)
+				    __u32 nr_bytes, bool btf)
 {
 	__u64 key = (__u64)rq, start, issue = 0;
 	struct block_disk_key dk = {};
 	struct block_disk *d;
 	__u32 bytes, zero = 0;
 
-	start = BPF_CORE_READ(rq, start_time_ns);
+	start = rq_start(rq, btf);
 	if (e) {
 		issue = e->issue_ns;
 		/* No start kept by the kernel (iostats off): our first sight. */
@@ -239,7 +274,7 @@ static __always_inline void account(struct request *rq, struct block_rq *e, __u6
 
 		if (!f)
 			return;
-		dk.dev = rq_dev(rq);
+		dk.dev = rq_dev(rq, btf);
 		if (f->dev && f->dev != dk.dev)
 			return;
 		/* Whose it was is not known: under a process filter it is not counted. */
@@ -257,7 +292,7 @@ static __always_inline void account(struct request *rq, struct block_rq *e, __u6
 		dk.sync = e->sync;
 		bytes = e->bytes;
 	} else {
-		__u32 flags = BPF_CORE_READ(rq, cmd_flags);
+		__u32 flags = rq_flags(rq, btf);
 
 		if (e)
 			dk.dev = e->dev;
@@ -314,55 +349,55 @@ static __always_inline void account(struct request *rq, struct block_rq *e, __u6
  * block_io_done (6.5+), a request the kernel times is counted there, where
  * /proc/diskstats ends its time (a few µs later: measured 5-14 µs on a loop
  * device, where the woken waiter runs first); device time ends here. */
-static __always_inline void on_complete(struct request *rq, int error, __u32 nr_bytes)
+static __always_inline void on_complete(struct request *rq, int error, __u32 nr_bytes, bool btf)
 {
 	__u64 now = bpf_ktime_get_ns(), key = (__u64)rq;
 	struct block_rq *e = bpf_map_lookup_elem(&block_rqs, &key);
 
 	/* A partial completion: the request goes on. */
-	if (nr_bytes < BPF_CORE_READ(rq, __data_len))
+	if (nr_bytes < rq_bytes(rq, btf))
 		return;
 	if (e && e->skip) {
 		forget(&key);
 		return;
 	}
-	if (e && bpf_core_type_exists(btf_trace_block_io_done) && BPF_CORE_READ(rq, start_time_ns)) {
+	if (e && bpf_core_type_exists(btf_trace_block_io_done) && rq_start(rq, btf)) {
 		e->done_ns = now;
 		e->done_bytes = nr_bytes;
 		e->error = error != 0;
 		return;
 	}
-	account(rq, e, now, now, error, nr_bytes);
+	account(rq, e, now, now, error, nr_bytes, btf);
 }
 
-static __always_inline void on_io_done(struct request *rq)
+static __always_inline void on_io_done(struct request *rq, bool btf)
 {
 	__u64 key = (__u64)rq;
 	struct block_rq *e = bpf_map_lookup_elem(&block_rqs, &key);
 
 	if (e && e->done_ns)
-		account(rq, e, bpf_ktime_get_ns(), e->done_ns, e->error, e->done_bytes);
+		account(rq, e, bpf_ktime_get_ns(), e->done_ns, e->error, e->done_bytes, btf);
 }
 
 /* ---- alternative 1: tp_btf ---- */
 SEC("tp_btf/block_io_start")
 int BPF_PROG(block_io_start_btf, struct request *rq)
 {
-	on_start(rq);
+	on_start(rq, true, true);
 	return 0;
 }
 
 SEC("tp_btf/block_rq_insert")
 int BPF_PROG(block_rq_insert_btf, struct request *rq)
 {
-	on_start(rq);
+	on_start(rq, true, false);
 	return 0;
 }
 
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(block_rq_issue_btf, struct request *rq)
 {
-	on_issue(rq);
+	on_issue(rq, true);
 	return 0;
 }
 
@@ -376,7 +411,7 @@ int BPF_PROG(block_rq_requeue_btf, struct request *rq)
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(block_rq_complete_btf, struct request *rq, int error, unsigned int nr_bytes)
 {
-	on_complete(rq, error, nr_bytes);
+	on_complete(rq, error, nr_bytes, true);
 	return 0;
 }
 
@@ -393,7 +428,7 @@ int BPF_PROG(block_rq_merge_btf, struct request *rq)
 SEC("tp_btf/block_io_done")
 int BPF_PROG(block_io_done_btf, struct request *rq)
 {
-	on_io_done(rq);
+	on_io_done(rq, true);
 	return 0;
 }
 
@@ -401,21 +436,21 @@ int BPF_PROG(block_io_done_btf, struct request *rq)
 SEC("raw_tp/block_io_start")
 int BPF_PROG(block_io_start_raw, struct request *rq)
 {
-	on_start(rq);
+	on_start(rq, false, true);
 	return 0;
 }
 
 SEC("raw_tp/block_rq_insert")
 int BPF_PROG(block_rq_insert_raw, struct request *rq)
 {
-	on_start(rq);
+	on_start(rq, false, false);
 	return 0;
 }
 
 SEC("raw_tp/block_rq_issue")
 int BPF_PROG(block_rq_issue_raw, struct request *rq)
 {
-	on_issue(rq);
+	on_issue(rq, false);
 	return 0;
 }
 
@@ -429,7 +464,7 @@ int BPF_PROG(block_rq_requeue_raw, struct request *rq)
 SEC("raw_tp/block_rq_complete")
 int BPF_PROG(block_rq_complete_raw, struct request *rq, int error, unsigned int nr_bytes)
 {
-	on_complete(rq, error, nr_bytes);
+	on_complete(rq, error, nr_bytes, false);
 	return 0;
 }
 
@@ -445,6 +480,6 @@ int BPF_PROG(block_rq_merge_raw, struct request *rq)
 SEC("raw_tp/block_io_done")
 int BPF_PROG(block_io_done_raw, struct request *rq)
 {
-	on_io_done(rq);
+	on_io_done(rq, false);
 	return 0;
 }
