@@ -181,14 +181,14 @@ fn records_and_drops(stderr: &str, plugin: &str) -> (u64, u64) {
 /// A plugins directory the host accepts (root-owned, not group/other
 /// writable) under /tmp, named for `what`, holding copies of `files`.
 /// A loop device on a scratch file, detached when dropped.
-struct LoopDev {
-    path: String,
-    majmin: String,
+pub struct LoopDev {
+    pub path: String,
+    pub majmin: String,
     file: PathBuf,
 }
 
 impl LoopDev {
-    fn new(dir: &Path, mib: u64) -> Result<LoopDev> {
+    pub fn new(dir: &Path, mib: u64) -> Result<LoopDev> {
         let file = dir.join(format!("tracer-bench-disk-{}.img", std::process::id()));
         std::fs::File::create(&file)?.set_len(mib << 20)?;
         let out = Command::new("losetup").args(["--find", "--show"]).arg(&file).output().context("losetup (util-linux)")?;

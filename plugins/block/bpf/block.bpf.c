@@ -158,10 +158,21 @@ static __always_inline void track(struct request *rq, __u64 now, bool btf, bool 
 	r.skip = !proc_wanted(&f->proc, tgid) || (f->dev && f->dev != r.dev);
 	if (!r.skip)
 		bpf_get_current_comm(&r.comm, sizeof(r.comm));
-	if (!bpf_map_update_elem(&block_rqs, &key, &r, BPF_NOEXIST))
+	if (!bpf_map_update_elem(&block_rqs, &key, &r, BPF_NOEXIST)) {
 		stat_inc(&block_counters, BLOCK_STAT_RQ_INSERTED);
-	else if (fresh)
-		stat_inc(&block_counters, BLOCK_STAT_RQ_FAILED);
+	} else if (fresh) {
+		/* A new request at the address of one whose state remained (it
+		 * ended by a way no hook saw): that state is stale. */
+		struct block_rq *old = bpf_map_lookup_elem(&block_rqs, &key);
+
+		if (old) {
+			stat_inc(&block_counters, BLOCK_STAT_STALE);
+			if (old->done_ns)
+				stat_inc(&block_counters, BLOCK_STAT_STALE_DONE);
+		}
+		if (bpf_map_update_elem(&block_rqs, &key, &r, BPF_ANY))
+			stat_inc(&block_counters, BLOCK_STAT_RQ_FAILED);
+	}
 }
 
 static __always_inline void hist_add(struct block_hist *h, __u64 slot_value, __u64 sum_value)

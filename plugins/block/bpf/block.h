@@ -15,7 +15,9 @@ enum block_stat_idx {
 	BLOCK_STAT_RQ_INSERTED = 6,   /* requests followed: minus deleted and live = evicted */
 	BLOCK_STAT_RQ_DELETED = 7,    /* requests no longer followed (completed, merged away) */
 	BLOCK_STAT_UNOWNED = 8,       /* such a request not counted: a process filter is set */
-	BLOCK_STAT_MAX = 9,
+	BLOCK_STAT_STALE = 9,         /* a request's address reused while its state remained: replaced */
+	BLOCK_STAT_STALE_DONE = 10,   /* of those, completed but never counted (no block_io_done came) */
+	BLOCK_STAT_MAX = 11,
 };
 
 /* The operation class of a request (REQ_OP_* folded). */

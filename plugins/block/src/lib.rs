@@ -57,6 +57,8 @@ pub fn descriptor() -> PluginDescriptor {
             c(BLOCK_STAT_UNOWNED, "begun before attach, not counted under a process filter", false),
             c(BLOCK_STAT_REQUEUED, "requeued", false),
             c(BLOCK_STAT_PROC_INSERTED, "processes inserted", false),
+            c(BLOCK_STAT_STALE, "stale request state replaced", false),
+            c(BLOCK_STAT_STALE_DONE, "completed, block_io_done never came", true),
         ]
         .into(),
         // block_procs before block_comms: names are matched to the

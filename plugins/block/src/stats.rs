@@ -400,6 +400,8 @@ impl BlockStats {
             ("of those, left out by the process filter", c(BLOCK_STAT_UNOWNED), ""),
             ("requests evicted", rq_evicted, ""),
             ("request state not stored", c(BLOCK_STAT_RQ_FAILED), ""),
+            ("stale request state replaced", c(BLOCK_STAT_STALE), ""),
+            ("completed, not counted (no block_io_done)", c(BLOCK_STAT_STALE_DONE), ""),
             ("process entries evicted", c(BLOCK_STAT_PROC_INSERTED).saturating_sub(procs_live), ""),
         ])
     }
