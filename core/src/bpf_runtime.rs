@@ -303,11 +303,13 @@ impl Attempter<'_> {
             let target = self.targets.get(name.as_str()).filter(|t| !t.is_empty());
             let hook = target.cloned().unwrap_or_else(|| self.sections[name].clone());
             let attached = match target {
-                None => prog.attach().map_err(|e| describe_attach_error(&e, name, &hook)),
-                Some(t) => attach_to(&prog, self.kind_of(name), t).and_then(|r| r.map_err(|e| describe_attach_error(&e, name, &hook))),
+                // One event per CPU: a link each.
+                Some(t) if self.kind_of(name) == AttachKind::PerfEvent => crate::perf_event::attach(&prog, t).map_err(|e| format!("{name}: {e}")),
+                None => prog.attach().map(|l| vec![l]).map_err(|e| describe_attach_error(&e, name, &hook)),
+                Some(t) => attach_to(&prog, self.kind_of(name), t).and_then(|r| r.map(|l| vec![l]).map_err(|e| describe_attach_error(&e, name, &hook))),
             };
             match attached {
-                Ok(l) => links.push(l),
+                Ok(l) => links.extend(l),
                 Err(why) => {
                     if *optional {
                         skipped.push((name.clone(), why));

@@ -7,6 +7,7 @@ pub mod kernel_features;
 pub mod libbpf_log;
 pub mod loader;
 pub mod map_batch;
+pub mod perf_event;
 pub mod safety;
 pub mod plugin_watch;
 pub mod poller;

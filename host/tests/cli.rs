@@ -24,7 +24,7 @@ fn print_config_merges_file_environment_and_command_line_with_plugin_defaults() 
     assert_eq!(code, Some(0), "{err}");
     let cfg: toml::Table = out.parse().unwrap_or_else(|e| panic!("not TOML ({e}):\n{out}"));
     assert_eq!(cfg["ui"]["refresh_hz"].as_float(), Some(2.0), "environment over the built-in file");
-    assert_eq!(cfg["ui"]["tabs"].as_array().map(|t| t.len()), Some(7), "the shipped layout");
+    assert_eq!(cfg["ui"]["tabs"].as_array().map(|t| t.len()), Some(8), "the shipped layout");
     let p = &cfg["plugins"];
     for name in ALL_TRACERS {
         assert_eq!(p[name]["pid"].as_integer(), Some(4242), "-p reaches {name}:\n{out}");
@@ -35,7 +35,7 @@ fn print_config_merges_file_environment_and_command_line_with_plugin_defaults() 
     assert_eq!(p["sched"]["mode"].as_str(), Some("interval"));
     assert_eq!(p["syscall_latency"]["mode"].as_str(), Some("cumulative"), "a plugin default filled in");
     // -u does not reach the tracers without a uid setting, and that is said.
-    for name in ["sched", "tcp", "syscall_latency", "process", "block"] {
+    for name in ["sched", "tcp", "syscall_latency", "process", "block", "faults"] {
         assert!(err.contains(&format!("{name} has no uid setting: -u/--uid does not filter it")), "{name}:\n{err}");
     }
 }
@@ -47,7 +47,7 @@ fn check_config_says_fine_or_names_what_to_fix() {
     let d = dir.path().to_str().unwrap();
     let (code, out, err) = run_host(&["--plugins-dir", d, "--check-config"], &[]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.starts_with("(built-in configs/default.toml): fine (6 plugins found, 6 selected, 7 tabs)"), "{out}");
+    assert!(out.starts_with("(built-in configs/default.toml): fine (7 plugins found, 7 selected, 8 tabs)"), "{out}");
 
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = cfg_dir.path().join("mine.toml");

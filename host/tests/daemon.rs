@@ -91,7 +91,7 @@ fn a_quiet_daemon_writes_a_report_that_follows_its_schema_on_sigusr1_and_at_exit
     assert_eq!(last["stop_reason"], "stopped by SIGTERM");
     assert_eq!(report_metric(&last, "open", "opens_total", "result", "ok"), Some(250.0), "{last}");
     let names: Vec<&str> = last["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names.len(), ALL_TRACERS.len(), "{names:?}");
     let open = last["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "open").unwrap();
     let top = open["panels"].as_array().unwrap().iter().find(|p| p["panel"] == "top_procs").unwrap();
     // Two workload processes: 200 and 50.

@@ -24,6 +24,15 @@
 //!                                  (a multiple of 4096) at offsets 0, SIZE, ...
 //!                                  of PATH (a block device or file), or N
 //!                                  fsync(2) calls on it
+//!   tracer-workload [--comm NAME] faults ANON_PAGES FILE FILE_PAGES
+//!                                  touches ANON_PAGES fresh anonymous pages
+//!                                  (no huge pages: one fault each), then
+//!                                  writes FILE (FILE_PAGES pages), drops it
+//!                                  from the page cache and reads one byte
+//!                                  per page through a MADV_RANDOM mapping
+//!                                  (no readahead: a major fault each); prints
+//!                                  `faults MINFLT MAJFLT` from /proc/self/stat
+//!                                  after the `done` line
 //!   tracer-workload [--comm NAME] execs N            N children, one after
 //!                                  another, each an exec of this program that
 //!                                  exits at once (fork + exec + exit + wait)
@@ -102,6 +111,42 @@ fn direct_io(path: &str, op: &str, size: usize, n: u64) {
     unsafe {
         std::alloc::dealloc(buf, layout);
         libc::close(fd);
+    }
+}
+
+/// Page faults of known kinds: anonymous first touches, then major faults
+/// on a file evicted from the page cache.
+fn page_faults(anon_pages: usize, path: &str, file_pages: usize) {
+    let page = 4096usize;
+    // SAFETY: plain anonymous and file mappings, unmapped before return;
+    // every pointer stays inside its mapping.
+    unsafe {
+        let len = anon_pages * page;
+        let a = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        assert!(a != libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
+        libc::madvise(a, len, libc::MADV_NOHUGEPAGE);
+        for i in 0..anon_pages {
+            std::ptr::write_volatile((a as *mut u8).add(i * page), 1);
+        }
+        libc::munmap(a, len);
+
+        let data = vec![7u8; file_pages * page];
+        std::fs::write(path, &data).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let f = std::fs::File::open(path).unwrap();
+        use std::os::fd::AsRawFd;
+        let fd = f.as_raw_fd();
+        libc::fsync(fd);
+        libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED);
+        let len = file_pages * page;
+        let m = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, fd, 0);
+        assert!(m != libc::MAP_FAILED, "mmap {path}: {}", std::io::Error::last_os_error());
+        libc::madvise(m, len, libc::MADV_RANDOM);
+        let mut sum = 0u64;
+        for i in 0..file_pages {
+            sum += std::ptr::read_volatile((m as *const u8).add(i * page)) as u64;
+        }
+        assert_eq!(sum, 7 * file_pages as u64);
+        libc::munmap(m, len);
     }
 }
 
@@ -260,6 +305,13 @@ fn main() {
             open_close(path, n);
             n
         }
+        Some("faults") => {
+            let anon = num(args.get(1), "ANON_PAGES") as usize;
+            let path = args.get(2).unwrap_or_else(|| usage("faults needs FILE"));
+            let file_pages = num(args.get(3), "FILE_PAGES") as usize;
+            page_faults(anon, path, file_pages);
+            (anon + file_pages) as u64
+        }
         Some("dio") => {
             let path = args.get(1).unwrap_or_else(|| usage("dio needs PATH"));
             let op = args.get(2).unwrap_or_else(|| usage("dio needs read, write or fsync"));
@@ -327,4 +379,11 @@ fn main() {
     let mut f = schedstat.split_whitespace();
     let (run, wait) = (f.next().unwrap_or("0"), f.next().unwrap_or("0"));
     println!("done {elapsed} {ops} {} {} {run} {wait}", ru.ru_nvcsw, ru.ru_nivcsw);
+    if args.first().map(String::as_str) == Some("faults") {
+        // The kernel's counts for this process (fields 10 and 12), as late
+        // as they can be read.
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let f: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("").split_whitespace().collect();
+        println!("faults {} {}", f.get(7).unwrap_or(&"0"), f.get(9).unwrap_or(&"0"));
+    }
 }

@@ -8,6 +8,7 @@ use crate::settings::dev_name;
 use crate::types::*;
 use std::collections::HashMap;
 use tracer_plugin_api::{FieldKind, FieldValue, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
+use tracer_plugin_kit::carried::Carried;
 use tracer_plugin_kit::comm_totals::CommTotals;
 use tracer_plugin_kit::metrics;
 use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
@@ -115,42 +116,6 @@ pub fn op_name(op: u8) -> &'static str {
         BLOCK_OP_FLUSH => "flush",
         BLOCK_OP_DISCARD => "discard",
         _ => "other",
-    }
-}
-
-/// Carries what keys counted across their disappearance: `now` is raw +
-/// carry for every key ever seen (bounded by the kernel map's size).
-#[derive(Debug, Default)]
-struct Carried<K, V> {
-    raw: HashMap<K, V>,
-    carry: HashMap<K, V>,
-}
-
-impl<K: std::hash::Hash + Eq + Copy, V: Clone + Default> Carried<K, V> {
-    /// A fresh reading. `went_down` says a key's figures are of a new entry.
-    fn update(&mut self, fresh: HashMap<K, V>, went_down: impl Fn(&V, &V) -> bool, plus: impl Fn(&V, &V) -> V, keep_gone: bool) {
-        for (k, old) in self.raw.drain() {
-            let gone = match fresh.get(&k) {
-                Some(new) => went_down(new, &old),
-                None => true,
-            };
-            if gone && (keep_gone || fresh.contains_key(&k)) {
-                let c = self.carry.entry(k).or_default();
-                *c = plus(c, &old);
-            }
-        }
-        if !keep_gone {
-            self.carry.retain(|k, _| fresh.contains_key(k));
-        }
-        self.raw = fresh;
-    }
-    fn now(&self, plus: impl Fn(&V, &V) -> V) -> HashMap<K, V> {
-        let mut m = self.carry.clone();
-        for (k, v) in &self.raw {
-            let e = m.entry(*k).or_default();
-            *e = plus(e, v);
-        }
-        m
     }
 }
 

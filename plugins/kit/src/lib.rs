@@ -6,6 +6,7 @@
 pub mod btf_types;
 #[cfg(feature = "build")]
 pub mod build;
+pub mod carried;
 pub mod comm_totals;
 pub mod metrics;
 pub mod panels;
