@@ -289,6 +289,15 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
             label: "4K O_DIRECT read",
         });
     }
+    // Minor faults: first touches of fresh anonymous pages (no file part).
+    scenarios.push(Scenario {
+        tracer: "faults",
+        floor: "faults",
+        bpftrace: "software:page-faults:1 { @[comm] = count(); }",
+        workload: vec!["faults".into(), n(200_000.0), std::env::temp_dir().join(format!("tracer-bench-faults-{}", std::process::id())).to_string_lossy().into_owned(), "0".into()],
+        settings: "".into(),
+        label: "anon page fault",
+    });
     let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| only.is_none_or(|o| o == s.tracer)).collect();
     let mut files: Vec<PathBuf> = scenarios.iter().map(|s| rel.join(format!("plugins/libtracer_{}.so", s.tracer))).collect();
     files.push(rel.join("libtracer_fixture_floor.so"));
@@ -342,7 +351,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         let extra_tracer = m_tracer - m_none;
         let ratio = extra_tracer / extra_floor;
         let ops: u64 = s.workload.iter().rev().find_map(|x| x.parse().ok()).unwrap_or(0);
-        let ops = if s.tracer == "tcp" { s.workload[2].parse().unwrap_or(0) } else { ops };
+        let ops = if s.tracer == "tcp" { s.workload[2].parse().unwrap_or(0) } else if s.tracer == "faults" { s.workload[1].parse().unwrap_or(0) } else { ops };
         let delivered = if s.tracer == "open" || s.tracer == "process" {
             // process: an exec and an exit record per operation (and the
             // workload's own exit, and its children's from other runs: at least).

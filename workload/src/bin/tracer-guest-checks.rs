@@ -311,6 +311,28 @@ fn check_block(ctx: &Ctx, mode: &str) -> Result<String, String> {
     Ok(format!("reads {} writes {} flushes {} exact; read time {ours:.2} ms (kernel {ms} ms)", d(0), d(4), d(15)))
 }
 
+/// The faults tracer against the guest kernel's /proc/PID/stat: minor and
+/// major faults of a workload, as it read them itself at its end. The
+/// guest's files live in its initramfs (no page cache to evict), so its
+/// file reads are minor faults and majflt is whatever the kernel says.
+fn check_faults(ctx: &Ctx) -> Result<String, String> {
+    let host = Host::start(ctx, &["faults"], "")?;
+    attached(&host.err(), "faults", "perf_event")?;
+    let file = ctx.dir.join("faults.dat");
+    let (pid, out) = ctx.workload(&["--comm", "gfaults", "faults", "2000", file.to_str().unwrap(), "50"])?;
+    let (lines, _) = host.stop()?;
+    let f: Vec<u64> = out.lines().find(|l| l.starts_with("faults ")).ok_or(format!("workload printed {out:?}"))?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let (minflt, majflt) = (f[0], f[1]);
+    let rows = rows_where(panel(&lines, "faults", "processes")?, "pid", &Value::from(pid))?;
+    let r = rows.first().ok_or(format!("no row for pid {pid}"))?;
+    let (minor, major) = (r["minor"].as_u64().unwrap_or(0), r["major"].as_u64().unwrap_or(0));
+    // Minor: the faults after the workload read its counters (printing, exit) come on top.
+    if !(minflt..=minflt + 16).contains(&minor) || major != majflt || r["comm"] != "gfaults" {
+        return Err(format!("traced {r}; /proc/{pid}/stat minflt {minflt} majflt {majflt}"));
+    }
+    Ok(format!("minor {minor} (stat {minflt}), major {major} (stat {majflt})"))
+}
+
 fn main() {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/tracer".into()));
     let mut ctx = Ctx { dir, failed: 0 };
@@ -331,7 +353,7 @@ fn main() {
     }
 
     // All together, each on the best mode this kernel allows.
-    let all = ["open", "syscall_latency", "sched", "tcp", "process", "block"];
+    let all = ["open", "syscall_latency", "sched", "tcp", "process", "block", "faults"];
     let r = Host::start(&ctx, &all, "").and_then(|h| h.stop()).map(|(_, err)| {
         err.lines().filter(|l| l.starts_with("tracer-host:") && l.contains(" running (")).collect::<Vec<_>>().join("; ")
     });
@@ -364,5 +386,7 @@ fn main() {
         let r = check_block(&ctx, mode);
         ctx.check(&format!("block/{mode}"), r);
     }
+    let r = check_faults(&ctx);
+    ctx.check("faults/perf_event", r);
     say(&format!("GUEST-DONE failed={}", ctx.failed));
 }
