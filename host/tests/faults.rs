@@ -20,7 +20,7 @@ fn a_process_s_faults_are_what_proc_pid_stat_counts() {
     // On the root file system: a page cache that can be dropped (not tmpfs).
     let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
     let file = dir.path().join("cold.dat");
-    let (run, pids) = run_with_workloads("faults", "", &[&["--comm", "pgfaultw", "faults", "3000", file.to_str().unwrap(), "300"]]);
+    let (run, pids) = run_with_workloads("faults", "mappings = true", &[&["--comm", "pgfaultw", "faults", "3000", file.to_str().unwrap(), "300"]]);
     let (pid, out) = &pids[0];
     let line = out.lines().find(|l| l.starts_with("faults ")).unwrap_or_else(|| panic!("{out}"));
     let f: Vec<u64> = line.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();

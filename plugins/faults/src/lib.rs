@@ -2,6 +2,7 @@
 //! the kernel counts them (its own software perf events), with the kind of
 //! mapping they hit and how long major faults took. Aggregated in the kernel.
 
+pub mod settings;
 pub mod stats;
 /// Rust twins of bpf/faults.h, generated from the object's BTF.
 pub mod types {
@@ -14,7 +15,6 @@ use tracer_plugin_api::{
     export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef,
     PLUGIN_API_VERSION,
 };
-use tracer_plugin_kit::settings::ProcSettings;
 
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faults.bpf.o"));
 
@@ -55,7 +55,7 @@ pub fn descriptor() -> PluginDescriptor {
         polled_maps: vec!["faults_procs".into(), "faults_comms".into(), "faults_hist".into(), "faults_counters".into()].into(),
         config_map: ROption::RSome("faults_filter".into()),
         panels: tracer_plugin_kit::panels::specs(stats::PANELS).into(),
-        settings: tracer_plugin_kit::settings::proc_filter_specs().into(),
+        settings: settings::specs().into(),
         metrics: stats::metric_specs().into(),
     }
 }
@@ -66,8 +66,8 @@ impl NativeTracer for Faults {
     }
 
     fn configure(&mut self, json: &str) -> Result<Vec<u8>, String> {
-        let f = types::faults_filter { proc: ProcSettings::parse(json)?.filter() };
-        Ok(tracer_plugin_kit::bytes_of(&f).to_vec())
+        let s = settings::Settings::parse(json)?;
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
     fn on_record(&mut self, _ring: u32, _data: &[u8], _out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
