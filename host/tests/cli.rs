@@ -35,7 +35,7 @@ fn print_config_merges_file_environment_and_command_line_with_plugin_defaults() 
     assert_eq!(p["sched"]["mode"].as_str(), Some("interval"));
     assert_eq!(p["syscall_latency"]["mode"].as_str(), Some("cumulative"), "a plugin default filled in");
     // -u does not reach the tracers without a uid setting, and that is said.
-    for name in ["sched", "tcp", "syscall_latency", "process", "block", "faults"] {
+    for name in ["sched", "tcp", "syscall_latency", "process", "block", "faults", "memory"] {
         assert!(err.contains(&format!("{name} has no uid setting: -u/--uid does not filter it")), "{name}:\n{err}");
     }
 }
@@ -47,7 +47,7 @@ fn check_config_says_fine_or_names_what_to_fix() {
     let d = dir.path().to_str().unwrap();
     let (code, out, err) = run_host(&["--plugins-dir", d, "--check-config"], &[]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.starts_with("(built-in configs/default.toml): fine (7 plugins found, 7 selected, 8 tabs)"), "{out}");
+    assert!(out.starts_with("(built-in configs/default.toml): fine (8 plugins found, 8 selected, 8 tabs)"), "{out}");
 
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = cfg_dir.path().join("mine.toml");

@@ -33,6 +33,10 @@
 //!                                  (no readahead: a major fault each); prints
 //!                                  `faults MINFLT MAJFLT` from /proc/self/stat
 //!                                  after the `done` line
+//!   tracer-workload [--comm NAME] alloc MIB          allocates and touches MIB MiB,
+//!                                  1 MiB at a time, keeping all of it (in a
+//!                                  memory cgroup with a smaller limit: an OOM
+//!                                  kill of a known victim)
 //!   tracer-workload [--comm NAME] execs N            N children, one after
 //!                                  another, each an exec of this program that
 //!                                  exits at once (fork + exec + exit + wait)
@@ -307,6 +311,16 @@ fn main() {
             let n = num(args.get(2), "N");
             open_close(path, n);
             n
+        }
+        Some("alloc") => {
+            let mib = num(args.get(1), "MIB");
+            let mut kept: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..mib {
+                // Non-zero bytes: every page is touched, none is shared zero.
+                kept.push(vec![1u8; 1 << 20]);
+            }
+            std::hint::black_box(&kept);
+            mib
         }
         Some("faults") => {
             let anon = num(args.get(1), "ANON_PAGES") as usize;

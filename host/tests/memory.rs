@@ -1,0 +1,101 @@
+//! As root: the memory tracer's OOM kill records against the kernel. A
+//! workload of a made-up name allocates 400 MiB inside a memory cgroup the
+//! test makes with a 40 MiB limit (cgroup v1's memory controller, else v2's
+//! memory.max); the OOM killer must kill it, and the tracer must say so once,
+//! with its pid and name, its anonymous RSS near the limit and the limit,
+//! while /proc/vmstat's oom_kill grows by exactly one.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A memory cgroup with a limit, removed when dropped.
+struct Memcg {
+    dir: PathBuf,
+    procs: PathBuf,
+}
+
+impl Memcg {
+    fn new(limit: u64) -> Memcg {
+        let name = format!("tracer-oom-test-{}", std::process::id());
+        let v1 = Path::new("/sys/fs/cgroup/memory");
+        let (dir, limit_file) = if v1.join("memory.limit_in_bytes").exists() {
+            (v1.join(&name), "memory.limit_in_bytes")
+        } else {
+            let v2 = Path::new("/sys/fs/cgroup");
+            let controllers = std::fs::read_to_string(v2.join("cgroup.controllers")).unwrap_or_default();
+            assert!(controllers.split_whitespace().any(|c| c == "memory"), "no memory cgroup controller here (v1 at /sys/fs/cgroup/memory or v2's memory in /sys/fs/cgroup/cgroup.controllers)");
+            (v2.join(&name), "memory.max")
+        };
+        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        std::fs::write(dir.join(limit_file), limit.to_string()).unwrap();
+        // No swap to escape into (v1 needs memsw accounting for that; v2 has memory.swap.max).
+        let _ = std::fs::write(dir.join("memory.swap.max"), "0");
+        let _ = std::fs::write(dir.join("memory.memsw.limit_in_bytes"), limit.to_string());
+        Memcg { procs: dir.join("cgroup.procs"), dir }
+    }
+}
+
+impl Drop for Memcg {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn oom_kills() -> u64 {
+    std::fs::read_to_string("/proc/vmstat").unwrap().lines().find_map(|l| l.strip_prefix("oom_kill ")).map(|v| v.trim().parse().unwrap()).expect("oom_kill in /proc/vmstat")
+}
+
+#[test]
+fn an_oom_kill_in_a_memory_cgroup_is_recorded_once_with_its_victim() {
+    let _g = serial();
+    assert_root();
+    let limit = 40u64 << 20;
+    let cg = Memcg::new(limit);
+    let dir = plugin_dir(&[staged_plugin("memory")]);
+    let mut host = Host::spawn(&["--plugins-dir", dir.path().to_str().unwrap(), "--plugin", "memory", "--headless", "--format", "json"], &[]);
+    host.wait_for_stderr("tracer-host: memory running");
+    let before = oom_kills();
+    let procs = cg.procs.clone();
+    let mut cmd = Command::new(workload_bin());
+    cmd.args(["--comm", "oomvictimw", "alloc", "400"]).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: only a write(2) to a file between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || std::fs::write(&procs, std::process::id().to_string()));
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "the workload was OOM-killed: {status:?}");
+    let after = oom_kills();
+    std::thread::sleep(Duration::from_millis(600));
+    host.signal(libc::SIGTERM);
+    let (code, out, err) = host.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(after - before, 1, "/proc/vmstat oom_kill: one kill");
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<&Value> = lines.iter().filter(|v| v["plugin"] == "memory" && v.get("panel").is_none()).collect();
+    assert_eq!(records.len(), 1, "one record per kill: {records:?}");
+    let r = records[0];
+    eprintln!("record: {r}");
+    assert_eq!(r["pid"], pid, "{r}");
+    assert_eq!(r["comm"], "oomvictimw", "{r}");
+    assert_eq!(r["cgroup_limit_bytes"], limit, "the limit it hit: {r}");
+    // The victim held about the limit in anonymous memory when it was
+    // chosen: between 3/4 of it (the rest is page tables, stack, files)
+    // and the limit.
+    let anon = r["anon_rss_bytes"].as_u64().unwrap();
+    assert!(anon >= limit * 3 / 4 && anon <= limit, "anon_rss {anon}: {r}");
+    assert_eq!(r["killer_pid"], pid, "a cgroup OOM is raised by the allocating task itself: {r}");
+    let summary = lines.iter().find(|v| v["plugin"] == "memory" && v["panel"] == "summary").unwrap();
+    assert_eq!(summary["counters"][0]["value"], 1, "{summary}");
+}
