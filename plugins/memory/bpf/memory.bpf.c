@@ -3,8 +3,8 @@
  *
  * oom:mark_victim fires when the OOM killer has chosen and marked its
  * victim, next to the kernel's count of OOM kills (/proc/vmstat oom_kill).
- * The classic tracepoint is used: from 6.7 it carries the victim's comm,
- * sizes, uid and oom_score_adj (6.1's has only the pid; read with CO-RE
+ * The classic tracepoint is used: newer kernels' carries the victim's comm,
+ * sizes, uid and oom_score_adj, older ones' only the pid (read with CO-RE
  * field checks, so one object serves both). The current task is the one
  * whose allocation failed: its memory cgroup's limit says which limit was
  * hit (a cgroup OOM) or none (the whole machine). */

@@ -27,7 +27,7 @@ struct memory_oom {
 	__u32 uid;
 	__u32 killer_pid;     /* the task whose allocation caused the kill */
 	__s16 oom_score_adj;
-	__u8 has_details;     /* the tracepoint carries comm, sizes and uid (kernels from 6.7) */
+	__u8 has_details;     /* the tracepoint carries sizes and uid (newer kernels) */
 	__u8 _pad;
 	char comm[16];        /* the victim's */
 	char killer_comm[16];

@@ -333,6 +333,52 @@ fn check_faults(ctx: &Ctx) -> Result<String, String> {
     Ok(format!("minor {minor} (stat {minflt}), major {major} (stat {majflt})"))
 }
 
+/// The memory tracer's OOM kill record on the guest kernel: a workload
+/// allocating 200 MiB in a cgroup v2 group limited to 32 MiB (the check
+/// mounts cgroup2 and enables the memory controller) is killed; one record
+/// with its pid and the limit, and /proc/vmstat oom_kill +1. An older
+/// kernel's tracepoint carries only the pid: comm and sizes are then absent.
+fn check_memory(ctx: &Ctx) -> Result<String, String> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    if !root.join("cgroup.controllers").exists() {
+        let st = Command::new("mount").args(["-t", "cgroup2", "none", "/sys/fs/cgroup"]).status().map_err(|e| e.to_string())?;
+        if !st.success() {
+            return Err("mount -t cgroup2 failed".into());
+        }
+    }
+    std::fs::write(root.join("cgroup.subtree_control"), "+memory").map_err(|e| format!("enabling the memory controller: {e}"))?;
+    let group = root.join("goom");
+    let _ = std::fs::create_dir(&group);
+    let limit: u64 = 32 << 20;
+    std::fs::write(group.join("memory.max"), limit.to_string()).map_err(|e| format!("memory.max: {e}"))?;
+    let _ = std::fs::write(group.join("memory.swap.max"), "0");
+    let kills = || -> u64 { std::fs::read_to_string("/proc/vmstat").unwrap_or_default().lines().find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok()).unwrap_or(0) };
+    let host = Host::start(ctx, &["memory"], "")?;
+    let before = kills();
+    let procs = group.join("cgroup.procs");
+    let mut cmd = Command::new(ctx.dir.join("tracer-workload"));
+    cmd.args(["--comm", "goomvictim", "alloc", "200"]).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: only a write(2) to a file between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || std::fs::write(&procs, std::process::id().to_string()));
+    }
+    let child = cmd.spawn().map_err(|e| e.to_string())?;
+    let pid = child.id();
+    let status = child.wait_with_output().map_err(|e| e.to_string())?.status;
+    let after = kills();
+    let (lines, _) = host.stop()?;
+    let _ = std::fs::remove_dir(&group);
+    if status.signal() != Some(libc::SIGKILL) || after - before != 1 {
+        return Err(format!("workload ended {status:?}; oom_kill {before} -> {after}"));
+    }
+    let records: Vec<&Value> = lines.iter().filter(|v| v["plugin"] == "memory" && v.get("panel").is_none()).collect();
+    match records.as_slice() {
+        [r] if r["pid"] == pid && r["cgroup_limit_bytes"] == limit => Ok(format!("one kill of pid {pid}, limit {limit}, comm {}", r["comm"])),
+        _ => Err(format!("records {records:?} for pid {pid}")),
+    }
+}
+
 fn main() {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/tracer".into()));
     let mut ctx = Ctx { dir, failed: 0 };
@@ -353,7 +399,7 @@ fn main() {
     }
 
     // All together, each on the best mode this kernel allows.
-    let all = ["open", "syscall_latency", "sched", "tcp", "process", "block", "faults"];
+    let all = ["open", "syscall_latency", "sched", "tcp", "process", "block", "faults", "memory"];
     let r = Host::start(&ctx, &all, "").and_then(|h| h.stop()).map(|(_, err)| {
         err.lines().filter(|l| l.starts_with("tracer-host:") && l.contains(" running (")).collect::<Vec<_>>().join("; ")
     });
@@ -388,5 +434,7 @@ fn main() {
     }
     let r = check_faults(&ctx);
     ctx.check("faults/perf_event", r);
+    let r = check_memory(&ctx);
+    ctx.check("memory/tracepoint", r);
     say(&format!("GUEST-DONE failed={}", ctx.failed));
 }
