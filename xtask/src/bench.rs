@@ -71,6 +71,22 @@ fn run_workload(bin: &Path, comm: &str, args: &[String]) -> Result<f64> {
     Ok(f[0] / f[1])
 }
 
+/// The child's stderr (piped), gathered by a thread as it comes.
+pub fn collect_stderr(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = text.clone();
+    if let Some(pipe) = child.stderr.take() {
+        std::thread::spawn(move || {
+            for l in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&l);
+                s.push('\n');
+            }
+        });
+    }
+    text
+}
+
 struct Host {
     pid: i32,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
@@ -86,16 +102,7 @@ fn start_host(host: &Path, config: &Path, dir: &Path, plugin: &str, env: &[(&str
     }
     let mut child = cmd.spawn()?;
     let pid = child.id() as i32;
-    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let sink = stderr.clone();
-    let pipe = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&l);
-            s.push('\n');
-        }
-    });
+    let stderr = collect_stderr(&mut child);
     // The Child is not waited through std: wait4 below reaps it with rusage.
     std::mem::forget(child);
     let start = Instant::now();

@@ -12,7 +12,7 @@
 //! scrape.
 
 use anyhow::{bail, Context, Result};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -42,16 +42,7 @@ impl Host {
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null());
         let mut child = cmd.spawn().context("starting tracer-host")?;
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&l);
-                s.push('\n');
-            }
-        });
+        let stderr = crate::bench::collect_stderr(&mut child);
         let start = Instant::now();
         while !TRACERS.iter().all(|t| stderr.lock().unwrap().contains(&format!("{t} running"))) {
             if start.elapsed() > Duration::from_secs(60) {
