@@ -14,6 +14,8 @@ enabled = ["$plugin"]
 [plugins.$plugin]
 $settings
 EOC
+old_stats=$(sysctl -n kernel.bpf_stats_enabled)
+trap 'sysctl -q kernel.bpf_stats_enabled=$old_stats' EXIT
 sysctl -q kernel.bpf_stats_enabled=1
 $(dirname "$0")/../target/debug/tracer-host --config $d/c.toml --plugins-dir $d --headless --format json > /dev/null 2> $d/err &
 h=$!

@@ -23,6 +23,8 @@ struct Scenario {
     workload: Vec<String>,
     /// Settings for the tracer, as TOML lines.
     settings: String,
+    /// Its BPF programs' names start so (the kernel keeps 15 characters).
+    prefixes: &'static [&'static str],
     label: &'static str,
 }
 
@@ -69,6 +71,41 @@ fn run_workload(bin: &Path, comm: &str, args: &[String]) -> Result<f64> {
         bail!("workload printed {text:?}");
     }
     Ok(f[0] / f[1])
+}
+
+/// Total run time (ns) of the loaded BPF programs whose names start with
+/// one of `prefixes`, as `bpftool prog show` reports it (with
+/// kernel.bpf_stats_enabled on).
+fn bpf_run_ns(prefixes: &[&str]) -> Result<u64> {
+    let out = Command::new("bpftool").args(["prog", "show"]).output().context("running bpftool")?;
+    let mut ns = 0;
+    // One line per program, then indented detail lines.
+    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with(char::is_whitespace)) {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let after = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1)).copied();
+        if prefixes.iter().any(|p| after("name").is_some_and(|n| n.starts_with(p))) {
+            ns += after("run_time_ns").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    Ok(ns)
+}
+
+/// kernel.bpf_stats_enabled on while this lives, as it was after.
+struct BpfStats(String);
+
+impl BpfStats {
+    fn on() -> Result<BpfStats> {
+        let path = "/proc/sys/kernel/bpf_stats_enabled";
+        let old = std::fs::read_to_string(path)?.trim().to_string();
+        std::fs::write(path, "1")?;
+        Ok(BpfStats(old))
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", &self.0);
+    }
 }
 
 /// The child's stderr (piped), gathered by a thread as it comes.
@@ -241,6 +278,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
                        tracepoint:raw_syscalls:sys_exit /@s[tid]/ { @us[args->id] = hist((nsecs - @s[tid]) / 1000); delete(@s[tid]); }",
             workload: vec!["getppid".into(), n(2_000_000.0)],
             settings: "".into(),
+            prefixes: &["sc_"],
             label: "getppid",
         },
         Scenario {
@@ -250,6 +288,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
                        tracepoint:syscalls:sys_exit_openat /@f[tid]/ { printf(\"%d %d %s %d %s\\n\", pid, tid, comm, args->ret, str(@f[tid])); delete(@f[tid]); }",
             workload: vec!["open".into(), "/etc/hostname".into(), n(300_000.0)],
             settings: "comm = \"benchwork\"".into(),
+            prefixes: &["open_"],
             label: "open+close",
         },
         Scenario {
@@ -260,6 +299,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
                        $ns = @q[args->next_pid]; if ($ns) { @usecs = hist((nsecs - $ns) / 1000); } delete(@q[args->next_pid]); }",
             workload: vec!["pingpong".into(), n(100_000.0)],
             settings: "".into(),
+            prefixes: &["sched_"],
             label: "pipe ping-pong",
         },
         Scenario {
@@ -268,6 +308,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
             bpftrace: "tracepoint:sock:inet_sock_set_state { printf(\"%d %s %d %d %d %d\\n\", pid, comm, args->sport, args->dport, args->oldstate, args->newstate); }",
             workload: vec!["tcp4".into(), "47555".into(), n(3000.0), "100".into()],
             settings: "ports = [47555]".into(),
+            prefixes: &["tcp_"],
             label: "tcp connect+close",
         },
         Scenario {
@@ -278,6 +319,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
                        tracepoint:sched:sched_process_exit { printf(\"%d %s exit\\n\", pid, comm); }",
             workload: vec!["execs".into(), n(2000.0)],
             settings: "".into(),
+            prefixes: &["exec", "exit_"],
             label: "fork+exec+exit",
         },
     ];
@@ -293,6 +335,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
                        tracepoint:block:block_rq_complete /@s[args->dev, args->sector]/ { @us = hist((nsecs - @s[args->dev, args->sector]) / 1000); delete(@s[args->dev, args->sector]); }",
             workload: vec!["dio".into(), lo.path.clone(), "read".into(), "4096".into(), n(20_000.0)],
             settings: format!("disk = \"{}\"", lo.majmin),
+            prefixes: &["block_"],
             label: "4K O_DIRECT read",
         });
     }
@@ -303,6 +346,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         bpftrace: "software:page-faults:1 { @[comm] = count(); }",
         workload: vec!["faults".into(), n(200_000.0), std::env::temp_dir().join(format!("tracer-bench-faults-{}", std::process::id())).to_string_lossy().into_owned(), "0".into()],
         settings: "".into(),
+        prefixes: &["faults_"],
         label: "anon page fault",
     });
     let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| only.is_none_or(|o| o == s.tracer)).collect();
@@ -319,8 +363,8 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
     let bt_out = dir.join("bpftrace.out");
     let _ = writeln!(
         table,
-        "{:<16} {:<15} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>14} {:>14} {:>8} {:>7}",
-        "tracer", "workload", "none ns", "+floor", "+tracer", "x floor", "+bpftr", "tr/bpftr", "delivered", "bpftrace got", "host cpu", "rss MiB"
+        "{:<16} {:<15} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>14} {:>14} {:>8} {:>7} {:>9} {:>9} {:>6}",
+        "tracer", "workload", "none ns", "+floor", "+tracer", "x floor", "+bpftr", "tr/bpftr", "delivered", "bpftrace got", "host cpu", "rss MiB", "bpf floor", "bpf ns", "x bpf"
     );
     for s in &scenarios {
         let mut cfg_text = format!("plugins_dir = \"unused\"\n[plugins.{}]\n{}\n", s.tracer, s.settings);
@@ -352,13 +396,30 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
                 bt_lost += lost;
             }
         }
+        // The kernel's own account of the programs' run time per operation,
+        // empty programs and the tracer's: free of the wall clock's noise
+        // (each run includes the ~40 ns the statistics themselves add).
+        let ops: u64 = s.workload.iter().rev().find_map(|x| x.parse().ok()).unwrap_or(0);
+        let ops = if s.tracer == "tcp" { s.workload[2].parse().unwrap_or(0) } else if s.tracer == "faults" { s.workload[1].parse().unwrap_or(0) } else { ops };
+        let (bpf_floor, bpf_tracer) = {
+            let _stats = BpfStats::on()?;
+            let h = start_host(&host, &cfg, &dir, "floor", &[("TRACER_FLOOR", s.floor)])?;
+            let before = bpf_run_ns(&["floor_"])?;
+            run_workload(&workload, "benchwork", &s.workload)?;
+            let floor_ns = bpf_run_ns(&["floor_"])?.saturating_sub(before);
+            stop_host(h)?;
+            let h = start_host(&host, &cfg, &dir, s.tracer, &[])?;
+            let before = bpf_run_ns(s.prefixes)?;
+            run_workload(&workload, "benchwork", &s.workload)?;
+            let tracer_ns = bpf_run_ns(s.prefixes)?.saturating_sub(before);
+            stop_host(h)?;
+            (floor_ns as f64 / ops.max(1) as f64, tracer_ns as f64 / ops.max(1) as f64)
+        };
         let tn: Vec<f64> = tracer.iter().map(|x| x.ns_per_op).collect();
         let (m_none, m_floor, m_tracer) = (median(&mut none.clone()), median(&mut floor.clone()), median(&mut tn.clone()));
         let extra_floor = m_floor - m_none;
         let extra_tracer = m_tracer - m_none;
         let ratio = extra_tracer / extra_floor;
-        let ops: u64 = s.workload.iter().rev().find_map(|x| x.parse().ok()).unwrap_or(0);
-        let ops = if s.tracer == "tcp" { s.workload[2].parse().unwrap_or(0) } else if s.tracer == "faults" { s.workload[1].parse().unwrap_or(0) } else { ops };
         let delivered = if s.tracer == "open" || s.tracer == "process" {
             // process: an exec and an exit record per operation (and the
             // workload's own exit, and its children's from other runs: at least).
@@ -376,11 +437,11 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         let bt_got = if s.tracer == "open" && have_bpftrace { format!("{bt_lines}/{ops}") } else { "-".into() };
         let _ = writeln!(
             table,
-            "{:<16} {:<15} {:>8.0} {:>8.0} {:>9.0} {:>8.2} {:>8.0} {:>9.3} {:>14} {:>14} {:>8.2} {:>7.1}",
-            s.tracer, s.label, m_none, extra_floor, extra_tracer, ratio, extra_bt, bt_ratio, delivered, bt_got, cpu, rss as f64 / 1024.0
+            "{:<16} {:<15} {:>8.0} {:>8.0} {:>9.0} {:>8.2} {:>8.0} {:>9.3} {:>14} {:>14} {:>8.2} {:>7.1} {:>9.0} {:>9.0} {:>6.2}",
+            s.tracer, s.label, m_none, extra_floor, extra_tracer, ratio, extra_bt, bt_ratio, delivered, bt_got, cpu, rss as f64 / 1024.0, bpf_floor, bpf_tracer, bpf_tracer / bpf_floor
         );
         json_rows.push(format!(
-            "{{\"tracer\":\"{}\",\"workload\":\"{}\",\"ops\":{ops},\"reps\":{reps},\"none_ns\":{m_none:.1},\"floor_ns\":{m_floor:.1},\"tracer_ns\":{m_tracer:.1},\"none_spread_ns\":{:.1},\"floor_spread_ns\":{:.1},\"tracer_spread_ns\":{:.1},\"extra_floor_ns\":{extra_floor:.1},\"extra_tracer_ns\":{extra_tracer:.1},\"ratio_to_floor\":{ratio:.3},\"records_min\":{},\"drops\":{drops},\"host_cpu_s\":{cpu:.3},\"host_max_rss_kib\":{rss},\"floor\":\"{}\",\"bpftrace_ns\":{},\"extra_bpftrace_ns\":{},\"ratio_to_bpftrace\":{},\"bpftrace_lines_min\":{},\"bpftrace_lost\":{bt_lost}}}",
+            "{{\"tracer\":\"{}\",\"workload\":\"{}\",\"ops\":{ops},\"reps\":{reps},\"none_ns\":{m_none:.1},\"floor_ns\":{m_floor:.1},\"tracer_ns\":{m_tracer:.1},\"none_spread_ns\":{:.1},\"floor_spread_ns\":{:.1},\"tracer_spread_ns\":{:.1},\"extra_floor_ns\":{extra_floor:.1},\"extra_tracer_ns\":{extra_tracer:.1},\"ratio_to_floor\":{ratio:.3},\"records_min\":{},\"drops\":{drops},\"host_cpu_s\":{cpu:.3},\"host_max_rss_kib\":{rss},\"floor\":\"{}\",\"bpftrace_ns\":{},\"extra_bpftrace_ns\":{},\"ratio_to_bpftrace\":{},\"bpftrace_lines_min\":{},\"bpftrace_lost\":{bt_lost},\"bpf_floor_ns_per_op\":{},\"bpf_tracer_ns_per_op\":{}}}",
             s.tracer,
             s.label,
             spread(&none),
@@ -392,6 +453,8 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
             json_num(extra_bt),
             json_num(bt_ratio),
             if have_bpftrace { bt_lines } else { 0 },
+            json_num(bpf_floor),
+            json_num(bpf_tracer),
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);
