@@ -403,17 +403,16 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         let ops = if s.tracer == "tcp" { s.workload[2].parse().unwrap_or(0) } else if s.tracer == "faults" { s.workload[1].parse().unwrap_or(0) } else { ops };
         let (bpf_floor, bpf_tracer) = {
             let _stats = BpfStats::on()?;
-            let h = start_host(&host, &cfg, &dir, "floor", &[("TRACER_FLOOR", s.floor)])?;
-            let before = bpf_run_ns(&["floor_"])?;
-            run_workload(&workload, "benchwork", &s.workload)?;
-            let floor_ns = bpf_run_ns(&["floor_"])?.saturating_sub(before);
-            stop_host(h)?;
-            let h = start_host(&host, &cfg, &dir, s.tracer, &[])?;
-            let before = bpf_run_ns(s.prefixes)?;
-            run_workload(&workload, "benchwork", &s.workload)?;
-            let tracer_ns = bpf_run_ns(s.prefixes)?.saturating_sub(before);
-            stop_host(h)?;
-            (floor_ns as f64 / ops.max(1) as f64, tracer_ns as f64 / ops.max(1) as f64)
+            // The programs' run time over one workload, per operation.
+            let per_op = |plugin: &str, env: &[(&str, &str)], prefixes: &[&str]| -> Result<f64> {
+                let h = start_host(&host, &cfg, &dir, plugin, env)?;
+                let before = bpf_run_ns(prefixes)?;
+                run_workload(&workload, "benchwork", &s.workload)?;
+                let ns = bpf_run_ns(prefixes)?.saturating_sub(before);
+                stop_host(h)?;
+                Ok(ns as f64 / ops.max(1) as f64)
+            };
+            (per_op("floor", &[("TRACER_FLOOR", s.floor)], &["floor_"])?, per_op(s.tracer, &[], s.prefixes)?)
         };
         let tn: Vec<f64> = tracer.iter().map(|x| x.ns_per_op).collect();
         let (m_none, m_floor, m_tracer) = (median(&mut none.clone()), median(&mut floor.clone()), median(&mut tn.clone()));

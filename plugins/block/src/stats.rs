@@ -271,6 +271,8 @@ impl BlockStats {
             d: Disk,
             in_flight: u64,
         }
+        // In flight is per disk: on the disk's first row only, so a column sum is right.
+        let mut shown = std::collections::HashSet::new();
         let rows: Vec<Row> = self
             .disks_shown()
             .into_iter()
@@ -279,19 +281,10 @@ impl BlockStats {
                 dev: dev_name(dev),
                 op: op_name(op),
                 sync: if sync != 0 { "sync" } else { "async" },
-                // In flight is per disk: shown on its reads' rows only once.
-                in_flight: 0,
+                in_flight: if shown.insert(dev) { self.in_flight.get(&dev).copied().unwrap_or(0) } else { 0 },
                 d,
             })
             .collect();
-        let mut rows = rows;
-        let mut shown = std::collections::HashSet::new();
-        for r in rows.iter_mut() {
-            if shown.insert(r.dev.clone()) {
-                let dev = crate::settings::parse_dev(&r.dev).unwrap_or(0);
-                r.in_flight = self.in_flight.get(&dev).copied().unwrap_or(0);
-            }
-        }
         fn avg(h: &Hist) -> FieldValue {
             if h.count() == 0 {
                 Value::missing()
