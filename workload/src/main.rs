@@ -33,6 +33,13 @@
 //!                                  (no readahead: a major fault each); prints
 //!                                  `faults MINFLT MAJFLT` from /proc/self/stat
 //!                                  after the `done` line
+//!   tracer-workload fileio PATH N SIZE WINDOW_COMM
+//!                                  known reads, writes and syncs of PATH
+//!                                  under the task name WINDOW_COMM only,
+//!                                  framed by two reads of /proc/self/io;
+//!                                  prints `fileio RCHAR WCHAR SYSCR SYSCW
+//!                                  IO1_BYTES ELAPSED_NS` (see file_io) before
+//!                                  the `done` line
 //!   tracer-workload [--comm NAME] alloc MIB          allocates and touches MIB MiB,
 //!                                  1 MiB at a time, keeping all of it (in a
 //!                                  memory cgroup with a smaller limit: an OOM
@@ -84,7 +91,7 @@ fn direct_io(path: &str, op: &str, size: usize, n: u64) {
         "fsync" => libc::O_WRONLY,
         _ => usage("dio: OP is read, write or fsync"),
     };
-    if size == 0 || size % 4096 != 0 {
+    if size == 0 || !size.is_multiple_of(4096) {
         usage("dio: SIZE must be a multiple of 4096");
     }
     // SAFETY: a NUL-terminated path.
@@ -116,6 +123,62 @@ fn direct_io(path: &str, op: &str, size: usize, n: u64) {
         std::alloc::dealloc(buf, layout);
         libc::close(fd);
     }
+}
+
+/// /proc/self/io's counters from one read(2) of it: rchar, wchar, syscr,
+/// syscw, and the bytes that read returned.
+fn io_counters(fd: i32, buf: &mut [u8]) -> ([u64; 4], usize) {
+    // SAFETY: buf is valid for its length.
+    let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+    assert!(n > 0, "reading /proc/self/io: {}", std::io::Error::last_os_error());
+    let text = String::from_utf8_lossy(&buf[..n as usize]);
+    let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)?.trim().parse().ok()).unwrap_or(0);
+    ([get("rchar:"), get("wchar:"), get("syscr:"), get("syscw:")], n as usize)
+}
+
+/// File I/O of known counts under the name `window` only: N write(2)s of
+/// SIZE, one writev(2) of 2 x SIZE, one pwrite(2), fsync, fdatasync, N
+/// pread(2)s, one readv(2) of 2 x SIZE and one read(2) at the end of the file
+/// (returns 0), framed by two reads of /proc/self/io. Prints `fileio RCHAR
+/// WCHAR SYSCR SYSCW IO1_BYTES ELAPSED_NS`: the kernel's deltas between the
+/// two reads, what the second one returned (it is traced but not in the
+/// deltas) and the window's own duration.
+fn file_io(path: &str, n: u64, size: usize, window: &str) {
+    let c = std::ffi::CString::new(path).unwrap();
+    // SAFETY: valid NUL-terminated paths; the fds are closed at exit.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC, 0o600) };
+    assert!(fd >= 0, "open {path}: {}", std::io::Error::last_os_error());
+    let io = unsafe { libc::open(c"/proc/self/io".as_ptr(), libc::O_RDONLY) };
+    assert!(io >= 0, "open /proc/self/io: {}", std::io::Error::last_os_error());
+    let mut buf = vec![0x5au8; 2 * size];
+    let mut iobuf = [0u8; 4096];
+    let check = |r: isize, want: usize, what: &str| assert_eq!(r, want as isize, "{what}: {}", std::io::Error::last_os_error());
+    set_comm(window);
+    let start = Instant::now();
+    let (before, _) = io_counters(io, &mut iobuf);
+    // SAFETY (all calls below): buffers valid for the lengths given.
+    unsafe {
+        for _ in 0..n {
+            check(libc::write(fd, buf.as_ptr().cast(), size), size, "write");
+        }
+        let iov = [libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: size }, libc::iovec { iov_base: buf.as_mut_ptr().add(size).cast(), iov_len: size }];
+        check(libc::writev(fd, iov.as_ptr(), 2), 2 * size, "writev");
+        check(libc::pwrite(fd, buf.as_ptr().cast(), size, 0), size, "pwrite");
+        check(libc::fsync(fd) as isize, 0, "fsync");
+        check(libc::fdatasync(fd) as isize, 0, "fdatasync");
+        for i in 0..n {
+            check(libc::pread(fd, buf.as_mut_ptr().cast(), size, (i as usize * size) as libc::off_t), size, "pread");
+        }
+        libc::lseek(fd, 0, libc::SEEK_SET);
+        check(libc::readv(fd, iov.as_ptr(), 2), 2 * size, "readv");
+        libc::lseek(fd, 0, libc::SEEK_END);
+        check(libc::read(fd, buf.as_mut_ptr().cast(), size), 0, "read at the end");
+    }
+    let (after, io1_bytes) = io_counters(io, &mut iobuf);
+    let elapsed = start.elapsed().as_nanos();
+    set_comm("fileio-after");
+    let d: Vec<u64> = (0..4).map(|i| after[i] - before[i]).collect();
+    println!("fileio {} {} {} {} {io1_bytes} {elapsed}", d[0], d[1], d[2], d[3]);
 }
 
 /// Page faults of known kinds: anonymous first touches, then major faults
@@ -328,6 +391,13 @@ fn main() {
             let file_pages = num(args.get(3), "FILE_PAGES") as usize;
             page_faults(anon, path, file_pages);
             (anon + file_pages) as u64
+        }
+        Some("fileio") => {
+            let path = args.get(1).unwrap_or_else(|| usage("fileio needs PATH"));
+            let (n, size) = (num(args.get(2), "N"), num(args.get(3), "SIZE") as usize);
+            let window = args.get(4).unwrap_or_else(|| usage("fileio needs WINDOW_COMM"));
+            file_io(path, n, size, window);
+            n
         }
         Some("dio") => {
             let path = args.get(1).unwrap_or_else(|| usage("dio needs PATH"));

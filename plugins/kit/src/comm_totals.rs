@@ -27,8 +27,8 @@ struct Live<const K: usize> {
 }
 
 #[derive(Debug, Clone)]
-pub struct CommTotals<const K: usize> {
-    live: HashMap<u32, Live<K>>,
+pub struct CommTotals<const K: usize, P = u32> {
+    live: HashMap<P, Live<K>>,
     departed: HashMap<String, [u64; K]>,
     cap: usize,
 }
@@ -43,13 +43,15 @@ fn add<const K: usize>(into: &mut [u64; K], a: &[u64; K], minus: &[u64; K]) {
 /// enough (about 100 bytes a name) to bound the memory.
 pub const DEFAULT_CAP: usize = 4096;
 
-impl<const K: usize> Default for CommTotals<K> {
+impl<const K: usize, P: std::hash::Hash + Eq> Default for CommTotals<K, P> {
     fn default() -> Self {
         CommTotals::new(DEFAULT_CAP)
     }
 }
 
-impl<const K: usize> CommTotals<K> {
+/// `P` keys the map's entries: a pid, or (pid, file) for figures kept per
+/// process and file.
+impl<const K: usize, P: std::hash::Hash + Eq> CommTotals<K, P> {
     /// At most `cap` names (then `other`).
     pub fn new(cap: usize) -> Self {
         CommTotals { live: HashMap::new(), departed: HashMap::new(), cap: cap.max(1) }
@@ -63,8 +65,8 @@ impl<const K: usize> CommTotals<K> {
 
     /// The per-process figures as read now (pid, its name, figures since the
     /// entry was made). Every call is one complete reading of the map.
-    pub fn update(&mut self, now: impl IntoIterator<Item = (u32, String, [u64; K])>) {
-        let mut fresh: HashMap<u32, Live<K>> = HashMap::new();
+    pub fn update(&mut self, now: impl IntoIterator<Item = (P, String, [u64; K])>) {
+        let mut fresh: HashMap<P, Live<K>> = HashMap::new();
         for (pid, comm, figures) in now {
             let l = match self.live.remove(&pid) {
                 // A new entry for this pid (its figures went down): the old
