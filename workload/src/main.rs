@@ -33,6 +33,9 @@
 //!                                  (no readahead: a major fault each); prints
 //!                                  `faults MINFLT MAJFLT` from /proc/self/stat
 //!                                  after the `done` line
+//!   tracer-workload [--comm NAME] preads PATH SIZE N
+//!                                  writes SIZE bytes to PATH, then N pread(2)s
+//!                                  of them at offset 0 (page cache hits)
 //!   tracer-workload fileio PATH N SIZE WINDOW_COMM
 //!                                  known reads, writes and syncs of PATH
 //!                                  under the task name WINDOW_COMM only,
@@ -179,6 +182,18 @@ fn file_io(path: &str, n: u64, size: usize, window: &str) {
     set_comm("fileio-after");
     let d: Vec<u64> = (0..4).map(|i| after[i] - before[i]).collect();
     println!("fileio {} {} {} {} {io1_bytes} {elapsed}", d[0], d[1], d[2], d[3]);
+}
+
+/// N pread(2)s of SIZE bytes at offset 0 of PATH, written first: page cache
+/// hits, the cheapest traced file call (the bench's per-call cost).
+fn preads(path: &str, size: usize, n: u64) {
+    std::fs::write(path, vec![0x5au8; size]).unwrap_or_else(|e| panic!("writing {path}: {e}"));
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut buf = vec![0u8; size];
+    for _ in 0..n {
+        std::os::unix::fs::FileExt::read_at(&f, &mut buf, 0).expect("pread");
+    }
+    let _ = std::fs::remove_file(path);
 }
 
 /// Page faults of known kinds: anonymous first touches, then major faults
@@ -391,6 +406,12 @@ fn main() {
             let file_pages = num(args.get(3), "FILE_PAGES") as usize;
             page_faults(anon, path, file_pages);
             (anon + file_pages) as u64
+        }
+        Some("preads") => {
+            let path = args.get(1).unwrap_or_else(|| usage("preads needs PATH"));
+            let (size, n) = (num(args.get(2), "SIZE") as usize, num(args.get(3), "N"));
+            preads(path, size, n);
+            n
         }
         Some("fileio") => {
             let path = args.get(1).unwrap_or_else(|| usage("fileio needs PATH"));

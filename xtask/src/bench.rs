@@ -339,6 +339,17 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
             label: "4K O_DIRECT read",
         });
     }
+    // File calls: preads of one page in the page cache (the cheapest traced call).
+    scenarios.push(Scenario {
+        tracer: "fileio",
+        floor: "fileio",
+        bpftrace: "tracepoint:syscalls:sys_enter_pread64 { @s[tid] = nsecs; } \
+                   tracepoint:syscalls:sys_exit_pread64 /@s[tid]/ { @us[comm] = hist((nsecs - @s[tid]) / 1000); @b[comm] = sum(args->ret); delete(@s[tid]); }",
+        workload: vec!["preads".into(), std::env::temp_dir().join(format!("tracer-bench-fileio-{}", std::process::id())).to_string_lossy().into_owned(), "4096".into(), n(200_000.0)],
+        settings: "".into(),
+        prefixes: &["fileio_"],
+        label: "4K pread, cached",
+    });
     // Minor faults: first touches of fresh anonymous pages (no file part).
     scenarios.push(Scenario {
         tracer: "faults",

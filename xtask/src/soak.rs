@@ -1,7 +1,8 @@
 //! `cargo xtask soak [--minutes N]` (root): the long run. open,
-//! syscall_latency, sched, tcp, block and faults run headless while a steady mix of
+//! syscall_latency, sched, tcp, block, fileio and faults run headless while a steady mix of
 //! work goes on (syscalls, opens, TCP connections, context switches,
-//! short-lived processes, O_DIRECT I/O on a loop device, page faults). The warm-up first
+//! short-lived processes, O_DIRECT I/O on a loop device, file reads and
+//! writes, page faults). The warm-up first
 //! fills every bounded table (20,000 short-lived children, each a new pid that
 //! opens a new path): the host's tables then stay at their bounds, evicting,
 //! for the rest of the run. The host's RSS is sampled every 10 s; after a
@@ -23,13 +24,13 @@ fn rss_kib(pid: u32) -> Option<u64> {
 pub fn soak(target: &Path, minutes: f64) -> Result<()> {
     let rel = target.join("release");
     let plugins: Vec<_> =
-        ["open", "syscall_latency", "sched", "tcp", "block", "faults"].iter().map(|p| rel.join(format!("plugins/libtracer_{p}.so"))).collect();
+        ["open", "syscall_latency", "sched", "tcp", "block", "fileio", "faults"].iter().map(|p| rel.join(format!("plugins/libtracer_{p}.so"))).collect();
     let lo = crate::bench::LoopDev::new(&std::env::temp_dir(), 64)?;
     let dir = crate::bench::plugin_dir("soak", &plugins)?;
     let cfg = dir.join("soak.toml");
     std::fs::write(
         &cfg,
-        "plugins_dir = \"unused\"\nenabled = [\"open\", \"syscall_latency\", \"sched\", \"tcp\", \"block\", \"faults\"]\n\
+        "plugins_dir = \"unused\"\nenabled = [\"open\", \"syscall_latency\", \"sched\", \"tcp\", \"block\", \"fileio\", \"faults\"]\n\
          [plugins.syscall_latency]\nper_process = true\n[plugins.tcp]\nports = [47900]\n",
     )?;
     let err_path = dir.join("host.err");
@@ -51,6 +52,8 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
     let disk = lo.path.clone();
     let cold = std::env::temp_dir().join(format!("tracer-soak-faults-{}", std::process::id())).to_string_lossy().into_owned();
     let cold_file = cold.clone();
+    let scratch = std::env::temp_dir().join(format!("tracer-soak-fileio-{}", std::process::id())).to_string_lossy().into_owned();
+    let scratch_file = scratch.clone();
     let work = std::thread::spawn(move || {
         let mut rounds = 0u64;
         while Instant::now() < stop {
@@ -63,6 +66,7 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
                 vec!["dio", &disk, "write", "65536", "500"],
                 vec!["dio", &disk, "read", "4096", "5000"],
                 vec!["faults", "20000", &cold, "200"],
+                vec!["fileio", &scratch, "2000", "4096", "soakfileio"],
             ] {
                 let _ = Command::new(&wl).args(["--comm", "soakwork"]).args(&args).stdout(Stdio::null()).status();
             }
@@ -84,6 +88,7 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
     }
     let rounds = work.join().unwrap_or(0);
     let _ = std::fs::remove_file(&cold_file);
+    let _ = std::fs::remove_file(&scratch_file);
     std::thread::sleep(Duration::from_secs(1));
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     host.wait()?;

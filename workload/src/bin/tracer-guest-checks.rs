@@ -333,6 +333,29 @@ fn check_faults(ctx: &Ctx) -> Result<String, String> {
     Ok(format!("minor {minor} (stat {minflt}), major {major} (stat {majflt})"))
 }
 
+/// The fileio tracer on one attach mode: a workload's known calls under a
+/// made-up name, against the kernel's /proc/self/io deltas around them
+/// (plus the second read of it: traced, not in the deltas).
+fn check_fileio(ctx: &Ctx, mode: &str) -> Result<String, String> {
+    let window = "gfio-win";
+    let host = Host::start(ctx, &["fileio"], &format!("attach = \"{mode}\"\ncomm = \"{window}\"\nmin_latency_us = 0"))?;
+    attached(&host.err(), "fileio", mode)?;
+    let file = ctx.dir.join(format!("fileio-{mode}.dat"));
+    let (pid, out) = ctx.workload(&["fileio", file.to_str().unwrap(), "50", "4096", window])?;
+    let (lines, _) = host.stop()?;
+    let f: Vec<u64> = out.lines().find(|l| l.starts_with("fileio ")).ok_or(format!("workload printed {out:?}"))?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let (rchar, wchar, syscr, syscw, io1) = (f[0], f[1], f[2], f[3], f[4]);
+    let rows = rows_where(panel(&lines, "fileio", "processes")?, "pid", &Value::from(pid))?;
+    let r = rows.first().ok_or(format!("no row for pid {pid}"))?;
+    let g = |k: &str| r[k].as_u64().unwrap_or(u64::MAX);
+    let got = [g("reads"), g("read_bytes"), g("writes"), g("written_bytes"), g("fsyncs"), g("fdatasyncs")];
+    let want = [syscr + 1, rchar + io1, syscw, wchar, 1, 1];
+    if got != want {
+        return Err(format!("traced {r}; want reads, bytes, writes, bytes, fsyncs, fdatasyncs {want:?} from /proc/{pid}/io"));
+    }
+    Ok(format!("reads {} ({} bytes), writes {} ({} bytes) as /proc/PID/io counts", got[0], got[1], got[2], got[3]))
+}
+
 /// The memory tracer's OOM kill record on the guest kernel: a workload
 /// allocating 200 MiB in a cgroup v2 group limited to 32 MiB (the check
 /// mounts cgroup2 and enables the memory controller) is killed; one record
@@ -399,7 +422,7 @@ fn main() {
     }
 
     // All together, each on the best mode this kernel allows.
-    let all = ["open", "syscall_latency", "sched", "tcp", "process", "block", "faults", "memory"];
+    let all = ["open", "syscall_latency", "sched", "tcp", "process", "block", "fileio", "faults", "memory"];
     let r = Host::start(&ctx, &all, "").and_then(|h| h.stop()).map(|(_, err)| {
         err.lines().filter(|l| l.starts_with("tracer-host:") && l.contains(" running (")).collect::<Vec<_>>().join("; ")
     });
@@ -431,6 +454,10 @@ fn main() {
     for mode in modes("GUEST_BLOCK_MODES", "tp_btf,raw_tp").split(',').filter(|m| !m.is_empty()) {
         let r = check_block(&ctx, mode);
         ctx.check(&format!("block/{mode}"), r);
+    }
+    for mode in modes("GUEST_FILEIO_MODES", "tracepoint,raw_tp").split(',').filter(|m| !m.is_empty()) {
+        let r = check_fileio(&ctx, mode);
+        ctx.check(&format!("fileio/{mode}"), r);
     }
     let r = check_faults(&ctx);
     ctx.check("faults/perf_event", r);
