@@ -33,11 +33,12 @@ SHARED_TYPE(struct fileio_file);
 SHARED_TYPE(struct fileio_hist);
 SHARED_TYPE(struct fileio_slow);
 
-/* The call in flight of each thread. */
+/* The call in flight of each thread, and the file it used last. */
 struct fileio_start {
 	__u64 ts_ns; /* 0: none timed */
 	__u64 ino;
 	struct file *file;
+	struct inode *inode;
 	__u32 dev;
 	__u32 kind;
 	__u32 op;
@@ -107,47 +108,73 @@ static __always_inline __u32 kind_of(umode_t mode)
 }
 
 /* The file behind the current task's `fd`, as the call about to run will
- * find it; NULL for none. */
+ * find it; NULL for none. The task's own structures are walked through its
+ * BTF pointer (plain loads); only the fd array's slot needs a copy. */
 static __always_inline struct file *fd_file(long fd)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	struct file **fds, *file = NULL;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct files_struct *files = t->files;
+	struct file *file = NULL;
+	struct fdtable *fdt;
 
-	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!files)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	fdt = files->fdt;
+	if (!fdt || fd < 0 || fd >= fdt->max_fds)
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
 	return file;
 }
+
+/* Reads the first PREFIX bytes of a kernel struct in one copy, then its
+ * fields at their CO-RE offsets in this kernel: one helper call instead of
+ * one per field. A field past the prefix (a kernel laid out otherwise)
+ * reads as 0 (the check is on constants: the verifier drops it). */
+#define PREFIX 128
+#define FIELD(buf, type, field)                                                              \
+	({                                                                                   \
+		__u32 __off = bpf_core_field_offset(type, field);                            \
+		typeof(((type *)0)->field) __v = 0;                                          \
+		if (__off + sizeof(__v) <= PREFIX)                                           \
+			__builtin_memcpy(&__v, (buf) + (__off & (PREFIX - 1)), sizeof(__v)); \
+		__v;                                                                         \
+	})
 
 static __always_inline void on_enter(__u32 op, long fd)
 {
 	__u32 zero = 0, tgid = bpf_get_current_pid_tgid() >> 32;
 	struct fileio_filter *f = bpf_map_lookup_elem(&fileio_filter, &zero);
 	struct fileio_start *s;
+	struct super_block *sb;
 	struct inode *inode;
 	struct file *file;
-	__u32 kind;
+	char buf[PREFIX];
 
 	if (!f || !proc_wanted(&f->proc, tgid))
 		return;
 	file = fd_file(fd);
-	if (!file)
-		return;
-	inode = BPF_CORE_READ(file, f_inode);
-	kind = kind_of(BPF_CORE_READ(inode, i_mode));
-	if (!f->all_files && kind != FILEIO_KIND_REGULAR && kind != FILEIO_KIND_BLOCK)
+	if (!file || bpf_probe_read_kernel(&inode, sizeof(inode), (void *)file + bpf_core_field_offset(struct file, f_inode)))
 		return;
 	s = bpf_task_storage_get(&fileio_start, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s) {
 		stat_inc(&fileio_counters, FILEIO_STAT_UNTRACKED);
 		return;
 	}
-	s->file = file;
-	s->ino = BPF_CORE_READ(inode, i_ino);
-	s->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	s->kind = kind;
+	/* A thread mostly calls on the file it called on last: the same file
+	 * object on the same inode object is the same file, whose inode
+	 * cannot go while the file is open. Else read the inode (one copy). */
+	if (file != s->file || inode != s->inode) {
+		if (!inode || bpf_probe_read_kernel(buf, PREFIX, inode))
+			return;
+		s->file = file;
+		s->inode = inode;
+		s->kind = kind_of(FIELD(buf, struct inode, i_mode));
+		s->ino = FIELD(buf, struct inode, i_ino);
+		sb = FIELD(buf, struct inode, i_sb);
+		s->dev = BPF_CORE_READ(sb, s_dev);
+	}
+	if (!f->all_files && s->kind != FILEIO_KIND_REGULAR && s->kind != FILEIO_KIND_BLOCK)
+		return;
 	s->op = op;
 	s->gen = f->proc.gen;
 	s->ts_ns = bpf_ktime_get_ns();
