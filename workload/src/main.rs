@@ -33,6 +33,10 @@
 //!                                  (no readahead: a major fault each); prints
 //!                                  `faults MINFLT MAJFLT` from /proc/self/stat
 //!                                  after the `done` line
+//!   tracer-workload [--comm NAME] pagecache write|sync|drop|read PATH PAGES
+//!                                  one page cache step on PAGES pages of PATH
+//!                                  (see page_cache); prints the kernel's
+//!                                  cached and dirty pages before and after
 //!   tracer-workload [--comm NAME] preads PATH SIZE N
 //!                                  writes SIZE bytes to PATH, then N pread(2)s
 //!                                  of them at offset 0 (page cache hits)
@@ -194,6 +198,82 @@ fn preads(path: &str, size: usize, n: u64) {
         std::os::unix::fs::FileExt::read_at(&f, &mut buf, 0).expect("pread");
     }
     let _ = std::fs::remove_file(path);
+}
+
+/// Pages of PATH in the page cache and of those dirty: cachestat(2)
+/// (kernels from 6.5), else mincore(2) of a mapping (no dirty count: 0).
+fn cache_state(fd: i32, len: usize) -> (u64, u64, &'static str) {
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct CacheStat {
+        nr_cache: u64,
+        nr_dirty: u64,
+        nr_writeback: u64,
+        nr_evicted: u64,
+        nr_recently_evicted: u64,
+    }
+    let range = Range { off: 0, len: 0 };
+    let mut cs = CacheStat::default();
+    // SAFETY: cachestat(2) (451 on x86-64) reads the range and fills cs.
+    if unsafe { libc::syscall(451, fd, &range, &mut cs, 0) } == 0 {
+        return (cs.nr_cache, cs.nr_dirty, "cachestat");
+    }
+    // SAFETY: a read-only shared mapping of the file, unmapped below.
+    let m = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd, 0) };
+    assert!(m != libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
+    let mut vec = vec![0u8; len.div_ceil(4096)];
+    // SAFETY: vec has one byte per page of the mapping.
+    let r = unsafe { libc::mincore(m, len, vec.as_mut_ptr()) };
+    unsafe { libc::munmap(m, len) };
+    assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
+    (vec.iter().filter(|b| *b & 1 != 0).count() as u64, 0, "mincore")
+}
+
+/// One step of a page cache workload on the first PAGES pages of PATH (a
+/// file, made by `write`, or a block device): `write` them (64 KiB
+/// writes), `sync` (syncfs(2): the flusher writes them back), `drop`
+/// (fsync, then POSIX_FADV_DONTNEED evicts them) or `read` them (64 KiB
+/// reads). Prints `pagecache CACHED_BEFORE DIRTY_BEFORE CACHED_AFTER
+/// DIRTY_AFTER SOURCE`: the kernel's own counts around the step.
+fn page_cache(step: &str, path: &str, pages: usize) {
+    let len = pages * 4096;
+    let c = std::ffi::CString::new(path).unwrap();
+    let flags = if step == "write" { libc::O_RDWR | libc::O_CREAT } else { libc::O_RDWR };
+    // SAFETY: a valid path; closed at exit.
+    let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600) };
+    assert!(fd >= 0, "open {path}: {}", std::io::Error::last_os_error());
+    let mut buf = vec![0x6bu8; 65536];
+    let before = cache_state(fd, len);
+    // SAFETY (all calls below): valid fd and buffers of the lengths given.
+    unsafe {
+        match step {
+            "write" => {
+                for off in (0..len).step_by(buf.len()) {
+                    let n = buf.len().min(len - off);
+                    assert_eq!(libc::pwrite(fd, buf.as_ptr().cast(), n, off as libc::off_t), n as isize, "pwrite");
+                }
+            }
+            "sync" => assert_eq!(libc::syncfs(fd), 0, "syncfs: {}", std::io::Error::last_os_error()),
+            "drop" => {
+                assert_eq!(libc::fsync(fd), 0, "fsync");
+                assert_eq!(libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED), 0, "fadvise");
+            }
+            "read" => {
+                for off in (0..len).step_by(buf.len()) {
+                    let n = buf.len().min(len - off);
+                    assert_eq!(libc::pread(fd, buf.as_mut_ptr().cast(), n, off as libc::off_t), n as isize, "pread");
+                }
+            }
+            other => usage(&format!("pagecache: unknown step {other}")),
+        }
+    }
+    let after = cache_state(fd, len);
+    println!("pagecache {} {} {} {} {}", before.0, before.1, after.0, after.1, after.2);
 }
 
 /// Page faults of known kinds: anonymous first touches, then major faults
@@ -406,6 +486,13 @@ fn main() {
             let file_pages = num(args.get(3), "FILE_PAGES") as usize;
             page_faults(anon, path, file_pages);
             (anon + file_pages) as u64
+        }
+        Some("pagecache") => {
+            let step = args.get(1).unwrap_or_else(|| usage("pagecache needs write, sync, drop or read"));
+            let path = args.get(2).unwrap_or_else(|| usage("pagecache needs PATH"));
+            let pages = num(args.get(3), "PAGES");
+            page_cache(step, path, pages as usize);
+            pages
         }
         Some("preads") => {
             let path = args.get(1).unwrap_or_else(|| usage("preads needs PATH"));

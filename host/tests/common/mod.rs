@@ -199,7 +199,7 @@ pub fn workload_bin() -> PathBuf {
 }
 
 /// Every tracer the repository ships, as the default config enables them.
-pub const ALL_TRACERS: [&str; 9] = ["open", "syscall_latency", "sched", "tcp", "process", "block", "faults", "fileio", "memory"];
+pub const ALL_TRACERS: [&str; 10] = ["open", "syscall_latency", "sched", "tcp", "process", "block", "fileio", "pagecache", "faults", "memory"];
 
 pub fn staged_plugin(name: &str) -> PathBuf {
     must_exist(target().join(format!("debug/plugins/libtracer_{name}.so")))

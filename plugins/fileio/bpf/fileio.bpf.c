@@ -20,6 +20,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "tracer.h"
+#include "dentry_name.h"
 #include "fileio.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -180,24 +181,12 @@ static __always_inline void on_enter(__u32 op, long fd)
 	s->ts_ns = bpf_ktime_get_ns();
 }
 
-/* The file's last name component and its directory's, into name and dir;
- * returns the truncation flags (1: name, 2: dir). Read while the call's
- * file is still open: the calling thread holds its fd until it returns. */
+/* The file's last name component and its directory's (see dentry_name.h),
+ * read while the call's file is still open: the calling thread holds its
+ * fd until it returns. */
 static __always_inline __u8 file_names(struct file *file, char *name, char *dir)
 {
-	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
-	struct dentry *parent = BPF_CORE_READ(d, d_parent);
-	__u8 trunc = 0;
-
-	bpf_probe_read_kernel_str(name, FILEIO_NAME_LEN, BPF_CORE_READ(d, d_name.name));
-	if (BPF_CORE_READ(d, d_name.len) >= FILEIO_NAME_LEN)
-		trunc |= 1;
-	if (parent && parent != d) {
-		bpf_probe_read_kernel_str(dir, FILEIO_DIR_LEN, BPF_CORE_READ(parent, d_name.name));
-		if (BPF_CORE_READ(parent, d_name.len) >= FILEIO_DIR_LEN)
-			trunc |= 2;
-	}
-	return trunc;
+	return dentry_names(BPF_CORE_READ(file, f_path.dentry), name, FILEIO_NAME_LEN, dir, FILEIO_DIR_LEN);
 }
 
 static __always_inline struct fileio_file *file_entry(const struct fileio_key *key, const struct fileio_start *s)

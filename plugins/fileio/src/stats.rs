@@ -58,26 +58,14 @@ pub fn kind_name(kind: u32) -> &'static str {
     }
 }
 
-/// `dir/name` as the kernel gave them, `…` where it cut one short; a
+/// `dir/name` as the kernel gave them (see the kit's `dentry_path`); a
 /// socket or pipe (no name in its file system) as `socket:[ino]`.
 pub fn path_of(dir: &[u8], name: &[u8], truncated: u8, kind: u32, ino: u64) -> String {
-    let mut n = c_str(name);
-    let mut d = c_str(dir);
-    if truncated & 1 != 0 {
-        n.push('…');
-    }
-    if truncated & 2 != 0 {
-        d.push('…');
-    }
-    if n.is_empty() || (matches!(kind, FILEIO_KIND_SOCKET | FILEIO_KIND_PIPE) && !n.contains(':')) {
+    let p = tracer_plugin_kit::dentry_path(dir, name, truncated);
+    if p.is_empty() || (matches!(kind, FILEIO_KIND_SOCKET | FILEIO_KIND_PIPE) && !p.contains(':')) {
         return format!("{}:[{ino}]", kind_name(kind));
     }
-    // "/" is the root's own name: no "//name".
-    match d.as_str() {
-        "" => n,
-        "/" => format!("/{n}"),
-        _ => format!("{d}/{n}"),
-    }
+    p
 }
 
 fn figures(f: &fileio_file) -> Figures {
@@ -188,7 +176,8 @@ impl FileStats {
             f: Figures,
         }
         let mut v = self.files_shown();
-        v.sort_by(|a, b| (b.1[RBYTES] + b.1[WBYTES]).cmp(&(a.1[RBYTES] + a.1[WBYTES])).then(sat_sum(b.1[..OPS].iter().copied()).cmp(&sat_sum(a.1[..OPS].iter().copied()))).then(a.0.cmp(&b.0)));
+        let bytes = |f: &Figures| f[RBYTES].saturating_add(f[WBYTES]);
+        v.sort_by(|a, b| bytes(&b.1).cmp(&bytes(&a.1)).then(sat_sum(b.1[..OPS].iter().copied()).cmp(&sat_sum(a.1[..OPS].iter().copied()))).then(a.0.cmp(&b.0)));
         let rows: Vec<Row> = v.into_iter().take(TOP_ROWS).map(|(k, f)| Row { pid: k.0, info: self.info.get(&k).cloned().unwrap_or_default(), f }).collect();
         let cols = [
             key(column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
@@ -220,7 +209,7 @@ impl FileStats {
             r.f = plus(&r.f, &f);
         }
         let mut rows: Vec<Row> = by.into_values().collect();
-        rows.sort_by(|a, b| (b.f[RBYTES] + b.f[WBYTES]).cmp(&(a.f[RBYTES] + a.f[WBYTES])).then(a.pid.cmp(&b.pid)));
+        rows.sort_by(|a, b| b.f[RBYTES].saturating_add(b.f[WBYTES]).cmp(&a.f[RBYTES].saturating_add(a.f[WBYTES])).then(a.pid.cmp(&b.pid)));
         rows.truncate(TOP_ROWS);
         let cols = [
             key(column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),

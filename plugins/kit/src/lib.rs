@@ -42,6 +42,29 @@ pub fn c_str(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
+/// `dir/name` from the two names bpf/include/dentry_name.h reads, with `…`
+/// where it cut one short (`truncated`: 1 name, 2 dir); "" when the kernel
+/// had no name.
+pub fn dentry_path(dir: &[u8], name: &[u8], truncated: u8) -> String {
+    let mut n = c_str(name);
+    let mut d = c_str(dir);
+    if n.is_empty() {
+        return n;
+    }
+    if truncated & 1 != 0 {
+        n.push('…');
+    }
+    if truncated & 2 != 0 {
+        d.push('…');
+    }
+    // "/" is the root's own name: no "//name".
+    match d.as_str() {
+        "" => n,
+        "/" => format!("/{n}"),
+        _ => format!("{d}/{n}"),
+    }
+}
+
 /// `comm` as the kernel's 16-byte, NUL-padded buffer.
 pub fn comm_bytes(comm: &str) -> [u8; 16] {
     let mut b = [0u8; 16];

@@ -1,0 +1,104 @@
+//! As root: the pagecache tracer against the kernel's own page cache
+//! accounting. Five workloads of made-up names take a scratch file on the
+//! root file system (ext4, not tmpfs: a page cache that writes back and
+//! evicts) through writing 1,000 pages, syncfs, fsync + DONTNEED, a cold
+//! read and a warm read; each prints cachestat(2)'s cached and dirty pages
+//! for the file before and after its step. The tracer's pages must be the
+//! deltas cachestat shows, and hits and misses what the reads did.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+const PAGES: u64 = 1000;
+
+fn pgpgin() -> u64 {
+    std::fs::read_to_string("/proc/vmstat").unwrap().lines().find_map(|l| l.strip_prefix("pgpgin ")?.trim().parse().ok()).unwrap()
+}
+
+#[test]
+fn the_page_cache_is_what_cachestat_counts_on_tp_btf() {
+    check_against_cachestat("tp_btf");
+}
+
+#[test]
+fn the_page_cache_is_what_cachestat_counts_on_raw_tp() {
+    check_against_cachestat("raw_tp");
+}
+
+fn check_against_cachestat(mode: &str) {
+    let _g = serial();
+    assert_root();
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let file = dir.path().join("pc-scratch.dat");
+    let f = file.to_str().unwrap();
+    let p = PAGES.to_string();
+    let pgpgin_before = pgpgin();
+    let (run, pids) = run_with_workloads(
+        "pagecache",
+        &format!("attach = \"{mode}\""),
+        &[
+            &["--comm", "pcw-write", "pagecache", "write", f, &p],
+            &["--comm", "pcw-sync", "pagecache", "sync", f, &p],
+            &["--comm", "pcw-drop", "pagecache", "drop", f, &p],
+            &["--comm", "pcw-cold", "pagecache", "read", f, &p],
+            &["--comm", "pcw-warm", "pagecache", "read", f, &p],
+        ],
+    );
+    let read_kib = pgpgin() - pgpgin_before;
+    assert!(run.stderr.contains(&format!("pagecache running ({mode})")), "{}", run.stderr);
+    // cachestat's (cached, dirty) before and after each step.
+    let cs: Vec<[u64; 4]> = pids
+        .iter()
+        .map(|(_, out)| {
+            let l = out.lines().find(|l| l.starts_with("pagecache ")).unwrap_or_else(|| panic!("{out}"));
+            assert!(l.ends_with("cachestat"), "cachestat(2) is on this kernel: {l}");
+            let v: Vec<u64> = l.split_whitespace().skip(1).take(4).map(|x| x.parse().unwrap()).collect();
+            [v[0], v[1], v[2], v[3]]
+        })
+        .collect();
+    eprintln!("cachestat (cached, dirty) before/after: write {:?} sync {:?} drop {:?} cold {:?} warm {:?}; pgpgin +{read_kib} KiB", cs[0], cs[1], cs[2], cs[3], cs[4]);
+    assert_eq!(cs[0], [0, 0, PAGES, PAGES], "a new file, all of it cached and dirty");
+    assert_eq!(cs[1][2..], [PAGES, 0], "syncfs wrote it all back");
+    assert_eq!(cs[2][2], 0, "DONTNEED evicted it all");
+    assert_eq!(cs[3][..3], [0, 0, PAGES], "the cold read brought it all in");
+    assert_eq!(cs[4][2], PAGES);
+    // The cold read came from the disk: at least its 4,000 KiB (the
+    // machine's other reads add to this counter too).
+    assert!(read_kib >= PAGES * 4, "pgpgin +{read_kib} KiB");
+
+    // The file, over all five steps: exactly the kernel's deltas.
+    let rows = run.panel("pagecache", "files")["rows"].as_array().unwrap().clone();
+    let name = format!("{}/pc-scratch.dat", dir.path().file_name().unwrap().to_str().unwrap());
+    let r = rows.iter().find(|r| r["file"] == name.as_str()).unwrap_or_else(|| panic!("no row for {name}: {rows:?}"));
+    eprintln!("file: {r}");
+    assert_eq!(n(&r["dirtied"]), cs[0][3] - cs[0][1], "dirtied: cachestat's dirty pages after the write");
+    assert_eq!(n(&r["written"]), cs[1][1] - cs[1][3], "written back: the dirty pages syncfs cleaned");
+    assert_eq!(n(&r["evicted"]), cs[2][0] - cs[2][2], "evicted: the cached pages DONTNEED dropped");
+    assert_eq!(n(&r["read_pages"]), 2 * PAGES, "two reads of every page");
+    assert_eq!(n(&r["added"]), cs[0][2] + (cs[3][2] - cs[3][0]), "added: by the write and by the cold read");
+    assert_eq!((n(&r["hits"]), n(&r["misses"])), (PAGES, PAGES), "the cold read missed every page, the warm one hit every page");
+
+    // Per process: each step's own figures. Besides the file, a process
+    // reads a page or two of its libraries (ld.so reads each one's ELF
+    // header): allowed 16 more pages read, all hits. And it may dirty a
+    // page it did not add (the file system's metadata in the disk's own
+    // page cache, e.g. an atime update): each such page lowers its misses
+    // by one, the error of cachestat's "added - dirtied" (the file's row
+    // above has no such page); allowed 4, measured 1.
+    let procs = run.panel("pagecache", "processes")["rows"].as_array().unwrap().clone();
+    let of = |i: usize| procs.iter().find(|r| r["pid"] == json!(pids[i].0)).cloned().unwrap_or_else(|| panic!("no row for step {i}: {procs:?}"));
+    let w = of(0);
+    assert_eq!((w["comm"].as_str(), n(&w["dirtied"]), n(&w["misses"])), (Some("pcw-write"), PAGES, 0), "{w}");
+    let cold = of(3);
+    assert_eq!((cold["comm"].as_str(), n(&cold["added"])), (Some("pcw-cold"), PAGES), "{cold}");
+    assert!((PAGES - 4..=PAGES).contains(&n(&cold["misses"])), "{cold}");
+    assert!((PAGES..=PAGES + 16).contains(&n(&cold["read_pages"])), "{cold}");
+    let warm = of(4);
+    assert_eq!((warm["comm"].as_str(), n(&warm["misses"])), (Some("pcw-warm"), 0), "{warm}");
+    assert!((PAGES..=PAGES + 16).contains(&n(&warm["hits"])), "{warm}");
+}
