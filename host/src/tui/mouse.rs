@@ -55,15 +55,15 @@ impl Hits {
     }
 }
 
-/// The x ranges of tab titles as ratatui's `Tabs` lays them out: one space
-/// of padding each side of a title, a one-cell divider between titles.
-pub fn tab_ranges(x: u16, titles: &[String]) -> Vec<(u16, u16, usize)> {
+/// The x ranges of tab titles as ratatui's `Tabs` lays them out: `pad`
+/// spaces each side of a title, a one-cell divider between titles.
+pub fn tab_ranges(x: u16, titles: &[String], pad: u16) -> Vec<(u16, u16, usize)> {
     let mut out = Vec::new();
     let mut at = x;
     for (i, t) in titles.iter().enumerate() {
         let w = ratatui::text::Line::from(t.as_str()).width() as u16;
         let from = at;
-        at = at.saturating_add(w + 2);
+        at = at.saturating_add(w + 2 * pad);
         out.push((from, at, i));
         at = at.saturating_add(1);
     }
@@ -78,7 +78,7 @@ mod tests {
     fn a_point_names_the_tab_panel_and_row_under_it() {
         let hits = Hits {
             tab_y: 2,
-            tabs: tab_ranges(0, &["1 overview".into(), "2 files".into()]),
+            tabs: tab_ranges(0, &["1 overview".into(), "2 files".into()], 1),
             panels: vec![
                 (Rect::new(0, 3, 40, 10), 0, Some(RowsAt { y: 5, first: 20, count: 3 })),
                 (Rect::new(40, 3, 40, 10), 1, None),
@@ -92,5 +92,7 @@ mod tests {
         assert_eq!(hits.at(5, 8), Target::Panel { index: 0, row: None }, "below the last row");
         assert_eq!(hits.at(45, 6), Target::Panel { index: 1, row: None });
         assert_eq!(hits.at(90, 6), Target::Nothing);
+        // Without padding (too many tabs for the width): "1 overview" 0..10, the divider 10.
+        assert_eq!(tab_ranges(0, &["1 overview".into(), "2 files".into()], 0), vec![(0, 10, 0), (11, 18, 1)]);
     }
 }

@@ -112,10 +112,16 @@ pub fn draw(f: &mut Frame, v: &View) -> Hits {
     let [tabs, side] = Layout::horizontal([Constraint::Min(10), Constraint::Length(right.width() as u16)]).areas(tabs);
     let labels: Vec<String> = v.tabs.iter().enumerate().map(|(i, t)| format!("{} {t}", i + 1)).collect();
     hits.tab_y = tabs.y;
-    hits.tabs = mouse::tab_ranges(tabs.x, &labels).into_iter().filter(|(_, end, _)| *end <= tabs.x + tabs.width).collect();
+    // Padded titles while they fit; without the padding when they do not
+    // (many tabs, a narrow terminal), so every title stays on screen longer.
+    let fits = |pad: u16| mouse::tab_ranges(tabs.x, &labels, pad).last().is_none_or(|(_, end, _)| *end <= tabs.x + tabs.width);
+    let pad = if fits(1) { 1 } else { 0 };
+    hits.tabs = mouse::tab_ranges(tabs.x, &labels, pad).into_iter().filter(|(_, end, _)| *end <= tabs.x + tabs.width).collect();
     let titles: Vec<Line> = labels.into_iter().map(Line::from).collect();
+    let padding = if pad == 1 { " " } else { "" };
     f.render_widget(
         Tabs::new(titles)
+            .padding(padding, padding)
             .select(v.tab)
             .highlight_style(Style::new().fg(Color::Black).bg(Color::Cyan))
             .divider("│"),

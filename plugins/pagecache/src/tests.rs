@@ -82,8 +82,7 @@ fn processes_files_and_totals_with_reset_and_names_kept_after_exit() {
     assert_eq!(cell(&f, 0, "file"), &Value::str("data/big.db"));
     assert_eq!((cell(&f, 0, "hits"), cell(&f, 0, "evicted")), (&Value::u64(1000), &Value::u64(1000)));
     assert_eq!(cell(&f, 1, "file"), &Value::str("dev 254:1 ino 6"), "no dentry: device and inode");
-    let mut tot = pagecache_totals::default();
-    tot.pages = [2000, 1200, 200, 1000, 200];
+    let tot = pagecache_totals { pages: [2000, 1200, 200, 1000, 200] };
     s.on_map(&snap("pagecache_totals", 1, vec![(0u32.to_ne_bytes().to_vec(), bytes_of(&tot).to_vec())])).unwrap();
     let Panel::Counters(c) = s.summary() else { panic!() };
     let get = |n: &str| c.iter().find(|x| x.name.as_str() == n).unwrap().value;
