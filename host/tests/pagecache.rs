@@ -83,22 +83,29 @@ fn check_against_cachestat(mode: &str) {
     assert_eq!(n(&r["added"]), cs[0][2] + (cs[3][2] - cs[3][0]), "added: by the write and by the cold read");
     assert_eq!((n(&r["hits"]), n(&r["misses"])), (PAGES, PAGES), "the cold read missed every page, the warm one hit every page");
 
-    // Per process: each step's own figures. Besides the file, a process
-    // reads a page or two of its libraries (ld.so reads each one's ELF
-    // header): allowed 16 more pages read, all hits. And it may dirty a
-    // page it did not add (the file system's metadata in the disk's own
-    // page cache, e.g. an atime update): each such page lowers its misses
-    // by one, the error of cachestat's "added - dirtied" (the file's row
-    // above has no such page); allowed 4, measured 1.
+    // Per process: each step's own figures, give or take what a process
+    // does besides: it reads a page or two of its libraries (ld.so reads
+    // each one's ELF header: allowed 16 pages read, hits), it may fault in
+    // pages of its program not cached (a fresh build, memory pressure):
+    // real misses of its own (allowed 32; seen: 0-17), and it may dirty a
+    // page it did not add (file system metadata in the disk's own page
+    // cache, e.g. an atime update), which lowers its misses by one each,
+    // the error of cachestat's "added - dirtied" (allowed 4, seen 1). The
+    // file's row above has none of these: it is exact.
     let procs = run.panel("pagecache", "processes")["rows"].as_array().unwrap().clone();
     let of = |i: usize| procs.iter().find(|r| r["pid"] == json!(pids[i].0)).cloned().unwrap_or_else(|| panic!("no row for step {i}: {procs:?}"));
+    let within = |v: &Value, key: &str, lo: u64, hi: u64| assert!((lo..=hi).contains(&n(&v[key])), "{key} not in {lo}..={hi}: {v}");
     let w = of(0);
-    assert_eq!((w["comm"].as_str(), n(&w["dirtied"]), n(&w["misses"])), (Some("pcw-write"), PAGES, 0), "{w}");
+    assert_eq!(w["comm"], "pcw-write");
+    within(&w, "dirtied", PAGES, PAGES + 4);
+    within(&w, "misses", 0, 32);
     let cold = of(3);
-    assert_eq!((cold["comm"].as_str(), n(&cold["added"])), (Some("pcw-cold"), PAGES), "{cold}");
-    assert!((PAGES - 4..=PAGES).contains(&n(&cold["misses"])), "{cold}");
-    assert!((PAGES..=PAGES + 16).contains(&n(&cold["read_pages"])), "{cold}");
+    assert_eq!(cold["comm"], "pcw-cold");
+    within(&cold, "added", PAGES, PAGES + 32);
+    within(&cold, "misses", PAGES - 4, PAGES + 32);
+    within(&cold, "read_pages", PAGES, PAGES + 16);
     let warm = of(4);
-    assert_eq!((warm["comm"].as_str(), n(&warm["misses"])), (Some("pcw-warm"), 0), "{warm}");
-    assert!((PAGES..=PAGES + 16).contains(&n(&warm["hits"])), "{warm}");
+    assert_eq!(warm["comm"], "pcw-warm");
+    within(&warm, "misses", 0, 32);
+    within(&warm, "hits", PAGES - 32, PAGES + 16);
 }

@@ -350,6 +350,16 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         prefixes: &["fileio_"],
         label: "4K pread, cached",
     });
+    // Page cache: the same cached preads, each one read of one page.
+    scenarios.push(Scenario {
+        tracer: "pagecache",
+        floor: "pagecache",
+        bpftrace: "tracepoint:filemap:mm_filemap_get_pages { @pages[comm] = sum(args->last_index - args->index + 1); }",
+        workload: vec!["preads".into(), std::env::temp_dir().join(format!("tracer-bench-pagecache-{}", std::process::id())).to_string_lossy().into_owned(), "4096".into(), n(200_000.0)],
+        settings: "".into(),
+        prefixes: &["pagecache_"],
+        label: "4K pread, cached",
+    });
     // Minor faults: first touches of fresh anonymous pages (no file part).
     scenarios.push(Scenario {
         tracer: "faults",

@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const TRACERS: &[&str] = &["open", "syscall_latency", "sched", "tcp", "process", "block", "fileio", "faults", "memory"];
+pub const TRACERS: &[&str] = &["open", "syscall_latency", "sched", "tcp", "process", "block", "fileio", "pagecache", "faults", "memory"];
 const METRICS_PORT: u16 = 19492;
 const OTLP_PORT: u16 = 19494;
 const BURST: usize = 50;

@@ -28,6 +28,7 @@ pub struct Kernel {
     pub process: &'static str,
     pub block: &'static str,
     pub fileio: &'static str,
+    pub pagecache: &'static str,
 }
 
 /// The kernels the tests boot. Debian 12's stock kernel (6.1 LTS): kprobes and
@@ -42,6 +43,7 @@ pub const KERNELS: &[Kernel] = &[Kernel {
     process: "tracepoint,tp_btf",
     block: "tp_btf,raw_tp",
     fileio: "tracepoint,raw_tp",
+    pagecache: "tp_btf,raw_tp",
 }];
 
 /// A whole guest run may take this long (boot ~12 s, then the checks).
@@ -239,8 +241,8 @@ fn initramfs(target: &Path, out: &Path, modules: &Path) -> Result<()> {
 /// Results of one guest: (passed, failed).
 fn run_kernel(k: &Kernel, vmlinuz: &Path, initrd: &Path) -> Result<(u64, u64)> {
     let append = format!(
-        "console=ttyS0 panic=-1 quiet GUEST_OPEN_MODES={} GUEST_SYSCALL_MODES={} GUEST_SCHED_MODES={} GUEST_TCP_MODES={} GUEST_PROCESS_MODES={} GUEST_BLOCK_MODES={} GUEST_FILEIO_MODES={}",
-        k.open, k.syscall_latency, k.sched, k.tcp, k.process, k.block, k.fileio
+        "console=ttyS0 panic=-1 quiet GUEST_OPEN_MODES={} GUEST_SYSCALL_MODES={} GUEST_SCHED_MODES={} GUEST_TCP_MODES={} GUEST_PROCESS_MODES={} GUEST_BLOCK_MODES={} GUEST_FILEIO_MODES={} GUEST_PAGECACHE_MODES={}",
+        k.open, k.syscall_latency, k.sched, k.tcp, k.process, k.block, k.fileio, k.pagecache
     );
     let start = Instant::now();
     let mut qemu = Command::new("qemu-system-x86_64")

@@ -100,7 +100,10 @@ static __always_inline __u64 folio_pages(struct folio *folio)
 	unsigned char order = 0;
 	int head = bpf_core_enum_value(enum pageflags, PG_head);
 
-	bpf_probe_read_kernel(&flags, sizeof(flags), &folio->flags);
+	/* The page flags are the folio's first word in every kernel, but their
+	 * type is not (unsigned long before 6.17, memdesc_flags_t after), and
+	 * CO-RE refuses a field whose type changed kind: read the word. */
+	bpf_probe_read_kernel(&flags, sizeof(flags), folio);
 	if (head < 0 || head >= 64 || !(flags & (1UL << head)))
 		return 1;
 	if (bpf_core_field_exists(((struct folio___old *)folio)->_folio_order)) {

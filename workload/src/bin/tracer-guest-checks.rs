@@ -356,6 +356,60 @@ fn check_fileio(ctx: &Ctx, mode: &str) -> Result<String, String> {
     Ok(format!("reads {} ({} bytes), writes {} ({} bytes) as /proc/PID/io counts", got[0], got[1], got[2], got[3]))
 }
 
+/// The pagecache tracer on one attach mode, on the page cache of a loop
+/// device (the guest's files are in tmpfs, whose pages are not the file
+/// cache's): writing all 4,096 pages of it, fsync + DONTNEED, a cold read.
+/// Truth: mincore(2) (or cachestat(2) where the kernel has it) around each
+/// step. Kernels before 6.10 have no read hook: the tracer must say so.
+fn check_pagecache(ctx: &Ctx, mode: &str) -> Result<String, String> {
+    const PAGES: u64 = 4096;
+    let img = ctx.dir.join(format!("pc-{mode}.img"));
+    std::fs::File::create(&img).and_then(|f| f.set_len(PAGES * 4096)).map_err(|e| format!("{}: {e}", img.display()))?;
+    let _ = Command::new("losetup").args(["-d", "/dev/loop0"]).status();
+    let st = Command::new("losetup").args(["/dev/loop0", img.to_str().unwrap()]).status().map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err("losetup /dev/loop0 failed".into());
+    }
+    // Held open across the steps: the kernel drops a block device's page
+    // cache when its last opener closes it.
+    let hold = std::fs::File::open("/dev/loop0").map_err(|e| format!("/dev/loop0: {e}"))?;
+    let host = Host::start(ctx, &["pagecache"], &format!("attach = \"{mode}\""))?;
+    attached(&host.err(), "pagecache", mode)?;
+    let p = PAGES.to_string();
+    let mut cs = Vec::new();
+    let mut pids = Vec::new();
+    for (comm, step) in [("gpc-write", "write"), ("gpc-drop", "drop"), ("gpc-cold", "read")] {
+        let (pid, out) = ctx.workload(&["--comm", comm, "pagecache", step, "/dev/loop0", &p])?;
+        let v: Vec<u64> = out.lines().find(|l| l.starts_with("pagecache ")).ok_or(format!("workload printed {out:?}"))?.split_whitespace().skip(1).take(4).filter_map(|x| x.parse().ok()).collect();
+        cs.push(v);
+        pids.push(pid);
+    }
+    let (lines, err) = host.stop()?;
+    drop(hold);
+    let _ = Command::new("losetup").args(["-d", "/dev/loop0"]).status();
+    let reads_hook = !err.contains("no hook mm_filemap_get_pages");
+    let procs = panel(&lines, "pagecache", "processes")?;
+    let row = |pid: u32| rows_where(procs, "pid", &Value::from(pid)).ok().and_then(|r| r.first().cloned()).ok_or(format!("no row for {pid}"));
+    let g = |r: &Value, k: &str| r[k].as_u64().unwrap_or(u64::MAX);
+    let (w, cold) = (row(pids[0])?, row(pids[2])?);
+    let files = panel(&lines, "pagecache", "files")?["rows"].as_array().cloned().unwrap_or_default();
+    let dev = files.iter().find(|r| g(r, "dirtied") == PAGES).ok_or(format!("no file row with {PAGES} pages dirtied: {files:?}"))?;
+    // Every page written was dirtied; added what mincore saw come in.
+    let want = [PAGES, cs[0][2] - cs[0][0], cs[1][0] - cs[1][2], cs[2][2] - cs[2][0]];
+    let got = [g(&w, "dirtied"), g(&w, "added"), g(dev, "evicted"), g(&cold, "added")];
+    if got != want {
+        return Err(format!("dirtied, added by the write, evicted, added by the cold read: traced {got:?}, kernel {want:?}; {w} {dev} {cold}"));
+    }
+    if reads_hook && g(&cold, "misses") != want[3] {
+        return Err(format!("cold read: misses {} but {} pages came in: {cold}", g(&cold, "misses"), want[3]));
+    }
+    if !reads_hook && !cold["hits"].is_null() {
+        return Err(format!("no read hook on this kernel, yet hits are shown: {cold}"));
+    }
+    let reads = if reads_hook { "reads hooked" } else { "this kernel has no hook mm_filemap_get_pages: hits absent, as said" };
+    Ok(format!("dirtied {}, evicted {}, cold read added {} as the kernel counts; {reads}", got[0], got[2], got[3]))
+}
+
 /// The memory tracer's OOM kill record on the guest kernel: a workload
 /// allocating 200 MiB in a cgroup v2 group limited to 32 MiB (the check
 /// mounts cgroup2 and enables the memory controller) is killed; one record
@@ -422,7 +476,7 @@ fn main() {
     }
 
     // All together, each on the best mode this kernel allows.
-    let all = ["open", "syscall_latency", "sched", "tcp", "process", "block", "fileio", "faults", "memory"];
+    let all = ["open", "syscall_latency", "sched", "tcp", "process", "block", "fileio", "pagecache", "faults", "memory"];
     let r = Host::start(&ctx, &all, "").and_then(|h| h.stop()).map(|(_, err)| {
         err.lines().filter(|l| l.starts_with("tracer-host:") && l.contains(" running (")).collect::<Vec<_>>().join("; ")
     });
@@ -458,6 +512,10 @@ fn main() {
     for mode in modes("GUEST_FILEIO_MODES", "tracepoint,raw_tp").split(',').filter(|m| !m.is_empty()) {
         let r = check_fileio(&ctx, mode);
         ctx.check(&format!("fileio/{mode}"), r);
+    }
+    for mode in modes("GUEST_PAGECACHE_MODES", "tp_btf,raw_tp").split(',').filter(|m| !m.is_empty()) {
+        let r = check_pagecache(&ctx, mode);
+        ctx.check(&format!("pagecache/{mode}"), r);
     }
     let r = check_faults(&ctx);
     ctx.check("faults/perf_event", r);
