@@ -210,11 +210,18 @@ fn load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[String]) -> A
 }
 
 /// Attach `prog` to the hook its plugin named: `category/name` for a classic
-/// tracepoint, the tracepoint name for a raw one.
+/// tracepoint, the tracepoint name for a raw one, `PATH:FUNCTION[:PID]` for
+/// a uprobe (a uretprobe by its section), in every process that maps PATH
+/// or only in PID.
 /// The outer error: the target itself is unusable; the inner: the kernel's answer.
-fn attach_to(prog: &libbpf_rs::ProgramMut<'_>, kind: AttachKind, target: &str) -> Result<libbpf_rs::Result<Link>, String> {
+fn attach_to(prog: &libbpf_rs::ProgramMut<'_>, kind: AttachKind, section: &str, target: &str) -> Result<libbpf_rs::Result<Link>, String> {
     let name = prog.name().to_string_lossy().into_owned();
     match kind {
+        AttachKind::Uprobe => {
+            let (path, func, pid) = uprobe_target(target).ok_or_else(|| format!("{name}: uprobe target {target:?} is not PATH:FUNCTION[:PID]"))?;
+            let opts = libbpf_rs::UprobeOpts { retprobe: section.starts_with("uretprobe"), func_name: Some(func.to_string()), ..Default::default() };
+            Ok(prog.attach_uprobe_with_opts(pid, path, 0, opts))
+        }
         AttachKind::Tracepoint => {
             let (cat, tp) = target.split_once('/').ok_or_else(|| format!("{name}: tracepoint target {target:?} is not category/name"))?;
             Ok(prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(cat.to_string()), tp))
@@ -222,6 +229,16 @@ fn attach_to(prog: &libbpf_rs::ProgramMut<'_>, kind: AttachKind, target: &str) -
         AttachKind::RawTracepoint => Ok(prog.attach_raw_tracepoint(target)),
         other => Err(format!("{name}: a target is only for tracepoint and raw_tp programs, not {}", other.label())),
     }
+}
+
+/// (path, function, pid or -1) of a uprobe target `PATH:FUNCTION[:PID]`.
+pub fn uprobe_target(t: &str) -> Option<(&str, &str, i32)> {
+    let (rest, pid) = match t.rsplit_once(':') {
+        Some((rest, p)) if p.parse::<i32>().is_ok_and(|p| p > 0) => (rest, p.parse().ok()?),
+        _ => (t, -1),
+    };
+    let (path, func) = rest.rsplit_once(':')?;
+    (!path.is_empty() && !func.is_empty()).then_some((path, func, pid))
 }
 
 fn describe_attach_error(err: &libbpf_rs::Error, prog: &str, section: &str) -> String {
@@ -306,7 +323,7 @@ impl Attempter<'_> {
                 // One event per CPU: a link each.
                 Some(t) if self.kind_of(name) == AttachKind::PerfEvent => crate::perf_event::attach(&prog, t).map_err(|e| format!("{name}: {e}")),
                 None => prog.attach().map(|l| vec![l]).map_err(|e| describe_attach_error(&e, name, &hook)),
-                Some(t) => attach_to(&prog, self.kind_of(name), t).and_then(|r| r.map(|l| vec![l]).map_err(|e| describe_attach_error(&e, name, &hook))),
+                Some(t) => attach_to(&prog, self.kind_of(name), &self.sections[name], t).and_then(|r| r.map(|l| vec![l]).map_err(|e| describe_attach_error(&e, name, &hook))),
             };
             match attached {
                 Ok(l) => links.extend(l),
@@ -442,6 +459,16 @@ pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>, forced: Opt
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn uprobe_targets_name_a_path_a_function_and_maybe_a_pid() {
+        use super::uprobe_target;
+        assert_eq!(uprobe_target("/lib/libc.so.6:malloc:42"), Some(("/lib/libc.so.6", "malloc", 42)));
+        assert_eq!(uprobe_target("/lib/libc.so.6:malloc"), Some(("/lib/libc.so.6", "malloc", -1)));
+        assert_eq!(uprobe_target("/proc/42/root/lib/libc.so.6:free:42"), Some(("/proc/42/root/lib/libc.so.6", "free", 42)));
+        assert_eq!(uprobe_target("malloc"), None);
+        assert_eq!(uprobe_target(":malloc:42"), None);
+    }
+
     use super::*;
 
     fn log(lines: &[&str]) -> Vec<String> {

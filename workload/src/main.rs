@@ -33,6 +33,9 @@
 //!                                  (no readahead: a major fault each); prints
 //!                                  `faults MINFLT MAJFLT` from /proc/self/stat
 //!                                  after the `done` line
+//!   tracer-workload [--comm NAME] leaks N FREE
+//!                                  known allocations held at known functions,
+//!                                  between two lines read from stdin (see leaks)
 //!   tracer-workload [--comm NAME] pagecache write|sync|drop|read PATH PAGES
 //!                                  one page cache step on PAGES pages of PATH
 //!                                  (see page_cache); prints the kernel's
@@ -276,6 +279,56 @@ fn page_cache(step: &str, path: &str, pages: usize) {
     println!("pagecache {} {} {} {} {}", before.0, before.1, after.0, after.1, after.2);
 }
 
+/// The allocation sites of `leaks`: not inlined, so each is a frame of its
+/// own in the stacks a tracer records.
+#[inline(never)]
+fn leak_site(size: usize) -> *mut libc::c_void {
+    // SAFETY: plain malloc; freed or kept by the caller.
+    std::hint::black_box(unsafe { libc::malloc(size) })
+}
+
+#[inline(never)]
+fn calloc_site(n: usize, size: usize) -> *mut libc::c_void {
+    // SAFETY: plain calloc.
+    std::hint::black_box(unsafe { libc::calloc(n, size) })
+}
+
+#[inline(never)]
+fn realloc_site(p: *mut libc::c_void, size: usize) -> *mut libc::c_void {
+    // SAFETY: p came from calloc_site and is not used after.
+    std::hint::black_box(unsafe { libc::realloc(p, size) })
+}
+
+fn wait_for_a_line() {
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+}
+
+/// Known allocations held: prints `ready`, waits for a line on stdin, then
+/// mallocs N blocks at leak_site (block i is 100 + i % 50 bytes), frees the
+/// first FREE of them, callocs 10 blocks of 4 x 25 bytes at calloc_site and
+/// reallocs the first 5 of those to 300 bytes at realloc_site; prints
+/// `leaks BLOCKS BYTES CALLOC_BLOCKS CALLOC_BYTES REALLOC_BLOCKS
+/// REALLOC_BYTES` (what each site holds) and waits for another line before
+/// it exits, holding them.
+fn leaks(n: usize, free: usize) {
+    println!("ready");
+    wait_for_a_line();
+    let blocks: Vec<*mut libc::c_void> = (0..n).map(|i| leak_site(100 + i % 50)).collect();
+    for b in &blocks[..free.min(n)] {
+        // SAFETY: from leak_site, freed once.
+        unsafe { libc::free(*b) };
+    }
+    let held: usize = (free.min(n)..n).map(|i| 100 + i % 50).sum();
+    let mut c: Vec<*mut libc::c_void> = (0..10).map(|_| calloc_site(4, 25)).collect();
+    for p in c.iter_mut().take(5) {
+        *p = realloc_site(*p, 300);
+    }
+    println!("leaks {} {held} 5 500 5 1500", n - free.min(n));
+    wait_for_a_line();
+    std::hint::black_box((&blocks, &c));
+}
+
 /// Page faults of known kinds: anonymous first touches, then major faults
 /// on a file evicted from the page cache.
 fn page_faults(anon_pages: usize, path: &str, file_pages: usize) {
@@ -486,6 +539,11 @@ fn main() {
             let file_pages = num(args.get(3), "FILE_PAGES") as usize;
             page_faults(anon, path, file_pages);
             (anon + file_pages) as u64
+        }
+        Some("leaks") => {
+            let (n, free) = (num(args.get(1), "N") as usize, num(args.get(2), "FREE") as usize);
+            leaks(n, free);
+            n as u64
         }
         Some("pagecache") => {
             let step = args.get(1).unwrap_or_else(|| usage("pagecache needs write, sync, drop or read"));

@@ -7,6 +7,8 @@ pub mod btf_types;
 #[cfg(feature = "build")]
 pub mod build;
 pub mod carried;
+#[cfg(feature = "usym")]
+pub mod usym;
 pub mod comm_totals;
 pub mod metrics;
 pub mod panels;
@@ -40,6 +42,15 @@ pub fn key_u32(k: &[u8], off: usize) -> Option<u32> {
 pub fn c_str(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns(), for the age of
+/// what the kernel timestamped.
+pub fn mono_now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// `dir/name` from the two names bpf/include/dentry_name.h reads, with `…`

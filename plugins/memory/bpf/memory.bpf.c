@@ -102,3 +102,252 @@ int memory_oom_tp(struct trace_event_raw_mark_victim *ctx)
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
+
+/* ---- user-space allocations of one process (memleak -p) ----
+ * uprobes on its libc's malloc, calloc, realloc and free, attached to that
+ * process only (the host resolves the library it maps). An allocation is
+ * known at the allocator's return (its address), with the user stack that
+ * made it; a free of a known address forgets it. What is left is what the
+ * process holds: aggregated by stack in user space, oldest first. */
+
+SHARED_TYPE(struct memory_alloc);
+SHARED_TYPE(struct memory_reclaim_hist);
+SHARED_TYPE(struct memory_reclaim_proc);
+SHARED_TYPE(enum memory_reclaim_kind);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct memory_alloc);
+} memory_allocs SEC(".maps");
+
+/* The size asked for, from the allocator's entry to its return, per thread
+ * (allocators do not nest within a thread: realloc is one call). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, __u64);
+} memory_sizes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 8192);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, MEMORY_STACK_DEPTH * sizeof(__u64));
+} memory_stacks SEC(".maps");
+
+static __always_inline bool leaks_wanted(void)
+{
+	__u32 zero = 0;
+	struct memory_filter *f = bpf_map_lookup_elem(&memory_filter, &zero);
+
+	return f && f->leaks_pid && f->leaks_pid == bpf_get_current_pid_tgid() >> 32;
+}
+
+static __always_inline void size_enter(__u64 size)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	if (leaks_wanted())
+		bpf_map_update_elem(&memory_sizes, &tid, &size, BPF_ANY);
+}
+
+static __always_inline void alloc_exit(struct pt_regs *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *size = bpf_map_lookup_elem(&memory_sizes, &tid);
+	__u64 addr = PT_REGS_RC(ctx);
+	struct memory_alloc a = {};
+
+	if (!size)
+		return;
+	a.size = *size;
+	bpf_map_delete_elem(&memory_sizes, &tid);
+	if (!addr)
+		return;
+	a.ts_ns = bpf_ktime_get_ns();
+	a.stack_id = bpf_get_stackid(ctx, &memory_stacks, BPF_F_USER_STACK);
+	if (a.stack_id < 0)
+		stat_inc(&memory_counters, MEMORY_STAT_STACK_LOST);
+	stat_inc(&memory_counters, MEMORY_STAT_ALLOCS);
+	if (bpf_map_update_elem(&memory_allocs, &addr, &a, BPF_ANY))
+		stat_inc(&memory_counters, MEMORY_STAT_ALLOC_LOST);
+}
+
+static __always_inline void forget(__u64 addr)
+{
+	if (addr && !bpf_map_delete_elem(&memory_allocs, &addr))
+		stat_inc(&memory_counters, MEMORY_STAT_FREES);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(memory_malloc, size_t size)
+{
+	size_enter(size);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(memory_malloc_ret)
+{
+	alloc_exit(ctx);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(memory_calloc, size_t n, size_t size)
+{
+	size_enter((__u64)n * size);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(memory_calloc_ret)
+{
+	alloc_exit(ctx);
+	return 0;
+}
+
+/* realloc frees its old block (when it returns a new one, or the same) and
+ * makes a new allocation of the new size. */
+SEC("uprobe")
+int BPF_KPROBE(memory_realloc, void *ptr, size_t size)
+{
+	if (!leaks_wanted())
+		return 0;
+	forget((__u64)ptr);
+	size_enter(size);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(memory_realloc_ret)
+{
+	alloc_exit(ctx);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(memory_free, void *ptr)
+{
+	if (leaks_wanted())
+		forget((__u64)ptr);
+	return 0;
+}
+
+/* ---- reclaim stalls: an allocating task reclaiming memory itself ----
+ * direct reclaim (the machine is short of memory) and memory cgroup limit
+ * reclaim (its cgroup is at its limit), begin to end, in that task. */
+
+struct reclaim_start {
+	__u64 ts_ns;
+	__u32 kind;
+	__u32 gen;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct reclaim_start);
+} memory_reclaim_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct memory_reclaim_hist);
+} memory_reclaim_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct memory_reclaim_proc);
+} memory_reclaim_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, char[TASK_COMM_LEN]);
+} memory_comms SEC(".maps");
+
+static __always_inline void reclaim_begin(__u32 kind)
+{
+	__u32 zero = 0;
+	struct memory_filter *f = bpf_map_lookup_elem(&memory_filter, &zero);
+	struct reclaim_start *s;
+
+	if (!f || !proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32))
+		return;
+	s = bpf_task_storage_get(&memory_reclaim_start, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
+		stat_inc(&memory_counters, MEMORY_STAT_RECLAIM_LOST);
+		return;
+	}
+	s->kind = kind;
+	s->gen = f->proc.gen;
+	s->ts_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline void reclaim_end(__u64 nr_reclaimed)
+{
+	__u32 zero = 0, tgid = bpf_get_current_pid_tgid() >> 32;
+	struct reclaim_start *s = bpf_task_storage_get(&memory_reclaim_start, bpf_get_current_task_btf(), 0, 0);
+	struct memory_filter *f = bpf_map_lookup_elem(&memory_filter, &zero);
+	struct memory_reclaim_hist *h;
+	struct memory_reclaim_proc *p;
+	__u32 kind;
+	__u64 ns;
+
+	if (!s || !s->ts_ns || !f)
+		return;
+	ns = bpf_ktime_get_ns() - s->ts_ns;
+	s->ts_ns = 0;
+	if (s->gen != f->proc.gen)
+		return;
+	kind = s->kind & 1;
+	h = bpf_map_lookup_elem(&memory_reclaim_hist, &zero);
+	if (h) {
+		h->slots[kind][hist_slot(ns / 1000, MEMORY_HIST_SLOTS)]++;
+		h->sum_ns[kind] += ns;
+		h->reclaimed[kind] += nr_reclaimed;
+	}
+	p = PROC_ENTRY(struct memory_reclaim_proc, &memory_reclaim_procs, &tgid, tgid, &memory_comms, &memory_counters,
+		       MEMORY_STAT_PROC_INSERTED, MEMORY_STAT_PROC_FAILED);
+	if (p) {
+		p->stalls++;
+		p->ns += ns;
+	}
+}
+
+SEC("tp_btf/mm_vmscan_direct_reclaim_begin")
+int BPF_PROG(memory_direct_begin, int order, gfp_t gfp)
+{
+	reclaim_begin(MEMORY_RECLAIM_DIRECT);
+	return 0;
+}
+
+SEC("tp_btf/mm_vmscan_direct_reclaim_end")
+int BPF_PROG(memory_direct_end, unsigned long nr_reclaimed)
+{
+	reclaim_end(nr_reclaimed);
+	return 0;
+}
+
+SEC("tp_btf/mm_vmscan_memcg_reclaim_begin")
+int BPF_PROG(memory_memcg_begin, int order, gfp_t gfp)
+{
+	reclaim_begin(MEMORY_RECLAIM_MEMCG);
+	return 0;
+}
+
+SEC("tp_btf/mm_vmscan_memcg_reclaim_end")
+int BPF_PROG(memory_memcg_end, unsigned long nr_reclaimed)
+{
+	reclaim_end(nr_reclaimed);
+	return 0;
+}

@@ -3,14 +3,55 @@
 #ifndef __MEMORY_H
 #define __MEMORY_H
 
+/* Frames kept of each allocation's user stack. */
+#define MEMORY_STACK_DEPTH 32
+#define MEMORY_HIST_SLOTS 32
+
 enum memory_stat_idx {
-	MEMORY_STAT_RING_FULL = 0, /* an OOM kill record not written: ring full */
-	MEMORY_STAT_OOM_KILLS = 1, /* OOM kills seen (also those filtered out of the records) */
-	MEMORY_STAT_MAX = 2,
+	MEMORY_STAT_RING_FULL = 0,      /* an OOM kill record not written: ring full */
+	MEMORY_STAT_OOM_KILLS = 1,      /* OOM kills seen (also those filtered out of the records) */
+	MEMORY_STAT_ALLOCS = 2,         /* user allocations seen (malloc, calloc, realloc) */
+	MEMORY_STAT_FREES = 3,          /* frees of a tracked allocation */
+	MEMORY_STAT_ALLOC_LOST = 4,     /* allocations not tracked: the table was full */
+	MEMORY_STAT_STACK_LOST = 5,     /* allocations whose stack was not kept */
+	MEMORY_STAT_RECLAIM_LOST = 6,   /* reclaim stalls whose start was not kept */
+	MEMORY_STAT_PROC_INSERTED = 7,  /* processes with reclaim stalls: minus live = evicted */
+	MEMORY_STAT_PROC_FAILED = 8,    /* a process's reclaim figures not stored */
+	MEMORY_STAT_MAX = 9,
 };
 
 struct memory_filter {
-	struct proc_filter proc; /* the victim's pid and comm */
+	struct proc_filter proc; /* the victim's pid and comm; the reclaiming process */
+	__u32 leaks_pid;         /* the process whose allocations are followed */
+	__u32 _pad;
+};
+
+/* An allocation of the followed process not freed yet (key: its address). */
+struct memory_alloc {
+	__u64 size;
+	__u64 ts_ns;
+	__s32 stack_id; /* in memory_stacks; < 0: not kept */
+	__u32 _pad;
+};
+
+/* Reclaim stalls (direct, and memory cgroup limit reclaim), per kind: how
+ * long the allocating task waited, usecs; the sums in ns. */
+enum memory_reclaim_kind {
+	MEMORY_RECLAIM_DIRECT = 0,
+	MEMORY_RECLAIM_MEMCG = 1,
+	MEMORY_RECLAIM_KINDS = 2,
+};
+
+struct memory_reclaim_hist {
+	__u64 slots[MEMORY_RECLAIM_KINDS][MEMORY_HIST_SLOTS];
+	__u64 sum_ns[MEMORY_RECLAIM_KINDS];
+	__u64 reclaimed[MEMORY_RECLAIM_KINDS]; /* pages the stalls reclaimed */
+};
+
+/* Per process (tgid), per CPU: reclaim stalls and their time. */
+struct memory_reclaim_proc {
+	__u64 stalls;
+	__u64 ns;
 };
 
 /* Ring memory_events: one per OOM kill (oom:mark_victim). Sizes in KiB, as

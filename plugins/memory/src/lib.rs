@@ -1,7 +1,13 @@
-//! The `memory` tracer, first part: OOM kills (oomkill), one record each
-//! with the victim, its sizes as the kernel reports them, the task whose
-//! allocation caused the kill and the memory cgroup limit it hit. Kernel
-//! allocations, user-space leaks, reclaim stalls and swap are to come.
+//! The `memory` tracer: OOM kills (oomkill), one record each with the
+//! victim, its sizes as the kernel reports them, the task whose allocation
+//! caused the kill and the memory cgroup limit it hit; reclaim stalls
+//! (direct and memory cgroup reclaim) as histograms and per process; and,
+//! for one chosen process, what it holds (memleak -p): its malloc, calloc,
+//! realloc and free followed by uprobes, outstanding blocks by stack.
+
+pub mod leaks;
+pub mod reclaim;
+pub mod settings;
 
 /// Rust twins of bpf/memory.h, generated from the object's BTF.
 pub mod types {
@@ -13,7 +19,7 @@ use tracer_plugin_api::*;
 use tracer_plugin_kit::metrics;
 use tracer_plugin_kit::panels::counters;
 use tracer_plugin_kit::table::{column, extra, fields, key, push_row, table, Column, Recent};
-use tracer_plugin_kit::{bytes_of, c_str, key_u32, per_cpu_values, read, sat_sum, settings::ProcSettings};
+use tracer_plugin_kit::{c_str, key_u32, per_cpu_values, read, sat_sum};
 use types::*;
 
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/memory.bpf.o"));
@@ -53,27 +59,86 @@ pub struct Memory {
     /// Records since start, and at the last reset.
     records: u64,
     records_base: u64,
-    /// The kernel-side count of OOM kills (filtered out of the records too).
-    oom_kills: u64,
+    /// The kernel-side counters (OOM kills also of those filtered out of the records).
+    counters: [u64; MEMORY_STAT_MAX as usize],
+    reclaim: reclaim::Reclaim,
+    leaks: leaks::Leaks,
+    /// The uprobe probe the settings call for (leaks_pid set).
+    leaks_probe: Option<ProbeSpec>,
+}
+
+/// The user allocator's functions, each an entry and a return program.
+const ALLOCATORS: [&str; 3] = ["malloc", "calloc", "realloc"];
+
+/// uprobes on `libc` in process `pid` (its own mapping of the library).
+fn leaks_probe(libc: &str, pid: u32) -> ProbeSpec {
+    let mut programs = Vec::new();
+    for f in ALLOCATORS {
+        programs.push(ProgramRef::new(&format!("memory_{f}")).with_target(&format!("{libc}:{f}:{pid}")));
+        programs.push(ProgramRef::new(&format!("memory_{f}_ret")).with_target(&format!("{libc}:{f}:{pid}")));
+    }
+    programs.push(ProgramRef::new("memory_free").with_target(&format!("{libc}:free:{pid}")));
+    ProbeSpec { name: "leaks".into(), alternatives: vec![AttachAlternative { programs: programs.into() }].into() }
+}
+
+/// The probes every configuration has: OOM kills, reclaim stalls (each
+/// reclaim hook optional: a kernel without BTF or memory cgroups still
+/// gets its OOM kills).
+fn base_probes() -> Vec<ProbeSpec> {
+    let o = ProgramRef::optional;
+    vec![
+        ProbeSpec { name: "oom".into(), alternatives: vec![AttachAlternative::of(&["memory_oom_tp"])].into() },
+        ProbeSpec {
+            name: "reclaim".into(),
+            alternatives: vec![AttachAlternative { programs: vec![o("memory_direct_begin"), o("memory_direct_end"), o("memory_memcg_begin"), o("memory_memcg_end")].into() }].into(),
+        },
+    ]
 }
 
 pub fn descriptor() -> PluginDescriptor {
+    let c = |index: u32, name: &str, is_drop: bool| CounterSpec { map: "memory_counters".into(), index, name: name.into(), is_drop };
     PluginDescriptor {
         info: PluginInfo {
             name: "memory".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Memory pressure: OOM kills (victim, sizes, the cgroup limit hit)".into(),
+            description: "Memory: OOM kills, reclaim stalls, and what one process holds by allocation stack".into(),
             api_version: PLUGIN_API_VERSION,
         },
         bpf_object: RVec::from(BPF_OBJECT),
-        probes: vec![ProbeSpec { name: "oom".into(), alternatives: vec![AttachAlternative::of(&["memory_oom_tp"])].into() }].into(),
+        probes: base_probes().into(),
         rings: vec![RingSpec { map: "memory_events".into(), fields: fields(&columns()).into() }].into(),
-        counters: vec![CounterSpec { map: "memory_counters".into(), index: MEMORY_STAT_RING_FULL, name: "ring buffer full".into(), is_drop: true }].into(),
-        polled_maps: vec!["memory_counters".into()].into(),
+        counters: vec![
+            c(MEMORY_STAT_RING_FULL, "ring buffer full", true),
+            c(MEMORY_STAT_ALLOC_LOST, "allocations not followed (table full)", true),
+            c(MEMORY_STAT_STACK_LOST, "allocation stacks not kept", true),
+            c(MEMORY_STAT_RECLAIM_LOST, "reclaim stalls not timed", true),
+            c(MEMORY_STAT_PROC_FAILED, "process reclaim figures not stored", true),
+        ]
+        .into(),
+        // memory_reclaim_procs before memory_comms (names of the processes
+        // just read); memory_allocs before memory_stacks (the stacks named
+        // are those still holding something).
+        polled_maps: vec!["memory_counters".into(), "memory_reclaim_hist".into(), "memory_reclaim_procs".into(), "memory_comms".into(), "memory_allocs".into(), "memory_stacks".into()]
+            .into(),
         config_map: ROption::RSome("memory_filter".into()),
-        panels: vec![PanelSpec::new("oom_kills", "OOM kills", PanelKind::TABLE), PanelSpec::new("summary", "Memory totals", PanelKind::COUNTERS)].into(),
-        settings: tracer_plugin_kit::settings::proc_filter_specs().into(),
-        metrics: vec![MetricSpec::new("oom_kills_total", MetricKind::COUNTER, "1", "processes killed by the OOM killer (oom:mark_victim), whatever the filter", &[])].into(),
+        panels: vec![
+            PanelSpec::new("oom_kills", "OOM kills", PanelKind::TABLE),
+            PanelSpec::new("leaks", "Held by the followed process, by stack", PanelKind::TABLE),
+            PanelSpec::new("reclaim", "Reclaim stalls", PanelKind::LOG2_HISTOGRAM),
+            PanelSpec::new("reclaim_processes", "Reclaim stalls by process", PanelKind::TABLE),
+            PanelSpec::new("summary", "Memory totals", PanelKind::COUNTERS),
+        ]
+        .into(),
+        settings: settings::specs().into(),
+        metrics: vec![
+            MetricSpec::new("oom_kills_total", MetricKind::COUNTER, "1", "processes killed by the OOM killer (oom:mark_victim), whatever the filter", &[]),
+            MetricSpec::new("reclaim_stall_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "time allocating tasks spent reclaiming memory themselves (direct, memcg)", &["kind"]),
+            MetricSpec::new("reclaimed_pages_total", MetricKind::COUNTER, "1", "pages those stalls reclaimed", &["kind"]),
+            MetricSpec::new("process_reclaim_stalls_total", MetricKind::COUNTER, "1", "reclaim stalls by process name (top N names, the rest as other)", &["comm"]),
+            MetricSpec::new("held_bytes", MetricKind::GAUGE, "bytes", "bytes the followed process (leaks_pid) allocated and has not freed since the tracer started", &[]),
+            MetricSpec::new("held_blocks", MetricKind::GAUGE, "1", "blocks the followed process (leaks_pid) allocated and has not freed since the tracer started", &[]),
+        ]
+        .into(),
     }
 }
 
@@ -83,7 +148,23 @@ impl NativeTracer for Memory {
     }
 
     fn configure(&mut self, json: &str) -> Result<Vec<u8>, String> {
-        Ok(bytes_of(&memory_filter { proc: ProcSettings::parse(json)?.filter() }).to_vec())
+        let s = settings::Settings::parse(json)?;
+        self.leaks_probe = match s.leaks_pid {
+            None => None,
+            Some(pid) => {
+                let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| format!("leaks_pid: process {pid}: {e}"))?;
+                Some(leaks_probe(&settings::libc_of(pid, &maps)?, pid))
+            }
+        };
+        self.leaks.pid = s.leaks_pid;
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
+    }
+
+    fn probes(&self) -> Option<Vec<ProbeSpec>> {
+        let p = self.leaks_probe.clone()?;
+        let mut v = base_probes();
+        v.push(p);
+        Some(v)
     }
 
     fn on_record(&mut self, _ring: u32, data: &[u8], out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
@@ -100,11 +181,20 @@ impl NativeTracer for Memory {
         match snap.name.as_str() {
             "memory_counters" => {
                 for e in snap.entries.iter() {
-                    if key_u32(&e.key, 0) == Some(MEMORY_STAT_OOM_KILLS) {
+                    let Some(i) = key_u32(&e.key, 0) else { continue };
+                    if let Some(c) = self.counters.get_mut(i as usize) {
                         // Never down: a re-attached map starts from 0.
-                        self.oom_kills = self.oom_kills.max(sat_sum(per_cpu_values::<u64>(snap, &e.value)));
+                        *c = (*c).max(sat_sum(per_cpu_values::<u64>(snap, &e.value)));
                     }
                 }
+                Ok(())
+            }
+            "memory_reclaim_hist" | "memory_reclaim_procs" | "memory_comms" => {
+                self.reclaim.on_map(snap);
+                Ok(())
+            }
+            "memory_allocs" | "memory_stacks" => {
+                self.leaks.on_map(snap, tracer_plugin_kit::mono_now_ns());
                 Ok(())
             }
             other => Err(format!("memory: unexpected map {other}")),
@@ -114,18 +204,41 @@ impl NativeTracer for Memory {
     fn panel(&self, id: &str) -> Result<Panel, String> {
         match id {
             "oom_kills" => Ok(Panel::Table(table(&columns(), self.recent.newest()))),
-            "summary" => Ok(counters(&[("OOM kills", self.records - self.records_base, ""), ("OOM kills, any process", self.oom_kills, "")])),
-            other => Err(format!("memory: no panel {other:?} (it has oom_kills, summary)")),
+            "leaks" => Ok(Panel::Table(self.leaks.table())),
+            "reclaim" => Ok(self.reclaim.latency()),
+            "reclaim_processes" => Ok(Panel::Table(self.reclaim.processes())),
+            "summary" => {
+                let (blocks, bytes) = self.leaks.totals();
+                let [direct, memcg] = self.reclaim.totals();
+                Ok(counters(&[
+                    ("OOM kills", self.records - self.records_base, ""),
+                    ("OOM kills, any process", self.counters[MEMORY_STAT_OOM_KILLS as usize], ""),
+                    ("direct reclaim stalls", direct.0, ""),
+                    ("memcg reclaim stalls", memcg.0, ""),
+                    ("pages reclaimed in stalls", direct.1.saturating_add(memcg.1), ""),
+                    ("blocks held (leaks_pid)", blocks, ""),
+                    ("bytes held (leaks_pid)", bytes, "bytes"),
+                ]))
+            }
+            other => Err(format!("memory: no panel {other:?} (it has oom_kills, leaks, reclaim, reclaim_processes, summary)")),
         }
     }
 
     fn reset(&mut self) {
         self.recent.clear();
         self.records_base = self.records;
+        self.reclaim.reset();
     }
 
     fn metrics(&self) -> Vec<MetricSample> {
-        vec![metrics::counter("oom_kills_total", &[], self.oom_kills)]
+        let mut out = vec![metrics::counter("oom_kills_total", &[], self.counters[MEMORY_STAT_OOM_KILLS as usize])];
+        self.reclaim.metrics(&mut out);
+        if self.leaks.pid.is_some() {
+            let (blocks, bytes) = self.leaks.totals();
+            out.push(metrics::gauge("held_bytes", &[], bytes as f64));
+            out.push(metrics::gauge("held_blocks", &[], blocks as f64));
+        }
+        out
     }
 }
 
@@ -134,6 +247,7 @@ export_tracer!(Memory::default);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracer_plugin_kit::bytes_of;
 
     #[test]
     fn shared_structs_match_the_btf_of_the_embedded_object() {
@@ -160,6 +274,7 @@ mod tests {
         assert_eq!(out[names.iter().position(|x| *x == "comm").unwrap()], Value::missing());
         let Panel::Counters(c) = m.panel("summary").unwrap() else { panic!() };
         assert_eq!(c[0].value, 2);
+        tracer_plugin_kit::test_support::assert_metrics_declared(&descriptor().metrics, &m.metrics());
         assert!(m.on_record(0, &[1, 2, 3], None).is_err(), "a short record is an error, not a panic");
     }
 }

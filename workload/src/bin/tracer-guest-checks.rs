@@ -387,7 +387,9 @@ fn check_pagecache(ctx: &Ctx, mode: &str) -> Result<String, String> {
     let (lines, err) = host.stop()?;
     drop(hold);
     let _ = Command::new("losetup").args(["-d", "/dev/loop0"]).status();
-    let reads_hook = !err.contains("no hook mm_filemap_get_pages");
+    // The host names each optional program it left out, with the reason.
+    let off = err.lines().find(|l| l.contains("pagecache running") && l.contains("pagecache_reads_")).map(|l| l.to_string());
+    let reads_hook = off.is_none();
     let procs = panel(&lines, "pagecache", "processes")?;
     let row = |pid: u32| rows_where(procs, "pid", &Value::from(pid)).ok().and_then(|r| r.first().cloned()).ok_or(format!("no row for {pid}"));
     let g = |r: &Value, k: &str| r[k].as_u64().unwrap_or(u64::MAX);
@@ -406,7 +408,10 @@ fn check_pagecache(ctx: &Ctx, mode: &str) -> Result<String, String> {
     if !reads_hook && !cold["hits"].is_null() {
         return Err(format!("no read hook on this kernel, yet hits are shown: {cold}"));
     }
-    let reads = if reads_hook { "reads hooked" } else { "this kernel has no hook mm_filemap_get_pages: hits absent, as said" };
+    let reads = match &off {
+        None => "reads hooked".to_string(),
+        Some(l) => format!("hits absent, as said: {}", l.split("optional parts off here: ").nth(1).unwrap_or(l)),
+    };
     Ok(format!("dirtied {}, evicted {}, cold read added {} as the kernel counts; {reads}", got[0], got[2], got[3]))
 }
 

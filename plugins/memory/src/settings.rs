@@ -1,0 +1,81 @@
+//! `[plugins.memory]` settings, the bytes of `struct memory_filter`, and the
+//! uprobe targets of the process whose allocations are followed.
+
+use crate::types::memory_filter;
+use serde::Deserialize;
+use tracer_plugin_api::{SettingKind, SettingSpec};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    #[serde(default)]
+    pub include_self: bool,
+    /// Follow this process's malloc, calloc, realloc and free.
+    pub leaks_pid: Option<u32>,
+}
+
+/// The keys above, for the host.
+pub fn specs() -> Vec<SettingSpec> {
+    let mut v = tracer_plugin_kit::settings::proc_filter_specs();
+    v.push(
+        SettingSpec::new("leaks_pid", SettingKind::UINT, "follow this process's malloc, calloc, realloc and free (uprobes on its libc): what it holds, by stack")
+            .range(1, u32::MAX as u64),
+    );
+    v
+}
+
+impl Settings {
+    pub fn parse(json: &str) -> Result<Settings, String> {
+        let s: Settings = tracer_plugin_kit::parse_settings(json)?;
+        tracer_plugin_kit::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
+        if s.leaks_pid == Some(0) {
+            return Err("leaks_pid: 0 is no process".into());
+        }
+        Ok(s)
+    }
+
+    pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
+        let f = memory_filter {
+            proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
+            leaks_pid: self.leaks_pid.unwrap_or(0),
+            ..Default::default()
+        };
+        tracer_plugin_kit::bytes_of(&f).to_vec()
+    }
+}
+
+/// The C library process `pid` maps, as a path that reaches it from here
+/// (through /proc/PID/root: the process's own mount namespace).
+pub fn libc_of(pid: u32, maps: &str) -> Result<String, String> {
+    let path = tracer_plugin_kit::usym::parse_maps(maps)
+        .into_iter()
+        .map(|m| m.path)
+        .find(|p| {
+            let base = p.rsplit('/').next().unwrap_or(p);
+            base.starts_with("libc.so") || (base.starts_with("libc-") && base.ends_with(".so"))
+        })
+        .ok_or_else(|| format!("leaks_pid: process {pid} maps no C library (a static binary?): its allocations cannot be followed"))?;
+    Ok(format!("/proc/{pid}/root{path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_settings_are_the_parsed_ones() {
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
+    }
+
+    #[test]
+    fn settings_to_filter_and_the_library_to_probe() {
+        let f: memory_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"leaks_pid": 42}"#).unwrap().filter_bytes(5, 2)).unwrap();
+        assert_eq!((f.leaks_pid, f.proc.exclude_pid, f.proc.gen), (42, 5, 2));
+        assert!(Settings::parse(r#"{"leaks_pid": 0}"#).unwrap_err().contains("leaks_pid"));
+        let maps = "7f00-7f10 r-xp 00028000 fe:00 456 /usr/lib/x86_64-linux-gnu/libc.so.6\n";
+        assert_eq!(libc_of(42, maps).unwrap(), "/proc/42/root/usr/lib/x86_64-linux-gnu/libc.so.6");
+        assert!(libc_of(42, "7f00-7f10 r-xp 0 fe:00 1 /usr/bin/static-thing\n").unwrap_err().contains("static binary"));
+    }
+}
