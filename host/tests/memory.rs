@@ -178,3 +178,62 @@ fn a_process_s_held_allocations_are_what_it_malloced_and_did_not_free() {
         assert!(r["oldest_ns"].as_u64().unwrap() > 0, "{r}");
     }
 }
+
+/// With kernel_allocations, a workload of a made-up name makes 1,000 pipes
+/// and closes 400 (the kernel frees those), holding 600. The kernel
+/// allocations its pipe(2) calls made and nobody freed, by call site, must
+/// be what it holds as the kernel's own fd table shows it
+/// (/proc/PID/fd): a pipe_inode_info and a buffer array per pipe at
+/// alloc_pipe_info, an inode per pipe (distinct pipe inodes in the fd
+/// table), a struct file per end (pipe fds in the fd table).
+#[test]
+fn kernel_allocations_held_by_call_site_are_the_pipes_a_process_holds() {
+    use std::io::{BufRead, BufReader, Write};
+    let _g = serial();
+    assert_root();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("kmem.toml");
+    std::fs::write(&cfg, "plugins_dir = \"unused\"\nenabled = [\"memory\"]\n[plugins.memory]\ncomm = \"kleakw\"\nkernel_allocations = true\n").unwrap();
+    let dir = plugin_dir(&[staged_plugin("memory")]);
+    let mut host = Host::spawn(&["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless", "--format", "json"], &[]);
+    host.wait_for_stderr("tracer-host: memory running");
+    let mut w = Command::new(workload_bin()).args(["--comm", "kleakw", "pipes", "1000", "400"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let pid = w.id();
+    let mut stdin = w.stdin.take().unwrap();
+    let mut line = String::new();
+    let mut out = BufReader::new(w.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "pipes 600");
+    // The kernel's own view of what it holds: the pipes in its fd table,
+    // less those it inherited (its stdin and stdout, cargo's jobserver):
+    // pipes this test process has in its own fd table too.
+    let pipes_of = |pid: &str| -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .filter(|p| p.starts_with("pipe:"))
+            .collect()
+    };
+    let inherited = pipes_of("self");
+    let links: Vec<String> = pipes_of(&pid.to_string()).into_iter().filter(|p| !inherited.contains(p)).collect();
+    let inodes: std::collections::HashSet<&String> = links.iter().collect();
+    std::thread::sleep(Duration::from_millis(700));
+    host.signal(libc::SIGTERM);
+    let (code, text, err) = host.finish();
+    stdin.write_all(b"done\n").unwrap();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+    let _ = w.wait();
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let panel = lines.iter().rev().find(|v| v["plugin"] == "memory" && v["panel"] == "kernel_leaks").unwrap();
+    let rows = panel["rows"].as_array().unwrap();
+    let at = |f: &str| -> Vec<u64> { rows.iter().filter(|r| r["site"].as_str().unwrap().starts_with(&format!("{f}+"))).map(|r| r["blocks"].as_u64().unwrap()).collect() };
+    eprintln!("fd table: {} pipe fds, {} pipe inodes; alloc_pipe_info {:?}, alloc_inode {:?}, alloc_empty_file {:?}", links.len(), inodes.len(), at("alloc_pipe_info"), at("alloc_inode"), at("alloc_empty_file"));
+    assert_eq!((links.len(), inodes.len()), (1200, 600), "what the workload says it holds, as its fd table shows");
+    assert_eq!(at("alloc_pipe_info"), vec![inodes.len() as u64; 2], "two allocations per pipe held: {rows:#?}");
+    assert_eq!(at("alloc_inode").iter().sum::<u64>(), inodes.len() as u64, "{rows:#?}");
+    assert_eq!(at("alloc_empty_file").iter().sum::<u64>(), links.len() as u64, "{rows:#?}");
+    assert!(rows.iter().all(|r| r["holding_for_ns"].as_u64().unwrap() > 0));
+}

@@ -33,6 +33,9 @@
 //!                                  (no readahead: a major fault each); prints
 //!                                  `faults MINFLT MAJFLT` from /proc/self/stat
 //!                                  after the `done` line
+//!   tracer-workload [--comm NAME] pipes N CLOSE
+//!                                  makes N pipes, closes the first CLOSE, holds
+//!                                  the rest until a line comes on stdin
 //!   tracer-workload [--comm NAME] leaks N FREE
 //!                                  known allocations held at known functions,
 //!                                  between two lines read from stdin (see leaks)
@@ -329,6 +332,28 @@ fn leaks(n: usize, free: usize) {
     std::hint::black_box((&blocks, &c));
 }
 
+/// Kernel objects held: N pipes made, the first CLOSE of them closed (both
+/// ends: the kernel frees the pipe), the rest held; prints `pipes HELD`
+/// and waits for a line on stdin before it exits.
+fn pipes(n: usize, close: usize) {
+    let mut fds = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut p = [0i32; 2];
+        // SAFETY: pipe2 fills the two fds.
+        assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0, "pipe2: {}", std::io::Error::last_os_error());
+        fds.push(p);
+    }
+    for p in &fds[..close.min(n)] {
+        // SAFETY: our own fds, closed once.
+        unsafe {
+            libc::close(p[0]);
+            libc::close(p[1]);
+        }
+    }
+    println!("pipes {}", n - close.min(n));
+    wait_for_a_line();
+}
+
 /// Page faults of known kinds: anonymous first touches, then major faults
 /// on a file evicted from the page cache.
 fn page_faults(anon_pages: usize, path: &str, file_pages: usize) {
@@ -539,6 +564,11 @@ fn main() {
             let file_pages = num(args.get(3), "FILE_PAGES") as usize;
             page_faults(anon, path, file_pages);
             (anon + file_pages) as u64
+        }
+        Some("pipes") => {
+            let (n, close) = (num(args.get(1), "N") as usize, num(args.get(2), "CLOSE") as usize);
+            pipes(n, close);
+            n as u64
         }
         Some("leaks") => {
             let (n, free) = (num(args.get(1), "N") as usize, num(args.get(2), "FREE") as usize);

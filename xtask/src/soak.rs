@@ -1,5 +1,5 @@
 //! `cargo xtask soak [--minutes N]` (root): the long run. open,
-//! syscall_latency, sched, tcp, block, fileio, pagecache and faults run headless while a steady mix of
+//! syscall_latency, sched, tcp, block, fileio, pagecache, faults and memory run headless while a steady mix of
 //! work goes on (syscalls, opens, TCP connections, context switches,
 //! short-lived processes, O_DIRECT I/O on a loop device, file reads and
 //! writes, page faults). The warm-up first
@@ -24,13 +24,13 @@ fn rss_kib(pid: u32) -> Option<u64> {
 pub fn soak(target: &Path, minutes: f64) -> Result<()> {
     let rel = target.join("release");
     let plugins: Vec<_> =
-        ["open", "syscall_latency", "sched", "tcp", "block", "fileio", "pagecache", "faults"].iter().map(|p| rel.join(format!("plugins/libtracer_{p}.so"))).collect();
+        ["open", "syscall_latency", "sched", "tcp", "block", "fileio", "pagecache", "faults", "memory"].iter().map(|p| rel.join(format!("plugins/libtracer_{p}.so"))).collect();
     let lo = crate::bench::LoopDev::new(&std::env::temp_dir(), 64)?;
     let dir = crate::bench::plugin_dir("soak", &plugins)?;
     let cfg = dir.join("soak.toml");
     std::fs::write(
         &cfg,
-        "plugins_dir = \"unused\"\nenabled = [\"open\", \"syscall_latency\", \"sched\", \"tcp\", \"block\", \"fileio\", \"pagecache\", \"faults\"]\n\
+        "plugins_dir = \"unused\"\nenabled = [\"open\", \"syscall_latency\", \"sched\", \"tcp\", \"block\", \"fileio\", \"pagecache\", \"faults\", \"memory\"]\n\
          [plugins.syscall_latency]\nper_process = true\n[plugins.tcp]\nports = [47900]\n",
     )?;
     let err_path = dir.join("host.err");

@@ -10,6 +10,7 @@ pub mod carried;
 #[cfg(feature = "usym")]
 pub mod usym;
 pub mod comm_totals;
+pub mod ksym;
 pub mod metrics;
 pub mod panels;
 pub mod pod;

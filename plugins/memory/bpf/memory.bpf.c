@@ -351,3 +351,118 @@ int BPF_PROG(memory_memcg_end, unsigned long nr_reclaimed)
 	reclaim_end(nr_reclaimed);
 	return 0;
 }
+
+/* ---- kernel allocations by call site (memleak without -p) ----
+ * kmem:kmalloc and kmem:kmem_cache_alloc give each allocation's caller and
+ * address; kfree and kmem_cache_free the address freed. Allocations made by
+ * the tasks the filter picks are followed to their free (by whichever task)
+ * and summed per call site. Only with `kernel_allocations`: every
+ * allocation of the kernel pays for it. */
+
+SHARED_TYPE(struct memory_ksite_key);
+SHARED_TYPE(struct memory_ksite);
+SHARED_TYPE(struct memory_kalloc);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 131072);
+	__type(key, __u64);
+	__type(value, struct memory_kalloc);
+} memory_kallocs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct memory_ksite_key);
+	__type(value, struct memory_ksite);
+} memory_ksites SEC(".maps");
+
+static __always_inline void site_sub(__u64 call_site, __u32 cache, __u32 bytes)
+{
+	struct memory_ksite_key k = { .call_site = call_site, .cache = cache };
+	struct memory_ksite *site = bpf_map_lookup_elem(&memory_ksites, &k);
+
+	if (site) {
+		__sync_fetch_and_add(&site->count, -1);
+		__sync_fetch_and_add(&site->bytes, -(__s64)bytes);
+	}
+}
+
+static __always_inline void kalloc(__u64 call_site, __u64 ptr, __u64 bytes, __u32 cache)
+{
+	__u32 zero = 0;
+	struct memory_filter *f = bpf_map_lookup_elem(&memory_filter, &zero);
+	struct memory_ksite_key k = { .call_site = call_site, .cache = cache };
+	struct memory_kalloc a = { .call_site = call_site, .cache = cache, .bytes = bytes };
+	struct memory_ksite *site;
+	bool inserted;
+
+	if (!ptr || !f || !f->kernel_allocs || !proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32))
+		return;
+	site = bpf_map_lookup_elem(&memory_ksites, &k);
+	if (!site) {
+		struct memory_ksite z = {};
+
+		site = map_insert_or_find(&memory_ksites, &k, &z, &inserted);
+		if (!site) {
+			stat_inc(&memory_counters, MEMORY_STAT_KALLOC_LOST);
+			return;
+		}
+	}
+	/* Still followed: freed by a way no hook sees (a bulk free), and
+	 * now handed out again. Its site holds it no longer. */
+	{
+		struct memory_kalloc *old = bpf_map_lookup_elem(&memory_kallocs, &ptr);
+
+		if (old)
+			site_sub(old->call_site, old->cache, old->bytes);
+	}
+	if (bpf_map_update_elem(&memory_kallocs, &ptr, &a, BPF_ANY)) {
+		stat_inc(&memory_counters, MEMORY_STAT_KALLOC_LOST);
+		return;
+	}
+	stat_inc(&memory_counters, MEMORY_STAT_KALLOCS);
+	if (__sync_fetch_and_add(&site->count, 1) == 0)
+		site->since_ns = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&site->bytes, bytes);
+}
+
+static __always_inline void kfree(__u64 ptr)
+{
+	struct memory_kalloc *a = bpf_map_lookup_elem(&memory_kallocs, &ptr);
+
+	if (!a)
+		return;
+	site_sub(a->call_site, a->cache, a->bytes);
+	bpf_map_delete_elem(&memory_kallocs, &ptr);
+	stat_inc(&memory_counters, MEMORY_STAT_KFREES);
+}
+
+SEC("tracepoint/kmem/kmalloc")
+int memory_kmalloc_tp(struct trace_event_raw_kmalloc *ctx)
+{
+	kalloc(ctx->call_site, (__u64)ctx->ptr, ctx->bytes_alloc, 0);
+	return 0;
+}
+
+SEC("tracepoint/kmem/kmem_cache_alloc")
+int memory_cache_alloc_tp(struct trace_event_raw_kmem_cache_alloc *ctx)
+{
+	kalloc(ctx->call_site, (__u64)ctx->ptr, ctx->bytes_alloc, 1);
+	return 0;
+}
+
+SEC("tracepoint/kmem/kfree")
+int memory_kfree_tp(struct trace_event_raw_kfree *ctx)
+{
+	kfree((__u64)ctx->ptr);
+	return 0;
+}
+
+SEC("tracepoint/kmem/kmem_cache_free")
+int memory_cache_free_tp(struct trace_event_raw_kmem_cache_free *ctx)
+{
+	kfree((__u64)ctx->ptr);
+	return 0;
+}

@@ -17,13 +17,39 @@ enum memory_stat_idx {
 	MEMORY_STAT_RECLAIM_LOST = 6,   /* reclaim stalls whose start was not kept */
 	MEMORY_STAT_PROC_INSERTED = 7,  /* processes with reclaim stalls: minus live = evicted */
 	MEMORY_STAT_PROC_FAILED = 8,    /* a process's reclaim figures not stored */
-	MEMORY_STAT_MAX = 9,
+	MEMORY_STAT_KALLOCS = 9,        /* kernel allocations followed */
+	MEMORY_STAT_KFREES = 10,        /* frees of a followed kernel allocation */
+	MEMORY_STAT_KALLOC_LOST = 11,   /* kernel allocations not followed: a table was full */
+	MEMORY_STAT_MAX = 12,
 };
 
 struct memory_filter {
 	struct proc_filter proc; /* the victim's pid and comm; the reclaiming process */
 	__u32 leaks_pid;         /* the process whose allocations are followed */
+	__u32 kernel_allocs;     /* follow kmalloc and kmem_cache allocations */
+};
+
+/* A kernel allocation site: the caller of kmalloc or kmem_cache_alloc. */
+struct memory_ksite_key {
+	__u64 call_site;
+	__u32 cache; /* 1: kmem_cache_alloc, 0: kmalloc */
 	__u32 _pad;
+};
+
+/* What a site holds now: allocations made since the tracer started (by the
+ * tasks the filter picks) and not freed (by anyone). `since_ns`: when its
+ * count last rose from zero, i.e. it has held something ever since. */
+struct memory_ksite {
+	__s64 count;
+	__s64 bytes;
+	__u64 since_ns;
+};
+
+/* A followed kernel allocation (key: its address). */
+struct memory_kalloc {
+	__u64 call_site;
+	__u32 cache;
+	__u32 bytes;
 };
 
 /* An allocation of the followed process not freed yet (key: its address). */

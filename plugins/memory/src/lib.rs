@@ -5,6 +5,7 @@
 //! for one chosen process, what it holds (memleak -p): its malloc, calloc,
 //! realloc and free followed by uprobes, outstanding blocks by stack.
 
+pub mod ksites;
 pub mod leaks;
 pub mod reclaim;
 pub mod settings;
@@ -63,8 +64,20 @@ pub struct Memory {
     counters: [u64; MEMORY_STAT_MAX as usize],
     reclaim: reclaim::Reclaim,
     leaks: leaks::Leaks,
-    /// The uprobe probe the settings call for (leaks_pid set).
-    leaks_probe: Option<ProbeSpec>,
+    ksites: ksites::KernelSites,
+    /// Probes the settings add: the uprobes of leaks_pid, the kmem hooks of
+    /// kernel_allocations.
+    extra_probes: Vec<ProbeSpec>,
+    kernel_allocs: bool,
+}
+
+/// The kmem tracepoints (classic: their fields are named the same on
+/// every kernel this supports).
+fn kmem_probe() -> ProbeSpec {
+    ProbeSpec {
+        name: "kernel_allocations".into(),
+        alternatives: vec![AttachAlternative::of(&["memory_kmalloc_tp", "memory_cache_alloc_tp", "memory_kfree_tp", "memory_cache_free_tp"])].into(),
+    }
 }
 
 /// The user allocator's functions, each an entry and a return program.
@@ -113,17 +126,19 @@ pub fn descriptor() -> PluginDescriptor {
             c(MEMORY_STAT_STACK_LOST, "allocation stacks not kept", true),
             c(MEMORY_STAT_RECLAIM_LOST, "reclaim stalls not timed", true),
             c(MEMORY_STAT_PROC_FAILED, "process reclaim figures not stored", true),
+            c(MEMORY_STAT_KALLOC_LOST, "kernel allocations not followed (table full)", true),
         ]
         .into(),
         // memory_reclaim_procs before memory_comms (names of the processes
         // just read); memory_allocs before memory_stacks (the stacks named
         // are those still holding something).
-        polled_maps: vec!["memory_counters".into(), "memory_reclaim_hist".into(), "memory_reclaim_procs".into(), "memory_comms".into(), "memory_allocs".into(), "memory_stacks".into()]
+        polled_maps: vec!["memory_counters".into(), "memory_reclaim_hist".into(), "memory_reclaim_procs".into(), "memory_comms".into(), "memory_allocs".into(), "memory_stacks".into(), "memory_ksites".into()]
             .into(),
         config_map: ROption::RSome("memory_filter".into()),
         panels: vec![
             PanelSpec::new("oom_kills", "OOM kills", PanelKind::TABLE),
             PanelSpec::new("leaks", "Held by the followed process, by stack", PanelKind::TABLE),
+            PanelSpec::new("kernel_leaks", "Kernel allocations held, by call site", PanelKind::TABLE),
             PanelSpec::new("reclaim", "Reclaim stalls", PanelKind::LOG2_HISTOGRAM),
             PanelSpec::new("reclaim_processes", "Reclaim stalls by process", PanelKind::TABLE),
             PanelSpec::new("summary", "Memory totals", PanelKind::COUNTERS),
@@ -137,6 +152,7 @@ pub fn descriptor() -> PluginDescriptor {
             MetricSpec::new("process_reclaim_stalls_total", MetricKind::COUNTER, "1", "reclaim stalls by process name (top N names, the rest as other)", &["comm"]),
             MetricSpec::new("held_bytes", MetricKind::GAUGE, "bytes", "bytes the followed process (leaks_pid) allocated and has not freed since the tracer started", &[]),
             MetricSpec::new("held_blocks", MetricKind::GAUGE, "1", "blocks the followed process (leaks_pid) allocated and has not freed since the tracer started", &[]),
+            MetricSpec::new("kernel_held_bytes", MetricKind::GAUGE, "bytes", "kmalloc and kmem_cache bytes allocated since the tracer started (kernel_allocations) and not freed", &[]),
         ]
         .into(),
     }
@@ -149,21 +165,25 @@ impl NativeTracer for Memory {
 
     fn configure(&mut self, json: &str) -> Result<Vec<u8>, String> {
         let s = settings::Settings::parse(json)?;
-        self.leaks_probe = match s.leaks_pid {
-            None => None,
-            Some(pid) => {
-                let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| format!("leaks_pid: process {pid}: {e}"))?;
-                Some(leaks_probe(&settings::libc_of(pid, &maps)?, pid))
-            }
-        };
+        self.extra_probes.clear();
+        if let Some(pid) = s.leaks_pid {
+            let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| format!("leaks_pid: process {pid}: {e}"))?;
+            self.extra_probes.push(leaks_probe(&settings::libc_of(pid, &maps)?, pid));
+        }
+        if s.kernel_allocations {
+            self.extra_probes.push(kmem_probe());
+        }
         self.leaks.pid = s.leaks_pid;
+        self.kernel_allocs = s.kernel_allocations;
         Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
     fn probes(&self) -> Option<Vec<ProbeSpec>> {
-        let p = self.leaks_probe.clone()?;
+        if self.extra_probes.is_empty() {
+            return None;
+        }
         let mut v = base_probes();
-        v.push(p);
+        v.extend(self.extra_probes.iter().cloned());
         Some(v)
     }
 
@@ -197,6 +217,10 @@ impl NativeTracer for Memory {
                 self.leaks.on_map(snap, tracer_plugin_kit::mono_now_ns());
                 Ok(())
             }
+            "memory_ksites" => {
+                self.ksites.on_map(snap, tracer_plugin_kit::mono_now_ns());
+                Ok(())
+            }
             other => Err(format!("memory: unexpected map {other}")),
         }
     }
@@ -205,6 +229,7 @@ impl NativeTracer for Memory {
         match id {
             "oom_kills" => Ok(Panel::Table(table(&columns(), self.recent.newest()))),
             "leaks" => Ok(Panel::Table(self.leaks.table())),
+            "kernel_leaks" => Ok(Panel::Table(self.ksites.table())),
             "reclaim" => Ok(self.reclaim.latency()),
             "reclaim_processes" => Ok(Panel::Table(self.reclaim.processes())),
             "summary" => {
@@ -218,9 +243,11 @@ impl NativeTracer for Memory {
                     ("pages reclaimed in stalls", direct.1.saturating_add(memcg.1), ""),
                     ("blocks held (leaks_pid)", blocks, ""),
                     ("bytes held (leaks_pid)", bytes, "bytes"),
+                    ("kernel blocks held", self.ksites.totals().0, ""),
+                    ("kernel bytes held", self.ksites.totals().1, "bytes"),
                 ]))
             }
-            other => Err(format!("memory: no panel {other:?} (it has oom_kills, leaks, reclaim, reclaim_processes, summary)")),
+            other => Err(format!("memory: no panel {other:?} (it has oom_kills, leaks, kernel_leaks, reclaim, reclaim_processes, summary)")),
         }
     }
 
@@ -237,6 +264,9 @@ impl NativeTracer for Memory {
             let (blocks, bytes) = self.leaks.totals();
             out.push(metrics::gauge("held_bytes", &[], bytes as f64));
             out.push(metrics::gauge("held_blocks", &[], blocks as f64));
+        }
+        if self.kernel_allocs {
+            out.push(metrics::gauge("kernel_held_bytes", &[], self.ksites.totals().1 as f64));
         }
         out
     }

@@ -14,6 +14,9 @@ pub struct Settings {
     pub include_self: bool,
     /// Follow this process's malloc, calloc, realloc and free.
     pub leaks_pid: Option<u32>,
+    /// Follow kernel allocations (kmalloc, kmem_cache) to their frees.
+    #[serde(default)]
+    pub kernel_allocations: bool,
 }
 
 /// The keys above, for the host.
@@ -22,6 +25,10 @@ pub fn specs() -> Vec<SettingSpec> {
     v.push(
         SettingSpec::new("leaks_pid", SettingKind::UINT, "follow this process's malloc, calloc, realloc and free (uprobes on its libc): what it holds, by stack")
             .range(1, u32::MAX as u64),
+    );
+    v.push(
+        SettingSpec::new("kernel_allocations", SettingKind::BOOL, "follow kmalloc and kmem_cache allocations (of the processes pid/comm pick) to their frees: held by call site; every kernel allocation pays for it")
+            .default_value("false"),
     );
     v
 }
@@ -40,7 +47,7 @@ impl Settings {
         let f = memory_filter {
             proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
             leaks_pid: self.leaks_pid.unwrap_or(0),
-            ..Default::default()
+            kernel_allocs: self.kernel_allocations as u32,
         };
         tracer_plugin_kit::bytes_of(&f).to_vec()
     }

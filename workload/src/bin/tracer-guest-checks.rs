@@ -449,16 +449,70 @@ fn check_memory(ctx: &Ctx) -> Result<String, String> {
     let pid = child.id();
     let status = child.wait_with_output().map_err(|e| e.to_string())?.status;
     let after = kills();
+    let events = std::fs::read_to_string(group.join("memory.events")).unwrap_or_default();
+    let limit_hits: u64 = events.lines().find_map(|l| l.strip_prefix("max ")?.trim().parse().ok()).unwrap_or(0);
     let (lines, _) = host.stop()?;
     let _ = std::fs::remove_dir(&group);
     if status.signal() != Some(libc::SIGKILL) || after - before != 1 {
         return Err(format!("workload ended {status:?}; oom_kill {before} -> {after}"));
     }
+    // At least 16 reclaim attempts before the OOM (MAX_RECLAIM_RETRIES),
+    // at most one per limit hit the cgroup counted.
+    let reclaim = rows_where(panel(&lines, "memory", "reclaim_processes")?, "pid", &Value::from(pid))?;
+    let stalls = reclaim.first().and_then(|r| r["stalls"].as_u64()).unwrap_or(0);
+    if stalls < 16 || stalls > limit_hits {
+        return Err(format!("memcg reclaim stalls {stalls}, memory.events max {limit_hits}: {reclaim:?}"));
+    }
     let records: Vec<&Value> = lines.iter().filter(|v| v["plugin"] == "memory" && v.get("panel").is_none()).collect();
     match records.as_slice() {
-        [r] if r["pid"] == pid && r["cgroup_limit_bytes"] == limit => Ok(format!("one kill of pid {pid}, limit {limit}, comm {}", r["comm"])),
+        [r] if r["pid"] == pid && r["cgroup_limit_bytes"] == limit => Ok(format!("one kill of pid {pid}, limit {limit}, comm {}; {stalls} reclaim stalls (limit hits {limit_hits})", r["comm"])),
         _ => Err(format!("records {records:?} for pid {pid}")),
     }
+}
+
+/// The memory tracer following one process's allocations (uprobes on its
+/// libc): the workload's known blocks held at each of its three sites.
+fn check_leaks(ctx: &Ctx) -> Result<String, String> {
+    use std::io::Write;
+    let mut w = Command::new(ctx.dir.join("tracer-workload"))
+        .args(["leaks", "1000", "400"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = w.id();
+    let mut stdin = w.stdin.take().unwrap();
+    let mut out = BufReader::new(w.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).map_err(|e| e.to_string())?;
+    let host = Host::start(ctx, &["memory"], &format!("leaks_pid = {pid}"));
+    let host = match host {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = w.kill();
+            return Err(e);
+        }
+    };
+    attached(&host.err(), "memory", "tracepoint, tp_btf, uprobe")?;
+    let _ = stdin.write_all(b"go\n");
+    line.clear();
+    out.read_line(&mut line).map_err(|e| e.to_string())?;
+    let want: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let (lines, _) = host.stop()?;
+    let _ = stdin.write_all(b"done\n");
+    let _ = w.wait();
+    let rows = panel(&lines, "memory", "leaks")?["rows"].as_array().cloned().unwrap_or_default();
+    let mut got = Vec::new();
+    for name in ["leak_site", "calloc_site", "realloc_site"] {
+        let r = rows.iter().find(|r| r["stack"].as_str().and_then(|s| s.split(" ← ").next()).is_some_and(|f| f.contains(name))).ok_or(format!("no stack at {name}: {rows:?}"))?;
+        got.push(r["blocks"].as_u64().unwrap_or(0));
+        got.push(r["bytes"].as_u64().unwrap_or(0));
+    }
+    if got != want {
+        return Err(format!("held (blocks, bytes) per site: traced {got:?}, the workload's {want:?}"));
+    }
+    Ok(format!("leak_site {} blocks {} bytes, calloc_site {}/{}, realloc_site {}/{}", got[0], got[1], got[2], got[3], got[4], got[5]))
 }
 
 fn main() {
@@ -526,5 +580,7 @@ fn main() {
     ctx.check("faults/perf_event", r);
     let r = check_memory(&ctx);
     ctx.check("memory/tracepoint", r);
+    let r = check_leaks(&ctx);
+    ctx.check("memory/uprobe-leaks", r);
     say(&format!("GUEST-DONE failed={}", ctx.failed));
 }
