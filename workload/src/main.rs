@@ -336,6 +336,14 @@ fn leaks(n: usize, free: usize) {
 /// ends: the kernel frees the pipe), the rest held; prints `pipes HELD`
 /// and waits for a line on stdin before it exits.
 fn pipes(n: usize, close: usize) {
+    // Two fds a pipe: lift the soft fd limit (often 1,024) to the hard one.
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
     let mut fds = Vec::with_capacity(n);
     for _ in 0..n {
         let mut p = [0i32; 2];

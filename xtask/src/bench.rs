@@ -360,6 +360,18 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         prefixes: &["pagecache_"],
         label: "4K pread, cached",
     });
+    // Kernel allocations followed to their frees: pipes made and closed
+    // (each a few kmalloc and kmem_cache allocations and their frees).
+    scenarios.push(Scenario {
+        tracer: "memory",
+        floor: "memory",
+        bpftrace: "tracepoint:kmem:kmalloc /comm == \"benchwork\"/ { @a[args->ptr] = args->call_site; @s[args->call_site] = count(); } \
+                   tracepoint:kmem:kfree /@a[args->ptr]/ { @s[@a[args->ptr]] = count(); delete(@a[args->ptr]); }",
+        workload: vec!["pipes".into(), n(20_000.0), n(20_000.0)],
+        settings: "kernel_allocations = true\ncomm = \"benchwork\"".into(),
+        prefixes: &["memory_k", "memory_cache"],
+        label: "pipe made+closed",
+    });
     // Minor faults: first touches of fresh anonymous pages (no file part).
     scenarios.push(Scenario {
         tracer: "faults",

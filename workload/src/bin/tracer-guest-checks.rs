@@ -470,6 +470,36 @@ fn check_memory(ctx: &Ctx) -> Result<String, String> {
     }
 }
 
+/// The memory tracer's kernel allocations: a workload holding 300 of 400
+/// pipes (within the guest's fd limit); alloc_pipe_info's two allocations
+/// per pipe held.
+fn check_kernel_allocs(ctx: &Ctx) -> Result<String, String> {
+    use std::io::Write;
+    let host = Host::start(ctx, &["memory"], "comm = \"gkleak\"\nkernel_allocations = true")?;
+    let mut w = Command::new(ctx.dir.join("tracer-workload"))
+        .args(["--comm", "gkleak", "pipes", "400", "100"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdin = w.stdin.take().unwrap();
+    let mut out = BufReader::new(w.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(700));
+    let (lines, _) = host.stop()?;
+    let _ = stdin.write_all(b"done\n");
+    let mut rest = String::new();
+    let _ = out.read_to_string(&mut rest);
+    let _ = w.wait();
+    let rows = panel(&lines, "memory", "kernel_leaks")?["rows"].as_array().cloned().unwrap_or_default();
+    let held: Vec<u64> = rows.iter().filter(|r| r["site"].as_str().is_some_and(|s| s.starts_with("alloc_pipe_info+"))).filter_map(|r| r["blocks"].as_u64()).collect();
+    if line.trim() != "pipes 300" || held != [300, 300] {
+        return Err(format!("workload said {line:?}; alloc_pipe_info sites hold {held:?}: {rows:?}"));
+    }
+    Ok("alloc_pipe_info: 300 + 300 held for 300 pipes".into())
+}
+
 /// The memory tracer following one process's allocations (uprobes on its
 /// libc): the workload's known blocks held at each of its three sites.
 fn check_leaks(ctx: &Ctx) -> Result<String, String> {
@@ -582,5 +612,7 @@ fn main() {
     ctx.check("memory/tracepoint", r);
     let r = check_leaks(&ctx);
     ctx.check("memory/uprobe-leaks", r);
+    let r = check_kernel_allocs(&ctx);
+    ctx.check("memory/kernel-allocations", r);
     say(&format!("GUEST-DONE failed={}", ctx.failed));
 }
