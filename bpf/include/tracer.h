@@ -172,6 +172,19 @@ static __always_inline bool proc_wanted_as(const struct proc_filter *f, __u32 tg
 	return true;
 }
 
+/* The uid filter of tracers that take one (settings key `uid`): a task's
+ * real uid, as /proc/PID/status's first Uid field. uid 0 is a real uid,
+ * hence the flag. The Rust side is tracer_plugin_kit::uid_filter. */
+struct uid_filter {
+	__u32 uid;
+	__u32 has_uid;
+};
+
+static __always_inline bool uid_wanted(const struct uid_filter *u)
+{
+	return !u->has_uid || (__u32)bpf_get_current_uid_gid() == u->uid;
+}
+
 /* Whether `f` picks processes at all (pid or comm): a transition no process
  * owns (a listening socket's) is shown only when it does not. */
 static __always_inline bool proc_filter_picks(const struct proc_filter *f)

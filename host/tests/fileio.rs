@@ -82,3 +82,49 @@ fn check_against_proc_io(mode: &str) {
         assert_eq!(r["comm"], window);
     }
 }
+
+/// The uid filter runs in the kernel: two workloads read the same file,
+/// one as root and one as a made-up uid; filtered to that uid, the tracer
+/// shows the second one's calls alone, all of them.
+#[test]
+fn the_uid_filter_keeps_only_that_user_s_calls() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let _g = serial();
+    assert_root();
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let uid = 47_321u32;
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("uid.toml");
+    std::fs::write(&cfg, format!("plugins_dir = \"unused\"\nenabled = [\"fileio\"]\n[plugins.fileio]\nuid = {uid}\n")).unwrap();
+    let plugins = plugin_dir(&[staged_plugin("fileio")]);
+    let mut host = Host::spawn(&["--config", cfg.to_str().unwrap(), "--plugins-dir", plugins.path().to_str().unwrap(), "--headless", "--format", "json"], &[]);
+    host.wait_for_stderr("tracer-host: fileio running");
+    let run = |as_uid: Option<u32>, name: &str| -> u32 {
+        let mut c = std::process::Command::new(workload_bin());
+        c.args(["--comm", name, "preads", dir.path().join(name).to_str().unwrap(), "4096", "500"]).stdout(std::process::Stdio::null());
+        if let Some(u) = as_uid {
+            c.uid(u).gid(u);
+        }
+        let mut child = c.spawn().unwrap();
+        let pid = child.id();
+        assert!(child.wait().unwrap().success(), "{name}");
+        pid
+    };
+    let root_pid = run(None, "fiouid-root");
+    let user_pid = run(Some(uid), "fiouid-user");
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    host.signal(libc::SIGTERM);
+    let (code, out, err) = host.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let procs = lines.iter().rev().find(|v| v["plugin"] == "fileio" && v["panel"] == "processes").unwrap();
+    let rows = procs["rows"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["pid"] != json!(root_pid)), "root's calls filtered out: {rows:?}");
+    assert!(rows.iter().any(|r| r["pid"] == json!(user_pid)), "no row for the uid's workload: {rows:?}");
+    let files = lines.iter().rev().find(|v| v["plugin"] == "fileio" && v["panel"] == "files").unwrap();
+    let name = format!("{}/fiouid-user", dir.path().file_name().unwrap().to_str().unwrap());
+    let f = files["rows"].as_array().unwrap().iter().find(|r| r["file"] == name.as_str()).unwrap_or_else(|| panic!("no row for {name}: {files}"));
+    assert_eq!((n(&f["reads"]), n(&f["read_bytes"]), n(&f["writes"])), (500, 500 * 4096, 1), "its write of the file and 500 preads of 4 KiB: {f}");
+}

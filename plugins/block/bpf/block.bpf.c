@@ -155,7 +155,7 @@ static __always_inline void track(struct request *rq, __u64 now, bool btf, bool 
 	r.seen_ns = now;
 	r.tgid = tgid;
 	r.dev = rq_dev(rq, btf);
-	r.skip = !proc_wanted(&f->proc, tgid) || (f->dev && f->dev != r.dev);
+	r.skip = !proc_wanted(&f->proc, tgid) || !uid_wanted(&f->uid) || (f->dev && f->dev != r.dev);
 	if (!r.skip)
 		bpf_get_current_comm(&r.comm, sizeof(r.comm));
 	if (!bpf_map_update_elem(&block_rqs, &key, &r, BPF_NOEXIST)) {

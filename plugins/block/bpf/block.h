@@ -50,6 +50,7 @@ struct block_rq {
 /* Key 0 of block_filter. */
 struct block_filter {
 	struct proc_filter proc;
+	struct uid_filter uid; /* the submitter's */
 	__u32 dev; /* only this disk (MAJOR << 20 | MINOR, the kernel's dev_t); 0: all */
 	__u32 _pad;
 };

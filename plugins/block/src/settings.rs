@@ -11,6 +11,7 @@ pub struct Settings {
     pub pid: Option<u32>,
     /// Only I/O submitted by tasks with exactly this name.
     pub comm: Option<String>,
+    pub uid: Option<u32>,
     #[serde(default)]
     pub include_self: bool,
     /// Only this disk, as `MAJOR:MINOR` (what `lsblk` and /proc/diskstats show).
@@ -20,6 +21,7 @@ pub struct Settings {
 /// The keys above, for the host.
 pub fn specs() -> Vec<SettingSpec> {
     let mut v = tracer_plugin_kit::settings::proc_filter_specs();
+    v.push(tracer_plugin_kit::settings::uid_spec());
     v.push(SettingSpec::new("disk", SettingKind::STRING, "only this disk, as MAJOR:MINOR (lsblk's MAJ:MIN, e.g. 7:0)").range(3, 21));
     v
 }
@@ -55,6 +57,7 @@ impl Settings {
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let f = block_filter {
             proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
+            uid: tracer_plugin_kit::uid_filter(self.uid),
             dev: self.disk.as_deref().map(|d| parse_dev(d).unwrap_or(0)).unwrap_or(0),
             ..Default::default()
         };

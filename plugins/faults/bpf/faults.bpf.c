@@ -83,7 +83,7 @@ static __always_inline void on_fault(bool major, __u64 addr)
 	struct vma_kind k = { .file = -1 };
 	struct faults_proc *p;
 
-	if (!f || !proc_wanted(&f->proc, tgid))
+	if (!f || !proc_wanted(&f->proc, tgid) || !uid_wanted(&f->uid))
 		return;
 	p = PROC_ENTRY(struct faults_proc, &faults_procs, &tgid, tgid, &faults_comms, &faults_counters,
 		       FAULTS_STAT_PROC_INSERTED, FAULTS_STAT_PROC_FAILED);

@@ -14,6 +14,7 @@ enum faults_stat_idx {
 /* Key 0 of faults_filter. */
 struct faults_filter {
 	struct proc_filter proc;
+	struct uid_filter uid;
 	__u32 mappings; /* find each fault's mapping kind (bpf_find_vma: ~6 us a fault here) */
 	__u32 _pad;
 };

@@ -9,6 +9,7 @@ use tracer_plugin_api::{SettingKind, SettingSpec};
 pub struct Settings {
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    pub uid: Option<u32>,
     #[serde(default)]
     pub include_self: bool,
     /// Find the kind of mapping each fault hit (file-backed or anonymous).
@@ -19,6 +20,7 @@ pub struct Settings {
 /// The keys above, for the host.
 pub fn specs() -> Vec<SettingSpec> {
     let mut v = tracer_plugin_kit::settings::proc_filter_specs();
+    v.push(tracer_plugin_kit::settings::uid_spec());
     v.push(
         SettingSpec::new("mappings", SettingKind::BOOL, "also find whether each fault hit a file-backed or an anonymous mapping (bpf_find_vma; costs ~6 us a fault)")
             .default_value("false"),
@@ -36,6 +38,7 @@ impl Settings {
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let f = faults_filter {
             proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
+            uid: tracer_plugin_kit::uid_filter(self.uid),
             mappings: self.mappings as u32,
             ..Default::default()
         };

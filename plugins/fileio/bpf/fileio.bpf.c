@@ -151,7 +151,7 @@ static __always_inline void on_enter(__u32 op, long fd)
 	struct file *file;
 	char buf[PREFIX];
 
-	if (!f || !proc_wanted(&f->proc, tgid))
+	if (!f || !proc_wanted(&f->proc, tgid) || !uid_wanted(&f->uid))
 		return;
 	file = fd_file(fd);
 	if (!file || bpf_probe_read_kernel(&inode, sizeof(inode), (void *)file + bpf_core_field_offset(struct file, f_inode)))

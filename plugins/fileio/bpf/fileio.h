@@ -37,6 +37,7 @@ enum fileio_stat_idx {
 /* Key 0 of fileio_filter. */
 struct fileio_filter {
 	struct proc_filter proc;
+	struct uid_filter uid;
 	__u64 min_ns;    /* stream calls at least this slow; 0: none */
 	__u32 all_files; /* also sockets, pipes, terminals (default: files and block devices) */
 	__u32 _pad;

@@ -12,6 +12,7 @@ pub const DEFAULT_MIN_LATENCY_US: u64 = 10_000;
 pub struct Settings {
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    pub uid: Option<u32>,
     #[serde(default)]
     pub include_self: bool,
     /// Stream calls at least this long; 0: none.
@@ -29,6 +30,7 @@ fn default_min_latency_us() -> u64 {
 /// The keys above, for the host.
 pub fn specs() -> Vec<SettingSpec> {
     let mut v = tracer_plugin_kit::settings::proc_filter_specs();
+    v.push(tracer_plugin_kit::settings::uid_spec());
     v.push(
         SettingSpec::new("min_latency_us", SettingKind::UINT, "list each call at least this long, in µs, in the slow calls panel and the record stream (0: none)")
             .default_value(&DEFAULT_MIN_LATENCY_US.to_string()),
@@ -47,6 +49,7 @@ impl Settings {
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let f = fileio_filter {
             proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
+            uid: tracer_plugin_kit::uid_filter(self.uid),
             min_ns: self.min_latency_us.saturating_mul(1000),
             all_files: self.all_files as u32,
             ..Default::default()

@@ -6,5 +6,6 @@
 #include "tracer.h"
 
 SHARED_TYPE(struct proc_filter);
+SHARED_TYPE(struct uid_filter);
 
 char LICENSE[] SEC("license") = "GPL";

@@ -15,7 +15,13 @@ pub fn compile_bpf(names: &[&str]) {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     for name in names {
         // A plugin's types name the kit's `proc_filter` instead of a copy.
-        compile_one(&manifest, name, &manifest.join(format!("bpf/{name}.h")), &[("proc_filter", "tracer_plugin_kit::types::proc_filter")], "tracer_plugin_kit");
+        compile_one(
+            &manifest,
+            name,
+            &manifest.join(format!("bpf/{name}.h")),
+            &[("proc_filter", "tracer_plugin_kit::types::proc_filter"), ("uid_filter", "tracer_plugin_kit::types::uid_filter")],
+            "tracer_plugin_kit",
+        );
     }
     println!("cargo:rerun-if-changed={}", manifest.join("bpf").display());
     println!("cargo:rerun-if-changed={}", include_dir().display());

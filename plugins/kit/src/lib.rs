@@ -124,6 +124,11 @@ pub fn proc_filter(pid: Option<u32>, comm: Option<&str>, include_self: bool, sel
     f
 }
 
+/// `struct uid_filter` (bpf/include/tracer.h) for the `uid` setting.
+pub fn uid_filter(uid: Option<u32>) -> types::uid_filter {
+    types::uid_filter { uid: uid.unwrap_or(0), has_uid: uid.is_some() as u32 }
+}
+
 /// The checks every tracer's `comm` and `pid` settings need, with the key named.
 pub fn check_comm_and_pid(comm: Option<&str>, pid: Option<u32>) -> Result<(), String> {
     if let Some(c) = comm {

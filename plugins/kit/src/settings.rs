@@ -12,6 +12,11 @@ pub fn proc_filter_specs() -> Vec<SettingSpec> {
     ]
 }
 
+/// `uid`: for tracers whose filter has a `struct uid_filter`.
+pub fn uid_spec() -> SettingSpec {
+    SettingSpec::new(common_names::UID, SettingKind::UINT, "only tasks of this real uid").range(0, u32::MAX as u64)
+}
+
 /// What the `mode` setting picks: figures since start (or the last reset),
 /// or over the last refresh interval only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]

@@ -281,7 +281,7 @@ static __always_inline void reclaim_begin(__u32 kind)
 	struct memory_filter *f = bpf_map_lookup_elem(&memory_filter, &zero);
 	struct reclaim_start *s;
 
-	if (!f || !proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32))
+	if (!f || !proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32) || !uid_wanted(&f->uid))
 		return;
 	s = bpf_task_storage_get(&memory_reclaim_start, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s) {
@@ -398,7 +398,7 @@ static __always_inline void kalloc(__u64 call_site, __u64 ptr, __u64 bytes, __u3
 	struct memory_ksite *site;
 	bool inserted;
 
-	if (!ptr || !f || !f->kernel_allocs || !proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32))
+	if (!ptr || !f || !f->kernel_allocs || !proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32) || !uid_wanted(&f->uid))
 		return;
 	site = bpf_map_lookup_elem(&memory_ksites, &k);
 	if (!site) {

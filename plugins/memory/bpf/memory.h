@@ -25,6 +25,7 @@ enum memory_stat_idx {
 
 struct memory_filter {
 	struct proc_filter proc; /* the victim's pid and comm; the reclaiming process */
+	struct uid_filter uid;   /* the reclaiming or allocating task's (not the OOM victim's) */
 	__u32 leaks_pid;         /* the process whose allocations are followed */
 	__u32 kernel_allocs;     /* follow kmalloc and kmem_cache allocations */
 };

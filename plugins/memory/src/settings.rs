@@ -10,6 +10,7 @@ use tracer_plugin_api::{SettingKind, SettingSpec};
 pub struct Settings {
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    pub uid: Option<u32>,
     #[serde(default)]
     pub include_self: bool,
     /// Follow this process's malloc, calloc, realloc and free.
@@ -22,6 +23,7 @@ pub struct Settings {
 /// The keys above, for the host.
 pub fn specs() -> Vec<SettingSpec> {
     let mut v = tracer_plugin_kit::settings::proc_filter_specs();
+    v.push(tracer_plugin_kit::settings::uid_spec());
     v.push(
         SettingSpec::new("leaks_pid", SettingKind::UINT, "follow this process's malloc, calloc, realloc and free (uprobes on its libc): what it holds, by stack")
             .range(1, u32::MAX as u64),
@@ -46,6 +48,7 @@ impl Settings {
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let f = memory_filter {
             proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
+            uid: tracer_plugin_kit::uid_filter(self.uid),
             leaks_pid: self.leaks_pid.unwrap_or(0),
             kernel_allocs: self.kernel_allocations as u32,
         };

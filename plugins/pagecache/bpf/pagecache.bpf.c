@@ -195,7 +195,7 @@ static __always_inline bool wanted(void)
 	__u32 zero = 0;
 	struct pagecache_filter *f = bpf_map_lookup_elem(&pagecache_filter, &zero);
 
-	return f && proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32);
+	return f && proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32) && uid_wanted(&f->uid);
 }
 
 /* Each on_* checks its pointers first: tp_btf arguments may be NULL, and

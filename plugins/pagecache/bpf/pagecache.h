@@ -27,6 +27,7 @@ enum pagecache_stat_idx {
 /* Key 0 of pagecache_filter. */
 struct pagecache_filter {
 	struct proc_filter proc;
+	struct uid_filter uid;
 };
 
 /* Per process (tgid), per CPU: what it did to the cache. */

@@ -2,6 +2,7 @@
 //! for by reads, hits and misses, pages added, dirtied, evicted and written
 //! back. Aggregated in the kernel; nothing is streamed.
 
+pub mod settings;
 pub mod stats;
 /// Rust twins of bpf/pagecache.h, generated from the object's BTF.
 pub mod types {
@@ -14,7 +15,6 @@ use tracer_plugin_api::{
     export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef,
     PLUGIN_API_VERSION,
 };
-use tracer_plugin_kit::settings::ProcSettings;
 use types::*;
 
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pagecache.bpf.o"));
@@ -58,7 +58,7 @@ pub fn descriptor() -> PluginDescriptor {
         polled_maps: vec!["pagecache_procs".into(), "pagecache_comms".into(), "pagecache_files".into(), "pagecache_totals".into(), "pagecache_counters".into()].into(),
         config_map: ROption::RSome("pagecache_filter".into()),
         panels: tracer_plugin_kit::panels::specs(stats::PANELS).into(),
-        settings: tracer_plugin_kit::settings::proc_filter_specs().into(),
+        settings: settings::specs().into(),
         metrics: stats::metric_specs().into(),
     }
 }
@@ -69,7 +69,8 @@ impl NativeTracer for PageCache {
     }
 
     fn configure(&mut self, json: &str) -> Result<Vec<u8>, String> {
-        Ok(tracer_plugin_kit::bytes_of(&pagecache_filter { proc: ProcSettings::parse(json)?.filter() }).to_vec())
+        let s = settings::Settings::parse(json)?;
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
     fn on_record(&mut self, _ring: u32, _data: &[u8], _out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
