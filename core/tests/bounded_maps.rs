@@ -43,6 +43,9 @@ fn every_map_of_every_tracer_is_bounded_and_evicts_or_dies_with_its_task() {
                 MapType::LruHash | MapType::LruPercpuHash => (1..=65536).contains(&m.max_entries()),
                 MapType::RingBuf => m.max_entries() <= 16 << 20,
                 MapType::TaskStorage => true,
+                // Stack ids, bounded: full, it refuses new stacks (each such
+                // refusal counted by the plugin), never more memory.
+                MapType::StackTrace => (1..=65536).contains(&m.max_entries()),
                 _ => false,
             };
             assert!(ok, "{}: map {name} ({t:?}, max_entries {}) may grow without eviction", slot.name(), m.max_entries());

@@ -115,9 +115,11 @@ SHARED_TYPE(struct memory_reclaim_hist);
 SHARED_TYPE(struct memory_reclaim_proc);
 SHARED_TYPE(enum memory_reclaim_kind);
 
+/* LRU: full, it forgets the allocations not touched longest (counted:
+ * followed - freed - live) rather than refuse every new one for good. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MEMORY_ALLOCS_MAX);
 	__type(key, __u64);
 	__type(value, struct memory_alloc);
 } memory_allocs SEC(".maps");
@@ -125,9 +127,9 @@ struct {
 /* The size asked for, from the allocator's entry to its return, per thread
  * (allocators do not nest within a thread: realloc is one call). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, __u64);
 } memory_sizes SEC(".maps");
 
@@ -146,31 +148,39 @@ static __always_inline bool leaks_wanted(void)
 	return f && f->leaks_pid && f->leaks_pid == bpf_get_current_pid_tgid() >> 32;
 }
 
+/* The size in flight; the top bit says "set" (a size of 0 is a real call). */
+#define SIZE_SET (1ULL << 63)
+
 static __always_inline void size_enter(__u64 size)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *s;
 
-	if (leaks_wanted())
-		bpf_map_update_elem(&memory_sizes, &tid, &size, BPF_ANY);
+	if (!leaks_wanted())
+		return;
+	s = bpf_task_storage_get(&memory_sizes, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (s)
+		*s = (size & ~SIZE_SET) | SIZE_SET;
 }
 
 static __always_inline void alloc_exit(struct pt_regs *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 *size = bpf_map_lookup_elem(&memory_sizes, &tid);
+	__u64 *s = bpf_task_storage_get(&memory_sizes, bpf_get_current_task_btf(), 0, 0);
 	__u64 addr = PT_REGS_RC(ctx);
 	struct memory_alloc a = {};
 
-	if (!size)
+	if (!s || !(*s & SIZE_SET))
 		return;
-	a.size = *size;
-	bpf_map_delete_elem(&memory_sizes, &tid);
+	a.size = *s & ~SIZE_SET;
+	*s = 0;
 	if (!addr)
 		return;
 	a.ts_ns = bpf_ktime_get_ns();
 	a.stack_id = bpf_get_stackid(ctx, &memory_stacks, BPF_F_USER_STACK);
 	if (a.stack_id < 0)
 		stat_inc(&memory_counters, MEMORY_STAT_STACK_LOST);
+	/* Still followed: freed by a way no probe sees, handed out again. */
+	if (bpf_map_lookup_elem(&memory_allocs, &addr))
+		stat_inc(&memory_counters, MEMORY_STAT_STALE);
 	stat_inc(&memory_counters, MEMORY_STAT_ALLOCS);
 	if (bpf_map_update_elem(&memory_allocs, &addr, &a, BPF_ANY))
 		stat_inc(&memory_counters, MEMORY_STAT_ALLOC_LOST);
@@ -363,16 +373,18 @@ SHARED_TYPE(struct memory_ksite_key);
 SHARED_TYPE(struct memory_ksite);
 SHARED_TYPE(struct memory_kalloc);
 
+/* LRU, as memory_allocs: a full table forgets the allocations not touched
+ * longest (their sites keep counting them: the summary says how many were
+ * forgotten) rather than refuse every new one for good. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 131072);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MEMORY_KALLOCS_MAX);
 	__type(key, __u64);
 	__type(value, struct memory_kalloc);
 } memory_kallocs SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct memory_ksite_key);
 	__type(value, struct memory_ksite);
@@ -415,8 +427,10 @@ static __always_inline void kalloc(__u64 call_site, __u64 ptr, __u64 bytes, __u3
 	{
 		struct memory_kalloc *old = bpf_map_lookup_elem(&memory_kallocs, &ptr);
 
-		if (old)
+		if (old) {
 			site_sub(old->call_site, old->cache, old->bytes);
+			stat_inc(&memory_counters, MEMORY_STAT_KSTALE);
+		}
 	}
 	if (bpf_map_update_elem(&memory_kallocs, &ptr, &a, BPF_ANY)) {
 		stat_inc(&memory_counters, MEMORY_STAT_KALLOC_LOST);

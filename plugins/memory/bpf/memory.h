@@ -3,6 +3,10 @@
 #ifndef __MEMORY_H
 #define __MEMORY_H
 
+/* Entries of the tables of followed allocations (LRU: full, they forget). */
+#define MEMORY_ALLOCS_MAX 32768
+#define MEMORY_KALLOCS_MAX 65536
+
 /* Frames kept of each allocation's user stack. */
 #define MEMORY_STACK_DEPTH 32
 #define MEMORY_HIST_SLOTS 32
@@ -20,7 +24,9 @@ enum memory_stat_idx {
 	MEMORY_STAT_KALLOCS = 9,        /* kernel allocations followed */
 	MEMORY_STAT_KFREES = 10,        /* frees of a followed kernel allocation */
 	MEMORY_STAT_KALLOC_LOST = 11,   /* kernel allocations not followed: a table was full */
-	MEMORY_STAT_MAX = 12,
+	MEMORY_STAT_KSTALE = 12,        /* followed kernel addresses handed out again (freed unseen) */
+	MEMORY_STAT_STALE = 13,         /* followed user addresses handed out again (freed unseen) */
+	MEMORY_STAT_MAX = 14,
 };
 
 struct memory_filter {

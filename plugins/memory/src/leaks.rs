@@ -1,6 +1,7 @@
 //! What the followed process holds: its allocations not freed yet (the
 //! kernel's memory_allocs map) grouped by the user stack that made them,
-//! with count, bytes and the age of the oldest, largest first. Stacks are
+//! with count, bytes and the age of the oldest, oldest first (what has
+//! been held longest is where a leak shows). Stacks are
 //! symbolized once, while the process lives (see the kit's `usym`).
 
 use crate::types::*;
@@ -44,7 +45,7 @@ pub fn by_stack(allocs: impl IntoIterator<Item = memory_alloc>) -> Vec<Site> {
         s.oldest_ns = s.oldest_ns.min(a.ts_ns);
     }
     let mut v: Vec<Site> = m.into_values().collect();
-    v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.oldest_ns.cmp(&b.oldest_ns)).then(a.stack_id.cmp(&b.stack_id)));
+    v.sort_by(|a, b| a.oldest_ns.cmp(&b.oldest_ns).then(b.bytes.cmp(&a.bytes)).then(a.stack_id.cmp(&b.stack_id)));
     v
 }
 
@@ -115,10 +116,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn allocations_group_by_stack_largest_first_with_the_oldest_age() {
+    fn allocations_group_by_stack_oldest_first() {
         let a = |size, ts_ns, stack_id| memory_alloc { size, ts_ns, stack_id, ..Default::default() };
         let v = by_stack([a(100, 50, 1), a(300, 20, 2), a(200, 10, 1), a(5, 99, -1)]);
-        assert_eq!(v[0], Site { stack_id: 1, count: 2, bytes: 300, oldest_ns: 10 }, "ties on bytes: the older first");
+        assert_eq!(v[0], Site { stack_id: 1, count: 2, bytes: 300, oldest_ns: 10 }, "its oldest block is the oldest");
         assert_eq!(v[1], Site { stack_id: 2, count: 1, bytes: 300, oldest_ns: 20 });
         assert_eq!(v[2].stack_id, -1);
     }

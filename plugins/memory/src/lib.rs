@@ -158,6 +158,16 @@ pub fn descriptor() -> PluginDescriptor {
     }
 }
 
+impl Memory {
+    /// Followed allocations an LRU table forgot when full: those followed,
+    /// less those freed or replaced, past the table's size. At most, since a
+    /// forgotten block freed later is not seen freed.
+    fn forgotten(&self, made: u32, freed: u32, stale: u32, max: u32) -> u64 {
+        let c = |i: u32| self.counters[i as usize];
+        c(made).saturating_sub(c(freed)).saturating_sub(c(stale)).saturating_sub(max as u64)
+    }
+}
+
 impl NativeTracer for Memory {
     fn describe(&self) -> PluginDescriptor {
         descriptor()
@@ -243,8 +253,10 @@ impl NativeTracer for Memory {
                     ("pages reclaimed in stalls", direct.1.saturating_add(memcg.1), ""),
                     ("blocks held (leaks_pid)", blocks, ""),
                     ("bytes held (leaks_pid)", bytes, "bytes"),
+                    ("allocations forgotten (table full), at most", self.forgotten(MEMORY_STAT_ALLOCS, MEMORY_STAT_FREES, MEMORY_STAT_STALE, MEMORY_ALLOCS_MAX), ""),
                     ("kernel blocks held", self.ksites.totals().0, ""),
                     ("kernel bytes held", self.ksites.totals().1, "bytes"),
+                    ("kernel allocations forgotten (table full), at most", self.forgotten(MEMORY_STAT_KALLOCS, MEMORY_STAT_KFREES, MEMORY_STAT_KSTALE, MEMORY_KALLOCS_MAX), ""),
                 ]))
             }
             other => Err(format!("memory: no panel {other:?} (it has oom_kills, leaks, kernel_leaks, reclaim, reclaim_processes, summary)")),

@@ -132,12 +132,11 @@ static __always_inline void key_of(struct inode *inode, struct pagecache_file_ke
 }
 
 /* A page count `fig` done by the current process, which `f` wants, to
- * file `inode`: for the process, the file (made on first use, named from
- * one of its dentries) and the totals. */
-static __always_inline void by_process(struct inode *inode, __u32 fig, __u64 pages)
+ * file `inode` (key `k`): for the process, the file (made on first use,
+ * named from one of its dentries) and the totals. */
+static __always_inline void by_process_key(struct inode *inode, const struct pagecache_file_key *k, __u32 fig, __u64 pages)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct pagecache_file_key k;
 	struct pagecache_file *v;
 	struct pagecache_proc *p;
 	bool inserted;
@@ -151,13 +150,12 @@ static __always_inline void by_process(struct inode *inode, __u32 fig, __u64 pag
 	totals_add(fig, pages);
 	if (!inode)
 		return;
-	key_of(inode, &k);
-	v = bpf_map_lookup_elem(&pagecache_files, &k);
+	v = bpf_map_lookup_elem(&pagecache_files, k);
 	if (!v) {
 		struct pagecache_file zero = {};
 
 		zero.name_truncated = dentry_names(inode_dentry(inode), zero.name, sizeof(zero.name), zero.dir, sizeof(zero.dir));
-		v = map_insert_or_find(&pagecache_files, &k, &zero, &inserted);
+		v = map_insert_or_find(&pagecache_files, k, &zero, &inserted);
 		if (inserted)
 			stat_inc(&pagecache_counters, PAGECACHE_STAT_FILE_INSERTED);
 		if (!v) {
@@ -166,6 +164,15 @@ static __always_inline void by_process(struct inode *inode, __u32 fig, __u64 pag
 		}
 	}
 	__sync_fetch_and_add(&v->pages[fig], pages);
+}
+
+static __always_inline void by_process(struct inode *inode, __u32 fig, __u64 pages)
+{
+	struct pagecache_file_key k = {};
+
+	if (inode)
+		key_of(inode, &k);
+	by_process_key(inode, &k, fig, pages);
 }
 
 /* A page count `fig` no process owns (eviction, writeback): for the file
@@ -231,18 +238,16 @@ static __always_inline void on_written(struct inode *inode, struct writeback_con
 
 /* A read asks for pages index..last of the file: counted once per read
  * (the repeats for what is left of the range are the same read), clamped
- * to the file's end (a read at the end asks for pages that are not there). */
-static __always_inline void on_get_pages(struct address_space *mapping, __u64 index, __u64 last)
+ * to the file's end (a read at the end asks for pages that are not there).
+ * The caller reads the inode's figures: tp_btf by plain loads through its
+ * typed pointers, raw_tp by copies (the hot path of this tracer). */
+static __always_inline void on_read(void *mapping, struct inode *inode, __s64 size, __u32 dev, __u64 ino, __u64 index, __u64 last)
 {
+	struct pagecache_file_key k = { .dev = dev, .ino = ino };
 	struct read_range *r;
-	struct inode *inode;
-	__s64 size;
 	__u64 end;
 
-	if (!mapping || !wanted())
-		return;
-	inode = BPF_CORE_READ(mapping, host);
-	if (!inode)
+	if (!inode || !wanted())
 		return;
 	r = bpf_task_storage_get(&pagecache_ranges, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (r) {
@@ -254,7 +259,6 @@ static __always_inline void on_get_pages(struct address_space *mapping, __u64 in
 		r->index = index;
 		r->last = last;
 	}
-	size = BPF_CORE_READ(inode, i_size);
 	if (size <= 0)
 		return;
 	end = (size - 1) >> 12;
@@ -262,7 +266,7 @@ static __always_inline void on_get_pages(struct address_space *mapping, __u64 in
 		last = end;
 	if (index > last)
 		return;
-	by_process(inode, PAGECACHE_ACCESSED, last - index + 1);
+	by_process_key(inode, &k, PAGECACHE_ACCESSED, last - index + 1);
 }
 
 /* ---- alternative 1: BTF-typed tracepoints ---- */
@@ -297,7 +301,13 @@ int BPF_PROG(pagecache_written_btf, struct inode *inode, struct writeback_contro
 SEC("tp_btf/mm_filemap_get_pages")
 int BPF_PROG(pagecache_reads_btf, struct address_space *mapping, unsigned long index, unsigned long last_index)
 {
-	on_get_pages(mapping, index, last_index);
+	struct inode *inode;
+
+	if (!mapping)
+		return 0;
+	inode = mapping->host;
+	if (inode)
+		on_read(mapping, inode, inode->i_size, inode->i_sb->s_dev, inode->i_ino, index, last_index);
 	return 0;
 }
 
@@ -333,7 +343,10 @@ int BPF_PROG(pagecache_written_raw, struct inode *inode, struct writeback_contro
 SEC("raw_tp/mm_filemap_get_pages")
 int BPF_PROG(pagecache_reads_raw, struct address_space *mapping, unsigned long index, unsigned long last_index)
 {
-	on_get_pages(mapping, index, last_index);
+	struct inode *inode = BPF_CORE_READ(mapping, host);
+
+	if (inode)
+		on_read(mapping, inode, BPF_CORE_READ(inode, i_size), BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), index, last_index);
 	return 0;
 }
 
