@@ -197,6 +197,7 @@ fn kernel_allocations_held_by_call_site_are_the_pipes_a_process_holds() {
     let dir = plugin_dir(&[staged_plugin("memory")]);
     let mut host = Host::spawn(&["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless", "--format", "json"], &[]);
     host.wait_for_stderr("tracer-host: memory running");
+    let spawned = std::time::Instant::now();
     let mut w = Command::new(workload_bin()).args(["--comm", "kleakw", "pipes", "1000", "400"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let pid = w.id();
     let mut stdin = w.stdin.take().unwrap();
@@ -204,6 +205,7 @@ fn kernel_allocations_held_by_call_site_are_the_pipes_a_process_holds() {
     let mut out = BufReader::new(w.stdout.take().unwrap());
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "pipes 600");
+    let made = std::time::Instant::now();
     // The kernel's own view of what it holds: the pipes in its fd table,
     // less those it inherited (its stdin and stdout, cargo's jobserver):
     // pipes this test process has in its own fd table too.
@@ -219,8 +221,10 @@ fn kernel_allocations_held_by_call_site_are_the_pipes_a_process_holds() {
     let links: Vec<String> = pipes_of(&pid.to_string()).into_iter().filter(|p| !inherited.contains(p)).collect();
     let inodes: std::collections::HashSet<&String> = links.iter().collect();
     std::thread::sleep(Duration::from_millis(700));
+    let stopping = std::time::Instant::now();
     host.signal(libc::SIGTERM);
     let (code, text, err) = host.finish();
+    let stopped = std::time::Instant::now();
     stdin.write_all(b"done\n").unwrap();
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut out, &mut rest);
@@ -236,4 +240,12 @@ fn kernel_allocations_held_by_call_site_are_the_pipes_a_process_holds() {
     assert_eq!(at("alloc_inode").iter().sum::<u64>(), inodes.len() as u64, "{rows:#?}");
     assert_eq!(at("alloc_empty_file").iter().sum::<u64>(), links.len() as u64, "{rows:#?}");
     assert!(rows.iter().all(|r| r["holding_for_ns"].as_u64().unwrap() > 0));
+    // The oldest block of each pipe site was made after the workload
+    // started and before it said so; read between SIGTERM and the host's
+    // exit: its age lies between those spans, by the test's own clock.
+    let (lo, hi) = ((stopping - made).as_nanos() as u64, (stopped - spawned).as_nanos() as u64);
+    for r in rows.iter().filter(|r| r["site"].as_str().unwrap().starts_with("alloc_pipe_info+")) {
+        let age = r["oldest_ns"].as_u64().unwrap_or_else(|| panic!("no oldest age: {r}"));
+        assert!((lo..=hi).contains(&age), "oldest {age} ns not within {lo}..={hi}: {r}");
+    }
 }

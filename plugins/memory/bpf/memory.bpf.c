@@ -406,7 +406,7 @@ static __always_inline void kalloc(__u64 call_site, __u64 ptr, __u64 bytes, __u3
 	__u32 zero = 0;
 	struct memory_filter *f = bpf_map_lookup_elem(&memory_filter, &zero);
 	struct memory_ksite_key k = { .call_site = call_site, .cache = cache };
-	struct memory_kalloc a = { .call_site = call_site, .cache = cache, .bytes = bytes };
+	struct memory_kalloc a = { .call_site = call_site, .cache = cache, .bytes = bytes, .ts_ns = bpf_ktime_get_ns() };
 	struct memory_ksite *site;
 	bool inserted;
 

@@ -45,7 +45,8 @@ struct memory_ksite_key {
 
 /* What a site holds now: allocations made since the tracer started (by the
  * tasks the filter picks) and not freed (by anyone). `since_ns`: when its
- * count last rose from zero, i.e. it has held something ever since. */
+ * count last rose from zero, i.e. it has held something ever since (the age
+ * of its oldest block comes from memory_kallocs). */
 struct memory_ksite {
 	__s64 count;
 	__s64 bytes;
@@ -55,6 +56,7 @@ struct memory_ksite {
 /* A followed kernel allocation (key: its address). */
 struct memory_kalloc {
 	__u64 call_site;
+	__u64 ts_ns; /* when it was made: user space finds each site's oldest */
 	__u32 cache;
 	__u32 bytes;
 };

@@ -131,8 +131,9 @@ pub fn descriptor() -> PluginDescriptor {
         .into(),
         // memory_reclaim_procs before memory_comms (names of the processes
         // just read); memory_allocs before memory_stacks (the stacks named
-        // are those still holding something).
-        polled_maps: vec!["memory_counters".into(), "memory_reclaim_hist".into(), "memory_reclaim_procs".into(), "memory_comms".into(), "memory_allocs".into(), "memory_stacks".into(), "memory_ksites".into()]
+        // are those still holding something); memory_kallocs before
+        // memory_ksites (each site's oldest block).
+        polled_maps: vec!["memory_counters".into(), "memory_reclaim_hist".into(), "memory_reclaim_procs".into(), "memory_comms".into(), "memory_allocs".into(), "memory_stacks".into(), "memory_kallocs".into(), "memory_ksites".into()]
             .into(),
         config_map: ROption::RSome("memory_filter".into()),
         panels: vec![
@@ -227,7 +228,7 @@ impl NativeTracer for Memory {
                 self.leaks.on_map(snap, tracer_plugin_kit::mono_now_ns());
                 Ok(())
             }
-            "memory_ksites" => {
+            "memory_kallocs" | "memory_ksites" => {
                 self.ksites.on_map(snap, tracer_plugin_kit::mono_now_ns());
                 Ok(())
             }
