@@ -37,6 +37,14 @@ fn check_against_cachestat(mode: &str) {
     let file = dir.path().join("pc-scratch.dat");
     let f = file.to_str().unwrap();
     let p = PAGES.to_string();
+    // Warm-up, untraced: the same steps on another file, so the pages of
+    // the workload's own program are in the cache (on a fresh build they
+    // are not, and faulting them in is each process's own misses).
+    let warm = dir.path().join("warm-up.dat");
+    for step in ["write", "sync", "drop", "read"] {
+        let st = std::process::Command::new(workload_bin()).args(["pagecache", step, warm.to_str().unwrap(), &p]).stdout(std::process::Stdio::null()).status().unwrap();
+        assert!(st.success(), "warm-up {step}");
+    }
     let pgpgin_before = pgpgin();
     let (run, pids) = run_with_workloads(
         "pagecache",
