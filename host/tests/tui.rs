@@ -868,7 +868,10 @@ fn three_keys_show_the_slowest_syscalls_of_a_python_http_server() {
     }
     let _server = KillOnDrop(server);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let t = Tmux::start_sized(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()), 160, 50);
+    // Tall enough that the syscalls panels show accept4 (ten tracers' status
+    // lines take five rows at this width; at 50 rows accept4 fell below the
+    // panel's last row).
+    let t = Tmux::start_sized(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()), 160, 72);
     t.wait_for("1 overview");
     let client = curl_loop(port, stop.clone());
     // Key 1: the syscalls tab; its first panel, processes by syscall count,
