@@ -14,7 +14,7 @@ use abi_stable::std_types::{ROption, RVec};
 use stats::{kind_name, path_of, FileStats, OP_NAMES};
 use tracer_plugin_api::{
     export_tracer, AttachAlternative, CounterSpec, FieldKind, FieldValue, MapSnapshot, NativeTracer, Panel, PanelKind, PluginDescriptor, PluginInfo, ProbeSpec,
-    ProgramRef, RingSpec, PLUGIN_API_VERSION,
+    ProgramRef, RingSpec, Value, PLUGIN_API_VERSION,
 };
 use tracer_plugin_kit::panels::{def, PanelDef};
 use tracer_plugin_kit::table::{column, extra, fields, flex, key, push_row, table, Column, Recent};
@@ -42,7 +42,6 @@ fn slow_columns() -> Vec<Column<fileio_slow>> {
     ]
 }
 
-use tracer_plugin_api::Value;
 
 #[derive(Default)]
 pub struct FileIo {

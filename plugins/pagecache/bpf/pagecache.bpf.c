@@ -241,9 +241,9 @@ static __always_inline void on_written(struct inode *inode, struct writeback_con
  * to the file's end (a read at the end asks for pages that are not there).
  * The caller reads the inode's figures: tp_btf by plain loads through its
  * typed pointers, raw_tp by copies (the hot path of this tracer). */
-static __always_inline void on_read(void *mapping, struct inode *inode, __s64 size, __u32 dev, __u64 ino, __u64 index, __u64 last)
+static __always_inline void on_read(void *mapping, struct inode *inode, __s64 size, const struct pagecache_file_key *k,
+				    __u64 index, __u64 last)
 {
-	struct pagecache_file_key k = { .dev = dev, .ino = ino };
 	struct read_range *r;
 	__u64 end;
 
@@ -266,7 +266,7 @@ static __always_inline void on_read(void *mapping, struct inode *inode, __s64 si
 		last = end;
 	if (index > last)
 		return;
-	by_process_key(inode, &k, PAGECACHE_ACCESSED, last - index + 1);
+	by_process_key(inode, k, PAGECACHE_ACCESSED, last - index + 1);
 }
 
 /* ---- alternative 1: BTF-typed tracepoints ---- */
@@ -306,8 +306,11 @@ int BPF_PROG(pagecache_reads_btf, struct address_space *mapping, unsigned long i
 	if (!mapping)
 		return 0;
 	inode = mapping->host;
-	if (inode)
-		on_read(mapping, inode, inode->i_size, inode->i_sb->s_dev, inode->i_ino, index, last_index);
+	if (inode) {
+		struct pagecache_file_key k = { .dev = inode->i_sb->s_dev, .ino = inode->i_ino };
+
+		on_read(mapping, inode, inode->i_size, &k, index, last_index);
+	}
 	return 0;
 }
 
@@ -344,9 +347,12 @@ SEC("raw_tp/mm_filemap_get_pages")
 int BPF_PROG(pagecache_reads_raw, struct address_space *mapping, unsigned long index, unsigned long last_index)
 {
 	struct inode *inode = BPF_CORE_READ(mapping, host);
+	struct pagecache_file_key k;
 
-	if (inode)
-		on_read(mapping, inode, BPF_CORE_READ(inode, i_size), BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), index, last_index);
+	if (inode) {
+		key_of(inode, &k);
+		on_read(mapping, inode, BPF_CORE_READ(inode, i_size), &k, index, last_index);
+	}
 	return 0;
 }
 

@@ -8,7 +8,7 @@ use tracer_plugin_kit::metrics;
 use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
 use tracer_plugin_kit::table::{column, extra, key, sum, table};
 use crate::types::{sched_oncpu, sched_proc, SCHED_HIST_MAX, SCHED_HIST_SLOTS, SCHED_STAT_PROC_INSERTED};
-use tracer_plugin_kit::{c_str, key_u32, per_cpu_values, sat_sum, sum_slots};
+use tracer_plugin_kit::{c_str, key_u32, mono_now_ns, per_cpu_values, sat_sum, sum_slots};
 
 pub const HIST_SLOTS: usize = SCHED_HIST_SLOTS as usize;
 /// As the kernel's `struct hist` is laid out: the slots, then the sum of the
@@ -63,8 +63,6 @@ impl Proc {
 fn hist_plus(a: &[u64], b: &[u64]) -> Vec<u64> {
     (0..a.len().max(b.len())).map(|i| a.get(i).unwrap_or(&0).saturating_add(*b.get(i).unwrap_or(&0))).collect()
 }
-
-use tracer_plugin_kit::mono_now_ns;
 
 fn hist_minus(a: &[u64], b: &[u64]) -> Vec<u64> {
     a.iter().enumerate().map(|(i, v)| v.saturating_sub(*b.get(i).unwrap_or(&0))).collect()
