@@ -9,7 +9,8 @@ enum sched_stat_idx {
 	SCHED_STAT_PROC_INSERTED = 0, /* new processes: minus live = evicted */
 	SCHED_STAT_TASK_FAILED = 1,   /* per-thread state could not be stored */
 	SCHED_STAT_PROC_FAILED = 2,   /* per-process figures could not be stored */
-	SCHED_STAT_MAX = 3,
+	SCHED_STAT_ONCPU_REPAIRED = 3, /* a CPU's running task set right at a timer tick (a switch unseen) */
+	SCHED_STAT_MAX = 4,
 };
 
 enum sched_hist_idx {

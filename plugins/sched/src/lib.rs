@@ -32,6 +32,9 @@ fn alt(suffix: &str) -> AttachAlternative {
     // Process renames (exec, prctl) keep comms current; without tracefs they
     // are the comm at first sight.
     programs.push(ProgramRef::optional("sched_rename_tp"));
+    // Sets each CPU's running task right at timer ticks where a switch went
+    // unseen; without it a running slice can count in the next interval.
+    programs.push(ProgramRef::optional(&format!("sched_tick_{suffix}")));
     AttachAlternative { programs: programs.into() }
 }
 
@@ -51,6 +54,7 @@ pub fn descriptor() -> PluginDescriptor {
             CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_PROC_INSERTED, name: "processes inserted".into(), is_drop: false },
             CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_TASK_FAILED, name: "thread state not stored".into(), is_drop: true },
             CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_PROC_FAILED, name: "process figures not stored".into(), is_drop: true },
+            CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_ONCPU_REPAIRED, name: "unseen switches set right".into(), is_drop: false },
         ]
         .into(),
         // sched_oncpu before sched_procs: the running slices are added to the
