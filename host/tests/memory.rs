@@ -179,32 +179,68 @@ fn a_process_s_held_allocations_are_what_it_malloced_and_did_not_free() {
     }
 }
 
-/// With kernel_allocations, a workload of a made-up name makes 1,000 pipes
-/// and closes 400 (the kernel frees those), holding 600. The kernel
-/// allocations its pipe(2) calls made and nobody freed, by call site, must
-/// be what it holds as the kernel's own fd table shows it
-/// (/proc/PID/fd): a pipe_inode_info and a buffer array per pipe at
-/// alloc_pipe_info, an inode per pipe (distinct pipe inodes in the fd
-/// table), a struct file per end (pipe fds in the fd table).
+/// Pages of data the pipes `inodes` of process `pid` hold, as the kernel
+/// counts their bytes (FIONREAD on each, opened through /proc/PID/fd).
+fn held_pipe_pages(pid: u32, inodes: &std::collections::HashSet<&String>, page: u64) -> u64 {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut pages = 0;
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+        let path = e.unwrap().path();
+        let Ok(link) = std::fs::read_link(&path) else { continue };
+        let link = link.to_string_lossy().into_owned();
+        if !inodes.contains(&link) || !seen.insert(link) {
+            continue;
+        }
+        let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&path).unwrap();
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes an int.
+        assert_eq!(unsafe { libc::ioctl(f.as_raw_fd(), libc::FIONREAD, &mut n) }, 0);
+        pages += (n as u64).div_ceil(page);
+    }
+    pages
+}
+
+/// With kernel_allocations and page_allocations, a workload of a made-up
+/// name makes 1,000 pipes, writes a byte into each and closes 400 (the
+/// kernel frees those), holding 600. The kernel allocations its pipe(2)
+/// calls made and nobody freed, by call site, must be what it holds as the
+/// kernel's own fd table shows it (/proc/PID/fd): a pipe_inode_info and a
+/// buffer array per pipe at alloc_pipe_info, an inode per pipe (distinct
+/// pipe inodes in the fd table), a struct file per end (pipe fds in the fd
+/// table); and the pages its writes took at the pipe's write function, one
+/// per page of data each held pipe holds as the kernel counts it
+/// (FIONREAD on the pipe, opened through /proc/PID/fd).
 #[test]
-fn kernel_allocations_held_by_call_site_are_the_pipes_a_process_holds() {
-    use std::io::{BufRead, BufReader, Write};
+fn kernel_allocations_held_by_call_site_are_the_pipes_and_pages_a_process_holds() {
+    use std::io::Write;
     let _g = serial();
     assert_root();
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = cfg_dir.path().join("kmem.toml");
-    std::fs::write(&cfg, "plugins_dir = \"unused\"\nenabled = [\"memory\"]\n[plugins.memory]\ncomm = \"kleakw\"\nkernel_allocations = true\n").unwrap();
+    std::fs::write(&cfg, "plugins_dir = \"unused\"\nenabled = [\"memory\"]\n[plugins.memory]\ncomm = \"kleakw\"\nkernel_allocations = true\npage_allocations = true\n").unwrap();
     let dir = plugin_dir(&[staged_plugin("memory")]);
     let mut host = Host::spawn(&["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless", "--format", "json"], &[]);
     host.wait_for_stderr("tracer-host: memory running");
     let spawned = std::time::Instant::now();
-    let mut w = Command::new(workload_bin()).args(["--comm", "kleakw", "pipes", "1000", "400"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    // Its output goes to a file, not a pipe: a line written into a pipe
+    // takes a page there too (kept by the pipe for its next write once read).
+    let out_path = cfg_dir.path().join("out");
+    let mut w = Command::new(workload_bin())
+        .args(["--comm", "kleakw", "pipes", "1000", "400", "1"])
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
     let pid = w.id();
     let mut stdin = w.stdin.take().unwrap();
-    let mut line = String::new();
-    let mut out = BufReader::new(w.stdout.take().unwrap());
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "pipes 600");
+    let said = std::time::Instant::now();
+    while !std::fs::read_to_string(&out_path).unwrap().contains('\n') {
+        assert!(said.elapsed() < Duration::from_secs(30), "the workload said nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_to_string(&out_path).unwrap().trim(), "pipes 600");
     let made = std::time::Instant::now();
     // The kernel's own view of what it holds: the pipes in its fd table,
     // less those it inherited (its stdin and stdout, cargo's jobserver):
@@ -220,14 +256,14 @@ fn kernel_allocations_held_by_call_site_are_the_pipes_a_process_holds() {
     let inherited = pipes_of("self");
     let links: Vec<String> = pipes_of(&pid.to_string()).into_iter().filter(|p| !inherited.contains(p)).collect();
     let inodes: std::collections::HashSet<&String> = links.iter().collect();
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    let pages_held = held_pipe_pages(pid, &inodes, page);
     std::thread::sleep(Duration::from_millis(700));
     let stopping = std::time::Instant::now();
     host.signal(libc::SIGTERM);
     let (code, text, err) = host.finish();
     let stopped = std::time::Instant::now();
     stdin.write_all(b"done\n").unwrap();
-    let mut rest = String::new();
-    let _ = std::io::Read::read_to_string(&mut out, &mut rest);
     let _ = w.wait();
     assert_eq!(code, Some(0), "{err}");
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -239,6 +275,11 @@ fn kernel_allocations_held_by_call_site_are_the_pipes_a_process_holds() {
     assert_eq!(at("alloc_pipe_info"), vec![inodes.len() as u64; 2], "two allocations per pipe held: {rows:#?}");
     assert_eq!(at("alloc_inode").iter().sum::<u64>(), inodes.len() as u64, "{rows:#?}");
     assert_eq!(at("alloc_empty_file").iter().sum::<u64>(), links.len() as u64, "{rows:#?}");
+    let pipe_pages: Vec<&Value> = rows.iter().filter(|r| r["allocator"] == "pages" && ["anon_pipe_write+", "pipe_write+"].iter().any(|f| r["site"].as_str().unwrap().starts_with(f))).collect();
+    eprintln!("pages held by the pipes (FIONREAD): {pages_held}; at the pipe write site: {pipe_pages:?}");
+    assert_eq!(pages_held, inodes.len() as u64, "a byte in each pipe held, a page each");
+    assert_eq!(pipe_pages.iter().map(|r| r["blocks"].as_u64().unwrap()).sum::<u64>(), pages_held, "{rows:#?}");
+    assert_eq!(pipe_pages.iter().map(|r| r["bytes"].as_u64().unwrap()).sum::<u64>(), pages_held * page, "{rows:#?}");
     assert!(rows.iter().all(|r| r["holding_for_ns"].as_u64().unwrap() > 0));
     // The oldest block of each pipe site was made after the workload
     // started and before it said so; read between SIGTERM and the host's

@@ -33,8 +33,9 @@
 //!                                  (no readahead: a major fault each); prints
 //!                                  `faults MINFLT MAJFLT` from /proc/self/stat
 //!                                  after the `done` line
-//!   tracer-workload [--comm NAME] pipes N CLOSE
-//!                                  makes N pipes, closes the first CLOSE, holds
+//!   tracer-workload [--comm NAME] pipes N CLOSE [WRITE]
+//!                                  makes N pipes, writes WRITE bytes (default
+//!                                  0) into each, closes the first CLOSE, holds
 //!                                  the rest until a line comes on stdin
 //!   tracer-workload [--comm NAME] leaks N FREE
 //!                                  known allocations held at known functions,
@@ -337,7 +338,7 @@ fn leaks(n: usize, free: usize) {
 /// and waits for a line on stdin before it exits. CLOSE >= N: each pipe
 /// closed as soon as made, nothing printed, no wait (the benchmark's
 /// allocate-and-free loop).
-fn pipes(n: usize, close: usize) {
+fn pipes(n: usize, close: usize, write: usize) {
     // Two fds a pipe: lift the soft fd limit (often 1,024) to the hard one.
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit with a valid struct.
@@ -348,11 +349,15 @@ fn pipes(n: usize, close: usize) {
     }
     if close >= n {
         // All closed: each made and closed at once (any N, within any fd limit).
+        let bytes = vec![b'x'; write];
         for _ in 0..n {
             let mut p = [0i32; 2];
-            // SAFETY: pipe2 fills the two fds, closed at once.
+            // SAFETY: pipe2 fills the two fds, written to and closed at once.
             unsafe {
                 assert_eq!(libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC), 0, "pipe2: {}", std::io::Error::last_os_error());
+                if write > 0 {
+                    assert_eq!(libc::write(p[1], bytes.as_ptr().cast(), write), write as isize);
+                }
                 libc::close(p[0]);
                 libc::close(p[1]);
             }
@@ -365,6 +370,14 @@ fn pipes(n: usize, close: usize) {
         // SAFETY: pipe2 fills the two fds.
         assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0, "pipe2: {}", std::io::Error::last_os_error());
         fds.push(p);
+    }
+    // WRITE bytes into each (all of them, before any is closed): the kernel
+    // takes pages for them, and frees those of the pipes closed.
+    let bytes = vec![b'x'; write];
+    for p in fds.iter().filter(|_| write > 0) {
+        // SAFETY: our own write end, a buffer of `write` bytes.
+        let w = unsafe { libc::write(p[1], bytes.as_ptr().cast(), write) };
+        assert_eq!(w, write as isize, "write into a pipe: {}", std::io::Error::last_os_error());
     }
     for p in &fds[..close.min(n)] {
         // SAFETY: our own fds, closed once.
@@ -590,7 +603,8 @@ fn main() {
         }
         Some("pipes") => {
             let (n, close) = (num(args.get(1), "N") as usize, num(args.get(2), "CLOSE") as usize);
-            pipes(n, close);
+            let write = args.get(3).map(|_| num(args.get(3), "WRITE") as usize).unwrap_or(0);
+            pipes(n, close, write);
             n as u64
         }
         Some("leaks") => {

@@ -372,6 +372,18 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         prefixes: &["memory_k", "memory_cache"],
         label: "pipe made+closed",
     });
+    // Page allocations followed to their frees: pipes made, a byte written
+    // (a page taken for it) and closed (the page freed).
+    scenarios.push(Scenario {
+        tracer: "memory",
+        floor: "memory_pages",
+        bpftrace: "tracepoint:kmem:mm_page_alloc /comm == \"benchwork\"/ { @a[args->pfn] = kstack(6); @s[kstack(6)] = count(); } \
+                   tracepoint:kmem:mm_page_free /@a[args->pfn]/ { delete(@a[args->pfn]); }",
+        workload: vec!["pipes".into(), n(20_000.0), n(20_000.0), "1".into()],
+        settings: "page_allocations = true\ncomm = \"benchwork\"".into(),
+        prefixes: &["memory_page"],
+        label: "pipe+write+close",
+    });
     // Minor faults: first touches of fresh anonymous pages (no file part).
     scenarios.push(Scenario {
         tracer: "faults",

@@ -30,6 +30,19 @@ impl Kallsyms {
         Kallsyms::parse(&std::fs::read_to_string("/proc/kallsyms").unwrap_or_default())
     }
 
+    /// [start, end) of each function of the kernel proper (not a module's)
+    /// whose name `pick` takes: from its address to the next symbol's.
+    pub fn ranges(&self, mut pick: impl FnMut(&str) -> bool) -> Vec<(u64, u64)> {
+        let mut v = Vec::new();
+        for (i, (a, n)) in self.syms.iter().enumerate() {
+            if !n.contains(' ') && pick(n) {
+                let end = self.syms.get(i + 1).map(|s| s.0).unwrap_or(a + 1);
+                v.push((*a, end.max(a + 1)));
+            }
+        }
+        v
+    }
+
     /// `function+0xOFF [module]`, or the address in hex before the first symbol.
     pub fn name(&self, addr: u64) -> String {
         match self.syms.partition_point(|s| s.0 <= addr).checked_sub(1) {
@@ -56,5 +69,7 @@ mod tests {
         assert_eq!(k.name(0xffffffff81200200), "alloc_pipe_info+0x200", "data symbols are not functions");
         assert_eq!(k.name(0xffffffffc0000010), "loop_queue_rq+0x10 [loop]");
         assert_eq!(k.name(0x1000), "0x1000");
+        assert_eq!(k.ranges(|n| n == "alloc_pipe_info" || n == "_stext"), vec![(0xffffffff81000000, 0xffffffff81200000), (0xffffffff81200000, 0xffffffffc0000000)]);
+        assert_eq!(k.ranges(|n| n.starts_with("loop")), vec![], "modules' functions are not the kernel's own");
     }
 }

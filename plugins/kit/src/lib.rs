@@ -54,6 +54,12 @@ pub fn mono_now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// The kernel's page size in bytes.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as u64
+}
+
 /// `dir/name` from the two names bpf/include/dentry_name.h reads, with `…`
 /// where it cut one short (`truncated`: 1 name, 2 dir); "" when the kernel
 /// had no name.

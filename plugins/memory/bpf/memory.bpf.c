@@ -372,6 +372,7 @@ int BPF_PROG(memory_memcg_end, unsigned long nr_reclaimed)
 SHARED_TYPE(struct memory_ksite_key);
 SHARED_TYPE(struct memory_ksite);
 SHARED_TYPE(struct memory_kalloc);
+SHARED_TYPE(enum memory_allocator);
 
 /* LRU, as memory_allocs: a full table forgets the allocations not touched
  * longest (their sites keep counting them: the summary says how many were
@@ -401,16 +402,17 @@ static __always_inline void site_sub(__u64 call_site, __u32 cache, __u32 bytes)
 	}
 }
 
-static __always_inline void kalloc(__u64 call_site, __u64 ptr, __u64 bytes, __u32 cache)
+/* Follow allocation `key` (an address, or a page frame number) of `bytes`
+ * made at call_site by the current task, if the filter picks it. */
+static __always_inline void kalloc(struct memory_filter *f, __u64 call_site, __u64 key, __u64 bytes, __u32 cache,
+				   __u32 made_stat)
 {
-	__u32 zero = 0;
-	struct memory_filter *f = bpf_map_lookup_elem(&memory_filter, &zero);
 	struct memory_ksite_key k = { .call_site = call_site, .cache = cache };
 	struct memory_kalloc a = { .call_site = call_site, .cache = cache, .bytes = bytes, .ts_ns = bpf_ktime_get_ns() };
 	struct memory_ksite *site;
 	bool inserted;
 
-	if (!ptr || !f || !f->kernel_allocs || !proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32) || !uid_wanted(&f->uid))
+	if (!proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32) || !uid_wanted(&f->uid))
 		return;
 	site = bpf_map_lookup_elem(&memory_ksites, &k);
 	if (!site) {
@@ -425,58 +427,130 @@ static __always_inline void kalloc(__u64 call_site, __u64 ptr, __u64 bytes, __u3
 	/* Still followed: freed by a way no hook sees (a bulk free), and
 	 * now handed out again. Its site holds it no longer. */
 	{
-		struct memory_kalloc *old = bpf_map_lookup_elem(&memory_kallocs, &ptr);
+		struct memory_kalloc *old = bpf_map_lookup_elem(&memory_kallocs, &key);
 
 		if (old) {
 			site_sub(old->call_site, old->cache, old->bytes);
 			stat_inc(&memory_counters, MEMORY_STAT_KSTALE);
 		}
 	}
-	if (bpf_map_update_elem(&memory_kallocs, &ptr, &a, BPF_ANY)) {
+	if (bpf_map_update_elem(&memory_kallocs, &key, &a, BPF_ANY)) {
 		stat_inc(&memory_counters, MEMORY_STAT_KALLOC_LOST);
 		return;
 	}
-	stat_inc(&memory_counters, MEMORY_STAT_KALLOCS);
+	stat_inc(&memory_counters, made_stat);
 	if (__sync_fetch_and_add(&site->count, 1) == 0)
 		site->since_ns = bpf_ktime_get_ns();
 	__sync_fetch_and_add(&site->bytes, bytes);
 }
 
-static __always_inline void kfree(__u64 ptr)
+static __always_inline void kfree(__u64 key, __u32 freed_stat)
 {
-	struct memory_kalloc *a = bpf_map_lookup_elem(&memory_kallocs, &ptr);
+	struct memory_kalloc *a = bpf_map_lookup_elem(&memory_kallocs, &key);
 
 	if (!a)
 		return;
 	site_sub(a->call_site, a->cache, a->bytes);
-	bpf_map_delete_elem(&memory_kallocs, &ptr);
-	stat_inc(&memory_counters, MEMORY_STAT_KFREES);
+	bpf_map_delete_elem(&memory_kallocs, &key);
+	stat_inc(&memory_counters, freed_stat);
+}
+
+/* The filter, if it asks for kmalloc and kmem_cache allocations. */
+static __always_inline struct memory_filter *kmem_filter(void)
+{
+	__u32 zero = 0;
+	struct memory_filter *f = bpf_map_lookup_elem(&memory_filter, &zero);
+
+	return f && f->kernel_allocs ? f : NULL;
+}
+
+static __always_inline void kmem_alloc(__u64 call_site, __u64 ptr, __u64 bytes, __u32 cache)
+{
+	struct memory_filter *f = kmem_filter();
+
+	if (f && ptr)
+		kalloc(f, call_site, ptr, bytes, cache, MEMORY_STAT_KALLOCS);
 }
 
 SEC("tracepoint/kmem/kmalloc")
 int memory_kmalloc_tp(struct trace_event_raw_kmalloc *ctx)
 {
-	kalloc(ctx->call_site, (__u64)ctx->ptr, ctx->bytes_alloc, 0);
+	kmem_alloc(ctx->call_site, (__u64)ctx->ptr, ctx->bytes_alloc, MEMORY_KMALLOC);
 	return 0;
 }
 
 SEC("tracepoint/kmem/kmem_cache_alloc")
 int memory_cache_alloc_tp(struct trace_event_raw_kmem_cache_alloc *ctx)
 {
-	kalloc(ctx->call_site, (__u64)ctx->ptr, ctx->bytes_alloc, 1);
+	kmem_alloc(ctx->call_site, (__u64)ctx->ptr, ctx->bytes_alloc, MEMORY_KMEM_CACHE);
 	return 0;
 }
 
 SEC("tracepoint/kmem/kfree")
 int memory_kfree_tp(struct trace_event_raw_kfree *ctx)
 {
-	kfree((__u64)ctx->ptr);
+	kfree((__u64)ctx->ptr, MEMORY_STAT_KFREES);
 	return 0;
 }
 
 SEC("tracepoint/kmem/kmem_cache_free")
 int memory_cache_free_tp(struct trace_event_raw_kmem_cache_free *ctx)
 {
-	kfree((__u64)ctx->ptr);
+	kfree((__u64)ctx->ptr, MEMORY_STAT_KFREES);
+	return 0;
+}
+
+/* ---- page allocations by call site ----
+ * mm_page_alloc names no caller: the caller is the first frame of the kernel
+ * stack outside the page allocator's own functions (their address ranges
+ * come from user space, from kallsyms). Keyed by page frame number, which
+ * mm_page_free gives back. Only with `page_allocations`: every page
+ * allocation then walks its stack (about a microsecond). */
+
+static __always_inline bool in_page_allocator(struct memory_filter *f, __u64 ip)
+{
+	for (int i = 0; i < MEMORY_PAGE_SKIP_MAX; i++) {
+		if (i >= f->page_skip_n)
+			break;
+		if (ip >= f->page_skip[i][0] && ip < f->page_skip[i][1])
+			return true;
+	}
+	return false;
+}
+
+SEC("tracepoint/kmem/mm_page_alloc")
+int memory_page_alloc_tp(struct trace_event_raw_mm_page_alloc *ctx)
+{
+	__u32 zero = 0;
+	struct memory_filter *f = bpf_map_lookup_elem(&memory_filter, &zero);
+	__u64 ips[MEMORY_PAGE_FRAMES] = {};
+	__u64 pfn = ctx->pfn, site = 0;
+	long n;
+
+	/* A failed allocation reports pfn -1. */
+	if (!f || !f->page_allocs || pfn == (__u64)-1)
+		return 0;
+	if (!proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32) || !uid_wanted(&f->uid))
+		return 0;
+	n = bpf_get_stack(ctx, ips, sizeof(ips), 0);
+	for (int i = 0; i < MEMORY_PAGE_FRAMES; i++) {
+		if (i * 8 >= n)
+			break;
+		if (!in_page_allocator(f, ips[i])) {
+			site = ips[i];
+			break;
+		}
+	}
+	/* Followed all the same, under site 0 ("caller not found"). */
+	if (!site)
+		stat_inc(&memory_counters, MEMORY_STAT_PAGE_NO_SITE);
+	kalloc(f, site, pfn, (__u64)f->page_size << (ctx->order & 31), MEMORY_PAGES, MEMORY_STAT_PAGE_ALLOCS);
+	return 0;
+}
+
+SEC("tracepoint/kmem/mm_page_free")
+int memory_page_free_tp(struct trace_event_raw_mm_page_free *ctx)
+{
+	kfree(ctx->pfn, MEMORY_STAT_PAGE_FREES);
 	return 0;
 }

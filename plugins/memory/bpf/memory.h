@@ -7,6 +7,11 @@
 #define MEMORY_ALLOCS_MAX 32768
 #define MEMORY_KALLOCS_MAX 65536
 
+/* Page allocations: kernel frames looked at for the caller, and address
+ * ranges of the page allocator's own functions (skipped to find it). */
+#define MEMORY_PAGE_FRAMES 12
+#define MEMORY_PAGE_SKIP_MAX 48
+
 /* Frames kept of each allocation's user stack. */
 #define MEMORY_STACK_DEPTH 32
 #define MEMORY_HIST_SLOTS 32
@@ -26,7 +31,10 @@ enum memory_stat_idx {
 	MEMORY_STAT_KALLOC_LOST = 11,   /* kernel allocations not followed: a table was full */
 	MEMORY_STAT_KSTALE = 12,        /* followed kernel addresses handed out again (freed unseen) */
 	MEMORY_STAT_STALE = 13,         /* followed user addresses handed out again (freed unseen) */
-	MEMORY_STAT_MAX = 14,
+	MEMORY_STAT_PAGE_ALLOCS = 14,   /* page allocations followed */
+	MEMORY_STAT_PAGE_FREES = 15,    /* frees of a followed page allocation */
+	MEMORY_STAT_PAGE_NO_SITE = 16,  /* page allocations whose caller was not found in their stack */
+	MEMORY_STAT_MAX = 17,
 };
 
 struct memory_filter {
@@ -34,12 +42,26 @@ struct memory_filter {
 	struct uid_filter uid;   /* the reclaiming or allocating task's (not the OOM victim's) */
 	__u32 leaks_pid;         /* the process whose allocations are followed */
 	__u32 kernel_allocs;     /* follow kmalloc and kmem_cache allocations */
+	__u32 page_allocs;       /* follow page allocations (mm_page_alloc) */
+	__u32 page_size;
+	__u32 page_skip_n;       /* ranges in page_skip */
+	__u32 _pad;
+	/* [start, end) of each page allocator function: a page allocation's
+	 * call site is the first frame of its kernel stack outside them. */
+	__u64 page_skip[MEMORY_PAGE_SKIP_MAX][2];
 };
 
-/* A kernel allocation site: the caller of kmalloc or kmem_cache_alloc. */
+enum memory_allocator {
+	MEMORY_KMALLOC = 0,
+	MEMORY_KMEM_CACHE = 1,
+	MEMORY_PAGES = 2,
+};
+
+/* A kernel allocation site: the caller of kmalloc or kmem_cache_alloc, or
+ * of the page allocator. */
 struct memory_ksite_key {
 	__u64 call_site;
-	__u32 cache; /* 1: kmem_cache_alloc, 0: kmalloc */
+	__u32 cache; /* enum memory_allocator */
 	__u32 _pad;
 };
 
@@ -53,7 +75,8 @@ struct memory_ksite {
 	__u64 since_ns;
 };
 
-/* A followed kernel allocation (key: its address). */
+/* A followed kernel allocation (key: its address; a page allocation's: its
+ * page frame number, below any kernel address). */
 struct memory_kalloc {
 	__u64 call_site;
 	__u64 ts_ns; /* when it was made: user space finds each site's oldest */

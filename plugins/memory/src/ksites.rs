@@ -1,4 +1,5 @@
-//! Kernel allocations held, by call site (memleak without -p): what the
+//! Kernel allocations held, by call site (memleak without -p; pages too):
+//! what the
 //! kernel's memory_ksites map sums, sites named from /proc/kallsyms, with
 //! the age of each site's oldest block from the followed allocations
 //! (memory_kallocs, read before memory_ksites).
@@ -15,7 +16,8 @@ const TOP_ROWS: usize = 100;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Held {
     pub site: String,
-    pub cache: bool,
+    /// enum memory_allocator
+    pub allocator: u32,
     pub count: u64,
     pub bytes: u64,
     pub since_ns: u64,
@@ -66,7 +68,7 @@ impl KernelSites {
             sum(column("bytes", FieldKind::BYTES, "bytes", |r| Value::u64(r.h.bytes))),
             column("oldest", FieldKind::DURATION_NS, "ns", |r| r.oldest_ns.map(Value::u64).unwrap_or_else(Value::missing)),
             extra(column("holding for", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.age_ns))),
-            extra(column("allocator", FieldKind::STR, "", |r| Value::str(if r.h.cache { "kmem_cache" } else { "kmalloc" }))),
+            extra(column("allocator", FieldKind::STR, "", |r| Value::str(allocator_name(r.h.allocator)))),
             flex(30, key(column("site", FieldKind::STR, "", |r| Value::str(&r.h.site)))),
         ];
         table(&cols, &rows)
@@ -75,6 +77,15 @@ impl KernelSites {
     /// Blocks and bytes held over every site.
     pub fn totals(&self) -> (u64, u64) {
         self.held.iter().fold((0, 0), |(c, b), h| (c + h.count, b.saturating_add(h.bytes)))
+    }
+}
+
+pub fn allocator_name(a: u32) -> &'static str {
+    match a {
+        MEMORY_KMALLOC => "kmalloc",
+        MEMORY_KMEM_CACHE => "kmem_cache",
+        MEMORY_PAGES => "pages",
+        _ => "?",
     }
 }
 
@@ -94,8 +105,10 @@ pub fn held(entries: &[(memory_ksite_key, memory_ksite)], ks: &Kallsyms, oldest:
         .iter()
         .filter(|(_, s)| s.count > 0)
         .map(|(k, s)| Held {
-            site: ks.name(k.call_site),
-            cache: k.cache != 0,
+            // Site 0: a page allocation whose stack held no frame outside
+            // the allocator.
+            site: if k.call_site == 0 { "(caller not in the stack)".into() } else { ks.name(k.call_site) },
+            allocator: k.cache,
             count: s.count as u64,
             bytes: s.bytes.max(0) as u64,
             since_ns: s.since_ns,

@@ -3,10 +3,12 @@
 //! caused the kill and the memory cgroup limit it hit; reclaim stalls
 //! (direct and memory cgroup reclaim) as histograms and per process; and,
 //! for one chosen process, what it holds (memleak -p): its malloc, calloc,
-//! realloc and free followed by uprobes, outstanding blocks by stack.
+//! realloc and free followed by uprobes, outstanding blocks by stack; and
+//! kernel allocations (kmalloc, kmem_cache, pages) held, by call site.
 
 pub mod ksites;
 pub mod leaks;
+pub mod pages;
 pub mod reclaim;
 pub mod settings;
 
@@ -80,6 +82,11 @@ fn kmem_probe() -> ProbeSpec {
     }
 }
 
+/// The page allocator's tracepoints (classic, as kmem's).
+fn page_probe() -> ProbeSpec {
+    ProbeSpec { name: "page_allocations".into(), alternatives: vec![AttachAlternative::of(&["memory_page_alloc_tp", "memory_page_free_tp"])].into() }
+}
+
 /// The user allocator's functions, each an entry and a return program.
 const ALLOCATORS: [&str; 3] = ["malloc", "calloc", "realloc"];
 
@@ -127,6 +134,7 @@ pub fn descriptor() -> PluginDescriptor {
             c(MEMORY_STAT_RECLAIM_LOST, "reclaim stalls not timed", true),
             c(MEMORY_STAT_PROC_FAILED, "process reclaim figures not stored", true),
             c(MEMORY_STAT_KALLOC_LOST, "kernel allocations not followed (table full)", true),
+            c(MEMORY_STAT_PAGE_NO_SITE, "page allocations with no caller in their stack", false),
         ]
         .into(),
         // memory_reclaim_procs before memory_comms (names of the processes
@@ -153,7 +161,7 @@ pub fn descriptor() -> PluginDescriptor {
             MetricSpec::new("process_reclaim_stalls_total", MetricKind::COUNTER, "1", "reclaim stalls by process name (top N names, the rest as other)", &["comm"]),
             MetricSpec::new("held_bytes", MetricKind::GAUGE, "bytes", "bytes the followed process (leaks_pid) allocated and has not freed since the tracer started", &[]),
             MetricSpec::new("held_blocks", MetricKind::GAUGE, "1", "blocks the followed process (leaks_pid) allocated and has not freed since the tracer started", &[]),
-            MetricSpec::new("kernel_held_bytes", MetricKind::GAUGE, "bytes", "kmalloc and kmem_cache bytes allocated since the tracer started (kernel_allocations) and not freed", &[]),
+            MetricSpec::new("kernel_held_bytes", MetricKind::GAUGE, "bytes", "kmalloc and kmem_cache (kernel_allocations) and page (page_allocations) bytes allocated since the tracer started and not freed", &[]),
         ]
         .into(),
     }
@@ -163,9 +171,9 @@ impl Memory {
     /// Followed allocations an LRU table forgot when full: those followed,
     /// less those freed or replaced, past the table's size. At most, since a
     /// forgotten block freed later is not seen freed.
-    fn forgotten(&self, made: u32, freed: u32, stale: u32, max: u32) -> u64 {
-        let c = |i: u32| self.counters[i as usize];
-        c(made).saturating_sub(c(freed)).saturating_sub(c(stale)).saturating_sub(max as u64)
+    fn forgotten(&self, made: &[u32], freed: &[u32], stale: u32, max: u32) -> u64 {
+        let c = |i: &[u32]| sat_sum(i.iter().map(|i| self.counters[*i as usize]));
+        c(made).saturating_sub(c(freed)).saturating_sub(c(&[stale])).saturating_sub(max as u64)
     }
 }
 
@@ -184,9 +192,14 @@ impl NativeTracer for Memory {
         if s.kernel_allocations {
             self.extra_probes.push(kmem_probe());
         }
+        let mut page_skip = Vec::new();
+        if s.page_allocations {
+            page_skip = pages::skip_ranges(&tracer_plugin_kit::ksym::Kallsyms::load())?;
+            self.extra_probes.push(page_probe());
+        }
         self.leaks.pid = s.leaks_pid;
-        self.kernel_allocs = s.kernel_allocations;
-        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
+        self.kernel_allocs = s.kernel_allocations || s.page_allocations;
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen(), &page_skip))
     }
 
     fn probes(&self) -> Option<Vec<ProbeSpec>> {
@@ -254,10 +267,10 @@ impl NativeTracer for Memory {
                     ("pages reclaimed in stalls", direct.1.saturating_add(memcg.1), ""),
                     ("blocks held (leaks_pid)", blocks, ""),
                     ("bytes held (leaks_pid)", bytes, "bytes"),
-                    ("allocations forgotten (table full), at most", self.forgotten(MEMORY_STAT_ALLOCS, MEMORY_STAT_FREES, MEMORY_STAT_STALE, MEMORY_ALLOCS_MAX), ""),
+                    ("allocations forgotten (table full), at most", self.forgotten(&[MEMORY_STAT_ALLOCS], &[MEMORY_STAT_FREES], MEMORY_STAT_STALE, MEMORY_ALLOCS_MAX), ""),
                     ("kernel blocks held", self.ksites.totals().0, ""),
                     ("kernel bytes held", self.ksites.totals().1, "bytes"),
-                    ("kernel allocations forgotten (table full), at most", self.forgotten(MEMORY_STAT_KALLOCS, MEMORY_STAT_KFREES, MEMORY_STAT_KSTALE, MEMORY_KALLOCS_MAX), ""),
+                    ("kernel allocations forgotten (table full), at most", self.forgotten(&[MEMORY_STAT_KALLOCS, MEMORY_STAT_PAGE_ALLOCS], &[MEMORY_STAT_KFREES, MEMORY_STAT_PAGE_FREES], MEMORY_STAT_KSTALE, MEMORY_KALLOCS_MAX), ""),
                 ]))
             }
             other => Err(format!("memory: no panel {other:?} (it has oom_kills, leaks, kernel_leaks, reclaim, reclaim_processes, summary)")),

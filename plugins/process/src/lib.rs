@@ -66,7 +66,7 @@ fn exit_columns() -> [Column<exit_event>; 11] {
         column("lifetime", FieldKind::DURATION_NS, "ns", |e| Value::u64(e.lifetime_ns)),
         column("cpu", FieldKind::DURATION_NS, "ns", |e| Value::u64(e.cpu_ns)),
         // SAFETY: sysconf has no preconditions.
-        column("maxrss", FieldKind::BYTES, "bytes", |e| Value::u64(e.maxrss_pages.saturating_mul(unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64))),
+        column("maxrss", FieldKind::BYTES, "bytes", |e| Value::u64(e.maxrss_pages.saturating_mul(tracer_plugin_kit::page_size()))),
         extra(column("policy", FieldKind::U64, "", |e| Value::u64(e.policy as u64))),
         extra(column("nice", FieldKind::I64, "", |e| Value::i64(e.nice as i64))),
         extra(column("prio", FieldKind::I64, "", |e| Value::i64(e.prio as i64))),

@@ -471,33 +471,38 @@ fn check_memory(ctx: &Ctx) -> Result<String, String> {
 }
 
 /// The memory tracer's kernel allocations: a workload holding 300 of 400
-/// pipes (within the guest's fd limit); alloc_pipe_info's two allocations
-/// per pipe held.
+/// pipes (within the guest's fd limit), a byte written into each;
+/// alloc_pipe_info's two allocations per pipe held, and a page per pipe
+/// at the pipe's write function (6.1: pipe_write).
 fn check_kernel_allocs(ctx: &Ctx) -> Result<String, String> {
     use std::io::Write;
-    let host = Host::start(ctx, &["memory"], "comm = \"gkleak\"\nkernel_allocations = true")?;
+    let host = Host::start(ctx, &["memory"], "comm = \"gkleak\"\nkernel_allocations = true\npage_allocations = true")?;
+    // Output to a file: a line written into a pipe would take a page too.
+    let out_path = std::env::temp_dir().join("gkleak.out");
     let mut w = Command::new(ctx.dir.join("tracer-workload"))
-        .args(["--comm", "gkleak", "pipes", "400", "100"])
+        .args(["--comm", "gkleak", "pipes", "400", "100", "1"])
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(std::fs::File::create(&out_path).map_err(|e| e.to_string())?)
         .spawn()
         .map_err(|e| e.to_string())?;
     let mut stdin = w.stdin.take().unwrap();
-    let mut out = BufReader::new(w.stdout.take().unwrap());
+    let t = Instant::now();
     let mut line = String::new();
-    out.read_line(&mut line).map_err(|e| e.to_string())?;
+    while !line.ends_with('\n') && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+        line = std::fs::read_to_string(&out_path).unwrap_or_default();
+    }
     std::thread::sleep(Duration::from_millis(700));
     let (lines, _) = host.stop()?;
     let _ = stdin.write_all(b"done\n");
-    let mut rest = String::new();
-    let _ = out.read_to_string(&mut rest);
     let _ = w.wait();
     let rows = panel(&lines, "memory", "kernel_leaks")?["rows"].as_array().cloned().unwrap_or_default();
-    let held: Vec<u64> = rows.iter().filter(|r| r["site"].as_str().is_some_and(|s| s.starts_with("alloc_pipe_info+"))).filter_map(|r| r["blocks"].as_u64()).collect();
-    if line.trim() != "pipes 300" || held != [300, 300] {
-        return Err(format!("workload said {line:?}; alloc_pipe_info sites hold {held:?}: {rows:?}"));
+    let at = |f: &str| -> Vec<u64> { rows.iter().filter(|r| r["site"].as_str().is_some_and(|s| s.starts_with(f))).filter_map(|r| r["blocks"].as_u64()).collect() };
+    let (held, pages) = (at("alloc_pipe_info+"), at("pipe_write+"));
+    if line.trim() != "pipes 300" || held != [300, 300] || pages != [300] {
+        return Err(format!("workload said {line:?}; alloc_pipe_info sites hold {held:?}, pipe_write pages {pages:?}: {rows:?}"));
     }
-    Ok("alloc_pipe_info: 300 + 300 held for 300 pipes".into())
+    Ok("alloc_pipe_info: 300 + 300 held for 300 pipes; pipe_write: 300 pages".into())
 }
 
 /// The memory tracer following one process's allocations (uprobes on its
