@@ -73,6 +73,17 @@ fn run_workload(bin: &Path, comm: &str, args: &[String]) -> Result<f64> {
     Ok(f[0] / f[1])
 }
 
+/// Operations a workload makes: its count argument (the last number, but
+/// for those whose count comes earlier).
+fn ops_of(tracer: &str, workload: &[String]) -> u64 {
+    let at = |i: usize| workload.get(i).and_then(|x| x.parse().ok()).unwrap_or(0);
+    match (tracer, workload.first().map(String::as_str)) {
+        ("tcp", _) => at(2),
+        ("faults", _) | (_, Some("pipes")) => at(1),
+        _ => workload.iter().rev().find_map(|x| x.parse().ok()).unwrap_or(0),
+    }
+}
+
 /// Total run time (ns) of the loaded BPF programs whose names start with
 /// one of `prefixes`, as `bpftool prog show` reports it (with
 /// kernel.bpf_stats_enabled on).
@@ -444,8 +455,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         // The kernel's own account of the programs' run time per operation,
         // empty programs and the tracer's: free of the wall clock's noise
         // (each run includes the ~40 ns the statistics themselves add).
-        let ops: u64 = s.workload.iter().rev().find_map(|x| x.parse().ok()).unwrap_or(0);
-        let ops = if s.tracer == "tcp" { s.workload[2].parse().unwrap_or(0) } else if s.tracer == "faults" { s.workload[1].parse().unwrap_or(0) } else { ops };
+        let ops = ops_of(s.tracer, &s.workload);
         let (bpf_floor, bpf_tracer) = {
             let _stats = BpfStats::on()?;
             // The programs' run time over one workload, per operation.

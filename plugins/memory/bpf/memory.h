@@ -9,7 +9,7 @@
 
 /* Page allocations: kernel frames looked at for the caller, and address
  * ranges of the page allocator's own functions (skipped to find it). */
-#define MEMORY_PAGE_FRAMES 12
+#define MEMORY_PAGE_FRAMES 8
 #define MEMORY_PAGE_SKIP_MAX 48
 
 /* Frames kept of each allocation's user stack. */
