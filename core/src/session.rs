@@ -453,7 +453,11 @@ impl Session {
                 Ok(()) => {
                     slot.stats.records += 1;
                     if let Some(sink) = sink.as_mut() {
-                        sink(slot, ring, scratch.as_slice());
+                        // None, one or several rows of the ring's fields.
+                        let width = slot.fields(ring).len().max(1);
+                        for row in scratch.as_slice().chunks(width) {
+                            sink(slot, ring, row);
+                        }
                     }
                 }
                 Err(e) => {

@@ -35,7 +35,8 @@ pub trait NativeTracer: 'static {
     fn probes(&self) -> Option<Vec<ProbeSpec>> {
         None
     }
-    /// Aggregate one record; when `out` is given, also push its decoded fields.
+    /// Aggregate one record; when `out` is given, also push its decoded fields
+    /// (as rows of the ring's fields: none, one or several, see `Tracer::on_record`).
     fn on_record(
         &mut self,
         ring: u32,

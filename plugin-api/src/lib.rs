@@ -214,7 +214,10 @@ pub trait Tracer {
 
     /// One record from ring `ring` (index into `PluginDescriptor::rings`). When
     /// `decode` is true, the record's fields are pushed onto `out`, in the order of
-    /// the ring's `fields`.
+    /// the ring's `fields`: one row, or none (a record that only feeds the
+    /// plugin's aggregates), or several one after the other (a record that
+    /// completes several things); the host cuts `out` into rows of the
+    /// ring's field count.
     fn on_record(
         &mut self,
         ring: u32,

@@ -21,6 +21,7 @@
 #include <bpf/bpf_core_read.h>
 #include "tracer.h"
 #include "dentry_name.h"
+#include "fd_file.h"
 #include "fileio.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -106,25 +107,6 @@ static __always_inline __u32 kind_of(umode_t mode)
 	default:
 		return FILEIO_KIND_OTHER;
 	}
-}
-
-/* The file behind the current task's `fd`, as the call about to run will
- * find it; NULL for none. The task's own structures are walked through its
- * BTF pointer (plain loads); only the fd array's slot needs a copy. */
-static __always_inline struct file *fd_file(long fd)
-{
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct files_struct *files = t->files;
-	struct file *file = NULL;
-	struct fdtable *fdt;
-
-	if (!files)
-		return NULL;
-	fdt = files->fdt;
-	if (!fdt || fd < 0 || fd >= fdt->max_fds)
-		return NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
-	return file;
 }
 
 /* Reads the first PREFIX bytes of a kernel struct in one copy, then its

@@ -1,0 +1,150 @@
+//! The http tracer against real software on loopback: python's http.server
+//! (HTTP/1.1, keep-alive) answering curl (several URLs on one connection)
+//! and bash's /dev/tcp (a request written in four pieces). Truth: the
+//! server's own log lines (one per request, with its status), curl's own
+//! `-w` report of each transfer's status and time, and what the test
+//! itself sent.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// python's http.server: files from a directory, `/items/N` answered by
+/// the handler, `/old` redirected; its comm set to a made-up name (the
+/// process's main thread serves); it prints the port it bound.
+const SERVER: &str = r#"
+import ctypes, http.server, sys, os
+ctypes.CDLL(None).prctl(15, b"trc-httpd", 0, 0, 0)
+os.chdir(sys.argv[1])
+class H(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if self.path.startswith("/items/"):
+            body = ('{"id": "%s"}' % self.path[7:]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/old":
+            self.send_response(301)
+            self.send_header("Location", "/hello.txt")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            super().do_GET()
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+fn python() -> String {
+    ["/usr/bin/python3", "/usr/local/bin/python3"].iter().find(|p| std::path::Path::new(p).exists()).map(|p| p.to_string()).unwrap_or_else(|| "python3".into())
+}
+
+#[test]
+fn requests_of_curl_and_bash_to_python_http_server_are_counted_as_the_server_logs_them() {
+    let _g = serial();
+    assert_root();
+    let www = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("hello.txt"), "hello, tracer\n".repeat(300)).unwrap();
+    let mut server = Command::new(python()).args(["-c", SERVER, www.path().to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut port = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut port).unwrap();
+    let port: u16 = port.trim().parse().unwrap_or_else(|_| panic!("the server said {port:?}"));
+
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("http.toml");
+    std::fs::write(&cfg, format!("plugins_dir = \"unused\"\nenabled = [\"http\"]\n[plugins.http]\nports = [{port}]\n")).unwrap();
+    let dir = plugin_dir(&[staged_plugin("http")]);
+    let mut host = Host::spawn(&["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless", "--format", "json"], &[]);
+    host.wait_for_stderr("tracer-host: http running");
+
+    // curl: several URLs, one connection (keep-alive); -w reports each.
+    let base = format!("http://127.0.0.1:{port}");
+    let urls = ["/hello.txt", "/items/1234", "/items/98765", "/missing", "/old", "/hello.txt"];
+    let curl = Command::new("curl")
+        .args(["-s", "-w", "%{http_code} %{time_total} %{num_connects}\\n"])
+        .args(urls.iter().flat_map(|u| ["-o".to_string(), "/dev/null".to_string(), format!("{base}{u}")]))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&curl.stdout).into_owned();
+    let reports: Vec<(u16, f64, u32)> = said
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let ok = f.len() == 3 && f[0].parse::<u16>().is_ok() && f[1].parse::<f64>().is_ok() && f[2].parse::<u32>().is_ok();
+            assert!(ok, "curl said {said:?}");
+            (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(reports.len(), urls.len(), "curl: {curl:?}");
+    // One connection for the first four; python's server closes it after
+    // an error (its send_error says `Connection: close`): a second for the rest.
+    assert_eq!(reports.iter().map(|r| r.2).collect::<Vec<_>>(), vec![1, 0, 0, 0, 1, 0], "curl's connections: {reports:?}");
+    // bash: a request in four writes (printf each), read to the end.
+    let bash = format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET /items/77 HTTP/1.1\\r\\n' >&3; printf 'Host: split\\r\\n' >&3; printf 'Connection: close\\r\\n' >&3; printf '\\r\\n' >&3; cat <&3 >/dev/null"
+    );
+    let st = Command::new("bash").args(["-c", &bash]).status().unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(600));
+    host.signal(libc::SIGTERM);
+    let (code, out, err) = host.finish();
+    let _ = server.kill();
+    let log = {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut s);
+        s
+    };
+    let _ = server.wait();
+    assert_eq!(code, Some(0), "{err}");
+
+    // The server's own log: `"GET /path HTTP/1.1" STATUS -` per request.
+    let mut logged: BTreeMap<(String, u16), u64> = BTreeMap::new();
+    for l in log.lines() {
+        let Some(q) = l.split('"').nth(1) else { continue };
+        let Some(status) = l.split('"').nth(2).and_then(|r| r.split_whitespace().next()).and_then(|s| s.parse::<u16>().ok()) else { continue };
+        let path = q.split_whitespace().nth(1).unwrap_or("").to_string();
+        *logged.entry((path, status)).or_default() += 1;
+    }
+    assert_eq!(logged.values().sum::<u64>(), 7, "the server logged every request: {log}");
+
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<&Value> = lines.iter().filter(|v| v["plugin"] == "http" && v.get("panel").is_none()).collect();
+    let by = |comm: &str, side: &str| -> BTreeMap<(String, u16), u64> {
+        let mut m = BTreeMap::new();
+        for r in records.iter().filter(|r| r["comm"] == comm && r["side"] == side) {
+            *m.entry((r["path"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap() as u16)).or_default() += 1;
+        }
+        m
+    };
+    eprintln!("server log {logged:?}\nrecords {}", records.len());
+    // The server side: exactly what the server logged.
+    assert_eq!(by("trc-httpd", "server"), logged, "server side against the server's log; records: {records:#?}");
+    // The client side: what curl reported, in order, each latency within
+    // curl's own time for that transfer.
+    let curl_rows: Vec<&&Value> = records.iter().filter(|r| r["comm"] == "curl").collect();
+    let got: Vec<(String, u16)> = curl_rows.iter().map(|r| (r["path"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap() as u16)).collect();
+    let want: Vec<(String, u16)> = urls.iter().zip(&reports).map(|(u, r)| (u.to_string(), r.0)).collect();
+    assert_eq!(got, want, "curl's exchanges as curl reports them");
+    for (r, rep) in curl_rows.iter().zip(&reports) {
+        let ns = r["latency_ns"].as_u64().unwrap();
+        assert!(r["side"] == "client" && ns > 0 && ns as f64 <= rep.1 * 1e9, "latency {ns} ns within curl's {} s: {r}", rep.1);
+    }
+    // bash's four writes: one request, its Host seen.
+    let bash_rows: Vec<&&Value> = records.iter().filter(|r| r["comm"] == "bash").collect();
+    assert_eq!(bash_rows.len(), 1, "{records:#?}");
+    assert_eq!((bash_rows[0]["path"].as_str(), bash_rows[0]["status"].as_u64(), bash_rows[0]["host"].as_str()), (Some("/items/77"), Some(200), Some("split")));
+    // The server's hello.txt: its size on the wire.
+    let hello = records.iter().find(|r| r["comm"] == "trc-httpd" && r["path"] == "/hello.txt").unwrap();
+    assert!(hello["response_bytes"].as_u64().unwrap() > 4200, "{hello}");
+    // Routes: ids collapsed; counts on both sides.
+    let routes = &lines.iter().find(|v| v["plugin"] == "http" && v["panel"] == "routes").unwrap()["rows"];
+    let items = routes.as_array().unwrap().iter().find(|r| r["route"] == "/items/{id}").unwrap_or_else(|| panic!("{routes:#}"));
+    assert_eq!(items["requests"].as_u64(), Some(2 * 2 + 2), "curl's two and bash's one, each seen by client and server: {items}");
+}

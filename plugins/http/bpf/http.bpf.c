@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: GPL-2.0
+/* HTTP at the system-call level: what processes write to and read from
+ * their TCP sockets, streamed for user space to parse (capture here, parse
+ * there, as pixie and coroot do).
+ *
+ * At a call's entry its fd is resolved in the task's own fd table; only
+ * TCP sockets (IPv4, IPv6) go on. A connection is followed from the first
+ * transfer whose first bytes start an HTTP message (a request line's method,
+ * `HTTP/1.`, or HTTP/2's preface); after HTTP_CLASSIFY_TRIES transfers that
+ * start none it is left alone (one map lookup a call). From then on every
+ * transfer of the connection, both ways, is one record: the connection
+ * (its socket's address), direction, bytes before it in that direction,
+ * bytes moved, the first `capture` of them and the last HTTP_TAIL_LEN. So
+ * user space can follow messages split over many calls (bash's /dev/tcp
+ * writes a request in four), skip bodies by length without their bytes,
+ * see a chunked body's end in a transfer's tail, and tell a lost record by
+ * a gap in the offsets.
+ *
+ * What is written is copied at the call's entry (what the kernel is about
+ * to take), what is read at its return (what the kernel gave): user memory
+ * is never read later than the kernel reads or writes it.
+ *
+ * Alternatives, best first: the calls' own classic tracepoints, or raw_tp
+ * sys_enter/sys_exit (x86-64 numbers). Optional: tp_btf inet_sock_set_state
+ * forgets a connection when its socket closes without a close(2) (a process
+ * that exits). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "tracer.h"
+#include "fd_file.h"
+#include "http.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+SHARED_TYPE(enum http_stat_idx);
+SHARED_TYPE(enum http_dir);
+SHARED_TYPE(enum http_kind);
+SHARED_TYPE(enum http_proto);
+SHARED_TYPE(enum http_role);
+SHARED_TYPE(struct http_filter);
+SHARED_TYPE(struct http_event);
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define TCP_CLOSE 7
+#define HTTP_HDR_LEN (__builtin_offsetof(struct http_event, data))
+
+enum call_op {
+	CALL_NONE = 0,
+	CALL_DATA = 1,
+	CALL_ACCEPT = 2,
+};
+
+/* A thread's call in flight, the record it is building, and the socket of
+ * the file it used last. */
+struct http_call {
+	__u64 sk;
+	__u64 buf;   /* the buffer, or the first iovec's base */
+	__u64 count; /* its size */
+	struct file *last_file;
+	struct inode *last_inode;
+	__u64 last_sk; /* 0: that file is no TCP socket */
+	__u32 gen;
+	__u8 op;     /* enum call_op */
+	__u8 iov;    /* more than one buffer: the tail is not known */
+	__u8 _pad[2];
+	struct http_event ev;
+};
+
+/* Per connection (its socket). */
+struct http_conn {
+	__u64 bytes[2]; /* per direction, streamed so far */
+	__u8 proto;
+	__u8 role;
+	__u8 tries;
+	__u8 _pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct http_filter);
+} http_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct http_call);
+} http_calls SEC(".maps");
+
+/* Bounded: the connections untouched longest go first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct http_conn);
+} http_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} http_events SEC(".maps");
+
+DECLARE_STATS(http_counters, HTTP_STAT_MAX);
+
+static __always_inline struct http_filter *filter(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&http_filter, &zero);
+}
+
+/* The TCP socket behind `file`, or 0; the thread's last file is known. */
+static __always_inline __u64 tcp_sock_of(struct http_call *c, struct file *file)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (file == c->last_file && inode == c->last_inode)
+		return c->last_sk;
+	c->last_file = file;
+	c->last_inode = inode;
+	c->last_sk = 0;
+	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	c->last_sk = (__u64)sk;
+	return (__u64)sk;
+}
+
+static __always_inline bool ports_wanted(const struct http_filter *f, struct sock *sk)
+{
+	__u16 l, r;
+
+	if (!f->nports)
+		return true;
+	l = BPF_CORE_READ(sk, __sk_common.skc_num);
+	r = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	for (int i = 0; i < HTTP_PORTS_MAX; i++) {
+		if (i >= f->nports)
+			break;
+		if (f->ports[i] == l || f->ports[i] == r)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline struct http_conn *conn_entry(__u64 sk)
+{
+	struct http_conn *conn = bpf_map_lookup_elem(&http_conns, &sk);
+	struct http_conn zero = {};
+	bool inserted;
+
+	if (conn)
+		return conn;
+	conn = map_insert_or_find(&http_conns, &sk, &zero, &inserted);
+	if (!conn)
+		stat_inc(&http_counters, HTTP_STAT_CONN_FAILED);
+	return conn;
+}
+
+/* The thread's call state, with the TCP socket behind `fd` in it; NULL
+ * where the call is not to be followed. */
+static __always_inline struct http_call *call_on(struct http_filter *f, long fd)
+{
+	struct http_call *c;
+	struct file *file;
+	__u64 sk;
+
+	if (!proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32) || !uid_wanted(&f->uid))
+		return NULL;
+	file = fd_file(fd);
+	if (!file)
+		return NULL;
+	c = bpf_task_storage_get(&http_calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c) {
+		stat_inc(&http_counters, HTTP_STAT_UNTRACKED);
+		return NULL;
+	}
+	c->op = CALL_NONE;
+	sk = tcp_sock_of(c, file);
+	if (!sk || !ports_wanted(f, (struct sock *)sk))
+		return NULL;
+	c->sk = sk;
+	c->gen = f->proc.gen;
+	return c;
+}
+
+/* Copy up to `n` bytes (at most the capture) of user memory at `src` to
+ * the record's data; returns how many. */
+static __always_inline __u32 copy_head(struct http_call *c, const struct http_filter *f, __u64 src, __u64 n)
+{
+	__u32 cap = f->capture;
+
+	if (n > cap)
+		n = cap;
+	barrier_var(n);
+	if (n > HTTP_CAPTURE_MAX)
+		n = HTTP_CAPTURE_MAX;
+	if (!n || bpf_probe_read_user(c->ev.data, n, (void *)src))
+		return 0;
+	return n;
+}
+
+/* The last HTTP_TAIL_LEN bytes of the `n` at `src` (fewer: all of them). */
+static __always_inline __u8 copy_tail(struct http_call *c, __u64 src, __u64 n)
+{
+	__u64 k = n < HTTP_TAIL_LEN ? n : HTTP_TAIL_LEN;
+
+	barrier_var(k);
+	if (k > HTTP_TAIL_LEN)
+		k = HTTP_TAIL_LEN;
+	if (!k || bpf_probe_read_user(c->ev.tail, k, (void *)(src + n - k)))
+		return 0;
+	return k;
+}
+
+/* A data call's entry: `buf` is the buffer, or with `iov` an iovec array
+ * of which the first is followed (msghdr calls pass their msg_iov). */
+static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, __u8 iov)
+{
+	struct http_filter *f = filter();
+	struct http_call *c;
+	struct http_conn *conn;
+
+	if (!f)
+		return;
+	c = call_on(f, fd);
+	if (!c)
+		return;
+	conn = bpf_map_lookup_elem(&http_conns, &c->sk);
+	if (conn && conn->proto == HTTP_PROTO_OTHER)
+		return;
+	if (iov) {
+		struct iovec v;
+
+		if (!count || bpf_probe_read_user(&v, sizeof(v), (void *)buf))
+			return;
+		buf = (__u64)v.iov_base;
+		c->iov = count > 1;
+		count = v.iov_len;
+	} else {
+		c->iov = 0;
+	}
+	c->buf = buf;
+	c->count = count;
+	c->ev.dir = dir;
+	c->ev.captured = 0;
+	c->ev.tail_len = 0;
+	if (dir == HTTP_OUT && buf) {
+		/* What the kernel is about to take. */
+		c->ev.captured = copy_head(c, f, buf, count);
+		if (!c->iov)
+			c->ev.tail_len = copy_tail(c, buf, count);
+	}
+	c->ev.start_ns = bpf_ktime_get_ns();
+	c->op = CALL_DATA;
+}
+
+/* sendmsg/recvmsg: their msghdr's iovec array. */
+static __always_inline void on_enter_msg(__u8 dir, long fd, __u64 msg)
+{
+	struct user_msghdr m;
+
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)msg))
+		return;
+	on_enter(dir, fd, (__u64)m.msg_iov, m.msg_iovlen, 1);
+}
+
+static __always_inline bool is(const __u8 *d, const char *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (d[i] != p[i])
+			return false;
+	return true;
+}
+
+/* What the first bytes of a transfer start, if anything known. */
+static __always_inline __u8 classify(const __u8 *d, __u32 n, __u8 dir, __u8 *role)
+{
+	bool request;
+
+	if (n >= 8 && is(d, "PRI * HT", 8)) {
+		*role = dir == HTTP_OUT ? HTTP_ROLE_CLIENT : HTTP_ROLE_SERVER;
+		return HTTP_PROTO_HTTP2;
+	}
+	if (n >= 7 && is(d, "HTTP/1.", 7)) {
+		*role = dir == HTTP_OUT ? HTTP_ROLE_SERVER : HTTP_ROLE_CLIENT;
+		return HTTP_PROTO_HTTP1;
+	}
+	request = (n >= 4 && (is(d, "GET ", 4) || is(d, "PUT ", 4))) || (n >= 5 && (is(d, "POST ", 5) || is(d, "HEAD ", 5))) ||
+		  (n >= 6 && is(d, "PATCH ", 6)) || (n >= 7 && is(d, "DELETE ", 7)) ||
+		  (n >= 8 && (is(d, "OPTIONS ", 8) || is(d, "CONNECT ", 8))) || (n >= 6 && is(d, "TRACE ", 6));
+	if (request) {
+		*role = dir == HTTP_OUT ? HTTP_ROLE_CLIENT : HTTP_ROLE_SERVER;
+		return HTTP_PROTO_HTTP1;
+	}
+	return HTTP_PROTO_UNKNOWN;
+}
+
+static __always_inline void fill_addrs(struct http_event *e, struct sock *sk)
+{
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__builtin_memset(e->laddr, 0, sizeof(e->laddr));
+	__builtin_memset(e->raddr, 0, sizeof(e->raddr));
+	if (e->family == AF_INET) {
+		bpf_core_read(e->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(e->raddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(e->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(e->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+/* Stream the record built in c->ev (head `captured` bytes). */
+static __always_inline void emit(struct http_call *c)
+{
+	__u64 size = c->ev.captured;
+
+	barrier_var(size);
+	if (size > HTTP_CAPTURE_MAX)
+		size = HTTP_CAPTURE_MAX;
+	if (bpf_ringbuf_output(&http_events, &c->ev, HTTP_HDR_LEN + size, rb_submit_flags(&http_events)))
+		stat_inc(&http_counters, HTTP_STAT_RING_FULL);
+	else
+		stat_inc(&http_counters, HTTP_STAT_TRANSFERS);
+}
+
+static __always_inline void data_exit(struct http_call *c, struct http_filter *f, long ret)
+{
+	__u64 tid_tgid = bpf_get_current_pid_tgid();
+	struct http_conn *conn;
+	__u8 dir = c->ev.dir & 1;
+	__u8 role = HTTP_ROLE_UNKNOWN;
+
+	if (ret <= 0)
+		return;
+	if (dir == HTTP_IN && c->buf) {
+		/* What the kernel gave: the first min(ret, buffer) bytes. */
+		__u64 got = (__u64)ret < c->count ? (__u64)ret : c->count;
+
+		c->ev.captured = copy_head(c, f, c->buf, got);
+		c->ev.tail_len = (!c->iov || (__u64)ret <= c->count) ? copy_tail(c, c->buf, got) : 0;
+	} else if (dir == HTTP_OUT) {
+		if (c->ev.captured > ret)
+			c->ev.captured = ret;
+		/* A short write: its tail is not what was copied. */
+		if ((__u64)ret != c->count)
+			c->ev.tail_len = 0;
+	}
+	conn = conn_entry(c->sk);
+	if (!conn)
+		return;
+	if (conn->proto == HTTP_PROTO_UNKNOWN) {
+		__u8 p = classify(c->ev.data, c->ev.captured, dir, &role);
+
+		if (p == HTTP_PROTO_UNKNOWN) {
+			if (++conn->tries >= HTTP_CLASSIFY_TRIES) {
+				conn->proto = HTTP_PROTO_OTHER;
+				stat_inc(&http_counters, HTTP_STAT_OTHER);
+			}
+			return;
+		}
+		conn->proto = p;
+		if (conn->role == HTTP_ROLE_UNKNOWN)
+			conn->role = role;
+		stat_inc(&http_counters, HTTP_STAT_CONN_INSERTED);
+	}
+	if (conn->proto == HTTP_PROTO_OTHER)
+		return;
+	c->ev.end_ns = bpf_ktime_get_ns();
+	c->ev.conn = c->sk;
+	c->ev.offset = conn->bytes[dir];
+	c->ev.len = ret;
+	c->ev.tgid = tid_tgid >> 32;
+	c->ev.tid = (__u32)tid_tgid;
+	c->ev.kind = HTTP_EV_DATA;
+	c->ev.role = conn->role;
+	c->ev.proto = conn->proto;
+	fill_addrs(&c->ev, (struct sock *)c->sk);
+	bpf_get_current_comm(c->ev.comm, sizeof(c->ev.comm));
+	conn->bytes[dir] += ret;
+	emit(c);
+}
+
+/* accept4's return: the new fd's socket, the server end. */
+static __always_inline void accept_exit(struct http_call *c, long ret)
+{
+	struct file *file;
+	struct http_conn *conn;
+	__u64 sk;
+
+	if (ret < 0)
+		return;
+	file = fd_file(ret);
+	if (!file)
+		return;
+	sk = tcp_sock_of(c, file);
+	if (!sk)
+		return;
+	conn = conn_entry(sk);
+	if (conn && conn->role == HTTP_ROLE_UNKNOWN)
+		conn->role = HTTP_ROLE_SERVER;
+}
+
+static __always_inline void on_exit(long ret)
+{
+	struct http_call *c = bpf_task_storage_get(&http_calls, bpf_get_current_task_btf(), 0, 0);
+	struct http_filter *f = filter();
+	__u8 op;
+
+	if (!c || !f)
+		return;
+	op = c->op;
+	c->op = CALL_NONE;
+	/* Started under another filter (or before a reset): not ours. */
+	if (op == CALL_NONE || c->gen != f->proc.gen)
+		return;
+	if (op == CALL_DATA)
+		data_exit(c, f, ret);
+	else if (op == CALL_ACCEPT)
+		accept_exit(c, ret);
+}
+
+static __always_inline void on_accept_enter(void)
+{
+	struct http_filter *f = filter();
+	struct http_call *c;
+
+	if (!f || !proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32) || !uid_wanted(&f->uid))
+		return;
+	c = bpf_task_storage_get(&http_calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		return;
+	c->gen = f->proc.gen;
+	c->op = CALL_ACCEPT;
+}
+
+/* connect(2): the client end. */
+static __always_inline void on_connect(long fd)
+{
+	struct http_filter *f = filter();
+	struct http_call *c;
+	struct http_conn *conn;
+
+	if (!f)
+		return;
+	c = call_on(f, fd);
+	if (!c)
+		return;
+	conn = conn_entry(c->sk);
+	if (conn)
+		conn->role = HTTP_ROLE_CLIENT;
+}
+
+/* The end of a followed connection: a record so user space finishes it. */
+static __always_inline void conn_gone(__u64 sk, struct http_call *c)
+{
+	struct http_conn *conn = bpf_map_lookup_elem(&http_conns, &sk);
+
+	if (!conn)
+		return;
+	if (c && (conn->proto == HTTP_PROTO_HTTP1 || conn->proto == HTTP_PROTO_HTTP2)) {
+		__u64 tid_tgid = bpf_get_current_pid_tgid();
+
+		c->ev.start_ns = c->ev.end_ns = bpf_ktime_get_ns();
+		c->ev.conn = sk;
+		c->ev.offset = 0;
+		c->ev.len = 0;
+		c->ev.captured = 0;
+		c->ev.tail_len = 0;
+		c->ev.tgid = tid_tgid >> 32;
+		c->ev.tid = (__u32)tid_tgid;
+		c->ev.kind = HTTP_EV_CLOSE;
+		c->ev.role = conn->role;
+		c->ev.proto = conn->proto;
+		fill_addrs(&c->ev, (struct sock *)sk);
+		bpf_get_current_comm(c->ev.comm, sizeof(c->ev.comm));
+		emit(c);
+	}
+	bpf_map_delete_elem(&http_conns, &sk);
+}
+
+static __always_inline void on_close(long fd)
+{
+	struct http_filter *f = filter();
+	struct http_call *c;
+
+	if (!f)
+		return;
+	c = call_on(f, fd);
+	if (c)
+		conn_gone(c->sk, c);
+}
+
+/* ---- alternative 1: the calls' own classic tracepoints ---- */
+#define HTTP_EXIT(call)                                                     \
+	SEC("tracepoint/syscalls/sys_exit_" #call)                          \
+	int http_exit_##call(struct trace_event_raw_sys_exit *ctx)          \
+	{                                                                   \
+		on_exit(ctx->ret);                                          \
+		return 0;                                                   \
+	}
+
+#define HTTP_DATA_TP(call, dir, iov)                                        \
+	SEC("tracepoint/syscalls/sys_enter_" #call)                         \
+	int http_enter_##call(struct trace_event_raw_sys_enter *ctx)        \
+	{                                                                   \
+		on_enter(dir, (long)ctx->args[0], ctx->args[1], ctx->args[2], iov); \
+		return 0;                                                   \
+	}                                                                   \
+	HTTP_EXIT(call)
+
+HTTP_DATA_TP(read, HTTP_IN, 0)
+HTTP_DATA_TP(write, HTTP_OUT, 0)
+HTTP_DATA_TP(recvfrom, HTTP_IN, 0)
+HTTP_DATA_TP(sendto, HTTP_OUT, 0)
+HTTP_DATA_TP(readv, HTTP_IN, 1)
+HTTP_DATA_TP(writev, HTTP_OUT, 1)
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int http_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	on_enter_msg(HTTP_IN, (long)ctx->args[0], ctx->args[1]);
+	return 0;
+}
+HTTP_EXIT(recvmsg)
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int http_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	on_enter_msg(HTTP_OUT, (long)ctx->args[0], ctx->args[1]);
+	return 0;
+}
+HTTP_EXIT(sendmsg)
+
+/* sendfile: bytes of a body that never pass through user memory. */
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int http_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
+{
+	on_enter(HTTP_OUT, (long)ctx->args[0], 0, ctx->args[3], 0);
+	return 0;
+}
+HTTP_EXIT(sendfile64)
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int http_enter_accept4(struct trace_event_raw_sys_enter *ctx)
+{
+	on_accept_enter();
+	return 0;
+}
+HTTP_EXIT(accept4)
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int http_enter_accept(struct trace_event_raw_sys_enter *ctx)
+{
+	on_accept_enter();
+	return 0;
+}
+HTTP_EXIT(accept)
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int http_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	on_connect((long)ctx->args[0]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int http_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	on_close((long)ctx->args[0]);
+	return 0;
+}
+
+/* ---- alternative 2: raw tracepoints on every system call (x86-64) ---- */
+SEC("raw_tp/sys_enter")
+int BPF_PROG(http_enter_raw, struct pt_regs *regs, long id)
+{
+	long a0, a1, a2, a3;
+
+	switch (id) {
+	case 0:  /* read */
+	case 45: /* recvfrom */
+	case 1:  /* write */
+	case 44: /* sendto */
+	case 19: /* readv */
+	case 20: /* writev */
+		a0 = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		a1 = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		a2 = PT_REGS_PARM3_CORE_SYSCALL(regs);
+		on_enter(id == 0 || id == 45 || id == 19 ? HTTP_IN : HTTP_OUT, a0, a1, a2, id == 19 || id == 20);
+		break;
+	case 47: /* recvmsg */
+	case 46: /* sendmsg */
+		on_enter_msg(id == 47 ? HTTP_IN : HTTP_OUT, PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs));
+		break;
+	case 40: /* sendfile */
+		a3 = PT_REGS_PARM4_CORE_SYSCALL(regs);
+		on_enter(HTTP_OUT, PT_REGS_PARM1_CORE_SYSCALL(regs), 0, a3, 0);
+		break;
+	case 43:  /* accept */
+	case 288: /* accept4 */
+		on_accept_enter();
+		break;
+	case 42: /* connect */
+		on_connect(PT_REGS_PARM1_CORE_SYSCALL(regs));
+		break;
+	case 3: /* close */
+		on_close(PT_REGS_PARM1_CORE_SYSCALL(regs));
+		break;
+	}
+	return 0;
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(http_exit_raw, struct pt_regs *regs, long ret)
+{
+	on_exit(ret);
+	return 0;
+}
+
+/* ---- optional, both alternatives: a socket closing without close(2) ---- */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(http_sock_state_btf, const struct sock *sk, int oldstate, int newstate)
+{
+	if (newstate == TCP_CLOSE)
+		conn_gone((__u64)sk, NULL);
+	return 0;
+}

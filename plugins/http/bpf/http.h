@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* What http.bpf.c and src/ share: the Rust side is generated from this. */
+#ifndef __HTTP_H
+#define __HTTP_H
+
+/* Head bytes of a transfer a record can carry (the `capture_bytes`
+ * setting picks up to this), and the last bytes it carries besides. */
+#define HTTP_CAPTURE_MAX 4096
+#define HTTP_TAIL_LEN 16
+#define HTTP_PORTS_MAX 8
+/* Transfers of a connection looked at for an HTTP message start before it
+ * is taken for another protocol and left alone. */
+#define HTTP_CLASSIFY_TRIES 8
+
+enum http_stat_idx {
+	HTTP_STAT_RING_FULL = 0,      /* transfers not streamed: ring full */
+	HTTP_STAT_CONN_INSERTED = 1,  /* connections followed */
+	HTTP_STAT_CONN_FAILED = 2,    /* connections not followed: table full */
+	HTTP_STAT_UNTRACKED = 3,      /* calls not followed: no task storage */
+	HTTP_STAT_TRANSFERS = 4,      /* transfers streamed */
+	HTTP_STAT_OTHER = 5,          /* connections found to speak something else */
+	HTTP_STAT_MAX = 6,
+};
+
+/* Direction of a transfer, as the traced process sees it. */
+enum http_dir {
+	HTTP_OUT = 0, /* written, sent */
+	HTTP_IN = 1,  /* read, received */
+};
+
+enum http_kind {
+	HTTP_EV_DATA = 0,  /* bytes moved */
+	HTTP_EV_CLOSE = 1, /* the process closed the connection */
+};
+
+enum http_proto {
+	HTTP_PROTO_UNKNOWN = 0,
+	HTTP_PROTO_HTTP1 = 1,
+	HTTP_PROTO_HTTP2 = 2,
+	HTTP_PROTO_OTHER = 3,
+};
+
+/* Which end of the connection the process is, where known (accept4,
+ * connect, or the first message's direction). */
+enum http_role {
+	HTTP_ROLE_UNKNOWN = 0,
+	HTTP_ROLE_CLIENT = 1,
+	HTTP_ROLE_SERVER = 2,
+};
+
+struct http_filter {
+	struct proc_filter proc;
+	struct uid_filter uid;
+	__u32 capture;                 /* head bytes per transfer, <= HTTP_CAPTURE_MAX */
+	__u32 nports;
+	__u16 ports[HTTP_PORTS_MAX];   /* a connection's local or remote port; none: any */
+};
+
+/* One transfer on a followed connection (ring http_events), or its close.
+ * Only the first `captured` bytes of data are sent. */
+struct http_event {
+	__u64 start_ns;     /* the call's entry */
+	__u64 end_ns;       /* its return */
+	__u64 conn;         /* the socket's kernel address: the connection while it lives */
+	__u64 offset;       /* bytes of this direction before this transfer, since followed */
+	__u32 len;          /* bytes the call moved */
+	__u32 captured;     /* of them, the first `captured` are in data */
+	__u32 tgid;
+	__u32 tid;
+	__u16 lport;
+	__u16 rport;
+	__u8 dir;           /* enum http_dir */
+	__u8 kind;          /* enum http_kind */
+	__u8 role;          /* enum http_role */
+	__u8 proto;         /* enum http_proto */
+	__u8 family;        /* AF_INET, AF_INET6 */
+	__u8 tail_len;      /* bytes in tail: the transfer's last ones (0: none or not known) */
+	__u8 _pad[2];
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u8 tail[HTTP_TAIL_LEN];
+	char comm[16];
+	__u8 data[HTTP_CAPTURE_MAX];
+};
+
+#endif

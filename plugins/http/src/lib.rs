@@ -1,0 +1,198 @@
+//! The `http` tracer: HTTP/1 requests and responses of any process, from
+//! the bytes it writes to and reads from its TCP sockets (no change to the
+//! traced program, no proxy). The kernel streams each transfer of a
+//! connection that speaks HTTP (stream.rs says how little of it is needed);
+//! here they are parsed per direction, requests matched with responses in
+//! order (conn.rs), and summed per route and per process (stats.rs).
+//! HTTP/2 connections are recognised by their preface and counted.
+
+pub mod conn;
+pub mod settings;
+pub mod stats;
+pub mod stream;
+
+/// Rust twins of bpf/http.h, generated from the object's BTF.
+pub mod types {
+    include!(concat!(env!("OUT_DIR"), "/http_types.rs"));
+}
+
+use abi_stable::std_types::{ROption, RVec};
+use tracer_plugin_api::*;
+use tracer_plugin_kit::panels::counters;
+use tracer_plugin_kit::table::{fields, push_row};
+use tracer_plugin_kit::{key_u32, per_cpu_values, sat_sum};
+use types::*;
+
+pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/http.bpf.o"));
+
+/// The system calls followed, as their tracepoints name them.
+const CALLS: [&str; 13] = ["read", "write", "recvfrom", "sendto", "readv", "writev", "recvmsg", "sendmsg", "sendfile64", "accept4", "accept", "connect", "close"];
+/// Those with no exit program (their return says nothing needed).
+const ENTRY_ONLY: [&str; 2] = ["connect", "close"];
+
+pub struct Http {
+    conns: conn::Conns,
+    stats: stats::HttpStats,
+    counters: [u64; HTTP_STAT_MAX as usize],
+    /// Records that were not a whole header (a plugin/kernel mismatch).
+    bad_records: u64,
+    exchanges: Vec<conn::Exchange>,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http { conns: conn::Conns::with_capacity(16384), stats: stats::HttpStats::new(200), counters: Default::default(), bad_records: 0, exchanges: Vec::new() }
+    }
+}
+
+pub fn descriptor() -> PluginDescriptor {
+    let c = |index: u32, name: &str, is_drop: bool| CounterSpec { map: "http_counters".into(), index, name: name.into(), is_drop };
+    let mut per_call: Vec<ProgramRef> = Vec::new();
+    for call in CALLS {
+        per_call.push(ProgramRef::new(&format!("http_enter_{call}")));
+        if !ENTRY_ONLY.contains(&call) {
+            per_call.push(ProgramRef::new(&format!("http_exit_{call}")));
+        }
+    }
+    // Forgets a connection whose socket closed with no close(2) (its
+    // process exited); without it the next connection at that address
+    // starts its offsets again, which the parser also takes as new.
+    per_call.push(ProgramRef::optional("http_sock_state_btf"));
+    let raw = vec![ProgramRef::new("http_enter_raw"), ProgramRef::new("http_exit_raw"), ProgramRef::optional("http_sock_state_btf")];
+    PluginDescriptor {
+        info: PluginInfo {
+            name: "http".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "HTTP requests and responses of any process, from its socket reads and writes: latency, status, method and route".into(),
+            api_version: PLUGIN_API_VERSION,
+        },
+        bpf_object: RVec::from(BPF_OBJECT),
+        probes: vec![ProbeSpec {
+            name: "socket calls".into(),
+            alternatives: vec![AttachAlternative { programs: per_call.into() }, AttachAlternative { programs: raw.into() }].into(),
+        }]
+        .into(),
+        rings: vec![RingSpec { map: "http_events".into(), fields: fields(&stats::exchange_columns()).into() }].into(),
+        counters: vec![
+            c(HTTP_STAT_RING_FULL, "transfers not streamed (ring full)", true),
+            c(HTTP_STAT_CONN_FAILED, "connections not followed (table full)", true),
+            c(HTTP_STAT_UNTRACKED, "calls not followed (no task storage)", true),
+            c(HTTP_STAT_CONN_INSERTED, "HTTP connections found", false),
+            c(HTTP_STAT_TRANSFERS, "transfers streamed", false),
+            c(HTTP_STAT_OTHER, "connections of other protocols", false),
+        ]
+        .into(),
+        polled_maps: vec!["http_counters".into()].into(),
+        config_map: ROption::RSome("http_filter".into()),
+        panels: vec![
+            PanelSpec::new("requests", "HTTP requests", PanelKind::TABLE),
+            PanelSpec::new("routes", "HTTP routes", PanelKind::TABLE),
+            PanelSpec::new("processes", "HTTP by process", PanelKind::TABLE),
+            PanelSpec::new("slowest", "Slowest HTTP requests", PanelKind::TABLE),
+            PanelSpec::new("summary", "HTTP totals", PanelKind::COUNTERS),
+        ]
+        .into(),
+        settings: settings::specs().into(),
+        metrics: vec![
+            MetricSpec::new("requests_total", MetricKind::COUNTER, "1", "HTTP requests answered, by method, route (path template, capped by max_routes: the rest as other) and status class", &["method", "route", "status_class"]),
+            MetricSpec::new("request_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "first request byte to last response byte, as the traced process sees them", &[]),
+        ]
+        .into(),
+    }
+}
+
+impl NativeTracer for Http {
+    fn describe(&self) -> PluginDescriptor {
+        descriptor()
+    }
+
+    fn configure(&mut self, json: &str) -> Result<Vec<u8>, String> {
+        let s = settings::Settings::parse(json)?;
+        self.stats.max_routes = s.max_routes as usize;
+        self.conns.set_capacity(s.max_connections as usize);
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
+    }
+
+    fn on_record(&mut self, _ring: u32, data: &[u8], out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
+        let hdr = std::mem::offset_of!(http_event, data);
+        let Some(e) = record_header(data) else {
+            self.bad_records += 1;
+            return Err(format!("http: a record of {} bytes, shorter than its {hdr}-byte header", data.len()));
+        };
+        let payload = &data[hdr..];
+        self.exchanges.clear();
+        self.conns.on_event(&e, payload, &mut self.exchanges);
+        for x in &self.exchanges {
+            self.stats.add(x);
+        }
+        if let Some(out) = out {
+            let cols = stats::exchange_columns();
+            for x in &self.exchanges {
+                push_row(&cols, x, out);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
+        match snap.name.as_str() {
+            "http_counters" => {
+                for e in snap.entries.iter() {
+                    let Some(i) = key_u32(&e.key, 0) else { continue };
+                    if let Some(c) = self.counters.get_mut(i as usize) {
+                        // Never down: a re-attached map starts from 0.
+                        *c = (*c).max(sat_sum(per_cpu_values::<u64>(snap, &e.value)));
+                    }
+                }
+                Ok(())
+            }
+            other => Err(format!("http: unexpected map {other}")),
+        }
+    }
+
+    fn panel(&self, id: &str) -> Result<Panel, String> {
+        match id {
+            "requests" => Ok(Panel::Table(self.stats.recent())),
+            "routes" => Ok(Panel::Table(self.stats.routes())),
+            "processes" => Ok(Panel::Table(self.stats.processes())),
+            "slowest" => Ok(Panel::Table(self.stats.slowest())),
+            "summary" => {
+                let l = &self.conns.losses;
+                let t = &self.stats.total;
+                Ok(counters(&[
+                    ("requests", t.count, ""),
+                    ("errors (4xx, 5xx)", t.errors(), ""),
+                    ("connections followed now", self.conns.len() as u64, ""),
+                    ("HTTP/2 connections seen (not decoded)", self.conns.http2_seen, ""),
+                    ("messages given up (lost records, not HTTP, head past capture_bytes)", l.lost, ""),
+                    ("responses with no request known", l.unmatched, ""),
+                    ("requests closed unanswered", l.unanswered, ""),
+                    ("connections forgotten (max_connections)", l.evicted, ""),
+                    ("transfers streamed", self.counters[HTTP_STAT_TRANSFERS as usize], ""),
+                ]))
+            }
+            other => Err(format!("http: no panel {other:?} (it has requests, routes, processes, slowest, summary)")),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.stats.reset();
+    }
+
+    fn metrics(&self) -> Vec<MetricSample> {
+        let mut out = Vec::new();
+        self.stats.metrics(&mut out);
+        out
+    }
+}
+
+/// The fixed part of a record (the kernel sends only the captured head of
+/// its data, after it).
+fn record_header(data: &[u8]) -> Option<http_event> {
+    tracer_plugin_kit::read_prefix::<http_event>(data, std::mem::offset_of!(http_event, data))
+}
+
+export_tracer!(Http::default);
+
+#[cfg(test)]
+mod tests;

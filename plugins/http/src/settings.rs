@@ -1,0 +1,100 @@
+//! `[plugins.http]` settings and the bytes of `struct http_filter`.
+
+use crate::types::{http_filter, HTTP_CAPTURE_MAX, HTTP_PORTS_MAX};
+use serde::Deserialize;
+use tracer_plugin_api::{SettingKind, SettingSpec};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    pub uid: Option<u32>,
+    #[serde(default)]
+    pub include_self: bool,
+    /// Only connections with one of these ports, local or remote.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// Head bytes captured per transfer.
+    #[serde(default = "default_capture")]
+    pub capture_bytes: u32,
+    /// Routes kept apart; the rest are counted as `other`.
+    #[serde(default = "default_routes")]
+    pub max_routes: u32,
+    /// Connections followed in user space at once.
+    #[serde(default = "default_conns")]
+    pub max_connections: u32,
+}
+
+fn default_capture() -> u32 {
+    1024
+}
+
+fn default_routes() -> u32 {
+    200
+}
+
+fn default_conns() -> u32 {
+    16384
+}
+
+/// The keys above, for the host.
+pub fn specs() -> Vec<SettingSpec> {
+    let mut v = tracer_plugin_kit::settings::proc_filter_specs();
+    v.push(tracer_plugin_kit::settings::uid_spec());
+    v.extend([
+        SettingSpec::new("ports", SettingKind::UINT_LIST, "only connections with one of these ports, local or remote (at most 8)").range(1, 65535).alias("port"),
+        SettingSpec::new("capture_bytes", SettingKind::UINT, "first bytes of each read or write copied for parsing (a request or response head longer than this is not followed)")
+            .range(64, HTTP_CAPTURE_MAX as u64)
+            .default_value("1024"),
+        SettingSpec::new("max_routes", SettingKind::UINT, "routes (method and path template) kept apart; the rest are counted as `other`").range(1, 10_000).default_value("200"),
+        SettingSpec::new("max_connections", SettingKind::UINT, "connections followed at once in user space (the least recently active are forgotten, and counted)")
+            .range(16, 1_000_000)
+            .default_value("16384"),
+    ]);
+    v
+}
+
+impl Settings {
+    pub fn parse(json: &str) -> Result<Settings, String> {
+        let s: Settings = tracer_plugin_kit::parse_settings(json)?;
+        tracer_plugin_kit::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
+        if s.ports.len() > HTTP_PORTS_MAX as usize {
+            return Err(format!("ports: at most {HTTP_PORTS_MAX} ports, got {}", s.ports.len()));
+        }
+        if !(64..=HTTP_CAPTURE_MAX).contains(&s.capture_bytes) {
+            return Err(format!("capture_bytes: {} is not within 64..={HTTP_CAPTURE_MAX}", s.capture_bytes));
+        }
+        Ok(s)
+    }
+
+    pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
+        let mut f = http_filter {
+            proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
+            uid: tracer_plugin_kit::uid_filter(self.uid),
+            capture: self.capture_bytes,
+            nports: self.ports.len() as u32,
+            ..Default::default()
+        };
+        f.ports[..self.ports.len()].copy_from_slice(&self.ports);
+        tracer_plugin_kit::bytes_of(&f).to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_settings_are_the_parsed_ones() {
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
+    }
+
+    #[test]
+    fn settings_become_the_filter() {
+        let f: http_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"ports": [8080, 443], "capture_bytes": 256}"#).unwrap().filter_bytes(5, 3)).unwrap();
+        assert_eq!((f.capture, f.nports, f.ports[0], f.ports[1], f.proc.exclude_pid), (256, 2, 8080, 443, 5));
+        assert!(Settings::parse(r#"{"capture_bytes": 10000}"#).unwrap_err().contains("capture_bytes"));
+        assert!(Settings::parse(r#"{"ports": [1,2,3,4,5,6,7,8,9]}"#).unwrap_err().contains("ports"));
+    }
+}
