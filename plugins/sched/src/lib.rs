@@ -34,7 +34,10 @@ fn alt(suffix: &str) -> AttachAlternative {
     programs.push(ProgramRef::optional("sched_rename_tp"));
     // Sets each CPU's running task right at timer ticks where a switch went
     // unseen; without it a running slice can count in the next interval.
-    programs.push(ProgramRef::optional(&format!("sched_tick_{suffix}")));
+    // Not on classic tracepoints (see sched.bpf.c).
+    if suffix != "tp" {
+        programs.push(ProgramRef::optional(&format!("sched_tick_{suffix}")));
+    }
     AttachAlternative { programs: programs.into() }
 }
 
