@@ -148,3 +148,109 @@ fn requests_of_curl_and_bash_to_python_http_server_are_counted_as_the_server_log
     let items = routes.as_array().unwrap().iter().find(|r| r["route"] == "/items/{id}").unwrap_or_else(|| panic!("{routes:#}"));
     assert_eq!(items["requests"].as_u64(), Some(2 * 2 + 2), "curl's two and bash's one, each seen by client and server: {items}");
 }
+
+/// nginx's own configuration for a test: one worker, everything under
+/// `dir`, the access log in its default (combined) format.
+fn nginx_conf(dir: &std::path::Path, port: u16) -> String {
+    let d = dir.display();
+    format!(
+        "daemon off;\nuser root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 64; }}\n\
+         http {{\n  access_log {d}/access.log;\n  sendfile on;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  types {{ text/plain txt; application/octet-stream bin; }}\n\
+         server {{\n    listen 127.0.0.1:{port};\n    root {d}/www;\n    location = /redirect {{ return 301 /hello.txt; }}\n    location /gz/ {{ gzip on; gzip_types text/plain; gzip_min_length 0; }}\n  }}\n}}\n"
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// nginx (one worker) answering curl over keep-alive: a small file, a 404,
+/// a 301, a 5 MiB file (sent with sendfile: its bytes never pass through
+/// user memory) and a gzip-compressed file (a chunked response). The server
+/// side must equal nginx's own access log, path and status, and each
+/// response's bytes on the wire must be the body bytes the log says plus a
+/// head; curl's side what curl reports.
+#[test]
+fn nginx_over_keep_alive_with_sendfile_and_chunked_is_counted_as_its_access_log_says() {
+    let _g = serial();
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(www.join("gz")).unwrap();
+    std::fs::write(www.join("hello.txt"), "hello, nginx\n".repeat(100)).unwrap();
+    std::fs::write(www.join("big.bin"), vec![7u8; 5 << 20]).unwrap();
+    std::fs::write(www.join("gz/text.txt"), "compress me, please\n".repeat(2000)).unwrap();
+    let port = free_port();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, nginx_conf(dir.path(), port)).unwrap();
+
+    let cfg = dir.path().join("http.toml");
+    std::fs::write(&cfg, format!("plugins_dir = \"unused\"\nenabled = [\"http\"]\n[plugins.http]\nports = [{port}]\n")).unwrap();
+    let pdir = plugin_dir(&[staged_plugin("http")]);
+    let mut host = Host::spawn(&["--config", cfg.to_str().unwrap(), "--plugins-dir", pdir.path().to_str().unwrap(), "--headless", "--format", "json"], &[]);
+    host.wait_for_stderr("tracer-host: http running");
+    let mut nginx = Command::new("nginx").args(["-c", conf.to_str().unwrap(), "-p", dir.path().to_str().unwrap()]).stderr(Stdio::piped()).spawn().unwrap();
+    let up = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(up.elapsed() < Duration::from_secs(10), "nginx did not listen: {}", std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // That probe connection sent nothing: no request.
+    let urls = ["/hello.txt", "/missing", "/redirect", "/big.bin", "/gz/text.txt", "/hello.txt"];
+    let base = format!("http://127.0.0.1:{port}");
+    let curl = Command::new("curl")
+        .args(["-s", "--compressed", "-w", "%{http_code} %{time_total} %{num_connects} %{size_download}\\n"])
+        .args(urls.iter().flat_map(|u| ["-o".to_string(), "/dev/null".to_string(), format!("{base}{u}")]))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&curl.stdout).into_owned();
+    let reports: Vec<(u16, f64, u32)> = said
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert!(f.len() == 4 && f[0].parse::<u16>().is_ok() && f[1].parse::<f64>().is_ok(), "curl said {said:?}");
+            (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(reports.iter().map(|r| r.0).collect::<Vec<_>>(), vec![200, 404, 301, 200, 200, 200], "{said}");
+    assert_eq!(reports.iter().map(|r| r.2).sum::<u32>(), 1, "one connection for all six: {said}");
+    std::thread::sleep(Duration::from_millis(600));
+    host.signal(libc::SIGTERM);
+    let (code, out, err) = host.finish();
+    unsafe { libc::kill(nginx.id() as i32, libc::SIGQUIT) };
+    let _ = nginx.wait();
+    assert_eq!(code, Some(0), "{err}");
+
+    // nginx's access log: `"GET /path HTTP/1.1" STATUS BODY_BYTES`.
+    let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+    let logged: Vec<(String, u16, u64)> = log
+        .lines()
+        .filter_map(|l| {
+            let q = l.split('"').nth(1)?;
+            let mut rest = l.split('"').nth(2)?.split_whitespace();
+            Some((q.split_whitespace().nth(1)?.to_string(), rest.next()?.parse().ok()?, rest.next()?.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(logged.len(), 6, "{log}");
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<&Value> = lines.iter().filter(|v| v["plugin"] == "http" && v.get("panel").is_none()).collect();
+    let server: Vec<&&Value> = records.iter().filter(|r| r["comm"] == "nginx" && r["side"] == "server").collect();
+    let got: Vec<(String, u16)> = server.iter().map(|r| (r["path"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap() as u16)).collect();
+    let want: Vec<(String, u16)> = logged.iter().map(|(p, s, _)| (p.clone(), *s)).collect();
+    assert_eq!(got, want, "the server side as nginx logged it; records: {}", records.len());
+    for (r, (path, _, body)) in server.iter().zip(&logged) {
+        let wire = r["response_bytes"].as_u64().unwrap();
+        // A head of a few hundred bytes before the body nginx counted.
+        assert!(wire > *body && wire - body < 1024, "{path}: {wire} bytes on the wire, {body} of body in the log");
+    }
+    let curl_rows: Vec<&&Value> = records.iter().filter(|r| r["comm"] == "curl").collect();
+    assert_eq!(curl_rows.iter().map(|r| r["status"].as_u64().unwrap() as u16).collect::<Vec<_>>(), reports.iter().map(|r| r.0).collect::<Vec<_>>());
+    for (r, rep) in curl_rows.iter().zip(&reports) {
+        let ns = r["latency_ns"].as_u64().unwrap();
+        assert!(ns > 0 && ns as f64 <= rep.1 * 1e9, "latency {ns} ns within curl's {} s: {r}", rep.1);
+    }
+    // The same requests seen from both ends: the server's time inside the client's.
+    for (s, c) in server.iter().zip(&curl_rows) {
+        assert!(s["latency_ns"].as_u64() <= c["latency_ns"].as_u64(), "server {s} client {c}");
+    }
+}

@@ -37,6 +37,9 @@ const PACKAGES: &[(&str, &str)] = &[
     // Real programs the UI tests trace (an http.server under a curl loop).
     ("curl", "/usr/bin/curl"),
     ("python3", "/usr/bin/python3"),
+    // The http tracer's tests and bench row: a real server and load generator.
+    ("nginx", "/usr/sbin/nginx"),
+    ("wrk", "/usr/bin/wrk"),
     // The daemon tests: the report's schema checked by jsonschema, the
     // DaemonSet read by a YAML parser, the systemd unit by systemd-analyze,
     // an unprivileged user with capabilities made by setpriv.

@@ -61,14 +61,15 @@ enum call_op {
  * the file it used last. */
 struct http_call {
 	__u64 sk;
-	__u64 buf;   /* the buffer, or the first iovec's base */
-	__u64 count; /* its size */
+	__u64 buf;   /* the buffer, or the iovec array */
+	__u64 count; /* its size, or the iovecs' count */
+	__u64 total; /* a vector write: the bytes of the buffers looked at */
 	struct file *last_file;
 	struct inode *last_inode;
 	__u64 last_sk; /* 0: that file is no TCP socket */
 	__u32 gen;
 	__u8 op;     /* enum call_op */
-	__u8 iov;    /* more than one buffer: the tail is not known */
+	__u8 iov;    /* buf is an iovec array */
 	__u8 _pad[2];
 	struct http_event ev;
 };
@@ -231,8 +232,52 @@ static __always_inline __u8 copy_tail(struct http_call *c, __u64 src, __u64 n)
 	return k;
 }
 
+/* The first bytes (up to the capture) and the last HTTP_TAIL_LEN of the
+ * first `total` bytes of an iovec array of `cnt` buffers (at most
+ * HTTP_IOV_MAX looked at). Returns the bytes of the buffers looked at. */
+static __always_inline __u64 copy_iov(struct http_call *c, const struct http_filter *f, __u64 iov, __u64 cnt, __u64 total)
+{
+	__u32 cap = f->capture < HTTP_CAPTURE_MAX ? f->capture : HTTP_CAPTURE_MAX;
+	__u64 done = 0;
+	__u32 got = 0;
+	bool whole = true;
+
+	c->ev.captured = 0;
+	c->ev.tail_len = 0;
+	for (int i = 0; i < HTTP_IOV_MAX; i++) {
+		struct iovec v;
+		__u64 len;
+
+		if (i >= cnt || done >= total)
+			break;
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(v))))
+			break;
+		len = v.iov_len;
+		if (len > total - done)
+			len = total - done;
+		if (whole && got < cap && len) {
+			__u64 n = len < cap - got ? len : cap - got;
+			__u32 off = got & (HTTP_CAPTURE_MAX - 1);
+
+			barrier_var(n);
+			if (n > HTTP_CAPTURE_MAX)
+				n = HTTP_CAPTURE_MAX;
+			if (n && !bpf_probe_read_user(c->ev.data + off, n, v.iov_base))
+				got += n;
+			else
+				whole = false;
+		}
+		done += len;
+		/* The buffer holding the last byte: its last bytes are the tail. */
+		if (done >= total || i + 1 >= cnt)
+			c->ev.tail_len = copy_tail(c, (__u64)v.iov_base, len);
+	}
+	c->ev.captured = got;
+	return done;
+}
+
 /* A data call's entry: `buf` is the buffer, or with `iov` an iovec array
- * of which the first is followed (msghdr calls pass their msg_iov). */
+ * of `count` buffers (msghdr calls pass their msg_iov). */
 static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, __u8 iov)
 {
 	struct http_filter *f = filter();
@@ -247,27 +292,22 @@ static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, 
 	conn = bpf_map_lookup_elem(&http_conns, &c->sk);
 	if (conn && conn->proto == HTTP_PROTO_OTHER)
 		return;
-	if (iov) {
-		struct iovec v;
-
-		if (!count || bpf_probe_read_user(&v, sizeof(v), (void *)buf))
-			return;
-		buf = (__u64)v.iov_base;
-		c->iov = count > 1;
-		count = v.iov_len;
-	} else {
-		c->iov = 0;
-	}
+	c->iov = iov;
 	c->buf = buf;
 	c->count = count;
+	c->total = 0;
 	c->ev.dir = dir;
 	c->ev.captured = 0;
 	c->ev.tail_len = 0;
-	if (dir == HTTP_OUT && buf) {
-		/* What the kernel is about to take. */
+	/* What the kernel is about to take. */
+	if (dir == HTTP_OUT && buf && iov) {
+		c->total = copy_iov(c, f, buf, count, ~0ULL);
+		/* Buffers past those looked at: the tail is not the last bytes. */
+		if (count > HTTP_IOV_MAX)
+			c->ev.tail_len = 0;
+	} else if (dir == HTTP_OUT && buf) {
 		c->ev.captured = copy_head(c, f, buf, count);
-		if (!c->iov)
-			c->ev.tail_len = copy_tail(c, buf, count);
+		c->ev.tail_len = copy_tail(c, buf, count);
 	}
 	c->ev.start_ns = bpf_ktime_get_ns();
 	c->op = CALL_DATA;
@@ -353,17 +393,20 @@ static __always_inline void data_exit(struct http_call *c, struct http_filter *f
 
 	if (ret <= 0)
 		return;
-	if (dir == HTTP_IN && c->buf) {
-		/* What the kernel gave: the first min(ret, buffer) bytes. */
+	if (dir == HTTP_IN && c->buf && c->iov) {
+		/* What the kernel gave: the first `ret` bytes of the buffers. */
+		if (copy_iov(c, f, c->buf, c->count, ret) < (__u64)ret)
+			c->ev.tail_len = 0;
+	} else if (dir == HTTP_IN && c->buf) {
 		__u64 got = (__u64)ret < c->count ? (__u64)ret : c->count;
 
 		c->ev.captured = copy_head(c, f, c->buf, got);
-		c->ev.tail_len = (!c->iov || (__u64)ret <= c->count) ? copy_tail(c, c->buf, got) : 0;
+		c->ev.tail_len = copy_tail(c, c->buf, got);
 	} else if (dir == HTTP_OUT) {
 		if (c->ev.captured > ret)
 			c->ev.captured = ret;
 		/* A short write: its tail is not what was copied. */
-		if ((__u64)ret != c->count)
+		if ((__u64)ret != (c->iov ? c->total : c->count))
 			c->ev.tail_len = 0;
 	}
 	conn = conn_entry(c->sk);

@@ -8,6 +8,8 @@
 #define HTTP_CAPTURE_MAX 4096
 #define HTTP_TAIL_LEN 16
 #define HTTP_PORTS_MAX 8
+/* Buffers of a vector call (writev, sendmsg, ...) looked at. */
+#define HTTP_IOV_MAX 8
 /* Transfers of a connection looked at for an HTTP message start before it
  * is taken for another protocol and left alone. */
 #define HTTP_CLASSIFY_TRIES 8
@@ -80,7 +82,9 @@ struct http_event {
 	__u8 raddr[16];
 	__u8 tail[HTTP_TAIL_LEN];
 	char comm[16];
-	__u8 data[HTTP_CAPTURE_MAX];
+	/* Twice the capture: a copy into it at any offset below the capture
+	 * stays inside, as the verifier can see. */
+	__u8 data[2 * HTTP_CAPTURE_MAX];
 };
 
 #endif
