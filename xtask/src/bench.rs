@@ -37,7 +37,7 @@ struct Sample {
     drops: u64,
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     if v.is_empty() {
         return f64::NAN;
@@ -135,16 +135,21 @@ pub fn collect_stderr(child: &mut std::process::Child) -> std::sync::Arc<std::sy
     text
 }
 
-struct Host {
+pub(crate) struct Host {
     pid: i32,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 fn start_host(host: &Path, config: &Path, dir: &Path, plugin: &str, env: &[(&str, &str)]) -> Result<Host> {
+    start_host_to(host, config, dir, plugin, env, Stdio::null())
+}
+
+/// The host headless (JSON to `stdout`) with one plugin, once it runs.
+pub(crate) fn start_host_to(host: &Path, config: &Path, dir: &Path, plugin: &str, env: &[(&str, &str)], stdout: Stdio) -> Result<Host> {
     let mut cmd = Command::new(host);
     cmd.args(["--config"]).arg(config).arg("--plugins-dir").arg(dir);
     cmd.args(["--plugin", plugin, "--headless", "--format", "json"]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.stdout(stdout).stderr(Stdio::piped()).stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -164,7 +169,7 @@ fn start_host(host: &Path, config: &Path, dir: &Path, plugin: &str, env: &[(&str
 }
 
 /// SIGTERM, reap with rusage: (cpu seconds, max rss KiB, stderr).
-fn stop_host(h: Host) -> Result<(f64, u64, String)> {
+pub(crate) fn stop_host(h: Host) -> Result<(f64, u64, String)> {
     // Let the last refresh drain the rings.
     std::thread::sleep(Duration::from_millis(600));
     unsafe { libc::kill(h.pid, libc::SIGTERM) };
@@ -515,6 +520,16 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
     if !scenarios.is_empty() {
         print!("{table}");
     }
+    let mut http_json = String::new();
+    if only.is_none_or(|o| o == "http") {
+        let files = [rel.join("plugins/libtracer_http.so"), rel.join("libtracer_fixture_floor.so")];
+        let dir = plugin_dir("bench-http", &files)?;
+        let r = crate::bench_http::bench_http(&host, &dir, reps, Duration::from_secs_f64((10.0 * scale).max(3.0)));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (t, j) = r?;
+        print!("{t}");
+        http_json = format!(",\"http\":{j}");
+    }
     let mut export_json = String::new();
     if only.is_none_or(|o| o == "export") {
         let files: Vec<PathBuf> = crate::bench_export::TRACERS.iter().map(|t| rel.join(format!("plugins/libtracer_{t}.so"))).collect();
@@ -533,7 +548,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim()
     );
-    std::fs::write(out.join("bench.json"), format!("{{\"machine\":\"{machine}\",\"results\":[\n{}\n]{export_json}}}\n", json_rows.join(",\n")))?;
+    std::fs::write(out.join("bench.json"), format!("{{\"machine\":\"{machine}\",\"results\":[\n{}\n]{http_json}{export_json}}}\n", json_rows.join(",\n")))?;
     println!("machine: {machine}; medians of {reps}; written to {}", out.join("bench.json").display());
     Ok(())
 }

@@ -9,12 +9,13 @@
 //!   guest            only the checks on other kernels (after a build)
 //!   soak [--minutes N]  (root) the long run: all tracers under steady load,
 //!                    host RSS growth and drops checked (see soak.rs)
-//!   bench [--reps N] [--scale F] [--only TRACER|export]  (root) release build, then per-tracer cost
+//!   bench [--reps N] [--scale F] [--only TRACER|http|export]  (root) release build, then per-tracer cost
 //!                    against no tracing and empty programs (see bench.rs); `--only export`:
 //!                    the Prometheus endpoint's and OTLP push's cost (bench_export.rs)
 
 mod bench;
 mod bench_export;
+mod bench_http;
 mod guest;
 mod soak;
 
@@ -290,7 +291,7 @@ fn main() -> Result<()> {
             bench::bench(&target_dir(), num("--reps", 5.0) as usize, num("--scale", 1.0), option(&args, "--only"))
         }
         _ => {
-            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | guest | bench [--reps N] [--scale F] [--only TRACER|export] | soak [--minutes N]");
+            eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | guest | bench [--reps N] [--scale F] [--only TRACER|http|export] | soak [--minutes N]");
             std::process::exit(2);
         }
     }

@@ -1,8 +1,8 @@
 //! `cargo xtask soak [--minutes N]` (root): the long run. open,
-//! syscall_latency, sched, tcp, block, fileio, pagecache, faults and memory run headless while a steady mix of
+//! syscall_latency, sched, tcp, block, fileio, pagecache, faults, memory and http run headless while a steady mix of
 //! work goes on (syscalls, opens, TCP connections, context switches,
 //! short-lived processes, O_DIRECT I/O on a loop device, file reads and
-//! writes, page faults). The warm-up first
+//! writes, page faults, wrk against nginx: keep-alive and a connection per request). The warm-up first
 //! fills every bounded table (20,000 short-lived children, each a new pid that
 //! opens a new path): the host's tables then stay at their bounds, evicting,
 //! for the rest of the run. The host's RSS is sampled every 10 s; after a
@@ -24,15 +24,20 @@ fn rss_kib(pid: u32) -> Option<u64> {
 pub fn soak(target: &Path, minutes: f64) -> Result<()> {
     let rel = target.join("release");
     let plugins: Vec<_> =
-        ["open", "syscall_latency", "sched", "tcp", "block", "fileio", "pagecache", "faults", "memory"].iter().map(|p| rel.join(format!("plugins/libtracer_{p}.so"))).collect();
+        ["open", "syscall_latency", "sched", "tcp", "block", "fileio", "pagecache", "faults", "memory", "http"].iter().map(|p| rel.join(format!("plugins/libtracer_{p}.so"))).collect();
     let lo = crate::bench::LoopDev::new(&std::env::temp_dir(), 64)?;
+    let nginx = crate::bench_http::Nginx::start()?;
     let dir = crate::bench::plugin_dir("soak", &plugins)?;
     let cfg = dir.join("soak.toml");
     std::fs::write(
         &cfg,
-        "plugins_dir = \"unused\"\nenabled = [\"open\", \"syscall_latency\", \"sched\", \"tcp\", \"block\", \"fileio\", \"pagecache\", \"faults\", \"memory\"]\n\
-         [plugins.syscall_latency]\nper_process = true\n[plugins.tcp]\nports = [47900]\n",
+        format!(
+            "plugins_dir = \"unused\"\nenabled = [\"open\", \"syscall_latency\", \"sched\", \"tcp\", \"block\", \"fileio\", \"pagecache\", \"faults\", \"memory\", \"http\"]\n\
+             [plugins.syscall_latency]\nper_process = true\n[plugins.tcp]\nports = [47900]\n[plugins.http]\nports = [{}]\n",
+            nginx.port
+        ),
     )?;
+    let http_port = nginx.port;
     let err_path = dir.join("host.err");
     let mut host = Command::new(rel.join("tracer-host"))
         .arg("--config")
@@ -69,6 +74,12 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
                 vec!["fileio", &scratch, "2000", "4096", "soakfileio"],
             ] {
                 let _ = Command::new(&wl).args(["--comm", "soakwork"]).args(&args).stdout(Stdio::null()).status();
+            }
+            // HTTP: keep-alive connections, then a new connection per
+            // request (the connection tables churn).
+            let url = format!("http://127.0.0.1:{http_port}/hello.txt");
+            for extra in [&[][..], &["-H", "Connection: close"][..]] {
+                let _ = Command::new("wrk").args(["-t1", "-c4", "-d2s"]).args(extra).arg(&url).stdout(Stdio::null()).status();
             }
             rounds += 1;
         }
