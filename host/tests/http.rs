@@ -237,7 +237,8 @@ fn nginx_over_keep_alive_with_sendfile_and_chunked_is_counted_as_its_access_log_
     let server: Vec<&&Value> = records.iter().filter(|r| r["comm"] == "nginx" && r["side"] == "server").collect();
     let got: Vec<(String, u16)> = server.iter().map(|r| (r["path"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap() as u16)).collect();
     let want: Vec<(String, u16)> = logged.iter().map(|(p, s, _)| (p.clone(), *s)).collect();
-    assert_eq!(got, want, "the server side as nginx logged it; records: {}", records.len());
+    let summary = lines.iter().find(|v| v["plugin"] == "http" && v["panel"] == "summary").cloned().unwrap_or_default();
+    assert_eq!(got, want, "the server side as nginx logged it; records: {}; {summary}; {err}", records.len());
     for (r, (path, _, body)) in server.iter().zip(&logged) {
         let wire = r["response_bytes"].as_u64().unwrap();
         // A head of a few hundred bytes before the body nginx counted.

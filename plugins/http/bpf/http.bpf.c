@@ -66,7 +66,8 @@ struct http_call {
 	__u64 total; /* a vector write: the bytes of the buffers looked at */
 	struct file *last_file;
 	struct inode *last_inode;
-	__u64 last_sk; /* 0: that file is no TCP socket */
+	__u64 last_raw_sk; /* its socket's sock (0: no socket) */
+	__u64 last_sk;     /* the same if a TCP socket, else 0 */
 	__u32 gen;
 	__u8 op;     /* enum call_op */
 	__u8 iov;    /* buf is an iovec array */
@@ -110,6 +111,15 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024);
 } http_events SEC(".maps");
 
+/* A record built where no thread's call state is at hand (a socket closing
+ * in softirq). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct http_event);
+} http_scratch SEC(".maps");
+
 DECLARE_STATS(http_counters, HTTP_STAT_MAX);
 
 static __always_inline struct http_filter *filter(void)
@@ -119,7 +129,16 @@ static __always_inline struct http_filter *filter(void)
 	return bpf_map_lookup_elem(&http_filter, &zero);
 }
 
-/* The TCP socket behind `file`, or 0; the thread's last file is known. */
+/* The TCP socket behind `file`, or 0.
+ *
+ * The thread's last file is remembered, but a closed socket's file and
+ * inode are freed and the next socket's are very often the same two
+ * addresses (caught by the nginx test: a probe connection's sock stood in
+ * for the next one's). So the sock is read anew each call (two loads);
+ * what is kept is whether that sock is TCP: socks come from per-protocol
+ * caches, so an address that held a TCP sock holds only TCP socks. An inode
+ * that was no socket's cannot become one (socket inodes have their own
+ * cache). */
 static __always_inline __u64 tcp_sock_of(struct http_call *c, struct file *file)
 {
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
@@ -127,15 +146,25 @@ static __always_inline __u64 tcp_sock_of(struct http_call *c, struct file *file)
 	struct sock *sk;
 	__u16 family;
 
-	if (file == c->last_file && inode == c->last_inode)
-		return c->last_sk;
-	c->last_file = file;
-	c->last_inode = inode;
+	if (file == c->last_file && inode == c->last_inode) {
+		if (!c->last_raw_sk)
+			return 0;
+		sock = BPF_CORE_READ(file, private_data);
+		sk = BPF_CORE_READ(sock, sk);
+		if ((__u64)sk == c->last_raw_sk)
+			return c->last_sk;
+	} else {
+		c->last_file = file;
+		c->last_inode = inode;
+		c->last_raw_sk = 0;
+		c->last_sk = 0;
+		if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
+			return 0;
+		sock = BPF_CORE_READ(file, private_data);
+		sk = BPF_CORE_READ(sock, sk);
+	}
+	c->last_raw_sk = (__u64)sk;
 	c->last_sk = 0;
-	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return 0;
-	sock = BPF_CORE_READ(file, private_data);
-	sk = BPF_CORE_READ(sock, sk);
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -370,15 +399,15 @@ static __always_inline void fill_addrs(struct http_event *e, struct sock *sk)
 	}
 }
 
-/* Stream the record built in c->ev (head `captured` bytes). */
-static __always_inline void emit(struct http_call *c)
+/* Stream a record (its head `captured` bytes). */
+static __always_inline void emit(struct http_event *e)
 {
-	__u64 size = c->ev.captured;
+	__u64 size = e->captured;
 
 	barrier_var(size);
 	if (size > HTTP_CAPTURE_MAX)
 		size = HTTP_CAPTURE_MAX;
-	if (bpf_ringbuf_output(&http_events, &c->ev, HTTP_HDR_LEN + size, rb_submit_flags(&http_events)))
+	if (bpf_ringbuf_output(&http_events, e, HTTP_HDR_LEN + size, rb_submit_flags(&http_events)))
 		stat_inc(&http_counters, HTTP_STAT_RING_FULL);
 	else
 		stat_inc(&http_counters, HTTP_STAT_TRANSFERS);
@@ -441,7 +470,7 @@ static __always_inline void data_exit(struct http_call *c, struct http_filter *f
 	fill_addrs(&c->ev, (struct sock *)c->sk);
 	bpf_get_current_comm(c->ev.comm, sizeof(c->ev.comm));
 	conn->bytes[dir] += ret;
-	emit(c);
+	emit(&c->ev);
 }
 
 /* accept4's return: the new fd's socket, the server end. */
@@ -514,30 +543,34 @@ static __always_inline void on_connect(long fd)
 		conn->role = HTTP_ROLE_CLIENT;
 }
 
-/* The end of a followed connection: a record so user space finishes it. */
+/* The end of a followed connection: a record so user space finishes it
+ * (built in the thread's call state, or else in the CPU's scratch). */
 static __always_inline void conn_gone(__u64 sk, struct http_call *c)
 {
 	struct http_conn *conn = bpf_map_lookup_elem(&http_conns, &sk);
+	__u32 zero = 0;
+	struct http_event *e;
 
 	if (!conn)
 		return;
-	if (c && (conn->proto == HTTP_PROTO_HTTP1 || conn->proto == HTTP_PROTO_HTTP2)) {
+	e = c ? &c->ev : bpf_map_lookup_elem(&http_scratch, &zero);
+	if (e && (conn->proto == HTTP_PROTO_HTTP1 || conn->proto == HTTP_PROTO_HTTP2)) {
 		__u64 tid_tgid = bpf_get_current_pid_tgid();
 
-		c->ev.start_ns = c->ev.end_ns = bpf_ktime_get_ns();
-		c->ev.conn = sk;
-		c->ev.offset = 0;
-		c->ev.len = 0;
-		c->ev.captured = 0;
-		c->ev.tail_len = 0;
-		c->ev.tgid = tid_tgid >> 32;
-		c->ev.tid = (__u32)tid_tgid;
-		c->ev.kind = HTTP_EV_CLOSE;
-		c->ev.role = conn->role;
-		c->ev.proto = conn->proto;
-		fill_addrs(&c->ev, (struct sock *)sk);
-		bpf_get_current_comm(c->ev.comm, sizeof(c->ev.comm));
-		emit(c);
+		e->start_ns = e->end_ns = bpf_ktime_get_ns();
+		e->conn = sk;
+		e->offset = 0;
+		e->len = 0;
+		e->captured = 0;
+		e->tail_len = 0;
+		e->tgid = tid_tgid >> 32;
+		e->tid = (__u32)tid_tgid;
+		e->kind = HTTP_EV_CLOSE;
+		e->role = conn->role;
+		e->proto = conn->proto;
+		fill_addrs(e, (struct sock *)sk);
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+		emit(e);
 	}
 	bpf_map_delete_elem(&http_conns, &sk);
 }

@@ -41,7 +41,7 @@ pub struct Http {
 
 impl Default for Http {
     fn default() -> Self {
-        Http { conns: conn::Conns::with_capacity(16384), stats: stats::HttpStats::new(200), counters: Default::default(), bad_records: 0, exchanges: Vec::new() }
+        Http { conns: conn::Conns::with_capacity(4096), stats: stats::HttpStats::new(200), counters: Default::default(), bad_records: 0, exchanges: Vec::new() }
     }
 }
 

@@ -35,7 +35,7 @@ fn default_routes() -> u32 {
 }
 
 fn default_conns() -> u32 {
-    16384
+    4096
 }
 
 /// The keys above, for the host.
@@ -50,7 +50,7 @@ pub fn specs() -> Vec<SettingSpec> {
         SettingSpec::new("max_routes", SettingKind::UINT, "routes (method and path template) kept apart; the rest are counted as `other`").range(1, 10_000).default_value("200"),
         SettingSpec::new("max_connections", SettingKind::UINT, "connections followed at once in user space (the least recently active are forgotten, and counted)")
             .range(16, 1_000_000)
-            .default_value("16384"),
+            .default_value("4096"),
     ]);
     v
 }

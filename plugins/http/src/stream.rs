@@ -95,8 +95,9 @@ enum State {
     UntilClose,
 }
 
-/// Heads longer than this are not followed.
-const MAX_HEAD: usize = 16 * 1024;
+/// Heads longer than this are not followed (and a connection holds at most
+/// this much of an unfinished head per direction).
+const MAX_HEAD: usize = 8 * 1024;
 const MAX_HEADERS: usize = 64;
 
 /// The parser of one direction.
