@@ -255,3 +255,75 @@ fn nginx_over_keep_alive_with_sendfile_and_chunked_is_counted_as_its_access_log_
         assert!(s["latency_ns"].as_u64() <= c["latency_ns"].as_u64(), "server {s} client {c}");
     }
 }
+
+/// TLS: nginx with a certificate the test makes, curl over https (both link
+/// OpenSSL): the plaintext requests seen through the uprobes on libssl, on
+/// both ends, as nginx's access log and curl say.
+#[test]
+fn https_between_curl_and_nginx_is_read_in_plaintext_through_openssl() {
+    let _g = serial();
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("secret.txt"), "plaintext inside TLS\n".repeat(50)).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let st = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl made no certificate");
+    let port = free_port();
+    let conf = nginx_conf(dir.path(), port).replace(
+        &format!("listen 127.0.0.1:{port};"),
+        &format!("listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};", cert.display(), key.display()),
+    );
+    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+    // The made-up comms keep other processes' TLS out (uprobes see every
+    // process that maps libssl).
+    let cfg = dir.path().join("http.toml");
+    std::fs::write(&cfg, "plugins_dir = \"unused\"\nenabled = [\"http\"]\n[plugins.http]\n").unwrap();
+    let pdir = plugin_dir(&[staged_plugin("http")]);
+    let mut host = Host::spawn(&["--config", cfg.to_str().unwrap(), "--plugins-dir", pdir.path().to_str().unwrap(), "--headless", "--format", "json"], &[]);
+    host.wait_for_stderr("tracer-host: http running");
+    assert!(host.stderr().contains("uprobe"), "the tls probe attached: {}", host.stderr());
+    let mut nginx = Command::new("nginx").args(["-c", dir.path().join("nginx.conf").to_str().unwrap(), "-p", dir.path().to_str().unwrap()]).stderr(Stdio::piped()).spawn().unwrap();
+    let up = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(up.elapsed() < Duration::from_secs(10), "nginx did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let urls = ["/secret.txt", "/nope", "/secret.txt"];
+    let curl = Command::new("curl")
+        .args(["-s", "-k", "-w", "%{http_code} %{time_total}\\n"])
+        .args(urls.iter().flat_map(|u| ["-o".to_string(), "/dev/null".to_string(), format!("https://127.0.0.1:{port}{u}")]))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&curl.stdout).into_owned();
+    let reports: Vec<(u16, f64)> = said.lines().filter_map(|l| Some((l.split_whitespace().next()?.parse().ok()?, l.split_whitespace().nth(1)?.parse().ok()?))).collect();
+    assert_eq!(reports.iter().map(|r| r.0).collect::<Vec<_>>(), vec![200, 404, 200], "curl said {said}");
+    std::thread::sleep(Duration::from_millis(600));
+    host.signal(libc::SIGTERM);
+    let (code, out, err) = host.finish();
+    unsafe { libc::kill(nginx.id() as i32, libc::SIGQUIT) };
+    let _ = nginx.wait();
+    assert_eq!(code, Some(0), "{err}");
+    let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+    let logged: Vec<(String, u16)> = log.lines().filter_map(|l| Some((l.split('"').nth(1)?.split_whitespace().nth(1)?.to_string(), l.split('"').nth(2)?.split_whitespace().next()?.parse().ok()?))).collect();
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<&Value> = lines.iter().filter(|v| v["plugin"] == "http" && v.get("panel").is_none() && (v["comm"] == "nginx" || v["comm"] == "curl")).collect();
+    let side = |comm: &str| -> Vec<(String, u16)> { records.iter().filter(|r| r["comm"] == comm).map(|r| (r["path"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap() as u16)).collect() };
+    assert_eq!(side("nginx"), logged, "nginx's side as its log says: {records:#?}");
+    assert_eq!(side("curl"), urls.iter().zip(&reports).map(|(u, r)| (u.to_string(), r.0)).collect::<Vec<_>>(), "curl's side as curl says");
+    for r in &records {
+        assert_eq!(r["tls"], "yes", "{r}");
+    }
+    for (r, rep) in records.iter().filter(|r| r["comm"] == "curl").zip(&reports) {
+        assert!(r["latency_ns"].as_u64().unwrap() as f64 <= rep.1 * 1e9, "{r} within curl's {} s", rep.1);
+    }
+}

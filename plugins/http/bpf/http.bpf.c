@@ -191,18 +191,23 @@ static __always_inline bool ports_wanted(const struct http_filter *f, struct soc
 	return false;
 }
 
-static __always_inline struct http_conn *conn_entry(__u64 sk)
+static __always_inline struct http_conn *conn_in(void *map, const void *key)
 {
-	struct http_conn *conn = bpf_map_lookup_elem(&http_conns, &sk);
+	struct http_conn *conn = bpf_map_lookup_elem(map, key);
 	struct http_conn zero = {};
 	bool inserted;
 
 	if (conn)
 		return conn;
-	conn = map_insert_or_find(&http_conns, &sk, &zero, &inserted);
+	conn = map_insert_or_find(map, key, &zero, &inserted);
 	if (!conn)
 		stat_inc(&http_counters, HTTP_STAT_CONN_FAILED);
 	return conn;
+}
+
+static __always_inline struct http_conn *conn_entry(__u64 sk)
+{
+	return conn_in(&http_conns, &sk);
 }
 
 /* The thread's call state, with the TCP socket behind `fd` in it; NULL
@@ -261,48 +266,70 @@ static __always_inline __u8 copy_tail(struct http_call *c, __u64 src, __u64 n)
 	return k;
 }
 
+/* Walking an iovec array: one buffer per bpf_loop step (a loop the verifier
+ * checks once: unrolled, the vector calls were too much for 6.1's). */
+struct iov_walk {
+	__u64 iov;
+	__u64 cnt;
+	__u64 total;
+	__u64 done;
+	__u32 got;
+	__u32 cap;
+	__u8 whole;
+};
+
+static long iov_step(__u32 i, void *ctx)
+{
+	struct iov_walk *w = ctx;
+	struct http_call *c = bpf_task_storage_get(&http_calls, bpf_get_current_task_btf(), 0, 0);
+	struct iovec v;
+	__u64 len;
+
+	if (!c || i >= w->cnt || w->done >= w->total)
+		return 1;
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)(w->iov + i * sizeof(v))))
+		return 1;
+	len = v.iov_len;
+	if (len > w->total - w->done)
+		len = w->total - w->done;
+	if (w->whole && w->got < w->cap && len) {
+		__u64 n = len < w->cap - w->got ? len : w->cap - w->got;
+		__u32 off = w->got & (HTTP_CAPTURE_MAX - 1);
+
+		barrier_var(n);
+		if (n > HTTP_CAPTURE_MAX)
+			n = HTTP_CAPTURE_MAX;
+		if (n && !bpf_probe_read_user(c->ev.data + off, n, v.iov_base))
+			w->got += n;
+		else
+			w->whole = 0;
+	}
+	w->done += len;
+	/* The buffer holding the last byte: its last bytes are the tail. */
+	if (w->done >= w->total || i + 1 >= w->cnt)
+		c->ev.tail_len = copy_tail(c, (__u64)v.iov_base, len);
+	return 0;
+}
+
 /* The first bytes (up to the capture) and the last HTTP_TAIL_LEN of the
  * first `total` bytes of an iovec array of `cnt` buffers (at most
- * HTTP_IOV_MAX looked at). Returns the bytes of the buffers looked at. */
+ * HTTP_IOV_MAX looked at) into the thread's record. Returns the bytes of
+ * the buffers looked at. */
 static __always_inline __u64 copy_iov(struct http_call *c, const struct http_filter *f, __u64 iov, __u64 cnt, __u64 total)
 {
-	__u32 cap = f->capture < HTTP_CAPTURE_MAX ? f->capture : HTTP_CAPTURE_MAX;
-	__u64 done = 0;
-	__u32 got = 0;
-	bool whole = true;
+	struct iov_walk w = {
+		.iov = iov,
+		.cnt = cnt,
+		.total = total,
+		.cap = f->capture < HTTP_CAPTURE_MAX ? f->capture : HTTP_CAPTURE_MAX,
+		.whole = 1,
+	};
 
 	c->ev.captured = 0;
 	c->ev.tail_len = 0;
-	for (int i = 0; i < HTTP_IOV_MAX; i++) {
-		struct iovec v;
-		__u64 len;
-
-		if (i >= cnt || done >= total)
-			break;
-		if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(v))))
-			break;
-		len = v.iov_len;
-		if (len > total - done)
-			len = total - done;
-		if (whole && got < cap && len) {
-			__u64 n = len < cap - got ? len : cap - got;
-			__u32 off = got & (HTTP_CAPTURE_MAX - 1);
-
-			barrier_var(n);
-			if (n > HTTP_CAPTURE_MAX)
-				n = HTTP_CAPTURE_MAX;
-			if (n && !bpf_probe_read_user(c->ev.data + off, n, v.iov_base))
-				got += n;
-			else
-				whole = false;
-		}
-		done += len;
-		/* The buffer holding the last byte: its last bytes are the tail. */
-		if (done >= total || i + 1 >= cnt)
-			c->ev.tail_len = copy_tail(c, (__u64)v.iov_base, len);
-	}
-	c->ev.captured = got;
-	return done;
+	bpf_loop(HTTP_IOV_MAX, iov_step, &w, 0);
+	c->ev.captured = w.got;
+	return w.done;
 }
 
 /* A data call's entry: `buf` is the buffer, or with `iov` an iovec array
@@ -413,12 +440,12 @@ static __always_inline void emit(struct http_event *e)
 		stat_inc(&http_counters, HTTP_STAT_TRANSFERS);
 }
 
+static __always_inline void stream_transfer(struct http_call *c, struct http_conn *conn, long ret, struct sock *sk);
+
 static __always_inline void data_exit(struct http_call *c, struct http_filter *f, long ret)
 {
-	__u64 tid_tgid = bpf_get_current_pid_tgid();
 	struct http_conn *conn;
 	__u8 dir = c->ev.dir & 1;
-	__u8 role = HTTP_ROLE_UNKNOWN;
 
 	if (ret <= 0)
 		return;
@@ -441,6 +468,18 @@ static __always_inline void data_exit(struct http_call *c, struct http_filter *f
 	conn = conn_entry(c->sk);
 	if (!conn)
 		return;
+	stream_transfer(c, conn, ret, (struct sock *)c->sk);
+}
+
+/* A transfer of `ret` bytes on `conn`, its head and tail in c->ev: classify
+ * the connection if need be, and stream it if it speaks HTTP. `sk`: the
+ * socket, for the addresses (NULL: TLS, not known). */
+static __always_inline void stream_transfer(struct http_call *c, struct http_conn *conn, long ret, struct sock *sk)
+{
+	__u64 tid_tgid = bpf_get_current_pid_tgid();
+	__u8 dir = c->ev.dir & 1;
+	__u8 role = HTTP_ROLE_UNKNOWN;
+
 	if (conn->proto == HTTP_PROTO_UNKNOWN) {
 		__u8 p = classify(c->ev.data, c->ev.captured, dir, &role);
 
@@ -467,7 +506,15 @@ static __always_inline void data_exit(struct http_call *c, struct http_filter *f
 	c->ev.kind = HTTP_EV_DATA;
 	c->ev.role = conn->role;
 	c->ev.proto = conn->proto;
-	fill_addrs(&c->ev, (struct sock *)c->sk);
+	c->ev.tls = !sk;
+	if (sk) {
+		fill_addrs(&c->ev, sk);
+	} else {
+		c->ev.family = 0;
+		c->ev.lport = c->ev.rport = 0;
+		__builtin_memset(c->ev.laddr, 0, sizeof(c->ev.laddr));
+		__builtin_memset(c->ev.raddr, 0, sizeof(c->ev.raddr));
+	}
 	bpf_get_current_comm(c->ev.comm, sizeof(c->ev.comm));
 	conn->bytes[dir] += ret;
 	emit(&c->ev);
@@ -568,6 +615,7 @@ static __always_inline void conn_gone(__u64 sk, struct http_call *c)
 		e->kind = HTTP_EV_CLOSE;
 		e->role = conn->role;
 		e->proto = conn->proto;
+		e->tls = 0;
 		fill_addrs(e, (struct sock *)sk);
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 		emit(e);
@@ -720,5 +768,159 @@ int BPF_PROG(http_sock_state_btf, const struct sock *sk, int oldstate, int newst
 {
 	if (newstate == TCP_CLOSE)
 		conn_gone((__u64)sk, NULL);
+	return 0;
+}
+
+/* ---- optional: TLS through OpenSSL (uprobes on libssl, every process) ----
+ * SSL_write's plaintext is copied at its entry, SSL_read's at its return,
+ * as for the system calls; the connection is the SSL object in its process
+ * (no socket address: the addresses are not known). The encrypted bytes on
+ * the socket start no HTTP message: that connection is left alone. */
+
+struct tls_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct http_call);
+} http_tls_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tls_key);
+	__type(value, struct http_conn);
+} http_tls_conns SEC(".maps");
+
+static __always_inline struct http_call *tls_call(struct http_filter *f)
+{
+	struct http_call *c;
+
+	if (!proc_wanted(&f->proc, bpf_get_current_pid_tgid() >> 32) || !uid_wanted(&f->uid))
+		return NULL;
+	c = bpf_task_storage_get(&http_tls_calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		stat_inc(&http_counters, HTTP_STAT_UNTRACKED);
+	return c;
+}
+
+static __always_inline void tls_enter(__u8 dir, __u64 ssl, __u64 buf, __u64 num)
+{
+	struct http_filter *f = filter();
+	struct http_call *c;
+
+	if (!f)
+		return;
+	c = tls_call(f);
+	if (!c)
+		return;
+	c->sk = ssl;
+	c->gen = f->proc.gen;
+	c->iov = 0;
+	c->buf = buf;
+	c->count = num;
+	c->ev.dir = dir;
+	c->ev.captured = 0;
+	c->ev.tail_len = 0;
+	if (dir == HTTP_OUT && buf) {
+		c->ev.captured = copy_head(c, f, buf, num);
+		c->ev.tail_len = copy_tail(c, buf, num);
+	}
+	c->ev.start_ns = bpf_ktime_get_ns();
+	c->op = CALL_DATA;
+}
+
+static __always_inline void tls_exit(long ret)
+{
+	struct http_call *c = bpf_task_storage_get(&http_tls_calls, bpf_get_current_task_btf(), 0, 0);
+	struct http_filter *f = filter();
+	struct tls_key key = {};
+	struct http_conn *conn;
+
+	if (!c || !f || c->op != CALL_DATA)
+		return;
+	c->op = CALL_NONE;
+	if (c->gen != f->proc.gen || ret <= 0)
+		return;
+	if (c->ev.dir == HTTP_IN) {
+		__u64 got = (__u64)ret < c->count ? (__u64)ret : c->count;
+
+		c->ev.captured = copy_head(c, f, c->buf, got);
+		c->ev.tail_len = copy_tail(c, c->buf, got);
+	} else {
+		if (c->ev.captured > ret)
+			c->ev.captured = ret;
+		if ((__u64)ret != c->count)
+			c->ev.tail_len = 0;
+	}
+	key.ssl = c->sk;
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	conn = conn_in(&http_tls_conns, &key);
+	if (!conn)
+		return;
+	stream_transfer(c, conn, ret, NULL);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(http_ssl_write, void *ssl, const void *buf, int num)
+{
+	tls_enter(HTTP_OUT, (__u64)ssl, (__u64)buf, num > 0 ? num : 0);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(http_ssl_write_ret, int ret)
+{
+	tls_exit(ret);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(http_ssl_read, void *ssl, void *buf, int num)
+{
+	tls_enter(HTTP_IN, (__u64)ssl, (__u64)buf, num > 0 ? num : 0);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(http_ssl_read_ret, int ret)
+{
+	tls_exit(ret);
+	return 0;
+}
+
+/* SSL_free: the TLS connection is over. */
+SEC("uprobe")
+int BPF_KPROBE(http_ssl_free, void *ssl)
+{
+	struct tls_key key = { .ssl = (__u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct http_conn *conn = bpf_map_lookup_elem(&http_tls_conns, &key);
+	struct http_filter *f = filter();
+	struct http_call *c;
+
+	if (!conn || !f)
+		return 0;
+	c = tls_call(f);
+	if (c && (conn->proto == HTTP_PROTO_HTTP1 || conn->proto == HTTP_PROTO_HTTP2)) {
+		__u64 tid_tgid = bpf_get_current_pid_tgid();
+
+		__builtin_memset(&c->ev, 0, HTTP_HDR_LEN);
+		c->ev.start_ns = c->ev.end_ns = bpf_ktime_get_ns();
+		c->ev.conn = (__u64)ssl;
+		c->ev.tgid = tid_tgid >> 32;
+		c->ev.tid = (__u32)tid_tgid;
+		c->ev.kind = HTTP_EV_CLOSE;
+		c->ev.role = conn->role;
+		c->ev.proto = conn->proto;
+		c->ev.tls = 1;
+		bpf_get_current_comm(c->ev.comm, sizeof(c->ev.comm));
+		emit(&c->ev);
+	}
+	bpf_map_delete_elem(&http_tls_conns, &key);
 	return 0;
 }

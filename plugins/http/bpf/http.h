@@ -75,9 +75,10 @@ struct http_event {
 	__u8 kind;          /* enum http_kind */
 	__u8 role;          /* enum http_role */
 	__u8 proto;         /* enum http_proto */
-	__u8 family;        /* AF_INET, AF_INET6 */
+	__u8 family;        /* AF_INET, AF_INET6; 0: not known (TLS) */
 	__u8 tail_len;      /* bytes in tail: the transfer's last ones (0: none or not known) */
-	__u8 _pad[2];
+	__u8 tls;           /* plaintext of a TLS connection (OpenSSL): conn is the SSL object */
+	__u8 _pad;
 	__u8 laddr[16];
 	__u8 raddr[16];
 	__u8 tail[HTTP_TAIL_LEN];

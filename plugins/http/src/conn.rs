@@ -14,8 +14,11 @@ pub struct Exchange {
     pub comm: String,
     /// This process is the server (it read the request).
     pub server: bool,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
+    /// Not known for TLS (the SSL object is followed, not its socket).
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
+    /// Plaintext read from OpenSSL's calls.
+    pub tls: bool,
     pub method: String,
     pub path: String,
     pub host: String,
@@ -54,8 +57,9 @@ struct Request {
 #[derive(Debug)]
 struct Conn {
     server: bool,
-    local: SocketAddr,
-    remote: SocketAddr,
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+    tls: bool,
     /// By direction: 0 written, 1 read.
     streams: [Stream; 2],
     pending: VecDeque<Request>,
@@ -75,21 +79,21 @@ struct Conn {
 /// its byte stream, as the kernel counts it.
 #[derive(Default)]
 pub struct Conns {
-    conns: HashMap<u64, Conn>,
+    conns: HashMap<(u64, u32), Conn>,
     pub losses: Losses,
     /// HTTP/2 connections seen (detected by their preface; not decoded).
-    pub http2: HashMap<u64, String>,
+    pub http2: HashMap<(u64, u32), String>,
     pub http2_seen: u64,
     max: usize,
 }
 
-fn addr(family: u8, bytes: &[u8; 16], port: u16) -> SocketAddr {
-    let ip = if family == 10 {
-        IpAddr::V6(Ipv6Addr::from(*bytes))
-    } else {
-        IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
+fn addr(family: u8, bytes: &[u8; 16], port: u16) -> Option<SocketAddr> {
+    let ip = match family {
+        10 => IpAddr::V6(Ipv6Addr::from(*bytes)),
+        2 => IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
+        _ => return None,
     };
-    SocketAddr::new(ip, port)
+    Some(SocketAddr::new(ip, port))
 }
 
 impl Conns {
@@ -111,7 +115,9 @@ impl Conns {
 
     /// One record from the kernel; completed exchanges are pushed to `out`.
     pub fn on_event(&mut self, e: &http_event, data: &[u8], out: &mut Vec<Exchange>) {
-        let key = e.conn;
+        // A socket is one connection whoever uses it; an SSL object is an
+        // address in its own process.
+        let key = (e.conn, if e.tls != 0 { e.tgid } else { 0 });
         if e.proto == HTTP_PROTO_HTTP2 as u8 {
             if e.kind == HTTP_EV_CLOSE as u8 {
                 self.http2.remove(&key);
@@ -157,6 +163,7 @@ impl Conns {
                     server,
                     local: addr(e.family, &e.laddr, e.lport),
                     remote: addr(e.family, &e.raddr, e.rport),
+                    tls: e.tls != 0,
                     streams: [Stream::new(sides[0]), Stream::new(sides[1])],
                     pending: VecDeque::new(),
                     answering: VecDeque::new(),
@@ -300,6 +307,7 @@ fn exchange(c: &Conn, req: Request, resp: &Head, bytes: u64, last_ns: u64) -> Ex
         server: c.server,
         local: c.local,
         remote: c.remote,
+        tls: c.tls,
         method: req.head.method,
         path: req.head.path,
         host: req.head.host,

@@ -4,7 +4,8 @@
 //! connection that speaks HTTP (stream.rs says how little of it is needed);
 //! here they are parsed per direction, requests matched with responses in
 //! order (conn.rs), and summed per route and per process (stats.rs).
-//! HTTP/2 connections are recognised by their preface and counted.
+//! TLS through OpenSSL is read the same way from uprobes on SSL_read and
+//! SSL_write. HTTP/2 connections are recognised by their preface and counted.
 
 pub mod conn;
 pub mod settings;
@@ -31,6 +32,8 @@ const CALLS: [&str; 13] = ["read", "write", "recvfrom", "sendto", "readv", "writ
 const ENTRY_ONLY: [&str; 2] = ["connect", "close"];
 
 pub struct Http {
+    /// libssl, when the settings ask for TLS and it is there.
+    libssl: Option<String>,
     conns: conn::Conns,
     stats: stats::HttpStats,
     counters: [u64; HTTP_STAT_MAX as usize],
@@ -41,12 +44,12 @@ pub struct Http {
 
 impl Default for Http {
     fn default() -> Self {
-        Http { conns: conn::Conns::with_capacity(4096), stats: stats::HttpStats::new(200), counters: Default::default(), bad_records: 0, exchanges: Vec::new() }
+        Http { libssl: None, conns: conn::Conns::with_capacity(4096), stats: stats::HttpStats::new(200), counters: Default::default(), bad_records: 0, exchanges: Vec::new() }
     }
 }
 
-pub fn descriptor() -> PluginDescriptor {
-    let c = |index: u32, name: &str, is_drop: bool| CounterSpec { map: "http_counters".into(), index, name: name.into(), is_drop };
+/// The socket calls' probe: the calls' classic tracepoints, or raw_tp.
+fn socket_probe() -> ProbeSpec {
     let mut per_call: Vec<ProgramRef> = Vec::new();
     for call in CALLS {
         per_call.push(ProgramRef::new(&format!("http_enter_{call}")));
@@ -54,11 +57,29 @@ pub fn descriptor() -> PluginDescriptor {
             per_call.push(ProgramRef::new(&format!("http_exit_{call}")));
         }
     }
-    // Forgets a connection whose socket closed with no close(2) (its
-    // process exited); without it the next connection at that address
-    // starts its offsets again, which the parser also takes as new.
+    // Ends a connection whose socket closed with no close(2) (its process
+    // exited).
     per_call.push(ProgramRef::optional("http_sock_state_btf"));
     let raw = vec![ProgramRef::new("http_enter_raw"), ProgramRef::new("http_exit_raw"), ProgramRef::optional("http_sock_state_btf")];
+    ProbeSpec { name: "socket calls".into(), alternatives: vec![AttachAlternative { programs: per_call.into() }, AttachAlternative { programs: raw.into() }].into() }
+}
+
+/// uprobes on OpenSSL in `libssl` (every process that maps it), each
+/// optional: TLS is a part of the tracer, never a reason for it to fail.
+fn tls_probe(libssl: &str) -> ProbeSpec {
+    let p = |prog: &str, func: &str| ProgramRef::optional(prog).with_target(&format!("{libssl}:{func}"));
+    let programs = vec![
+        p("http_ssl_write", "SSL_write"),
+        p("http_ssl_write_ret", "SSL_write"),
+        p("http_ssl_read", "SSL_read"),
+        p("http_ssl_read_ret", "SSL_read"),
+        p("http_ssl_free", "SSL_free"),
+    ];
+    ProbeSpec { name: "tls".into(), alternatives: vec![AttachAlternative { programs: programs.into() }].into() }
+}
+
+pub fn descriptor() -> PluginDescriptor {
+    let c = |index: u32, name: &str, is_drop: bool| CounterSpec { map: "http_counters".into(), index, name: name.into(), is_drop };
     PluginDescriptor {
         info: PluginInfo {
             name: "http".into(),
@@ -67,11 +88,7 @@ pub fn descriptor() -> PluginDescriptor {
             api_version: PLUGIN_API_VERSION,
         },
         bpf_object: RVec::from(BPF_OBJECT),
-        probes: vec![ProbeSpec {
-            name: "socket calls".into(),
-            alternatives: vec![AttachAlternative { programs: per_call.into() }, AttachAlternative { programs: raw.into() }].into(),
-        }]
-        .into(),
+        probes: vec![socket_probe()].into(),
         rings: vec![RingSpec { map: "http_events".into(), fields: fields(&stats::exchange_columns()).into() }].into(),
         counters: vec![
             c(HTTP_STAT_RING_FULL, "transfers not streamed (ring full)", true),
@@ -110,7 +127,14 @@ impl NativeTracer for Http {
         let s = settings::Settings::parse(json)?;
         self.stats.max_routes = s.max_routes as usize;
         self.conns.set_capacity(s.max_connections as usize);
+        self.libssl = if s.tls { settings::libssl() } else { None };
         Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
+    }
+
+    fn probes(&self) -> Option<Vec<ProbeSpec>> {
+        let mut v = vec![socket_probe()];
+        v.extend(self.libssl.as_deref().map(tls_probe));
+        Some(v)
     }
 
     fn on_record(&mut self, _ring: u32, data: &[u8], out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {

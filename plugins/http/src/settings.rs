@@ -24,6 +24,13 @@ pub struct Settings {
     /// Connections followed in user space at once.
     #[serde(default = "default_conns")]
     pub max_connections: u32,
+    /// Plaintext of OpenSSL's connections (uprobes on libssl).
+    #[serde(default = "yes")]
+    pub tls: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_capture() -> u32 {
@@ -38,6 +45,16 @@ fn default_conns() -> u32 {
     4096
 }
 
+/// OpenSSL's libssl as the dynamic linker finds it on Debian and the like;
+/// None: not installed (TLS is then not followed, and `--list-plugins`
+/// says the tls probe is not there).
+pub fn libssl() -> Option<String> {
+    ["/usr/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib64/libssl.so.3", "/usr/lib/libssl.so.3", "/usr/lib/x86_64-linux-gnu/libssl.so.1.1"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+}
+
 /// The keys above, for the host.
 pub fn specs() -> Vec<SettingSpec> {
     let mut v = tracer_plugin_kit::settings::proc_filter_specs();
@@ -48,6 +65,8 @@ pub fn specs() -> Vec<SettingSpec> {
             .range(64, HTTP_CAPTURE_MAX as u64)
             .default_value("1024"),
         SettingSpec::new("max_routes", SettingKind::UINT, "routes (method and path template) kept apart; the rest are counted as `other`").range(1, 10_000).default_value("200"),
+        SettingSpec::new("tls", SettingKind::BOOL, "the plaintext of TLS connections of every process that uses OpenSSL (uprobes on libssl's SSL_read, SSL_write, SSL_free: a trap per call)")
+            .default_value("true"),
         SettingSpec::new("max_connections", SettingKind::UINT, "connections followed at once in user space (the least recently active are forgotten, and counted)")
             .range(16, 1_000_000)
             .default_value("4096"),

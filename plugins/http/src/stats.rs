@@ -225,7 +225,8 @@ pub fn exchange_columns() -> Vec<Column<Exchange>> {
         column("latency", FieldKind::DURATION_NS, "ns", |x| Value::u64(x.latency_ns)),
         extra(column("request_bytes", FieldKind::BYTES, "bytes", |x| Value::u64(x.request_bytes))),
         column("response_bytes", FieldKind::BYTES, "bytes", |x| Value::u64(x.response_bytes)),
-        extra(column("local", FieldKind::STR, "", |x| Value::str(&x.local.to_string()))),
-        extra(column("remote", FieldKind::STR, "", |x| Value::str(&x.remote.to_string()))),
+        extra(column("tls", FieldKind::STR, "", |x| Value::str(if x.tls { "yes" } else { "no" }))),
+        extra(column("local", FieldKind::STR, "", |x| x.local.map(|a| Value::str(&a.to_string())).unwrap_or_else(Value::missing))),
+        extra(column("remote", FieldKind::STR, "", |x| x.remote.map(|a| Value::str(&a.to_string())).unwrap_or_else(Value::missing))),
     ]
 }

@@ -505,6 +505,46 @@ fn check_kernel_allocs(ctx: &Ctx) -> Result<String, String> {
     Ok("alloc_pipe_info: 300 + 300 held for 300 pipes; pipe_write: 300 pages".into())
 }
 
+/// The http tracer on one attach mode, against busybox's httpd and wget
+/// (a connection per request): 5 fetches of a file and one of a missing
+/// path; both ends of each exchange seen with the status wget's exit says.
+fn check_http(ctx: &Ctx, mode: &str, port: u16) -> Result<String, String> {
+    let www = std::env::temp_dir().join("www");
+    std::fs::create_dir_all(&www).map_err(|e| e.to_string())?;
+    std::fs::write(www.join("hello.txt"), "hello, guest\n".repeat(50)).map_err(|e| e.to_string())?;
+    let host = Host::start(ctx, &["http"], &format!("attach = \"{mode}\"\nports = [{port}]"))?;
+    attached(&host.err(), "http", mode)?;
+    let mut httpd = Command::new("/bin/busybox")
+        .args(["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h", www.to_str().unwrap()])
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut codes = Vec::new();
+    for path in ["/hello.txt", "/hello.txt", "/hello.txt", "/missing", "/hello.txt", "/hello.txt"] {
+        let st = Command::new("/bin/busybox").args(["wget", "-q", "-O", "/dev/null", &format!("http://127.0.0.1:{port}{path}")]).status().map_err(|e| e.to_string())?;
+        codes.push((path, st.success()));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (lines, _) = host.stop()?;
+    let _ = httpd.kill();
+    let _ = httpd.wait();
+    let rows: Vec<(String, String, u64)> = lines
+        .iter()
+        .filter(|v| v["plugin"] == "http" && v.get("panel").is_none())
+        .map(|r| (r["side"].as_str().unwrap_or("").to_string(), r["path"].as_str().unwrap_or("").to_string(), r["status"].as_u64().unwrap_or(0)))
+        .collect();
+    let want_ok = codes.iter().filter(|c| c.1 && c.0 == "/hello.txt").count();
+    let count = |side: &str, path: &str, status: u64| rows.iter().filter(|r| r.0 == side && r.1 == path && r.2 == status).count();
+    let got = [count("server", "/hello.txt", 200), count("client", "/hello.txt", 200), count("server", "/missing", 404), count("client", "/missing", 404)];
+    if want_ok != 5 || got != [5, 5, 1, 1] {
+        return Err(format!("wget: {codes:?}; traced (server 200, client 200, server 404, client 404) {got:?}: {rows:?}"));
+    }
+    Ok("busybox httpd and wget: 5 x 200 and 1 x 404, both ends".into())
+}
+
 /// The memory tracer following one process's allocations (uprobes on its
 /// libc): the workload's known blocks held at each of its three sites.
 fn check_leaks(ctx: &Ctx) -> Result<String, String> {
@@ -619,5 +659,9 @@ fn main() {
     ctx.check("memory/uprobe-leaks", r);
     let r = check_kernel_allocs(&ctx);
     ctx.check("memory/kernel-allocations", r);
+    for (i, mode) in modes("GUEST_HTTP_MODES", "tracepoint,raw_tp").split(',').filter(|m| !m.is_empty()).enumerate() {
+        let r = check_http(&ctx, mode, 47600 + 10 * i as u16);
+        ctx.check(&format!("http/{mode}"), r);
+    }
     say(&format!("GUEST-DONE failed={}", ctx.failed));
 }
