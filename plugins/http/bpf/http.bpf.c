@@ -81,7 +81,13 @@ struct http_conn {
 	__u8 proto;
 	__u8 role;
 	__u8 tries;
-	__u8 _pad[5];
+	__u8 ports;     /* the port filter: 0 not asked yet, 1 passes, 2 fails */
+	__u8 family;    /* the addresses, kept once it speaks HTTP */
+	__u8 _pad;
+	__u16 lport;
+	__u16 rport;
+	__u8 laddr[16];
+	__u8 raddr[16];
 };
 
 struct {
@@ -230,7 +236,7 @@ static __always_inline struct http_call *call_on(struct http_filter *f, long fd)
 	}
 	c->op = CALL_NONE;
 	sk = tcp_sock_of(c, file);
-	if (!sk || !ports_wanted(f, (struct sock *)sk))
+	if (!sk)
 		return NULL;
 	c->sk = sk;
 	c->gen = f->proc.gen;
@@ -348,6 +354,18 @@ static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, 
 	conn = bpf_map_lookup_elem(&http_conns, &c->sk);
 	if (conn && conn->proto == HTTP_PROTO_OTHER)
 		return;
+	/* The port filter, asked once per connection. */
+	if (f->nports) {
+		if (!conn) {
+			conn = conn_entry(c->sk);
+			if (!conn)
+				return;
+		}
+		if (!conn->ports)
+			conn->ports = ports_wanted(f, (struct sock *)c->sk) ? 1 : 2;
+		if (conn->ports == 2)
+			return;
+	}
 	c->iov = iov;
 	c->buf = buf;
 	c->count = count;
@@ -426,6 +444,22 @@ static __always_inline void fill_addrs(struct http_event *e, struct sock *sk)
 	}
 }
 
+/* The connection's addresses, read once when it is found to speak HTTP
+ * (connected by then) and copied into each of its records. */
+static __always_inline void keep_addrs(struct http_conn *conn, struct sock *sk)
+{
+	conn->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	conn->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	conn->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (conn->family == AF_INET) {
+		bpf_core_read(conn->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(conn->raddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(conn->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(conn->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
 /* Stream a record (its head `captured` bytes). */
 static __always_inline void emit(struct http_event *e)
 {
@@ -441,6 +475,17 @@ static __always_inline void emit(struct http_event *e)
 }
 
 static __always_inline void stream_transfer(struct http_call *c, struct http_conn *conn, long ret, struct sock *sk);
+
+static __always_inline bool sampled(__u64 id)
+{
+	struct http_filter *f = filter();
+	__u32 pct = f ? f->sample_percent : 100;
+
+	if (pct >= 100)
+		return true;
+	/* Fibonacci hashing of the address (its low bits are alignment). */
+	return ((((id >> 4) * 11400714819323198485ULL) >> 32) % 100) < pct;
+}
 
 static __always_inline void data_exit(struct http_call *c, struct http_filter *f, long ret)
 {
@@ -493,6 +538,15 @@ static __always_inline void stream_transfer(struct http_call *c, struct http_con
 		conn->proto = p;
 		if (conn->role == HTTP_ROLE_UNKNOWN)
 			conn->role = role;
+		if (sk)
+			keep_addrs(conn, sk);
+		/* Sampling by connection: a hash of its identity picks it or
+		 * not, once; user space scales what it counts. */
+		if (!sampled(c->sk)) {
+			conn->proto = HTTP_PROTO_OTHER;
+			stat_inc(&http_counters, HTTP_STAT_UNSAMPLED);
+			return;
+		}
 		stat_inc(&http_counters, HTTP_STAT_CONN_INSERTED);
 	}
 	if (conn->proto == HTTP_PROTO_OTHER)
@@ -507,14 +561,12 @@ static __always_inline void stream_transfer(struct http_call *c, struct http_con
 	c->ev.role = conn->role;
 	c->ev.proto = conn->proto;
 	c->ev.tls = !sk;
-	if (sk) {
-		fill_addrs(&c->ev, sk);
-	} else {
-		c->ev.family = 0;
-		c->ev.lport = c->ev.rport = 0;
-		__builtin_memset(c->ev.laddr, 0, sizeof(c->ev.laddr));
-		__builtin_memset(c->ev.raddr, 0, sizeof(c->ev.raddr));
-	}
+	/* The addresses kept (zero for TLS). */
+	c->ev.family = conn->family;
+	c->ev.lport = conn->lport;
+	c->ev.rport = conn->rport;
+	__builtin_memcpy(c->ev.laddr, conn->laddr, sizeof(c->ev.laddr));
+	__builtin_memcpy(c->ev.raddr, conn->raddr, sizeof(c->ev.raddr));
 	bpf_get_current_comm(c->ev.comm, sizeof(c->ev.comm));
 	conn->bytes[dir] += ret;
 	emit(&c->ev);

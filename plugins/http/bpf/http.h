@@ -21,7 +21,8 @@ enum http_stat_idx {
 	HTTP_STAT_UNTRACKED = 3,      /* calls not followed: no task storage */
 	HTTP_STAT_TRANSFERS = 4,      /* transfers streamed */
 	HTTP_STAT_OTHER = 5,          /* connections found to speak something else */
-	HTTP_STAT_MAX = 6,
+	HTTP_STAT_UNSAMPLED = 6,      /* HTTP connections left out by sampling */
+	HTTP_STAT_MAX = 7,
 };
 
 /* Direction of a transfer, as the traced process sees it. */
@@ -54,6 +55,7 @@ struct http_filter {
 	struct proc_filter proc;
 	struct uid_filter uid;
 	__u32 capture;                 /* head bytes per transfer, <= HTTP_CAPTURE_MAX */
+	__u32 sample_percent;          /* HTTP connections followed, in %: 1-100 */
 	__u32 nports;
 	__u16 ports[HTTP_PORTS_MAX];   /* a connection's local or remote port; none: any */
 };

@@ -39,12 +39,15 @@ pub struct Http {
     counters: [u64; HTTP_STAT_MAX as usize],
     /// Records that were not a whole header (a plugin/kernel mismatch).
     bad_records: u64,
+    filters: settings::Filters,
+    /// Exchanges the user-space filters left out.
+    filtered_out: u64,
     exchanges: Vec<conn::Exchange>,
 }
 
 impl Default for Http {
     fn default() -> Self {
-        Http { libssl: None, conns: conn::Conns::with_capacity(4096), stats: stats::HttpStats::new(200), counters: Default::default(), bad_records: 0, exchanges: Vec::new() }
+        Http { libssl: None, conns: conn::Conns::with_capacity(4096), stats: stats::HttpStats::new(200), counters: Default::default(), bad_records: 0, filters: Default::default(), filtered_out: 0, exchanges: Vec::new() }
     }
 }
 
@@ -97,6 +100,7 @@ pub fn descriptor() -> PluginDescriptor {
             c(HTTP_STAT_CONN_INSERTED, "HTTP connections found", false),
             c(HTTP_STAT_TRANSFERS, "transfers streamed", false),
             c(HTTP_STAT_OTHER, "connections of other protocols", false),
+            c(HTTP_STAT_UNSAMPLED, "HTTP connections not sampled", false),
         ]
         .into(),
         polled_maps: vec!["http_counters".into()].into(),
@@ -128,6 +132,8 @@ impl NativeTracer for Http {
         self.stats.max_routes = s.max_routes as usize;
         self.conns.set_capacity(s.max_connections as usize);
         self.libssl = if s.tls { settings::libssl() } else { None };
+        self.filters = s.filters()?;
+        self.stats.scale = 100.0 / s.sample_percent as f64;
         Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
@@ -146,6 +152,12 @@ impl NativeTracer for Http {
         let payload = &data[hdr..];
         self.exchanges.clear();
         self.conns.on_event(&e, payload, &mut self.exchanges);
+        if !self.filters.is_empty() {
+            let before = self.exchanges.len();
+            let f = &self.filters;
+            self.exchanges.retain(|x| f.keeps(x));
+            self.filtered_out += (before - self.exchanges.len()) as u64;
+        }
         for x in &self.exchanges {
             self.stats.add(x);
         }
@@ -183,9 +195,13 @@ impl NativeTracer for Http {
             "summary" => {
                 let l = &self.conns.losses;
                 let t = &self.stats.total;
+                let scaled = |n: u64| self.stats.scaled(n);
                 Ok(counters(&[
-                    ("requests", t.count, ""),
-                    ("errors (4xx, 5xx)", t.errors(), ""),
+                    ("requests", scaled(t.count), ""),
+                    ("errors (4xx, 5xx)", scaled(t.errors()), ""),
+                    ("sampled: connections followed, %", (100.0 / self.stats.scale).round() as u64, "%"),
+                    ("requests seen (unscaled)", t.count, ""),
+                    ("requests left out by the filters", self.filtered_out, ""),
                     ("connections followed now", self.conns.len() as u64, ""),
                     ("HTTP/2 connections seen (not decoded)", self.conns.http2_seen, ""),
                     ("messages given up (lost records, not HTTP, head past capture_bytes)", l.lost, ""),

@@ -96,6 +96,9 @@ fn is_id(seg: &str) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct HttpStats {
     pub max_routes: usize,
+    /// 100 / sample_percent: counts shown and exported are multiplied by
+    /// it (latencies are not: a sample's quantiles estimate the whole's).
+    pub scale: f64,
     routes: HashMap<(String, String), Totals>,
     /// Exchanges of routes past max_routes.
     other: Totals,
@@ -111,7 +114,7 @@ pub struct HttpStats {
 
 impl HttpStats {
     pub fn new(max_routes: usize) -> HttpStats {
-        HttpStats { max_routes, recent: Recent::new(200), ..Default::default() }
+        HttpStats { max_routes, scale: 1.0, recent: Recent::new(200), ..Default::default() }
     }
 
     pub fn add(&mut self, x: &Exchange) {
@@ -143,6 +146,11 @@ impl HttpStats {
         self.lifetime_sum_ns += x.latency_ns;
     }
 
+    /// A count as it stands for every connection (sampling scaled back).
+    pub fn scaled(&self, n: u64) -> u64 {
+        (n as f64 * self.scale).round() as u64
+    }
+
     pub fn reset(&mut self) {
         self.routes.clear();
         self.other = Totals::default();
@@ -161,10 +169,16 @@ impl HttpStats {
     }
 
     pub fn routes(&self) -> Table {
-        let mut rows: Vec<(String, String, &Totals)> = self.routes.iter().map(|((m, r), t)| (m.clone(), r.clone(), t)).collect();
-        if self.other.count > 0 {
-            rows.push(("other".into(), "other".into(), &self.other));
-        }
+        // Counts scaled back up where sampled (the columns are plain fns:
+        // the rows carry scaled copies).
+        let scaled: Vec<((String, String), Totals)> = self
+            .routes
+            .iter()
+            .map(|(k, t)| (k.clone(), t))
+            .chain((self.other.count > 0).then(|| (("other".to_string(), "other".to_string()), &self.other)))
+            .map(|(k, t)| (k, self.scaled_totals(t)))
+            .collect();
+        let mut rows: Vec<(String, String, &Totals)> = scaled.iter().map(|((m, r), t)| (m.clone(), r.clone(), t)).collect();
         rows.sort_by(|a, b| b.2.count.cmp(&a.2.count).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
         rows.truncate(TOP_ROWS);
         let cols: Vec<Column<(String, String, &Totals)>> = vec![
@@ -184,8 +198,23 @@ impl HttpStats {
         table(&cols, rows.iter())
     }
 
+    fn scaled_totals(&self, t: &Totals) -> Totals {
+        if self.scale == 1.0 {
+            return t.clone();
+        }
+        let mut t = t.clone();
+        t.count = self.scaled(t.count);
+        t.classes = t.classes.map(|c| self.scaled(c));
+        t.request_bytes = self.scaled(t.request_bytes);
+        t.response_bytes = self.scaled(t.response_bytes);
+        // The sum too, so an average stays an average.
+        t.latency_ns = self.scaled(t.latency_ns);
+        t
+    }
+
     pub fn processes(&self) -> Table {
-        let mut rows: Vec<(&(u32, String), &Totals)> = self.procs.iter().collect();
+        let scaled: Vec<((u32, String), Totals)> = self.procs.iter().map(|(k, t)| (k.clone(), self.scaled_totals(t))).collect();
+        let mut rows: Vec<(&(u32, String), &Totals)> = scaled.iter().map(|(k, t)| (k, t)).collect();
         rows.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
         rows.truncate(TOP_ROWS);
         let cols: Vec<Column<(&(u32, String), &Totals)>> = vec![
@@ -203,7 +232,7 @@ impl HttpStats {
 
     pub fn metrics(&self, out: &mut Vec<MetricSample>) {
         for ((method, route, c), n) in &self.lifetime {
-            out.push(metrics::counter("requests_total", &[method, route, CLASS_NAMES[*c]], *n));
+            out.push(metrics::counter_f("requests_total", &[method, route, CLASS_NAMES[*c]], *n as f64 * self.scale));
         }
         if !self.lifetime_hist.is_empty() {
             out.push(metrics::log2_histogram("request_seconds", &[], &self.lifetime_hist, "usecs", Some(self.lifetime_sum_ns as f64 / 1e9)));
