@@ -327,3 +327,62 @@ fn https_between_curl_and_nginx_is_read_in_plaintext_through_openssl() {
         assert!(r["latency_ns"].as_u64().unwrap() as f64 <= rep.1 * 1e9, "{r} within curl's {} s", rep.1);
     }
 }
+
+/// Sampling and filters: python's http.server answers 40 curl processes, a
+/// connection each, half for a missing path. With sample_percent = 50 the
+/// kernel picks connections by a hash: the connections it followed and
+/// those it left out must add up to the 80 ends of those connections, the
+/// requests seen must be the followed connections (one request each), and
+/// the summary must scale them back by 2. With status = ["404"], only the
+/// 404s are shown and the rest counted as left out.
+#[test]
+fn sampling_scales_counts_back_and_filters_keep_what_they_say() {
+    let _g = serial();
+    assert_root();
+    let www = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("hello.txt"), "hi\n").unwrap();
+    let mut server = Command::new(python()).args(["-c", SERVER, www.path().to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut port = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut port).unwrap();
+    let port: u16 = port.trim().parse().unwrap();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let run = |settings: &str| -> (Vec<Value>, String) {
+        let cfg = cfg_dir.path().join("http.toml");
+        std::fs::write(&cfg, format!("plugins_dir = \"unused\"\nenabled = [\"http\"]\n[plugins.http]\nports = [{port}]\n{settings}\n")).unwrap();
+        let dir = plugin_dir(&[staged_plugin("http")]);
+        let mut host = Host::spawn(&["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless", "--format", "json"], &[]);
+        host.wait_for_stderr("tracer-host: http running");
+        for i in 0..40 {
+            let path = if i % 2 == 0 { "/hello.txt" } else { "/missing" };
+            let st = Command::new("curl").args(["-s", "-o", "/dev/null", &format!("http://127.0.0.1:{port}{path}")]).status().unwrap();
+            assert!(st.success());
+        }
+        std::thread::sleep(Duration::from_millis(600));
+        host.signal(libc::SIGTERM);
+        let (code, out, err) = host.finish();
+        assert_eq!(code, Some(0), "{err}");
+        (out.lines().map(|l| serde_json::from_str(l).unwrap()).collect(), err)
+    };
+    let counter = |err: &str, name: &str| -> u64 { err.split(&format!("{name} ")).nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no {name} in {err}")) };
+    let summary = |lines: &[Value], name: &str| -> u64 {
+        let p = lines.iter().find(|v| v["plugin"] == "http" && v["panel"] == "summary").unwrap();
+        p["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).and_then(|c| c["value"].as_u64()).unwrap_or_else(|| panic!("no {name}: {p}"))
+    };
+
+    let (lines, err) = run("sample_percent = 50");
+    let (followed, left) = (counter(&err, "HTTP connections found"), counter(&err, "HTTP connections not sampled"));
+    let records = lines.iter().filter(|v| v["plugin"] == "http" && v.get("panel").is_none()).count() as u64;
+    eprintln!("followed {followed}, not sampled {left}, requests seen {records}");
+    assert_eq!(followed + left, 80, "both ends of 40 connections: {err}");
+    assert!(followed > 0 && left > 0, "a hash picks some and leaves some: {err}");
+    assert_eq!(records, followed, "one request a followed connection");
+    assert_eq!(summary(&lines, "requests seen (unscaled)"), followed);
+    assert_eq!(summary(&lines, "requests"), 2 * followed, "scaled back by 100/50");
+
+    let (lines, _) = run("status = [\"404\"]");
+    let statuses: Vec<u64> = lines.iter().filter(|v| v["plugin"] == "http" && v.get("panel").is_none()).map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, vec![404; 40], "the 20 misses, from both ends");
+    assert_eq!(summary(&lines, "requests left out by the filters"), 40);
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -84,10 +84,18 @@ fn wrk_duration_us(v: &str) -> f64 {
     num.parse::<f64>().map(|n| n * mul).unwrap_or(f64::NAN)
 }
 
-/// The requests the tracer counted on nginx's side (its `processes` panel).
-fn nginx_requests(json: &str) -> u64 {
-    json.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+/// The requests the tracer counted on nginx's side (its `processes` panel),
+/// read line by line: the file holds every request as a record (hundreds
+/// of MB), and memory this process holds is counted in the next host's
+/// peak RSS (a child's maxrss starts from its parent's at fork).
+fn nginx_requests(path: &Path) -> u64 {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(path) else { return 0 };
+    std::io::BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| l.contains("\"panel\":\"processes\""))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
         .filter(|v| v["plugin"] == "http" && v["panel"] == "processes")
         .flat_map(|v| v["rows"].as_array().cloned().unwrap_or_default())
         .filter(|r| r["comm"] == "nginx")
@@ -120,7 +128,8 @@ pub fn bench_http(host: &Path, dir: &Path, reps: usize, secs: Duration) -> Resul
         p99s[2].push(p99);
         cpu.push(c);
         rss = rss.max(r);
-        let counted = nginx_requests(&std::fs::read_to_string(&out).unwrap_or_default());
+        let counted = nginx_requests(&out);
+        let _ = std::fs::remove_file(&out);
         seen.push((total, counted));
         // "transfers not streamed (ring full) N"
         drops += err.split("ring full) ").nth(1).and_then(|x| x.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
