@@ -50,7 +50,7 @@ fn sched_counts_the_same_on_every_alternative() {
 #[test]
 fn tcp_reports_the_same_connections_on_every_alternative() {
     let _g = serial();
-    for (mode, port) in [("tp_btf", 47321u64), ("tracepoint", 47322)] {
+    for (mode, port) in [("tp_btf", 27321u64), ("tracepoint", 27322)] {
         let (run, w) = run_with_workloads(
             "tcp",
             &format!("attach = \"{mode}\"\nports = [{port}]"),

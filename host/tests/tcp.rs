@@ -1,5 +1,10 @@
 //! As root: the tcp tracer sees IPv4 and IPv6 loopback connections on a chosen
 //! port with known bytes, both ends, with the owning pid and comm.
+//!
+//! The ports chosen are below the kernel's ephemeral range (32768-60999): a
+//! port in it can be held by another test's client connection in TIME_WAIT
+//! (curl's, which sets no SO_REUSEADDR), and a listener on it then fails
+//! (seen in CI: 47314).
 
 mod common;
 use common::*;
@@ -15,7 +20,7 @@ fn closes<'a>(run: &'a JsonRun, family: u64, port: u64) -> Vec<&'a Value> {
 #[test]
 fn loopback_connections_are_reported_with_bytes_pids_and_how_they_ended() {
     let _g = serial();
-    let (p4, p6, n, bytes) = (47311u64, 47312u64, 3u64, 10000u64);
+    let (p4, p6, n, bytes) = (27311u64, 27312u64, 3u64, 10000u64);
     let (run, w) = run_with_workloads(
         "tcp",
         &format!("ports = [{p4}, {p6}]"),
@@ -73,12 +78,12 @@ fn port_and_family_filters_apply_in_the_kernel() {
     let _g = serial();
     let (run, _) = run_with_workloads(
         "tcp",
-        "ports = [47321]\nfamily = \"ipv6\"",
-        &[&["tcp4", "47321", "2", "100"], &["tcp6", "47321", "2", "100"], &["tcp6", "47322", "2", "100"]],
+        "ports = [27321]\nfamily = \"ipv6\"",
+        &[&["tcp4", "27321", "2", "100"], &["tcp6", "27321", "2", "100"], &["tcp6", "27322", "2", "100"]],
     );
-    assert!(closes(&run, 4, 47321).is_empty(), "ipv4 filtered out");
-    assert_eq!(closes(&run, 6, 47321).len(), 4);
-    assert!(closes(&run, 6, 47322).is_empty(), "other port filtered out");
+    assert!(closes(&run, 4, 27321).is_empty(), "ipv4 filtered out");
+    assert_eq!(closes(&run, 6, 27321).len(), 4);
+    assert!(closes(&run, 6, 27322).is_empty(), "other port filtered out");
 }
 
 #[test]
@@ -87,7 +92,7 @@ fn the_comm_filter_keeps_the_connections_a_process_of_that_name_owns() {
     // Two clients on one port under made-up names; the filter names one. Its
     // connections are attributed in process context (connect, accept), and
     // transitions in softirq still count as the owner's.
-    let port = 47341u64;
+    let port = 27341u64;
     let (run, w) = run_with_workloads(
         "tcp",
         &format!("ports = [{port}]\ncomm = \"tcpkept\""),
@@ -110,7 +115,7 @@ fn passive_connections_are_owned_from_accept_on() {
     // The client closes first: the server's ESTABLISHED -> CLOSE_WAIT runs in
     // softirq (on loopback, in the client thread's context), so only capture at
     // accept() can name the server thread there.
-    let port = 47331u64;
+    let port = 27331u64;
     let (run, w) = run_with_workloads(
         "tcp",
         &format!("ports = [{port}]"),
@@ -131,7 +136,7 @@ fn passive_connections_are_owned_from_accept_on() {
 #[test]
 fn refused_and_reset_connections_keep_their_ends_and_say_who_reset() {
     let _g = serial();
-    let (closed, port) = (47313u64, 47314u64);
+    let (closed, port) = (27313u64, 27314u64);
     let (run, w) = run_with_workloads(
         "tcp",
         &format!("ports = [{closed}, {port}]"),

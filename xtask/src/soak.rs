@@ -33,7 +33,7 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
         &cfg,
         format!(
             "plugins_dir = \"unused\"\nenabled = [\"open\", \"syscall_latency\", \"sched\", \"tcp\", \"block\", \"fileio\", \"pagecache\", \"faults\", \"memory\", \"http\"]\n\
-             [plugins.syscall_latency]\nper_process = true\n[plugins.tcp]\nports = [47900]\n[plugins.http]\nports = [{}]\n",
+             [plugins.syscall_latency]\nper_process = true\n[plugins.tcp]\nports = [27900]\n[plugins.http]\nports = [{}]\n",
             nginx.port
         ),
     )?;
@@ -65,7 +65,7 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
             for args in [
                 vec!["getppid", "200000"],
                 vec!["open", "/etc/hostname", "20000"],
-                vec!["tcp4", "47900", "200", "100"],
+                vec!["tcp4", "27900", "200", "100"],
                 vec!["pingpong", "20000"],
                 vec!["churn", churn_dir, "300"],
                 vec!["dio", &disk, "write", "65536", "500"],
