@@ -144,9 +144,19 @@ static __always_inline void on_enter(__u32 op, long fd)
 		return;
 	}
 	/* A thread mostly calls on the file it called on last: the same file
-	 * object on the same inode object is the same file, whose inode
-	 * cannot go while the file is open. Else read the inode (one copy). */
-	if (file != s->file || inode != s->inode) {
+	 * object on the same inode object with the same inode number is the
+	 * same file. (Not the two addresses alone: once a file is closed both
+	 * objects can be freed and handed to the next file opened, which the
+	 * http tracer saw happen to sockets one time in five.) Else read the
+	 * inode (one copy). */
+	{
+		__u64 ino = 0;
+
+		bpf_probe_read_kernel(&ino, sizeof(ino), (void *)inode + bpf_core_field_offset(struct inode, i_ino));
+		if (file != s->file || inode != s->inode || ino != s->ino)
+			s->file = NULL;
+	}
+	if (file != s->file) {
 		if (!inode || bpf_probe_read_kernel(buf, PREFIX, inode))
 			return;
 		s->file = file;
