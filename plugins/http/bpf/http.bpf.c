@@ -428,22 +428,6 @@ static __always_inline __u8 classify(const __u8 *d, __u32 n, __u8 dir, __u8 *rol
 	return HTTP_PROTO_UNKNOWN;
 }
 
-static __always_inline void fill_addrs(struct http_event *e, struct sock *sk)
-{
-	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	__builtin_memset(e->laddr, 0, sizeof(e->laddr));
-	__builtin_memset(e->raddr, 0, sizeof(e->raddr));
-	if (e->family == AF_INET) {
-		bpf_core_read(e->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(e->raddr, 4, &sk->__sk_common.skc_daddr);
-	} else {
-		bpf_core_read(e->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(e->raddr, 16, &sk->__sk_common.skc_v6_daddr);
-	}
-}
-
 /* The connection's addresses, read once when it is found to speak HTTP
  * (connected by then) and copied into each of its records. */
 static __always_inline void keep_addrs(struct http_conn *conn, struct sock *sk)
@@ -458,6 +442,16 @@ static __always_inline void keep_addrs(struct http_conn *conn, struct sock *sk)
 		bpf_core_read(conn->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 		bpf_core_read(conn->raddr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
+}
+
+/* A record's addresses: those kept for its connection (zero for TLS). */
+static __always_inline void conn_addrs(struct http_event *e, const struct http_conn *conn)
+{
+	e->family = conn->family;
+	e->lport = conn->lport;
+	e->rport = conn->rport;
+	__builtin_memcpy(e->laddr, conn->laddr, sizeof(e->laddr));
+	__builtin_memcpy(e->raddr, conn->raddr, sizeof(e->raddr));
 }
 
 /* Stream a record (its head `captured` bytes). */
@@ -561,12 +555,7 @@ static __always_inline void stream_transfer(struct http_call *c, struct http_con
 	c->ev.role = conn->role;
 	c->ev.proto = conn->proto;
 	c->ev.tls = !sk;
-	/* The addresses kept (zero for TLS). */
-	c->ev.family = conn->family;
-	c->ev.lport = conn->lport;
-	c->ev.rport = conn->rport;
-	__builtin_memcpy(c->ev.laddr, conn->laddr, sizeof(c->ev.laddr));
-	__builtin_memcpy(c->ev.raddr, conn->raddr, sizeof(c->ev.raddr));
+	conn_addrs(&c->ev, conn);
 	bpf_get_current_comm(c->ev.comm, sizeof(c->ev.comm));
 	conn->bytes[dir] += ret;
 	emit(&c->ev);
@@ -668,7 +657,8 @@ static __always_inline void conn_gone(__u64 sk, struct http_call *c)
 		e->role = conn->role;
 		e->proto = conn->proto;
 		e->tls = 0;
-		fill_addrs(e, (struct sock *)sk);
+		/* Kept when it was found to speak HTTP. */
+		conn_addrs(e, conn);
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 		emit(e);
 	}

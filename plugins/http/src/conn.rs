@@ -4,7 +4,7 @@
 
 use crate::stream::{framing, Body, Event, Head, Segment, Side, Stream};
 use crate::types::*;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// One request and its response.
@@ -82,7 +82,7 @@ pub struct Conns {
     conns: HashMap<(u64, u32), Conn>,
     pub losses: Losses,
     /// HTTP/2 connections seen (detected by their preface; not decoded).
-    pub http2: HashMap<(u64, u32), String>,
+    pub http2: HashSet<(u64, u32)>,
     pub http2_seen: u64,
     max: usize,
 }
@@ -121,10 +121,10 @@ impl Conns {
         if e.proto == HTTP_PROTO_HTTP2 as u8 {
             if e.kind == HTTP_EV_CLOSE as u8 {
                 self.http2.remove(&key);
-            } else if !self.http2.contains_key(&key) {
+            } else if !self.http2.contains(&key) {
                 self.http2_seen += 1;
                 if self.http2.len() < self.max.max(1) {
-                    self.http2.insert(key, tracer_plugin_kit::c_str(&e.comm));
+                    self.http2.insert(key);
                 }
             }
             return;

@@ -37,8 +37,6 @@ pub struct Http {
     conns: conn::Conns,
     stats: stats::HttpStats,
     counters: [u64; HTTP_STAT_MAX as usize],
-    /// Records that were not a whole header (a plugin/kernel mismatch).
-    bad_records: u64,
     filters: settings::Filters,
     /// Exchanges the user-space filters left out.
     filtered_out: u64,
@@ -47,7 +45,7 @@ pub struct Http {
 
 impl Default for Http {
     fn default() -> Self {
-        Http { libssl: None, conns: conn::Conns::with_capacity(4096), stats: stats::HttpStats::new(200), counters: Default::default(), bad_records: 0, filters: Default::default(), filtered_out: 0, exchanges: Vec::new() }
+        Http { libssl: None, conns: conn::Conns::with_capacity(4096), stats: stats::HttpStats::new(200), counters: Default::default(), filters: Default::default(), filtered_out: 0, exchanges: Vec::new() }
     }
 }
 
@@ -146,7 +144,6 @@ impl NativeTracer for Http {
     fn on_record(&mut self, _ring: u32, data: &[u8], out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
         let hdr = std::mem::offset_of!(http_event, data);
         let Some(e) = record_header(data) else {
-            self.bad_records += 1;
             return Err(format!("http: a record of {} bytes, shorter than its {hdr}-byte header", data.len()));
         };
         let payload = &data[hdr..];

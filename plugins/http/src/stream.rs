@@ -110,12 +110,11 @@ pub struct Stream {
     /// Bytes of the message in progress.
     bytes: u64,
     last_ns: u64,
-    pub lost: u64,
 }
 
 impl Stream {
     pub fn new(side: Side) -> Stream {
-        Stream { side, state: State::Resync, next: 0, bytes: 0, last_ns: 0, lost: 0 }
+        Stream { side, state: State::Resync, next: 0, bytes: 0, last_ns: 0 }
     }
 
     pub fn side(&self) -> Side {
@@ -130,11 +129,6 @@ impl Stream {
     /// Give up the message in progress: the next starts a transfer.
     pub fn resync(&mut self) {
         self.state = State::Resync;
-    }
-
-    /// Whether the body of a message in progress runs until the close.
-    pub fn until_close(&self) -> bool {
-        self.state == State::UntilClose
     }
 
     /// The connection closed: a message running until the close ends.
@@ -154,7 +148,6 @@ impl Stream {
             // Records lost (or the kernel restarted the connection's count):
             // whatever they held is missed, in a message or between two.
             out.push(Event::Lost);
-            self.lost += 1;
             self.state = State::Resync;
         }
         self.next = seg.offset + seg.len;
