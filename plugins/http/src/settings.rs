@@ -102,7 +102,7 @@ pub fn specs() -> Vec<SettingSpec> {
     let mut v = tracer_plugin_kit::settings::proc_filter_specs();
     v.push(tracer_plugin_kit::settings::uid_spec());
     v.extend([
-        SettingSpec::new("ports", SettingKind::UINT_LIST, "only connections with one of these ports, local or remote (at most 8)").range(1, 65535).alias("port"),
+        tracer_plugin_kit::settings::ports_spec(HTTP_PORTS_MAX as usize),
         SettingSpec::new("capture_bytes", SettingKind::UINT, "first bytes of each read or write copied for parsing (a request or response head longer than this is not followed)")
             .range(64, HTTP_CAPTURE_MAX as u64)
             .default_value("1024"),
@@ -127,9 +127,7 @@ impl Settings {
     pub fn parse(json: &str) -> Result<Settings, String> {
         let s: Settings = tracer_plugin_kit::parse_settings(json)?;
         tracer_plugin_kit::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
-        if s.ports.len() > HTTP_PORTS_MAX as usize {
-            return Err(format!("ports: at most {HTTP_PORTS_MAX} ports, got {}", s.ports.len()));
-        }
+        tracer_plugin_kit::settings::check_ports(&s.ports, HTTP_PORTS_MAX as usize)?;
         if !(64..=HTTP_CAPTURE_MAX).contains(&s.capture_bytes) {
             return Err(format!("capture_bytes: {} is not within 64..={HTTP_CAPTURE_MAX}", s.capture_bytes));
         }

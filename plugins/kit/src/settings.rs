@@ -17,6 +17,20 @@ pub fn uid_spec() -> SettingSpec {
     SettingSpec::new(common_names::UID, SettingKind::UINT, "only tasks of this real uid").range(0, u32::MAX as u64)
 }
 
+/// `ports`: connections with one of these ports, local or remote, at most
+/// `max` (the room in the plugin's filter).
+pub fn ports_spec(max: usize) -> SettingSpec {
+    SettingSpec::new("ports", SettingKind::UINT_LIST, &format!("only connections with one of these ports, local or remote (at most {max})")).range(1, 65535).alias("port")
+}
+
+/// The `ports` given fit the filter's `max`.
+pub fn check_ports(ports: &[u16], max: usize) -> Result<(), String> {
+    if ports.len() > max {
+        return Err(format!("ports: at most {max} ports, got {}", ports.len()));
+    }
+    Ok(())
+}
+
 /// What the `mode` setting picks: figures since start (or the last reset),
 /// or over the last refresh interval only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]

@@ -36,7 +36,7 @@ pub fn specs() -> Vec<SettingSpec> {
         s.help = s.help.replace("only this process", "only connections owned by this process").replace("only tasks with", "only connections owned by a process with").into();
     }
     v.extend([
-        SettingSpec::new("ports", SettingKind::UINT_LIST, "only connections with one of these ports, local or remote (at most 8)").range(1, 65535).alias("port"),
+        tracer_plugin_kit::settings::ports_spec(TCP_MAX_PORTS as usize),
         SettingSpec::new("family", SettingKind::CHOICE, "only this address family (v4-mapped IPv6 counts as ipv6)").choices(&["ipv4", "ipv6"]),
         SettingSpec::new("transitions", SettingKind::BOOL, "stream every state transition (closes are always streamed)").default_value("true"),
     ]);
@@ -47,9 +47,7 @@ impl Settings {
     pub fn parse(json: &str) -> Result<Settings, String> {
         let s: Settings = tracer_plugin_kit::parse_settings(json)?;
         tracer_plugin_kit::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
-        if s.ports.len() > TCP_MAX_PORTS as usize {
-            return Err(format!("ports: at most {TCP_MAX_PORTS} ports, got {}", s.ports.len()));
-        }
+        tracer_plugin_kit::settings::check_ports(&s.ports, TCP_MAX_PORTS as usize)?;
         if let Some(f) = &s.family {
             if f != "ipv4" && f != "ipv6" {
                 return Err(format!("family: {f:?} is not \"ipv4\" or \"ipv6\""));
