@@ -43,7 +43,10 @@ pub struct PluginError {
 
 impl PluginError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        PluginError { kind, message: message.into().into() }
+        PluginError {
+            kind,
+            message: message.into().into(),
+        }
     }
 
     /// Whether the host must stop the plugin.

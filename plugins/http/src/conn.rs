@@ -2,9 +2,10 @@
 //! matched with their responses in order (a queue per connection: HTTP/1
 //! answers in order, pipelined or not), whole exchanges out.
 
+use crate::h2::{FrameStream, H2Event, Streams};
 use crate::stream::{framing, Body, Event, Head, Segment, Side, Stream};
 use crate::types::*;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// One request and its response.
@@ -19,6 +20,8 @@ pub struct Exchange {
     pub remote: Option<SocketAddr>,
     /// Plaintext read from OpenSSL's calls.
     pub tls: bool,
+    /// "HTTP/1.0", "HTTP/1.1", "HTTP/2", "gRPC" (HTTP/2 with a gRPC body).
+    pub protocol: &'static str,
     pub method: String,
     pub path: String,
     pub host: String,
@@ -42,6 +45,19 @@ pub struct Losses {
     pub unanswered: u64,
     /// Connections forgotten because the table was full.
     pub evicted: u64,
+    /// HTTP/2 streams reset before their response ended.
+    pub reset: u64,
+    /// HTTP/2 connections no longer decoded (a frame or header block past
+    /// the capture, a record lost, bytes that are no HTTP/2).
+    pub h2_given_up: u64,
+}
+
+impl Losses {
+    fn add_h2(&mut self, l: crate::h2::H2Losses) {
+        self.lost += l.lost;
+        self.reset += l.reset;
+        self.unanswered += l.unanswered;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -74,15 +90,29 @@ struct Conn {
     last_ns: u64,
 }
 
+/// An HTTP/2 connection: its two directions' frames (0 written, 1 read)
+/// and its streams.
+struct H2Conn {
+    server: bool,
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+    tls: bool,
+    dirs: [FrameStream; 2],
+    streams: Streams,
+    /// A direction was lost: only counted from then on.
+    given_up: bool,
+    last_ns: u64,
+}
+
 /// The table of connections, by socket: processes that share one (a shell
 /// that writes a request, the `cat` it starts that reads the answer) share
 /// its byte stream, as the kernel counts it.
 #[derive(Default)]
 pub struct Conns {
     conns: HashMap<(u64, u32), Conn>,
+    h2: HashMap<(u64, u32), H2Conn>,
     pub losses: Losses,
-    /// HTTP/2 connections seen (detected by their preface; not decoded).
-    pub http2: HashSet<(u64, u32)>,
+    /// HTTP/2 connections seen (by their preface).
     pub http2_seen: u64,
     max: usize,
 }
@@ -98,7 +128,10 @@ fn addr(family: u8, bytes: &[u8; 16], port: u16) -> Option<SocketAddr> {
 
 impl Conns {
     pub fn with_capacity(max: usize) -> Conns {
-        Conns { max, ..Default::default() }
+        Conns {
+            max,
+            ..Default::default()
+        }
     }
 
     pub fn set_capacity(&mut self, max: usize) {
@@ -106,11 +139,11 @@ impl Conns {
     }
 
     pub fn len(&self) -> usize {
-        self.conns.len()
+        self.conns.len() + self.h2.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
+        self.len() == 0
     }
 
     /// One record from the kernel; completed exchanges are pushed to `out`.
@@ -119,15 +152,7 @@ impl Conns {
         // address in its own process.
         let key = (e.conn, if e.tls != 0 { e.tgid } else { 0 });
         if e.proto == HTTP_PROTO_HTTP2 as u8 {
-            if e.kind == HTTP_EV_CLOSE as u8 {
-                self.http2.remove(&key);
-            } else if !self.http2.contains(&key) {
-                self.http2_seen += 1;
-                if self.http2.len() < self.max.max(1) {
-                    self.http2.insert(key);
-                }
-            }
-            return;
+            return self.on_h2(key, e, data, out);
         }
         if e.kind == HTTP_EV_CLOSE as u8 {
             if let Some(c) = self.conns.remove(&key) {
@@ -138,7 +163,12 @@ impl Conns {
         let dir = (e.dir & 1) as usize;
         // The kernel forgot the socket and it is a new connection now
         // (offsets start again).
-        if e.offset == 0 && self.conns.get(&key).is_some_and(|c| c.streams[dir].next() > 0) {
+        if e.offset == 0
+            && self
+                .conns
+                .get(&key)
+                .is_some_and(|c| c.streams[dir].next() > 0)
+        {
             if let Some(c) = self.conns.remove(&key) {
                 self.finish(c, out);
             }
@@ -153,10 +183,14 @@ impl Conns {
                     (dir == HTTP_IN as usize) == req
                 }
             };
-            if self.conns.len() >= self.max.max(1) {
+            if self.len() >= self.max.max(1) {
                 self.evict_oldest(out);
             }
-            let sides = if server { [Side::Responses, Side::Requests] } else { [Side::Requests, Side::Responses] };
+            let sides = if server {
+                [Side::Responses, Side::Requests]
+            } else {
+                [Side::Requests, Side::Responses]
+            };
             self.conns.insert(
                 key,
                 Conn {
@@ -186,7 +220,11 @@ impl Conns {
             tail: &e.tail[..tail_len],
             // A write's first byte leaves at its call; a read's arrived by
             // its return.
-            first_ns: if dir == HTTP_OUT as usize { e.start_ns } else { e.end_ns },
+            first_ns: if dir == HTTP_OUT as usize {
+                e.start_ns
+            } else {
+                e.end_ns
+            },
             last_ns: e.end_ns,
         };
         let requests = c.streams[dir].side() == Side::Requests;
@@ -195,7 +233,13 @@ impl Conns {
             c.streams[dir].feed(seg, &mut |_, hs| framing(hs, false), &mut events);
             for ev in events {
                 match ev {
-                    Event::Head { head, first_ns } => c.pending.push_back(Request { head, first_ns, bytes: None, tgid: e.tgid, comm: tracer_plugin_kit::c_str(&e.comm) }),
+                    Event::Head { head, first_ns } => c.pending.push_back(Request {
+                        head,
+                        first_ns,
+                        bytes: None,
+                        tgid: e.tgid,
+                        comm: tracer_plugin_kit::c_str(&e.comm),
+                    }),
                     Event::End { bytes, .. } => {
                         if let Some(r) = c.pending.iter_mut().rev().find(|r| r.bytes.is_none()) {
                             r.bytes = Some(bytes);
@@ -226,7 +270,9 @@ impl Conns {
                     if req.is_none() {
                         *unmatched += 1;
                     }
-                    let head_request = req.as_ref().is_some_and(|r| r.head.method.eq_ignore_ascii_case("HEAD"));
+                    let head_request = req
+                        .as_ref()
+                        .is_some_and(|r| r.head.method.eq_ignore_ascii_case("HEAD"));
                     answering.push_back(req);
                     if head.status == 101 {
                         *upgraded = true;
@@ -244,7 +290,9 @@ impl Conns {
                 match ev {
                     Event::Head { head, .. } => c.response_heads.push_back(head),
                     Event::End { bytes, last_ns } => {
-                        if let (Some(Some(req)), Some(resp)) = (c.answering.pop_front(), c.response_heads.pop_front()) {
+                        if let (Some(Some(req)), Some(resp)) =
+                            (c.answering.pop_front(), c.response_heads.pop_front())
+                        {
                             out.push(exchange(c, req, &resp, bytes, last_ns));
                         }
                     }
@@ -269,22 +317,140 @@ impl Conns {
             if c.streams[dir].side() == Side::Responses {
                 for ev in events {
                     if let Event::End { bytes, last_ns } = ev {
-                        if let (Some(Some(req)), Some(resp)) = (c.answering.pop_front(), c.response_heads.pop_front()) {
+                        if let (Some(Some(req)), Some(resp)) =
+                            (c.answering.pop_front(), c.response_heads.pop_front())
+                        {
                             out.push(exchange(&c, req, &resp, bytes, last_ns));
                         }
                     }
                 }
             }
         }
-        self.losses.unanswered += c.pending.len() as u64 + c.answering.iter().flatten().count() as u64;
+        self.losses.unanswered +=
+            c.pending.len() as u64 + c.answering.iter().flatten().count() as u64;
     }
 
     fn evict_oldest(&mut self, out: &mut Vec<Exchange>) {
-        if let Some(key) = self.conns.iter().min_by_key(|(_, c)| c.last_ns).map(|(k, _)| *k) {
-            let c = self.conns.remove(&key).expect("found");
+        let h1 = self.conns.iter().map(|(k, c)| (c.last_ns, *k, false));
+        let h2 = self.h2.iter().map(|(k, c)| (c.last_ns, *k, true));
+        if let Some((_, key, is_h2)) = h1.chain(h2).min_by_key(|(ns, _, _)| *ns) {
             self.losses.evicted += 1;
-            self.finish(c, out);
+            if is_h2 {
+                let mut c = self.h2.remove(&key).expect("found");
+                self.finish_h2(&mut c);
+            } else {
+                let c = self.conns.remove(&key).expect("found");
+                self.finish(c, out);
+            }
         }
+    }
+
+    /// A record of an HTTP/2 connection.
+    fn on_h2(&mut self, key: (u64, u32), e: &http_event, data: &[u8], out: &mut Vec<Exchange>) {
+        if e.kind == HTTP_EV_CLOSE as u8 {
+            if let Some(mut c) = self.h2.remove(&key) {
+                self.finish_h2(&mut c);
+            }
+            return;
+        }
+        let dir = (e.dir & 1) as usize;
+        if e.offset == 0 && self.h2.get(&key).is_some_and(|c| c.dirs[dir].next() > 0) {
+            if let Some(mut c) = self.h2.remove(&key) {
+                self.finish_h2(&mut c);
+            }
+        }
+        if !self.h2.contains_key(&key) {
+            self.http2_seen += 1;
+            if self.len() >= self.max.max(1) {
+                self.evict_oldest(out);
+            }
+            // The preface tells the client (the kernel saw who sent it).
+            let server = e.role as u32 == HTTP_ROLE_SERVER;
+            let preface_dir = if server { HTTP_IN } else { HTTP_OUT } as usize;
+            self.h2.insert(
+                key,
+                H2Conn {
+                    server,
+                    local: addr(e.family, &e.laddr, e.lport),
+                    remote: addr(e.family, &e.raddr, e.rport),
+                    tls: e.tls != 0,
+                    dirs: [
+                        FrameStream::new(preface_dir == 0),
+                        FrameStream::new(preface_dir == 1),
+                    ],
+                    streams: Streams::default(),
+                    given_up: false,
+                    last_ns: 0,
+                },
+            );
+        }
+        let c = self.h2.get_mut(&key).expect("inserted above");
+        c.last_ns = e.end_ns;
+        if c.given_up {
+            return;
+        }
+        let tail_len = (e.tail_len as usize).min(e.tail.len());
+        let seg = Segment {
+            offset: e.offset,
+            len: e.len as u64,
+            head: &data[..data.len().min(e.captured as usize)],
+            tail: &e.tail[..tail_len],
+            first_ns: if dir == HTTP_OUT as usize {
+                e.start_ns
+            } else {
+                e.end_ns
+            },
+            last_ns: e.end_ns,
+        };
+        let mut events = Vec::new();
+        c.dirs[dir].feed(seg, &mut events);
+        // Requests are what the client writes.
+        let requests = (dir == HTTP_OUT as usize) != c.server;
+        let comm = tracer_plugin_kit::c_str(&e.comm);
+        let mut done = Vec::new();
+        for ev in events {
+            if ev == H2Event::Lost {
+                c.given_up = true;
+                self.losses.h2_given_up += 1;
+            }
+            if requests {
+                c.streams.on_request(ev, e.tgid, &comm);
+            } else {
+                c.streams.on_response(ev, &mut done);
+            }
+        }
+        for d in done {
+            out.push(Exchange {
+                tgid: d.open.tgid,
+                comm: d.open.comm,
+                server: c.server,
+                local: c.local,
+                remote: c.remote,
+                tls: c.tls,
+                protocol: if d.open.fields.grpc { "gRPC" } else { "HTTP/2" },
+                method: d.open.fields.method,
+                path: d.open.fields.path,
+                host: d.open.fields.authority,
+                status: d.status,
+                request_bytes: d.open.request_bytes,
+                response_bytes: d.open.response_bytes,
+                start_ns: d.open.first_ns,
+                latency_ns: d.last_ns.saturating_sub(d.open.first_ns),
+            });
+        }
+        self.take_h2_losses(key);
+    }
+
+    /// Move a connection's stream counts into the totals.
+    fn take_h2_losses(&mut self, key: (u64, u32)) {
+        if let Some(c) = self.h2.get_mut(&key) {
+            self.losses.add_h2(std::mem::take(&mut c.streams.losses));
+        }
+    }
+
+    fn finish_h2(&mut self, c: &mut H2Conn) {
+        c.streams.close();
+        self.losses.add_h2(std::mem::take(&mut c.streams.losses));
     }
 }
 
@@ -308,6 +474,11 @@ fn exchange(c: &Conn, req: Request, resp: &Head, bytes: u64, last_ns: u64) -> Ex
         local: c.local,
         remote: c.remote,
         tls: c.tls,
+        protocol: if req.head.version == 0 {
+            "HTTP/1.0"
+        } else {
+            "HTTP/1.1"
+        },
         method: req.head.method,
         path: req.head.path,
         host: req.head.host,

@@ -15,6 +15,7 @@ fn shared_structs_match_the_btf_of_the_embedded_object() {
 struct Wire {
     conn: u64,
     role: u32,
+    proto: u32,
     capture: usize,
     offsets: [u64; 2],
     now: u64,
@@ -22,7 +23,14 @@ struct Wire {
 
 impl Wire {
     fn new(role: u32) -> Wire {
-        Wire { conn: 0xffff_8880_0000_1000, role, capture: 1024, offsets: [0, 0], now: 1_000_000 }
+        Wire {
+            conn: 0xffff_8880_0000_1000,
+            role,
+            proto: HTTP_PROTO_HTTP1,
+            capture: 1024,
+            offsets: [0, 0],
+            now: 1_000_000,
+        }
     }
 
     /// One transfer of `bytes` in direction `dir` taking `ns`: the record
@@ -41,7 +49,7 @@ impl Wire {
             dir: dir as u8,
             kind: HTTP_EV_DATA as u8,
             role: self.role as u8,
-            proto: HTTP_PROTO_HTTP1 as u8,
+            proto: self.proto as u8,
             family: 2,
             ..Default::default()
         };
@@ -62,7 +70,15 @@ impl Wire {
     }
 
     fn close(&mut self) -> Vec<u8> {
-        let e = http_event { conn: self.conn, tgid: 42, kind: HTTP_EV_CLOSE as u8, role: self.role as u8, proto: HTTP_PROTO_HTTP1 as u8, end_ns: self.now, ..Default::default() };
+        let e = http_event {
+            conn: self.conn,
+            tgid: 42,
+            kind: HTTP_EV_CLOSE as u8,
+            role: self.role as u8,
+            proto: self.proto as u8,
+            end_ns: self.now,
+            ..Default::default()
+        };
         bytes_of(&e)[..std::mem::offset_of!(http_event, data)].to_vec()
     }
 }
@@ -86,7 +102,17 @@ fn run(records: &[Vec<u8>]) -> (Http, Vec<Exchange>, usize) {
 }
 
 fn summary(xs: &[Exchange]) -> Vec<(String, String, u16, u64, u64)> {
-    xs.iter().map(|x| (x.method.clone(), x.path.clone(), x.status, x.request_bytes, x.response_bytes)).collect()
+    xs.iter()
+        .map(|x| {
+            (
+                x.method.clone(),
+                x.path.clone(),
+                x.status,
+                x.request_bytes,
+                x.response_bytes,
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -98,21 +124,47 @@ fn a_server_exchange_with_a_request_in_four_writes_and_keep_alive() {
         w.transfer(IN, b"Host: a\r\n", 5),
         w.transfer(IN, b"Connection: keep-alive\r\n", 5),
         w.transfer(IN, b"\r\n", 5),
-        w.transfer(OUT, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 100),
+        w.transfer(
+            OUT,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            100,
+        ),
         w.transfer(IN, b"GET /items/12345?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", 5),
-        w.transfer(OUT, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 50),
+        w.transfer(
+            OUT,
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            50,
+        ),
     ];
     let (h, xs, rows) = run(&recs);
-    assert_eq!(summary(&xs), vec![("GET".into(), "/split".into(), 200, 56, 43), ("GET".into(), "/items/12345?x=1".into(), 404, 42, 45)]);
+    assert_eq!(
+        summary(&xs),
+        vec![
+            ("GET".into(), "/split".into(), 200, 56, 43),
+            ("GET".into(), "/items/12345?x=1".into(), 404, 42, 45)
+        ]
+    );
     assert_eq!(rows, 2, "one streamed row per exchange");
     assert!(xs.iter().all(|x| x.server && x.host == "a"));
     // Server side: from the read that brought the first byte to the write
     // that sent the last.
-    assert_eq!(xs[0].latency_ns, (1_000_000 + 5 + 3 * 15 + 10 + 100) - (1_000_000 + 5));
-    let Panel::Table(t) = h.panel("routes").unwrap() else { panic!() };
-    let route = t.columns.iter().position(|c| c.name.as_str() == "route").unwrap();
+    assert_eq!(
+        xs[0].latency_ns,
+        (1_000_000 + 5 + 3 * 15 + 10 + 100) - (1_000_000 + 5)
+    );
+    let Panel::Table(t) = h.panel("routes").unwrap() else {
+        panic!()
+    };
+    let route = t
+        .columns
+        .iter()
+        .position(|c| c.name.as_str() == "route")
+        .unwrap();
     let routes: Vec<String> = t.rows.iter().map(|r| format!("{:?}", r[route])).collect();
-    assert!(routes.iter().any(|r| r.contains("/items/{id}")), "{routes:?}");
+    assert!(
+        routes.iter().any(|r| r.contains("/items/{id}")),
+        "{routes:?}"
+    );
 }
 
 #[test]
@@ -127,7 +179,10 @@ fn pipelined_requests_pair_in_order_and_head_has_no_body() {
     ];
     let (_, xs, _) = run(&recs);
     let got: Vec<(String, u16)> = xs.iter().map(|x| (x.path.clone(), x.status)).collect();
-    assert_eq!(got, vec![("/a".into(), 200), ("/b".into(), 200), ("/c".into(), 500)]);
+    assert_eq!(
+        got,
+        vec![("/a".into(), 200), ("/b".into(), 200), ("/c".into(), 500)]
+    );
     assert_eq!(xs[2].response_bytes, 49 + 8 + 5);
     assert!(xs.iter().all(|x| !x.server));
 }
@@ -158,21 +213,38 @@ fn large_bodies_are_skipped_by_length_and_chunked_ends_seen_in_tails() {
         w.transfer(OUT, b"HTTP/1.1 204 No Content\r\n\r\n", 5),
     ];
     let (_, xs, _) = run(&recs);
-    let got: Vec<(String, u16, u64)> = xs.iter().map(|x| (x.path.clone(), x.status, x.response_bytes)).collect();
-    assert_eq!(got, vec![("/big".into(), 200, 44 + (5 << 20)), ("/chunks".into(), 200, (chunked.len() + last.len()) as u64), ("/after".into(), 204, 27)]);
+    let got: Vec<(String, u16, u64)> = xs
+        .iter()
+        .map(|x| (x.path.clone(), x.status, x.response_bytes))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("/big".into(), 200, 44 + (5 << 20)),
+            ("/chunks".into(), 200, (chunked.len() + last.len()) as u64),
+            ("/after".into(), 204, 27)
+        ]
+    );
 }
 
 #[test]
 fn expect_continue_interim_responses_do_not_answer_the_request() {
     let mut w = Wire::new(HTTP_ROLE_CLIENT);
     let recs = vec![
-        w.transfer(OUT, b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n", 5),
+        w.transfer(
+            OUT,
+            b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+            5,
+        ),
         w.transfer(IN, b"HTTP/1.1 100 Continue\r\n\r\n", 5),
         w.transfer(OUT, b"data", 5),
         w.transfer(IN, b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 5),
     ];
     let (h, xs, _) = run(&recs);
-    assert_eq!(summary(&xs), vec![("POST".into(), "/up".into(), 201, 71 + 4, 43)]);
+    assert_eq!(
+        summary(&xs),
+        vec![("POST".into(), "/up".into(), 201, 71 + 4, 43)]
+    );
     assert_eq!(h.conns.losses, conn::Losses::default());
 }
 
@@ -186,7 +258,14 @@ fn a_lost_record_gives_up_the_message_and_the_next_request_is_found_again() {
     drop(lost);
     let (h, xs, _) = run(&[a, b, c]);
     // /one's response was lost: /two must not be paired with it.
-    assert_eq!(summary(&xs).iter().map(|s| s.1.as_str()).collect::<Vec<_>>(), Vec::<&str>::new(), "no pairing across a gap: {xs:?}");
+    assert_eq!(
+        summary(&xs)
+            .iter()
+            .map(|s| s.1.as_str())
+            .collect::<Vec<_>>(),
+        Vec::<&str>::new(),
+        "no pairing across a gap: {xs:?}"
+    );
     assert!(h.conns.losses.lost >= 1);
     // After it, the connection is followed again.
     let mut w2 = Wire::new(HTTP_ROLE_SERVER);
@@ -213,23 +292,42 @@ fn a_response_until_close_ends_with_the_connection_and_unanswered_requests_count
         w.close(),
     ];
     let (h, xs, _) = run(&recs);
-    assert_eq!(summary(&xs), vec![("GET".into(), "/old".into(), 200, 21, 48)]);
+    assert_eq!(
+        summary(&xs),
+        vec![("GET".into(), "/old".into(), 200, 21, 48)]
+    );
     let mut w = Wire::new(HTTP_ROLE_CLIENT);
-    let (h2, xs2, _) = run(&[w.transfer(OUT, b"GET /hang HTTP/1.1\r\nHost: h\r\n\r\n", 5), w.close()]);
+    let (h2, xs2, _) = run(&[
+        w.transfer(OUT, b"GET /hang HTTP/1.1\r\nHost: h\r\n\r\n", 5),
+        w.close(),
+    ]);
     assert!(xs2.is_empty());
-    assert_eq!((h.conns.losses.unanswered, h2.conns.losses.unanswered), (0, 1));
+    assert_eq!(
+        (h.conns.losses.unanswered, h2.conns.losses.unanswered),
+        (0, 1)
+    );
 }
 
 #[test]
 fn routes_collapse_ids_and_stop_at_the_cap() {
-    assert_eq!(template("/users/12345/orders/9f1c2a3b4c5d6e7f8091?x=1"), "/users/{id}/orders/{id}");
-    assert_eq!(template("/a/123e4567-e89b-12d3-a456-426614174000/b"), "/a/{id}/b");
+    assert_eq!(
+        template("/users/12345/orders/9f1c2a3b4c5d6e7f8091?x=1"),
+        "/users/{id}/orders/{id}"
+    );
+    assert_eq!(
+        template("/a/123e4567-e89b-12d3-a456-426614174000/b"),
+        "/a/{id}/b"
+    );
     assert_eq!(template("/static/app.js"), "/static/app.js");
     assert_eq!(template("http://example.com/x/1"), "/x/{id}");
     assert_eq!(template(""), "/");
-    assert_eq!(template("/1/2/3/4/5/6/7/8/9/10"), "/{id}/{id}/{id}/{id}/{id}/{id}/{id}/{id}/…");
+    assert_eq!(
+        template("/1/2/3/4/5/6/7/8/9/10"),
+        "/{id}/{id}/{id}/{id}/{id}/{id}/{id}/{id}/…"
+    );
     let mut s = stats::HttpStats::new(2);
     let x = |path: &str| Exchange {
+        protocol: "HTTP/1.1",
         tgid: 1,
         comm: "c".into(),
         server: true,
@@ -250,7 +348,11 @@ fn routes_collapse_ids_and_stop_at_the_cap() {
     }
     let mut m = Vec::new();
     s.metrics(&mut m);
-    let labels: Vec<String> = m.iter().filter(|s| s.name.as_str() == "requests_total").map(|s| format!("{}={}", s.labels[1], s.value)).collect();
+    let labels: Vec<String> = m
+        .iter()
+        .filter(|s| s.name.as_str() == "requests_total")
+        .map(|s| format!("{}={}", s.labels[1], s.value))
+        .collect();
     let mut labels = labels;
     labels.sort();
     assert_eq!(labels, vec!["/a=2", "/b=1", "other=2"]);
@@ -266,6 +368,209 @@ fn malformed_records_are_errors_not_panics() {
     let mut r = w.transfer(IN, b"GET / HTTP/1.1\r\n\r\n", 5);
     r.truncate(r.len() - 5);
     h.on_record(0, &r, None).unwrap();
+}
+
+/// HTTP/2 frames: (type, flags, stream, payload) each.
+fn frames(fs: &[(u8, u8, u32, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (kind, flags, stream, payload) in fs {
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(&[*kind, *flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+/// An HTTP/2 conversation as a client writes and reads it: two requests on
+/// streams 1 and 3 (the second's headers in a HEADERS and a CONTINUATION,
+/// its path indexed from the first's dynamic table entries), answered out
+/// of order, the first with a 40 KB body in three DATA frames.
+fn h2_conversation() -> (Vec<u8>, Vec<u8>) {
+    let mut enc = loona_hpack::Encoder::new();
+    let h = |v: &[(&str, &str)]| -> Vec<(Vec<u8>, Vec<u8>)> {
+        v.iter()
+            .map(|(a, b)| (a.as_bytes().to_vec(), b.as_bytes().to_vec()))
+            .collect()
+    };
+    let req1 = enc.encode(
+        h(&[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/users/42"),
+            (":authority", "example.test"),
+        ])
+        .iter()
+        .map(|(a, b)| (&a[..], &b[..])),
+    );
+    let req3 = enc.encode(
+        h(&[
+            (":method", "POST"),
+            (":scheme", "https"),
+            (":path", "/upload"),
+            (":authority", "example.test"),
+            ("content-type", "application/grpc"),
+        ])
+        .iter()
+        .map(|(a, b)| (&a[..], &b[..])),
+    );
+    let mut senc = loona_hpack::Encoder::new();
+    let resp1 = senc.encode(
+        h(&[(":status", "200"), ("server", "t")])
+            .iter()
+            .map(|(a, b)| (&a[..], &b[..])),
+    );
+    let resp3 = senc.encode(
+        h(&[(":status", "503"), ("server", "t")])
+            .iter()
+            .map(|(a, b)| (&a[..], &b[..])),
+    );
+    let settings = (4u8, 0u8, 0u32, vec![0, 3, 0, 0, 0, 100]);
+    let mut written = crate::h2::PREFACE.to_vec();
+    let (a, b) = req3.split_at(req3.len() / 2);
+    written.extend(frames(&[
+        settings.clone(),
+        (1, 0x5, 1, req1),
+        (1, 0x0, 3, a.to_vec()),
+        (9, 0x4, 3, b.to_vec()),
+        (0, 0x1, 3, vec![0; 5]),
+    ]));
+    // A padded HEADERS for stream 3's response.
+    let mut padded = vec![2u8];
+    padded.extend(&resp3);
+    padded.extend([0, 0]);
+    let read = frames(&[
+        settings,
+        (1, 0x4 | 0x8 | 0x1, 3, padded),
+        (1, 0x4, 1, resp1),
+        (0, 0, 1, vec![1; 16384]),
+        (0, 0, 1, vec![2; 16384]),
+        (0, 0x1, 1, vec![3; 7232]),
+    ]);
+    (written, read)
+}
+
+/// The conversation cut into transfers of `cuts` bytes in turn.
+fn h2_records(w: &mut Wire, cuts: &[usize]) -> Vec<Vec<u8>> {
+    let (written, read) = h2_conversation();
+    let mut recs = Vec::new();
+    for (dir, bytes) in [(OUT, &written), (IN, &read)] {
+        let (mut pos, mut i) = (0, 0);
+        while pos < bytes.len() {
+            let n = cuts[i % cuts.len()].min(bytes.len() - pos);
+            recs.push(w.transfer(dir, &bytes[pos..pos + n], 5));
+            pos += n;
+            i += 1;
+        }
+    }
+    recs
+}
+
+#[test]
+fn http2_streams_are_decoded_with_hpack_and_paired_by_stream() {
+    let mut w = Wire::new(HTTP_ROLE_CLIENT);
+    w.proto = HTTP_PROTO_HTTP2;
+    // Each frame header at a transfer's start, bodies not captured.
+    w.capture = 200;
+    let (written, read) = h2_conversation();
+    let mut recs = vec![w.transfer(OUT, &written, 5)];
+    // The read side: the frames up to the first DATA, then one DATA frame
+    // a transfer (as a server writes them), each with 200 bytes captured.
+    let first_data = read.len() - (3 * 9 + 16384 * 2 + 7232);
+    recs.push(w.transfer(IN, &read[..first_data], 5));
+    let mut pos = first_data;
+    for n in [16384, 16384, 7232] {
+        recs.push(w.transfer(IN, &read[pos..pos + 9 + n], 5));
+        pos += 9 + n;
+    }
+    recs.push(w.close());
+    let (h, xs, rows) = run(&recs);
+    let got: Vec<(&str, &str, &str, u16, &str)> = xs
+        .iter()
+        .map(|x| {
+            (
+                x.method.as_str(),
+                x.path.as_str(),
+                x.host.as_str(),
+                x.status,
+                x.protocol,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("POST", "/upload", "example.test", 503, "gRPC"),
+            ("GET", "/users/42", "example.test", 200, "HTTP/2")
+        ]
+    );
+    // Stream 1's response: its HEADERS frame and three DATA frames, 40,000
+    // bytes of payload.
+    assert!(
+        xs[1].response_bytes > 4 * 9 + 40_000 && xs[1].response_bytes < 4 * 9 + 40_000 + 20,
+        "{}",
+        xs[1].response_bytes
+    );
+    assert_eq!(rows, 2);
+    assert_eq!(h.conns.losses, conn::Losses::default(), "nothing lost");
+    // The GET's latency: from its write to the read of its last DATA frame.
+    assert!(xs[1].latency_ns > xs[0].latency_ns);
+}
+
+#[test]
+fn http2_frames_past_the_capture_give_the_connection_up_and_count_it() {
+    let mut w = Wire::new(HTTP_ROLE_CLIENT);
+    w.proto = HTTP_PROTO_HTTP2;
+    w.capture = 200;
+    // The whole read side in one transfer: the second DATA frame's header
+    // is past the 200 bytes captured.
+    let (written, read) = h2_conversation();
+    let recs = vec![
+        w.transfer(OUT, &written, 5),
+        w.transfer(IN, &read, 5),
+        w.close(),
+    ];
+    let (h, xs, _) = run(&recs);
+    // Stream 3's response ended inside the capture; stream 1's could not be followed.
+    assert_eq!(
+        xs.iter().map(|x| x.path.as_str()).collect::<Vec<_>>(),
+        vec!["/upload"]
+    );
+    assert_eq!((h.conns.losses.h2_given_up, h.conns.losses.lost), (1, 1));
+}
+
+proptest! {
+    /// Any cut of an HTTP/2 conversation into transfers, all captured,
+    /// gives the same streams.
+    #[test]
+    fn any_split_of_an_http2_conversation_gives_the_same_streams(cuts in proptest::collection::vec(1usize..3000, 1..20)) {
+        let mut w = Wire::new(HTTP_ROLE_SERVER);
+        w.proto = HTTP_PROTO_HTTP2;
+        w.capture = 4096;
+        // The server's view: it reads what the client wrote.
+        let mut recs = h2_records(&mut w, &cuts);
+        for r in &mut recs {
+            // Swap directions: the client's writes are the server's reads.
+            let at = std::mem::offset_of!(http_event, dir);
+            r[at] ^= 1;
+        }
+        let (h, xs, _) = run(&recs);
+        let got: Vec<(String, u16)> = xs.iter().map(|x| (x.path.clone(), x.status)).collect();
+        prop_assert_eq!(got, vec![("/upload".to_string(), 503), ("/users/42".to_string(), 200)]);
+        prop_assert_eq!(h.conns.losses, conn::Losses::default());
+    }
+
+    /// Bytes that are no HTTP/2 after a preface never panic the parser.
+    #[test]
+    fn arbitrary_bytes_on_an_http2_connection_never_panic(junk in proptest::collection::vec(any::<u8>(), 0..600), cut in 1usize..100) {
+        let mut w = Wire::new(HTTP_ROLE_CLIENT);
+        w.proto = HTTP_PROTO_HTTP2;
+        let mut bytes = crate::h2::PREFACE.to_vec();
+        bytes.extend(&junk);
+        let mut recs: Vec<Vec<u8>> = bytes.chunks(cut).map(|c| w.transfer(OUT, c, 1)).collect();
+        recs.extend(junk.chunks(cut).map(|c| w.transfer(IN, c, 1)).collect::<Vec<_>>());
+        let _ = run(&recs);
+    }
 }
 
 proptest! {
