@@ -487,28 +487,7 @@ fn https_between_curl_and_nginx_is_read_in_plaintext_through_openssl() {
     let www = dir.path().join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("secret.txt"), "plaintext inside TLS\n".repeat(50)).unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let st = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "openssl made no certificate");
+    let (cert, key) = certificate(dir.path());
     let port = free_port();
     let conf = nginx_conf(dir.path(), port).replace(
         &format!("listen 127.0.0.1:{port};"),
@@ -647,4 +626,152 @@ fn sampling_scales_counts_back_and_filters_keep_what_they_say() {
     assert_eq!(summary(&lines, "requests left out by the filters"), 40);
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// A self-signed certificate and key for localhost in `dir`.
+fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl made no certificate");
+    (cert, key)
+}
+
+/// HTTP/2: nginx answering curl over TLS (ALPN picks h2; several URLs on
+/// one connection, seen through the uprobes) and in cleartext (h2c with
+/// prior knowledge, a curl process per URL, seen in the socket calls).
+/// Method and path come out of HPACK-compressed header blocks; the server
+/// side must be nginx's access log (`HTTP/2.0` requests), the client side
+/// what curl says, every exchange labelled HTTP/2.
+#[test]
+fn http2_between_curl_and_nginx_is_decoded_with_tls_and_without() {
+    let _g = serial();
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(www.join("gz")).unwrap();
+    std::fs::write(www.join("hello.txt"), "hello, h2\n".repeat(100)).unwrap();
+    std::fs::write(
+        www.join("gz/text.txt"),
+        "compress me, please\n".repeat(2000),
+    )
+    .unwrap();
+    let (cert, key) = certificate(dir.path());
+    let (tls_port, h2c_port) = (free_port(), free_port());
+    let conf = nginx_conf(dir.path(), tls_port).replace(
+        &format!("listen 127.0.0.1:{tls_port};"),
+        &format!(
+            "listen 127.0.0.1:{tls_port} ssl http2;\n    listen 127.0.0.1:{h2c_port} http2;\n    ssl_certificate {};\n    ssl_certificate_key {};",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let (host, _cfg, _plugins) = http_host("");
+    let nginx = Nginx::start(dir.path(), &conf, tls_port);
+    let tls_urls = [
+        "/hello.txt",
+        "/missing",
+        "/redirect",
+        "/gz/text.txt",
+        "/hello.txt",
+    ];
+    let tls_reports = curl(
+        &["-k", "--http2", "--compressed"],
+        &tls_urls.map(|u| format!("https://127.0.0.1:{tls_port}{u}")),
+    );
+    assert_eq!(
+        tls_reports.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![200, 404, 301, 200, 200],
+        "{tls_reports:?}"
+    );
+    assert_eq!(
+        tls_reports.iter().map(|r| r.connects).sum::<u32>(),
+        1,
+        "one connection: {tls_reports:?}"
+    );
+    // curl 7.88 sends only the first of several URLs on an h2c connection
+    // made with prior knowledge: a process each.
+    let h2c_urls = ["/hello.txt", "/missing"];
+    let mut h2c_reports = Vec::new();
+    for u in h2c_urls {
+        h2c_reports.extend(curl(
+            &["--http2-prior-knowledge"],
+            &[format!("http://127.0.0.1:{h2c_port}{u}")],
+        ));
+    }
+    let (lines, err) = stop(host);
+    drop(nginx);
+    let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+    assert_eq!(
+        log.matches("HTTP/2.0\"").count(),
+        7,
+        "nginx spoke HTTP/2 each time: {log}"
+    );
+    let logged: Vec<(String, u16)> = logged_requests(&log)
+        .into_iter()
+        .map(|(p, s, _)| (p, s))
+        .collect();
+    let records: Vec<&Value> = records(&lines)
+        .into_iter()
+        .filter(|v| v["comm"] == "nginx" || v["comm"] == "curl")
+        .collect();
+    let summary = lines
+        .iter()
+        .find(|v| v["plugin"] == "http" && v["panel"] == "summary")
+        .cloned()
+        .unwrap_or_default();
+    let of = |comm: &str| -> Vec<&Value> {
+        records
+            .iter()
+            .copied()
+            .filter(|r| r["comm"] == comm)
+            .collect()
+    };
+    // nginx's side, in the order it answered (its log's order).
+    assert_eq!(
+        paths_and_statuses(&of("nginx")),
+        logged,
+        "nginx's side as its log says; {summary}; {err}"
+    );
+    let curl_rows = of("curl");
+    let (tls_rows, h2c_rows): (Vec<&Value>, Vec<&Value>) =
+        curl_rows.iter().partition(|r| r["tls"] == "yes");
+    assert_as_curl_says(&tls_rows, &tls_urls, &tls_reports);
+    assert_as_curl_says(&h2c_rows, &h2c_urls, &h2c_reports);
+    for r in &records {
+        assert_eq!(r["protocol"], "HTTP/2", "{r}");
+        assert_eq!(
+            r["host"].as_str(),
+            Some(
+                format!(
+                    "127.0.0.1:{}",
+                    if r["tls"] == "yes" {
+                        tls_port
+                    } else {
+                        h2c_port
+                    }
+                )
+                .as_str()
+            ),
+            "{r}"
+        );
+    }
 }
