@@ -42,6 +42,8 @@ SHARED_TYPE(enum http_proto);
 SHARED_TYPE(enum http_role);
 SHARED_TYPE(struct http_filter);
 SHARED_TYPE(struct http_event);
+SHARED_TYPE(enum http_h2_walk);
+SHARED_TYPE(struct http_h2_frame);
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -50,6 +52,7 @@ SHARED_TYPE(struct http_event);
 #define S_IFSOCK 0140000
 #define TCP_CLOSE 7
 #define HTTP_HDR_LEN (__builtin_offsetof(struct http_event, data))
+#define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 enum call_op {
 	CALL_NONE = 0,
@@ -71,7 +74,13 @@ struct http_call {
 	__u32 gen;
 	__u8 op;     /* enum call_op */
 	__u8 iov;    /* buf is an iovec array */
-	__u8 _pad[2];
+	__u8 tls;    /* this state is in http_tls_calls */
+	__u8 _pad;
+	/* An HTTP/2 write's frame walk, done at its entry (what the kernel is
+	 * about to take), kept for its return. */
+	__s64 h2_end;     /* where the next frame header starts, from the transfer's start (-1: lost) */
+	__u8 h2_walked;
+	__u8 _pad2[7];
 	struct http_event ev;
 };
 
@@ -88,6 +97,11 @@ struct http_conn {
 	__u16 rport;
 	__u8 laddr[16];
 	__u8 raddr[16];
+	/* HTTP/2, per direction: where its next frame header starts (bytes of
+	 * the direction before it), whether the walk lost the frames. */
+	__u64 h2_next[2];
+	__u8 h2_lost[2];
+	__u8 _pad2[6];
 };
 
 struct {
@@ -127,6 +141,29 @@ struct {
 } http_scratch SEC(".maps");
 
 DECLARE_STATS(http_counters, HTTP_STAT_MAX);
+
+/* TLS: the calls and connections of OpenSSL's uprobes (an SSL object in
+ * its process is a connection). */
+struct tls_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct http_call);
+} http_tls_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tls_key);
+	__type(value, struct http_conn);
+} http_tls_conns SEC(".maps");
+
 
 static __always_inline struct http_filter *filter(void)
 {
@@ -373,6 +410,10 @@ static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, 
 	c->ev.dir = dir;
 	c->ev.captured = 0;
 	c->ev.tail_len = 0;
+	c->ev.nframes = 0;
+	c->ev.h2_walk = HTTP_H2_NONE;
+	c->h2_walked = 0;
+	c->tls = 0;
 	/* What the kernel is about to take. */
 	if (dir == HTTP_OUT && buf && iov) {
 		c->total = copy_iov(c, f, buf, count, ~0ULL);
@@ -385,6 +426,255 @@ static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, 
 	}
 	c->ev.start_ns = bpf_ktime_get_ns();
 	c->op = CALL_DATA;
+}
+
+
+/* ---- HTTP/2: the frame headers of a transfer ----
+ * User space decodes HTTP/2 from the captured bytes, but a frame header
+ * can lie past them (a DATA frame's payload fills the capture). The walk
+ * follows the direction's frame lengths from the preface on and lists
+ * every header that starts in a transfer, read where the record's bytes
+ * are (the capture) or else from user memory: a write's at its entry, a
+ * read's at its return, as for the capture. One bpf_loop step a frame.
+ * A header cut by a transfer's end, more than HTTP_H2_FRAMES frames in a
+ * transfer, or a header in bytes not in user memory (sendfile) lose the
+ * direction's frames: counted, and user space gives the connection up
+ * when it needs them. */
+
+/* Frame positions within a transfer stay below this (a frame is at most
+ * 16 MiB, a transfer below 4 GiB). */
+#define H2_POS_MAX (1LL << 32)
+
+struct h2_walk {
+	__s64 pos;      /* the next header, from the transfer's start */
+	__u64 len;      /* bytes of the transfer */
+	__u32 n;        /* frames listed */
+	__u32 off;      /* where in data they go */
+	__u8 user;      /* user memory may be read (else the capture only) */
+	__u8 tls;
+	__u8 lost;
+	__u8 _pad[5];
+};
+
+static __always_inline struct http_call *walk_call(__u8 tls)
+{
+	return bpf_task_storage_get(tls ? (void *)&http_tls_calls : (void *)&http_calls, bpf_get_current_task_btf(), 0, 0);
+}
+
+/* Copy a frame header (9 bytes) at `pos` of the transfer into `dst`: from
+ * the capture, else from the call's buffer or iovecs. 0 on success.
+ * (Addresses as plain numbers, sizes constant: were the position a bound
+ * the verifier checks, it would track it exactly and no two steps of the
+ * walk would look alike to it.) */
+static __always_inline int header_at(struct http_call *c, const struct h2_walk *w, __u64 pos, __u8 *dst)
+{
+	struct iovec v;
+	__u64 base = 0;
+
+	if (pos + 9 > w->len)
+		return -1;
+	if (pos + 9 <= c->ev.captured)
+		return bpf_probe_read_kernel(dst, 9, (void *)((__u64)c->ev.data + pos));
+	if (!w->user || !c->buf)
+		return -1;
+	if (!c->iov)
+		return bpf_probe_read_user(dst, 9, (void *)(c->buf + pos));
+	/* The buffer holding it (a header over two buffers: not followed). */
+	for (int i = 0; i < HTTP_IOV_MAX; i++) {
+		if (i >= c->count || bpf_probe_read_user(&v, sizeof(v), (void *)(c->buf + i * sizeof(v))))
+			return -1;
+		if (pos < base + v.iov_len) {
+			if (pos + 9 > base + v.iov_len)
+				return -1;
+			return bpf_probe_read_user(dst, 9, v.iov_base + (pos - base));
+		}
+		base += v.iov_len;
+	}
+	return -1;
+}
+
+/* List a frame header at `at` (its bytes in hdr) as the i-th; false: no
+ * room. (The loop's index, not a count kept in the context: a count the
+ * verifier tracks exactly makes each step a new state to it.) */
+static __always_inline bool list_frame(struct http_call *c, struct h2_walk *w, __u32 i, __s64 at, const __u8 *hdr)
+{
+	struct http_h2_frame fr = { .at = at };
+	__u32 idx = w->off + i * sizeof(fr);
+
+	if (i >= HTTP_H2_FRAMES || idx > 2 * HTTP_CAPTURE_MAX - sizeof(fr))
+		return false;
+	__builtin_memcpy(fr.hdr, hdr, 9);
+	idx &= 2 * HTTP_CAPTURE_MAX - 1;
+	if (idx > 2 * HTTP_CAPTURE_MAX - sizeof(fr))
+		return false;
+	__builtin_memcpy(c->ev.data + idx, &fr, sizeof(fr));
+	w->n = i + 1;
+	return true;
+}
+
+static long h2_step(__u32 i, void *ctx)
+{
+	struct h2_walk *w = ctx;
+	struct http_call *c = walk_call(w->tls);
+	__u8 hdr[16] = {};
+	__s64 next;
+
+	if (!c || w->pos < 0) {
+		w->lost = 1;
+		return 1;
+	}
+	if (w->pos >= w->len)
+		return 1;
+	/* (A header cut by the transfer's end is not followed: joining its
+	 * two parts made the programs too much for the verifier.) */
+	if (header_at(c, w, w->pos, hdr) || !list_frame(c, w, i, w->pos, hdr)) {
+		w->lost = 1;
+		return 1;
+	}
+	next = w->pos + 9 + (((__u64)hdr[0] << 16) | ((__u64)hdr[1] << 8) | hdr[2]);
+	if (next > H2_POS_MAX) {
+		w->lost = 1;
+		return 1;
+	}
+	w->pos = next;
+	return 0;
+}
+
+/* Walk a transfer of w->len bytes from w->pos, where its direction's next
+ * frame header starts (from the transfer's start). The frames go after
+ * the captured bytes.
+ *
+ * A global function: the verifier checks it once, whatever path of the
+ * calling program reaches it (inlined, its loop was checked again for each
+ * and the programs grew past the verifier's limit). */
+__noinline int h2_walk_transfer(struct h2_walk *arg)
+{
+	struct http_call *c;
+	/* bpf_loop's context must be on this function's stack. */
+	struct h2_walk w;
+
+	if (!arg)
+		return 0;
+	w = *arg;
+	c = walk_call(w.tls);
+	if (!c)
+		return 0;
+	w.off = c->ev.captured;
+	w.n = 0;
+	w.lost = 0;
+	/* One more step than frames listed: the last finds the end. */
+	bpf_loop(HTTP_H2_FRAMES + 1, h2_step, &w, 0);
+	if (w.pos < (__s64)w.len)
+		w.lost = 1;
+	c->ev.nframes = w.n;
+	c->ev.frames_off = w.off;
+	c->ev.h2_walk = w.lost ? HTTP_H2_LOST : HTTP_H2_FRAMES_OK;
+	*arg = w;
+	return 0;
+}
+
+/* A write's walk at its entry, kept for its return. */
+static __always_inline void h2_walk_write(struct http_call *c, struct http_conn *conn, __u8 tls)
+{
+	struct h2_walk w = { .len = c->iov ? c->total : c->count, .user = 1, .tls = tls };
+
+	c->h2_walked = 0;
+	if (conn->proto != HTTP_PROTO_HTTP2 || conn->h2_lost[HTTP_OUT])
+		return;
+	w.pos = (__s64)(conn->h2_next[HTTP_OUT] - conn->bytes[HTTP_OUT]);
+	h2_walk_transfer(&w);
+	c->h2_walked = 1;
+	c->h2_end = w.lost ? -1 : w.pos;
+}
+
+/* A write that took t->ret bytes of those walked: the frames from there on
+ * are not listed; t->end becomes where the walk stops (-1: a header the
+ * write cut, not followed). Global for the same reason as the walk. */
+struct h2_trim {
+	__s64 ret;
+	__s64 end;
+	__u8 tls;
+	__u8 _pad[7];
+};
+
+static long trim_step(__u32 j, void *ctx)
+{
+	struct h2_trim *t = ctx;
+	struct http_call *c = walk_call(t->tls);
+	struct http_h2_frame fr;
+	__u32 idx;
+
+	if (!c || j >= c->ev.nframes)
+		return 1;
+	idx = c->ev.frames_off + j * sizeof(fr);
+	if (idx > 2 * HTTP_CAPTURE_MAX - sizeof(fr))
+		return 1;
+	idx &= 2 * HTTP_CAPTURE_MAX - 1;
+	if (idx > 2 * HTTP_CAPTURE_MAX - sizeof(fr))
+		return 1;
+	__builtin_memcpy(&fr, c->ev.data + idx, sizeof(fr));
+	if (fr.at >= t->ret) {
+		c->ev.nframes = j;
+		t->end = fr.at;
+		return 1;
+	}
+	if (fr.at + 9 > t->ret) {
+		t->end = -1;
+		return 1;
+	}
+	return 0;
+}
+
+__noinline int h2_short_write(struct h2_trim *arg)
+{
+	struct h2_trim t;
+
+	if (!arg)
+		return 0;
+	t = *arg;
+	bpf_loop(HTTP_H2_FRAMES, trim_step, &t, 0);
+	*arg = t;
+	return 0;
+}
+
+/* A transfer of `ret` bytes on an HTTP/2 connection: its walk (a read's
+ * now; a write's from its entry, cut to what was written), and where the
+ * direction's next header is. */
+static __always_inline void h2_transfer(struct http_call *c, struct http_conn *conn, __u8 dir, long ret, __u8 tls)
+{
+	struct h2_walk w = { .len = ret, .user = dir == HTTP_IN, .tls = tls };
+	__s64 end;
+
+	dir &= 1;
+	if (conn->h2_lost[dir]) {
+		c->ev.h2_walk = HTTP_H2_NONE;
+		c->ev.nframes = 0;
+		return;
+	}
+	if (dir == HTTP_OUT && c->h2_walked) {
+		__u64 walked = c->iov ? c->total : c->count;
+
+		end = c->h2_end;
+		if (end >= 0 && (__u64)ret < walked) {
+			struct h2_trim t = { .ret = ret, .end = end, .tls = tls };
+
+			h2_short_write(&t);
+			end = t.end;
+		}
+	} else {
+		/* A read, or the write that found the connection (walked in
+		 * what it captured). */
+		w.pos = (__s64)(conn->h2_next[dir] - conn->bytes[dir]);
+		h2_walk_transfer(&w);
+		end = w.lost ? -1 : w.pos;
+	}
+	if (end < 0 || c->ev.h2_walk == HTTP_H2_LOST) {
+		conn->h2_lost[dir] = 1;
+		c->ev.h2_walk = HTTP_H2_LOST;
+		stat_inc(&http_counters, HTTP_STAT_H2_WALK_LOST);
+		return;
+	}
+	conn->h2_next[dir] = conn->bytes[dir] + end;
 }
 
 /* sendmsg/recvmsg: their msghdr's iovec array. */
@@ -459,9 +749,11 @@ static __always_inline void emit(struct http_event *e)
 {
 	__u64 size = e->captured;
 
+	if (e->nframes)
+		size = e->frames_off + e->nframes * sizeof(struct http_h2_frame);
 	barrier_var(size);
-	if (size > HTTP_CAPTURE_MAX)
-		size = HTTP_CAPTURE_MAX;
+	if (size > 2 * HTTP_CAPTURE_MAX)
+		size = 2 * HTTP_CAPTURE_MAX;
 	if (bpf_ringbuf_output(&http_events, e, HTTP_HDR_LEN + size, rb_submit_flags(&http_events)))
 		stat_inc(&http_counters, HTTP_STAT_RING_FULL);
 	else
@@ -532,6 +824,11 @@ static __always_inline void stream_transfer(struct http_call *c, struct http_con
 		conn->proto = p;
 		if (conn->role == HTTP_ROLE_UNKNOWN)
 			conn->role = role;
+		/* Frames start after the preface one way, at once the other. */
+		if (p == HTTP_PROTO_HTTP2) {
+			conn->h2_next[dir] = sizeof(H2_PREFACE) - 1;
+			conn->h2_next[dir ^ 1] = 0;
+		}
 		if (sk)
 			keep_addrs(conn, sk);
 		/* Sampling by connection: a hash of its identity picks it or
@@ -557,6 +854,8 @@ static __always_inline void stream_transfer(struct http_call *c, struct http_con
 	c->ev.tls = !sk;
 	conn_addrs(&c->ev, conn);
 	bpf_get_current_comm(c->ev.comm, sizeof(c->ev.comm));
+	if (conn->proto == HTTP_PROTO_HTTP2)
+		h2_transfer(c, conn, dir, ret, !sk);
 	conn->bytes[dir] += ret;
 	emit(&c->ev);
 }
@@ -651,6 +950,8 @@ static __always_inline void conn_gone(__u64 sk, struct http_call *c)
 		e->len = 0;
 		e->captured = 0;
 		e->tail_len = 0;
+		e->nframes = 0;
+		e->h2_walk = HTTP_H2_NONE;
 		e->tgid = tid_tgid >> 32;
 		e->tid = (__u32)tid_tgid;
 		e->kind = HTTP_EV_CLOSE;
@@ -819,26 +1120,6 @@ int BPF_PROG(http_sock_state_btf, const struct sock *sk, int oldstate, int newst
  * (no socket address: the addresses are not known). The encrypted bytes on
  * the socket start no HTTP message: that connection is left alone. */
 
-struct tls_key {
-	__u64 ssl;
-	__u32 tgid;
-	__u32 _pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct http_call);
-} http_tls_calls SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tls_key);
-	__type(value, struct http_conn);
-} http_tls_conns SEC(".maps");
-
 static __always_inline struct http_call *tls_call(struct http_filter *f)
 {
 	struct http_call *c;
@@ -869,9 +1150,18 @@ static __always_inline void tls_enter(__u8 dir, __u64 ssl, __u64 buf, __u64 num)
 	c->ev.dir = dir;
 	c->ev.captured = 0;
 	c->ev.tail_len = 0;
+	c->ev.nframes = 0;
+	c->ev.h2_walk = HTTP_H2_NONE;
+	c->h2_walked = 0;
+	c->tls = 1;
 	if (dir == HTTP_OUT && buf) {
+		struct tls_key key = { .ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
+		struct http_conn *conn = bpf_map_lookup_elem(&http_tls_conns, &key);
+
 		c->ev.captured = copy_head(c, f, buf, num);
 		c->ev.tail_len = copy_tail(c, buf, num);
+		if (conn)
+			h2_walk_write(c, conn, 1);
 	}
 	c->ev.start_ns = bpf_ktime_get_ns();
 	c->op = CALL_DATA;

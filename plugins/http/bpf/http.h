@@ -14,6 +14,10 @@
  * is taken for another protocol and left alone. */
 #define HTTP_CLASSIFY_TRIES 8
 
+/* HTTP/2 frame headers a transfer's record can list (more: the walk is
+ * lost for that direction). */
+#define HTTP_H2_FRAMES 32
+
 enum http_stat_idx {
 	HTTP_STAT_RING_FULL = 0,      /* transfers not streamed: ring full */
 	HTTP_STAT_CONN_INSERTED = 1,  /* connections followed */
@@ -22,7 +26,8 @@ enum http_stat_idx {
 	HTTP_STAT_TRANSFERS = 4,      /* transfers streamed */
 	HTTP_STAT_OTHER = 5,          /* connections found to speak something else */
 	HTTP_STAT_UNSAMPLED = 6,      /* HTTP connections left out by sampling */
-	HTTP_STAT_MAX = 7,
+	HTTP_STAT_H2_WALK_LOST = 7,   /* HTTP/2 directions whose frames the kernel lost */
+	HTTP_STAT_MAX = 8,
 };
 
 /* Direction of a transfer, as the traced process sees it. */
@@ -51,6 +56,22 @@ enum http_role {
 	HTTP_ROLE_SERVER = 2,
 };
 
+/* What the kernel's walk of an HTTP/2 direction's frames says of a
+ * transfer. */
+enum http_h2_walk {
+	HTTP_H2_NONE = 0,   /* not walked (HTTP/1, or lost before) */
+	HTTP_H2_FRAMES_OK = 1, /* frames lists every frame header that starts in it */
+	HTTP_H2_LOST = 2,   /* the walk lost the frames here */
+};
+
+/* An HTTP/2 frame header found by following frame lengths from the
+ * connection's start: so headers past the capture are known too. */
+struct http_h2_frame {
+	__s32 at;      /* its first byte, from the transfer's start (negative: it began in the transfer before) */
+	__u8 hdr[9];
+	__u8 _pad[3];
+};
+
 struct http_filter {
 	struct proc_filter proc;
 	struct uid_filter uid;
@@ -61,7 +82,8 @@ struct http_filter {
 };
 
 /* One transfer on a followed connection (ring http_events), or its close.
- * Only the first `captured` bytes of data are sent. */
+ * Only the first `captured` bytes of data are sent (and, on HTTP/2, the
+ * frame headers after them). */
 struct http_event {
 	__u64 start_ns;     /* the call's entry */
 	__u64 end_ns;       /* its return */
@@ -80,13 +102,16 @@ struct http_event {
 	__u8 family;        /* AF_INET, AF_INET6; 0: not known (TLS) */
 	__u8 tail_len;      /* bytes in tail: the transfer's last ones (0: none or not known) */
 	__u8 tls;           /* plaintext of a TLS connection (OpenSSL): conn is the SSL object */
-	__u8 _pad;
+	__u8 h2_walk;       /* enum http_h2_walk */
+	__u16 nframes;      /* HTTP/2: struct http_h2_frame in data from frames_off */
+	__u16 frames_off;
 	__u8 laddr[16];
 	__u8 raddr[16];
 	__u8 tail[HTTP_TAIL_LEN];
 	char comm[16];
 	/* Twice the capture: a copy into it at any offset below the capture
-	 * stays inside, as the verifier can see. */
+	 * stays inside, as the verifier can see (HTTP/2 frame headers go after
+	 * the captured bytes). */
 	__u8 data[2 * HTTP_CAPTURE_MAX];
 };
 

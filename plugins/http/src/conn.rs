@@ -2,7 +2,7 @@
 //! matched with their responses in order (a queue per connection: HTTP/1
 //! answers in order, pipelined or not), whole exchanges out.
 
-use crate::h2::{FrameStream, H2Event, Streams};
+use crate::h2::{FrameStream, H2Event, KernelFrames, Streams};
 use crate::stream::{framing, Body, Event, Head, Segment, Side, Stream};
 use crate::types::*;
 use std::collections::{HashMap, VecDeque};
@@ -148,11 +148,22 @@ impl Conns {
 
     /// One record from the kernel; completed exchanges are pushed to `out`.
     pub fn on_event(&mut self, e: &http_event, data: &[u8], out: &mut Vec<Exchange>) {
+        self.on_event_with(e, data, &KernelFrames::default(), out)
+    }
+
+    /// The same, with the HTTP/2 frame headers the kernel listed.
+    pub fn on_event_with(
+        &mut self,
+        e: &http_event,
+        data: &[u8],
+        frames: &KernelFrames,
+        out: &mut Vec<Exchange>,
+    ) {
         // A socket is one connection whoever uses it; an SSL object is an
         // address in its own process.
         let key = (e.conn, if e.tls != 0 { e.tgid } else { 0 });
         if e.proto == HTTP_PROTO_HTTP2 as u8 {
-            return self.on_h2(key, e, data, out);
+            return self.on_h2(key, e, data, frames, out);
         }
         if e.kind == HTTP_EV_CLOSE as u8 {
             if let Some(c) = self.conns.remove(&key) {
@@ -346,7 +357,14 @@ impl Conns {
     }
 
     /// A record of an HTTP/2 connection.
-    fn on_h2(&mut self, key: (u64, u32), e: &http_event, data: &[u8], out: &mut Vec<Exchange>) {
+    fn on_h2(
+        &mut self,
+        key: (u64, u32),
+        e: &http_event,
+        data: &[u8],
+        frames: &KernelFrames,
+        out: &mut Vec<Exchange>,
+    ) {
         if e.kind == HTTP_EV_CLOSE as u8 {
             if let Some(mut c) = self.h2.remove(&key) {
                 self.finish_h2(&mut c);
@@ -403,7 +421,7 @@ impl Conns {
             last_ns: e.end_ns,
         };
         let mut events = Vec::new();
-        c.dirs[dir].feed(seg, &mut events);
+        c.dirs[dir].feed(seg, frames, &mut events);
         // Requests are what the client writes.
         let requests = (dir == HTTP_OUT as usize) != c.server;
         let comm = tracer_plugin_kit::c_str(&e.comm);

@@ -74,11 +74,32 @@ pub enum H2Event {
     Lost,
 }
 
+/// The frame headers the kernel found in a transfer by following frame
+/// lengths (so also those past the capture).
+#[derive(Debug, Clone, Default)]
+pub struct KernelFrames {
+    /// The list has every header that starts in the transfer.
+    pub complete: bool,
+    /// (first byte from the transfer's start, negative: begun in the one
+    /// before; the header).
+    pub list: Vec<(i64, [u8; 9])>,
+}
+
+impl KernelFrames {
+    fn at(&self, at: i64) -> Option<[u8; 9]> {
+        self.list.iter().find(|(a, _)| *a == at).map(|(_, h)| *h)
+    }
+}
+
 /// One direction's frames.
 pub struct FrameStream {
     preface_left: u64,
     next: u64,
+    /// The frame header in progress: its bytes known, how many of its bytes
+    /// have passed, whether all that passed are known.
     hdr: Vec<u8>,
+    hdr_seen: usize,
+    hdr_known: bool,
     hdr_first_ns: u64,
     frame: Option<Frame>,
     left: u64,
@@ -100,6 +121,8 @@ impl FrameStream {
             preface_left: if preface { PREFACE.len() as u64 } else { 0 },
             next: 0,
             hdr: Vec::with_capacity(9),
+            hdr_seen: 0,
+            hdr_known: true,
             hdr_first_ns: 0,
             frame: None,
             left: 0,
@@ -125,7 +148,8 @@ impl FrameStream {
         self.fragments = Vec::new();
     }
 
-    pub fn feed(&mut self, seg: Segment, out: &mut Vec<H2Event>) {
+    /// Feed one transfer (`kernel`: the frame headers the kernel listed in it).
+    pub fn feed(&mut self, seg: Segment, kernel: &KernelFrames, out: &mut Vec<H2Event>) {
         if self.lost {
             return;
         }
@@ -150,32 +174,45 @@ impl FrameStream {
                 continue;
             }
             let Some(frame) = self.frame else {
-                // A frame header, perhaps over two transfers.
-                if avail.is_empty() {
-                    return self.lose(out);
-                }
-                if self.hdr.is_empty() {
+                // A frame header, perhaps over two transfers, its bytes
+                // captured or else listed by the kernel.
+                if self.hdr_seen == 0 {
+                    self.hdr.clear();
+                    self.hdr_known = true;
                     self.hdr_first_ns = if pos == 0 { seg.first_ns } else { seg.last_ns };
                 }
-                let take = (9 - self.hdr.len()).min(avail.len());
-                self.hdr.extend_from_slice(&avail[..take]);
+                let start = pos as i64 - self.hdr_seen as i64;
+                let take = (9 - self.hdr_seen).min(rest as usize);
+                if self.hdr_known && avail.len() >= take {
+                    self.hdr.extend_from_slice(&avail[..take]);
+                } else {
+                    self.hdr_known = false;
+                }
+                self.hdr_seen += take;
                 pos += take as u64;
-                if self.hdr.len() == 9 {
-                    let h = &self.hdr;
-                    let f = Frame {
-                        len: u32::from_be_bytes([0, h[0], h[1], h[2]]),
-                        kind: h[3],
-                        flags: h[4],
-                        stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
-                        first_ns: self.hdr_first_ns,
-                    };
-                    self.hdr.clear();
-                    self.frame = Some(f);
-                    self.left = f.len as u64;
-                    self.payload.clear();
-                    if self.left == 0 {
-                        self.complete(seg.last_ns, out);
+                if self.hdr_seen < 9 {
+                    continue;
+                }
+                if !self.hdr_known {
+                    match kernel.at(start) {
+                        Some(h) => self.hdr = h.to_vec(),
+                        None => return self.lose(out),
                     }
+                }
+                self.hdr_seen = 0;
+                let h = &self.hdr;
+                let f = Frame {
+                    len: u32::from_be_bytes([0, h[0], h[1], h[2]]),
+                    kind: h[3],
+                    flags: h[4],
+                    stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
+                    first_ns: self.hdr_first_ns,
+                };
+                self.frame = Some(f);
+                self.left = f.len as u64;
+                self.payload.clear();
+                if self.left == 0 {
+                    self.complete(seg.last_ns, out);
                 }
                 continue;
             };

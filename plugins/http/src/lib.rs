@@ -150,6 +150,7 @@ pub fn descriptor() -> PluginDescriptor {
             c(HTTP_STAT_TRANSFERS, "transfers streamed", false),
             c(HTTP_STAT_OTHER, "connections of other protocols", false),
             c(HTTP_STAT_UNSAMPLED, "HTTP connections not sampled", false),
+            c(HTTP_STAT_H2_WALK_LOST, "HTTP/2 directions whose frames the kernel lost", false),
         ]
         .into(),
         polled_maps: vec!["http_counters".into()].into(),
@@ -209,8 +210,10 @@ impl NativeTracer for Http {
             ));
         };
         let payload = &data[hdr..];
+        let frames = h2_frames(&e, payload);
         self.exchanges.clear();
-        self.conns.on_event(&e, payload, &mut self.exchanges);
+        self.conns
+            .on_event_with(&e, payload, &frames, &mut self.exchanges);
         if !self.filters.is_empty() {
             let before = self.exchanges.len();
             let f = &self.filters;
@@ -311,6 +314,26 @@ impl NativeTracer for Http {
 /// its data, after it).
 fn record_header(data: &[u8]) -> Option<http_event> {
     tracer_plugin_kit::read_prefix::<http_event>(data, std::mem::offset_of!(http_event, data))
+}
+
+/// The HTTP/2 frame headers a record lists after its captured bytes.
+fn h2_frames(e: &http_event, payload: &[u8]) -> h2::KernelFrames {
+    let size = std::mem::size_of::<http_h2_frame>();
+    let mut list = Vec::new();
+    let start = e.frames_off as usize;
+    for i in 0..e.nframes as usize {
+        let Some(b) = payload.get(start + i * size..start + (i + 1) * size) else {
+            break;
+        };
+        let at = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        let mut hdr = [0u8; 9];
+        hdr.copy_from_slice(&b[4..13]);
+        list.push((at as i64, hdr));
+    }
+    h2::KernelFrames {
+        complete: e.h2_walk == HTTP_H2_FRAMES_OK as u8 && list.len() == e.nframes as usize,
+        list,
+    }
 }
 
 export_tracer!(Http::default);
