@@ -36,6 +36,18 @@ impl Wire {
     /// One transfer of `bytes` in direction `dir` taking `ns`: the record
     /// bytes as the ring holds them (header, then the captured head).
     fn transfer(&mut self, dir: u32, bytes: &[u8], ns: u64) -> Vec<u8> {
+        self.transfer_listing(dir, bytes, ns, &[])
+    }
+
+    /// The same, the record listing HTTP/2 frame headers (at, header) after
+    /// the captured bytes, as the kernel's walk does.
+    fn transfer_listing(
+        &mut self,
+        dir: u32,
+        bytes: &[u8],
+        ns: u64,
+        frames: &[(i32, [u8; 9])],
+    ) -> Vec<u8> {
         let mut e = http_event {
             start_ns: self.now,
             end_ns: self.now + ns,
@@ -63,9 +75,22 @@ impl Wire {
         e.tail_len = tail.len() as u8;
         self.offsets[dir as usize] += bytes.len() as u64;
         self.now += ns + 10;
+        if !frames.is_empty() {
+            e.nframes = frames.len() as u16;
+            e.frames_off = cap as u16;
+            e.h2_walk = HTTP_H2_FRAMES_OK as u8;
+        }
         let hdr = std::mem::offset_of!(http_event, data);
         let mut rec = bytes_of(&e)[..hdr].to_vec();
         rec.extend_from_slice(&bytes[..cap]);
+        for (at, h) in frames {
+            let f = http_h2_frame {
+                at: *at,
+                hdr: *h,
+                ..Default::default()
+            };
+            rec.extend_from_slice(bytes_of(&f));
+        }
         rec
     }
 
@@ -537,6 +562,42 @@ fn http2_frames_past_the_capture_give_the_connection_up_and_count_it() {
         vec!["/upload"]
     );
     assert_eq!((h.conns.losses.h2_given_up, h.conns.losses.lost), (1, 1));
+}
+
+/// Where each frame header of `bytes` (frames from its start) is.
+fn frame_headers(bytes: &[u8]) -> Vec<(i32, [u8; 9])> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 9 <= bytes.len() {
+        let mut h = [0u8; 9];
+        h.copy_from_slice(&bytes[pos..pos + 9]);
+        out.push((pos as i32, h));
+        pos += 9 + u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
+    }
+    out
+}
+
+#[test]
+fn http2_frames_past_the_capture_are_followed_where_the_kernel_lists_them() {
+    let mut w = Wire::new(HTTP_ROLE_CLIENT);
+    w.proto = HTTP_PROTO_HTTP2;
+    w.capture = 200;
+    let (written, read) = h2_conversation();
+    // All the read side in one transfer, only its first 200 bytes captured:
+    // the DATA frames' headers come from the kernel's list.
+    let recs = vec![
+        w.transfer(OUT, &written, 5),
+        w.transfer_listing(IN, &read, 5, &frame_headers(&read)),
+        w.close(),
+    ];
+    let (h, xs, _) = run(&recs);
+    assert_eq!(
+        xs.iter()
+            .map(|x| (x.path.as_str(), x.status))
+            .collect::<Vec<_>>(),
+        vec![("/upload", 503), ("/users/42", 200)]
+    );
+    assert_eq!(h.conns.losses, conn::Losses::default());
 }
 
 proptest! {
