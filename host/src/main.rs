@@ -93,8 +93,8 @@ pub(crate) fn selection(cli: &Cli, cfg: &Config, session: &Session) -> (Vec<usiz
 
 /// `[plugins.NAME]` tables for no loaded plugin: a typo there would leave the
 /// filter the user asked for unapplied. A name close to a loaded plugin's is an
-/// error naming that plugin; another is said once (the plugin may be dropped in
-/// later).
+/// error naming that plugin (unless `enabled` names it too); another is said
+/// once (the plugin may be dropped in later).
 fn check_plugin_tables(cfg: &Config, file: &str, session: &Session) -> anyhow::Result<()> {
     let loaded: Vec<&str> = session.slots.iter().map(|s| s.name()).collect();
     for (name, table) in &cfg.plugins {
@@ -106,7 +106,10 @@ fn check_plugin_tables(cfg: &Config, file: &str, session: &Session) -> anyhow::R
             }
             continue;
         }
-        match tracer_core::text::closest(name, loaded.iter().copied(), 2) {
+        // A name the config's own `enabled` list gives is meant (the
+        // built-in file names `http`, two edits from `tcp`).
+        let meant = cfg.enabled.iter().any(|e| e == name);
+        match tracer_core::text::closest(name, loaded.iter().copied(), 2).filter(|_| !meant) {
             Some(l) => bail!("{file}: key `plugins.{name}`: no plugin named {name:?} is loaded; did you mean `plugins.{l}`?"),
             None => tracing::warn!("{file}: key `plugins.{name}`: no plugin named {name:?} is loaded (loaded: {}); its settings wait for it", loaded.join(", ")),
         }

@@ -62,7 +62,15 @@ fn print_config_merges_file_environment_and_command_line_with_plugin_defaults() 
             "-p reaches {name}:\n{out}"
         );
     }
-    for name in ["open", "block", "fileio", "pagecache", "faults", "memory"] {
+    for name in [
+        "open",
+        "block",
+        "fileio",
+        "pagecache",
+        "faults",
+        "memory",
+        "http",
+    ] {
         assert_eq!(p[name]["uid"].as_integer(), Some(1000), "-u reaches {name}");
     }
     assert_eq!(

@@ -30,6 +30,7 @@ pub const TRACERS: &[&str] = &[
     "pagecache",
     "faults",
     "memory",
+    "http",
 ];
 const METRICS_PORT: u16 = 19492;
 const OTLP_PORT: u16 = 19494;

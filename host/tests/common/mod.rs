@@ -231,7 +231,7 @@ pub fn workload_bin() -> PathBuf {
 }
 
 /// Every tracer the repository ships, as the default config enables them.
-pub const ALL_TRACERS: [&str; 10] = [
+pub const ALL_TRACERS: [&str; 11] = [
     "open",
     "syscall_latency",
     "sched",
@@ -242,6 +242,7 @@ pub const ALL_TRACERS: [&str; 10] = [
     "pagecache",
     "faults",
     "memory",
+    "http",
 ];
 
 pub fn staged_plugin(name: &str) -> PathBuf {

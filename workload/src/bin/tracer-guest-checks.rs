@@ -1020,6 +1020,7 @@ fn main() {
         "pagecache",
         "faults",
         "memory",
+        "http",
     ];
     let r = Host::start(&ctx, &all, "")
         .and_then(|h| h.stop())
