@@ -176,8 +176,18 @@ fn assert_as_curl_says(rows: &[&Value], urls: &[&str], reports: &[CurlReport]) {
     }
 }
 
-/// python's http.server on a port the kernel picks (it prints it).
-fn python_server(www: &std::path::Path, stderr: Stdio) -> (std::process::Child, u16) {
+/// python's http.server on a port the kernel picks (it prints it); killed
+/// when dropped, so a test that fails leaves no server behind.
+struct PythonServer(std::process::Child);
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn python_server(www: &std::path::Path, stderr: Stdio) -> (PythonServer, u16) {
     let mut server = Command::new(python())
         .args(["-c", SERVER, www.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -188,6 +198,7 @@ fn python_server(www: &std::path::Path, stderr: Stdio) -> (std::process::Child, 
     BufReader::new(server.stdout.take().unwrap())
         .read_line(&mut port)
         .unwrap();
+    let server = PythonServer(server);
     let port: u16 = port
         .trim()
         .parse()
@@ -236,10 +247,9 @@ fn requests_of_curl_and_bash_to_python_http_server_are_counted_as_the_server_log
     let st = Command::new("bash").args(["-c", &bash]).status().unwrap();
     assert!(st.success());
     let (lines, _) = stop(host);
-    let _ = server.kill();
+    let _ = server.0.kill();
     let mut log = String::new();
-    let _ = std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut log);
-    let _ = server.wait();
+    let _ = std::io::Read::read_to_string(&mut server.0.stderr.take().unwrap(), &mut log);
 
     // The server's own log: `"GET /path HTTP/1.1" STATUS -` per request.
     let mut logged: BTreeMap<(String, u16), u64> = BTreeMap::new();
@@ -558,7 +568,7 @@ fn sampling_scales_counts_back_and_filters_keep_what_they_say() {
     assert_root();
     let www = tempfile::tempdir().unwrap();
     std::fs::write(www.path().join("hello.txt"), "hi\n").unwrap();
-    let (mut server, port) = python_server(www.path(), Stdio::null());
+    let (server, port) = python_server(www.path(), Stdio::null());
     let run = |settings: &str| -> (Vec<Value>, String) {
         let (host, _cfg, _plugins) = http_host(&format!("ports = [{port}]\n{settings}"));
         for i in 0..40 {
@@ -624,8 +634,7 @@ fn sampling_scales_counts_back_and_filters_keep_what_they_say() {
         .collect();
     assert_eq!(statuses, vec![404; 40], "the 20 misses, from both ends");
     assert_eq!(summary(&lines, "requests left out by the filters"), 40);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }
 
 /// A self-signed certificate and key for localhost in `dir`.
@@ -794,4 +803,107 @@ fn http2_between_curl_and_nginx_is_decoded_with_tls_and_without() {
             "{r}"
         );
     }
+}
+
+/// wrk's Lua script: three requests written together each time (HTTP/1.1
+/// pipelining: the second and third sent before the first is answered),
+/// a connection waiting 5 ms between batches; at the end wrk says how many
+/// responses it read and how many were not 2xx or 3xx.
+const PIPELINE_LUA: &str = r#"
+init = function(args)
+  req = wrk.format(nil, "/hello.txt") .. wrk.format(nil, "/missing") .. wrk.format(nil, "/hello.txt")
+end
+request = function() return req end
+delay = function() return 5 end
+done = function(summary, latency, requests)
+  io.write(string.format("responses %d non2xx3xx %d\n", summary.requests, summary.errors.status))
+end
+"#;
+
+/// Pipelining: wrk sends three requests in one write on four keep-alive
+/// connections to nginx for two seconds. The server side must be nginx's
+/// access log exactly (each path and status counted), the client side the
+/// responses wrk read and the errors it counted, and no message given up.
+/// wrk reads the three answers (1.3 KB) in one read: capture_bytes is 4096
+/// so that all three heads are in the bytes captured (at the default 1024,
+/// the third head is past them and that response is given up, counted).
+#[test]
+fn pipelined_requests_of_wrk_pair_as_nginx_logs_them_and_wrk_counts_them() {
+    let _g = serial();
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("hello.txt"), "pipelined\n".repeat(30)).unwrap();
+    let script = dir.path().join("pipeline.lua");
+    std::fs::write(&script, PIPELINE_LUA).unwrap();
+    let port = free_port();
+    let (host, _cfg, _plugins) = http_host(&format!("ports = [{port}]\ncapture_bytes = 4096"));
+    let nginx = Nginx::start(dir.path(), &nginx_conf(dir.path(), port), port);
+    let out = Command::new("wrk")
+        .args(["-t1", "-c4", "-d2s", "-s"])
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (responses, errors): (u64, u64) = said
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 4 && f[0] == "responses")
+                .then(|| (f[1].parse().unwrap(), f[3].parse().unwrap()))
+        })
+        .unwrap_or_else(|| panic!("wrk said {said}"));
+    assert!(responses > 100, "wrk said {said}");
+    // nginx has written its log lines once wrk's connections are closed.
+    drop(nginx);
+    let (lines, err) = stop(host);
+    let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+    let mut logged: BTreeMap<(String, u16), u64> = BTreeMap::new();
+    for (path, status, _) in logged_requests(&log) {
+        *logged.entry((path, status)).or_default() += 1;
+    }
+    let records = records(&lines);
+    let count = |comm: &str| -> BTreeMap<(String, u16), u64> {
+        let mut m = BTreeMap::new();
+        for r in records.iter().filter(|r| r["comm"] == comm) {
+            *m.entry((
+                r["path"].as_str().unwrap().to_string(),
+                r["status"].as_u64().unwrap() as u16,
+            ))
+            .or_default() += 1;
+        }
+        m
+    };
+    let summary = lines
+        .iter()
+        .find(|v| v["plugin"] == "http" && v["panel"] == "summary")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        count("nginx"),
+        logged,
+        "nginx's side as its log says; {summary}; {err}"
+    );
+    let wrk = count("wrk");
+    assert_eq!(
+        wrk.values().sum::<u64>(),
+        responses,
+        "wrk's side: the responses wrk read; {summary}"
+    );
+    assert_eq!(
+        wrk.get(&("/missing".to_string(), 404))
+            .copied()
+            .unwrap_or(0),
+        errors,
+        "the 404s wrk counted"
+    );
+    let given_up = summary["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with("messages given up"))
+        .unwrap();
+    assert_eq!(given_up["value"], 0, "{summary}");
 }
