@@ -45,14 +45,24 @@ s.serve_forever()
 /// The host running the http plugin alone, headless JSON, with `settings`
 /// under `[plugins.http]`; returns once it runs.
 fn http_host(settings: &str) -> (Host, tempfile::TempDir, tempfile::TempDir) {
+    host_with(&["http"], settings)
+}
+
+/// The host running `plugins` (http among them), as http_host does.
+fn host_with(plugins: &[&str], settings: &str) -> (Host, tempfile::TempDir, tempfile::TempDir) {
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = cfg_dir.path().join("http.toml");
+    let enabled: Vec<String> = plugins.iter().map(|p| format!("{p:?}")).collect();
     std::fs::write(
         &cfg,
-        format!("plugins_dir = \"unused\"\nenabled = [\"http\"]\n[plugins.http]\n{settings}\n"),
+        format!(
+            "plugins_dir = \"unused\"\nenabled = [{}]\n[plugins.http]\n{settings}\n",
+            enabled.join(", ")
+        ),
     )
     .unwrap();
-    let dir = plugin_dir(&[staged_plugin("http")]);
+    let staged: Vec<_> = plugins.iter().map(|p| staged_plugin(p)).collect();
+    let dir = plugin_dir(&staged);
     let mut host = Host::spawn(
         &[
             "--config",
@@ -65,7 +75,9 @@ fn http_host(settings: &str) -> (Host, tempfile::TempDir, tempfile::TempDir) {
         ],
         &[],
     );
-    host.wait_for_stderr("tracer-host: http running");
+    for p in plugins {
+        host.wait_for_stderr(&format!("tracer-host: {p} running"));
+    }
     (host, cfg_dir, dir)
 }
 
@@ -906,4 +918,82 @@ fn pipelined_requests_of_wrk_pair_as_nginx_logs_them_and_wrk_counts_them() {
         .find(|c| c["name"].as_str().unwrap().starts_with("messages given up"))
         .unwrap();
     assert_eq!(given_up["value"], 0, "{summary}");
+}
+
+/// The link to the tcp tracer: with both running, each of curl's requests
+/// (over plain HTTP, and over TLS, whose socket is found from the socket
+/// calls made inside OpenSSL's calls) names the local and remote address of
+/// a connection the tcp tracer saw curl open and close, and nginx's side
+/// names the same pair the other way round.
+#[test]
+fn each_request_names_the_connection_the_tcp_tracer_shows() {
+    let _g = serial();
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("a.txt"), "linked\n".repeat(20)).unwrap();
+    let (cert, key) = certificate(dir.path());
+    let (port, tls_port) = (free_port(), free_port());
+    let conf = nginx_conf(dir.path(), port).replace(
+        &format!("listen 127.0.0.1:{port};"),
+        &format!(
+            "listen 127.0.0.1:{port};\n    listen 127.0.0.1:{tls_port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let (host, _cfg, _plugins) = host_with(&["http", "tcp"], "");
+    let nginx = Nginx::start(dir.path(), &conf, port);
+    let plain = curl(&[], &[format!("http://127.0.0.1:{port}/a.txt")]);
+    let tls = curl(&["-k"], &[format!("https://127.0.0.1:{tls_port}/a.txt")]);
+    assert_eq!((plain[0].status, tls[0].status), (200, 200));
+    drop(nginx);
+    let (lines, err) = stop(host);
+    // The tcp tracer's closed connections: (comm, local, remote).
+    let endpoint = |a: &Value, p: &Value| -> String {
+        let a = a.as_str().unwrap();
+        if a.contains(':') {
+            format!("[{a}]:{p}")
+        } else {
+            format!("{a}:{p}")
+        }
+    };
+    let tcp: Vec<(String, String, String)> = lines
+        .iter()
+        .filter(|v| v["type"] == "tcp_closed")
+        .map(|v| {
+            (
+                v["comm"].as_str().unwrap().to_string(),
+                endpoint(&v["laddr"], &v["lport"]),
+                endpoint(&v["raddr"], &v["rport"]),
+            )
+        })
+        .collect();
+    let http: Vec<&Value> = records(&lines)
+        .into_iter()
+        .filter(|r| r["comm"] == "curl" || r["comm"] == "nginx")
+        .collect();
+    assert_eq!(http.len(), 4, "two requests, both ends: {err}");
+    for r in &http {
+        let (local, remote) = (r["local"].as_str(), r["remote"].as_str());
+        let (Some(local), Some(remote)) = (local, remote) else {
+            panic!("no addresses: {r}")
+        };
+        let served = if r["tls"] == "yes" { tls_port } else { port };
+        let server_end = format!("127.0.0.1:{served}");
+        // curl's connection as the tcp tracer saw it (it names the client
+        // end: the connecting process).
+        let (client, server) = if r["side"] == "server" {
+            (remote, local)
+        } else {
+            (local, remote)
+        };
+        assert_eq!(server, server_end, "{r}");
+        assert!(
+            tcp.iter()
+                .any(|(comm, l, rm)| comm == "curl" && l == client && rm == server),
+            "{r} among the tcp tracer's connections {tcp:?}"
+        );
+    }
 }

@@ -375,6 +375,8 @@ static __always_inline __u64 copy_iov(struct http_call *c, const struct http_fil
 	return w.done;
 }
 
+static __always_inline void tls_link(struct sock *sk);
+
 /* A data call's entry: `buf` is the buffer, or with `iov` an iovec array
  * of `count` buffers (msghdr calls pass their msg_iov). */
 static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, __u8 iov)
@@ -388,6 +390,7 @@ static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, 
 	c = call_on(f, fd);
 	if (!c)
 		return;
+	tls_link((struct sock *)c->sk);
 	conn = bpf_map_lookup_elem(&http_conns, &c->sk);
 	if (conn && conn->proto == HTTP_PROTO_OTHER)
 		return;
@@ -734,7 +737,28 @@ static __always_inline void keep_addrs(struct http_conn *conn, struct sock *sk)
 	}
 }
 
-/* A record's addresses: those kept for its connection (zero for TLS). */
+/* A socket call made inside OpenSSL's SSL_read or SSL_write (the thread's
+ * TLS call in flight): the socket under that SSL object. Its addresses are
+ * kept for the TLS connection, so its records carry them as plain ones do
+ * (OpenSSL's structures, which hold the fd, differ between versions; the
+ * call in flight does not). */
+static __always_inline void tls_link(struct sock *sk)
+{
+	struct http_call *t = bpf_task_storage_get(&http_tls_calls, bpf_get_current_task_btf(), 0, 0);
+	struct tls_key key = {};
+	struct http_conn *conn;
+
+	if (!t || t->op != CALL_DATA)
+		return;
+	key.ssl = t->sk;
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	conn = conn_in(&http_tls_conns, &key);
+	if (conn && !conn->family)
+		keep_addrs(conn, sk);
+}
+
+/* A record's addresses: those kept for its connection (zero for TLS until
+ * a socket call inside an SSL call names its socket). */
 static __always_inline void conn_addrs(struct http_event *e, const struct http_conn *conn)
 {
 	e->family = conn->family;

@@ -99,7 +99,7 @@ struct http_event {
 	__u8 kind;          /* enum http_kind */
 	__u8 role;          /* enum http_role */
 	__u8 proto;         /* enum http_proto */
-	__u8 family;        /* AF_INET, AF_INET6; 0: not known (TLS) */
+	__u8 family;        /* AF_INET, AF_INET6; 0: not known (TLS, before its socket is seen) */
 	__u8 tail_len;      /* bytes in tail: the transfer's last ones (0: none or not known) */
 	__u8 tls;           /* plaintext of a TLS connection (OpenSSL): conn is the SSL object */
 	__u8 h2_walk;       /* enum http_h2_walk */

@@ -15,7 +15,8 @@ pub struct Exchange {
     pub comm: String,
     /// This process is the server (it read the request).
     pub server: bool,
-    /// Not known for TLS (the SSL object is followed, not its socket).
+    /// For TLS, known once a socket call inside an SSL call names the
+    /// socket under the SSL object.
     pub local: Option<SocketAddr>,
     pub remote: Option<SocketAddr>,
     /// Plaintext read from OpenSSL's calls.
@@ -220,6 +221,13 @@ impl Conns {
         }
         let c = self.conns.get_mut(&key).expect("inserted above");
         c.last_ns = e.end_ns;
+        if c.local.is_none() {
+            // TLS: the socket under the SSL object seen since.
+            (c.local, c.remote) = (
+                addr(e.family, &e.laddr, e.lport),
+                addr(e.family, &e.raddr, e.rport),
+            );
+        }
         if c.upgraded {
             return;
         }
@@ -404,6 +412,12 @@ impl Conns {
         }
         let c = self.h2.get_mut(&key).expect("inserted above");
         c.last_ns = e.end_ns;
+        if c.local.is_none() {
+            (c.local, c.remote) = (
+                addr(e.family, &e.laddr, e.lport),
+                addr(e.family, &e.raddr, e.rport),
+            );
+        }
         if c.given_up {
             return;
         }
