@@ -6,8 +6,8 @@
 use crate::kernel_features::{self, AttachKind};
 use crate::libbpf_log;
 use libbpf_rs::{ErrorKind, Link, MapCore, MapFlags, Object, ObjectBuilder};
-use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd};
+use std::collections::HashMap;
 use tracer_plugin_api::{AttachAlternative, PluginDescriptor, ProgramRef};
 
 /// What was chosen for one probe, and why the better alternatives were not.
@@ -79,10 +79,7 @@ impl BpfRuntime {
             .unwrap_or_default();
         Ok(vals
             .iter()
-            .filter_map(|v| {
-                v.get(..8)
-                    .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
-            })
+            .filter_map(|v| v.get(..8).map(|b| u64::from_ne_bytes(b.try_into().unwrap())))
             .sum())
     }
 
@@ -104,10 +101,7 @@ impl BpfRuntime {
         let mut per_key = 1u32;
         for key in m.keys() {
             if percpu {
-                if let Some(vals) = m
-                    .lookup_percpu(&key, MapFlags::ANY)
-                    .map_err(|e| e.to_string())?
-                {
+                if let Some(vals) = m.lookup_percpu(&key, MapFlags::ANY).map_err(|e| e.to_string())? {
                     per_key = vals.len() as u32;
                     out.push((key, vals.concat()));
                 }
@@ -137,16 +131,12 @@ fn write_config(object: &Object, map: &str, bytes: &[u8]) -> Result<(), String> 
 
 /// Why the plugin's BPF object could not be opened.
 fn object_error(e: &libbpf_rs::Error) -> String {
-    kernel_features::fd_exhaustion_hint(&e.to_string())
-        .unwrap_or_else(|| format!("the plugin's BPF object is not a valid BPF ELF object: {e}"))
+    kernel_features::fd_exhaustion_hint(&e.to_string()).unwrap_or_else(|| format!("the plugin's BPF object is not a valid BPF ELF object: {e}"))
 }
 
 /// The program a failed load names in libbpf's log (`prog 'name': ...`).
 fn failed_program(log: &[String]) -> Option<String> {
-    log.iter()
-        .rev()
-        .find_map(|l| l.split("prog '").nth(1).and_then(|r| r.split('\'').next()))
-        .map(str::to_string)
+    log.iter().rev().find_map(|l| l.split("prog '").nth(1).and_then(|r| r.split('\'').next())).map(str::to_string)
 }
 
 /// Why an alternative could not be loaded or attached: typed, so the caller
@@ -165,20 +155,12 @@ pub enum AttemptError {
     #[error("this kernel has no hook {hook} (program {program})")]
     NoSuchHook { program: String, hook: String },
     /// The verifier refused the program; the end of its log.
-    #[error(
-        "the BPF verifier rejected program {program}; end of its log:{}",
-        indented(log_tail)
-    )]
-    Verifier {
-        program: String,
-        log_tail: Vec<String>,
-    },
+    #[error("the BPF verifier rejected program {program}; end of its log:{}", indented(log_tail))]
+    Verifier { program: String, log_tail: Vec<String> },
     /// This kernel refuses fentry/fexit programs at load (EPERM).
     #[error("fentry/fexit programs are not permitted on this kernel (EPERM at load)")]
     FentryNotPermitted,
-    #[error(
-        "loading program {program} was refused (EPERM): run as root with CAP_BPF and CAP_PERFMON"
-    )]
+    #[error("loading program {program} was refused (EPERM): run as root with CAP_BPF and CAP_PERFMON")]
     PermissionDenied { program: String },
     /// Anything else at load: the error and libbpf's last word.
     #[error("loading the BPF object failed ({io_error}); {libbpf}")]
@@ -204,35 +186,17 @@ fn load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[String]) -> A
         return AttemptError::Object(h);
     }
     let program = failed_program(log).unwrap_or_else(|| "?".into());
-    if let Some(relo) = log
-        .iter()
-        .find_map(|l| l.split("failed to resolve CO-RE relocation ").nth(1))
-    {
-        let detail = relo
-            .trim()
-            .trim_start_matches("<byte_off> ")
-            .split(" (")
-            .next()
-            .unwrap_or("")
-            .to_string();
+    if let Some(relo) = log.iter().find_map(|l| l.split("failed to resolve CO-RE relocation ").nth(1)) {
+        let detail = relo.trim().trim_start_matches("<byte_off> ").split(" (").next().unwrap_or("").to_string();
         return AttemptError::CoreRelocation { program, detail };
     }
     // libbpf: "prog 'p': failed to find kernel BTF type ID of 'block_io_start': -3"
-    if let Some(hook) = log.iter().find_map(|l| {
-        l.split("failed to find kernel BTF type ID of '")
-            .nth(1)?
-            .split('\'')
-            .next()
-            .map(str::to_string)
-    }) {
+    if let Some(hook) = log.iter().find_map(|l| l.split("failed to find kernel BTF type ID of '").nth(1)?.split('\'').next().map(str::to_string)) {
         return AttemptError::NoSuchHook { program, hook };
     }
     if let Some(tail) = libbpf_log::verifier_tail(log, 12) {
         if !tail.is_empty() {
-            return AttemptError::Verifier {
-                program,
-                log_tail: tail,
-            };
+            return AttemptError::Verifier { program, log_tail: tail };
         }
     }
     if err.kind() == ErrorKind::PermissionDenied && kinds.contains(&AttachKind::Fentry) {
@@ -241,16 +205,8 @@ fn load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[String]) -> A
     if err.kind() == ErrorKind::PermissionDenied {
         return AttemptError::PermissionDenied { program };
     }
-    let last = log
-        .iter()
-        .rev()
-        .find(|l| l.contains("libbpf:"))
-        .cloned()
-        .unwrap_or_default();
-    AttemptError::Load {
-        io_error: err.to_string(),
-        libbpf: last.trim().to_string(),
-    }
+    let last = log.iter().rev().find(|l| l.contains("libbpf:")).cloned().unwrap_or_default();
+    AttemptError::Load { io_error: err.to_string(), libbpf: last.trim().to_string() }
 }
 
 /// Attach `prog` to the hook its plugin named: `category/name` for a classic
@@ -258,36 +214,20 @@ fn load_error(err: &libbpf_rs::Error, kinds: &[AttachKind], log: &[String]) -> A
 /// a uprobe (a uretprobe by its section), in every process that maps PATH
 /// or only in PID.
 /// The outer error: the target itself is unusable; the inner: the kernel's answer.
-fn attach_to(
-    prog: &libbpf_rs::ProgramMut<'_>,
-    kind: AttachKind,
-    section: &str,
-    target: &str,
-) -> Result<libbpf_rs::Result<Link>, String> {
+fn attach_to(prog: &libbpf_rs::ProgramMut<'_>, kind: AttachKind, section: &str, target: &str) -> Result<libbpf_rs::Result<Link>, String> {
     let name = prog.name().to_string_lossy().into_owned();
     match kind {
         AttachKind::Uprobe => {
-            let (path, func, pid) = uprobe_target(target).ok_or_else(|| {
-                format!("{name}: uprobe target {target:?} is not PATH:FUNCTION[:PID]")
-            })?;
-            let opts = libbpf_rs::UprobeOpts {
-                retprobe: section.starts_with("uretprobe"),
-                func_name: Some(func.to_string()),
-                ..Default::default()
-            };
+            let (path, func, pid) = uprobe_target(target).ok_or_else(|| format!("{name}: uprobe target {target:?} is not PATH:FUNCTION[:PID]"))?;
+            let opts = libbpf_rs::UprobeOpts { retprobe: section.starts_with("uretprobe"), func_name: Some(func.to_string()), ..Default::default() };
             Ok(prog.attach_uprobe_with_opts(pid, path, 0, opts))
         }
         AttachKind::Tracepoint => {
-            let (cat, tp) = target.split_once('/').ok_or_else(|| {
-                format!("{name}: tracepoint target {target:?} is not category/name")
-            })?;
+            let (cat, tp) = target.split_once('/').ok_or_else(|| format!("{name}: tracepoint target {target:?} is not category/name"))?;
             Ok(prog.attach_tracepoint(libbpf_rs::TracepointCategory::Custom(cat.to_string()), tp))
         }
         AttachKind::RawTracepoint => Ok(prog.attach_raw_tracepoint(target)),
-        other => Err(format!(
-            "{name}: a target is only for tracepoint and raw_tp programs, not {}",
-            other.label()
-        )),
+        other => Err(format!("{name}: a target is only for tracepoint and raw_tp programs, not {}", other.label())),
     }
 }
 
@@ -347,9 +287,7 @@ impl Attempter<'_> {
             let mut open = builder
                 .open_memory(&self.desc.bpf_object)
                 .map_err(|e| AttemptError::Object(object_error(&e)))?;
-            let wanted = |name: &str| {
-                selected.iter().any(|(n, _)| n == name) && !skipped.iter().any(|(n, _)| n == name)
-            };
+            let wanted = |name: &str| selected.iter().any(|(n, _)| n == name) && !skipped.iter().any(|(n, _)| n == name);
             for mut p in open.progs_mut() {
                 let name = p.name().to_string_lossy().into_owned();
                 p.set_autoload(wanted(&name));
@@ -361,16 +299,8 @@ impl Attempter<'_> {
                     let why = load_error(&e, &kinds, &log);
                     // An optional program that this kernel cannot load is left
                     // out; anything else fails the attempt.
-                    match failed_program(&log)
-                        .filter(|p| selected.iter().any(|(n, opt)| n == p && *opt) && wanted(p))
-                    {
-                        Some(p) => skipped.push((
-                            p,
-                            format!(
-                                "not loaded here: {}",
-                                why.to_string().lines().next().unwrap_or("")
-                            ),
-                        )),
+                    match failed_program(&log).filter(|p| selected.iter().any(|(n, opt)| n == p && *opt) && wanted(p)) {
+                        Some(p) => skipped.push((p, format!("not loaded here: {}", why.to_string().lines().next().unwrap_or("")))),
                         None => return Err(why),
                     }
                 }
@@ -381,34 +311,19 @@ impl Attempter<'_> {
             write_config(&object, map, bytes)?;
         }
         let mut links = Vec::new();
-        let loaded: Vec<&(String, bool)> = selected
-            .iter()
-            .filter(|(n, _)| !skipped.iter().any(|(s, _)| s == n))
-            .collect();
+        let loaded: Vec<&(String, bool)> = selected.iter().filter(|(n, _)| !skipped.iter().any(|(s, _)| s == n)).collect();
         for (name, optional) in loaded {
             let prog = object
                 .progs_mut()
                 .find(|p| p.name().to_string_lossy() == name.as_str())
                 .ok_or_else(|| format!("the BPF object has no program named {name:?}"))?;
             let target = self.targets.get(name.as_str()).filter(|t| !t.is_empty());
-            let hook = target
-                .cloned()
-                .unwrap_or_else(|| self.sections[name].clone());
+            let hook = target.cloned().unwrap_or_else(|| self.sections[name].clone());
             let attached = match target {
                 // One event per CPU: a link each.
-                Some(t) if self.kind_of(name) == AttachKind::PerfEvent => {
-                    crate::perf_event::attach(&prog, t).map_err(|e| format!("{name}: {e}"))
-                }
-                None => prog
-                    .attach()
-                    .map(|l| vec![l])
-                    .map_err(|e| describe_attach_error(&e, name, &hook)),
-                Some(t) => {
-                    attach_to(&prog, self.kind_of(name), &self.sections[name], t).and_then(|r| {
-                        r.map(|l| vec![l])
-                            .map_err(|e| describe_attach_error(&e, name, &hook))
-                    })
-                }
+                Some(t) if self.kind_of(name) == AttachKind::PerfEvent => crate::perf_event::attach(&prog, t).map_err(|e| format!("{name}: {e}")),
+                None => prog.attach().map(|l| vec![l]).map_err(|e| describe_attach_error(&e, name, &hook)),
+                Some(t) => attach_to(&prog, self.kind_of(name), &self.sections[name], t).and_then(|r| r.map(|l| vec![l]).map_err(|e| describe_attach_error(&e, name, &hook))),
             };
             match attached {
                 Ok(l) => links.extend(l),
@@ -421,40 +336,24 @@ impl Attempter<'_> {
                 }
             }
         }
-        Ok(Trial {
-            links,
-            object,
-            skipped,
-        })
+        Ok(Trial { links, object, skipped })
     }
 }
 
 fn alternative_mode(att: &Attempter<'_>, alt: &AttachAlternative) -> AttachKind {
-    alt.programs
-        .first()
-        .map(|p| att.kind_of(p.name.as_str()))
-        .unwrap_or(AttachKind::Other)
+    alt.programs.first().map(|p| att.kind_of(p.name.as_str())).unwrap_or(AttachKind::Other)
 }
 
 /// Choose, load and attach. `config` is (config map name, bytes for key 0);
 /// `forced`, an attach mode (`kprobe`, `tracepoint`, ...) every probe must use.
-pub fn start(
-    desc: &PluginDescriptor,
-    config: Option<(&str, &[u8])>,
-    forced: Option<&str>,
-) -> Result<BpfRuntime, String> {
+pub fn start(desc: &PluginDescriptor, config: Option<(&str, &[u8])>, forced: Option<&str>) -> Result<BpfRuntime, String> {
     let mut builder = ObjectBuilder::default();
     let open = builder
         .open_memory(&desc.bpf_object)
         .map_err(|e| object_error(&e))?;
     let sections: HashMap<String, String> = open
         .progs()
-        .map(|p| {
-            (
-                p.name().to_string_lossy().into_owned(),
-                p.section().to_string_lossy().into_owned(),
-            )
-        })
+        .map(|p| (p.name().to_string_lossy().into_owned(), p.section().to_string_lossy().into_owned()))
         .collect();
     drop(open);
     for probe in desc.probes.iter() {
@@ -477,12 +376,7 @@ pub fn start(
         .filter(|p| !p.target.is_empty())
         .map(|p| (p.name.to_string(), p.target.to_string()))
         .collect();
-    let att = Attempter {
-        desc,
-        sections,
-        targets,
-        config,
-    };
+    let att = Attempter { desc, sections, targets, config };
 
     let mut chosen: Vec<(String, bool)> = Vec::new();
     let mut choices = Vec::new();
@@ -491,17 +385,9 @@ pub fn start(
         let mut rejected = Vec::new();
         let mut found = false;
         if let Some(mode) = forced {
-            let offered: Vec<&str> = probe
-                .alternatives
-                .iter()
-                .map(|a| alternative_mode(&att, a).label())
-                .collect();
+            let offered: Vec<&str> = probe.alternatives.iter().map(|a| alternative_mode(&att, a).label()).collect();
             if !offered.contains(&mode) {
-                return Err(format!(
-                    "attach = {mode:?}: probe {} has no {mode} alternative (it has: {})",
-                    probe.name,
-                    offered.join(", ")
-                ));
+                return Err(format!("attach = {mode:?}: probe {} has no {mode} alternative (it has: {})", probe.name, offered.join(", ")));
             }
         }
         for alt in probe.alternatives.iter() {
@@ -515,36 +401,20 @@ pub fn start(
             }
             // Optional classic tracepoints in another kind of alternative need
             // tracefs too; without it they are left out like any missing hook.
-            if kind != AttachKind::Tracepoint
-                && alt
-                    .programs
-                    .iter()
-                    .any(|p| att.kind_of(p.name.as_str()) == AttachKind::Tracepoint)
-            {
+            if kind != AttachKind::Tracepoint && alt.programs.iter().any(|p| att.kind_of(p.name.as_str()) == AttachKind::Tracepoint) {
                 let _ = kernel_features::precheck(AttachKind::Tracepoint);
             }
             let mut selected = chosen.clone();
-            selected.extend(
-                alt.programs
-                    .iter()
-                    .map(|p| (p.name.to_string(), p.optional)),
-            );
+            selected.extend(alt.programs.iter().map(|p| (p.name.to_string(), p.optional)));
             // The previous trial stays the current state until this one succeeds.
             let previous = current.take();
             match att.attempt(&selected) {
                 Ok(trial) => {
                     drop(previous);
-                    let running: Vec<&ProgramRef> = alt
-                        .programs
-                        .iter()
-                        .filter(|p| !trial.skipped.iter().any(|(s, _)| s == p.name.as_str()))
-                        .collect();
+                    let running: Vec<&ProgramRef> =
+                        alt.programs.iter().filter(|p| !trial.skipped.iter().any(|(s, _)| s == p.name.as_str())).collect();
                     let programs = running.iter().map(|p| p.name.to_string()).collect();
-                    let optional_on = running
-                        .iter()
-                        .filter(|p| p.optional)
-                        .map(|p| p.name.to_string())
-                        .collect();
+                    let optional_on = running.iter().filter(|p| p.optional).map(|p| p.name.to_string()).collect();
                     choices.push(ProbeChoice {
                         probe: probe.name.to_string(),
                         mode: kind.label().to_string(),
@@ -570,20 +440,13 @@ pub fn start(
         }
         if !found {
             if let (Some(mode), [(_, why)]) = (forced, rejected.as_slice()) {
-                return Err(format!(
-                    "attach = {mode:?} does not work on this kernel: probe {}: {}",
-                    probe.name,
-                    why.lines().next().unwrap_or("")
-                ));
+                return Err(format!("attach = {mode:?} does not work on this kernel: probe {}: {}", probe.name, why.lines().next().unwrap_or("")));
             }
             // One alternative: its own error is the headline. Several: list them.
             if let [(mode, why)] = rejected.as_slice() {
                 return Err(format!("probe {} ({mode}): {why}", probe.name));
             }
-            let mut msg = format!(
-                "probe {}: no attach alternative works on this kernel",
-                probe.name
-            );
+            let mut msg = format!("probe {}: no attach alternative works on this kernel", probe.name);
             for (mode, why) in &rejected {
                 msg.push_str(&format!("\n    {mode}: {why}"));
             }
@@ -591,11 +454,7 @@ pub fn start(
         }
     }
     let trial = current.ok_or_else(|| "the plugin declares no probes".to_string())?;
-    Ok(BpfRuntime {
-        links: trial.links,
-        object: trial.object,
-        choices,
-    })
+    Ok(BpfRuntime { links: trial.links, object: trial.object, choices })
 }
 
 #[cfg(test)]
@@ -603,18 +462,9 @@ mod tests {
     #[test]
     fn uprobe_targets_name_a_path_a_function_and_maybe_a_pid() {
         use super::uprobe_target;
-        assert_eq!(
-            uprobe_target("/lib/libc.so.6:malloc:42"),
-            Some(("/lib/libc.so.6", "malloc", 42))
-        );
-        assert_eq!(
-            uprobe_target("/lib/libc.so.6:malloc"),
-            Some(("/lib/libc.so.6", "malloc", -1))
-        );
-        assert_eq!(
-            uprobe_target("/proc/42/root/lib/libc.so.6:free:42"),
-            Some(("/proc/42/root/lib/libc.so.6", "free", 42))
-        );
+        assert_eq!(uprobe_target("/lib/libc.so.6:malloc:42"), Some(("/lib/libc.so.6", "malloc", 42)));
+        assert_eq!(uprobe_target("/lib/libc.so.6:malloc"), Some(("/lib/libc.so.6", "malloc", -1)));
+        assert_eq!(uprobe_target("/proc/42/root/lib/libc.so.6:free:42"), Some(("/proc/42/root/lib/libc.so.6", "free", 42)));
         assert_eq!(uprobe_target("malloc"), None);
         assert_eq!(uprobe_target(":malloc:42"), None);
     }
@@ -630,47 +480,16 @@ mod tests {
         let eperm = libbpf_rs::Error::from_raw_os_error(libc::EPERM);
         let einval = libbpf_rs::Error::from_raw_os_error(libc::EINVAL);
         // fentry refused at load: a kind the caller acts on (marks fentry unusable).
-        assert_eq!(
-            load_error(
-                &eperm,
-                &[AttachKind::Fentry],
-                &log(&["libbpf: prog 'x': failed to load"])
-            ),
-            AttemptError::FentryNotPermitted
-        );
-        assert!(
-            matches!(load_error(&eperm, &[AttachKind::Tracepoint], &log(&["libbpf: prog 'p': load"])), AttemptError::PermissionDenied { program } if program == "p")
-        );
+        assert_eq!(load_error(&eperm, &[AttachKind::Fentry], &log(&["libbpf: prog 'x': failed to load"])), AttemptError::FentryNotPermitted);
+        assert!(matches!(load_error(&eperm, &[AttachKind::Tracepoint], &log(&["libbpf: prog 'p': load"])), AttemptError::PermissionDenied { program } if program == "p"));
         let relo = log(&["libbpf: prog 'q': relo #3: failed to resolve CO-RE relocation <byte_off> [280] struct a.b (0:1 @ offset 8)"]);
         let e = load_error(&einval, &[AttachKind::TpBtf], &relo);
-        assert_eq!(
-            e,
-            AttemptError::CoreRelocation {
-                program: "q".into(),
-                detail: "[280] struct a.b".into()
-            }
-        );
-        assert_eq!(
-            e.to_string(),
-            "program q reads a kernel field this kernel does not have ([280] struct a.b)"
-        );
+        assert_eq!(e, AttemptError::CoreRelocation { program: "q".into(), detail: "[280] struct a.b".into() });
+        assert_eq!(e.to_string(), "program q reads a kernel field this kernel does not have ([280] struct a.b)");
         let esrch = libbpf_rs::Error::from_raw_os_error(libc::ESRCH);
         let missing = load_error(&esrch, &[AttachKind::TpBtf], &log(&["libbpf: prog 'block_io_start_btf': failed to find kernel BTF type ID of 'block_io_start': -3"]));
-        assert_eq!(
-            missing.to_string(),
-            "this kernel has no hook block_io_start (program block_io_start_btf)"
-        );
-        let other = load_error(
-            &einval,
-            &[AttachKind::TpBtf],
-            &log(&["libbpf: something else"]),
-        );
-        assert!(
-            matches!(other, AttemptError::Load { .. })
-                && other
-                    .to_string()
-                    .starts_with("loading the BPF object failed"),
-            "{other}"
-        );
+        assert_eq!(missing.to_string(), "this kernel has no hook block_io_start (program block_io_start_btf)");
+        let other = load_error(&einval, &[AttachKind::TpBtf], &log(&["libbpf: something else"]));
+        assert!(matches!(other, AttemptError::Load { .. }) && other.to_string().starts_with("loading the BPF object failed"), "{other}");
     }
 }

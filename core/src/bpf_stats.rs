@@ -13,11 +13,7 @@ pub fn enable() -> Result<StatsEnabled, String> {
     let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
     if fd < 0 {
         let e = std::io::Error::from_raw_os_error(-fd);
-        let hint = if -fd == libc::EPERM {
-            " (switching them on needs CAP_SYS_ADMIN)"
-        } else {
-            ""
-        };
+        let hint = if -fd == libc::EPERM { " (switching them on needs CAP_SYS_ADMIN)" } else { "" };
         return Err(format!("BPF run-time statistics unavailable: {e}{hint}"));
     }
     Ok(StatsEnabled(unsafe { OwnedFd::from_raw_fd(fd) }))
@@ -47,12 +43,7 @@ impl CostMeter {
         let out = self.last.and_then(|(ns0, n0, t0)| {
             let dt = now.duration_since(t0).as_secs_f64();
             let (dns, dn) = (run_ns.saturating_sub(ns0), runs.saturating_sub(n0));
-            (dt > 0.0).then(|| {
-                (
-                    if dn > 0 { dns as f64 / dn as f64 } else { 0.0 },
-                    dns as f64 / (dt * 1e9) * 100.0,
-                )
-            })
+            (dt > 0.0).then(|| (if dn > 0 { dns as f64 / dn as f64 } else { 0.0 }, dns as f64 / (dt * 1e9) * 100.0))
         });
         self.last = Some((run_ns, runs, now));
         out

@@ -23,10 +23,7 @@ fn sampled_offset() -> i128 {
 }
 
 fn clock_ns(id: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid pointer to a timespec.
     unsafe { libc::clock_gettime(id, &mut ts) };
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
@@ -36,9 +33,7 @@ impl Clock {
     /// The wall clock as it is now and as it will be after later resamples.
     pub fn now() -> Clock {
         sampled_offset();
-        Clock {
-            fixed_offset_ns: None,
-        }
+        Clock { fixed_offset_ns: None }
     }
 
     /// Measure realtime - monotonic again (the host does at every refresh);
@@ -56,9 +51,7 @@ impl Clock {
     /// A clock whose monotonic zero is the Unix epoch: for reproducible output
     /// in tests.
     pub fn epoch() -> Clock {
-        Clock {
-            fixed_offset_ns: Some(0),
-        }
+        Clock { fixed_offset_ns: Some(0) }
     }
 
     pub fn monotonic_now_ns() -> u64 {
@@ -97,30 +90,19 @@ pub struct TimeWriter {
 
 impl Default for TimeWriter {
     fn default() -> Self {
-        TimeWriter {
-            secs: i64::MIN,
-            prefix: Vec::with_capacity(24),
-        }
+        TimeWriter { secs: i64::MIN, prefix: Vec::with_capacity(24) }
     }
 }
 
 impl TimeWriter {
-    pub fn write<W: std::io::Write>(
-        &mut self,
-        clock: &Clock,
-        mono_ns: u64,
-        out: &mut W,
-    ) -> std::io::Result<()> {
+    pub fn write<W: std::io::Write>(&mut self, clock: &Clock, mono_ns: u64, out: &mut W) -> std::io::Result<()> {
         let unix = clock.to_unix_ns(mono_ns);
         let secs = unix.div_euclid(1_000_000_000) as i64;
         let mut nanos = unix.rem_euclid(1_000_000_000) as u32;
         if secs != self.secs {
             let (y, mo, d, h, mi, s) = civil_from_unix(secs);
             self.prefix.clear();
-            std::io::Write::write_fmt(
-                &mut self.prefix,
-                format_args!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}."),
-            )?;
+            std::io::Write::write_fmt(&mut self.prefix, format_args!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}."))?;
             self.secs = secs;
         }
         let mut digits = [b'0'; 10];
@@ -147,60 +129,17 @@ fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + (m <= 2) as i64;
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
+    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
 }
 
 /// The symbolic name of a Linux errno (`ENOENT`), or `E<n>`.
 pub fn errno_name(errno: i64) -> String {
     const NAMES: &[&str] = &[
-        "",
-        "EPERM",
-        "ENOENT",
-        "ESRCH",
-        "EINTR",
-        "EIO",
-        "ENXIO",
-        "E2BIG",
-        "ENOEXEC",
-        "EBADF",
-        "ECHILD",
-        "EAGAIN",
-        "ENOMEM",
-        "EACCES",
-        "EFAULT",
-        "ENOTBLK",
-        "EBUSY",
-        "EEXIST",
-        "EXDEV",
-        "ENODEV",
-        "ENOTDIR",
-        "EISDIR",
-        "EINVAL",
-        "ENFILE",
-        "EMFILE",
-        "ENOTTY",
-        "ETXTBSY",
-        "EFBIG",
-        "ENOSPC",
-        "ESPIPE",
-        "EROFS",
-        "EMLINK",
-        "EPIPE",
-        "EDOM",
-        "ERANGE",
-        "EDEADLK",
-        "ENAMETOOLONG",
-        "ENOLCK",
-        "ENOSYS",
-        "ENOTEMPTY",
-        "ELOOP",
+        "", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF",
+        "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV",
+        "ENODEV", "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG",
+        "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EDEADLK",
+        "ENAMETOOLONG", "ENOLCK", "ENOSYS", "ENOTEMPTY", "ELOOP",
     ];
     const MORE: &[(i64, &str)] = &[
         (61, "ENODATA"),
@@ -236,21 +175,11 @@ pub fn errno_name(errno: i64) -> String {
 const DURATION_UNITS: &[(&str, f64)] = &[("ns", 1.0), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)];
 
 /// Byte units and their sizes, smallest first.
-const BYTE_UNITS: &[(&str, f64)] = &[
-    ("B", 1.0),
-    ("KiB", 1024.0),
-    ("MiB", 1048576.0),
-    ("GiB", 1073741824.0),
-    ("TiB", 1099511627776.0),
-];
+const BYTE_UNITS: &[(&str, f64)] = &[("B", 1.0), ("KiB", 1024.0), ("MiB", 1048576.0), ("GiB", 1073741824.0), ("TiB", 1099511627776.0)];
 
 /// The largest of `units` that `n` is at least one of (the smallest for 0).
 fn unit_for(units: &'static [(&'static str, f64)], n: u64) -> (&'static str, f64) {
-    *units
-        .iter()
-        .rev()
-        .find(|(_, d)| n as f64 >= *d)
-        .unwrap_or(&units[0])
+    *units.iter().rev().find(|(_, d)| n as f64 >= *d).unwrap_or(&units[0])
 }
 
 fn duration_unit(ns: u64) -> (&'static str, f64) {
@@ -313,20 +242,8 @@ impl Scale {
             }
         }
         let top = typical as f64 / divisor;
-        let decimals = if divisor == 1.0 {
-            0
-        } else if top < 10.0 {
-            2
-        } else if top < 100.0 {
-            1
-        } else {
-            0
-        };
-        Some(Scale {
-            unit,
-            divisor,
-            decimals,
-        })
+        let decimals = if divisor == 1.0 { 0 } else if top < 10.0 { 2 } else if top < 100.0 { 1 } else { 0 };
+        Some(Scale { unit, divisor, decimals })
     }
 
     pub fn text(&self, n: u64) -> String {
@@ -337,10 +254,7 @@ impl Scale {
 /// A column's header: its name, and its unit when the cells do not carry it
 /// (`cpu %`, `error rate %`; durations and sizes print their own unit).
 pub fn column_label(c: &FieldSpec) -> String {
-    let own_unit = matches!(
-        c.kind,
-        FieldKind::DURATION_NS | FieldKind::BYTES | FieldKind::MONO_TIME_NS
-    );
+    let own_unit = matches!(c.kind, FieldKind::DURATION_NS | FieldKind::BYTES | FieldKind::MONO_TIME_NS);
     match c.unit.as_str() {
         "" | "1" => c.name.to_string(),
         _ if own_unit => c.name.to_string(),
@@ -351,9 +265,7 @@ pub fn column_label(c: &FieldSpec) -> String {
 /// A value as text for a column of kind `kind`. Unknown kinds and variants fall
 /// back to the raw value, never fail.
 pub fn value_text(v: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
-    let Ok(v) = v.as_enum() else {
-        return "?".into();
-    };
+    let Ok(v) = v.as_enum() else { return "?".into() };
     match (v, kind) {
         (Value::Missing, _) => "-".into(),
         (Value::U64(n), FieldKind::MONO_TIME_NS) => clock.hms_micros(*n),
@@ -365,17 +277,9 @@ pub fn value_text(v: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
         (Value::I64(n), _) => n.to_string(),
         (Value::F64(x), _) => format!("{x:.1}"),
         (Value::Str(s), _) => crate::text::escape_untrusted(s).into_owned(),
-        (Value::Phases(ps), _) => ps
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} {}",
-                    crate::text::escape_untrusted(&p.name),
-                    duration_ns(p.ns)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
+        (Value::Phases(ps), _) => {
+            ps.iter().map(|p| format!("{} {}", crate::text::escape_untrusted(&p.name), duration_ns(p.ns))).collect::<Vec<_>>().join(", ")
+        }
         _ => "?".into(),
     }
 }
@@ -397,23 +301,13 @@ pub fn ns_as_ms(ns: u64) -> String {
 /// header ([`plain_header`]), so `awk` and `sort -n` can use them. Text
 /// from the traced system is escaped (tabs too, so TSV stays TSV).
 pub fn plain_text(value: &FieldValue, kind: FieldKind, clock: &Clock) -> String {
-    let Ok(v) = value.as_enum() else {
-        return "?".into();
-    };
+    let Ok(v) = value.as_enum() else { return "?".into() };
     match (v, kind) {
         (Value::U64(n), FieldKind::DURATION_NS) => ns_as_ms(*n),
         (Value::U64(n), FieldKind::BYTES) => n.to_string(),
-        (Value::Phases(ps), _) => ps
-            .iter()
-            .map(|p| {
-                format!(
-                    "{}:{}",
-                    crate::text::escape_untrusted(&p.name),
-                    ns_as_ms(p.ns)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(","),
+        (Value::Phases(ps), _) => {
+            ps.iter().map(|p| format!("{}:{}", crate::text::escape_untrusted(&p.name), ns_as_ms(p.ns))).collect::<Vec<_>>().join(",")
+        }
         (Value::Str(s), _) if s.is_empty() => "-".into(),
         _ => value_text(value, kind, clock),
     }
@@ -443,16 +337,7 @@ pub fn plain_header(c: &FieldSpec) -> String {
 /// A column or field name as a key: lower-case letters, digits and `_`
 /// (`in old` → `in_old`).
 fn key_name(name: &str) -> String {
-    let mut k: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut k: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
     while k.contains("__") {
         k = k.replace("__", "_");
     }
@@ -471,10 +356,7 @@ pub fn json_key(c: &FieldSpec) -> String {
         _ if c.unit.as_str() == "%" => "_pct",
         _ => "",
     };
-    if suffix.is_empty()
-        || name.ends_with(suffix)
-        || (suffix == "_bytes" && name.starts_with("bytes"))
-    {
+    if suffix.is_empty() || name.ends_with(suffix) || (suffix == "_bytes" && name.starts_with("bytes")) {
         name
     } else {
         format!("{name}{suffix}")
@@ -500,14 +382,9 @@ pub fn value_json(v: &FieldValue) -> serde_json::Value {
     match v.as_enum() {
         Ok(Value::U64(n)) => (*n).into(),
         Ok(Value::I64(n)) => (*n).into(),
-        Ok(Value::F64(x)) => serde_json::Number::from_f64(*x)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
+        Ok(Value::F64(x)) => serde_json::Number::from_f64(*x).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
         Ok(Value::Str(s)) => s.as_str().into(),
-        Ok(Value::Phases(ps)) => ps
-            .iter()
-            .map(|p| serde_json::json!({"name": p.name.as_str(), "ns": p.ns}))
-            .collect(),
+        Ok(Value::Phases(ps)) => ps.iter().map(|p| serde_json::json!({"name": p.name.as_str(), "ns": p.ns})).collect(),
         _ => serde_json::Value::Null,
     }
 }
@@ -518,68 +395,24 @@ mod tests {
 
     #[test]
     fn headers_carry_units_the_cells_do_not() {
-        assert_eq!(
-            column_label(&FieldSpec::new("cpu", FieldKind::F64, "%")),
-            "cpu %"
-        );
-        let ms =
-            Scale::for_column(FieldKind::DURATION_NS, &[21_200, 6_350_000, 50_370_000]).unwrap();
-        assert_eq!(
-            (
-                ms.unit,
-                ms.text(50_370_000),
-                ms.text(6_350_000),
-                ms.text(21_200)
-            ),
-            ("ms", "50.37".into(), "6.35".into(), "0.02".into())
-        );
-        let ms = Scale::for_column(
-            FieldKind::DURATION_NS,
-            &[0, 212_000_000, 2_120_000_000, 21_200_000_000],
-        )
-        .unwrap();
-        assert_eq!(
-            (ms.unit, ms.text(21_200_000_000)),
-            ("s", "21.20".to_string()),
-            "typical 2.12 s"
-        );
+        assert_eq!(column_label(&FieldSpec::new("cpu", FieldKind::F64, "%")), "cpu %");
+        let ms = Scale::for_column(FieldKind::DURATION_NS, &[21_200, 6_350_000, 50_370_000]).unwrap();
+        assert_eq!((ms.unit, ms.text(50_370_000), ms.text(6_350_000), ms.text(21_200)), ("ms", "50.37".into(), "6.35".into(), "0.02".into()));
+        let ms = Scale::for_column(FieldKind::DURATION_NS, &[0, 212_000_000, 2_120_000_000, 21_200_000_000]).unwrap();
+        assert_eq!((ms.unit, ms.text(21_200_000_000)), ("s", "21.20".to_string()), "typical 2.12 s");
         let ns = Scale::for_column(FieldKind::DURATION_NS, &[812]).unwrap();
         assert_eq!((ns.unit, ns.text(812)), ("ns", "812".to_string()));
         let kib = Scale::for_column(FieldKind::BYTES, &[200_192, 512, 4096]).unwrap();
-        assert_eq!(
-            (kib.unit, kib.text(200_192), kib.text(512)),
-            ("KiB", "195.50".to_string(), "0.50".to_string())
-        );
-        assert_eq!(
-            Scale::for_column(FieldKind::BYTES, &[9]).unwrap().text(9),
-            "9"
-        );
+        assert_eq!((kib.unit, kib.text(200_192), kib.text(512)), ("KiB", "195.50".to_string(), "0.50".to_string()));
+        assert_eq!(Scale::for_column(FieldKind::BYTES, &[9]).unwrap().text(9), "9");
         assert_eq!(Scale::for_column(FieldKind::U64, &[9]), None);
         // Typically µs, but the top rows are seconds: ms, so no value needs
         // more than 5 digits before the point.
-        let wide = Scale::for_column(
-            FieldKind::DURATION_NS,
-            &[5_571_202_000, 5_018_643_000, 1_001_000, 302_000, 241_000],
-        )
-        .unwrap();
-        assert_eq!(
-            (wide.unit, wide.text(5_571_202_000), wide.text(241_000)),
-            ("ms", "5571.20".to_string(), "0.24".to_string())
-        );
-        assert_eq!(
-            column_label(&FieldSpec::new("wait", FieldKind::DURATION_NS, "ns")),
-            "wait",
-            "cells say 1.2ms"
-        );
-        assert_eq!(
-            column_label(&FieldSpec::new("pid", FieldKind::U64, "")),
-            "pid"
-        );
-        assert_eq!(
-            column_label(&FieldSpec::new("n", FieldKind::U64, "\x1b[31m")),
-            "n \\x1b[31m",
-            "escaped"
-        );
+        let wide = Scale::for_column(FieldKind::DURATION_NS, &[5_571_202_000, 5_018_643_000, 1_001_000, 302_000, 241_000]).unwrap();
+        assert_eq!((wide.unit, wide.text(5_571_202_000), wide.text(241_000)), ("ms", "5571.20".to_string(), "0.24".to_string()));
+        assert_eq!(column_label(&FieldSpec::new("wait", FieldKind::DURATION_NS, "ns")), "wait", "cells say 1.2ms");
+        assert_eq!(column_label(&FieldSpec::new("pid", FieldKind::U64, "")), "pid");
+        assert_eq!(column_label(&FieldSpec::new("n", FieldKind::U64, "\x1b[31m")), "n \\x1b[31m", "escaped");
     }
 
     #[test]
@@ -626,15 +459,9 @@ mod tests {
     #[test]
     fn values_by_kind() {
         let c = Clock::epoch();
-        assert_eq!(
-            value_text(&Value::i64(-2), FieldKind::ERRNO_RESULT, &c),
-            "ENOENT"
-        );
+        assert_eq!(value_text(&Value::i64(-2), FieldKind::ERRNO_RESULT, &c), "ENOENT");
         assert_eq!(value_text(&Value::i64(3), FieldKind::ERRNO_RESULT, &c), "3");
-        assert_eq!(
-            value_text(&Value::u64(1_500_000_000), FieldKind::MONO_TIME_NS, &c),
-            "00:00:01.500000"
-        );
+        assert_eq!(value_text(&Value::u64(1_500_000_000), FieldKind::MONO_TIME_NS, &c), "00:00:01.500000");
         assert_eq!(value_text(&Value::missing(), FieldKind::U64, &c), "-");
         assert_eq!(value_text(&Value::u64(255), FieldKind(200), &c), "255");
     }
@@ -652,10 +479,7 @@ mod clock_tests {
         // As if the wall clock had been stepped one hour ahead meanwhile.
         let real = Clock::resample();
         Clock::set_offset(real + 3_600_000_000_000);
-        assert_eq!(
-            clock.to_unix_ns(mono) - before,
-            3_600_000_000_000 + (real - (before - mono as i128))
-        );
+        assert_eq!(clock.to_unix_ns(mono) - before, 3_600_000_000_000 + (real - (before - mono as i128)));
         Clock::resample();
         assert!((clock.to_unix_ns(mono) - before).abs() < 1_000_000_000);
         assert_eq!(Clock::epoch().to_unix_ns(5), 5);

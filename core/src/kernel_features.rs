@@ -25,9 +25,7 @@ impl AttachKind {
             "kprobe" | "kretprobe" | "kprobe.multi" | "kretprobe.multi" | "ksyscall"
             | "kretsyscall" => AttachKind::Kprobe,
             "tracepoint" | "tp" => AttachKind::Tracepoint,
-            "raw_tp" | "raw_tracepoint" | "raw_tp.w" | "raw_tracepoint.w" => {
-                AttachKind::RawTracepoint
-            }
+            "raw_tp" | "raw_tracepoint" | "raw_tp.w" | "raw_tracepoint.w" => AttachKind::RawTracepoint,
             "tp_btf" => AttachKind::TpBtf,
             "uprobe" | "uretprobe" | "uprobe.s" | "uretprobe.s" | "usdt" => AttachKind::Uprobe,
             "perf_event" => AttachKind::PerfEvent,
@@ -105,13 +103,7 @@ pub fn ensure_tracefs() -> Result<(), String> {
     let src = std::ffi::CString::new("nodev").unwrap();
     // SAFETY: plain mount(2) with valid NUL-terminated strings.
     let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
+        libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
     };
     if rc == 0 && tracefs_ready() {
         tracing::info!("mounted tracefs at {TRACEFS}");
@@ -154,26 +146,11 @@ mod tests {
 
     #[test]
     fn sections_map_to_kinds() {
-        assert_eq!(
-            AttachKind::from_section("fexit/do_sys_openat2"),
-            AttachKind::Fentry
-        );
-        assert_eq!(
-            AttachKind::from_section("kretprobe/do_sys_openat2"),
-            AttachKind::Kprobe
-        );
-        assert_eq!(
-            AttachKind::from_section("tracepoint/syscalls/sys_enter_openat"),
-            AttachKind::Tracepoint
-        );
-        assert_eq!(
-            AttachKind::from_section("tp_btf/sched_switch"),
-            AttachKind::TpBtf
-        );
-        assert_eq!(
-            AttachKind::from_section("raw_tp/sys_enter"),
-            AttachKind::RawTracepoint
-        );
+        assert_eq!(AttachKind::from_section("fexit/do_sys_openat2"), AttachKind::Fentry);
+        assert_eq!(AttachKind::from_section("kretprobe/do_sys_openat2"), AttachKind::Kprobe);
+        assert_eq!(AttachKind::from_section("tracepoint/syscalls/sys_enter_openat"), AttachKind::Tracepoint);
+        assert_eq!(AttachKind::from_section("tp_btf/sched_switch"), AttachKind::TpBtf);
+        assert_eq!(AttachKind::from_section("raw_tp/sys_enter"), AttachKind::RawTracepoint);
         assert_eq!(AttachKind::from_section("xdp"), AttachKind::Other);
     }
 }
@@ -182,26 +159,16 @@ mod tests {
 /// program and link is a descriptor, and running out shows up as misleading
 /// load errors.
 pub fn raise_fd_limit() -> Result<(), String> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: valid pointer to an rlimit.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(format!(
-            "reading the open-files limit: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(format!("reading the open-files limit: {}", std::io::Error::last_os_error()));
     }
     if lim.rlim_cur < lim.rlim_max {
         lim.rlim_cur = lim.rlim_max;
         // SAFETY: valid pointer to an rlimit.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-            return Err(format!(
-                "raising the open-files limit to {}: {}",
-                lim.rlim_max,
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("raising the open-files limit to {}: {}", lim.rlim_max, std::io::Error::last_os_error()));
         }
     }
     Ok(())
@@ -249,10 +216,7 @@ pub fn kernel_tgid() -> Result<u32, String> {
         )
     };
     if fd < 0 {
-        return Err(format!(
-            "asking the kernel for the host's pid: loading a probe program failed ({})",
-            std::io::Error::from_raw_os_error(-fd)
-        ));
+        return Err(format!("asking the kernel for the host's pid: loading a probe program failed ({})", std::io::Error::from_raw_os_error(-fd)));
     }
     // SAFETY: zeroed options with their size set, as libbpf expects.
     let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
@@ -262,10 +226,7 @@ pub fn kernel_tgid() -> Result<u32, String> {
     // SAFETY: fd is ours.
     unsafe { libc::close(fd) };
     if rc != 0 {
-        return Err(format!(
-            "asking the kernel for the host's pid: running a probe program failed ({})",
-            std::io::Error::from_raw_os_error(-rc)
-        ));
+        return Err(format!("asking the kernel for the host's pid: running a probe program failed ({})", std::io::Error::from_raw_os_error(-rc)));
     }
     Ok(opts.retval)
 }
@@ -281,11 +242,7 @@ mod pid_tests {
 
     #[test]
     fn emfile_is_named() {
-        assert!(super::fd_exhaustion_hint(
-            "failed to open object: Too many open files (os error 24)"
-        )
-        .unwrap()
-        .contains("ulimit -n"));
+        assert!(super::fd_exhaustion_hint("failed to open object: Too many open files (os error 24)").unwrap().contains("ulimit -n"));
         assert!(super::fd_exhaustion_hint("permission denied").is_none());
     }
 }

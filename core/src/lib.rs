@@ -3,15 +3,15 @@
 
 pub mod bpf_runtime;
 pub mod bpf_stats;
-pub mod format;
 pub mod kernel_features;
 pub mod libbpf_log;
 pub mod loader;
 pub mod map_batch;
-pub mod output;
 pub mod perf_event;
+pub mod safety;
 pub mod plugin_watch;
 pub mod poller;
-pub mod safety;
 pub mod session;
+pub mod format;
+pub mod output;
 pub mod text;

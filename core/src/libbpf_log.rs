@@ -51,9 +51,7 @@ pub fn clear() {
 /// The verifier's own lines from a libbpf load failure: what stands between
 /// `-- BEGIN PROG LOAD LOG --` and `-- END PROG LOAD LOG --`, last `tail` lines.
 pub fn verifier_tail(lines: &[String], tail: usize) -> Option<Vec<String>> {
-    let begin = lines
-        .iter()
-        .rposition(|l| l.contains("-- BEGIN PROG LOAD LOG --"))?;
+    let begin = lines.iter().rposition(|l| l.contains("-- BEGIN PROG LOAD LOG --"))?;
     let end = lines[begin..]
         .iter()
         .position(|l| l.contains("-- END PROG LOAD LOG --"))
@@ -62,9 +60,7 @@ pub fn verifier_tail(lines: &[String], tail: usize) -> Option<Vec<String>> {
     let body: Vec<String> = lines[begin + 1..end]
         .iter()
         .map(|l| l.trim_end().to_string())
-        .filter(|l| {
-            !l.is_empty() && !l.starts_with("processed ") && !l.starts_with("verification time")
-        })
+        .filter(|l| !l.is_empty() && !l.starts_with("processed ") && !l.starts_with("verification time"))
         .collect();
     let from = body.len().saturating_sub(tail);
     Some(body[from..].to_vec())
@@ -91,13 +87,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let t = verifier_tail(&lines, 2).unwrap();
-        assert_eq!(
-            t,
-            vec![
-                "1: (79) r0 = *(u64 *)(r1 +512)",
-                "invalid bpf_context access off=512 size=8"
-            ]
-        );
+        assert_eq!(t, vec!["1: (79) r0 = *(u64 *)(r1 +512)", "invalid bpf_context access off=512 size=8"]);
         assert!(verifier_tail(&lines[..1], 2).is_none());
     }
 }

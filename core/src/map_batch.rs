@@ -24,11 +24,7 @@ pub fn read_all(
     } else {
         1
     };
-    let stride = if percpu {
-        value_size.div_ceil(8) * 8
-    } else {
-        value_size
-    };
+    let stride = if percpu { value_size.div_ceil(8) * 8 } else { value_size };
     let vsize = stride * ncpu;
     let mut batch = max_entries.clamp(1, 1024);
     let mut out = Vec::new();
@@ -50,11 +46,7 @@ pub fn read_all(
         let rc = unsafe {
             libbpf_sys::bpf_map_lookup_batch(
                 fd,
-                if first {
-                    std::ptr::null_mut()
-                } else {
-                    token_in.as_mut_ptr().cast()
-                },
+                if first { std::ptr::null_mut() } else { token_in.as_mut_ptr().cast() },
                 token_out.as_mut_ptr().cast(),
                 keys.as_mut_ptr().cast(),
                 vals.as_mut_ptr().cast(),
@@ -72,10 +64,7 @@ pub fn read_all(
             return Err(errno);
         }
         for i in 0..count as usize {
-            out.push((
-                keys[i * key_size..(i + 1) * key_size].to_vec(),
-                vals[i * vsize..(i + 1) * vsize].to_vec(),
-            ));
+            out.push((keys[i * key_size..(i + 1) * key_size].to_vec(), vals[i * vsize..(i + 1) * vsize].to_vec()));
         }
         if errno == libc::ENOENT {
             return Ok((ncpu as u32, out));

@@ -58,16 +58,7 @@ impl JsonKeys {
         JsonKeys {
             head,
             fields: fields.iter().map(|f| key(&format::json_key(f))).collect(),
-            errnos: fields
-                .iter()
-                .map(|f| {
-                    [
-                        key(&format!("{}_errno", format::json_key(f))),
-                        b"\"".to_vec(),
-                    ]
-                    .concat()
-                })
-                .collect(),
+            errnos: fields.iter().map(|f| [key(&format!("{}_errno", format::json_key(f))), b"\"".to_vec()].concat()).collect(),
         }
     }
 }
@@ -111,14 +102,7 @@ impl<W: Write> RecordWriter<W> {
 
     /// One record of `plugin`'s ring `ring`, whose map is `type_name` (the
     /// record's `type` in JSON: one layout per type).
-    pub fn record(
-        &mut self,
-        plugin: &str,
-        ring: u32,
-        type_name: &str,
-        fields: &[FieldSpec],
-        values: &[FieldValue],
-    ) -> io::Result<()> {
+    pub fn record(&mut self, plugin: &str, ring: u32, type_name: &str, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
         match self.format {
             Format::Json => self.record_json(plugin, ring, type_name, fields, values),
             Format::Text | Format::Tsv => self.record_text(plugin, ring, type_name, fields, values),
@@ -127,14 +111,7 @@ impl<W: Write> RecordWriter<W> {
 
     /// Written field by field into the buffer: no map, no per-field allocation
     /// (this runs once per record at full event rates).
-    fn record_json(
-        &mut self,
-        plugin: &str,
-        ring: u32,
-        type_name: &str,
-        fields: &[FieldSpec],
-        values: &[FieldValue],
-    ) -> io::Result<()> {
+    fn record_json(&mut self, plugin: &str, ring: u32, type_name: &str, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
         let time = fields
             .iter()
             .zip(values)
@@ -144,19 +121,11 @@ impl<W: Write> RecordWriter<W> {
                 _ => None,
             })
             .unwrap_or_else(Clock::monotonic_now_ns);
-        let i = match self
-            .json_keys
-            .iter()
-            .position(|((p, r), k)| *r == ring && p == plugin && k.fields.len() == fields.len())
-        {
+        let i = match self.json_keys.iter().position(|((p, r), k)| *r == ring && p == plugin && k.fields.len() == fields.len()) {
             Some(i) => i,
             None => {
-                self.json_keys
-                    .retain(|((p, r), _)| !(*r == ring && p == plugin));
-                self.json_keys.push((
-                    (plugin.to_string(), ring),
-                    JsonKeys::new(plugin, type_name, fields),
-                ));
+                self.json_keys.retain(|((p, r), _)| !(*r == ring && p == plugin));
+                self.json_keys.push(((plugin.to_string(), ring), JsonKeys::new(plugin, type_name, fields)));
                 self.json_keys.len() - 1
             }
         };
@@ -174,9 +143,7 @@ impl<W: Write> RecordWriter<W> {
                 Ok(Value::F64(x)) if x.is_finite() => write!(out, "{x}")?,
                 // Written straight through unless it holds a terminal control
                 // that JSON leaves raw (then escaped: the same JSON value).
-                Ok(Value::Str(s)) if !crate::text::has_terminal_controls(s) => {
-                    serde_json::to_writer(&mut *out, s.as_str())?
-                }
+                Ok(Value::Str(s)) if !crate::text::has_terminal_controls(s) => serde_json::to_writer(&mut *out, s.as_str())?,
                 Ok(Value::Str(s)) => {
                     let quoted = serde_json::to_string(s.as_str())?;
                     out.write_all(crate::text::json_escape_controls(&quoted).as_bytes())?
@@ -211,8 +178,7 @@ impl<W: Write> RecordWriter<W> {
         self.out.write_all(b"{\"type\":\"lost\",\"plugin\":")?;
         serde_json::to_writer(&mut self.out, plugin)?;
         self.out.write_all(b",\"time\":\"")?;
-        self.time
-            .write(&self.clock, Clock::monotonic_now_ns(), &mut self.out)?;
+        self.time.write(&self.clock, Clock::monotonic_now_ns(), &mut self.out)?;
         writeln!(self.out, "\",\"lost\":{lost},\"lost_total\":{lost_total}}}")
     }
 
@@ -220,14 +186,7 @@ impl<W: Write> RecordWriter<W> {
     /// type gets its own header, printed before its first record; with a
     /// type column its first cell is `#type`, so `grep '^#\?tcp_closed'`
     /// keeps one type's header and lines. Numbers are right-aligned.
-    fn record_text(
-        &mut self,
-        plugin: &str,
-        ring: u32,
-        type_name: &str,
-        fields: &[FieldSpec],
-        values: &[FieldValue],
-    ) -> io::Result<()> {
+    fn record_text(&mut self, plugin: &str, ring: u32, type_name: &str, fields: &[FieldSpec], values: &[FieldValue]) -> io::Result<()> {
         let key = (plugin.to_string(), ring);
         if !self.typed {
             match &self.first_type {
@@ -240,11 +199,7 @@ impl<W: Write> RecordWriter<W> {
             }
         }
         let tsv = self.format == Format::Tsv;
-        let cells: Vec<String> = fields
-            .iter()
-            .zip(values)
-            .map(|(f, v)| format::plain_text(v, f.kind, &self.clock))
-            .collect();
+        let cells: Vec<String> = fields.iter().zip(values).map(|(f, v)| format::plain_text(v, f.kind, &self.clock)).collect();
         let pos = match self.widths.iter().position(|(k, _)| *k == key) {
             Some(p) => p,
             None => {
@@ -257,45 +212,30 @@ impl<W: Write> RecordWriter<W> {
                     .zip(fields)
                     .map(|((h, c), f)| {
                         // A task name is up to 15 bytes (TASK_COMM_LEN): room for it from the start.
-                        let typical = if f.name.as_str() == tracer_plugin_api::common_names::COMM {
-                            15
-                        } else {
-                            min_width(f.kind)
-                        };
+                        let typical = if f.name.as_str() == tracer_plugin_api::common_names::COMM { 15 } else { min_width(f.kind) };
                         h.chars().count().max(c.chars().count()).max(typical)
                     })
                     .collect();
                 self.widths.push((key, widths));
-                let type_cell = self
-                    .typed
-                    .then(|| format!("#{}", crate::text::escape_untrusted(type_name)));
+                let type_cell = self.typed.then(|| format!("#{}", crate::text::escape_untrusted(type_name)));
                 let pos = self.widths.len() - 1;
                 let line = layout(&mut self.widths[pos].1, type_cell, &headers, fields, tsv);
                 writeln!(self.out, "{line}")?;
                 pos
             }
         };
-        let type_cell = self
-            .typed
-            .then(|| crate::text::escape_untrusted(type_name).into_owned());
+        let type_cell = self.typed.then(|| crate::text::escape_untrusted(type_name).into_owned());
         let line = layout(&mut self.widths[pos].1, type_cell, &cells, fields, tsv);
         writeln!(self.out, "{line}")
     }
 
     /// The final contents of one panel.
-    pub fn panel(
-        &mut self,
-        plugin: &str,
-        id: &str,
-        title: &str,
-        content: &PanelContent,
-    ) -> io::Result<()> {
+    pub fn panel(&mut self, plugin: &str, id: &str, title: &str, content: &PanelContent) -> io::Result<()> {
         match self.format {
             Format::Json => {
                 let v = panel_json(plugin, id, title, content);
                 let text = serde_json::to_string(&v)?;
-                self.out
-                    .write_all(crate::text::json_escape_controls(&text).as_bytes())?;
+                self.out.write_all(crate::text::json_escape_controls(&text).as_bytes())?;
                 self.out.write_all(b"\n")
             }
             Format::Text | Format::Tsv => {
@@ -325,13 +265,7 @@ impl<W: Write> RecordWriter<W> {
 /// One text or TSV line: the type cell (wide enough for the longest type
 /// name), then the cells; text pads each to its column's width (which grows
 /// to fit), numbers to the right; the last column is not padded.
-fn layout(
-    widths: &mut [usize],
-    type_cell: Option<String>,
-    cells: &[String],
-    fields: &[FieldSpec],
-    tsv: bool,
-) -> String {
+fn layout(widths: &mut [usize], type_cell: Option<String>, cells: &[String], fields: &[FieldSpec], tsv: bool) -> String {
     use std::fmt::Write as _;
     let mut line = String::with_capacity(256);
     let typed = type_cell.is_some();
@@ -379,15 +313,7 @@ fn min_width(k: FieldKind) -> usize {
 
 /// Columns of numbers, right-aligned in text so digits line up.
 fn right_aligned(k: FieldKind) -> bool {
-    matches!(
-        k,
-        FieldKind::U64
-            | FieldKind::I64
-            | FieldKind::DURATION_NS
-            | FieldKind::BYTES
-            | FieldKind::F64
-            | FieldKind::ERRNO_RESULT
-    )
+    matches!(k, FieldKind::U64 | FieldKind::I64 | FieldKind::DURATION_NS | FieldKind::BYTES | FieldKind::F64 | FieldKind::ERRNO_RESULT)
 }
 
 fn columns_json(cols: &[FieldSpec]) -> serde_json::Value {
@@ -411,12 +337,7 @@ fn row_json(cols: &[FieldSpec], row: &[FieldValue]) -> serde_json::Value {
     serde_json::Value::Object(o)
 }
 
-pub fn panel_json(
-    plugin: &str,
-    id: &str,
-    title: &str,
-    content: &PanelContent,
-) -> serde_json::Value {
+pub fn panel_json(plugin: &str, id: &str, title: &str, content: &PanelContent) -> serde_json::Value {
     use serde_json::json;
     let body = match content.as_enum() {
         Ok(Panel::Table(t)) => json!({
@@ -472,18 +393,9 @@ pub fn table_text(t: &Table, clock: &Clock) -> String {
     let cells: Vec<Vec<String>> = t
         .rows
         .iter()
-        .map(|r| {
-            r.iter()
-                .zip(t.columns.iter())
-                .map(|(v, c)| format::value_text(v, c.kind, clock))
-                .collect()
-        })
+        .map(|r| r.iter().zip(t.columns.iter()).map(|(v, c)| format::value_text(v, c.kind, clock)).collect())
         .collect();
-    let upper: Vec<String> = t
-        .columns
-        .iter()
-        .map(|c| format::column_label(c).to_uppercase())
-        .collect();
+    let upper: Vec<String> = t.columns.iter().map(|c| format::column_label(c).to_uppercase()).collect();
     let mut widths: Vec<usize> = upper.iter().map(|c| c.chars().count()).collect();
     for r in &cells {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -509,20 +421,13 @@ pub fn table_text(t: &Table, clock: &Clock) -> String {
 /// `     usecs     : count    distribution` as runqlat prints it.
 pub fn histogram_text(unit: &str, buckets: &[u64]) -> String {
     let buckets = &buckets[..buckets.len().min(64)];
-    let last = buckets
-        .iter()
-        .rposition(|&c| c > 0)
-        .map(|i| i + 1)
-        .unwrap_or(0);
+    let last = buckets.iter().rposition(|&c| c > 0).map(|i| i + 1).unwrap_or(0);
     let max = buckets.iter().copied().max().unwrap_or(0).max(1);
     let mut s = format!("{:>24} : {:<8} distribution\n", unit, "count");
     for (i, &c) in buckets[..last].iter().enumerate() {
         let (lo, hi) = log2_bounds(i);
         let stars = (c * 40).div_ceil(max) as usize;
-        s.push_str(&format!(
-            "{lo:>10} -> {hi:<10} : {c:<8} |{:<40}|\n",
-            "*".repeat(stars.min(40))
-        ));
+        s.push_str(&format!("{lo:>10} -> {hi:<10} : {c:<8} |{:<40}|\n", "*".repeat(stars.min(40))));
     }
     if let Some(m) = quantile_marks(buckets) {
         s.push_str(&format!("{:>24}   {m}\n", ""));
@@ -534,35 +439,20 @@ pub fn histogram_text(unit: &str, buckets: &[u64]) -> String {
 /// fall in, as its upper bound (`p50 <= 7   p90 <= 15   p99 <= 1023`).
 pub fn quantile_marks(buckets: &[u64]) -> Option<String> {
     let q = |x| tracer_plugin_api::Log2Histogram::quantile_upper(buckets, x);
-    Some(format!(
-        "p50 <= {}   p90 <= {}   p99 <= {}",
-        q(0.5)?,
-        q(0.9)?,
-        q(0.99)?
-    ))
+    Some(format!("p50 <= {}   p90 <= {}   p99 <= {}", q(0.5)?, q(0.9)?, q(0.99)?))
 }
 
 pub fn panel_text(_title: &str, content: &PanelContent, clock: &Clock) -> String {
     match content.as_enum() {
         Ok(Panel::Table(t)) => table_text(t, clock),
-        Ok(Panel::Log2Histogram(h)) => {
-            histogram_text(&crate::text::escape_untrusted(&h.unit), &h.buckets)
-        }
+        Ok(Panel::Log2Histogram(h)) => histogram_text(&crate::text::escape_untrusted(&h.unit), &h.buckets),
         Ok(Panel::Counters(cs)) => cs
             .iter()
             .map(|c| format!("{}: {} {}\n", c.name, c.value, c.unit))
             .collect(),
         Ok(Panel::TimeSeries(ss)) => ss
             .iter()
-            .map(|s| {
-                format!(
-                    "{} ({} per {} ms): {:?}\n",
-                    s.name,
-                    s.unit,
-                    s.interval_ms,
-                    s.points.as_slice()
-                )
-            })
+            .map(|s| format!("{} ({} per {} ms): {:?}\n", s.name, s.unit, s.interval_ms, s.points.as_slice()))
             .collect(),
         Ok(Panel::Text(t)) => format!("{}\n", crate::text::escape_untrusted_lines(t)),
         _ => "(a panel kind this host does not know)\n".into(),
@@ -585,22 +475,8 @@ mod tests {
         let mut buf = Vec::new();
         {
             let mut w = RecordWriter::new(&mut buf, format, Clock::now());
-            w.record(
-                "open",
-                0,
-                "open_events",
-                &fields(),
-                &[Value::u64(42), Value::i64(-2), Value::str("/nope")],
-            )
-            .unwrap();
-            w.record(
-                "open",
-                0,
-                "open_events",
-                &fields(),
-                &[Value::u64(43), Value::i64(3), Value::str("/etc/hosts")],
-            )
-            .unwrap();
+            w.record("open", 0, "open_events", &fields(), &[Value::u64(42), Value::i64(-2), Value::str("/nope")]).unwrap();
+            w.record("open", 0, "open_events", &fields(), &[Value::u64(43), Value::i64(3), Value::str("/etc/hosts")]).unwrap();
             w.flush().unwrap();
         }
         String::from_utf8(buf).unwrap()
@@ -609,10 +485,7 @@ mod tests {
     #[test]
     fn json_lines_carry_plugin_time_fields_and_errno_names() {
         let out = written(Format::Json);
-        let lines: Vec<serde_json::Value> = out
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["plugin"], "open");
         assert_eq!(lines[0]["pid"], 42);
@@ -629,14 +502,7 @@ mod tests {
         w.flush().unwrap();
         let out = String::from_utf8(w.out.into_inner().unwrap()).unwrap();
         let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        assert_eq!(
-            (
-                v["plugin"].as_str(),
-                v["lost"].as_u64(),
-                v["lost_total"].as_u64()
-            ),
-            (Some("open"), Some(12), Some(30))
-        );
+        assert_eq!((v["plugin"].as_str(), v["lost"].as_u64(), v["lost_total"].as_u64()), (Some("open"), Some(12), Some(30)));
         assert!(v["time"].as_str().unwrap().ends_with('Z'));
         let mut t = RecordWriter::new(Vec::new(), Format::Text, Clock::now());
         t.lost("open", 12, 30).unwrap();
@@ -648,14 +514,7 @@ mod tests {
         let mut buf = Vec::new();
         {
             let mut w = RecordWriter::new(&mut buf, Format::Json, Clock::now());
-            w.record(
-                "open",
-                0,
-                "open_events",
-                &fields(),
-                &[Value::u64(1), Value::i64(0), Value::str("/tmp/a\"b\nc\\d")],
-            )
-            .unwrap();
+            w.record("open", 0, "open_events", &fields(), &[Value::u64(1), Value::i64(0), Value::str("/tmp/a\"b\nc\\d")]).unwrap();
             w.flush().unwrap();
         }
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
@@ -670,16 +529,9 @@ mod tests {
         assert_eq!(lines.len(), 3);
         // One record type: the columns of one tool, no type column.
         assert!(lines[0].starts_with("   PID    RET PATH"), "{out}");
-        assert!(
-            lines[1].contains("ENOENT") && lines[1].ends_with("/nope"),
-            "{out}"
-        );
+        assert!(lines[1].contains("ENOENT") && lines[1].ends_with("/nope"), "{out}");
         // Numbers right-aligned under their header.
-        assert_eq!(
-            lines[0].find(" RET").map(|i| i + 4),
-            lines[2].find("3 /").map(|i| i + 1),
-            "{out}"
-        );
+        assert_eq!(lines[0].find(" RET").map(|i| i + 4), lines[2].find("3 /").map(|i| i + 1), "{out}");
     }
 
     fn close_fields() -> Vec<FieldSpec> {
@@ -693,185 +545,64 @@ mod tests {
     }
 
     fn close_values() -> Vec<FieldValue> {
-        vec![
-            Value::str("tmux: server"),
-            Value::u64(200_192),
-            Value::u64(4_731_200),
-            Value::u64(200),
-            Value::phases([("SYN_SENT", 12_000), ("ESTABLISHED", 4_731_000)]),
-        ]
+        vec![Value::str("tmux: server"), Value::u64(200_192), Value::u64(4_731_200), Value::u64(200), Value::phases([("SYN_SENT", 12_000), ("ESTABLISHED", 4_731_000)])]
     }
 
     #[test]
     fn text_numbers_are_plain_with_the_unit_in_the_header() {
         let mut w = RecordWriter::new(Vec::new(), Format::Text, Clock::now());
-        w.record("tcp", 1, "tcp_closed", &close_fields(), &close_values())
-            .unwrap();
+        w.record("tcp", 1, "tcp_closed", &close_fields(), &close_values()).unwrap();
         w.flush().unwrap();
         let out = String::from_utf8(w.out.into_inner().unwrap()).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         // COMM as wide as a task name can be (15).
-        assert_eq!(
-            lines[0], "COMM            TX_BYTES LIFETIME(ms) IN_OLD(ms) STATES(ms)",
-            "{out}"
-        );
-        assert_eq!(
-            lines[1],
-            "tmux: server      200192       4.7312     0.0002 SYN_SENT:0.012,ESTABLISHED:4.731",
-            "{out}"
-        );
+        assert_eq!(lines[0], "COMM            TX_BYTES LIFETIME(ms) IN_OLD(ms) STATES(ms)", "{out}");
+        assert_eq!(lines[1], "tmux: server      200192       4.7312     0.0002 SYN_SENT:0.012,ESTABLISHED:4.731", "{out}");
     }
 
     #[test]
     fn several_record_types_get_a_type_column_and_a_header_each() {
         let mut w = RecordWriter::new(Vec::new(), Format::Tsv, Clock::now());
-        w.record(
-            "open",
-            0,
-            "open_events",
-            &fields(),
-            &[Value::u64(42), Value::i64(-2), Value::str("/a\tb")],
-        )
-        .unwrap();
+        w.record("open", 0, "open_events", &fields(), &[Value::u64(42), Value::i64(-2), Value::str("/a\tb")]).unwrap();
         // A second type turns the type column on, headers again.
-        w.record("tcp", 1, "tcp_closed", &close_fields(), &close_values())
-            .unwrap();
-        w.record(
-            "open",
-            0,
-            "open_events",
-            &fields(),
-            &[Value::u64(43), Value::i64(3), Value::str("/c")],
-        )
-        .unwrap();
+        w.record("tcp", 1, "tcp_closed", &close_fields(), &close_values()).unwrap();
+        w.record("open", 0, "open_events", &fields(), &[Value::u64(43), Value::i64(3), Value::str("/c")]).unwrap();
         w.flush().unwrap();
         let out = String::from_utf8(w.out.into_inner().unwrap()).unwrap();
         let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
         assert_eq!(lines[0], ["PID", "RET", "PATH"], "{out}");
-        assert_eq!(
-            lines[1],
-            ["42", "ENOENT", "/a\\x09b"],
-            "a tab in a value is escaped: {out}"
-        );
-        assert_eq!(
-            lines[2],
-            [
-                "#tcp_closed",
-                "COMM",
-                "TX_BYTES",
-                "LIFETIME(ms)",
-                "IN_OLD(ms)",
-                "STATES(ms)"
-            ],
-            "{out}"
-        );
-        assert_eq!(
-            lines[3][..3],
-            ["tcp_closed", "tmux: server", "200192"],
-            "{out}"
-        );
+        assert_eq!(lines[1], ["42", "ENOENT", "/a\\x09b"], "a tab in a value is escaped: {out}");
+        assert_eq!(lines[2], ["#tcp_closed", "COMM", "TX_BYTES", "LIFETIME(ms)", "IN_OLD(ms)", "STATES(ms)"], "{out}");
+        assert_eq!(lines[3][..3], ["tcp_closed", "tmux: server", "200192"], "{out}");
         assert_eq!(lines[4], ["#open_events", "PID", "RET", "PATH"], "{out}");
         assert_eq!(lines[5], ["open_events", "43", "3", "/c"], "{out}");
         let mut typed = RecordWriter::new(Vec::new(), Format::Text, Clock::now());
         typed.set_typed(true);
-        typed
-            .record(
-                "open",
-                0,
-                "open_events",
-                &fields(),
-                &[Value::u64(1), Value::i64(0), Value::str("/x")],
-            )
-            .unwrap();
+        typed.record("open", 0, "open_events", &fields(), &[Value::u64(1), Value::i64(0), Value::str("/x")]).unwrap();
         typed.flush().unwrap();
         let out = String::from_utf8(typed.out.into_inner().unwrap()).unwrap();
-        assert!(
-            out.starts_with(
-                "#open_events          PID    RET PATH\nopen_events             1      0 /x"
-            ),
-            "{out}"
-        );
+        assert!(out.starts_with("#open_events          PID    RET PATH\nopen_events             1      0 /x"), "{out}");
     }
 
     #[test]
     fn json_keys_carry_units_and_phases_are_objects() {
         let mut w = RecordWriter::new(Vec::new(), Format::Json, Clock::now());
-        w.record("tcp", 1, "tcp_closed", &close_fields(), &close_values())
-            .unwrap();
+        w.record("tcp", 1, "tcp_closed", &close_fields(), &close_values()).unwrap();
         w.flush().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&w.out.into_inner().unwrap()).unwrap();
-        assert_eq!(
-            (
-                v["type"].as_str(),
-                v["tx_bytes"].as_u64(),
-                v["lifetime_ns"].as_u64(),
-                v["in_old_ns"].as_u64()
-            ),
-            (
-                Some("tcp_closed"),
-                Some(200_192),
-                Some(4_731_200),
-                Some(200)
-            ),
-            "{v}"
-        );
-        assert_eq!(
-            v["states"],
-            serde_json::json!([{"name": "SYN_SENT", "ns": 12000}, {"name": "ESTABLISHED", "ns": 4731000}])
-        );
+        assert_eq!((v["type"].as_str(), v["tx_bytes"].as_u64(), v["lifetime_ns"].as_u64(), v["in_old_ns"].as_u64()), (Some("tcp_closed"), Some(200_192), Some(4_731_200), Some(200)), "{v}");
+        assert_eq!(v["states"], serde_json::json!([{"name": "SYN_SENT", "ns": 12000}, {"name": "ESTABLISHED", "ns": 4731000}]));
     }
 
     #[test]
     fn panel_rows_are_objects_keyed_by_column_with_units() {
-        let t = Table {
-            columns: close_fields()
-                .into_iter()
-                .chain([
-                    FieldSpec::new("cpu", FieldKind::F64, "%"),
-                    FieldSpec::new("pid", FieldKind::U64, ""),
-                ])
-                .collect(),
-            rows: vec![close_values()
-                .into_iter()
-                .chain([Value::f64(12.5), Value::u64(7)])
-                .collect::<Vec<_>>()
-                .into()]
-            .into(),
-        };
+        let t = Table { columns: close_fields().into_iter().chain([FieldSpec::new("cpu", FieldKind::F64, "%"), FieldSpec::new("pid", FieldKind::U64, "")]).collect(), rows: vec![close_values().into_iter().chain([Value::f64(12.5), Value::u64(7)]).collect::<Vec<_>>().into()].into() };
         let v = panel_json("tcp", "closed", "Closed", &Panel::Table(t).boxed());
         let row = &v["rows"][0];
-        assert_eq!(
-            (
-                row["comm"].as_str(),
-                row["lifetime_ns"].as_u64(),
-                row["cpu_pct"].as_f64(),
-                row["pid"].as_u64()
-            ),
-            (Some("tmux: server"), Some(4_731_200), Some(12.5), Some(7)),
-            "{v}"
-        );
+        assert_eq!((row["comm"].as_str(), row["lifetime_ns"].as_u64(), row["cpu_pct"].as_f64(), row["pid"].as_u64()), (Some("tmux: server"), Some(4_731_200), Some(12.5), Some(7)), "{v}");
         let cols = v["columns"].as_array().unwrap();
-        let unit = |k: &str| {
-            cols.iter()
-                .find(|c| c["key"] == k)
-                .unwrap()
-                .get("unit")
-                .cloned()
-        };
-        assert_eq!(
-            (
-                unit("lifetime_ns"),
-                unit("tx_bytes"),
-                unit("cpu_pct"),
-                unit("pid")
-            ),
-            (
-                Some("ns".into()),
-                Some("bytes".into()),
-                Some("%".into()),
-                None
-            )
-        );
+        let unit = |k: &str| cols.iter().find(|c| c["key"] == k).unwrap().get("unit").cloned();
+        assert_eq!((unit("lifetime_ns"), unit("tx_bytes"), unit("cpu_pct"), unit("pid")), (Some("ns".into()), Some("bytes".into()), Some("%".into()), None));
     }
 
     #[test]
@@ -881,20 +612,9 @@ mod tests {
         // header, then buckets from 0 up to the last non-empty one, then quantiles
         assert_eq!(lines.len(), 5, "{s}");
         assert!(lines[4].ends_with("p50 <= 7   p90 <= 7   p99 <= 7"), "{s}");
-        assert_eq!(
-            histogram_text("usecs", &[0, 0]).lines().count(),
-            1,
-            "no quantiles of nothing"
-        );
-        assert!(
-            lines[1].contains("0 -> 1") && lines[1].contains(": 0 "),
-            "{s}"
-        );
-        assert!(
-            lines[2].contains("2 -> 3")
-                && lines[2].contains(&format!("|{}{}|", "*".repeat(20), " ".repeat(20))),
-            "{s}"
-        );
+        assert_eq!(histogram_text("usecs", &[0, 0]).lines().count(), 1, "no quantiles of nothing");
+        assert!(lines[1].contains("0 -> 1") && lines[1].contains(": 0 "), "{s}");
+        assert!(lines[2].contains("2 -> 3") && lines[2].contains(&format!("|{}{}|", "*".repeat(20), " ".repeat(20))), "{s}");
         assert!(lines[3].contains(&"*".repeat(40)), "{s}");
     }
 }

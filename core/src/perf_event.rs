@@ -57,41 +57,18 @@ pub fn parse(target: &str) -> Result<Target, String> {
     let bad = |why: String| format!("perf event target {target:?}: {why}");
     match parts.next() {
         Some("software") => {}
-        _ => {
-            return Err(bad(
-                "give software:EVENT (only software events are supported)".into(),
-            ))
-        }
+        _ => return Err(bad("give software:EVENT (only software events are supported)".into())),
     }
     let name = parts.next().unwrap_or("");
     let config = SOFTWARE
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, c)| *c)
-        .ok_or_else(|| {
-            bad(format!(
-                "no software event {name:?} (known: {})",
-                SOFTWARE
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
-    let mut t = Target {
-        config,
-        period: 1,
-        freq: false,
-    };
+        .ok_or_else(|| bad(format!("no software event {name:?} (known: {})", SOFTWARE.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))))?;
+    let mut t = Target { config, period: 1, freq: false };
     for opt in parts {
-        let (k, v) = opt
-            .split_once('=')
-            .ok_or_else(|| bad(format!("{opt:?} is not period=N or freq=N")))?;
-        let n: u64 = v
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| bad(format!("{k}: {v:?} is not a number above 0")))?;
+        let (k, v) = opt.split_once('=').ok_or_else(|| bad(format!("{opt:?} is not period=N or freq=N")))?;
+        let n: u64 = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(format!("{k}: {v:?} is not a number above 0")))?;
         match k {
             "period" => t.period = n,
             "freq" => (t.period, t.freq) = (n, true),
@@ -103,15 +80,11 @@ pub fn parse(target: &str) -> Result<Target, String> {
 
 /// The online CPUs (`/sys/devices/system/cpu/online`, e.g. `0-3,6`).
 fn online_cpus() -> Result<Vec<i32>, String> {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/online")
-        .map_err(|e| format!("reading the online CPUs: {e}"))?;
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").map_err(|e| format!("reading the online CPUs: {e}"))?;
     let mut cpus = Vec::new();
     for part in text.trim().split(',').filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (a, b): (i32, i32) = (
-            a.parse().map_err(|_| format!("online CPUs: {text:?}"))?,
-            b.parse().map_err(|_| format!("online CPUs: {text:?}"))?,
-        );
+        let (a, b): (i32, i32) = (a.parse().map_err(|_| format!("online CPUs: {text:?}"))?, b.parse().map_err(|_| format!("online CPUs: {text:?}"))?);
         cpus.extend(a..=b);
     }
     Ok(cpus)
@@ -131,16 +104,7 @@ pub fn attach(prog: &ProgramMut<'_>, target: &str) -> Result<Vec<Link>, String> 
     let mut links = Vec::new();
     for cpu in online_cpus()? {
         // SAFETY: attr is a valid perf_event_attr of the size it states.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_perf_event_open,
-                &attr as *const PerfEventAttr,
-                -1i32,
-                cpu,
-                -1i32,
-                PERF_FLAG_FD_CLOEXEC,
-            )
-        };
+        let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, &attr as *const PerfEventAttr, -1i32, cpu, -1i32, PERF_FLAG_FD_CLOEXEC) };
         if fd < 0 {
             let e = std::io::Error::last_os_error();
             // A CPU that went offline meanwhile has no events.
@@ -171,35 +135,13 @@ mod tests {
 
     #[test]
     fn targets_are_read_or_named_with_what_to_give() {
-        assert_eq!(
-            parse("software:page-faults-maj").unwrap(),
-            Target {
-                config: 6,
-                period: 1,
-                freq: false
-            }
-        );
-        assert_eq!(
-            parse("software:cpu-clock:freq=99").unwrap(),
-            Target {
-                config: 0,
-                period: 99,
-                freq: true
-            }
-        );
+        assert_eq!(parse("software:page-faults-maj").unwrap(), Target { config: 6, period: 1, freq: false });
+        assert_eq!(parse("software:cpu-clock:freq=99").unwrap(), Target { config: 0, period: 99, freq: true });
         assert_eq!(parse("software:page-faults:period=10").unwrap().period, 10);
-        assert!(parse("hardware:cycles")
-            .unwrap_err()
-            .contains("only software events"));
-        assert!(parse("software:nope")
-            .unwrap_err()
-            .contains("known: cpu-clock"));
-        assert!(parse("software:cpu-clock:freq=0")
-            .unwrap_err()
-            .contains("above 0"));
-        assert!(parse("software:cpu-clock:hz=9")
-            .unwrap_err()
-            .contains("unknown option"));
+        assert!(parse("hardware:cycles").unwrap_err().contains("only software events"));
+        assert!(parse("software:nope").unwrap_err().contains("known: cpu-clock"));
+        assert!(parse("software:cpu-clock:freq=0").unwrap_err().contains("above 0"));
+        assert!(parse("software:cpu-clock:hz=9").unwrap_err().contains("unknown option"));
     }
 
     #[test]

@@ -26,10 +26,7 @@ pub struct PluginWatch {
 }
 
 fn is_plugin(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == "so")
-        && !p
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    p.extension().is_some_and(|e| e == "so") && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
 /// What a notify event means for plugins, if anything.
@@ -39,10 +36,7 @@ pub fn classify(kind: &EventKind, paths: &[PathBuf]) -> Vec<PluginFileEvent> {
         EventKind::Access(AccessKind::Close(AccessMode::Write))
             | EventKind::Modify(ModifyKind::Name(RenameMode::To))
     );
-    let removed = matches!(
-        kind,
-        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
-    );
+    let removed = matches!(kind, EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From)));
     // A rename within the directory reports both paths: from, then to.
     if let EventKind::Modify(ModifyKind::Name(RenameMode::Both)) = kind {
         let mut v = Vec::new();
@@ -83,21 +77,17 @@ pub fn interpret(ev: &notify::Event, dir: &Path) -> Vec<PluginFileEvent> {
 /// Watch `dir` (canonical: events then name files as the loader does);
 /// `on_event` runs on notify's thread. A failed read of events means some were
 /// lost: rescan.
-pub fn watch(
-    dir: &Path,
-    on_event: impl Fn(PluginFileEvent) + Send + 'static,
-) -> Result<PluginWatch, String> {
+pub fn watch(dir: &Path, on_event: impl Fn(PluginFileEvent) + Send + 'static) -> Result<PluginWatch, String> {
     let watched = dir.to_path_buf();
-    let mut watcher =
-        notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-            Ok(ev) => {
-                for e in interpret(&ev, &watched) {
-                    on_event(e);
-                }
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+        Ok(ev) => {
+            for e in interpret(&ev, &watched) {
+                on_event(e);
             }
-            Err(_) => on_event(PluginFileEvent::Rescan),
-        })
-        .map_err(|e| format!("watching the plugins directory: {e}"))?;
+        }
+        Err(_) => on_event(PluginFileEvent::Rescan),
+    })
+    .map_err(|e| format!("watching the plugins directory: {e}"))?;
     watcher
         .watch(dir, RecursiveMode::NonRecursive)
         .map_err(|e| format!("watching {}: {e}", dir.display()))?;
@@ -117,29 +107,14 @@ mod tests {
             classify(&EventKind::Access(AccessKind::Close(AccessMode::Write)), &p),
             vec![PluginFileEvent::Added(p[0].clone())]
         );
-        assert_eq!(
-            classify(&EventKind::Modify(ModifyKind::Name(RenameMode::To)), &p),
-            vec![PluginFileEvent::Added(p[0].clone())]
-        );
-        assert_eq!(
-            classify(&EventKind::Remove(RemoveKind::File), &p),
-            vec![PluginFileEvent::Removed(p[0].clone())]
-        );
-        let tmp = vec![
-            PathBuf::from("/d/.libx.so.tmp"),
-            PathBuf::from("/d/libx.so"),
-        ];
+        assert_eq!(classify(&EventKind::Modify(ModifyKind::Name(RenameMode::To)), &p), vec![PluginFileEvent::Added(p[0].clone())]);
+        assert_eq!(classify(&EventKind::Remove(RemoveKind::File), &p), vec![PluginFileEvent::Removed(p[0].clone())]);
+        let tmp = vec![PathBuf::from("/d/.libx.so.tmp"), PathBuf::from("/d/libx.so")];
         assert_eq!(
             classify(&EventKind::Modify(ModifyKind::Name(RenameMode::Both)), &tmp),
             vec![PluginFileEvent::Added(tmp[1].clone())]
         );
-        assert_eq!(
-            classify(
-                &EventKind::Access(AccessKind::Close(AccessMode::Write)),
-                &[PathBuf::from("/d/notes.txt")]
-            ),
-            vec![]
-        );
+        assert_eq!(classify(&EventKind::Access(AccessKind::Close(AccessMode::Write)), &[PathBuf::from("/d/notes.txt")]), vec![]);
     }
 
     #[test]
@@ -147,14 +122,9 @@ mod tests {
         let dir = Path::new("/d");
         let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
         assert_eq!(interpret(&overflow, dir), vec![PluginFileEvent::Rescan]);
-        let gone =
-            notify::Event::new(EventKind::Remove(RemoveKind::Folder)).add_path(dir.to_path_buf());
+        let gone = notify::Event::new(EventKind::Remove(RemoveKind::Folder)).add_path(dir.to_path_buf());
         assert_eq!(interpret(&gone, dir), vec![PluginFileEvent::DirGone]);
-        let file =
-            notify::Event::new(EventKind::Remove(RemoveKind::File)).add_path(dir.join("libx.so"));
-        assert_eq!(
-            interpret(&file, dir),
-            vec![PluginFileEvent::Removed(dir.join("libx.so"))]
-        );
+        let file = notify::Event::new(EventKind::Remove(RemoveKind::File)).add_path(dir.join("libx.so"));
+        assert_eq!(interpret(&file, dir), vec![PluginFileEvent::Removed(dir.join("libx.so"))]);
     }
 }

@@ -84,15 +84,9 @@ impl Poller {
                 })
                 .map_err(|e| format!("ring buffer {}: {e}", map.name().to_string_lossy()))?;
         }
-        let rb = builder
-            .build()
-            .map_err(|e| format!("creating the ring buffer poller: {e}"))?;
+        let rb = builder.build().map_err(|e| format!("creating the ring buffer poller: {e}"))?;
         let ring_fds = maps.iter().map(|(_, _, m)| m.as_fd().as_raw_fd()).collect();
-        Ok(Some(Poller {
-            rb,
-            inbox,
-            ring_fds,
-        }))
+        Ok(Some(Poller { rb, inbox, ring_fds }))
     }
 
     /// The fd of each ring map, readable while that ring holds data: watched
@@ -107,10 +101,7 @@ impl Poller {
     pub fn consume(&self, limit: usize) -> Result<usize, String> {
         let n = self.rb.consume_raw_n(limit);
         if n < 0 {
-            return Err(format!(
-                "ring buffer consume failed: {}",
-                std::io::Error::from_raw_os_error(-n)
-            ));
+            return Err(format!("ring buffer consume failed: {}", std::io::Error::from_raw_os_error(-n)));
         }
         Ok(n as usize)
     }

@@ -29,15 +29,11 @@ fn check_mode(what: &str, path: &Path, meta: &fs::Metadata) -> Result<(), String
 
 /// Check the plugins directory itself.
 pub fn check_dir(dir: &Path) -> Result<PathBuf, String> {
-    let real =
-        fs::canonicalize(dir).map_err(|e| format!("plugins directory {}: {e}", dir.display()))?;
-    let meta =
-        fs::metadata(&real).map_err(|e| format!("plugins directory {}: {e}", real.display()))?;
+    let real = fs::canonicalize(dir)
+        .map_err(|e| format!("plugins directory {}: {e}", dir.display()))?;
+    let meta = fs::metadata(&real).map_err(|e| format!("plugins directory {}: {e}", real.display()))?;
     if !meta.is_dir() {
-        return Err(format!(
-            "plugins directory {} is not a directory",
-            dir.display()
-        ));
+        return Err(format!("plugins directory {} is not a directory", dir.display()));
     }
     check_mode("plugins directory", &real, &meta)?;
     Ok(real)

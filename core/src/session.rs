@@ -7,8 +7,7 @@ use crate::poller::Poller;
 use abi_stable::std_types::{RSlice, RStr, RVec};
 use std::path::{Path, PathBuf};
 use tracer_plugin_api::{
-    FieldSpec, FieldValue, MapEntry, MapSnapshot, PanelContent, PluginDescriptor, ProbeSpec,
-    TracerBox,
+    FieldSpec, FieldValue, MapEntry, MapSnapshot, PanelContent, PluginDescriptor, ProbeSpec, TracerBox,
 };
 
 /// Records dispatched per call of [`Session::pump`] at most, so one busy plugin
@@ -111,28 +110,17 @@ impl PluginSlot {
 
     /// Field specs of ring `ring`.
     pub fn fields(&self, ring: u32) -> &[FieldSpec] {
-        self.desc
-            .rings
-            .get(ring as usize)
-            .map(|r| r.fields.as_slice())
-            .unwrap_or(&[])
+        self.desc.rings.get(ring as usize).map(|r| r.fields.as_slice()).unwrap_or(&[])
     }
 
     /// The plugin's metric samples as of the last map read.
     pub fn metrics(&self) -> Result<Vec<tracer_plugin_api::MetricSample>, String> {
-        self.tracer
-            .metrics()
-            .into_result()
-            .map(|v| v.into_vec())
-            .map_err(|e| e.to_string())
+        self.tracer.metrics().into_result().map(|v| v.into_vec()).map_err(|e| e.to_string())
     }
 
     /// Current contents of one of this plugin's panels.
     pub fn panel(&self, id: &str) -> Result<PanelContent, String> {
-        self.tracer
-            .panel(RStr::from(id))
-            .into_result()
-            .map_err(|e| e.to_string())
+        self.tracer.panel(RStr::from(id)).into_result().map_err(|e| e.to_string())
     }
 
     /// Read every declared counter (summed with earlier attachments). A counter
@@ -145,8 +133,7 @@ impl PluginSlot {
         for (i, c) in self.desc.counters.iter().enumerate() {
             match rt.read_percpu_u64(c.map.as_str(), c.index) {
                 Ok(v) => {
-                    let v =
-                        v.saturating_add(self.stats.counters_before.get(i).copied().unwrap_or(0));
+                    let v = v.saturating_add(self.stats.counters_before.get(i).copied().unwrap_or(0));
                     if c.is_drop {
                         drops = drops.saturating_add(v);
                     }
@@ -172,18 +159,9 @@ impl PluginSlot {
     }
 
     fn configure(&mut self, settings_json: &str) -> Result<Configured, String> {
-        let c = self
-            .tracer
-            .configure(RStr::from(settings_json))
-            .into_result()
-            .map_err(|e| e.to_string())?;
+        let c = self.tracer.configure(RStr::from(settings_json)).into_result().map_err(|e| e.to_string())?;
         Ok(Configured {
-            config: self
-                .desc
-                .config_map
-                .as_ref()
-                .into_option()
-                .map(|m| (m.to_string(), c.config.to_vec())),
+            config: self.desc.config_map.as_ref().into_option().map(|m| (m.to_string(), c.config.to_vec())),
             probes: c.probes.into_option(),
         })
     }
@@ -199,13 +177,7 @@ impl PluginSlot {
                 Ok((per_key, entries)) => MapSnapshot {
                     name: name.clone(),
                     values_per_key: per_key,
-                    entries: entries
-                        .into_iter()
-                        .map(|(k, v)| MapEntry {
-                            key: k.into(),
-                            value: v.into(),
-                        })
-                        .collect(),
+                    entries: entries.into_iter().map(|(k, v)| MapEntry { key: k.into(), value: v.into() }).collect(),
                 },
                 Err(e) => {
                     self.stats.last_error = Some(e);
@@ -254,12 +226,7 @@ struct Configured {
 fn probes_key(p: &Option<RVec<ProbeSpec>>) -> Option<Vec<String>> {
     p.as_ref().map(|ps| {
         ps.iter()
-            .flat_map(|p| {
-                p.alternatives
-                    .iter()
-                    .flat_map(|a| a.programs.iter())
-                    .map(move |r| format!("{}:{}:{}:{}", p.name, r.name, r.target, r.optional))
-            })
+            .flat_map(|p| p.alternatives.iter().flat_map(|a| a.programs.iter()).map(move |r| format!("{}:{}:{}:{}", p.name, r.name, r.target, r.optional)))
             .collect()
     })
 }
@@ -282,8 +249,7 @@ pub const ATTACH_KEY: &str = "attach";
 /// Split a plugin's settings into what the plugin gets (JSON text) and the
 /// attach mode forced by the host's own key, if any.
 pub fn split_host_settings(settings_json: &str) -> Result<(String, Option<String>), String> {
-    let mut v: serde_json::Value =
-        serde_json::from_str(settings_json).map_err(|e| format!("settings are not JSON: {e}"))?;
+    let mut v: serde_json::Value = serde_json::from_str(settings_json).map_err(|e| format!("settings are not JSON: {e}"))?;
     use crate::kernel_features::AttachKind;
     let attach = match v.as_object_mut().and_then(|o| o.remove(ATTACH_KEY)) {
         None => None,
@@ -291,10 +257,7 @@ pub fn split_host_settings(settings_json: &str) -> Result<(String, Option<String
             Some(kind) => Some(kind.label().to_string()),
             None => {
                 let known: Vec<&str> = AttachKind::ALL.iter().map(|k| k.label()).collect();
-                return Err(format!(
-                    "{ATTACH_KEY}: {mode} is not an attach mode (one of: {})",
-                    known.join(", ")
-                ));
+                return Err(format!("{ATTACH_KEY}: {mode} is not an attach mode (one of: {})", known.join(", ")));
             }
         },
     };
@@ -319,22 +282,13 @@ impl Session {
         crate::libbpf_log::install();
         let (plugins, load_failures) = loader::load_dir(dir)?;
         let slots = plugins.into_iter().map(PluginSlot::new).collect();
-        Ok(Session {
-            poller: None,
-            slots,
-            load_failures,
-            scratch: RVec::new(),
-            poller_generation: 0,
-        })
+        Ok(Session { poller: None, slots, load_failures, scratch: RVec::new(), poller_generation: 0 })
     }
 
     /// Check and load one plugin file that appeared in `dir` while running.
     /// Returns the new slot's index; the plugin is not started.
     pub fn add_plugin_file(&mut self, dir: &Path, path: &Path) -> Result<usize, LoadFailure> {
-        let fail = |reason: String| LoadFailure {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let fail = |reason: String| LoadFailure { path: path.to_path_buf(), reason };
         if let Some(i) = self.slots.iter().position(|s| s.path == path) {
             // The same file seen again (a rename is reported as "to" and as
             // "both"): nothing to do. Another file under the same name cannot
@@ -348,17 +302,10 @@ impl Session {
         let real = crate::safety::check_file(&dir, path).map_err(fail)?;
         let loaded = loader::load_library(&real).map_err(fail)?;
         if let Some(first) = self.slots.iter().find(|s| s.name() == loaded.name()) {
-            return Err(fail(format!(
-                "a plugin named {:?} is already loaded from {}",
-                first.name(),
-                first.path.display()
-            )));
+            return Err(fail(format!("a plugin named {:?} is already loaded from {}", first.name(), first.path.display())));
         }
         // Known by the path it was found under (events name it so).
-        self.slots.push(PluginSlot::new(LoadedPlugin {
-            path: path.to_path_buf(),
-            ..loaded
-        }));
+        self.slots.push(PluginSlot::new(LoadedPlugin { path: path.to_path_buf(), ..loaded }));
         Ok(self.slots.len() - 1)
     }
 
@@ -378,16 +325,12 @@ impl Session {
     /// with the reason, which is also returned.
     pub fn start(&mut self, idx: usize, settings_json: &str) -> Result<(), StartError> {
         let slot = &mut self.slots[idx];
-        let result = split_host_settings(settings_json)
-            .map_err(StartError::Settings)
-            .and_then(|(plugin_json, attach)| {
-                let cfg = slot.configure(&plugin_json).map_err(StartError::Settings)?;
-                let cfg_ref = cfg.config.as_ref().map(|(m, b)| (m.as_str(), b.as_slice()));
-                let rt =
-                    bpf_runtime::start(&slot.desc_for(&cfg.probes), cfg_ref, attach.as_deref())
-                        .map_err(StartError::Bpf)?;
-                Ok((rt, cfg.probes))
-            });
+        let result = split_host_settings(settings_json).map_err(StartError::Settings).and_then(|(plugin_json, attach)| {
+            let cfg = slot.configure(&plugin_json).map_err(StartError::Settings)?;
+            let cfg_ref = cfg.config.as_ref().map(|(m, b)| (m.as_str(), b.as_slice()));
+            let rt = bpf_runtime::start(&slot.desc_for(&cfg.probes), cfg_ref, attach.as_deref()).map_err(StartError::Bpf)?;
+            Ok((rt, cfg.probes))
+        });
         match result {
             Ok((rt, probes)) => {
                 slot.bpf = Some(rt);
@@ -457,10 +400,7 @@ impl Session {
     /// The ring maps' fds to wait on (empty when no running plugin has a ring).
     /// They change whenever a plugin starts or stops.
     pub fn ring_fds(&self) -> Vec<std::os::fd::RawFd> {
-        self.poller
-            .as_ref()
-            .map(|p| p.ring_fds().to_vec())
-            .unwrap_or_default()
+        self.poller.as_ref().map(|p| p.ring_fds().to_vec()).unwrap_or_default()
     }
 
     /// Apply new settings to a running plugin: the kernel filter changes at once.
@@ -482,10 +422,7 @@ impl Session {
                 Ok(())
             }
             (None, _) => Err(format!("plugin {} is not running", slot.name())),
-            (_, None) => Err(format!(
-                "plugin {} has no kernel-side settings",
-                slot.name()
-            )),
+            (_, None) => Err(format!("plugin {} has no kernel-side settings", slot.name())),
         }
     }
 
@@ -496,9 +433,7 @@ impl Session {
         &mut self,
         mut sink: Option<&mut dyn FnMut(&PluginSlot, u32, &[FieldValue])>,
     ) -> Result<usize, String> {
-        let Some(poller) = &self.poller else {
-            return Ok(0);
-        };
+        let Some(poller) = &self.poller else { return Ok(0) };
         let n = poller.consume(PUMP_BATCH)?;
         if n == 0 {
             return Ok(0);
@@ -514,11 +449,7 @@ impl Session {
             }
             scratch.clear();
             let decode = sink.is_some();
-            match slot
-                .tracer
-                .on_record(ring, RSlice::from(data), decode, scratch)
-                .into_result()
-            {
+            match slot.tracer.on_record(ring, RSlice::from(data), decode, scratch).into_result() {
                 Ok(()) => {
                     slot.stats.records += 1;
                     if let Some(sink) = sink.as_mut() {
@@ -542,10 +473,7 @@ impl Session {
             }
         });
         for (idx, why) in faulted {
-            tracing::error!(
-                "plugin {}: {why}; its programs were detached",
-                self.slots[idx].name()
-            );
+            tracing::error!("plugin {}: {why}; its programs were detached", self.slots[idx].name());
             self.stop(idx, Some(why));
         }
         Ok(n)
@@ -560,11 +488,7 @@ impl Session {
             let (run_ns, runs) = rt.run_stats();
             let st = &mut slot.stats;
             // Lower than last time: new programs (re-attached) counting from 0.
-            let (ns0, n0) = if run_ns < st.bpf_last.0 || runs < st.bpf_last.1 {
-                (0, 0)
-            } else {
-                st.bpf_last
-            };
+            let (ns0, n0) = if run_ns < st.bpf_last.0 || runs < st.bpf_last.1 { (0, 0) } else { st.bpf_last };
             st.bpf_run_ns_total = st.bpf_run_ns_total.saturating_add(run_ns - ns0);
             st.bpf_runs_total = st.bpf_runs_total.saturating_add(runs - n0);
             st.bpf_last = (run_ns, runs);
@@ -604,8 +528,7 @@ impl Session {
         if self.slots[idx].bpf.is_some() && self.slots[idx].desc.config_map.is_some() {
             let settings = self.slots[idx].settings.clone();
             if let Err(e) = self.set_settings(idx, &settings) {
-                self.slots[idx].stats.last_error =
-                    Some(format!("rewriting the filter after a reset: {e}"));
+                self.slots[idx].stats.last_error = Some(format!("rewriting the filter after a reset: {e}"));
             }
         }
         if let Some(why) = self.slots[idx].read_polled_maps() {

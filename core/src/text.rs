@@ -48,22 +48,13 @@ fn replace_controls(s: &str, escape: impl Fn(u32) -> String) -> Cow<'_, str> {
 /// `s` with every control and bidi character written as `\xNN` (below U+0100)
 /// or `\uNNNN`; unchanged (no allocation) when there is none.
 pub fn escape_untrusted(s: &str) -> Cow<'_, str> {
-    replace_controls(s, |n| {
-        if n < 0x100 {
-            format!("\\x{n:02x}")
-        } else {
-            format!("\\u{n:04x}")
-        }
-    })
+    replace_controls(s, |n| if n < 0x100 { format!("\\x{n:02x}") } else { format!("\\u{n:04x}") })
 }
 
 /// Like [`escape_untrusted`], but line breaks (`\n`) of a multi-line text
 /// stay line breaks.
 pub fn escape_untrusted_lines(s: &str) -> String {
-    s.split('\n')
-        .map(escape_untrusted)
-        .collect::<Vec<_>>()
-        .join("\n")
+    s.split('\n').map(escape_untrusted).collect::<Vec<_>>().join("\n")
 }
 
 /// JSON text with the characters JSON allows raw but a terminal acts on (DEL,
@@ -76,17 +67,8 @@ pub fn json_escape_controls(json: &str) -> Cow<'_, str> {
 
 /// The candidate nearest to `word` if it is within `max` edits: the "did you
 /// mean" of a typo'd name.
-pub fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-    max: usize,
-) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .min()
-        .filter(|(d, _)| *d <= max)
-        .map(|(_, c)| c)
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>, max: usize) -> Option<&'a str> {
+    candidates.into_iter().map(|c| (edit_distance(word, c), c)).min().filter(|(d, _)| *d <= max).map(|(_, c)| c)
 }
 
 /// Levenshtein distance, for "did you mean" on short names.
@@ -113,15 +95,9 @@ mod tests {
     fn terminal_and_bidi_controls_become_visible() {
         let hostile = "a\u{1b}]52;c;ZXZpbA==\u{7}b\u{1b}[?1049l\r\nc\u{202e}d\u{9b}e\u{7f}";
         let e = escape_untrusted(hostile);
-        assert_eq!(
-            e,
-            "a\\x1b]52;c;ZXZpbA==\\x07b\\x1b[?1049l\\x0d\\x0ac\\u202ed\\x9be\\x7f"
-        );
+        assert_eq!(e, "a\\x1b]52;c;ZXZpbA==\\x07b\\x1b[?1049l\\x0d\\x0ac\\u202ed\\x9be\\x7f");
         assert!(!e.chars().any(needs_escape));
-        assert!(matches!(
-            escape_untrusted("/etc/hosts ünïcode"),
-            Cow::Borrowed(_)
-        ));
+        assert!(matches!(escape_untrusted("/etc/hosts ünïcode"), Cow::Borrowed(_)));
         assert_eq!(escape_untrusted_lines("a\x1b\nb\r"), "a\\x1b\nb\\x0d");
     }
 

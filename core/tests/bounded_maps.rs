@@ -10,6 +10,7 @@ mod common;
 use common::target;
 use tracer_core::session::Session;
 
+
 #[test]
 fn every_map_of_every_tracer_is_bounded_and_evicts_or_dies_with_its_task() {
     // Every plugin `cargo xtask build` staged: a new tracer is checked without
@@ -17,20 +18,14 @@ fn every_map_of_every_tracer_is_bounded_and_evicts_or_dies_with_its_task() {
     let staged = target().join("debug/plugins");
     let dir = tempfile::tempdir().unwrap();
     let mut n = 0;
-    for e in std::fs::read_dir(&staged)
-        .unwrap_or_else(|e| panic!("{}: {e}: run `cargo xtask test`", staged.display()))
-    {
+    for e in std::fs::read_dir(&staged).unwrap_or_else(|e| panic!("{}: {e}: run `cargo xtask test`", staged.display())) {
         let f = e.unwrap().path();
         if f.extension().is_some_and(|x| x == "so") {
             std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
             n += 1;
         }
     }
-    assert!(
-        n >= 4,
-        "the four tracers at least are staged in {}",
-        staged.display()
-    );
+    assert!(n >= 4, "the four tracers at least are staged in {}", staged.display());
     let session = Session::load(dir.path()).unwrap();
     assert_eq!(session.slots.len(), n, "{:?}", session.load_failures);
     let mut seen = Vec::new();
@@ -53,20 +48,11 @@ fn every_map_of_every_tracer_is_bounded_and_evicts_or_dies_with_its_task() {
                 MapType::StackTrace => (1..=65536).contains(&m.max_entries()),
                 _ => false,
             };
-            assert!(
-                ok,
-                "{}: map {name} ({t:?}, max_entries {}) may grow without eviction",
-                slot.name(),
-                m.max_entries()
-            );
+            assert!(ok, "{}: map {name} ({t:?}, max_entries {}) may grow without eviction", slot.name(), m.max_entries());
             seen.push((slot.name().to_string(), t));
         }
     }
     // The property is about these kinds; make sure they are really looked at.
     assert!(seen.iter().any(|(_, t)| *t == MapType::LruHash), "{seen:?}");
-    assert!(
-        seen.iter()
-            .any(|(p, t)| p == "syscall_latency" && *t == MapType::TaskStorage),
-        "{seen:?}"
-    );
+    assert!(seen.iter().any(|(p, t)| p == "syscall_latency" && *t == MapType::TaskStorage), "{seen:?}");
 }

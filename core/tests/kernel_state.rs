@@ -12,11 +12,7 @@ use tracer_plugin_api::{Panel, Value};
 
 fn staged(name: &str) -> PathBuf {
     let dir = common::target().join("debug/plugins");
-    assert!(
-        dir.join(format!("libtracer_{name}.so")).exists(),
-        "{} has no {name} plugin: run `cargo xtask test`",
-        dir.display()
-    );
+    assert!(dir.join(format!("libtracer_{name}.so")).exists(), "{} has no {name} plugin: run `cargo xtask test`", dir.display());
     dir
 }
 
@@ -38,20 +34,14 @@ fn table(s: &Session, idx: usize, id: &str) -> (Vec<String>, Vec<Vec<Value>>) {
     match p.as_enum() {
         Ok(Panel::Table(t)) => (
             t.columns.iter().map(|c| c.name.to_string()).collect(),
-            t.rows
-                .iter()
-                .map(|r| r.iter().map(|v| v.as_enum().cloned().unwrap()).collect())
-                .collect(),
+            t.rows.iter().map(|r| r.iter().map(|v| v.as_enum().cloned().unwrap()).collect()).collect(),
         ),
         other => panic!("{id} is no table: {other:?}"),
     }
 }
 
 fn cell<'a>(cols: &[String], row: &'a [Value], name: &str) -> &'a Value {
-    &row[cols
-        .iter()
-        .position(|c| c == name)
-        .unwrap_or_else(|| panic!("no column {name} in {cols:?}"))]
+    &row[cols.iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name} in {cols:?}"))]
 }
 
 fn histogram_total(s: &Session, idx: usize, id: &str) -> u64 {
@@ -71,12 +61,10 @@ fn sleeper(comm: &str, secs: &str) -> std::process::Child {
 
 fn max_of(s: &Session, idx: usize, syscall: &str) -> Option<u64> {
     let (cols, rows) = table(s, idx, "top_count");
-    rows.iter()
-        .find(|r| *cell(&cols, r, "syscall") == Value::Str(syscall.into()))
-        .map(|r| match cell(&cols, r, "max") {
-            Value::U64(n) => *n,
-            v => panic!("max is {v:?}"),
-        })
+    rows.iter().find(|r| *cell(&cols, r, "syscall") == Value::Str(syscall.into())).map(|r| match cell(&cols, r, "max") {
+        Value::U64(n) => *n,
+        v => panic!("max is {v:?}"),
+    })
 }
 
 #[test]
@@ -86,19 +74,13 @@ fn the_longest_call_starts_again_after_a_reset() {
     sleeper(comm, "0.4").wait().unwrap();
     s.refresh();
     let before = max_of(&s, idx, "clock_nanosleep").expect("the sleep was counted");
-    assert!(
-        before >= 400_000_000,
-        "the 0.4 s sleep is the maximum: {before}"
-    );
+    assert!(before >= 400_000_000, "the 0.4 s sleep is the maximum: {before}");
     s.reset();
     sleeper(comm, "0.01").wait().unwrap();
     s.refresh();
     let after = max_of(&s, idx, "clock_nanosleep").expect("the short sleep was counted");
     // 10 ms asked; a loaded machine may oversleep, but not by 390 ms.
-    assert!(
-        (10_000_000..200_000_000).contains(&after),
-        "max after the reset is the short sleep: {after} ns"
-    );
+    assert!((10_000_000..200_000_000).contains(&after), "max after the reset is the short sleep: {after} ns");
     s.shutdown();
 }
 
@@ -108,19 +90,13 @@ fn a_new_filter_does_not_count_calls_already_in_flight() {
     let mut child = sleeper("trc-inflight", "0.5");
     // Well inside its nanosleep when the filter changes to it.
     std::thread::sleep(Duration::from_millis(200));
-    s.set_settings(idx, &format!(r#"{{"pid": {}}}"#, child.id()))
-        .unwrap();
+    s.set_settings(idx, &format!(r#"{{"pid": {}}}"#, child.id())).unwrap();
     s.reset(); // only what happens from here on
     child.wait().unwrap();
     s.refresh();
     // strace of `sleep 0.5` after its start: clock_nanosleep (begun before
     // the filter), then close/exit_group. The sleep must not be counted.
-    assert_eq!(
-        max_of(&s, idx, "clock_nanosleep"),
-        None,
-        "{:?}",
-        table(&s, idx, "top_count").1
-    );
+    assert_eq!(max_of(&s, idx, "clock_nanosleep"), None, "{:?}", table(&s, idx, "top_count").1);
     s.shutdown();
 }
 
@@ -141,10 +117,7 @@ fn cpu_percent_of_a_single_thread_stays_within_one_cpu_and_its_name_stays() {
     let exe = std::env::temp_dir().join("trc-cpuhog");
     let _ = std::fs::remove_file(&exe);
     std::os::unix::fs::symlink("/bin/sh", &exe).unwrap();
-    let mut hog = Command::new(&exe)
-        .args(["-c", "while :; do :; done"])
-        .spawn()
-        .unwrap();
+    let mut hog = Command::new(&exe).args(["-c", "while :; do :; done"]).spawn().unwrap();
     let pid = hog.id();
     let work = tempfile::tempdir().unwrap();
     let churn = common::target().join("debug/tracer-workload");
@@ -156,22 +129,13 @@ fn cpu_percent_of_a_single_thread_stays_within_one_cpu_and_its_name_stays() {
         std::thread::sleep(Duration::from_millis(250));
         if i == 8 {
             // 5,000 short-lived processes: more than the kernel's name table holds.
-            let st = Command::new(&churn)
-                .args(["churn", work.path().to_str().unwrap(), "5000"])
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
+            let st = Command::new(&churn).args(["churn", work.path().to_str().unwrap(), "5000"]).stdout(Stdio::null()).status().unwrap();
             assert!(st.success());
         }
         s.refresh();
         let (cols, rows) = table(&s, idx, "processes");
-        if let Some(r) = rows
-            .iter()
-            .find(|r| *cell(&cols, r, "pid") == Value::U64(pid as u64))
-        {
-            let Value::F64(pct) = *cell(&cols, r, "cpu") else {
-                panic!("cpu % is a number: {:?}", cell(&cols, r, "cpu"))
-            };
+        if let Some(r) = rows.iter().find(|r| *cell(&cols, r, "pid") == Value::U64(pid as u64)) {
+            let Value::F64(pct) = *cell(&cols, r, "cpu") else { panic!("cpu % is a number: {:?}", cell(&cols, r, "cpu")) };
             samples.push(pct);
             names.push(cell(&cols, r, "comm").clone());
         }
@@ -180,10 +144,7 @@ fn cpu_percent_of_a_single_thread_stays_within_one_cpu_and_its_name_stays() {
     hog.kill().unwrap();
     hog.wait().unwrap();
     s.shutdown();
-    assert!(
-        samples.len() >= 12,
-        "the hog was seen in most intervals: {samples:?}"
-    );
+    assert!(samples.len() >= 12, "the hog was seen in most intervals: {samples:?}");
     // One thread can use at most one CPU. Tolerance 3 points: figures are
     // taken at the read of the running slices; the process map is read just
     // after (a few ms with thousands of processes), and a slice that starts or
@@ -196,16 +157,9 @@ fn cpu_percent_of_a_single_thread_stays_within_one_cpu_and_its_name_stays() {
     let mean = samples.iter().sum::<f64>() / samples.len() as f64;
     // /proc/PID/stat: what the kernel accounted over the whole run.
     let kernel_pct = 100.0 * kernel_ns as f64 / start.elapsed().as_nanos() as f64;
-    assert!(
-        mean > 30.0 && (mean - kernel_pct).abs() < 25.0,
-        "mean {mean:.1}% vs /proc {kernel_pct:.1}%: {samples:?}"
-    );
+    assert!(mean > 30.0 && (mean - kernel_pct).abs() < 25.0, "mean {mean:.1}% vs /proc {kernel_pct:.1}%: {samples:?}");
     for n in &names {
-        assert_eq!(
-            *n,
-            Value::Str("trc-cpuhog".into()),
-            "a running process keeps its name through churn: {names:?}"
-        );
+        assert_eq!(*n, Value::Str("trc-cpuhog".into()), "a running process keeps its name through churn: {names:?}");
     }
 }
 
@@ -214,11 +168,7 @@ fn scheduler_histograms_go_on_after_detach_and_attach() {
     let (mut s, idx) = session_with("sched", "{}");
     // Two threads handing a byte back and forth: wakeups, waits and switches.
     let pingpong = || {
-        let st = Command::new(common::target().join("debug/tracer-workload"))
-            .args(["pingpong", "2000"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
+        let st = Command::new(common::target().join("debug/tracer-workload")).args(["pingpong", "2000"]).stdout(Stdio::null()).status().unwrap();
         assert!(st.success());
     };
     pingpong();
@@ -233,10 +183,7 @@ fn scheduler_histograms_go_on_after_detach_and_attach() {
     pingpong();
     s.refresh();
     let again = histogram_total(&s, idx, "runq");
-    assert!(
-        again > first,
-        "cumulative figures go on after a re-attach: {first} then {again}"
-    );
+    assert!(again > first, "cumulative figures go on after a re-attach: {first} then {again}");
     s.shutdown();
 }
 
@@ -260,47 +207,26 @@ fn losses_are_kept_across_detach_and_attach() {
     s.stop(idx, None);
     s.start(idx, r#"{"include_self": true}"#).unwrap();
     s.refresh();
-    assert!(
-        s.slots[idx].stats.drops >= lost,
-        "drops after re-attach: {} (were {lost})",
-        s.slots[idx].stats.drops
-    );
+    assert!(s.slots[idx].stats.drops >= lost, "drops after re-attach: {} (were {lost})", s.slots[idx].stats.drops);
     assert!(s.slots[idx].stats.counter_error.is_none());
     s.shutdown();
 }
 
 /// Records of the open plugin with these fields: (tid, ret, path, path_truncated).
 fn open_records(s: &mut Session) -> Vec<(u64, i64, Option<String>, u64)> {
-    open_records_with(s, &[])
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect()
+    open_records_with(s, &[]).into_iter().map(|(r, _)| r).collect()
 }
 
 /// The same, and the values of `more` fields.
 #[allow(clippy::type_complexity)]
-fn open_records_with(
-    s: &mut Session,
-    more: &[&str],
-) -> Vec<((u64, i64, Option<String>, u64), Vec<Value>)> {
+fn open_records_with(s: &mut Session, more: &[&str]) -> Vec<((u64, i64, Option<String>, u64), Vec<Value>)> {
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_millis(500);
     while Instant::now() < deadline {
-        let mut sink = |slot: &tracer_core::session::PluginSlot,
-                        ring: u32,
-                        v: &[tracer_plugin_api::FieldValue]| {
+        let mut sink = |slot: &tracer_core::session::PluginSlot, ring: u32, v: &[tracer_plugin_api::FieldValue]| {
             let names: Vec<&str> = slot.fields(ring).iter().map(|f| f.name.as_str()).collect();
-            let get = |n: &str| {
-                v[names.iter().position(|x| *x == n).unwrap()]
-                    .as_enum()
-                    .cloned()
-                    .unwrap()
-            };
-            let (Value::U64(tid), Value::I64(ret), Value::U64(cut)) =
-                (get("tid"), get("ret"), get("path_truncated"))
-            else {
-                panic!()
-            };
+            let get = |n: &str| v[names.iter().position(|x| *x == n).unwrap()].as_enum().cloned().unwrap();
+            let (Value::U64(tid), Value::I64(ret), Value::U64(cut)) = (get("tid"), get("ret"), get("path_truncated")) else { panic!() };
             let path = match get("path") {
                 Value::Str(p) => Some(p.to_string()),
                 _ => None,
@@ -329,16 +255,7 @@ fn an_open_records_the_name_the_kernel_opened() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     for unmap in [false, true] {
         // The name in a page of its own, so it can be unmapped.
-        let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
+        let page = unsafe { libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
         assert_ne!(page, libc::MAP_FAILED);
         let bytes = c.as_bytes_with_nul();
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), page as *mut u8, bytes.len()) };
@@ -362,11 +279,7 @@ fn an_open_records_the_name_the_kernel_opened() {
         let recs = open_records(&mut s);
         let mine: Vec<_> = recs.iter().filter(|r| r.0 == tid).collect();
         assert_eq!(mine.len(), 1, "one open by the reader thread: {recs:?}");
-        assert_eq!(
-            mine[0].2.as_deref(),
-            Some(fifo.to_str().unwrap()),
-            "unmapped={unmap}: {mine:?}"
-        );
+        assert_eq!(mine[0].2.as_deref(), Some(fifo.to_str().unwrap()), "unmapped={unmap}: {mine:?}");
         if !unmap {
             unsafe { libc::munmap(page, 4096) };
         }
@@ -392,16 +305,8 @@ fn a_long_name_is_marked_cut_and_an_unreadable_one_said() {
     let (_, ret, path, cut) = mine[0];
     assert_eq!((*ret, *cut), (-36, 1), "ENAMETOOLONG, marked cut: {mine:?}");
     let p = path.as_deref().unwrap();
-    assert!(
-        p.len() == 511 && long.starts_with(p),
-        "the longest prefix that fits: {} bytes",
-        p.len()
-    );
-    assert_eq!(
-        (mine[1].1, mine[1].2.as_deref(), mine[1].3),
-        (-14, None, 0),
-        "EFAULT, no name: {mine:?}"
-    );
+    assert!(p.len() == 511 && long.starts_with(p), "the longest prefix that fits: {} bytes", p.len());
+    assert_eq!((mine[1].1, mine[1].2.as_deref(), mine[1].3), (-14, None, 0), "EFAULT, no name: {mine:?}");
     s.shutdown();
 }
 
@@ -414,28 +319,15 @@ fn an_open_names_the_effective_uid_and_the_directory_of_a_relative_name() {
     let secret = work.path().join("trc-secret");
     std::fs::write(&secret, "x").unwrap();
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    std::fs::set_permissions(
-        work.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    std::fs::set_permissions(work.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let c = std::ffi::CString::new(secret.to_str().unwrap()).unwrap();
     let dir = std::ffi::CString::new(work.path().to_str().unwrap()).unwrap();
     let t = std::thread::spawn(move || {
         // This thread only (the raw syscall, not glibc's all-threads seteuid).
-        assert_eq!(
-            unsafe { libc::syscall(libc::SYS_setresuid, -1i32 as u32, 65534u32, -1i32 as u32) },
-            0
-        );
+        assert_eq!(unsafe { libc::syscall(libc::SYS_setresuid, -1i32 as u32, 65534u32, -1i32 as u32) }, 0);
         let denied = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY) };
-        assert_eq!(
-            (denied, std::io::Error::last_os_error().raw_os_error()),
-            (-1, Some(libc::EACCES))
-        );
-        assert_eq!(
-            unsafe { libc::syscall(libc::SYS_setresuid, -1i32 as u32, 0u32, -1i32 as u32) },
-            0
-        );
+        assert_eq!((denied, std::io::Error::last_os_error().raw_os_error()), (-1, Some(libc::EACCES)));
+        assert_eq!(unsafe { libc::syscall(libc::SYS_setresuid, -1i32 as u32, 0u32, -1i32 as u32) }, 0);
         let dfd = unsafe { libc::open(dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
         let rel = std::ffi::CString::new("trc-secret").unwrap();
         let fd = unsafe { libc::openat(dfd, rel.as_ptr(), libc::O_RDONLY) };
@@ -448,16 +340,8 @@ fn an_open_names_the_effective_uid_and_the_directory_of_a_relative_name() {
     let recs = open_records_with(&mut s, &["uid", "euid", "dirfd"]);
     let mine: Vec<_> = recs.iter().filter(|r| r.0 .0 == tid).collect();
     assert_eq!(mine.len(), 3, "{recs:?}");
-    assert_eq!(
-        (mine[0].0 .1, &mine[0].1[..]),
-        (-13, &[Value::U64(0), Value::U64(65534), Value::Missing][..]),
-        "EACCES as euid 65534: {mine:?}"
-    );
+    assert_eq!((mine[0].0 .1, &mine[0].1[..]), (-13, &[Value::U64(0), Value::U64(65534), Value::Missing][..]), "EACCES as euid 65534: {mine:?}");
     assert_eq!(mine[2].0 .2.as_deref(), Some("trc-secret"));
-    assert_eq!(
-        mine[2].1[2],
-        Value::I64(dfd as i64),
-        "relative to the directory fd: {mine:?}"
-    );
+    assert_eq!(mine[2].1[2], Value::I64(dfd as i64), "relative to the directory fd: {mine:?}");
     s.shutdown();
 }

@@ -25,15 +25,7 @@ int main(void) {
     )
     .unwrap();
     let exe = dir.path().join("t");
-    let st = Command::new("cc")
-        .arg("-O2")
-        .arg("-I")
-        .arg(&include)
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .status()
-        .expect("running cc");
+    let st = Command::new("cc").arg("-O2").arg("-I").arg(&include).arg(&src).arg("-o").arg(&exe).status().expect("running cc");
     assert!(st.success(), "compiling the histogram helper test failed");
     let out = String::from_utf8(Command::new(&exe).output().unwrap().stdout).unwrap();
     let got: Vec<(u32, u32)> = out
@@ -44,18 +36,5 @@ int main(void) {
         })
         .collect();
     // (log2, slot of 32): 2^32 and above belong to the last slot, 31.
-    assert_eq!(
-        got,
-        vec![
-            (0, 0),
-            (0, 0),
-            (1, 1),
-            (9, 9),
-            (31, 31),
-            (31, 31),
-            (32, 31),
-            (40, 31),
-            (63, 31)
-        ]
-    );
+    assert_eq!(got, vec![(0, 0), (0, 0), (1, 1), (9, 9), (31, 31), (31, 31), (32, 31), (40, 31), (63, 31)]);
 }

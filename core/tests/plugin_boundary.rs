@@ -6,16 +6,13 @@ mod common;
 use common::target;
 use tracer_core::session::Session;
 
+
 #[test]
 fn descriptors_cross_intact_and_panics_become_errors() {
     let fixture = target().join("debug/libtracer_fixture_misbehaving.so");
     let open = target().join("debug/plugins/libtracer_open.so");
     for f in [&fixture, &open] {
-        assert!(
-            f.exists(),
-            "{} missing: run `cargo xtask test`",
-            f.display()
-        );
+        assert!(f.exists(), "{} missing: run `cargo xtask test`", f.display());
     }
     let dir = tempfile::tempdir().unwrap();
     for f in [&fixture, &open] {
@@ -24,11 +21,7 @@ fn descriptors_cross_intact_and_panics_become_errors() {
     // SAFETY: the only test in this binary; no other thread reads the environment.
     unsafe { std::env::set_var("TRACER_FIXTURE_MODE", "panic_panel") };
     let session = Session::load(dir.path()).unwrap();
-    assert!(
-        session.load_failures.is_empty(),
-        "{:?}",
-        session.load_failures
-    );
+    assert!(session.load_failures.is_empty(), "{:?}", session.load_failures);
 
     let open = &session.slots[session.slot_index("open").unwrap()];
     assert_eq!(open.desc.info.version.as_str(), "0.1.0");
@@ -40,13 +33,7 @@ fn descriptors_cross_intact_and_panics_become_errors() {
 
     let bad = &session.slots[session.slot_index("misbehaving").unwrap()];
     let e = bad.panel("count").unwrap_err();
-    assert!(
-        e.starts_with("plugin panicked in panel: fixture panics in panel as asked"),
-        "{e}"
-    );
+    assert!(e.starts_with("plugin panicked in panel: fixture panics in panel as asked"), "{e}");
     let e = bad.panel("count").unwrap_err();
-    assert!(
-        e.starts_with("plugin disabled after an earlier panic"),
-        "{e}"
-    );
+    assert!(e.starts_with("plugin disabled after an earlier panic"), "{e}");
 }

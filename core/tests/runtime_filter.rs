@@ -9,23 +9,13 @@ use tracer_plugin_api::{FieldValue, Value};
 
 fn staged_plugins() -> PathBuf {
     let dir = common::target().join("debug/plugins");
-    assert!(
-        dir.join("libtracer_open.so").exists(),
-        "{} has no open plugin: run `cargo xtask test`",
-        dir.display()
-    );
+    assert!(dir.join("libtracer_open.so").exists(), "{} has no open plugin: run `cargo xtask test`", dir.display());
     dir
 }
 
 /// Run `cat` on both paths; return the (path, ret) records of that child.
 fn opens_seen(session: &mut Session, present: &Path, missing: &Path) -> Vec<(String, i64)> {
-    let mut c = Command::new("cat")
-        .arg(present)
-        .arg(missing)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut c = Command::new("cat").arg(present).arg(missing).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let pid = c.id() as u64;
     c.wait().unwrap();
     let wanted = [present.to_str().unwrap(), missing.to_str().unwrap()];
@@ -61,15 +51,11 @@ fn failed_only_and_comm_filters_apply_while_running() {
     let all = opens_seen(&mut session, &present, &missing);
     assert_eq!(all.len(), 2, "unfiltered: both opens, got {all:?}");
 
-    session
-        .set_settings(idx, r#"{"failed_only": true}"#)
-        .unwrap();
+    session.set_settings(idx, r#"{"failed_only": true}"#).unwrap();
     let failed = opens_seen(&mut session, &present, &missing);
     assert_eq!(failed, vec![(missing.to_str().unwrap().to_string(), -2)]);
 
-    session
-        .set_settings(idx, r#"{"comm": "no-such-comm"}"#)
-        .unwrap();
+    session.set_settings(idx, r#"{"comm": "no-such-comm"}"#).unwrap();
     assert_eq!(opens_seen(&mut session, &present, &missing), vec![]);
 
     session.set_settings(idx, r#"{"comm": "cat"}"#).unwrap();

@@ -22,14 +22,9 @@ pub const MAX_DURATION_S: f64 = 365.0 * 86400.0;
 
 /// `--duration`: a finite number of seconds, more than 0 and at most a year.
 fn parse_duration(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let v: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !v.is_finite() || v <= 0.0 || v > MAX_DURATION_S {
-        return Err(format!(
-            "{s}: must be more than 0 and at most {MAX_DURATION_S} seconds (a year)"
-        ));
+        return Err(format!("{s}: must be more than 0 and at most {MAX_DURATION_S} seconds (a year)"));
     }
     Ok(v)
 }

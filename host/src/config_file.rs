@@ -144,12 +144,7 @@ fn default_max_series() -> usize {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig {
-            addr: None,
-            top_n: default_top_n(),
-            max_series: default_max_series(),
-            bpf_cost: true,
-        }
+        MetricsConfig { addr: None, top_n: default_top_n(), max_series: default_max_series(), bpf_cost: true }
     }
 }
 
@@ -189,11 +184,7 @@ pub enum Size {
 impl Size {
     pub fn parse(s: &str) -> Result<Size, String> {
         let t = s.trim();
-        let num = |x: &str| {
-            x.trim().parse::<u16>().map_err(|_| {
-                format!("{s:?} is not a size (\"40%\", \"12\", \"min:8\" or \"fill\")")
-            })
-        };
+        let num = |x: &str| x.trim().parse::<u16>().map_err(|_| format!("{s:?} is not a size (\"40%\", \"12\", \"min:8\" or \"fill\")"));
         if t == "fill" {
             Ok(Size::Fill)
         } else if let Some(p) = t.strip_suffix('%') {
@@ -232,11 +223,7 @@ fn default_mouse() -> bool {
 
 impl Default for UiConfig {
     fn default() -> Self {
-        UiConfig {
-            refresh_hz: default_refresh_hz(),
-            mouse: default_mouse(),
-            tabs: Vec::new(),
-        }
+        UiConfig { refresh_hz: default_refresh_hz(), mouse: default_mouse(), tabs: Vec::new() }
     }
 }
 
@@ -256,29 +243,14 @@ impl Config {
     }
 
     /// As [`Config::load`], with the environment given (tests).
-    pub fn load_with_env(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
-        let name = file
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| EMBEDDED_NAME.into());
-        let err = |message: String| ConfigError {
-            file: name.clone(),
-            message,
-        };
+    pub fn load_with_env(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let name = file.map(|p| p.display().to_string()).unwrap_or_else(|| EMBEDDED_NAME.into());
+        let err = |message: String| ConfigError { file: name.clone(), message };
         let builder = ::config::Config::builder();
         let builder = match file {
-            Some(path) if !path.is_file() => {
-                return Err(err("cannot read the config file (no such file)".into()))
-            }
-            Some(path) => {
-                builder.add_source(::config::File::from(path).format(::config::FileFormat::Toml))
-            }
-            None => builder.add_source(::config::File::from_str(
-                EMBEDDED,
-                ::config::FileFormat::Toml,
-            )),
+            Some(path) if !path.is_file() => return Err(err("cannot read the config file (no such file)".into())),
+            Some(path) => builder.add_source(::config::File::from(path).format(::config::FileFormat::Toml)),
+            None => builder.add_source(::config::File::from_str(EMBEDDED, ::config::FileFormat::Toml)),
         };
         let vars = config_env(env);
         let env_names: Vec<String> = vars.keys().cloned().collect();
@@ -294,55 +266,31 @@ impl Config {
             )
             .build()
             .map_err(|e| err(strip_origin(&e.to_string())))?;
-        let from = |e: String| {
-            if env_names.is_empty() {
-                e
-            } else {
-                format!("{e} (environment: {})", env_names.join(" "))
-            }
-        };
-        let mut cfg: Config = raw
-            .try_deserialize()
-            .map_err(|e| err(from(strip_origin(&e.to_string()))))?;
+        let from = |e: String| if env_names.is_empty() { e } else { format!("{e} (environment: {})", env_names.join(" ")) };
+        let mut cfg: Config = raw.try_deserialize().map_err(|e| err(from(strip_origin(&e.to_string()))))?;
         cfg.validate().map_err(|e| err(from(e)))?;
         if cfg.plugins_dir.is_relative() {
-            let base = file
-                .and_then(|p| p.parent())
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+            let base = file.and_then(|p| p.parent()).map(Path::to_path_buf).unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
             cfg.plugins_dir = base.join(&cfg.plugins_dir);
         }
         Ok(cfg)
     }
 
     fn validate(&self) -> Result<(), String> {
-        if !(self.ui.refresh_hz.is_finite()
-            && (MIN_REFRESH_HZ..=MAX_REFRESH_HZ).contains(&self.ui.refresh_hz))
-        {
+        if !(self.ui.refresh_hz.is_finite() && (MIN_REFRESH_HZ..=MAX_REFRESH_HZ).contains(&self.ui.refresh_hz)) {
             return Err(format!(
                 "key `ui.refresh_hz`: {} is out of range ({MIN_REFRESH_HZ} to {MAX_REFRESH_HZ} refreshes per second)",
                 self.ui.refresh_hz
             ));
         }
         if self.metrics.top_n == 0 {
-            return Err(
-                "key `metrics.top_n`: 0 would fold every process into `other`; give 1 or more"
-                    .into(),
-            );
+            return Err("key `metrics.top_n`: 0 would fold every process into `other`; give 1 or more".into());
         }
-        if !(self.otlp.interval_secs.is_finite()
-            && (0.1..=3600.0).contains(&self.otlp.interval_secs))
-        {
-            return Err(format!(
-                "key `otlp.interval_secs`: {} is out of range (0.1 to 3600 seconds)",
-                self.otlp.interval_secs
-            ));
+        if !(self.otlp.interval_secs.is_finite() && (0.1..=3600.0).contains(&self.otlp.interval_secs)) {
+            return Err(format!("key `otlp.interval_secs`: {} is out of range (0.1 to 3600 seconds)", self.otlp.interval_secs));
         }
         if !(self.otlp.timeout_secs.is_finite() && (0.1..=60.0).contains(&self.otlp.timeout_secs)) {
-            return Err(format!(
-                "key `otlp.timeout_secs`: {} is out of range (0.1 to 60 seconds)",
-                self.otlp.timeout_secs
-            ));
+            return Err(format!("key `otlp.timeout_secs`: {} is out of range (0.1 to 60 seconds)", self.otlp.timeout_secs));
         }
         if self.otlp.queue == 0 {
             return Err("key `otlp.queue`: 0 leaves no room for a batch; give 1 or more".into());
@@ -352,27 +300,18 @@ impl Config {
         }
         for (t, tab) in self.ui.tabs.iter().enumerate() {
             if tab.rows.is_empty() {
-                return Err(format!(
-                    "key `ui.tabs[{t}].rows`: tab {:?} has no rows",
-                    tab.name
-                ));
+                return Err(format!("key `ui.tabs[{t}].rows`: tab {:?} has no rows", tab.name));
             }
             for (r, row) in tab.rows.iter().enumerate() {
                 let key = format!("ui.tabs[{t}].rows[{r}]");
                 Size::parse(&row.height).map_err(|e| format!("key `{key}.height`: {e}"))?;
                 if row.panels.is_empty() {
-                    return Err(format!(
-                        "key `{key}.panels`: a row needs at least one panel"
-                    ));
+                    return Err(format!("key `{key}.panels`: a row needs at least one panel"));
                 }
                 for p in &row.panels {
-                    let ok = p
-                        .split_once('.')
-                        .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty());
+                    let ok = p.split_once('.').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty());
                     if !ok {
-                        return Err(format!(
-                            "key `{key}.panels`: {p:?} is not of the form \"plugin.panel\""
-                        ));
+                        return Err(format!("key `{key}.panels`: {p:?} is not of the form \"plugin.panel\""));
                     }
                 }
                 if !row.widths.is_empty() && row.widths.len() != row.panels.len() {
@@ -399,16 +338,11 @@ impl Config {
     /// that does not offer it is a typo, refused before anything attaches.
     /// (A plugin not loaded yet may still be dropped in: its panels wait.)
     /// `offered(plugin)` lists a loaded plugin's panel ids, None if not loaded.
-    pub fn check_panels(
-        &self,
-        offered: impl Fn(&str) -> Option<Vec<String>>,
-    ) -> Result<(), String> {
+    pub fn check_panels(&self, offered: impl Fn(&str) -> Option<Vec<String>>) -> Result<(), String> {
         for (t, tab) in self.ui.tabs.iter().enumerate() {
             for (r, row) in tab.rows.iter().enumerate() {
                 for p in &row.panels {
-                    let Some((plugin, panel)) = p.split_once('.') else {
-                        continue;
-                    };
+                    let Some((plugin, panel)) = p.split_once('.') else { continue };
                     if let Some(ids) = offered(plugin) {
                         if !ids.iter().any(|i| i == panel) {
                             return Err(format!(
@@ -425,10 +359,7 @@ impl Config {
 
     /// The settings of plugin `name` as JSON text (`{}` when there are none).
     pub fn plugin_settings(&self, name: &str) -> String {
-        self.plugins
-            .get(name)
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "{}".into())
+        self.plugins.get(name).map(|v| v.to_string()).unwrap_or_else(|| "{}".into())
     }
 }
 
@@ -439,16 +370,9 @@ impl Config {
 fn config_env(env: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
     env.into_iter()
         .filter(|(k, _)| {
-            let Some(rest) = k.strip_prefix(ENV_PREFIX).and_then(|r| r.strip_prefix('_')) else {
-                return false;
-            };
+            let Some(rest) = k.strip_prefix(ENV_PREFIX).and_then(|r| r.strip_prefix('_')) else { return false };
             let rest = rest.to_lowercase();
-            rest == "plugins_dir"
-                || rest == "enabled"
-                || rest == "node_name"
-                || ["ui__", "plugins__", "metrics__", "otlp__"]
-                    .iter()
-                    .any(|t| rest.starts_with(t))
+            rest == "plugins_dir" || rest == "enabled" || rest == "node_name" || ["ui__", "plugins__", "metrics__", "otlp__"].iter().any(|t| rest.starts_with(t))
         })
         .collect()
 }
@@ -483,27 +407,14 @@ mod tests {
         let c = load(&p).unwrap();
         assert!(c.enabled.contains(&"open".to_string()));
         // Not set in the file: beside the executable (here the test binary).
-        assert_eq!(
-            c.plugins_dir,
-            std::env::current_exe()
-                .unwrap()
-                .parent()
-                .unwrap()
-                .join("plugins")
-        );
+        assert_eq!(c.plugins_dir, std::env::current_exe().unwrap().parent().unwrap().join("plugins"));
         let embedded = Config::load_with_env(None, Vec::new()).unwrap();
-        assert_eq!(
-            embedded.enabled, c.enabled,
-            "the built-in config is the shipped file"
-        );
+        assert_eq!(embedded.enabled, c.enabled, "the built-in config is the shipped file");
         assert_eq!(embedded.ui.tabs.len(), c.ui.tabs.len());
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -524,22 +435,10 @@ mod tests {
         assert_eq!(c.enabled, ["tcp", "sched"]);
         assert_eq!(c.plugins["open"]["failed_only"], true);
         assert_eq!(c.plugins["tcp"]["ports"], 80);
-        let e = Config::load_with_env(Some(f.path()), env(&[("TRACER_UI__REFRESH_HZ", "500")]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("`ui.refresh_hz`") && e.contains("(environment: TRACER_UI__REFRESH_HZ)"),
-            "{e}"
-        );
-        let e = Config::load_with_env(None, env(&[("TRACER_UI__REFRESH", "5")]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with(EMBEDDED_NAME)
-                && e.contains("unknown field `refresh`")
-                && e.contains("TRACER_UI__REFRESH"),
-            "{e}"
-        );
+        let e = Config::load_with_env(Some(f.path()), env(&[("TRACER_UI__REFRESH_HZ", "500")])).unwrap_err().to_string();
+        assert!(e.contains("`ui.refresh_hz`") && e.contains("(environment: TRACER_UI__REFRESH_HZ)"), "{e}");
+        let e = Config::load_with_env(None, env(&[("TRACER_UI__REFRESH", "5")])).unwrap_err().to_string();
+        assert!(e.starts_with(EMBEDDED_NAME) && e.contains("unknown field `refresh`") && e.contains("TRACER_UI__REFRESH"), "{e}");
     }
 
     #[test]
@@ -562,23 +461,14 @@ mod tests {
         for hz in ["-1", "1e-308", "1e-12", "0.05", "1e300", "nan", "inf"] {
             let f = write(&format!("plugins_dir = \"x\"\n[ui]\nrefresh_hz = {hz}\n"));
             let e = load(f.path()).unwrap_err().to_string();
-            assert!(
-                e.contains("`ui.refresh_hz`") && e.contains("out of range"),
-                "{hz}: {e}"
-            );
+            assert!(e.contains("`ui.refresh_hz`") && e.contains("out of range"), "{hz}: {e}");
         }
         let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\npanels = [\"recent\"]\n");
         let e = load(f.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("key `ui.tabs[0].rows[0].panels`") && e.contains("plugin.panel"),
-            "{e}"
-        );
+        assert!(e.contains("key `ui.tabs[0].rows[0].panels`") && e.contains("plugin.panel"), "{e}");
         let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\nheight = \"140%\"\npanels = [\"a.b\"]\n");
         let e = load(f.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("key `ui.tabs[0].rows[0].height`") && e.contains("1% to 100%"),
-            "{e}"
-        );
+        assert!(e.contains("key `ui.tabs[0].rows[0].height`") && e.contains("1% to 100%"), "{e}");
         let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\npanels = [\"a.b\"]\nwidths = [\"1\", \"2\"]\n");
         let e = load(f.path()).unwrap_err().to_string();
         assert!(e.contains("2 widths for 1 panels"), "{e}");
@@ -588,16 +478,11 @@ mod tests {
     fn a_panel_a_loaded_plugin_does_not_offer_is_refused() {
         let f = write("plugins_dir = \"x\"\n[[ui.tabs]]\nname = \"a\"\n[[ui.tabs.rows]]\npanels = [\"open.recent\", \"later.x\"]\n[[ui.tabs.rows]]\npanels = [\"open.recnt\"]\n");
         let cfg = load(f.path()).unwrap();
-        let offered =
-            |p: &str| (p == "open").then(|| vec!["recent".to_string(), "summary".to_string()]);
+        let offered = |p: &str| (p == "open").then(|| vec!["recent".to_string(), "summary".to_string()]);
         let e = cfg.check_panels(offered).unwrap_err();
         assert_eq!(e, "key `ui.tabs[0].rows[1].panels`: plugin open has no panel \"recnt\" (it has: recent, summary)");
         let fine = |p: &str| (p == "open").then(|| vec!["recent".to_string(), "recnt".to_string()]);
-        assert_eq!(
-            cfg.check_panels(fine),
-            Ok(()),
-            "a plugin not loaded (later) is no error"
-        );
+        assert_eq!(cfg.check_panels(fine), Ok(()), "a plugin not loaded (later) is no error");
     }
 
     #[test]
@@ -606,9 +491,7 @@ mod tests {
         assert_eq!(Size::parse("12"), Ok(Size::Fixed(12)));
         assert_eq!(Size::parse("min:8"), Ok(Size::Min(8)));
         assert_eq!(Size::parse("fill"), Ok(Size::Fill));
-        assert!(
-            Size::parse("big").is_err() && Size::parse("0").is_err() && Size::parse("0%").is_err()
-        );
+        assert!(Size::parse("big").is_err() && Size::parse("0").is_err() && Size::parse("0%").is_err());
     }
 
     #[test]
@@ -616,9 +499,7 @@ mod tests {
         let f = write("plugins_dir = \n");
         let e = load(f.path()).unwrap_err().to_string();
         assert!(e.starts_with(&f.path().display().to_string()), "{e}");
-        let e = load(Path::new("/nonexistent/x.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = load(Path::new("/nonexistent/x.toml")).unwrap_err().to_string();
         assert!(e.starts_with("/nonexistent/x.toml: "), "{e}");
     }
 

@@ -24,12 +24,7 @@ pub enum StopReason {
 pub trait Frontend {
     /// Whether records should be decoded and passed to [`Frontend::record`].
     fn wants_records(&self) -> bool;
-    fn record(
-        &mut self,
-        _slot: &PluginSlot,
-        _ring: u32,
-        _values: &[FieldValue],
-    ) -> Result<(), StopReason> {
+    fn record(&mut self, _slot: &PluginSlot, _ring: u32, _values: &[FieldValue]) -> Result<(), StopReason> {
         Ok(())
     }
     /// Called at every refresh, after the session read its maps.
@@ -60,9 +55,7 @@ fn register(fds: &[RawFd]) -> Vec<AsyncFd<RingFd>> {
             match unsafe { AsyncFd::register_with_interest(RingFd(fd), Interest::READABLE) } {
                 Ok(a) => Some(a),
                 Err(e) => {
-                    tracing::warn!(
-                        "cannot watch a ring buffer ({e}); it is drained at each refresh"
-                    );
+                    tracing::warn!("cannot watch a ring buffer ({e}); it is drained at each refresh");
                     None
                 }
             }
@@ -130,38 +123,18 @@ pub struct Services<'a> {
     pub every: Option<(Duration, Box<dyn FnMut(&Session) + 'a>)>,
 }
 
-pub async fn run(
-    session: &mut Session,
-    fe: &mut dyn Frontend,
-    duration: Option<Duration>,
-    terminal: bool,
-    services: Services<'_>,
-) -> StopReason {
-    let Services {
-        mut hotplug,
-        mut metrics,
-        mut reload,
-        mut report,
-        mut every,
-    } = services;
+pub async fn run(session: &mut Session, fe: &mut dyn Frontend, duration: Option<Duration>, terminal: bool, services: Services<'_>) -> StopReason {
+    let Services { mut hotplug, mut metrics, mut reload, mut report, mut every } = services;
     let mut every_tick = every.as_ref().map(|(p, _)| {
         let mut t = tokio::time::interval_at(tokio::time::Instant::now() + *p, *p);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
     let mk = |k: SignalKind| signal(k).expect("installing a signal handler");
-    let (mut sigint, mut sigterm, mut sighup, mut sigusr1) = (
-        mk(SignalKind::interrupt()),
-        mk(SignalKind::terminate()),
-        mk(SignalKind::hangup()),
-        mk(SignalKind::user_defined1()),
-    );
+    let (mut sigint, mut sigterm, mut sighup, mut sigusr1) =
+        (mk(SignalKind::interrupt()), mk(SignalKind::terminate()), mk(SignalKind::hangup()), mk(SignalKind::user_defined1()));
     let deadline = duration.map(|d| tokio::time::Instant::now() + d);
-    let mut events = if terminal {
-        Some(EventStream::new())
-    } else {
-        None
-    };
+    let mut events = if terminal { Some(EventStream::new()) } else { None };
     let mut watched = session.poller_generation();
     let mut watch = register(&session.ring_fds());
     let mut period = fe.refresh();

@@ -57,21 +57,9 @@ pub const HOST_METRICS: &[(&str, &str, &str, &str)] = &[
 /// A host family named as in HOST_METRICS (without the `_total`/`_info` the
 /// encoder adds), with its help from there.
 fn host_family(exported: &str, kind: MetricType, samples: Vec<(Labels, Value)>) -> Family {
-    let help = HOST_METRICS
-        .iter()
-        .find(|m| m.0 == exported)
-        .map(|m| m.3)
-        .unwrap_or_default();
-    let name = exported
-        .strip_suffix("_total")
-        .or_else(|| exported.strip_suffix("_info"))
-        .unwrap_or(exported);
-    Family {
-        name: name.into(),
-        help: help.into(),
-        kind,
-        samples,
-    }
+    let help = HOST_METRICS.iter().find(|m| m.0 == exported).map(|m| m.3).unwrap_or_default();
+    let name = exported.strip_suffix("_total").or_else(|| exported.strip_suffix("_info")).unwrap_or(exported);
+    Family { name: name.into(), help: help.into(), kind, samples }
 }
 
 /// Everything an encoding of the metrics needs besides the session: who
@@ -104,11 +92,7 @@ fn weight(v: &Value) -> f64 {
         Value::Histogram(_, count, _) => *count as f64,
         Value::Info => 0.0,
     };
-    if w.is_nan() {
-        0.0
-    } else {
-        w
-    }
+    if w.is_nan() { 0.0 } else { w }
 }
 
 /// `b` added into `a`. Histograms of one metric share their bucket edges
@@ -143,11 +127,7 @@ fn merge(a: &mut Value, b: &Value) {
 fn fold(f: &mut Family, options: Options) -> usize {
     let mut folded = 0;
     let samples = std::mem::take(&mut f.samples);
-    let comm_of = |labels: &Labels| {
-        labels
-            .iter()
-            .position(|(k, _)| k == tracer_plugin_api::common_names::COMM)
-    };
+    let comm_of = |labels: &Labels| labels.iter().position(|(k, _)| k == tracer_plugin_api::common_names::COMM);
     let mut samples = if samples.first().and_then(|(l, _)| comm_of(l)).is_some() {
         let mut by_name: std::collections::HashMap<String, f64> = Default::default();
         for (labels, v) in &samples {
@@ -155,14 +135,9 @@ fn fold(f: &mut Family, options: Options) -> usize {
                 *by_name.entry(labels[i].1.clone()).or_default() += weight(v);
             }
         }
-        let mut names: Vec<(String, f64)> =
-            by_name.into_iter().filter(|(n, _)| n != OTHER).collect();
+        let mut names: Vec<(String, f64)> = by_name.into_iter().filter(|(n, _)| n != OTHER).collect();
         names.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let keep: std::collections::HashSet<String> = names
-            .into_iter()
-            .take(options.top_n)
-            .map(|(n, _)| n)
-            .collect();
+        let keep: std::collections::HashSet<String> = names.into_iter().take(options.top_n).map(|(n, _)| n).collect();
         let mut out: Vec<(Labels, Value)> = Vec::new();
         for (mut labels, v) in samples {
             if let Some(i) = comm_of(&labels) {
@@ -185,8 +160,7 @@ fn fold(f: &mut Family, options: Options) -> usize {
     if samples.len() > options.max_series {
         let mut order: Vec<usize> = (0..samples.len()).collect();
         order.sort_by(|&a, &b| weight(&samples[b].1).total_cmp(&weight(&samples[a].1)));
-        let light: std::collections::HashSet<usize> =
-            order[options.max_series - 1..].iter().copied().collect();
+        let light: std::collections::HashSet<usize> = order[options.max_series - 1..].iter().copied().collect();
         let mut rest: Option<(Labels, Value)> = None;
         let mut kept = Vec::new();
         for (i, (labels, v)) in samples.into_iter().enumerate() {
@@ -198,16 +172,7 @@ fn fold(f: &mut Family, options: Options) -> usize {
             match &mut rest {
                 Some((_, into)) => merge(into, &v),
                 None => {
-                    let labels = labels
-                        .into_iter()
-                        .map(|(k, val)| {
-                            if k == "node" {
-                                (k, val)
-                            } else {
-                                (k, OTHER.to_string())
-                            }
-                        })
-                        .collect();
+                    let labels = labels.into_iter().map(|(k, val)| if k == "node" { (k, val) } else { (k, OTHER.to_string()) }).collect();
                     rest = Some((labels, v));
                 }
             }
@@ -237,22 +202,14 @@ impl Identity {
             if unsafe { libc::uname(&mut u) } != 0 {
                 return String::from("unknown");
             }
-            let bytes: Vec<u8> = f(&u)
-                .iter()
-                .take_while(|c| **c != 0)
-                .map(|c| *c as u8)
-                .collect();
+            let bytes: Vec<u8> = f(&u).iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
             String::from_utf8_lossy(&bytes).into_owned()
         };
         let node = node_name
             .map(str::to_string)
             .or_else(|| std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()))
             .unwrap_or_else(|| uname(|u| &u.nodename));
-        Identity {
-            node,
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            kernel: uname(|u| &u.release),
-        }
+        Identity { node, version: env!("CARGO_PKG_VERSION").to_string(), kernel: uname(|u| &u.release) }
     }
 }
 
@@ -272,17 +229,8 @@ fn bucket_divisor(unit: &str) -> f64 {
 /// edge is 2^(i+1)-1; then +Inf.
 fn histogram(s: &MetricSample) -> Value {
     let d = bucket_divisor(s.bucket_unit.as_str());
-    let last = s
-        .buckets
-        .iter()
-        .rposition(|c| *c > 0)
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    let mut buckets: Vec<(f64, u64)> = s.buckets[..last]
-        .iter()
-        .enumerate()
-        .map(|(i, c)| ((((1u128 << (i + 1)) - 1) as f64) / d, *c))
-        .collect();
+    let last = s.buckets.iter().rposition(|c| *c > 0).map(|i| i + 1).unwrap_or(0);
+    let mut buckets: Vec<(f64, u64)> = s.buckets[..last].iter().enumerate().map(|(i, c)| ((((1u128 << (i + 1)) - 1) as f64) / d, *c)).collect();
     buckets.push((f64::MAX, 0));
     let count = s.buckets.iter().fold(0u64, |a, c| a.saturating_add(*c));
     Value::Histogram(s.value, count, buckets)
@@ -291,10 +239,7 @@ fn histogram(s: &MetricSample) -> Value {
 fn family_of(plugin: &str, spec: &MetricSpec, samples: &[MetricSample], node: &str) -> Family {
     let full = format!("tracer_{plugin}_{}", spec.name);
     let (name, kind) = match spec.kind {
-        MetricKind::COUNTER => (
-            full.strip_suffix("_total").unwrap_or(&full).to_string(),
-            MetricType::Counter,
-        ),
+        MetricKind::COUNTER => (full.strip_suffix("_total").unwrap_or(&full).to_string(), MetricType::Counter),
         MetricKind::LOG2_HISTOGRAM => (full, MetricType::Histogram),
         _ => (full, MetricType::Gauge),
     };
@@ -302,12 +247,7 @@ fn family_of(plugin: &str, spec: &MetricSpec, samples: &[MetricSample], node: &s
         .iter()
         .filter(|s| s.name.as_str() == spec.name.as_str())
         .map(|s| {
-            let mut labels: Labels = spec
-                .labels
-                .iter()
-                .zip(s.labels.iter())
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            let mut labels: Labels = spec.labels.iter().zip(s.labels.iter()).map(|(k, v)| (k.to_string(), v.to_string())).collect();
             labels.push(("node".into(), node.into()));
             let value = match spec.kind {
                 MetricKind::COUNTER => Value::Counter(s.value),
@@ -317,26 +257,14 @@ fn family_of(plugin: &str, spec: &MetricSpec, samples: &[MetricSample], node: &s
             (labels, value)
         })
         .collect();
-    Family {
-        name,
-        help: spec.help.to_string(),
-        kind,
-        samples,
-    }
+    Family { name, help: spec.help.to_string(), kind, samples }
 }
 
 /// Everything a scrape returns, taken from the session now.
 pub(crate) fn families(session: &Session, x: &Exposition) -> Vec<Family> {
     let (id, options) = (&x.identity, x.options);
     let node = || ("node".to_string(), id.node.clone());
-    let info = vec![(
-        vec![
-            ("version".into(), id.version.clone()),
-            ("kernel".into(), id.kernel.clone()),
-            node(),
-        ],
-        Value::Info,
-    )];
+    let info = vec![(vec![("version".into(), id.version.clone()), ("kernel".into(), id.kernel.clone()), node()], Value::Info)];
     let mut out = vec![host_family("tracer_build_info", MetricType::Info, info)];
     let mut up = Vec::new();
     let mut records = Vec::new();
@@ -348,22 +276,10 @@ pub(crate) fn families(session: &Session, x: &Exposition) -> Vec<Family> {
         let plugin = || ("plugin".to_string(), slot.name().to_string());
         let running = slot.state == SlotState::Running;
         up.push((vec![plugin(), node()], Value::Gauge(running as u8 as f64)));
-        records.push((
-            vec![plugin(), node()],
-            Value::Counter(slot.stats.records as f64),
-        ));
-        lost.push((
-            vec![plugin(), node()],
-            Value::Counter(slot.stats.drops as f64),
-        ));
-        bpf_s.push((
-            vec![plugin(), node()],
-            Value::Counter(slot.stats.bpf_run_ns_total as f64 / 1e9),
-        ));
-        bpf_runs.push((
-            vec![plugin(), node()],
-            Value::Counter(slot.stats.bpf_runs_total as f64),
-        ));
+        records.push((vec![plugin(), node()], Value::Counter(slot.stats.records as f64)));
+        lost.push((vec![plugin(), node()], Value::Counter(slot.stats.drops as f64)));
+        bpf_s.push((vec![plugin(), node()], Value::Counter(slot.stats.bpf_run_ns_total as f64 / 1e9)));
+        bpf_runs.push((vec![plugin(), node()], Value::Counter(slot.stats.bpf_runs_total as f64)));
         if !running {
             continue;
         }
@@ -373,21 +289,7 @@ pub(crate) fn families(session: &Session, x: &Exposition) -> Vec<Family> {
                     let mut f = family_of(slot.name(), spec, &samples, &id.node);
                     let n = fold(&mut f, options);
                     if n > 0 {
-                        folded.push((
-                            vec![
-                                (
-                                    "metric".to_string(),
-                                    f.name.clone()
-                                        + if matches!(f.kind, MetricType::Counter) {
-                                            "_total"
-                                        } else {
-                                            ""
-                                        },
-                                ),
-                                node(),
-                            ],
-                            Value::Gauge(n as f64),
-                        ));
+                        folded.push((vec![("metric".to_string(), f.name.clone() + if matches!(f.kind, MetricType::Counter) { "_total" } else { "" }), node()], Value::Gauge(n as f64)));
                     }
                     out.push(f);
                 }
@@ -399,65 +301,25 @@ pub(crate) fn families(session: &Session, x: &Exposition) -> Vec<Family> {
         }
     }
     out.push(host_family("tracer_plugin_up", MetricType::Gauge, up));
-    out.push(host_family(
-        "tracer_plugin_records_total",
-        MetricType::Counter,
-        records,
-    ));
-    out.push(host_family(
-        "tracer_plugin_events_lost_total",
-        MetricType::Counter,
-        lost,
-    ));
+    out.push(host_family("tracer_plugin_records_total", MetricType::Counter, records));
+    out.push(host_family("tracer_plugin_events_lost_total", MetricType::Counter, lost));
     if options.bpf_cost {
-        out.push(host_family(
-            "tracer_plugin_bpf_seconds_total",
-            MetricType::Counter,
-            bpf_s,
-        ));
-        out.push(host_family(
-            "tracer_plugin_bpf_runs_total",
-            MetricType::Counter,
-            bpf_runs,
-        ));
+        out.push(host_family("tracer_plugin_bpf_seconds_total", MetricType::Counter, bpf_s));
+        out.push(host_family("tracer_plugin_bpf_runs_total", MetricType::Counter, bpf_runs));
     }
     if !folded.is_empty() {
-        out.push(host_family(
-            "tracer_metric_series_folded",
-            MetricType::Gauge,
-            folded,
-        ));
+        out.push(host_family("tracer_metric_series_folded", MetricType::Gauge, folded));
     }
     if !errors.is_empty() {
-        out.push(host_family(
-            "tracer_plugin_metrics_failed",
-            MetricType::Gauge,
-            errors,
-        ));
+        out.push(host_family("tracer_plugin_metrics_failed", MetricType::Gauge, errors));
     }
     if let Some(st) = &x.otlp {
         let st = st.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let c = |v: u64| vec![(vec![node()], Value::Counter(v as f64))];
-        out.push(host_family(
-            "tracer_otlp_batches_sent_total",
-            MetricType::Counter,
-            c(st.sent),
-        ));
-        out.push(host_family(
-            "tracer_otlp_batches_dropped_total",
-            MetricType::Counter,
-            c(st.dropped),
-        ));
-        out.push(host_family(
-            "tracer_otlp_send_failures_total",
-            MetricType::Counter,
-            c(st.failures),
-        ));
-        out.push(host_family(
-            "tracer_otlp_queued_batches",
-            MetricType::Gauge,
-            vec![(vec![node()], Value::Gauge(st.queued as f64))],
-        ));
+        out.push(host_family("tracer_otlp_batches_sent_total", MetricType::Counter, c(st.sent)));
+        out.push(host_family("tracer_otlp_batches_dropped_total", MetricType::Counter, c(st.dropped)));
+        out.push(host_family("tracer_otlp_send_failures_total", MetricType::Counter, c(st.failures)));
+        out.push(host_family("tracer_otlp_queued_batches", MetricType::Gauge, vec![(vec![node()], Value::Gauge(st.queued as f64))]));
     }
     out
 }
@@ -507,13 +369,7 @@ mod tests {
     use super::*;
 
     fn s_of() -> MetricSample {
-        MetricSample {
-            name: "d".into(),
-            labels: vec![].into(),
-            value: 0.0,
-            buckets: vec![].into(),
-            bucket_unit: "usecs".into(),
-        }
+        MetricSample { name: "d".into(), labels: vec![].into(), value: 0.0, buckets: vec![].into(), bucket_unit: "usecs".into() }
     }
 
     #[test]
@@ -525,141 +381,57 @@ mod tests {
             buckets: vec![2, 0, 3, 0].into(),
             bucket_unit: "usecs".into(),
         };
-        let spec = MetricSpec::new(
-            "syscall_duration_seconds",
-            MetricKind::LOG2_HISTOGRAM,
-            "seconds",
-            "time",
-            &["syscall"],
-        );
+        let spec = MetricSpec::new("syscall_duration_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "time", &["syscall"]);
         let f = family_of("syscall_latency", &spec, &[s], "n1");
         assert_eq!(f.name, "tracer_syscall_latency_syscall_duration_seconds");
-        let (labels, Value::Histogram(sum, count, buckets)) = &f.samples[0] else {
-            panic!("{f:?}")
-        };
-        assert_eq!(
-            labels,
-            &vec![
-                ("syscall".to_string(), "read".to_string()),
-                ("node".into(), "n1".into())
-            ]
-        );
+        let (labels, Value::Histogram(sum, count, buckets)) = &f.samples[0] else { panic!("{f:?}") };
+        assert_eq!(labels, &vec![("syscall".to_string(), "read".to_string()), ("node".into(), "n1".into())]);
         assert_eq!((*sum, *count), (0.5, 5));
         // 0-1 µs: 2; 2-3 µs: 0; 4-7 µs: 3; then +Inf.
-        assert_eq!(
-            buckets,
-            &vec![(1e-6, 2), (3e-6, 0), (7e-6, 3), (f64::MAX, 0)]
-        );
-        let long = MetricSample {
-            buckets: vec![0, 0, 0, 1].into(),
-            ..s_of()
-        };
-        let Value::Histogram(_, _, b) = histogram(&long) else {
-            panic!()
-        };
-        assert_eq!(
-            b[3].0.to_string(),
-            "0.000015",
-            "printed as the decimal it is"
-        );
+        assert_eq!(buckets, &vec![(1e-6, 2), (3e-6, 0), (7e-6, 3), (f64::MAX, 0)]);
+        let long = MetricSample { buckets: vec![0, 0, 0, 1].into(), ..s_of() };
+        let Value::Histogram(_, _, b) = histogram(&long) else { panic!() };
+        assert_eq!(b[3].0.to_string(), "0.000015", "printed as the decimal it is");
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Snapshot(vec![f])));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(text.contains("tracer_syscall_latency_syscall_duration_seconds_bucket{le=\"0.000007\",syscall=\"read\",node=\"n1\"} 5"), "{text}");
-        assert!(
-            text.contains("{le=\"+Inf\",syscall=\"read\",node=\"n1\"} 5"),
-            "{text}"
-        );
-        assert!(
-            text.contains("_count{syscall=\"read\",node=\"n1\"} 5"),
-            "{text}"
-        );
+        assert!(text.contains("{le=\"+Inf\",syscall=\"read\",node=\"n1\"} 5"), "{text}");
+        assert!(text.contains("_count{syscall=\"read\",node=\"n1\"} 5"), "{text}");
     }
 
     fn fam(samples: Vec<(Labels, Value)>) -> Family {
-        Family {
-            name: "m".into(),
-            help: String::new(),
-            kind: MetricType::Counter,
-            samples,
-        }
+        Family { name: "m".into(), help: String::new(), kind: MetricType::Counter, samples }
     }
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn the_top_process_names_stay_and_the_rest_sum_into_other() {
-        let mut f = fam([
-            ("a", 5.0),
-            ("b", 50.0),
-            ("c", 1.0),
-            ("d", 20.0),
-            ("other", 2.0),
-        ]
-        .iter()
-        .map(|(c, v)| (labels(&[("comm", c), ("node", "n")]), Value::Counter(*v)))
-        .collect());
-        let n = fold(
-            &mut f,
-            Options {
-                bpf_cost: false,
-                top_n: 2,
-                max_series: 100,
-            },
+        let mut f = fam(
+            [("a", 5.0), ("b", 50.0), ("c", 1.0), ("d", 20.0), ("other", 2.0)]
+                .iter()
+                .map(|(c, v)| (labels(&[("comm", c), ("node", "n")]), Value::Counter(*v)))
+                .collect(),
         );
+        let n = fold(&mut f, Options { bpf_cost: false, top_n: 2, max_series: 100 });
         assert_eq!(n, 2, "a and c folded");
-        let got: Vec<(String, f64)> = f
-            .samples
-            .iter()
-            .map(|(l, v)| (l[0].1.clone(), weight(v)))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("other".into(), 8.0),
-                ("b".into(), 50.0),
-                ("d".into(), 20.0)
-            ],
-            "the plugin's own other gains a and c"
-        );
+        let got: Vec<(String, f64)> = f.samples.iter().map(|(l, v)| (l[0].1.clone(), weight(v))).collect();
+        assert_eq!(got, vec![("other".into(), 8.0), ("b".into(), 50.0), ("d".into(), 20.0)], "the plugin's own other gains a and c");
     }
 
     #[test]
     fn past_max_series_the_lightest_fold_into_one_all_other_series() {
-        let mut f = fam((0..10)
-            .map(|i| {
-                (
-                    labels(&[("syscall", &format!("s{i}")), ("node", "n")]),
-                    Value::Counter(i as f64),
-                )
-            })
-            .collect());
-        let n = fold(
-            &mut f,
-            Options {
-                bpf_cost: false,
-                top_n: 10,
-                max_series: 4,
-            },
-        );
+        let mut f = fam((0..10).map(|i| (labels(&[("syscall", &format!("s{i}")), ("node", "n")]), Value::Counter(i as f64))).collect());
+        let n = fold(&mut f, Options { bpf_cost: false, top_n: 10, max_series: 4 });
         assert_eq!(n, 7);
         assert_eq!(f.samples.len(), 4);
         let total: f64 = f.samples.iter().map(|(_, v)| weight(v)).sum();
         assert_eq!(total, 45.0, "nothing lost");
-        assert_eq!(
-            f.samples[3],
-            (
-                labels(&[("syscall", "other"), ("node", "n")]),
-                Value::Counter(21.0)
-            ),
-            "0+1+..+6"
-        );
+        assert_eq!(f.samples[3], (labels(&[("syscall", "other"), ("node", "n")]), Value::Counter(21.0)), "0+1+..+6");
     }
 
     #[test]
@@ -672,32 +444,19 @@ mod tests {
         };
         let mut a = h(vec![(1e-6, 1)]);
         merge(&mut a, &h(vec![(1e-6, 2), (3e-6, 4)]));
-        assert_eq!(
-            a,
-            Value::Histogram(2.0, 7, vec![(1e-6, 3), (3e-6, 4), (f64::MAX, 0)])
-        );
+        assert_eq!(a, Value::Histogram(2.0, 7, vec![(1e-6, 3), (3e-6, 4), (f64::MAX, 0)]));
     }
 
     #[test]
     fn counters_keep_one_total_suffix() {
         let spec = MetricSpec::new("opens_total", MetricKind::COUNTER, "1", "opens", &[]);
-        let s = MetricSample {
-            name: "opens_total".into(),
-            labels: vec![].into(),
-            value: 7.0,
-            buckets: vec![].into(),
-            bucket_unit: "".into(),
-        };
+        let s = MetricSample { name: "opens_total".into(), labels: vec![].into(), value: 7.0, buckets: vec![].into(), bucket_unit: "".into() };
         let f = family_of("open", &spec, &[s], "n1");
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Snapshot(vec![f])));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        assert!(
-            text.contains("# TYPE tracer_open_opens counter")
-                && text.contains("tracer_open_opens_total{node=\"n1\"} 7"),
-            "{text}"
-        );
+        assert!(text.contains("# TYPE tracer_open_opens counter") && text.contains("tracer_open_opens_total{node=\"n1\"} 7"), "{text}");
         assert!(!text.contains("_total_total"), "{text}");
     }
 }

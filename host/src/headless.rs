@@ -2,8 +2,8 @@
 //! the run ends, per-plugin figures to stderr.
 
 use crate::event_loop::{Frontend, StopReason};
-use crate::stdout_queue::StdoutQueue;
 use std::collections::HashMap;
+use crate::stdout_queue::StdoutQueue;
 use std::time::Duration;
 use tracer_core::format::Clock;
 use tracer_core::output::{Format, RecordWriter};
@@ -25,11 +25,7 @@ impl Headless {
     /// `format` None: nothing on stdout (`--format none`).
     pub fn new(format: Option<Format>, refresh: Duration) -> Self {
         Headless {
-            writer: RecordWriter::new(
-                StdoutQueue::new(),
-                format.unwrap_or(Format::Json),
-                Clock::now(),
-            ),
+            writer: RecordWriter::new(StdoutQueue::new(), format.unwrap_or(Format::Json), Clock::now()),
             quiet: format.is_none(),
             refresh,
             reported_backlog: 0,
@@ -92,21 +88,9 @@ impl Frontend for Headless {
         !self.quiet
     }
 
-    fn record(
-        &mut self,
-        slot: &PluginSlot,
-        ring: u32,
-        values: &[FieldValue],
-    ) -> Result<(), StopReason> {
-        let type_name = slot
-            .desc
-            .rings
-            .get(ring as usize)
-            .map(|r| r.map.as_str())
-            .unwrap_or("record");
-        self.writer
-            .record(slot.name(), ring, type_name, slot.fields(ring), values)
-            .map_err(closed)?;
+    fn record(&mut self, slot: &PluginSlot, ring: u32, values: &[FieldValue]) -> Result<(), StopReason> {
+        let type_name = slot.desc.rings.get(ring as usize).map(|r| r.map.as_str()).unwrap_or("record");
+        self.writer.record(slot.name(), ring, type_name, slot.fields(ring), values).map_err(closed)?;
         self.writer.get_mut().record_done();
         // At a record's end: whole records go to the stdout thread as a chunk.
         if self.writer.buffered() >= tracer_core::output::FLUSH_AT {
@@ -118,16 +102,9 @@ impl Frontend for Headless {
     fn tick(&mut self, session: &mut Session) -> Result<(), StopReason> {
         // Losses are said when they happen, not only in the final report: on
         // stderr, and in the JSON stream where the gap is.
-        for slot in session
-            .slots
-            .iter()
-            .filter(|s| s.state == SlotState::Running)
-        {
+        for slot in session.slots.iter().filter(|s| s.state == SlotState::Running) {
             let total = slot.stats.drops;
-            let seen = self
-                .reported_drops
-                .entry(slot.name().to_string())
-                .or_insert(0);
+            let seen = self.reported_drops.entry(slot.name().to_string()).or_insert(0);
             if total > *seen {
                 let lost = total - *seen;
                 *seen = total;
@@ -161,12 +138,7 @@ impl Frontend for Headless {
 
 /// Record types (ring buffers) of the running plugins.
 pub fn record_types(session: &Session) -> usize {
-    session
-        .slots
-        .iter()
-        .filter(|s| s.state == SlotState::Running)
-        .map(|s| s.desc.rings.len())
-        .sum()
+    session.slots.iter().filter(|s| s.state == SlotState::Running).map(|s| s.desc.rings.len()).sum()
 }
 
 /// Records, drops with their causes, record errors. A counter that could not
@@ -175,15 +147,9 @@ fn report_line(name: &str, s: &PluginStats) -> String {
     let counters: Vec<String> = s.counters.iter().map(|(n, v)| format!("{n} {v}")).collect();
     let dropped = match &s.counter_error {
         None => format!("{} dropped ({})", s.drops, counters.join(", ")),
-        Some(e) => format!(
-            "drops unknown (at least {}): the loss counters could not be read: {e}",
-            s.drops
-        ),
+        Some(e) => format!("drops unknown (at least {}): the loss counters could not be read: {e}", s.drops),
     };
-    format!(
-        "{name}: {} records, {dropped}, {} record errors",
-        s.records, s.record_errors
-    )
+    format!("{name}: {} records, {dropped}, {} record errors", s.records, s.record_errors)
 }
 
 /// One line per plugin that ran: records, drops with their causes, errors; and
@@ -193,17 +159,10 @@ pub fn report(session: &Session) -> Vec<String> {
     for slot in session.slots.iter().filter(|s| s.state != SlotState::Off) {
         lines.push(report_line(slot.name(), &slot.stats));
         for (prog, why) in slot.runtime().into_iter().flat_map(|rt| rt.optional_off()) {
-            lines.push(format!(
-                "{}: optional {prog} was off on this kernel: {why}",
-                slot.name()
-            ));
+            lines.push(format!("{}: optional {prog} was off on this kernel: {why}", slot.name()));
         }
         if let SlotState::Failed(why) = &slot.state {
-            lines.push(format!(
-                "{}: stopped: {}",
-                slot.name(),
-                why.lines().next().unwrap_or("")
-            ));
+            lines.push(format!("{}: stopped: {}", slot.name(), why.lines().next().unwrap_or("")));
         }
     }
     lines
@@ -218,17 +177,9 @@ mod tests {
         let mut s = PluginStats::default();
         s.records = 12;
         s.counters = vec![("ring buffer full".into(), 0)];
-        assert_eq!(
-            report_line("open", &s),
-            "open: 12 records, 0 dropped (ring buffer full 0), 0 record errors"
-        );
+        assert_eq!(report_line("open", &s), "open: 12 records, 0 dropped (ring buffer full 0), 0 record errors");
         s.counter_error = Some("reading open_stats[0]: Too many open files (os error 24)".into());
         let line = report_line("open", &s);
-        assert!(
-            line.contains("drops unknown (at least 0)")
-                && line.contains("Too many open files")
-                && !line.contains("0 dropped"),
-            "{line}"
-        );
+        assert!(line.contains("drops unknown (at least 0)") && line.contains("Too many open files") && !line.contains("0 dropped"), "{line}");
     }
 }

@@ -28,17 +28,10 @@ fn watch(dir: &Path, tx: &UnboundedSender<PluginFileEvent>) -> Result<PluginWatc
 
 impl HotPlug {
     pub fn start(dir: PathBuf, settings: Box<dyn Fn(&str) -> String>) -> Result<HotPlug, String> {
-        let dir = std::fs::canonicalize(&dir)
-            .map_err(|e| format!("plugins directory {}: {e}", dir.display()))?;
+        let dir = std::fs::canonicalize(&dir).map_err(|e| format!("plugins directory {}: {e}", dir.display()))?;
         let (tx, events) = unbounded_channel();
         let w = watch(&dir, &tx)?;
-        Ok(HotPlug {
-            dir,
-            events,
-            tx,
-            settings,
-            watch: Some(w),
-        })
+        Ok(HotPlug { dir, events, tx, settings, watch: Some(w) })
     }
 
     /// At every refresh: a directory that went away and is back is watched
@@ -50,10 +43,7 @@ impl HotPlug {
         match watch(&self.dir, &self.tx) {
             Ok(w) => {
                 self.watch = Some(w);
-                tracing::warn!(
-                    "plugins directory {} is back: watching it again",
-                    self.dir.display()
-                );
+                tracing::warn!("plugins directory {} is back: watching it again", self.dir.display());
                 self.apply(PluginFileEvent::Rescan, session)
             }
             Err(_) => false,
@@ -89,10 +79,7 @@ impl HotPlug {
             }
             PluginFileEvent::DirGone => {
                 self.watch = None;
-                tracing::warn!(
-                    "plugins directory {} was removed; watching for it to come back",
-                    self.dir.display()
-                );
+                tracing::warn!("plugins directory {} was removed; watching for it to come back", self.dir.display());
                 self.apply(PluginFileEvent::Rescan, session)
             }
             PluginFileEvent::Rescan => {
@@ -101,9 +88,7 @@ impl HotPlug {
                 let gone: Vec<PathBuf> = session
                     .slots
                     .iter()
-                    .filter(|s| {
-                        s.path.parent() == Some(self.dir.as_path()) && !present.contains(&s.path)
-                    })
+                    .filter(|s| s.path.parent() == Some(self.dir.as_path()) && !present.contains(&s.path))
                     .map(|s| s.path.clone())
                     .collect();
                 for p in gone {
@@ -112,9 +97,7 @@ impl HotPlug {
                 for p in present {
                     // Known files keep their state (a plugin switched off stays off).
                     let known = session.slots.iter().any(|s| s.path == p);
-                    let hidden = p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                    let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
                     if !known && !hidden {
                         changed |= self.apply(PluginFileEvent::Added(p), session);
                     }

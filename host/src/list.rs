@@ -16,28 +16,12 @@ pub fn list(session: &mut Session, settings: impl Fn(&str) -> String) -> String 
         let result = session.start(idx, &json);
         let slot = &session.slots[idx];
         let info = &slot.desc.info;
-        let _ = writeln!(
-            out,
-            "{} {} ({})",
-            info.name,
-            info.version,
-            slot.path.display()
-        );
+        let _ = writeln!(out, "{} {} ({})", info.name, info.version, slot.path.display());
         let _ = writeln!(out, "    {}", info.description);
         match &result {
             Ok(()) => {
-                for c in slot
-                    .runtime()
-                    .map(|rt| rt.choices.as_slice())
-                    .unwrap_or(&[])
-                {
-                    let _ = writeln!(
-                        out,
-                        "    probe {}: {} [{}]",
-                        c.probe,
-                        c.mode,
-                        c.programs.join(", ")
-                    );
+                for c in slot.runtime().map(|rt| rt.choices.as_slice()).unwrap_or(&[]) {
+                    let _ = writeln!(out, "    probe {}: {} [{}]", c.probe, c.mode, c.programs.join(", "));
                     for (mode, why) in &c.rejected {
                         let first = why.lines().next().unwrap_or("");
                         let _ = writeln!(out, "        not {mode}: {first}");
@@ -59,12 +43,7 @@ pub fn list(session: &mut Session, settings: impl Fn(&str) -> String) -> String 
                 }
             }
         }
-        let panels: Vec<String> = slot
-            .desc
-            .panels
-            .iter()
-            .map(|p| format!("{}.{}", info.name, p.id))
-            .collect();
+        let panels: Vec<String> = slot.desc.panels.iter().map(|p| format!("{}.{}", info.name, p.id)).collect();
         let _ = writeln!(out, "    panels: {}", panels.join(", "));
         for line in crate::plugin_settings::describe(&slot.desc.settings) {
             let _ = writeln!(out, "    setting {line}");
@@ -72,15 +51,7 @@ pub fn list(session: &mut Session, settings: impl Fn(&str) -> String) -> String 
         for m in slot.desc.metrics.iter() {
             let labels: Vec<&str> = m.labels.iter().map(|l| l.as_str()).collect();
             // A plugin's strings are not ours: escaped like anything shown.
-            let line = format!(
-                "metric {}_{} ({}, {}) {{{}}}: {}",
-                info.name,
-                m.name,
-                m.kind.label(),
-                m.unit,
-                labels.join(","),
-                m.help
-            );
+            let line = format!("metric {}_{} ({}, {}) {{{}}}: {}", info.name, m.name, m.kind.label(), m.unit, labels.join(","), m.help);
             let _ = writeln!(out, "    {}", tracer_core::text::escape_untrusted(&line));
         }
         session.stop(idx, None);
@@ -99,14 +70,7 @@ pub fn metrics_table(session: &Session) -> String {
     let mut row = |name: &str, kind: &str, labels: &str, help: &str| {
         // A plugin's strings are not ours, and `|` would end a cell.
         let cell = |t: &str| tracer_core::text::escape_untrusted(t).replace('|', "\\|");
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} | {} |",
-            cell(name),
-            cell(kind),
-            cell(labels),
-            cell(help)
-        );
+        let _ = writeln!(out, "| `{}` | {} | {} | {} |", cell(name), cell(kind), cell(labels), cell(help));
     };
     let mut slots: Vec<_> = session.slots.iter().collect();
     slots.sort_by(|a, b| a.name().cmp(b.name()));
@@ -114,25 +78,11 @@ pub fn metrics_table(session: &Session) -> String {
         for m in slot.desc.metrics.iter() {
             let mut labels: Vec<&str> = m.labels.iter().map(|l| l.as_str()).collect();
             labels.push("node");
-            row(
-                &format!("tracer_{}_{}", slot.name(), m.name),
-                m.kind.label(),
-                &labels.join(", "),
-                &m.help,
-            );
+            row(&format!("tracer_{}_{}", slot.name(), m.name), m.kind.label(), &labels.join(", "), &m.help);
         }
     }
     for (name, kind, labels, help) in crate::exposition::HOST_METRICS {
-        row(
-            name,
-            kind,
-            &if labels.is_empty() {
-                "node".to_string()
-            } else {
-                format!("{labels}, node")
-            },
-            help,
-        );
+        row(name, kind, &if labels.is_empty() { "node".to_string() } else { format!("{labels}, node") }, help);
     }
     out
 }

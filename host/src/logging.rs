@@ -66,15 +66,9 @@ fn filter() -> EnvFilter {
 
 /// Log to `file`, or capture (TUI), or stderr.
 pub fn init(file: Option<&Path>, capture: bool) -> anyhow::Result<Option<Captured>> {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter())
-        .with_target(false)
-        .without_time();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter()).with_target(false).without_time();
     if let Some(path) = file {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
         builder.with_ansi(false).with_writer(Mutex::new(f)).init();
         Ok(None)
     } else if capture {
@@ -83,10 +77,7 @@ pub fn init(file: Option<&Path>, capture: bool) -> anyhow::Result<Option<Capture
         Ok(Some(c))
     } else {
         use std::io::IsTerminal;
-        builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(|| LossyStderr)
-            .init();
+        builder.with_ansi(std::io::stderr().is_terminal()).with_writer(|| LossyStderr).init();
         Ok(None)
     }
 }

@@ -23,19 +23,19 @@ mod otlp;
 mod overrides;
 mod plugin_settings;
 mod privileges;
-mod procstat;
 mod reload;
 mod report;
+mod procstat;
 mod stdout_queue;
 mod tui;
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use cli::{Cli, OutputFormat};
-use config_file::Config;
 use event_loop::StopReason;
 use std::process::ExitCode;
 use std::time::Duration;
+use config_file::Config;
 use tracer_core::output::Format;
 use tracer_core::session::{Session, SlotState, StartError};
 
@@ -54,11 +54,7 @@ fn main() -> ExitCode {
 /// Names to run: --plugin, else the config's `enabled`, each once. The second
 /// value is how many named plugins are not loaded.
 pub(crate) fn selection(cli: &Cli, cfg: &Config, session: &Session) -> (Vec<usize>, usize) {
-    let names = if cli.plugins.is_empty() {
-        &cfg.enabled
-    } else {
-        &cli.plugins
-    };
+    let names = if cli.plugins.is_empty() { &cfg.enabled } else { &cli.plugins };
     let mut v = Vec::new();
     let mut missing = 0;
     for n in names {
@@ -67,10 +63,7 @@ pub(crate) fn selection(cli: &Cli, cfg: &Config, session: &Session) -> (Vec<usiz
             Some(i) => v.push(i),
             None => {
                 let failed = session.load_failures.iter().find(|f| {
-                    f.path
-                        .file_stem()
-                        .and_then(|s| s.to_str())
-                        .is_some_and(|s| s.contains(n.as_str()))
+                    f.path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.contains(n.as_str()))
                 });
                 let found: Vec<&str> = session.slots.iter().map(|s| s.name()).collect();
                 missing += 1;
@@ -78,11 +71,7 @@ pub(crate) fn selection(cli: &Cli, cfg: &Config, session: &Session) -> (Vec<usiz
                     Some(f) => tracing::error!("plugin {n:?} is not available: {f}"),
                     None => tracing::error!(
                         "no plugin named {n:?} in the plugins directory (found: {})",
-                        if found.is_empty() {
-                            "none".to_string()
-                        } else {
-                            found.join(", ")
-                        }
+                        if found.is_empty() { "none".to_string() } else { found.join(", ") }
                     ),
                 }
             }
@@ -100,9 +89,8 @@ fn check_plugin_tables(cfg: &Config, file: &str, session: &Session) -> anyhow::R
     for (name, table) in &cfg.plugins {
         if let Some(slot) = session.slots.iter().find(|s| s.name() == name) {
             if let Some(t) = table.as_object() {
-                plugin_settings::check_config_keys(name, &slot.desc.settings, t).map_err(
-                    |(key, why)| anyhow::anyhow!("{file}: key `plugins.{name}.{key}`: {why}"),
-                )?;
+                plugin_settings::check_config_keys(name, &slot.desc.settings, t)
+                    .map_err(|(key, why)| anyhow::anyhow!("{file}: key `plugins.{name}.{key}`: {why}"))?;
             }
             continue;
         }
@@ -119,11 +107,7 @@ fn check_plugin_tables(cfg: &Config, file: &str, session: &Session) -> anyhow::R
 
 /// `-p`, `-c`, `-u` and `--set` over the config's plugin tables; a common
 /// filter that some running plugin does not take is said.
-pub(crate) fn apply_command_line(
-    cli: &Cli,
-    cfg: &mut Config,
-    session: &Session,
-) -> anyhow::Result<()> {
+pub(crate) fn apply_command_line(cli: &Cli, cfg: &mut Config, session: &Session) -> anyhow::Result<()> {
     let mut filters = Vec::new();
     let mut add = |flag, key, v: Option<String>| {
         if let Some(value) = v {
@@ -134,13 +118,7 @@ pub(crate) fn apply_command_line(
     add("-p/--pid", PID, cli.pid.map(|p| p.to_string()));
     add("-c/--comm", COMM, cli.comm.clone());
     add("-u/--uid", UID, cli.uid.map(|u| u.to_string()));
-    let not_applied = overrides::apply(
-        &mut cfg.plugins,
-        &declared_settings(session),
-        &filters,
-        &cli.set,
-    )
-    .map_err(anyhow::Error::msg)?;
+    let not_applied = overrides::apply(&mut cfg.plugins, &declared_settings(session), &filters, &cli.set).map_err(anyhow::Error::msg)?;
     for n in not_applied {
         tracing::warn!("{n}");
     }
@@ -149,11 +127,7 @@ pub(crate) fn apply_command_line(
 
 /// Each loaded plugin's name and declared settings.
 fn declared_settings(session: &Session) -> Vec<(&str, &[tracer_plugin_api::SettingSpec])> {
-    session
-        .slots
-        .iter()
-        .map(|s| (s.name(), s.desc.settings.as_slice()))
-        .collect()
+    session.slots.iter().map(|s| (s.name(), s.desc.settings.as_slice())).collect()
 }
 
 /// Why the run ended, as the report says it.
@@ -175,11 +149,7 @@ fn have_terminal() -> bool {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut cfg = Config::load(cli.config.as_deref())?;
-    let cfg_name = cli
-        .config
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| config_file::EMBEDDED_NAME.into());
+    let cfg_name = cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| config_file::EMBEDDED_NAME.into());
     let one_shot = cli.list_plugins || cli.list_metrics || cli.check_config || cli.print_config;
     let tui = !cli.headless && !one_shot;
     if tui && !have_terminal() {
@@ -190,14 +160,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // Root, or a user holding the capabilities tracing needs.
         let caps = privileges::effective().map_err(anyhow::Error::msg)?;
         // The kernel's BPF statistics are switched on for the UI and the exported cost.
-        let exports = cli.metrics_addr.is_some()
-            || cfg.metrics.addr.is_some()
-            || cli.otlp_endpoint.is_some()
-            || cfg.otlp.endpoint.is_some();
+        let exports = cli.metrics_addr.is_some() || cfg.metrics.addr.is_some() || cli.otlp_endpoint.is_some() || cfg.otlp.endpoint.is_some();
         let wants_stats = !cli.headless || exports && cfg.metrics.bpf_cost;
-        for note in privileges::check(caps, privileges::tracefs_readable(), wants_stats)
-            .map_err(anyhow::Error::msg)?
-        {
+        for note in privileges::check(caps, privileges::tracefs_readable(), wants_stats).map_err(anyhow::Error::msg)? {
             tracing::warn!("{note}");
         }
     }
@@ -211,14 +176,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // PID namespace. Set before any plugin is loaded or any thread started.
     match tracer_core::kernel_features::kernel_tgid() {
         Ok(tgid) => std::env::set_var(tracer_plugin_api::HOST_KERNEL_TGID_ENV, tgid.to_string()),
-        Err(e) => tracing::warn!(
-            "{e}; the host's own activity may show up when it runs in a PID namespace"
-        ),
+        Err(e) => tracing::warn!("{e}; the host's own activity may show up when it runs in a PID namespace"),
     }
-    let dir = cli
-        .plugins_dir
-        .clone()
-        .unwrap_or_else(|| cfg.plugins_dir.clone());
+    let dir = cli.plugins_dir.clone().unwrap_or_else(|| cfg.plugins_dir.clone());
     let mut session = Session::load(&dir).map_err(anyhow::Error::msg)?;
     apply_command_line(&cli, &mut cfg, &session)?;
     if cli.print_config {
@@ -231,11 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     if cli.list_plugins || cli.list_metrics {
         use std::io::Write as _;
-        let text = if cli.list_metrics {
-            list::metrics_table(&session)
-        } else {
-            list::list(&mut session, |n| cfg.plugin_settings(n))
-        };
+        let text = if cli.list_metrics { list::metrics_table(&session) } else { list::list(&mut session, |n| cfg.plugin_settings(n)) };
         return match std::io::stdout().write_all(text.as_bytes()) {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
@@ -247,14 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         tracing::error!("{f}");
     }
     cfg.check_panels(|p| {
-        session.slot_index(p).map(|i| {
-            session.slots[i]
-                .desc
-                .panels
-                .iter()
-                .map(|x| x.id.to_string())
-                .collect()
-        })
+        session.slot_index(p).map(|i| session.slots[i].desc.panels.iter().map(|x| x.id.to_string()).collect())
     })
     .map_err(|e| anyhow::anyhow!("{cfg_name}: {e}"))?;
     check_plugin_tables(&cfg, &cfg_name, &session)?;
@@ -274,17 +223,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         if bad + not_started > 0 {
-            bail!(
-                "{cfg_name}: {} problem(s) found (see above)",
-                bad + not_started
-            );
+            bail!("{cfg_name}: {} problem(s) found (see above)", bad + not_started);
         }
-        println!(
-            "{cfg_name}: fine ({} plugins found, {} selected, {} tabs)",
-            session.slots.len(),
-            selected.len(),
-            cfg.ui.tabs.len()
-        );
+        println!("{cfg_name}: fine ({} plugins found, {} selected, {} tabs)", session.slots.len(), selected.len(), cfg.ui.tabs.len());
         return Ok(ExitCode::SUCCESS);
     }
     for &i in &selected {
@@ -301,37 +242,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let running = session
-        .slots
-        .iter()
-        .filter(|s| s.state == SlotState::Running)
-        .count();
+    let running = session.slots.iter().filter(|s| s.state == SlotState::Running).count();
     if running == 0 {
         bail!("no plugin is running (see the errors above; --list-plugins shows what each needs)");
     }
 
     if cli.headless {
         // Diagnostics (stderr): what runs and how it attached. Tests wait for it.
-        for s in session
-            .slots
-            .iter()
-            .filter(|s| s.state == SlotState::Running)
-        {
+        for s in session.slots.iter().filter(|s| s.state == SlotState::Running) {
             let Some(rt) = s.runtime() else { continue };
             let modes: Vec<String> = rt.choices.iter().map(|c| c.mode.clone()).collect();
-            let off: Vec<String> = rt
-                .optional_off()
-                .map(|(p, why)| format!("{p} ({why})"))
-                .collect();
+            let off: Vec<String> = rt.optional_off().map(|(p, why)| format!("{p} ({why})")).collect();
             if off.is_empty() {
                 diag!("tracer-host: {} running ({})", s.name(), modes.join(", "));
             } else {
-                diag!(
-                    "tracer-host: {} running ({}); optional parts off here: {}",
-                    s.name(),
-                    modes.join(", "),
-                    off.join("; ")
-                );
+                diag!("tracer-host: {} running ({}); optional parts off here: {}", s.name(), modes.join(", "), off.join("; "));
             }
         }
     }
@@ -361,63 +286,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let exposition = std::sync::Arc::new(exposition::Exposition {
         identity: exposition::Identity::new(cli.node_name.as_deref().or(cfg.node_name.as_deref())),
-        options: exposition::Options {
-            bpf_cost: cfg.metrics.bpf_cost,
-            top_n: cfg.metrics.top_n,
-            max_series: cfg.metrics.max_series,
-        },
+        options: exposition::Options { bpf_cost: cfg.metrics.bpf_cost, top_n: cfg.metrics.top_n, max_series: cfg.metrics.max_series },
         otlp: push.as_ref().map(|p| p.status.clone()),
     });
     let endpoint = match metrics_addr {
-        Some(addr) => {
-            Some(metrics_http::start(addr, exposition.clone()).map_err(anyhow::Error::msg)?)
-        }
+        Some(addr) => Some(metrics_http::start(addr, exposition.clone()).map_err(anyhow::Error::msg)?),
         None => None,
     };
     let started = std::time::SystemTime::now();
     let push_batch = |session: &Session| {
         if let Some(p) = &push {
-            p.offer(otlp::encode(
-                &exposition::families(session, &exposition),
-                &exposition,
-                &p.settings.service_name,
-                started,
-            ));
+            p.offer(otlp::encode(&exposition::families(session, &exposition), &exposition, &p.settings.service_name, started));
         }
     };
-    let every = || {
-        push.as_ref().map(|p| {
-            (
-                p.settings.interval,
-                Box::new(push_batch) as Box<dyn FnMut(&Session)>,
-            )
-        })
-    };
+    let every = || push.as_ref().map(|p| (p.settings.interval, Box::new(push_batch) as Box<dyn FnMut(&Session)>));
 
     // BPF run-time statistics while the UI shows them or the metrics export
     // them; off again when this drops.
     let exported = endpoint.is_some() || push.is_some();
     let _stats = if !cli.headless || (exported && cfg.metrics.bpf_cost) {
-        tracer_core::bpf_stats::enable()
-            .map_err(|e| tracing::warn!("{e}"))
-            .ok()
+        tracer_core::bpf_stats::enable().map_err(|e| tracing::warn!("{e}")).ok()
     } else {
         None
     };
-    let report = cli
-        .report
-        .as_ref()
-        .map(|p| report::Report::new(p, exposition.identity.clone()));
+    let report = cli.report.as_ref().map(|p| report::Report::new(p, exposition.identity.clone()));
     let write_report = |session: &Session, stop: Option<&str>| {
         if let Some(r) = &report {
             match r.write(session, stop.is_some(), stop) {
-                Ok(()) => diag!(
-                    "tracer-host: report written to {}",
-                    cli.report
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                ),
+                Ok(()) => diag!("tracer-host: report written to {}", cli.report.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
                 Err(e) => tracing::error!("{e}"),
             }
         }
@@ -436,30 +332,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // The daemon (`--format none`) reloads on SIGHUP; a run that
             // streams records stops, as when its terminal hangs up.
             reload: (format.is_none()).then(|| {
-                Box::new(
-                    |session: &mut Session| match reload::reload(&cli, session) {
-                        Ok(changes) if changes.is_empty() => {
-                            diag!("tracer-host: SIGHUP: configuration read again, nothing changed")
-                        }
-                        Ok(changes) => diag!(
-                            "tracer-host: SIGHUP: configuration read again: {}",
-                            changes.join("; ")
-                        ),
-                        Err(e) => tracing::error!("SIGHUP: {e}; nothing changed"),
-                    },
-                ) as Box<dyn FnMut(&mut Session)>
+                Box::new(|session: &mut Session| match reload::reload(&cli, session) {
+                    Ok(changes) if changes.is_empty() => diag!("tracer-host: SIGHUP: configuration read again, nothing changed"),
+                    Ok(changes) => diag!("tracer-host: SIGHUP: configuration read again: {}", changes.join("; ")),
+                    Err(e) => tracing::error!("SIGHUP: {e}; nothing changed"),
+                }) as Box<dyn FnMut(&mut Session)>
             }),
             report: Some(Box::new(|session: &Session| write_report(session, None))),
             every: every(),
             ..Default::default()
         };
-        let reason = rt.block_on(event_loop::run(
-            &mut session,
-            &mut fe,
-            duration,
-            false,
-            services,
-        ));
+        let reason = rt.block_on(event_loop::run(&mut session, &mut fe, duration, false, services));
         session.refresh();
         write_report(&session, Some(&stop_text(&reason)));
         push_batch(&session);
@@ -480,37 +363,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let settings = session
             .slots
             .iter()
-            .map(|s| {
-                (
-                    s.name().to_string(),
-                    serde_json::from_str(&cfg.plugin_settings(s.name())).unwrap_or_default(),
-                )
-            })
+            .map(|s| (s.name().to_string(), serde_json::from_str(&cfg.plugin_settings(s.name())).unwrap_or_default()))
             .collect();
         let mut layout = tui::layout::Layout::from_config(&cfg.ui.tabs);
         // Panels of loaded plugins were checked at start (check_panels); a slot
         // for a plugin not loaded is reported once here and waits for it.
         for r in layout.placed() {
             if session.slot_index(&r.plugin).is_none() {
-                tracing::warn!(
-                    "{cfg_name}: the layout names panel {}, which no loaded plugin offers",
-                    r.id()
-                );
+                tracing::warn!("{cfg_name}: the layout names panel {}, which no loaded plugin offers", r.id());
             }
         }
         layout.place_unplaced(&session);
         let cfg_for_new = cfg.clone();
-        let hotplug = hotplug::HotPlug::start(
-            dir.clone(),
-            Box::new(move |n| cfg_for_new.plugin_settings(n)),
-        )
-        .map_err(|e| tracing::warn!("{e}; plugins added later will not be seen"))
-        .ok();
+        let hotplug = hotplug::HotPlug::start(dir.clone(), Box::new(move |n| cfg_for_new.plugin_settings(n)))
+            .map_err(|e| tracing::warn!("{e}; plugins added later will not be seen"))
+            .ok();
         let reason = {
             let mut screen = tui::Screen::new(layout, refresh, settings);
             screen.otlp = push.as_ref().map(|p| p.status.clone());
-            let mut fe = tui::Tui::new(screen, captured.clone(), cfg.ui.mouse)
-                .context("opening the terminal")?;
+            let mut fe = tui::Tui::new(screen, captured.clone(), cfg.ui.mouse).context("opening the terminal")?;
             let services = event_loop::Services {
                 hotplug,
                 metrics: endpoint,
@@ -518,13 +389,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 every: every(),
                 ..Default::default()
             };
-            rt.block_on(event_loop::run(
-                &mut session,
-                &mut fe,
-                duration,
-                true,
-                services,
-            ))
+            rt.block_on(event_loop::run(&mut session, &mut fe, duration, true, services))
             // fe drops here: the terminal is restored before anything is printed.
         };
         write_report(&session, Some(&stop_text(&reason)));
@@ -553,11 +418,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         StopReason::Error(e) => bail!("{e}"),
         StopReason::Signal(s) => {
             diag!("tracer-host: stopped by {s}; all programs detached");
-            Ok(if cli.headless && not_started > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(if cli.headless && not_started > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         // Headless runs serve scripts: a plugin they asked for that did not
         // run is a failure they must be able to see.

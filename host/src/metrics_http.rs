@@ -4,10 +4,10 @@
 //! a slow or stuck client only ever holds this thread, never tracing.
 
 use crate::exposition::Exposition;
+use std::sync::Arc;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::SyncSender;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
@@ -31,8 +31,7 @@ const MAX_REQUEST: usize = 16 * 1024;
 /// Listen on `addr` (`127.0.0.1:9464`, `[::]:9464`); the error names the
 /// option and the address.
 pub fn start(addr: &str, exposition: Arc<Exposition>) -> Result<Endpoint, String> {
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| format!("--metrics-addr {addr}: cannot listen: {e}"))?;
+    let listener = TcpListener::bind(addr).map_err(|e| format!("--metrics-addr {addr}: cannot listen: {e}"))?;
     let (tx, requests) = unbounded_channel();
     std::thread::Builder::new()
         .name("metrics-http".into())
@@ -45,10 +44,7 @@ pub fn start(addr: &str, exposition: Arc<Exposition>) -> Result<Endpoint, String
         })
         .map_err(|e| format!("starting the metrics thread: {e}"))?;
     tracing::info!("serving metrics on http://{addr}/metrics");
-    Ok(Endpoint {
-        requests,
-        exposition,
-    })
+    Ok(Endpoint { requests, exposition })
 }
 
 /// The request's path and whether the client takes OpenMetrics.
@@ -68,10 +64,10 @@ fn read_request(stream: &mut TcpStream) -> Result<Option<(String, bool)>, String
                 if req.method != Some("GET") && req.method != Some("HEAD") {
                     return Ok(Some((String::new(), false)));
                 }
-                let openmetrics = req.headers.iter().any(|h| {
-                    h.name.eq_ignore_ascii_case("accept")
-                        && String::from_utf8_lossy(h.value).contains("application/openmetrics-text")
-                });
+                let openmetrics = req
+                    .headers
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case("accept") && String::from_utf8_lossy(h.value).contains("application/openmetrics-text"));
                 return Ok(Some((req.path.unwrap_or("").to_string(), openmetrics)));
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_REQUEST => continue,
@@ -82,61 +78,28 @@ fn read_request(stream: &mut TcpStream) -> Result<Option<(String, bool)>, String
 }
 
 fn serve(mut stream: TcpStream, loop_tx: &UnboundedSender<Scrape>) -> Result<(), String> {
-    stream
-        .set_read_timeout(Some(CLIENT_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(CLIENT_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    let Some((path, openmetrics)) = read_request(&mut stream)? else {
-        return Ok(());
-    };
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT)).map_err(|e| e.to_string())?;
+    let Some((path, openmetrics)) = read_request(&mut stream)? else { return Ok(()) };
     let (status, ctype, body) = match path.split('?').next().unwrap_or("") {
         "/metrics" => {
             let (reply, answer) = std::sync::mpsc::sync_channel(1);
             if loop_tx.send(Scrape { reply }).is_err() {
-                (
-                    "503 Service Unavailable",
-                    "text/plain; charset=utf-8",
-                    "tracer-host is stopping\n".to_string(),
-                )
+                ("503 Service Unavailable", "text/plain; charset=utf-8", "tracer-host is stopping\n".to_string())
             } else {
                 match answer.recv_timeout(CLIENT_TIMEOUT) {
-                    Ok(text) if openmetrics => (
-                        "200 OK",
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        text,
-                    ),
-                    Ok(text) => (
-                        "200 OK",
-                        "text/plain; version=0.0.4; charset=utf-8",
-                        to_prometheus_text(&text),
-                    ),
-                    Err(_) => (
-                        "503 Service Unavailable",
-                        "text/plain; charset=utf-8",
-                        "the event loop did not answer in time\n".to_string(),
-                    ),
+                    Ok(text) if openmetrics => ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", text),
+                    Ok(text) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", to_prometheus_text(&text)),
+                    Err(_) => ("503 Service Unavailable", "text/plain; charset=utf-8", "the event loop did not answer in time\n".to_string()),
                 }
             }
         }
         "/healthz" => ("200 OK", "text/plain; charset=utf-8", "ok\n".to_string()),
-        "" => (
-            "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
-            "GET only\n".to_string(),
-        ),
-        _ => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "try /metrics or /healthz\n".to_string(),
-        ),
+        "" => ("405 Method Not Allowed", "text/plain; charset=utf-8", "GET only\n".to_string()),
+        _ => ("404 Not Found", "text/plain; charset=utf-8", "try /metrics or /healthz\n".to_string()),
     };
     let head = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|_| stream.write_all(body.as_bytes()))
-        .map_err(|e| e.to_string())
+    stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(body.as_bytes())).map_err(|e| e.to_string())
 }
 
 /// OpenMetrics text as Prometheus' older text format (0.0.4), for clients
@@ -162,19 +125,13 @@ pub fn to_prometheus_text(om: &str) -> String {
         if l == "# EOF" {
             continue;
         }
-        let line = if let Some(rest) = l
-            .strip_prefix("# TYPE ")
-            .or_else(|| l.strip_prefix("# HELP "))
-        {
+        let line = if let Some(rest) = l.strip_prefix("# TYPE ").or_else(|| l.strip_prefix("# HELP ")) {
             let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
             let kw = &l[..7];
             if counters.contains(name) {
                 format!("{kw}{name}_total {tail}")
             } else if infos.contains(name) {
-                format!(
-                    "{kw}{name}_info {}",
-                    if kw == "# TYPE " { "gauge" } else { tail }
-                )
+                format!("{kw}{name}_info {}", if kw == "# TYPE " { "gauge" } else { tail })
             } else {
                 l.to_string()
             }

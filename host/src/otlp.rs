@@ -89,32 +89,18 @@ fn parse_endpoint(url: &str) -> Result<Target, String> {
     };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
-        ),
+        Some((h, p)) if !h.is_empty() => (h, p.parse::<u16>().map_err(|_| bad("the port is not a number from 1 to 65535"))?),
         _ => return Err(bad("no port: give http://HOST:PORT")),
     };
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     let path = path.trim_end_matches('/');
-    let path = if path.ends_with("/v1/metrics") {
-        path.to_string()
-    } else {
-        format!("{path}/v1/metrics")
-    };
+    let path = if path.ends_with("/v1/metrics") { path.to_string() } else { format!("{path}/v1/metrics") };
     Ok(Target { host, port, path })
 }
 
 fn unix_ns(t: SystemTime) -> String {
     // OTLP/JSON writes 64-bit integers as strings.
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos()
-        .to_string()
+    t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos().to_string()
 }
 
 fn attr(k: &str, v: &str) -> Json {
@@ -123,11 +109,7 @@ fn attr(k: &str, v: &str) -> Json {
 
 /// The labels as attributes, without `node`: that is the resource's host.name.
 fn attrs(labels: &[(String, String)]) -> Vec<Json> {
-    labels
-        .iter()
-        .filter(|(k, _)| k != "node")
-        .map(|(k, v)| attr(k, v))
-        .collect()
+    labels.iter().filter(|(k, _)| k != "node").map(|(k, v)| attr(k, v)).collect()
 }
 
 /// OTLP's kinds of metric data, each written as the field of its name
@@ -147,29 +129,15 @@ fn metric_json(f: &Family, start: &str, now: &str) -> Json {
     let point = |labels: &[(String, String)], v: f64| json!({"attributes": attrs(labels), "startTimeUnixNano": start, "timeUnixNano": now, "asDouble": v});
     let body = match f.kind {
         MetricType::Counter => {
-            let points: Vec<Json> = f
-                .samples
-                .iter()
-                .filter_map(|(l, v)| {
-                    if let Value::Counter(x) = v {
-                        Some(point(l, *x))
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            Data::Sum(
-                json!({"aggregationTemporality": 2, "isMonotonic": true, "dataPoints": points}),
-            )
+            let points: Vec<Json> = f.samples.iter().filter_map(|(l, v)| if let Value::Counter(x) = v { Some(point(l, *x)) } else { None }).collect();
+            Data::Sum(json!({"aggregationTemporality": 2, "isMonotonic": true, "dataPoints": points}))
         }
         MetricType::Histogram => {
             let points: Vec<Json> = f
                 .samples
                 .iter()
                 .filter_map(|(l, v)| {
-                    let Value::Histogram(sum, count, buckets) = v else {
-                        return None;
-                    };
+                    let Value::Histogram(sum, count, buckets) = v else { return None };
                     // The last bucket is +Inf: its edge is implicit in OTLP.
                     let finite = &buckets[..buckets.len().saturating_sub(1)];
                     // Counts as JSON numbers: proto3's JSON mapping lets
@@ -208,11 +176,7 @@ fn metric_json(f: &Family, start: &str, now: &str) -> Json {
     // The exposition's names lack the suffixes its encoder adds; an info
     // metric keeps its `_info` here (counters stay without `_total`, as OTLP
     // names them).
-    let name = if matches!(f.kind, MetricType::Info) {
-        format!("{}_info", f.name)
-    } else {
-        f.name.clone()
-    };
+    let name = if matches!(f.kind, MetricType::Info) { format!("{}_info", f.name) } else { f.name.clone() };
     let mut m = json!({"name": name, "description": f.help});
     if let (Json::Object(m), Ok(Json::Object(b))) = (&mut m, serde_json::to_value(body)) {
         m.extend(b);
@@ -221,12 +185,7 @@ fn metric_json(f: &Family, start: &str, now: &str) -> Json {
 }
 
 /// A batch: every family as one OTLP ExportMetricsServiceRequest.
-pub fn encode(
-    families: &[Family],
-    x: &Exposition,
-    service_name: &str,
-    started: SystemTime,
-) -> Vec<u8> {
+pub fn encode(families: &[Family], x: &Exposition, service_name: &str, started: SystemTime) -> Vec<u8> {
     let (start, now) = (unix_ns(started), unix_ns(SystemTime::now()));
     let id = &x.identity;
     let mut resource = vec![
@@ -242,11 +201,7 @@ pub fn encode(
             resource.push(attr("k8s.node.name", &n));
         }
     }
-    let metrics: Vec<Json> = families
-        .iter()
-        .filter(|f| !f.samples.is_empty())
-        .map(|f| metric_json(f, &start, &now))
-        .collect();
+    let metrics: Vec<Json> = families.iter().filter(|f| !f.samples.is_empty()).map(|f| metric_json(f, &start, &now)).collect();
     let doc = json!({"resourceMetrics": [{
         "resource": {"attributes": resource},
         "scopeMetrics": [{"scope": {"name": "tracer-host", "version": id.version}, "metrics": metrics}],
@@ -264,10 +219,7 @@ enum Sent {
 }
 
 fn post(t: &Target, body: &[u8], timeout: Duration) -> Sent {
-    let addr = match (t.host.as_str(), t.port)
-        .to_socket_addrs()
-        .map(|mut a| a.next())
-    {
+    let addr = match (t.host.as_str(), t.port).to_socket_addrs().map(|mut a| a.next()) {
         Ok(Some(a)) => a,
         Ok(None) => return Sent::Retry(format!("{} has no address", t.host)),
         Err(e) => return Sent::Retry(format!("resolving {}: {e}", t.host)),
@@ -305,14 +257,10 @@ fn post(t: &Target, body: &[u8], timeout: Duration) -> Sent {
                 return match code {
                     200..=299 => Sent::Ok,
                     429 | 502 | 503 | 504 => Sent::Retry(format!("{addr} answered {code}")),
-                    _ => {
-                        Sent::Refused(format!("{addr} answered {code} {}", r.reason.unwrap_or("")))
-                    }
+                    _ => Sent::Refused(format!("{addr} answered {code} {}", r.reason.unwrap_or(""))),
                 };
             }
-            Ok(httparse::Status::Partial) if n == 0 || buf.len() > 64 * 1024 => {
-                return Sent::Retry(format!("{addr} closed without an HTTP answer"))
-            }
+            Ok(httparse::Status::Partial) if n == 0 || buf.len() > 64 * 1024 => return Sent::Retry(format!("{addr} closed without an HTTP answer")),
             Ok(httparse::Status::Partial) => {}
             Err(e) => return Sent::Retry(format!("{addr} answered no HTTP: {e}")),
         }
@@ -337,21 +285,12 @@ impl Push {
         // queue proper is the thread's.
         let (tx, rx) = sync_channel::<Vec<u8>>(4);
         let st = status.clone();
-        let (queue, timeout, url) = (
-            settings.queue.max(1),
-            settings.timeout,
-            settings.endpoint.clone(),
-        );
+        let (queue, timeout, url) = (settings.queue.max(1), settings.timeout, settings.endpoint.clone());
         let thread = std::thread::Builder::new()
             .name("otlp-push".into())
             .spawn(move || send_loop(rx, st, target, queue, timeout, url))
             .map_err(|e| format!("starting the OTLP thread: {e}"))?;
-        Ok(Push {
-            tx: Some(tx),
-            status,
-            thread: Some(thread),
-            settings,
-        })
+        Ok(Push { tx: Some(tx), status, thread: Some(thread), settings })
     }
 
     /// Hand a batch over; never waits. A batch the thread cannot take now
@@ -361,9 +300,7 @@ impl Push {
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
         st.made += 1;
         if let Some(tx) = &self.tx {
-            if let Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) =
-                tx.try_send(batch)
-            {
+            if let Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) = tx.try_send(batch) {
                 st.dropped += 1;
             }
         }
@@ -377,15 +314,8 @@ impl Push {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let st = self
-            .status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut line = format!(
-            "OTLP: {} batches made, {} sent, {} dropped, {} failed attempts",
-            st.made, st.sent, st.dropped, st.failures
-        );
+        let st = self.status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut line = format!("OTLP: {} batches made, {} sent, {} dropped, {} failed attempts", st.made, st.sent, st.dropped, st.failures);
         if let (Some(e), true) = (&st.last_error, st.dropped > 0 || st.failures > 0) {
             line.push_str(&format!(" (last error: {e})"));
         }
@@ -393,14 +323,7 @@ impl Push {
     }
 }
 
-fn send_loop(
-    rx: Receiver<Vec<u8>>,
-    st: Arc<Mutex<Status>>,
-    target: Target,
-    cap: usize,
-    timeout: Duration,
-    url: String,
-) {
+fn send_loop(rx: Receiver<Vec<u8>>, st: Arc<Mutex<Status>>, target: Target, cap: usize, timeout: Duration, url: String) {
     let mut queue: VecDeque<Vec<u8>> = VecDeque::new();
     let mut next_try = Instant::now();
     let mut backoff = Duration::from_secs(1);
@@ -449,11 +372,7 @@ fn send_loop(
                 s.failing = false;
                 if failing {
                     failing = false;
-                    tracing::warn!(
-                        "OTLP: {url} takes batches again ({} dropped so far, {} queued)",
-                        s.dropped,
-                        queue.len()
-                    );
+                    tracing::warn!("OTLP: {url} takes batches again ({} dropped so far, {} queued)", s.dropped, queue.len());
                 }
             }
             Sent::Refused(e) => {
@@ -492,101 +411,49 @@ mod tests {
 
     #[test]
     fn endpoints_are_read_or_named_with_what_to_give() {
-        assert_eq!(
-            parse_endpoint("http://127.0.0.1:4318").unwrap(),
-            Target {
-                host: "127.0.0.1".into(),
-                port: 4318,
-                path: "/v1/metrics".into()
-            }
-        );
-        assert_eq!(
-            parse_endpoint("http://c:4318/otlp/").unwrap().path,
-            "/otlp/v1/metrics"
-        );
-        assert_eq!(
-            parse_endpoint("http://c:4318/v1/metrics").unwrap().path,
-            "/v1/metrics"
-        );
+        assert_eq!(parse_endpoint("http://127.0.0.1:4318").unwrap(), Target { host: "127.0.0.1".into(), port: 4318, path: "/v1/metrics".into() });
+        assert_eq!(parse_endpoint("http://c:4318/otlp/").unwrap().path, "/otlp/v1/metrics");
+        assert_eq!(parse_endpoint("http://c:4318/v1/metrics").unwrap().path, "/v1/metrics");
         assert_eq!(parse_endpoint("http://[::1]:4318").unwrap().host, "::1");
-        assert!(parse_endpoint("https://c:4318")
-            .unwrap_err()
-            .contains("local collector"));
-        assert!(parse_endpoint("c:4318")
-            .unwrap_err()
-            .starts_with("--otlp-endpoint c:4318: give http://"));
+        assert!(parse_endpoint("https://c:4318").unwrap_err().contains("local collector"));
+        assert!(parse_endpoint("c:4318").unwrap_err().starts_with("--otlp-endpoint c:4318: give http://"));
         assert!(parse_endpoint("http://c").unwrap_err().contains("no port"));
-        assert!(parse_endpoint("http://c:99999")
-            .unwrap_err()
-            .contains("port"));
+        assert!(parse_endpoint("http://c:99999").unwrap_err().contains("port"));
     }
 
     #[test]
     fn the_status_line_says_what_was_lost_and_whether_the_receiver_is_away() {
-        let mut st = Status {
-            made: 5,
-            sent: 5,
-            ..Default::default()
-        };
+        let mut st = Status { made: 5, sent: 5, ..Default::default() };
         assert_eq!(st.summary(), ("otlp sent 5".to_string(), false));
         st.dropped = 2;
         st.failing = true;
         st.queued = 3;
         st.last_error = Some("connect 127.0.0.1:4318: refused".into());
-        assert_eq!(
-            st.summary(),
-            (
-                "otlp sent 5 dropped 2 retrying, 3 queued (connect 127.0.0.1:4318: refused)"
-                    .to_string(),
-                true
-            )
-        );
+        assert_eq!(st.summary(), ("otlp sent 5 dropped 2 retrying, 3 queued (connect 127.0.0.1:4318: refused)".to_string(), true));
     }
 
     #[test]
     fn families_become_otlp_metrics() {
         let node = ("node".to_string(), "n1".to_string());
         let fams = vec![
-            Family {
-                name: "tracer_open_opens".into(),
-                help: "opens".into(),
-                kind: MetricType::Counter,
-                samples: vec![(
-                    vec![("result".into(), "ok".into()), node.clone()],
-                    Value::Counter(5.0),
-                )],
-            },
+            Family { name: "tracer_open_opens".into(), help: "opens".into(), kind: MetricType::Counter, samples: vec![(vec![("result".into(), "ok".into()), node.clone()], Value::Counter(5.0))] },
             Family {
                 name: "tracer_x_seconds".into(),
                 help: "h".into(),
                 kind: MetricType::Histogram,
-                samples: vec![(
-                    vec![node.clone()],
-                    Value::Histogram(f64::NAN, 3, vec![(1e-6, 1), (3e-6, 2), (f64::MAX, 0)]),
-                )],
+                samples: vec![(vec![node.clone()], Value::Histogram(f64::NAN, 3, vec![(1e-6, 1), (3e-6, 2), (f64::MAX, 0)]))],
             },
         ];
         let c = metric_json(&fams[0], "1", "2");
         assert_eq!(c["sum"]["isMonotonic"], true);
         assert_eq!(c["sum"]["aggregationTemporality"], 2, "cumulative");
         assert_eq!(c["sum"]["dataPoints"][0]["asDouble"], 5.0);
-        assert_eq!(
-            c["sum"]["dataPoints"][0]["attributes"],
-            json!([{"key": "result", "value": {"stringValue": "ok"}}]),
-            "node is the resource's"
-        );
+        assert_eq!(c["sum"]["dataPoints"][0]["attributes"], json!([{"key": "result", "value": {"stringValue": "ok"}}]), "node is the resource's");
         let h = metric_json(&fams[1], "1", "2");
         let p = &h["histogram"]["dataPoints"][0];
         assert_eq!(p["explicitBounds"], json!([1e-6, 3e-6]));
-        assert_eq!(
-            p["bucketCounts"],
-            json!([1, 2, 0]),
-            "one more count than bounds: +Inf"
-        );
+        assert_eq!(p["bucketCounts"], json!([1, 2, 0]), "one more count than bounds: +Inf");
         assert_eq!(p["count"], 3);
-        assert!(
-            p.get("sum").is_none(),
-            "an unknown sum is left out, not NaN"
-        );
+        assert!(p.get("sum").is_none(), "an unknown sum is left out, not NaN");
     }
 }

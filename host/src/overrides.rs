@@ -34,40 +34,25 @@ pub fn apply(
         for (name, specs) in plugins {
             match specs.iter().find(|s| s.name.as_str() == f.key) {
                 Some(spec) => {
-                    let v = plugin_settings::value(spec, &f.value)
-                        .map_err(|e| format!("{}: {name}: {e}", f.flag))?;
+                    let v = plugin_settings::value(spec, &f.value).map_err(|e| format!("{}: {name}: {e}", f.flag))?;
                     table(tables, name).insert(f.key.into(), v);
                     takers += 1;
                 }
-                None => not_applied.push(format!(
-                    "{name} has no {} setting: {} does not filter it",
-                    f.key, f.flag
-                )),
+                None => not_applied.push(format!("{name} has no {} setting: {} does not filter it", f.key, f.flag)),
             }
         }
         if takers == 0 {
-            return Err(format!(
-                "{}: no loaded plugin takes a {} setting",
-                f.flag, f.key
-            ));
+            return Err(format!("{}: no loaded plugin takes a {} setting", f.flag, f.key));
         }
     }
     for s in sets {
-        let (target, raw) = s
-            .split_once('=')
-            .ok_or_else(|| format!("--set {s:?}: expected PLUGIN.KEY=VALUE"))?;
-        let (name, key) = target
-            .split_once('.')
-            .ok_or_else(|| format!("--set {s:?}: expected PLUGIN.KEY=VALUE"))?;
+        let (target, raw) = s.split_once('=').ok_or_else(|| format!("--set {s:?}: expected PLUGIN.KEY=VALUE"))?;
+        let (name, key) = target.split_once('.').ok_or_else(|| format!("--set {s:?}: expected PLUGIN.KEY=VALUE"))?;
         let Some((_, specs)) = plugins.iter().find(|(n, _)| *n == name) else {
             let names: Vec<&str> = plugins.iter().map(|(n, _)| *n).collect();
-            return Err(format!(
-                "--set {s:?}: no plugin named {name:?} is loaded (loaded: {})",
-                names.join(", ")
-            ));
+            return Err(format!("--set {s:?}: no plugin named {name:?} is loaded (loaded: {})", names.join(", ")));
         };
-        let spec =
-            plugin_settings::resolve(name, specs, key).map_err(|e| format!("--set {s:?}: {e}"))?;
+        let spec = plugin_settings::resolve(name, specs, key).map_err(|e| format!("--set {s:?}: {e}"))?;
         let v = plugin_settings::value(spec, raw).map_err(|e| format!("--set {s:?}: {e}"))?;
         let t = table(tables, name);
         if v.is_null() {
@@ -80,9 +65,7 @@ pub fn apply(
 }
 
 fn table<'a>(tables: &'a mut BTreeMap<String, Value>, name: &str) -> &'a mut Map<String, Value> {
-    let t = tables
-        .entry(name.to_string())
-        .or_insert_with(|| Value::Object(Map::new()));
+    let t = tables.entry(name.to_string()).or_insert_with(|| Value::Object(Map::new()));
     if !t.is_object() {
         *t = Value::Object(Map::new());
     }
@@ -91,10 +74,7 @@ fn table<'a>(tables: &'a mut BTreeMap<String, Value>, name: &str) -> &'a mut Map
 
 /// Each loaded plugin's table with its declared defaults filled in for keys
 /// not set (for `--print-config`).
-pub fn with_defaults(
-    tables: &BTreeMap<String, Value>,
-    plugins: &[(&str, &[SettingSpec])],
-) -> BTreeMap<String, Value> {
+pub fn with_defaults(tables: &BTreeMap<String, Value>, plugins: &[(&str, &[SettingSpec])]) -> BTreeMap<String, Value> {
     let mut out = tables.clone();
     for (name, specs) in plugins {
         let t = table(&mut out, name);
@@ -122,19 +102,13 @@ mod tests {
         ];
         let b = vec![
             SettingSpec::new("pid", SettingKind::UINT, "pid").range(1, u32::MAX as u64),
-            SettingSpec::new("ports", SettingKind::UINT_LIST, "ports")
-                .range(1, 65535)
-                .alias("port"),
+            SettingSpec::new("ports", SettingKind::UINT_LIST, "ports").range(1, 65535).alias("port"),
         ];
         (a, b)
     }
 
     fn f(flag: &'static str, key: &'static str, value: &str) -> CommonFilter {
-        CommonFilter {
-            flag,
-            key,
-            value: value.into(),
-        }
+        CommonFilter { flag, key, value: value.into() }
     }
 
     #[test]
@@ -143,17 +117,8 @@ mod tests {
         let plugins = [("open", a.as_slice()), ("tcp", b.as_slice())];
         let mut t = BTreeMap::new();
         t.insert("open".to_string(), serde_json::json!({"failed_only": true}));
-        let r = apply(
-            &mut t,
-            &plugins,
-            &[f("-p", "pid", "42"), f("-u", "uid", "1000")],
-            &["tcp.port=80".into()],
-        )
-        .unwrap();
-        assert_eq!(
-            t["open"],
-            serde_json::json!({"failed_only": true, "pid": 42, "uid": 1000})
-        );
+        let r = apply(&mut t, &plugins, &[f("-p", "pid", "42"), f("-u", "uid", "1000")], &["tcp.port=80".into()]).unwrap();
+        assert_eq!(t["open"], serde_json::json!({"failed_only": true, "pid": 42, "uid": 1000}));
         assert_eq!(t["tcp"], serde_json::json!({"pid": 42, "ports": [80]}));
         assert_eq!(r, ["tcp has no uid setting: -u does not filter it"]);
         apply(&mut t, &plugins, &[], &["open.failed_only=-".into()]).unwrap();
@@ -167,18 +132,10 @@ mod tests {
         let mut t = BTreeMap::new();
         let e = apply(&mut t, &plugins[1..], &[f("-u", "uid", "5")], &[]).unwrap_err();
         assert_eq!(e, "-u: no loaded plugin takes a uid setting");
-        assert!(apply(&mut t, &plugins, &[f("-p", "pid", "0")], &[])
-            .unwrap_err()
-            .starts_with("-p: open: pid: 0 is outside"));
-        assert!(apply(&mut t, &plugins, &[], &["udp.port=1".into()])
-            .unwrap_err()
-            .contains("no plugin named \"udp\""));
-        assert!(apply(&mut t, &plugins, &[], &["tcp.portz=1".into()])
-            .unwrap_err()
-            .contains("did you mean ports"));
-        assert!(apply(&mut t, &plugins, &[], &["tcp=1".into()])
-            .unwrap_err()
-            .contains("PLUGIN.KEY=VALUE"));
+        assert!(apply(&mut t, &plugins, &[f("-p", "pid", "0")], &[]).unwrap_err().starts_with("-p: open: pid: 0 is outside"));
+        assert!(apply(&mut t, &plugins, &[], &["udp.port=1".into()]).unwrap_err().contains("no plugin named \"udp\""));
+        assert!(apply(&mut t, &plugins, &[], &["tcp.portz=1".into()]).unwrap_err().contains("did you mean ports"));
+        assert!(apply(&mut t, &plugins, &[], &["tcp=1".into()]).unwrap_err().contains("PLUGIN.KEY=VALUE"));
     }
 
     #[test]
@@ -187,9 +144,6 @@ mod tests {
         let mut t = BTreeMap::new();
         t.insert("open".to_string(), serde_json::json!({"pid": 7}));
         let d = with_defaults(&t, &[("open", a.as_slice())]);
-        assert_eq!(
-            d["open"],
-            serde_json::json!({"pid": 7, "failed_only": false})
-        );
+        assert_eq!(d["open"], serde_json::json!({"pid": 7, "failed_only": false}));
     }
 }

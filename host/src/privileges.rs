@@ -21,16 +21,12 @@ const CAP_BPF: u32 = 39;
 
 /// The effective capability set (CapEff of /proc/self/status).
 pub fn effective() -> Result<u64, String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("reading /proc/self/status: {e}"))?;
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("reading /proc/self/status: {e}"))?;
     parse_cap_eff(&status).ok_or_else(|| "no CapEff line in /proc/self/status".into())
 }
 
 fn parse_cap_eff(status: &str) -> Option<u64> {
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))?
-        .trim();
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim();
     u64::from_str_radix(hex, 16).ok()
 }
 
@@ -40,11 +36,7 @@ fn has(caps: u64, cap: u32) -> bool {
 
 /// Ok with notes on what is off for want of an optional capability, or the
 /// one-line error naming what is missing.
-pub fn check(
-    caps: u64,
-    tracefs_readable: bool,
-    wants_bpf_stats: bool,
-) -> Result<Vec<String>, String> {
+pub fn check(caps: u64, tracefs_readable: bool, wants_bpf_stats: bool) -> Result<Vec<String>, String> {
     let missing: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
         .iter()
         .filter(|(c, _)| !has(caps, *c) && !has(caps, CAP_SYS_ADMIN))
@@ -80,42 +72,20 @@ mod tests {
 
     #[test]
     fn cap_eff_is_read_from_the_status_text() {
-        assert_eq!(
-            parse_cap_eff("Name:\tx\nCapEff:\t000001ffffffffff\n"),
-            Some(0x1ff_ffff_ffff)
-        );
+        assert_eq!(parse_cap_eff("Name:\tx\nCapEff:\t000001ffffffffff\n"), Some(0x1ff_ffff_ffff));
         assert_eq!(parse_cap_eff("Name:\tx\n"), None);
     }
 
     #[test]
     fn the_missing_capability_is_named() {
         let e = check(1 << CAP_BPF, true, true).unwrap_err();
-        assert!(
-            e.contains("missing: CAP_PERFMON") && !e.contains("missing: CAP_BPF"),
-            "{e}"
-        );
+        assert!(e.contains("missing: CAP_PERFMON") && !e.contains("missing: CAP_BPF"), "{e}");
         let e = check(0, true, true).unwrap_err();
         assert!(e.contains("missing: CAP_BPF, CAP_PERFMON"), "{e}");
         let notes = check((1 << CAP_BPF) | (1 << CAP_PERFMON), false, true).unwrap();
-        assert!(
-            notes.iter().any(|n| n.contains("CAP_DAC_READ_SEARCH"))
-                && notes.iter().any(|n| n.contains("CAP_SYS_ADMIN")),
-            "{notes:?}"
-        );
-        assert_eq!(
-            check((1 << CAP_BPF) | (1 << CAP_PERFMON), true, false).unwrap(),
-            Vec::<String>::new(),
-            "no statistics wanted"
-        );
-        assert_eq!(
-            check(1 << CAP_SYS_ADMIN, true, true).unwrap(),
-            Vec::<String>::new(),
-            "CAP_SYS_ADMIN covers both"
-        );
-        assert_eq!(
-            check(u64::MAX, false, true).unwrap(),
-            Vec::<String>::new(),
-            "root"
-        );
+        assert!(notes.iter().any(|n| n.contains("CAP_DAC_READ_SEARCH")) && notes.iter().any(|n| n.contains("CAP_SYS_ADMIN")), "{notes:?}");
+        assert_eq!(check((1 << CAP_BPF) | (1 << CAP_PERFMON), true, false).unwrap(), Vec::<String>::new(), "no statistics wanted");
+        assert_eq!(check(1 << CAP_SYS_ADMIN, true, true).unwrap(), Vec::<String>::new(), "CAP_SYS_ADMIN covers both");
+        assert_eq!(check(u64::MAX, false, true).unwrap(), Vec::<String>::new(), "root");
     }
 }

@@ -18,9 +18,7 @@ pub fn reload(cli: &Cli, session: &mut Session) -> Result<Vec<String>, String> {
     // Every selected plugin's settings are checked before anything changes.
     for &i in &selected {
         let name = session.slots[i].name().to_string();
-        session.slots[i]
-            .check_settings(&cfg.plugin_settings(&name))
-            .map_err(|e| format!("key `plugins.{name}`: {e}"))?;
+        session.slots[i].check_settings(&cfg.plugin_settings(&name)).map_err(|e| format!("key `plugins.{name}`: {e}"))?;
     }
     let mut changes = Vec::new();
     for i in 0..session.slots.len() {
@@ -30,21 +28,16 @@ pub fn reload(cli: &Cli, session: &mut Session) -> Result<Vec<String>, String> {
         match (selected.contains(&i), running) {
             (true, false) => match session.start(i, &json) {
                 Ok(()) => changes.push(format!("{name} started")),
-                Err(e) => changes.push(format!(
-                    "{name} could not start: {}",
-                    e.to_string().lines().next().unwrap_or("")
-                )),
+                Err(e) => changes.push(format!("{name} could not start: {}", e.to_string().lines().next().unwrap_or(""))),
             },
             (false, true) => {
                 session.stop(i, None);
                 changes.push(format!("{name} stopped"));
             }
-            (true, true) if session.slots[i].settings() != json => {
-                match session.set_settings(i, &json) {
-                    Ok(()) => changes.push(format!("{name} settings {json}")),
-                    Err(e) => changes.push(format!("{name} settings not applied: {e}")),
-                }
-            }
+            (true, true) if session.slots[i].settings() != json => match session.set_settings(i, &json) {
+                Ok(()) => changes.push(format!("{name} settings {json}")),
+                Err(e) => changes.push(format!("{name} settings not applied: {e}")),
+            },
             _ => {}
         }
     }

@@ -38,18 +38,8 @@ fn state(s: &SlotState) -> (&'static str, Option<String>) {
 }
 
 fn metric_json(kind: MetricKind, labels: &[&str], s: &MetricSample) -> Value {
-    let labels: serde_json::Map<String, Value> = labels
-        .iter()
-        .zip(s.labels.iter())
-        .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
-        .collect();
-    let finite = |v: f64| {
-        if v.is_finite() {
-            Value::from(v)
-        } else {
-            Value::Null
-        }
-    };
+    let labels: serde_json::Map<String, Value> = labels.iter().zip(s.labels.iter()).map(|(k, v)| (k.to_string(), Value::from(v.as_str()))).collect();
+    let finite = |v: f64| if v.is_finite() { Value::from(v) } else { Value::Null };
     match kind {
         MetricKind::LOG2_HISTOGRAM => json!({
             "name": s.name.as_str(),
@@ -68,12 +58,7 @@ fn plugin_json(slot: &PluginSlot) -> Value {
     let st_json = &slot.stats;
     let attach: Vec<Value> = slot
         .runtime()
-        .map(|rt| {
-            rt.choices
-                .iter()
-                .map(|c| json!({"probe": c.probe, "hook": c.mode.to_string()}))
-                .collect()
-        })
+        .map(|rt| rt.choices.iter().map(|c| json!({"probe": c.probe, "hook": c.mode.to_string()})).collect())
         .unwrap_or_default();
     let mut metrics = Vec::new();
     let mut panels = Vec::new();
@@ -82,24 +67,14 @@ fn plugin_json(slot: &PluginSlot) -> Value {
             Ok(samples) => {
                 for spec in slot.desc.metrics.iter() {
                     let labels: Vec<&str> = spec.labels.iter().map(|l| l.as_str()).collect();
-                    metrics.extend(
-                        samples
-                            .iter()
-                            .filter(|s| s.name == spec.name)
-                            .map(|s| metric_json(spec.kind, &labels, s)),
-                    );
+                    metrics.extend(samples.iter().filter(|s| s.name == spec.name).map(|s| metric_json(spec.kind, &labels, s)));
                 }
             }
             Err(e) => tracing::warn!("{}: metrics for the report: {e}", slot.name()),
         }
         for p in slot.desc.panels.iter() {
             match slot.panel(p.id.as_str()) {
-                Ok(content) => panels.push(tracer_core::output::panel_json(
-                    slot.name(),
-                    &p.id,
-                    &p.title,
-                    &content,
-                )),
+                Ok(content) => panels.push(tracer_core::output::panel_json(slot.name(), &p.id, &p.title, &content)),
                 Err(e) => tracing::warn!("{}.{}: {e}", slot.name(), p.id),
             }
         }
@@ -124,11 +99,7 @@ fn plugin_json(slot: &PluginSlot) -> Value {
 
 impl Report {
     pub fn new(path: &Path, identity: Identity) -> Report {
-        Report {
-            path: path.to_path_buf(),
-            identity,
-            started: SystemTime::now(),
-        }
+        Report { path: path.to_path_buf(), identity, started: SystemTime::now() }
     }
 
     /// The document as of now; `final_` when the run has ended.
@@ -152,19 +123,11 @@ impl Report {
     }
 
     /// Write the document to the file (through FILE.tmp and a rename).
-    pub fn write(
-        &self,
-        session: &Session,
-        final_: bool,
-        stop_reason: Option<&str>,
-    ) -> Result<(), String> {
-        let text = serde_json::to_string_pretty(&self.document(session, final_, stop_reason))
-            .map_err(|e| e.to_string())?;
+    pub fn write(&self, session: &Session, final_: bool, stop_reason: Option<&str>) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(&self.document(session, final_, stop_reason)).map_err(|e| e.to_string())?;
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, text + "\n")
-            .and_then(|_| std::fs::rename(&tmp, &self.path))
-            .map_err(|e| format!("--report {}: {e}", self.path.display()))
+        std::fs::write(&tmp, text + "\n").and_then(|_| std::fs::rename(&tmp, &self.path)).map_err(|e| format!("--report {}: {e}", self.path.display()))
     }
 }

@@ -54,15 +54,7 @@ impl StdoutQueue {
                 let _ = done_tx.send(());
             })
             .expect("starting the stdout thread");
-        StdoutQueue {
-            tx: Some(tx),
-            buf: Vec::with_capacity(CHUNK),
-            pending_records: 0,
-            lost_records: 0,
-            closed,
-            written,
-            done,
-        }
+        StdoutQueue { tx: Some(tx), buf: Vec::with_capacity(CHUNK), pending_records: 0, lost_records: 0, closed, written, done }
     }
 
     /// The bytes written since the last call end one record.
@@ -82,9 +74,7 @@ impl StdoutQueue {
             return Ok(());
         }
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        let Some(tx) = &self.tx else {
-            return Err(io::ErrorKind::BrokenPipe.into());
-        };
+        let Some(tx) = &self.tx else { return Err(io::ErrorKind::BrokenPipe.into()) };
         match tx.try_send(chunk) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => self.lost_records += self.pending_records,
@@ -164,20 +154,9 @@ mod tests {
         q.send().unwrap();
         // One chunk is in the stuck write, QUEUE wait: the rest are counted lost.
         let per_chunk = (CHUNK as u64).div_ceil(1000);
-        assert!(
-            q.lost_records > 0 && q.lost_records <= records,
-            "{}",
-            q.lost_records
-        );
-        assert!(
-            records - q.lost_records <= (QUEUE as u64 + 2) * per_chunk,
-            "{} lost",
-            q.lost_records
-        );
-        assert!(
-            !q.close(Duration::from_millis(100)),
-            "a stuck stdout is reported as not written"
-        );
+        assert!(q.lost_records > 0 && q.lost_records <= records, "{}", q.lost_records);
+        assert!(records - q.lost_records <= (QUEUE as u64 + 2) * per_chunk, "{} lost", q.lost_records);
+        assert!(!q.close(Duration::from_millis(100)), "a stuck stdout is reported as not written");
     }
 
     /// A reader that takes 20 ms per chunk, like a slow consumer.
@@ -203,10 +182,7 @@ mod tests {
             q.record_done();
             q.flush().unwrap();
         }
-        assert!(
-            q.close(Duration::from_millis(100)),
-            "a reader that keeps reading is waited for"
-        );
+        assert!(q.close(Duration::from_millis(100)), "a reader that keeps reading is waited for");
         assert_eq!((got.load(Ordering::Relaxed), q.lost_records), (30_000, 0));
     }
 }

@@ -22,16 +22,8 @@ impl Loop {
         let file = dir.path().join("disk.img");
         let f = std::fs::File::create(&file).unwrap();
         f.set_len(mib << 20).unwrap();
-        let out = Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(&file)
-            .output()
-            .expect("losetup (util-linux) is needed");
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::new("losetup").args(["--find", "--show"]).arg(&file).output().expect("losetup (util-linux) is needed");
+        assert!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
         let dev = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         Loop { dev, _dir: dir }
     }
@@ -42,17 +34,11 @@ impl Loop {
         self.dev.file_name().unwrap().to_string_lossy().into_owned()
     }
     fn sys(&self, what: &str) -> String {
-        std::fs::read_to_string(Path::new("/sys/block").join(self.name()).join(what))
-            .unwrap()
-            .trim()
-            .to_string()
+        std::fs::read_to_string(Path::new("/sys/block").join(self.name()).join(what)).unwrap().trim().to_string()
     }
     /// /sys/block/NAME/stat: the fields of /proc/diskstats after the name.
     fn stat(&self) -> Vec<u64> {
-        self.sys("stat")
-            .split_whitespace()
-            .map(|v| v.parse().unwrap())
-            .collect()
+        self.sys("stat").split_whitespace().map(|v| v.parse().unwrap()).collect()
     }
 }
 
@@ -77,10 +63,7 @@ fn n(v: &Value) -> u64 {
 
 /// The disk's rows of one operation, summed over sync and async.
 fn disk_sum(rows: &[Value], op: &str, key: &str) -> u64 {
-    rows.iter()
-        .filter(|r| r["op"] == op)
-        .map(|r| r[key].as_u64().unwrap_or(0))
-        .sum()
+    rows.iter().filter(|r| r["op"] == op).map(|r| r[key].as_u64().unwrap_or(0)).sum()
 }
 
 #[test]
@@ -114,47 +97,23 @@ fn check_against_diskstats(mode: &str) {
     let d = |i: usize| after[i] - before[i];
     eprintln!("diskstats deltas: reads {} ({} sectors, {} ms), writes {} ({} sectors, {} ms), flushes {}; write cache: {write_cache}", d(READS), d(READ_SECTORS), d(READ_MS), d(WRITES), d(WRITE_SECTORS), d(WRITE_MS), d(FLUSHES));
 
-    assert!(
-        run.stderr.contains(&format!("block running ({mode})")),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains(&format!("block running ({mode})")), "{}", run.stderr);
     let rows = run.rows_where("block", "disks", "disk", json!(lo.name()));
-    assert!(
-        !rows.is_empty(),
-        "no rows for {}: {}",
-        lo.name(),
-        run.panel("block", "disks")
-    );
+    assert!(!rows.is_empty(), "no rows for {}: {}", lo.name(), run.panel("block", "disks"));
     // Exactly the kernel's counts: O_DIRECT requests of 4 KiB and 64 KiB are
     // one request each (a loop device takes up to 128 KiB in one).
     assert_eq!(disk_sum(&rows, "read", "requests"), d(READS), "{rows:?}");
-    assert_eq!(
-        disk_sum(&rows, "read", "bytes"),
-        d(READ_SECTORS) * 512,
-        "{rows:?}"
-    );
+    assert_eq!(disk_sum(&rows, "read", "bytes"), d(READ_SECTORS) * 512, "{rows:?}");
     assert_eq!(disk_sum(&rows, "write", "requests"), d(WRITES), "{rows:?}");
-    assert_eq!(
-        disk_sum(&rows, "write", "bytes"),
-        d(WRITE_SECTORS) * 512,
-        "{rows:?}"
-    );
-    assert_eq!(
-        d(READS),
-        300,
-        "the workload's reads, as the kernel saw them"
-    );
+    assert_eq!(disk_sum(&rows, "write", "bytes"), d(WRITE_SECTORS) * 512, "{rows:?}");
+    assert_eq!(d(READS), 300, "the workload's reads, as the kernel saw them");
     // An fsync on a disk with a write-back cache is an empty write with
     // PREFLUSH, which the kernel counts as a write, and the flush request it
     // causes, counted as a flush; without a cache it is neither.
     let fsyncs = if write_cache == "write back" { 20 } else { 0 };
     assert_eq!((d(WRITES), d(FLUSHES)), (100 + fsyncs, fsyncs));
     assert_eq!(disk_sum(&rows, "flush", "requests"), d(FLUSHES), "{rows:?}");
-    assert_eq!(
-        disk_sum(&rows, "read", "errors") + disk_sum(&rows, "write", "errors"),
-        0
-    );
+    assert_eq!(disk_sum(&rows, "read", "errors") + disk_sum(&rows, "write", "errors"), 0);
 
     // Time: the kernel sums each request's start to the end of its
     // accounting in ns and shows whole ms (cut); the tracer sums the same
@@ -165,68 +124,31 @@ fn check_against_diskstats(mode: &str) {
     for (op, ms) in [("read", d(READ_MS)), ("write", d(WRITE_MS))] {
         let ours = disk_sum(&rows, op, "time_ns") as f64 / 1e6;
         eprintln!("{op}: {ours:.3} ms traced, {ms} ms in diskstats");
-        assert!(
-            (ours - ms as f64).abs() <= 1.5,
-            "{op}: {ours:.3} ms traced, {ms} ms in diskstats"
-        );
+        assert!((ours - ms as f64).abs() <= 1.5, "{op}: {ours:.3} ms traced, {ms} ms in diskstats");
     }
 
     // Per process: each workload's own requests, named by the kernel.
-    let procs = run.panel("block", "processes")["rows"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let of = |pid: u32, op: &str| {
-        procs
-            .iter()
-            .find(|r| r["pid"] == json!(pid) && r["op"] == op)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {op} row for {pid}: {procs:?}"))
-    };
+    let procs = run.panel("block", "processes")["rows"].as_array().unwrap().clone();
+    let of = |pid: u32, op: &str| procs.iter().find(|r| r["pid"] == json!(pid) && r["op"] == op).cloned().unwrap_or_else(|| panic!("no {op} row for {pid}: {procs:?}"));
     let rd = of(pids[0].0, "read");
-    assert_eq!(
-        (rd["comm"].as_str(), n(&rd["requests"]), n(&rd["bytes"])),
-        (Some("blkw-rd"), 300, 300 * 4096)
-    );
+    assert_eq!((rd["comm"].as_str(), n(&rd["requests"]), n(&rd["bytes"])), (Some("blkw-rd"), 300, 300 * 4096));
     let wr = of(pids[1].0, "write");
-    assert_eq!(
-        (wr["comm"].as_str(), n(&wr["requests"]), n(&wr["bytes"])),
-        (Some("blkw-wr"), 100, 100 * 65536)
-    );
+    assert_eq!((wr["comm"].as_str(), n(&wr["requests"]), n(&wr["bytes"])), (Some("blkw-wr"), 100, 100 * 65536));
     // The fsyncs' empty writes are the fsyncing process's (block_io_start
     // names the submitter on this kernel).
     if fsyncs > 0 {
         let fs = of(pids[2].0, "write");
-        assert_eq!(
-            (fs["comm"].as_str(), n(&fs["requests"]), n(&fs["bytes"])),
-            (Some("blkw-fs"), fsyncs, 0)
-        );
+        assert_eq!((fs["comm"].as_str(), n(&fs["requests"]), n(&fs["bytes"])), (Some("blkw-fs"), fsyncs, 0));
     }
 
     // Sizes: 300 in the 4 KiB bucket, 100 in the 64 KiB one (and flushes of 0).
     let sizes = run.panel("block", "sizes");
-    let bucket = |low: u64| {
-        sizes["buckets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|b| b["low"] == json!(low))
-            .map(|b| n(&b["count"]))
-            .sum::<u64>()
-    };
+    let bucket = |low: u64| sizes["buckets"].as_array().unwrap().iter().filter(|b| b["low"] == json!(low)).map(|b| n(&b["count"])).sum::<u64>();
     assert_eq!((bucket(4096), bucket(65536)), (300, 100), "{sizes}");
 
     // Nothing lost, nothing in flight once done.
     let summary = run.panel("block", "summary");
-    let counter = |name: &str| {
-        summary["counters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .map(|c| n(&c["value"]))
-            .unwrap_or_else(|| panic!("{name}: {summary}"))
-    };
+    let counter = |name: &str| summary["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).map(|c| n(&c["value"])).unwrap_or_else(|| panic!("{name}: {summary}"));
     assert_eq!(counter("in flight"), 0, "{summary}");
     assert_eq!(counter("request state not stored"), 0, "{summary}");
     assert_eq!(counter("requests evicted"), 0, "{summary}");

@@ -53,28 +53,10 @@ fn host_with(plugins: &[&str], settings: &str) -> (Host, tempfile::TempDir, temp
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = cfg_dir.path().join("http.toml");
     let enabled: Vec<String> = plugins.iter().map(|p| format!("{p:?}")).collect();
-    std::fs::write(
-        &cfg,
-        format!(
-            "plugins_dir = \"unused\"\nenabled = [{}]\n[plugins.http]\n{settings}\n",
-            enabled.join(", ")
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, format!("plugins_dir = \"unused\"\nenabled = [{}]\n[plugins.http]\n{settings}\n", enabled.join(", "))).unwrap();
     let staged: Vec<_> = plugins.iter().map(|p| staged_plugin(p)).collect();
     let dir = plugin_dir(&staged);
-    let mut host = Host::spawn(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--plugins-dir",
-            dir.path().to_str().unwrap(),
-            "--headless",
-            "--format",
-            "json",
-        ],
-        &[],
-    );
+    let mut host = Host::spawn(&["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless", "--format", "json"], &[]);
     for p in plugins {
         host.wait_for_stderr(&format!("tracer-host: {p} running"));
     }
@@ -87,20 +69,12 @@ fn stop(host: Host) -> (Vec<Value>, String) {
     host.signal(libc::SIGTERM);
     let (code, out, err) = host.finish();
     assert_eq!(code, Some(0), "{err}");
-    (
-        out.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
-        err,
-    )
+    (out.lines().map(|l| serde_json::from_str(l).unwrap()).collect(), err)
 }
 
 /// The http records (one per request) among the output lines.
 fn records(lines: &[Value]) -> Vec<&Value> {
-    lines
-        .iter()
-        .filter(|v| v["plugin"] == "http" && v.get("panel").is_none())
-        .collect()
+    lines.iter().filter(|v| v["plugin"] == "http" && v.get("panel").is_none()).collect()
 }
 
 /// What curl reports of each transfer: status, its own total time in
@@ -117,10 +91,7 @@ fn curl(args: &[&str], urls: &[String]) -> Vec<CurlReport> {
     let out = Command::new("curl")
         .args(["-s", "-w", "%{http_code} %{time_total} %{num_connects}\\n"])
         .args(args)
-        .args(
-            urls.iter()
-                .flat_map(|u| ["-o".to_string(), "/dev/null".to_string(), u.clone()]),
-        )
+        .args(urls.iter().flat_map(|u| ["-o".to_string(), "/dev/null".to_string(), u.clone()]))
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -128,15 +99,7 @@ fn curl(args: &[&str], urls: &[String]) -> Vec<CurlReport> {
         .lines()
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            let r = (f.len() == 3)
-                .then(|| {
-                    Some(CurlReport {
-                        status: f[0].parse().ok()?,
-                        secs: f[1].parse().ok()?,
-                        connects: f[2].parse().ok()?,
-                    })
-                })
-                .flatten();
+            let r = (f.len() == 3).then(|| Some(CurlReport { status: f[0].parse().ok()?, secs: f[1].parse().ok()?, connects: f[2].parse().ok()? })).flatten();
             r.unwrap_or_else(|| panic!("curl said {said:?}"))
         })
         .collect();
@@ -151,11 +114,7 @@ fn logged_requests(log: &str) -> Vec<(String, u16, Option<u64>)> {
     log.lines()
         .filter_map(|l| {
             let mut rest = l.split('"').nth(2)?.split_whitespace();
-            Some((
-                l.split('"').nth(1)?.split_whitespace().nth(1)?.to_string(),
-                rest.next()?.parse().ok()?,
-                rest.next().and_then(|b| b.parse().ok()),
-            ))
+            Some((l.split('"').nth(1)?.split_whitespace().nth(1)?.to_string(), rest.next()?.parse().ok()?, rest.next().and_then(|b| b.parse().ok())))
         })
         .collect()
 }
@@ -163,28 +122,12 @@ fn logged_requests(log: &str) -> Vec<(String, u16, Option<u64>)> {
 /// The client's exchanges must be what curl reported, in order, each
 /// latency within curl's own time for that transfer.
 fn assert_as_curl_says(rows: &[&Value], urls: &[&str], reports: &[CurlReport]) {
-    let got: Vec<(String, u16)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["path"].as_str().unwrap().to_string(),
-                r["status"].as_u64().unwrap() as u16,
-            )
-        })
-        .collect();
-    let want: Vec<(String, u16)> = urls
-        .iter()
-        .zip(reports)
-        .map(|(u, r)| (u.to_string(), r.status))
-        .collect();
+    let got: Vec<(String, u16)> = rows.iter().map(|r| (r["path"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap() as u16)).collect();
+    let want: Vec<(String, u16)> = urls.iter().zip(reports).map(|(u, r)| (u.to_string(), r.status)).collect();
     assert_eq!(got, want, "the client's exchanges as curl reports them");
     for (r, rep) in rows.iter().zip(reports) {
         let ns = r["latency_ns"].as_u64().unwrap();
-        assert!(
-            r["side"] == "client" && ns > 0 && ns as f64 <= rep.secs * 1e9,
-            "latency {ns} ns within curl's {} s: {r}",
-            rep.secs
-        );
+        assert!(r["side"] == "client" && ns > 0 && ns as f64 <= rep.secs * 1e9, "latency {ns} ns within curl's {} s: {r}", rep.secs);
     }
 }
 
@@ -200,30 +143,16 @@ impl Drop for PythonServer {
 }
 
 fn python_server(www: &std::path::Path, stderr: Stdio) -> (PythonServer, u16) {
-    let mut server = Command::new(python())
-        .args(["-c", SERVER, www.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+    let mut server = Command::new(python()).args(["-c", SERVER, www.to_str().unwrap()]).stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
     let mut port = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut port).unwrap();
     let server = PythonServer(server);
-    let port: u16 = port
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("the server said {port:?}"));
+    let port: u16 = port.trim().parse().unwrap_or_else(|_| panic!("the server said {port:?}"));
     (server, port)
 }
 
 fn python() -> String {
-    ["/usr/bin/python3", "/usr/local/bin/python3"]
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| "python3".into())
+    ["/usr/bin/python3", "/usr/local/bin/python3"].iter().find(|p| std::path::Path::new(p).exists()).map(|p| p.to_string()).unwrap_or_else(|| "python3".into())
 }
 
 #[test]
@@ -236,22 +165,11 @@ fn requests_of_curl_and_bash_to_python_http_server_are_counted_as_the_server_log
     let (host, _cfg, _plugins) = http_host(&format!("ports = [{port}]"));
 
     // curl: several URLs, one connection (keep-alive); -w reports each.
-    let urls = [
-        "/hello.txt",
-        "/items/1234",
-        "/items/98765",
-        "/missing",
-        "/old",
-        "/hello.txt",
-    ];
+    let urls = ["/hello.txt", "/items/1234", "/items/98765", "/missing", "/old", "/hello.txt"];
     let reports = curl(&[], &urls.map(|u| format!("http://127.0.0.1:{port}{u}")));
     // One connection for the first four; python's server closes it after
     // an error (its send_error says `Connection: close`): a second for the rest.
-    assert_eq!(
-        reports.iter().map(|r| r.connects).collect::<Vec<_>>(),
-        vec![1, 0, 0, 0, 1, 0],
-        "curl's connections: {reports:?}"
-    );
+    assert_eq!(reports.iter().map(|r| r.connects).collect::<Vec<_>>(), vec![1, 0, 0, 0, 1, 0], "curl's connections: {reports:?}");
     // bash: a request in four writes (printf each), read to the end.
     let bash = format!(
         "exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET /items/77 HTTP/1.1\\r\\n' >&3; printf 'Host: split\\r\\n' >&3; printf 'Connection: close\\r\\n' >&3; printf '\\r\\n' >&3; cat <&3 >/dev/null"
@@ -268,71 +186,30 @@ fn requests_of_curl_and_bash_to_python_http_server_are_counted_as_the_server_log
     for (path, status, _) in logged_requests(&log) {
         *logged.entry((path, status)).or_default() += 1;
     }
-    assert_eq!(
-        logged.values().sum::<u64>(),
-        7,
-        "the server logged every request: {log}"
-    );
+    assert_eq!(logged.values().sum::<u64>(), 7, "the server logged every request: {log}");
     let records = records(&lines);
     let by = |comm: &str, side: &str| -> BTreeMap<(String, u16), u64> {
         let mut m = BTreeMap::new();
-        for r in records
-            .iter()
-            .filter(|r| r["comm"] == comm && r["side"] == side)
-        {
-            *m.entry((
-                r["path"].as_str().unwrap().to_string(),
-                r["status"].as_u64().unwrap() as u16,
-            ))
-            .or_default() += 1;
+        for r in records.iter().filter(|r| r["comm"] == comm && r["side"] == side) {
+            *m.entry((r["path"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap() as u16)).or_default() += 1;
         }
         m
     };
     // The server side: exactly what the server logged.
-    assert_eq!(
-        by("trc-httpd", "server"),
-        logged,
-        "server side against the server's log; records: {records:#?}"
-    );
-    let curl_rows: Vec<&Value> = records
-        .iter()
-        .copied()
-        .filter(|r| r["comm"] == "curl")
-        .collect();
+    assert_eq!(by("trc-httpd", "server"), logged, "server side against the server's log; records: {records:#?}");
+    let curl_rows: Vec<&Value> = records.iter().copied().filter(|r| r["comm"] == "curl").collect();
     assert_as_curl_says(&curl_rows, &urls, &reports);
     // bash's four writes: one request, its Host seen.
     let bash_rows: Vec<&&Value> = records.iter().filter(|r| r["comm"] == "bash").collect();
     assert_eq!(bash_rows.len(), 1, "{records:#?}");
-    assert_eq!(
-        (
-            bash_rows[0]["path"].as_str(),
-            bash_rows[0]["status"].as_u64(),
-            bash_rows[0]["host"].as_str()
-        ),
-        (Some("/items/77"), Some(200), Some("split"))
-    );
+    assert_eq!((bash_rows[0]["path"].as_str(), bash_rows[0]["status"].as_u64(), bash_rows[0]["host"].as_str()), (Some("/items/77"), Some(200), Some("split")));
     // The server's hello.txt: its size on the wire.
-    let hello = records
-        .iter()
-        .find(|r| r["comm"] == "trc-httpd" && r["path"] == "/hello.txt")
-        .unwrap();
+    let hello = records.iter().find(|r| r["comm"] == "trc-httpd" && r["path"] == "/hello.txt").unwrap();
     assert!(hello["response_bytes"].as_u64().unwrap() > 4200, "{hello}");
     // Routes: ids collapsed; counts on both sides.
-    let routes = &lines
-        .iter()
-        .find(|v| v["plugin"] == "http" && v["panel"] == "routes")
-        .unwrap()["rows"];
-    let items = routes
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["route"] == "/items/{id}")
-        .unwrap_or_else(|| panic!("{routes:#}"));
-    assert_eq!(
-        items["requests"].as_u64(),
-        Some(2 * 2 + 2),
-        "curl's two and bash's one, each seen by client and server: {items}"
-    );
+    let routes = &lines.iter().find(|v| v["plugin"] == "http" && v["panel"] == "routes").unwrap()["rows"];
+    let items = routes.as_array().unwrap().iter().find(|r| r["route"] == "/items/{id}").unwrap_or_else(|| panic!("{routes:#}"));
+    assert_eq!(items["requests"].as_u64(), Some(2 * 2 + 2), "curl's two and bash's one, each seen by client and server: {items}");
 }
 
 /// nginx's own configuration for a test: one worker, everything under
@@ -347,11 +224,7 @@ fn nginx_conf(dir: &std::path::Path, port: u16) -> String {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// nginx with the configuration `conf`, once it listens on `port`;
@@ -362,21 +235,11 @@ impl Nginx {
     fn start(dir: &std::path::Path, conf: &str, port: u16) -> Nginx {
         let path = dir.join("nginx.conf");
         std::fs::write(&path, conf).unwrap();
-        let n = Nginx(
-            Command::new("nginx")
-                .args(["-c", path.to_str().unwrap(), "-p", dir.to_str().unwrap()])
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let n = Nginx(Command::new("nginx").args(["-c", path.to_str().unwrap(), "-p", dir.to_str().unwrap()]).stderr(Stdio::null()).spawn().unwrap());
         let up = std::time::Instant::now();
         // (A connection that sends nothing: no request.)
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                up.elapsed() < Duration::from_secs(10),
-                "nginx did not listen: {}",
-                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-            );
+            assert!(up.elapsed() < Duration::from_secs(10), "nginx did not listen: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
             std::thread::sleep(Duration::from_millis(50));
         }
         n
@@ -392,14 +255,7 @@ impl Drop for Nginx {
 
 /// (path, status) of the rows.
 fn paths_and_statuses(rows: &[&Value]) -> Vec<(String, u16)> {
-    rows.iter()
-        .map(|r| {
-            (
-                r["path"].as_str().unwrap().to_string(),
-                r["status"].as_u64().unwrap() as u16,
-            )
-        })
-        .collect()
+    rows.iter().map(|r| (r["path"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap() as u16)).collect()
 }
 
 /// nginx (one worker) answering curl over keep-alive: a small file, a 404,
@@ -417,36 +273,14 @@ fn nginx_over_keep_alive_with_sendfile_and_chunked_is_counted_as_its_access_log_
     std::fs::create_dir_all(www.join("gz")).unwrap();
     std::fs::write(www.join("hello.txt"), "hello, nginx\n".repeat(100)).unwrap();
     std::fs::write(www.join("big.bin"), vec![7u8; 5 << 20]).unwrap();
-    std::fs::write(
-        www.join("gz/text.txt"),
-        "compress me, please\n".repeat(2000),
-    )
-    .unwrap();
+    std::fs::write(www.join("gz/text.txt"), "compress me, please\n".repeat(2000)).unwrap();
     let port = free_port();
     let (host, _cfg, _plugins) = http_host(&format!("ports = [{port}]"));
     let nginx = Nginx::start(dir.path(), &nginx_conf(dir.path(), port), port);
-    let urls = [
-        "/hello.txt",
-        "/missing",
-        "/redirect",
-        "/big.bin",
-        "/gz/text.txt",
-        "/hello.txt",
-    ];
-    let reports = curl(
-        &["--compressed"],
-        &urls.map(|u| format!("http://127.0.0.1:{port}{u}")),
-    );
-    assert_eq!(
-        reports.iter().map(|r| r.status).collect::<Vec<_>>(),
-        vec![200, 404, 301, 200, 200, 200],
-        "{reports:?}"
-    );
-    assert_eq!(
-        reports.iter().map(|r| r.connects).sum::<u32>(),
-        1,
-        "one connection for all six: {reports:?}"
-    );
+    let urls = ["/hello.txt", "/missing", "/redirect", "/big.bin", "/gz/text.txt", "/hello.txt"];
+    let reports = curl(&["--compressed"], &urls.map(|u| format!("http://127.0.0.1:{port}{u}")));
+    assert_eq!(reports.iter().map(|r| r.status).collect::<Vec<_>>(), vec![200, 404, 301, 200, 200, 200], "{reports:?}");
+    assert_eq!(reports.iter().map(|r| r.connects).sum::<u32>(), 1, "one connection for all six: {reports:?}");
     let (lines, err) = stop(host);
     drop(nginx);
 
@@ -455,46 +289,20 @@ fn nginx_over_keep_alive_with_sendfile_and_chunked_is_counted_as_its_access_log_
     let logged = logged_requests(&log);
     assert_eq!(logged.len(), 6, "{log}");
     let records = records(&lines);
-    let server: Vec<&Value> = records
-        .iter()
-        .copied()
-        .filter(|r| r["comm"] == "nginx" && r["side"] == "server")
-        .collect();
+    let server: Vec<&Value> = records.iter().copied().filter(|r| r["comm"] == "nginx" && r["side"] == "server").collect();
     let want: Vec<(String, u16)> = logged.iter().map(|(p, s, _)| (p.clone(), *s)).collect();
-    let summary = lines
-        .iter()
-        .find(|v| v["plugin"] == "http" && v["panel"] == "summary")
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(
-        paths_and_statuses(&server),
-        want,
-        "the server side as nginx logged it; records: {}; {summary}; {err}",
-        records.len()
-    );
+    let summary = lines.iter().find(|v| v["plugin"] == "http" && v["panel"] == "summary").cloned().unwrap_or_default();
+    assert_eq!(paths_and_statuses(&server), want, "the server side as nginx logged it; records: {}; {summary}; {err}", records.len());
     for (r, (path, _, body)) in server.iter().zip(&logged) {
-        let (wire, body) = (
-            r["response_bytes"].as_u64().unwrap(),
-            body.unwrap_or_else(|| panic!("no body bytes logged for {path}")),
-        );
+        let (wire, body) = (r["response_bytes"].as_u64().unwrap(), body.unwrap_or_else(|| panic!("no body bytes logged for {path}")));
         // A head of a few hundred bytes before the body nginx counted.
-        assert!(
-            wire > body && wire - body < 1024,
-            "{path}: {wire} bytes on the wire, {body} of body in the log"
-        );
+        assert!(wire > body && wire - body < 1024, "{path}: {wire} bytes on the wire, {body} of body in the log");
     }
-    let curl_rows: Vec<&Value> = records
-        .iter()
-        .copied()
-        .filter(|r| r["comm"] == "curl")
-        .collect();
+    let curl_rows: Vec<&Value> = records.iter().copied().filter(|r| r["comm"] == "curl").collect();
     assert_as_curl_says(&curl_rows, &urls, &reports);
     // The same requests seen from both ends: the server's time inside the client's.
     for (s, c) in server.iter().zip(&curl_rows) {
-        assert!(
-            s["latency_ns"].as_u64() <= c["latency_ns"].as_u64(),
-            "server {s} client {c}"
-        );
+        assert!(s["latency_ns"].as_u64() <= c["latency_ns"].as_u64(), "server {s} client {c}");
     }
 }
 
@@ -511,56 +319,23 @@ fn https_between_curl_and_nginx_is_read_in_plaintext_through_openssl() {
     std::fs::write(www.join("secret.txt"), "plaintext inside TLS\n".repeat(50)).unwrap();
     let (cert, key) = certificate(dir.path());
     let port = free_port();
-    let conf = nginx_conf(dir.path(), port).replace(
-        &format!("listen 127.0.0.1:{port};"),
-        &format!(
-            "listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};",
-            cert.display(),
-            key.display()
-        ),
-    );
+    let conf = nginx_conf(dir.path(), port)
+        .replace(&format!("listen 127.0.0.1:{port};"), &format!("listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};", cert.display(), key.display()));
     // No port filter: TLS calls have no socket known; the records of the
     // made-up pair of processes are picked below by name.
     let (host, _cfg, _plugins) = http_host("");
-    assert!(
-        host.stderr().contains("uprobe"),
-        "the tls probe attached: {}",
-        host.stderr()
-    );
+    assert!(host.stderr().contains("uprobe"), "the tls probe attached: {}", host.stderr());
     let nginx = Nginx::start(dir.path(), &conf, port);
     let urls = ["/secret.txt", "/nope", "/secret.txt"];
-    let reports = curl(
-        &["-k"],
-        &urls.map(|u| format!("https://127.0.0.1:{port}{u}")),
-    );
-    assert_eq!(
-        reports.iter().map(|r| r.status).collect::<Vec<_>>(),
-        vec![200, 404, 200],
-        "{reports:?}"
-    );
+    let reports = curl(&["-k"], &urls.map(|u| format!("https://127.0.0.1:{port}{u}")));
+    assert_eq!(reports.iter().map(|r| r.status).collect::<Vec<_>>(), vec![200, 404, 200], "{reports:?}");
     let (lines, _) = stop(host);
     drop(nginx);
     let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
-    let logged: Vec<(String, u16)> = logged_requests(&log)
-        .into_iter()
-        .map(|(p, s, _)| (p, s))
-        .collect();
-    let records: Vec<&Value> = records(&lines)
-        .into_iter()
-        .filter(|v| v["comm"] == "nginx" || v["comm"] == "curl")
-        .collect();
-    let of = |comm: &str| -> Vec<&Value> {
-        records
-            .iter()
-            .copied()
-            .filter(|r| r["comm"] == comm)
-            .collect()
-    };
-    assert_eq!(
-        paths_and_statuses(&of("nginx")),
-        logged,
-        "nginx's side as its log says: {records:#?}"
-    );
+    let logged: Vec<(String, u16)> = logged_requests(&log).into_iter().map(|(p, s, _)| (p, s)).collect();
+    let records: Vec<&Value> = records(&lines).into_iter().filter(|v| v["comm"] == "nginx" || v["comm"] == "curl").collect();
+    let of = |comm: &str| -> Vec<&Value> { records.iter().copied().filter(|r| r["comm"] == comm).collect() };
+    assert_eq!(paths_and_statuses(&of("nginx")), logged, "nginx's side as its log says: {records:#?}");
     assert_as_curl_says(&of("curl"), &urls, &reports);
     for r in &records {
         assert_eq!(r["tls"], "yes", "{r}");
@@ -585,65 +360,31 @@ fn sampling_scales_counts_back_and_filters_keep_what_they_say() {
         let (host, _cfg, _plugins) = http_host(&format!("ports = [{port}]\n{settings}"));
         for i in 0..40 {
             let path = if i % 2 == 0 { "/hello.txt" } else { "/missing" };
-            let st = Command::new("curl")
-                .args([
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    &format!("http://127.0.0.1:{port}{path}"),
-                ])
-                .status()
-                .unwrap();
+            let st = Command::new("curl").args(["-s", "-o", "/dev/null", &format!("http://127.0.0.1:{port}{path}")]).status().unwrap();
             assert!(st.success());
         }
         stop(host)
     };
     let counter = |err: &str, name: &str| -> u64 {
-        err.split(&format!("{name} "))
-            .nth(1)
-            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {err}"))
+        err.split(&format!("{name} ")).nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no {name} in {err}"))
     };
     let summary = |lines: &[Value], name: &str| -> u64 {
-        let p = lines
-            .iter()
-            .find(|v| v["plugin"] == "http" && v["panel"] == "summary")
-            .unwrap();
-        p["counters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .and_then(|c| c["value"].as_u64())
-            .unwrap_or_else(|| panic!("no {name}: {p}"))
+        let p = lines.iter().find(|v| v["plugin"] == "http" && v["panel"] == "summary").unwrap();
+        p["counters"].as_array().unwrap().iter().find(|c| c["name"] == name).and_then(|c| c["value"].as_u64()).unwrap_or_else(|| panic!("no {name}: {p}"))
     };
 
     let (lines, err) = run("sample_percent = 50");
-    let (followed, left) = (
-        counter(&err, "HTTP connections found"),
-        counter(&err, "HTTP connections not sampled"),
-    );
+    let (followed, left) = (counter(&err, "HTTP connections found"), counter(&err, "HTTP connections not sampled"));
     let seen = records(&lines).len() as u64;
     eprintln!("followed {followed}, not sampled {left}, requests seen {seen}");
     assert_eq!(followed + left, 80, "both ends of 40 connections: {err}");
-    assert!(
-        followed > 0 && left > 0,
-        "a hash picks some and leaves some: {err}"
-    );
+    assert!(followed > 0 && left > 0, "a hash picks some and leaves some: {err}");
     assert_eq!(seen, followed, "one request a followed connection");
     assert_eq!(summary(&lines, "requests seen (unscaled)"), followed);
-    assert_eq!(
-        summary(&lines, "requests"),
-        2 * followed,
-        "scaled back by 100/50"
-    );
+    assert_eq!(summary(&lines, "requests"), 2 * followed, "scaled back by 100/50");
 
     let (lines, _) = run("status = [\"404\"]");
-    let statuses: Vec<u64> = records(&lines)
-        .iter()
-        .map(|r| r["status"].as_u64().unwrap())
-        .collect();
+    let statuses: Vec<u64> = records(&lines).iter().map(|r| r["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, vec![404; 40], "the 20 misses, from both ends");
     assert_eq!(summary(&lines, "requests left out by the filters"), 40);
     drop(server);
@@ -653,18 +394,7 @@ fn sampling_scales_counts_back_and_filters_keep_what_they_say() {
 fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let st = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-        ])
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -690,11 +420,7 @@ fn http2_between_curl_and_nginx_is_decoded_with_tls_and_without() {
     let www = dir.path().join("www");
     std::fs::create_dir_all(www.join("gz")).unwrap();
     std::fs::write(www.join("hello.txt"), "hello, h2\n".repeat(100)).unwrap();
-    std::fs::write(
-        www.join("gz/text.txt"),
-        "compress me, please\n".repeat(2000),
-    )
-    .unwrap();
+    std::fs::write(www.join("gz/text.txt"), "compress me, please\n".repeat(2000)).unwrap();
     // Its DATA frames' headers fall past any capture: the kernel's walk of
     // the frames finds them.
     std::fs::write(www.join("big.bin"), vec![7u8; 3 << 20]).unwrap();
@@ -702,83 +428,33 @@ fn http2_between_curl_and_nginx_is_decoded_with_tls_and_without() {
     let (tls_port, h2c_port) = (free_port(), free_port());
     let conf = nginx_conf(dir.path(), tls_port).replace(
         &format!("listen 127.0.0.1:{tls_port};"),
-        &format!(
-            "listen 127.0.0.1:{tls_port} ssl http2;\n    listen 127.0.0.1:{h2c_port} http2;\n    ssl_certificate {};\n    ssl_certificate_key {};",
-            cert.display(),
-            key.display()
-        ),
+        &format!("listen 127.0.0.1:{tls_port} ssl http2;\n    listen 127.0.0.1:{h2c_port} http2;\n    ssl_certificate {};\n    ssl_certificate_key {};", cert.display(), key.display()),
     );
     let (host, _cfg, _plugins) = http_host("");
     let nginx = Nginx::start(dir.path(), &conf, tls_port);
-    let tls_urls = [
-        "/hello.txt",
-        "/missing",
-        "/redirect",
-        "/big.bin",
-        "/gz/text.txt",
-        "/hello.txt",
-    ];
-    let tls_reports = curl(
-        &["-k", "--http2", "--compressed"],
-        &tls_urls.map(|u| format!("https://127.0.0.1:{tls_port}{u}")),
-    );
-    assert_eq!(
-        tls_reports.iter().map(|r| r.status).collect::<Vec<_>>(),
-        vec![200, 404, 301, 200, 200, 200],
-        "{tls_reports:?}"
-    );
-    assert_eq!(
-        tls_reports.iter().map(|r| r.connects).sum::<u32>(),
-        1,
-        "one connection: {tls_reports:?}"
-    );
+    let tls_urls = ["/hello.txt", "/missing", "/redirect", "/big.bin", "/gz/text.txt", "/hello.txt"];
+    let tls_reports = curl(&["-k", "--http2", "--compressed"], &tls_urls.map(|u| format!("https://127.0.0.1:{tls_port}{u}")));
+    assert_eq!(tls_reports.iter().map(|r| r.status).collect::<Vec<_>>(), vec![200, 404, 301, 200, 200, 200], "{tls_reports:?}");
+    assert_eq!(tls_reports.iter().map(|r| r.connects).sum::<u32>(), 1, "one connection: {tls_reports:?}");
     // curl 7.88 sends only the first of several URLs on an h2c connection
     // made with prior knowledge: a process each.
     let h2c_urls = ["/hello.txt", "/missing", "/big.bin"];
     let mut h2c_reports = Vec::new();
     for u in h2c_urls {
-        h2c_reports.extend(curl(
-            &["--http2-prior-knowledge"],
-            &[format!("http://127.0.0.1:{h2c_port}{u}")],
-        ));
+        h2c_reports.extend(curl(&["--http2-prior-knowledge"], &[format!("http://127.0.0.1:{h2c_port}{u}")]));
     }
     let (lines, err) = stop(host);
     drop(nginx);
     let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
-    assert_eq!(
-        log.matches("HTTP/2.0\"").count(),
-        9,
-        "nginx spoke HTTP/2 each time: {log}"
-    );
-    let logged: Vec<(String, u16)> = logged_requests(&log)
-        .into_iter()
-        .map(|(p, s, _)| (p, s))
-        .collect();
-    let records: Vec<&Value> = records(&lines)
-        .into_iter()
-        .filter(|v| v["comm"] == "nginx" || v["comm"] == "curl")
-        .collect();
-    let summary = lines
-        .iter()
-        .find(|v| v["plugin"] == "http" && v["panel"] == "summary")
-        .cloned()
-        .unwrap_or_default();
-    let of = |comm: &str| -> Vec<&Value> {
-        records
-            .iter()
-            .copied()
-            .filter(|r| r["comm"] == comm)
-            .collect()
-    };
+    assert_eq!(log.matches("HTTP/2.0\"").count(), 9, "nginx spoke HTTP/2 each time: {log}");
+    let logged: Vec<(String, u16)> = logged_requests(&log).into_iter().map(|(p, s, _)| (p, s)).collect();
+    let records: Vec<&Value> = records(&lines).into_iter().filter(|v| v["comm"] == "nginx" || v["comm"] == "curl").collect();
+    let summary = lines.iter().find(|v| v["plugin"] == "http" && v["panel"] == "summary").cloned().unwrap_or_default();
+    let of = |comm: &str| -> Vec<&Value> { records.iter().copied().filter(|r| r["comm"] == comm).collect() };
     // nginx's side, in the order it answered (its log's order).
-    assert_eq!(
-        paths_and_statuses(&of("nginx")),
-        logged,
-        "nginx's side as its log says; {summary}; {err}"
-    );
+    assert_eq!(paths_and_statuses(&of("nginx")), logged, "nginx's side as its log says; {summary}; {err}");
     let curl_rows = of("curl");
-    let (tls_rows, h2c_rows): (Vec<&Value>, Vec<&Value>) =
-        curl_rows.iter().partition(|r| r["tls"] == "yes");
+    let (tls_rows, h2c_rows): (Vec<&Value>, Vec<&Value>) = curl_rows.iter().partition(|r| r["tls"] == "yes");
     assert_as_curl_says(&tls_rows, &tls_urls, &tls_reports);
     assert_as_curl_says(&h2c_rows, &h2c_urls, &h2c_reports);
     // The 3 MiB file: its DATA frames followed to the end on both sides
@@ -792,28 +468,11 @@ fn http2_between_curl_and_nginx_is_decoded_with_tls_and_without() {
     let body = 3u64 << 20;
     for r in big {
         let bytes = r["response_bytes"].as_u64().unwrap();
-        assert!(
-            bytes >= body + 9 * body / 16384 && bytes <= body + 9 * body / 8192 + 1024,
-            "frames of 3 MiB: {r}"
-        );
+        assert!(bytes >= body + 9 * body / 16384 && bytes <= body + 9 * body / 8192 + 1024, "frames of 3 MiB: {r}");
     }
     for r in &records {
         assert_eq!(r["protocol"], "HTTP/2", "{r}");
-        assert_eq!(
-            r["host"].as_str(),
-            Some(
-                format!(
-                    "127.0.0.1:{}",
-                    if r["tls"] == "yes" {
-                        tls_port
-                    } else {
-                        h2c_port
-                    }
-                )
-                .as_str()
-            ),
-            "{r}"
-        );
+        assert_eq!(r["host"].as_str(), Some(format!("127.0.0.1:{}", if r["tls"] == "yes" { tls_port } else { h2c_port }).as_str()), "{r}");
     }
 }
 
@@ -852,19 +511,13 @@ fn pipelined_requests_of_wrk_pair_as_nginx_logs_them_and_wrk_counts_them() {
     let port = free_port();
     let (host, _cfg, _plugins) = http_host(&format!("ports = [{port}]\ncapture_bytes = 4096"));
     let nginx = Nginx::start(dir.path(), &nginx_conf(dir.path(), port), port);
-    let out = Command::new("wrk")
-        .args(["-t1", "-c4", "-d2s", "-s"])
-        .arg(&script)
-        .arg(format!("http://127.0.0.1:{port}/"))
-        .output()
-        .unwrap();
+    let out = Command::new("wrk").args(["-t1", "-c4", "-d2s", "-s"]).arg(&script).arg(format!("http://127.0.0.1:{port}/")).output().unwrap();
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     let (responses, errors): (u64, u64) = said
         .lines()
         .find_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() == 4 && f[0] == "responses")
-                .then(|| (f[1].parse().unwrap(), f[3].parse().unwrap()))
+            (f.len() == 4 && f[0] == "responses").then(|| (f[1].parse().unwrap(), f[3].parse().unwrap()))
         })
         .unwrap_or_else(|| panic!("wrk said {said}"));
     assert!(responses > 100, "wrk said {said}");
@@ -880,43 +533,16 @@ fn pipelined_requests_of_wrk_pair_as_nginx_logs_them_and_wrk_counts_them() {
     let count = |comm: &str| -> BTreeMap<(String, u16), u64> {
         let mut m = BTreeMap::new();
         for r in records.iter().filter(|r| r["comm"] == comm) {
-            *m.entry((
-                r["path"].as_str().unwrap().to_string(),
-                r["status"].as_u64().unwrap() as u16,
-            ))
-            .or_default() += 1;
+            *m.entry((r["path"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap() as u16)).or_default() += 1;
         }
         m
     };
-    let summary = lines
-        .iter()
-        .find(|v| v["plugin"] == "http" && v["panel"] == "summary")
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(
-        count("nginx"),
-        logged,
-        "nginx's side as its log says; {summary}; {err}"
-    );
+    let summary = lines.iter().find(|v| v["plugin"] == "http" && v["panel"] == "summary").cloned().unwrap_or_default();
+    assert_eq!(count("nginx"), logged, "nginx's side as its log says; {summary}; {err}");
     let wrk = count("wrk");
-    assert_eq!(
-        wrk.values().sum::<u64>(),
-        responses,
-        "wrk's side: the responses wrk read; {summary}"
-    );
-    assert_eq!(
-        wrk.get(&("/missing".to_string(), 404))
-            .copied()
-            .unwrap_or(0),
-        errors,
-        "the 404s wrk counted"
-    );
-    let given_up = summary["counters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"].as_str().unwrap().starts_with("messages given up"))
-        .unwrap();
+    assert_eq!(wrk.values().sum::<u64>(), responses, "wrk's side: the responses wrk read; {summary}");
+    assert_eq!(wrk.get(&("/missing".to_string(), 404)).copied().unwrap_or(0), errors, "the 404s wrk counted");
+    let given_up = summary["counters"].as_array().unwrap().iter().find(|c| c["name"].as_str().unwrap().starts_with("messages given up")).unwrap();
     assert_eq!(given_up["value"], 0, "{summary}");
 }
 
@@ -937,11 +563,7 @@ fn each_request_names_the_connection_the_tcp_tracer_shows() {
     let (port, tls_port) = (free_port(), free_port());
     let conf = nginx_conf(dir.path(), port).replace(
         &format!("listen 127.0.0.1:{port};"),
-        &format!(
-            "listen 127.0.0.1:{port};\n    listen 127.0.0.1:{tls_port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};",
-            cert.display(),
-            key.display()
-        ),
+        &format!("listen 127.0.0.1:{port};\n    listen 127.0.0.1:{tls_port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};", cert.display(), key.display()),
     );
     let (host, _cfg, _plugins) = host_with(&["http", "tcp"], "");
     let nginx = Nginx::start(dir.path(), &conf, port);
@@ -959,41 +581,19 @@ fn each_request_names_the_connection_the_tcp_tracer_shows() {
             format!("{a}:{p}")
         }
     };
-    let tcp: Vec<(String, String, String)> = lines
-        .iter()
-        .filter(|v| v["type"] == "tcp_closed")
-        .map(|v| {
-            (
-                v["comm"].as_str().unwrap().to_string(),
-                endpoint(&v["laddr"], &v["lport"]),
-                endpoint(&v["raddr"], &v["rport"]),
-            )
-        })
-        .collect();
-    let http: Vec<&Value> = records(&lines)
-        .into_iter()
-        .filter(|r| r["comm"] == "curl" || r["comm"] == "nginx")
-        .collect();
+    let tcp: Vec<(String, String, String)> =
+        lines.iter().filter(|v| v["type"] == "tcp_closed").map(|v| (v["comm"].as_str().unwrap().to_string(), endpoint(&v["laddr"], &v["lport"]), endpoint(&v["raddr"], &v["rport"]))).collect();
+    let http: Vec<&Value> = records(&lines).into_iter().filter(|r| r["comm"] == "curl" || r["comm"] == "nginx").collect();
     assert_eq!(http.len(), 4, "two requests, both ends: {err}");
     for r in &http {
         let (local, remote) = (r["local"].as_str(), r["remote"].as_str());
-        let (Some(local), Some(remote)) = (local, remote) else {
-            panic!("no addresses: {r}")
-        };
+        let (Some(local), Some(remote)) = (local, remote) else { panic!("no addresses: {r}") };
         let served = if r["tls"] == "yes" { tls_port } else { port };
         let server_end = format!("127.0.0.1:{served}");
         // curl's connection as the tcp tracer saw it (it names the client
         // end: the connecting process).
-        let (client, server) = if r["side"] == "server" {
-            (remote, local)
-        } else {
-            (local, remote)
-        };
+        let (client, server) = if r["side"] == "server" { (remote, local) } else { (local, remote) };
         assert_eq!(server, server_end, "{r}");
-        assert!(
-            tcp.iter()
-                .any(|(comm, l, rm)| comm == "curl" && l == client && rm == server),
-            "{r} among the tcp tracer's connections {tcp:?}"
-        );
+        assert!(tcp.iter().any(|(comm, l, rm)| comm == "curl" && l == client && rm == server), "{r} among the tcp tracer's connections {tcp:?}");
     }
 }

@@ -25,13 +25,9 @@ fn cat_two_paths(present: &std::path::Path, missing: &std::path::Path) -> u32 {
 
 fn paths(tag: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let work = tempfile::tempdir().unwrap();
-    let present = work
-        .path()
-        .join(format!("tracer-{tag}-{}-present", std::process::id()));
+    let present = work.path().join(format!("tracer-{tag}-{}-present", std::process::id()));
     std::fs::write(&present, "x").unwrap();
-    let missing = work
-        .path()
-        .join(format!("tracer-{tag}-{}-missing", std::process::id()));
+    let missing = work.path().join(format!("tracer-{tag}-{}-missing", std::process::id()));
     (work, present, missing)
 }
 
@@ -42,10 +38,7 @@ fn json_records_carry_pid_comm_path_and_result_and_panels_follow() {
     let (_work, present, missing) = paths("json");
     let host = start_open_headless(dir.path(), "json");
     let attached = links_of_programs("open_tp_");
-    assert!(
-        attached.len() >= 4,
-        "expected the open tracepoints attached, found links {attached:?}"
-    );
+    assert!(attached.len() >= 4, "expected the open tracepoints attached, found links {attached:?}");
 
     let pid = cat_two_paths(&present, &missing);
     std::thread::sleep(Duration::from_millis(500));
@@ -82,46 +75,18 @@ fn json_records_carry_pid_comm_path_and_result_and_panels_follow() {
 
     // One object per panel, after the records.
     let panels: Vec<&Value> = lines.iter().filter(|v| v.get("panel").is_some()).collect();
-    let ids: Vec<&str> = panels
-        .iter()
-        .map(|v| v["panel"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        [
-            "recent",
-            "top_files",
-            "top_procs",
-            "failures",
-            "errors",
-            "summary"
-        ]
-    );
+    let ids: Vec<&str> = panels.iter().map(|v| v["panel"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["recent", "top_files", "top_procs", "failures", "errors", "summary"]);
     let top_files = panels.iter().find(|v| v["panel"] == "top_files").unwrap();
     assert!(
-        top_files["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["path"] == present.to_str().unwrap()),
+        top_files["rows"].as_array().unwrap().iter().any(|r| r["path"] == present.to_str().unwrap()),
         "{top_files}"
     );
     let failures = panels.iter().find(|v| v["panel"] == "failures").unwrap();
-    assert!(failures["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|r| r["path"] == missing.to_str().unwrap()));
+    assert!(failures["rows"].as_array().unwrap().iter().any(|r| r["path"] == missing.to_str().unwrap()));
 
-    assert!(
-        err.contains("open: ") && err.contains(" records, 0 dropped"),
-        "{err}"
-    );
-    assert_eq!(
-        links_of_programs("open_tp_"),
-        Vec::<u32>::new(),
-        "links left attached after exit"
-    );
+    assert!(err.contains("open: ") && err.contains(" records, 0 dropped"), "{err}");
+    assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new(), "links left attached after exit");
 }
 
 #[test]
@@ -137,17 +102,8 @@ fn text_records_are_aligned_lines_like_opensnoop() {
     assert_eq!(code, Some(0), "stderr:\n{err}");
     // One record type: opensnoop's layout, no type column, one header.
     let header = out.lines().next().unwrap();
-    assert!(
-        header.starts_with(
-            "TS                 PID    TID    UID   EUID COMM            SYSCALL     RET FLAGS"
-        ),
-        "{out}"
-    );
-    assert_eq!(
-        out.lines().filter(|l| l.starts_with("TS ")).count(),
-        1,
-        "{out}"
-    );
+    assert!(header.starts_with("TS                 PID    TID    UID   EUID COMM            SYSCALL     RET FLAGS"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("TS ")).count(), 1, "{out}");
     let line = out
         .lines()
         .find(|l| l.ends_with(missing.to_str().unwrap()) && l.contains(" cat "))
@@ -158,11 +114,7 @@ fn text_records_are_aligned_lines_like_opensnoop() {
     assert_eq!(cols[5], "cat", "{line}");
     assert_eq!(cols[7], "ENOENT", "{line}");
     // Numbers end where their header ends (right-aligned).
-    assert_eq!(
-        line.find(" ENOENT").map(|i| i + 7),
-        header.find(" RET").map(|i| i + 4),
-        "{out}"
-    );
+    assert_eq!(line.find(" ENOENT").map(|i| i + 7), header.find(" RET").map(|i| i + 4), "{out}");
     assert!(out.contains("== open.top_files: Top files =="), "{out}");
     assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
 }
@@ -173,28 +125,15 @@ fn list_plugins_names_the_attach_mode_and_why_others_were_not_used() {
     let dir = plugin_dir(&[open_plugin()]);
     let cfg = default_config();
     let (code, out, err) = run_host(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--plugins-dir",
-            dir.path().to_str().unwrap(),
-            "--list-plugins",
-        ],
+        &["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--list-plugins"],
         &[],
     );
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("open 0.1.0"), "{out}");
-    assert!(
-        out.contains("probe opens: tracepoint [open_tp_enter_openat"),
-        "{out}"
-    );
+    assert!(out.contains("probe opens: tracepoint [open_tp_enter_openat"), "{out}");
     // On this kernel fentry is refused and kprobes are compiled out; each says so.
     assert!(out.contains("not fentry: "), "{out}");
     assert!(out.contains("not kprobe: "), "{out}");
     assert!(out.contains("panels: open.recent"), "{out}");
-    assert_eq!(
-        links_of_programs("open_tp_"),
-        Vec::<u32>::new(),
-        "--list-plugins must detach what it probed"
-    );
+    assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new(), "--list-plugins must detach what it probed");
 }

@@ -11,11 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn run(args: &[&str]) -> u32 {
-    let mut c = Command::new(workload_bin())
-        .args(args)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut c = Command::new(workload_bin()).args(args).stdout(Stdio::null()).spawn().unwrap();
     let pid = c.id();
     assert!(c.wait().unwrap().success());
     assert!(!std::path::Path::new(&format!("/proc/{pid}/comm")).exists() || pid_reused(pid));
@@ -42,15 +38,7 @@ fn records_and_rows_of_processes_gone_before_the_host_reads_name_them() {
     let path = work.path().join("short-lived");
     fs::write(&path, b"x").unwrap();
     let mut host = Host::spawn(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--plugins-dir",
-            dir.path().to_str().unwrap(),
-            "--headless",
-            "--format",
-            "json",
-        ],
+        &["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless", "--format", "json"],
         &[],
     );
     host.wait_for_stderr("tracer-host: syscall_latency running");
@@ -63,24 +51,13 @@ fn records_and_rows_of_processes_gone_before_the_host_reads_name_them() {
     host.signal(libc::SIGTERM);
     let (code, out, stderr) = host.finish();
     assert_eq!(code, Some(0), "{stderr}");
-    let lines: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let run = JsonRun { lines, stderr };
 
-    let opens: Vec<_> = run
-        .records("open")
-        .into_iter()
-        .filter(|r| r["path"] == path.to_str().unwrap())
-        .collect();
+    let opens: Vec<_> = run.records("open").into_iter().filter(|r| r["path"] == path.to_str().unwrap()).collect();
     assert_eq!(opens.len(), 3, "{}", run.stderr);
     for r in opens {
-        assert_eq!(
-            (r["pid"].as_u64(), r["comm"].as_str()),
-            (Some(opener as u64), Some("gone-open")),
-            "{r}"
-        );
+        assert_eq!((r["pid"].as_u64(), r["comm"].as_str()), (Some(opener as u64), Some("gone-open")), "{r}");
     }
 
     let rows = run.rows_where("syscall_latency", "process_syscalls", "pid", json!(caller));

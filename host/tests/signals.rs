@@ -5,10 +5,7 @@ use common::*;
 
 fn start(dir: &std::path::Path) -> Host {
     let h = start_open_headless(dir, "json");
-    assert!(
-        !links_of_programs("open_tp_").is_empty(),
-        "nothing attached while running"
-    );
+    assert!(!links_of_programs("open_tp_").is_empty(), "nothing attached while running");
     h
 }
 
@@ -16,24 +13,13 @@ fn start(dir: &std::path::Path) -> Host {
 fn sigint_sigterm_sighup_detach_everything() {
     let _g = serial();
     let dir = plugin_dir(&[open_plugin()]);
-    for (sig, name) in [
-        (libc::SIGINT, "SIGINT"),
-        (libc::SIGTERM, "SIGTERM"),
-        (libc::SIGHUP, "SIGHUP"),
-    ] {
+    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP")] {
         let h = start(dir.path());
         h.signal(sig);
         let (code, _out, err) = h.finish();
         assert_eq!(code, Some(0), "{name}: {err}");
-        assert!(
-            err.contains(&format!("stopped by {name}; all programs detached")),
-            "{err}"
-        );
-        assert_eq!(
-            links_of_programs("open_tp_"),
-            Vec::<u32>::new(),
-            "links left after {name}"
-        );
+        assert!(err.contains(&format!("stopped by {name}; all programs detached")), "{err}");
+        assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new(), "links left after {name}");
     }
 }
 
@@ -75,9 +61,6 @@ fn duration_ends_the_run_cleanly() {
         &[],
     );
     assert_eq!(code, Some(0), "{err}");
-    assert!(
-        out.lines().any(|l| l.contains("\"panel\":\"summary\"")),
-        "{out}"
-    );
+    assert!(out.lines().any(|l| l.contains("\"panel\":\"summary\"")), "{out}");
     assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
 }

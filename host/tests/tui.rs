@@ -18,70 +18,35 @@ impl Tmux {
     fn start_sized(cmd: &str, w: u16, h: u16) -> Tmux {
         let session = format!("tracer-test-{}", std::process::id());
         let st = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                &w.to_string(),
-                "-y",
-                &h.to_string(),
-                cmd,
-            ])
+            .args(["new-session", "-d", "-s", &session, "-x", &w.to_string(), "-y", &h.to_string(), cmd])
             .status()
             .expect("tmux is needed for this test (cargo xtask setup installs it)");
         assert!(st.success());
         Tmux { session }
     }
     fn capture(&self) -> String {
-        let o = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .unwrap();
+        let o = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).output().unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
     fn alternate_screen_on(&self) -> bool {
         let o = Command::new("tmux")
-            .args([
-                "display-message",
-                "-p",
-                "-t",
-                &self.session,
-                "#{alternate_on}",
-            ])
+            .args(["display-message", "-p", "-t", &self.session, "#{alternate_on}"])
             .output()
             .unwrap();
         String::from_utf8_lossy(&o.stdout).trim() == "1"
     }
     fn keys(&self, keys: &[&str]) {
-        Command::new("tmux")
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .unwrap();
+        Command::new("tmux").args(["send-keys", "-t", &self.session]).args(keys).status().unwrap();
     }
     fn literal(&self, text: &str) {
-        Command::new("tmux")
-            .args(["send-keys", "-t", &self.session, "-l", text])
-            .status()
-            .unwrap();
+        Command::new("tmux").args(["send-keys", "-t", &self.session, "-l", text]).status().unwrap();
     }
     /// A mouse event as an xterm SGR sequence (what terminals send once the
     /// program turns mouse reporting on); `x`, `y` from 0.
     fn mouse(&self, button: u8, x: usize, y: usize, press: bool) {
-        let seq = format!(
-            "\x1b[<{button};{};{}{}",
-            x + 1,
-            y + 1,
-            if press { 'M' } else { 'm' }
-        );
+        let seq = format!("\x1b[<{button};{};{}{}", x + 1, y + 1, if press { 'M' } else { 'm' });
         let hex: Vec<String> = seq.bytes().map(|b| format!("{b:02x}")).collect();
-        Command::new("tmux")
-            .args(["send-keys", "-t", &self.session, "-H"])
-            .args(&hex)
-            .status()
-            .unwrap();
+        Command::new("tmux").args(["send-keys", "-t", &self.session, "-H"]).args(&hex).status().unwrap();
     }
     fn click(&self, x: usize, y: usize) {
         self.mouse(0, x, y, true);
@@ -99,10 +64,7 @@ impl Tmux {
             if !screen.contains(text) {
                 return;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "screen kept showing {text:?}:\n{screen}"
-            );
+            assert!(start.elapsed() < Duration::from_secs(20), "screen kept showing {text:?}:\n{screen}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -113,10 +75,7 @@ impl Tmux {
             if screen.contains(text) {
                 return screen;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "screen never showed {text:?}:\n{screen}"
-            );
+            assert!(start.elapsed() < Duration::from_secs(20), "screen never showed {text:?}:\n{screen}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -124,9 +83,7 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
     }
 }
 
@@ -143,27 +100,17 @@ fn host_cmd(dir: &std::path::Path) -> String {
 fn panels_show_keys_work_and_q_restores_the_terminal() {
     let _g = serial();
     assert_root();
-    let all: Vec<_> = ["open", "syscall_latency", "sched", "tcp"]
-        .iter()
-        .map(|p| staged_plugin(p))
-        .collect();
+    let all: Vec<_> = ["open", "syscall_latency", "sched", "tcp"].iter().map(|p| staged_plugin(p)).collect();
     let dir = plugin_dir(&all);
     let t = Tmux::start(&host_cmd(dir.path()));
     t.wait_for("open · Recent opens");
     let screen = t.wait_for("[tracepoint]");
     // The default config's first tab: one panel of each tracer.
-    for title in [
-        "syscall_latency · Syscalls by total time",
-        "sched · Processes (last interval)",
-        "tcp · Closed connections",
-    ] {
+    for title in ["syscall_latency · Syscalls by total time", "sched · Processes (last interval)", "tcp · Closed connections"] {
         assert!(screen.contains(title), "{screen}");
     }
     for status in ["syscall_latency", "sched", "tcp"] {
-        assert!(
-            screen.contains(&format!(" {status} ")),
-            "status line names {status}:\n{screen}"
-        );
+        assert!(screen.contains(&format!(" {status} ")), "status line names {status}:\n{screen}");
     }
     assert!(t.alternate_screen_on());
 
@@ -182,22 +129,13 @@ fn panels_show_keys_work_and_q_restores_the_terminal() {
     let other = work.path().join("tui-not-cat");
     let _ = std::fs::read(&other);
     let by_cat = work.path().join("tui-by-cat");
-    let _ = Command::new("cat")
-        .arg(&by_cat)
-        .stderr(std::process::Stdio::null())
-        .status();
+    let _ = Command::new("cat").arg(&by_cat).stderr(std::process::Stdio::null()).status();
     // Zoomed, the focused panel (open's recent opens) shows whole paths.
     t.keys(&["1", "z"]);
     let screen = t.wait_for(by_cat.to_str().unwrap());
     assert!(screen.contains("ENOENT"), "{screen}");
-    assert!(
-        !screen.contains(other.to_str().unwrap()),
-        "filtered out in the kernel:\n{screen}"
-    );
-    assert!(
-        !screen.contains("sched · "),
-        "zoom shows one panel:\n{screen}"
-    );
+    assert!(!screen.contains(other.to_str().unwrap()), "filtered out in the kernel:\n{screen}");
+    assert!(!screen.contains("sched · "), "zoom shows one panel:\n{screen}");
     t.keys(&["z"]);
     t.wait_for("sched · Processes");
 
@@ -209,16 +147,9 @@ fn panels_show_keys_work_and_q_restores_the_terminal() {
     assert!(!links_of_programs("sched_").is_empty());
     t.keys(&["q"]);
     let screen = t.wait_for("EXITED rc=0");
-    assert!(
-        !t.alternate_screen_on(),
-        "terminal left in the alternate screen:\n{screen}"
-    );
+    assert!(!t.alternate_screen_on(), "terminal left in the alternate screen:\n{screen}");
     for prefix in ["open_tp_", "sc_", "sched_", "tcp_"] {
-        assert_eq!(
-            links_of_programs(prefix),
-            Vec::<u32>::new(),
-            "{prefix}* left attached"
-        );
+        assert_eq!(links_of_programs(prefix), Vec::<u32>::new(), "{prefix}* left attached");
     }
 }
 
@@ -227,19 +158,13 @@ fn panels_switch_off_and_on_and_a_dropped_in_plugin_appears() {
     let _g = serial();
     assert_root();
     // tcp is not there at start: it is dropped in while the host runs.
-    let start: Vec<_> = ["open", "syscall_latency", "sched"]
-        .iter()
-        .map(|p| staged_plugin(p))
-        .collect();
+    let start: Vec<_> = ["open", "syscall_latency", "sched"].iter().map(|p| staged_plugin(p)).collect();
     let dir = plugin_dir(&start);
     let t = Tmux::start(&host_cmd(dir.path()));
     t.wait_for("sched · Processes (last interval)");
     let screen = t.wait_for("no loaded plugin offers panel tcp.closed");
     // Not in the status line (the tab bar names the config's tcp tab anyway).
-    assert!(
-        !screen.lines().next().unwrap_or("").contains(" tcp "),
-        "{screen}"
-    );
+    assert!(!screen.lines().next().unwrap_or("").contains(" tcp "), "{screen}");
 
     // Installed the recommended way: copied beside, then renamed into place.
     let tmp = dir.path().join(".libtracer_tcp.so.part");
@@ -247,10 +172,7 @@ fn panels_switch_off_and_on_and_a_dropped_in_plugin_appears() {
     std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     std::fs::rename(&tmp, dir.path().join("libtracer_tcp.so")).unwrap();
     t.wait_for("tcp · Closed connections");
-    assert!(
-        !links_of_programs("tcp_").is_empty(),
-        "the new plugin is attached"
-    );
+    assert!(!links_of_programs("tcp_").is_empty(), "the new plugin is attached");
 
     // A file that is no plugin is reported in the status line and ignored.
     let junk = dir.path().join(".libjunk.so.part");
@@ -262,10 +184,7 @@ fn panels_switch_off_and_on_and_a_dropped_in_plugin_appears() {
     t.keys(&["c"]);
     let screen = t.wait_for("Space toggles");
     let lines: Vec<&str> = screen.lines().collect();
-    let first = lines
-        .iter()
-        .position(|l| l.contains("open.recent"))
-        .expect("picker lists open.recent");
+    let first = lines.iter().position(|l| l.contains("open.recent")).expect("picker lists open.recent");
     let sched: Vec<usize> = lines
         .iter()
         .enumerate()
@@ -282,11 +201,7 @@ fn panels_switch_off_and_on_and_a_dropped_in_plugin_appears() {
         t.keys(&["Space"]);
     }
     t.wait_for("sched: all panels off, programs detached");
-    assert_eq!(
-        links_of_programs("sched_"),
-        Vec::<u32>::new(),
-        "sched's programs detached"
-    );
+    assert_eq!(links_of_programs("sched_"), Vec::<u32>::new(), "sched's programs detached");
     t.keys(&["Space"]);
     t.wait_for("sched: attached again");
     assert!(!links_of_programs("sched_").is_empty());
@@ -298,21 +213,13 @@ fn panels_switch_off_and_on_and_a_dropped_in_plugin_appears() {
     while !links_of_programs("tcp_").is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(
-        links_of_programs("tcp_"),
-        Vec::<u32>::new(),
-        "tcp switched off when its file went"
-    );
+    assert_eq!(links_of_programs("tcp_"), Vec::<u32>::new(), "tcp switched off when its file went");
 
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
     assert!(!t.alternate_screen_on());
     for prefix in ["open_tp_", "sc_", "sched_", "tcp_"] {
-        assert_eq!(
-            links_of_programs(prefix),
-            Vec::<u32>::new(),
-            "{prefix}* left attached"
-        );
+        assert_eq!(links_of_programs(prefix), Vec::<u32>::new(), "{prefix}* left attached");
     }
 }
 
@@ -327,17 +234,8 @@ fn open_tui() -> (tempfile::TempDir, Tmux, String) {
 
 /// The newest tracer-host is the test's own (tests in this binary run one at a time).
 fn newest_host_pid() -> i32 {
-    let out = Command::new("pgrep")
-        .args(["-n", "-x", "tracer-host"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .expect("host pid")
-        .trim()
-        .parse()
-        .unwrap()
+    let out = Command::new("pgrep").args(["-n", "-x", "tracer-host"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().next().expect("host pid").trim().parse().unwrap()
 }
 
 #[test]
@@ -373,10 +271,7 @@ fn crash_run(env: &str, args: &str, files: &[std::path::PathBuf]) -> (Tmux, Stri
         if screen.contains("TTY ") {
             return (t, screen);
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the host did not end:\n{screen}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(30), "the host did not end:\n{screen}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -384,15 +279,8 @@ fn crash_run(env: &str, args: &str, files: &[std::path::PathBuf]) -> (Tmux, Stri
 fn assert_restored_and_detached(t: &Tmux, screen: &str, rc: i32) {
     assert!(screen.contains(&format!("EXITED rc={rc}")), "{screen}");
     assert!(screen.contains("TTY COOKED"), "raw mode left on:\n{screen}");
-    assert!(
-        !t.alternate_screen_on(),
-        "terminal left in the alternate screen:\n{screen}"
-    );
-    assert_eq!(
-        links_of_programs("open_tp_"),
-        Vec::<u32>::new(),
-        "links left attached"
-    );
+    assert!(!t.alternate_screen_on(), "terminal left in the alternate screen:\n{screen}");
+    assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new(), "links left attached");
 }
 
 #[test]
@@ -401,10 +289,7 @@ fn a_panic_in_the_host_restores_the_terminal_and_detaches() {
     assert_root();
     // Debug builds panic at the first refresh when asked (TRACER_HOST_FAULT).
     let (t, screen) = crash_run("TRACER_HOST_FAULT=panic", "--plugin open", &[open_plugin()]);
-    assert!(
-        screen.contains("host fault injected"),
-        "the panic message is readable:\n{screen}"
-    );
+    assert!(screen.contains("host fault injected"), "the panic message is readable:\n{screen}");
     assert_restored_and_detached(&t, &screen, 101);
 }
 
@@ -415,15 +300,9 @@ fn a_plugin_that_aborts_or_faults_leaves_the_terminal_restored_and_nothing_attac
     // No unwinding here: abort() and a null-pointer write end the process at
     // once; the fatal-signal handlers restore the terminal, the kernel
     // detaches the links as the fds close.
-    for (mode, rc) in [
-        ("abort_record", 128 + libc::SIGABRT),
-        ("segv_record", 128 + libc::SIGSEGV),
-    ] {
-        let (t, screen) = crash_run(
-            &format!("TRACER_FIXTURE_MODE={mode}"),
-            "--plugin misbehaving",
-            &[misbehaving_plugin()],
-        );
+    for (mode, rc) in [("abort_record", 128 + libc::SIGABRT), ("segv_record", 128 + libc::SIGSEGV)] {
+        let (t, screen) =
+            crash_run(&format!("TRACER_FIXTURE_MODE={mode}"), "--plugin misbehaving", &[misbehaving_plugin()]);
         assert_restored_and_detached(&t, &screen, rc);
         drop(t);
     }
@@ -459,10 +338,7 @@ fn events_lost_in_a_stall_show_in_the_status_line() {
         if let Some(n) = n.filter(|&n| n > 0) {
             break n;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no drops shown:\n{screen}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(20), "no drops shown:\n{screen}");
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(dropped < 100_000, "{dropped}");
@@ -473,10 +349,7 @@ fn events_lost_in_a_stall_show_in_the_status_line() {
 fn wait_until(what: &str, f: impl Fn() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "{what} did not happen within 15 s"
-        );
+        assert!(start.elapsed() < Duration::from_secs(15), "{what} did not happen within 15 s");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -505,22 +378,14 @@ fn hot_plug_follows_a_symlinked_directory_and_one_made_anew() {
     wait_until("tcp attached", || !links_of_programs("tcp_").is_empty());
     std::thread::sleep(Duration::from_millis(1000));
     let screen = t.capture();
-    assert!(
-        !screen.contains("already loaded"),
-        "a rename is one install, not two:\n{screen}"
-    );
+    assert!(!screen.contains("already loaded"), "a rename is one install, not two:\n{screen}");
 
     // Removed, as seen through the symlink: switched off.
     std::fs::remove_file(dir.path().join("libtracer_tcp.so")).unwrap();
-    wait_until("tcp detached after its file went", || {
-        links_of_programs("tcp_").is_empty()
-    });
+    wait_until("tcp detached after its file went", || links_of_programs("tcp_").is_empty());
     let screen = t.wait_for(" tcp removed");
-    assert!(
-        !screen.contains("FAILED"),
-        "a plugin removed on purpose has not failed:
-{screen}"
-    );
+    assert!(!screen.contains("FAILED"), "a plugin removed on purpose has not failed:
+{screen}");
 
     // The directory goes, and comes back with a plugin in it.
     let real = dir.path().to_path_buf();
@@ -529,17 +394,11 @@ fn hot_plug_follows_a_symlinked_directory_and_one_made_anew() {
     std::fs::create_dir(&real).unwrap();
     std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     install(&real, &staged_plugin("sched"));
-    wait_until("sched attached from the new directory", || {
-        !links_of_programs("sched_").is_empty()
-    });
+    wait_until("sched attached from the new directory", || !links_of_programs("sched_").is_empty());
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
     for prefix in ["open_tp_", "sched_", "tcp_"] {
-        assert_eq!(
-            links_of_programs(prefix),
-            Vec::<u32>::new(),
-            "{prefix}* left attached"
-        );
+        assert_eq!(links_of_programs(prefix), Vec::<u32>::new(), "{prefix}* left attached");
     }
 }
 
@@ -559,28 +418,15 @@ fn the_picker_starts_a_plugin_that_was_not_enabled_at_start() {
     t.keys(&["c"]);
     let screen = t.wait_for("Space toggles");
     let lines: Vec<&str> = screen.lines().collect();
-    let first = lines
-        .iter()
-        .position(|l| l.contains("open.recent"))
-        .expect("picker lists open.recent");
-    let tcp = lines
-        .iter()
-        .position(|l| l.contains("] tcp.closed"))
-        .unwrap_or_else(|| panic!("{screen}"));
-    assert!(
-        lines[tcp].contains("[ ]"),
-        "a panel of a plugin not running shows as off: {}",
-        lines[tcp]
-    );
+    let first = lines.iter().position(|l| l.contains("open.recent")).expect("picker lists open.recent");
+    let tcp = lines.iter().position(|l| l.contains("] tcp.closed")).unwrap_or_else(|| panic!("{screen}"));
+    assert!(lines[tcp].contains("[ ]"), "a panel of a plugin not running shows as off: {}", lines[tcp]);
     for _ in first..tcp {
         t.keys(&["j"]);
     }
     t.keys(&["Space"]);
     t.wait_for("tcp: started");
-    assert!(
-        !links_of_programs("tcp_").is_empty(),
-        "tcp attached from the picker"
-    );
+    assert!(!links_of_programs("tcp_").is_empty(), "tcp attached from the picker");
     t.keys(&["Escape"]);
     std::thread::sleep(Duration::from_millis(300));
     t.keys(&["q"]);
@@ -593,10 +439,7 @@ fn raw_stderr_output_never_reaches_the_screen() {
     let _g = serial();
     assert_root();
     let dir = plugin_dir(&[open_plugin()]);
-    let t = Tmux::start(&format!(
-        "TRACER_FIXTURE_MODE=stderr_new {}",
-        host_cmd(dir.path())
-    ));
+    let t = Tmux::start(&format!("TRACER_FIXTURE_MODE=stderr_new {}", host_cmd(dir.path())));
     t.wait_for("[tracepoint]");
     // A plugin whose constructor writes to stderr, dropped in while the UI runs.
     install(dir.path(), &misbehaving_plugin());
@@ -605,17 +448,11 @@ fn raw_stderr_output_never_reaches_the_screen() {
     let screen = t.capture();
     // Only ever as a log line, escaped (the status line may show it).
     for l in screen.lines().filter(|l| l.contains("FIXTURE-STDERR")) {
-        assert!(
-            l.contains("FIXTURE-STDERR\\x1b[7m"),
-            "raw stderr drawn on the screen (or its control acted on):\n{screen}"
-        );
+        assert!(l.contains("FIXTURE-STDERR\\x1b[7m"), "raw stderr drawn on the screen (or its control acted on):\n{screen}");
     }
     t.keys(&["q"]);
     let after = t.wait_for("EXITED rc=0");
-    assert!(
-        after.contains("FIXTURE-STDERR\\x1b[7m"),
-        "the captured line is printed, escaped, after the UI ends:\n{after}"
-    );
+    assert!(after.contains("FIXTURE-STDERR\\x1b[7m"), "the captured line is printed, escaped, after the UI ends:\n{after}");
 }
 
 #[test]
@@ -624,18 +461,12 @@ fn in_a_pid_namespace_the_host_leaves_its_own_opens_out() {
     assert_root();
     let dir = plugin_dir(&[open_plugin()]);
     // The UI reads /proc/self/stat at every refresh: opens of its own.
-    let t = Tmux::start(&format!(
-        "unshare --pid --fork --mount-proc {}",
-        host_cmd(dir.path())
-    ));
+    let t = Tmux::start(&format!("unshare --pid --fork --mount-proc {}", host_cmd(dir.path())));
     t.wait_for("[tracepoint]");
     std::thread::sleep(Duration::from_millis(2500));
     let screen = t.capture();
     assert!(screen.contains("Recent opens"), "{screen}");
-    assert!(
-        !screen.contains("tracer-host"),
-        "the host's own opens are shown:\n{screen}"
-    );
+    assert!(!screen.contains("tracer-host"), "the host's own opens are shown:\n{screen}");
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
     assert_eq!(links_of_programs("open_tp_"), Vec::<u32>::new());
@@ -671,9 +502,7 @@ fn a_plugin_added_after_inotify_lost_events_is_still_loaded() {
     }
     install(dir.path(), &staged_plugin("tcp"));
     unsafe { libc::kill(pid, libc::SIGCONT) };
-    wait_until("tcp loaded after the overflow", || {
-        !links_of_programs("tcp_").is_empty()
-    });
+    wait_until("tcp loaded after the overflow", || !links_of_programs("tcp_").is_empty());
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
     assert_eq!(links_of_programs("tcp_"), Vec::<u32>::new());
@@ -690,27 +519,13 @@ fn a_plugin_built_outside_the_repository_drops_into_a_running_host() {
     let repo = repo();
     let src = tempfile::tempdir().unwrap();
     let crate_dir = src.path().join("forks");
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(repo.join("plugins/kit/example"))
-        .arg(&crate_dir)
-        .status()
-        .unwrap();
+    let status = Command::new("cp").arg("-r").arg(repo.join("plugins/kit/example")).arg(&crate_dir).status().unwrap();
     assert!(status.success());
     let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
     let manifest = manifest
-        .replace(
-            "path = \"../../../plugin-api\"",
-            &format!("path = {:?}", repo.join("plugin-api")),
-        )
-        .replace(
-            "path = \"..\"",
-            &format!("path = {:?}", repo.join("plugins/kit")),
-        );
-    assert!(
-        manifest.contains("[workspace]") && !manifest.contains("abi_stable"),
-        "its own crate, no abi_stable of its own"
-    );
+        .replace("path = \"../../../plugin-api\"", &format!("path = {:?}", repo.join("plugin-api")))
+        .replace("path = \"..\"", &format!("path = {:?}", repo.join("plugins/kit")));
+    assert!(manifest.contains("[workspace]") && !manifest.contains("abi_stable"), "its own crate, no abi_stable of its own");
     std::fs::write(crate_dir.join("Cargo.toml"), manifest).unwrap();
     // The same versions as the repository's (and no network needed).
     std::fs::copy(repo.join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
@@ -723,11 +538,7 @@ fn a_plugin_built_outside_the_repository_drops_into_a_running_host() {
         .env("CARGO_TARGET_DIR", &target)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "building the out-of-tree plugin failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "building the out-of-tree plugin failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let built = target.join("debug/libtracer_forks.so");
 
     let dir = plugin_dir(&[staged_plugin("syscall_latency")]);
@@ -736,32 +547,21 @@ fn a_plugin_built_outside_the_repository_drops_into_a_running_host() {
     install(dir.path(), &built);
     // A new plugin's panels get a tab of their own, after the shipped ones:
     // `[` from the first goes there.
-    let shipped = std::fs::read_to_string(default_config())
-        .unwrap()
-        .matches("[[ui.tabs]]")
-        .count();
+    let shipped = std::fs::read_to_string(default_config()).unwrap().matches("[[ui.tabs]]").count();
     t.wait_for(&format!("{} forks", shipped + 1));
     t.keys(&["["]);
     t.wait_for("forks · Recent forks");
-    assert!(
-        !links_of_programs("forks_").is_empty(),
-        "the new plugin is attached"
-    );
+    assert!(!links_of_programs("forks_").is_empty(), "the new plugin is attached");
     let child = Command::new("/bin/true").spawn().unwrap();
     let pid = child.id().to_string();
     let parent = std::process::id().to_string();
     let start = Instant::now();
     loop {
         let screen = t.capture();
-        if screen.lines().any(|l| {
-            l.split_whitespace().any(|w| w == pid) && l.split_whitespace().any(|w| w == parent)
-        }) {
+        if screen.lines().any(|l| l.split_whitespace().any(|w| w == pid) && l.split_whitespace().any(|w| w == parent)) {
             break;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the fork of {pid} by {parent} never showed:\n{screen}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(20), "the fork of {pid} by {parent} never showed:\n{screen}");
         std::thread::sleep(Duration::from_millis(100));
     }
     t.keys(&["q"]);
@@ -775,46 +575,23 @@ fn with_no_arguments_the_built_in_config_runs_every_tracer() {
     assert_root();
     // No --config, no --plugins-dir: the plugins staged beside the binary.
     // 80x24, where pids used to be cut.
-    let t = Tmux::start_sized(
-        &format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()),
-        80,
-        24,
-    );
+    let t = Tmux::start_sized(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()), 80, 24);
     for p in ALL_TRACERS {
         t.wait_for(&format!(" {p} "));
     }
     let screen = t.wait_for("1 overview");
     // Each running plugin has a status chunk "NAME RATE/s drop N".
-    assert_eq!(
-        screen.matches("/s drop ").count(),
-        ALL_TRACERS.len(),
-        "{screen}"
-    );
-    assert!(
-        screen.contains("open · Recent opens") && !screen.contains("FAILED"),
-        "{screen}"
-    );
+    assert_eq!(screen.matches("/s drop ").count(), ALL_TRACERS.len(), "{screen}");
+    assert!(screen.contains("open · Recent opens") && !screen.contains("FAILED"), "{screen}");
     // A process opening a file over and over: its pid is in the recent opens,
     // whole (with spaces or a border on both sides).
     let file = tempfile::NamedTempFile::new().unwrap();
-    let mut w = Command::new(workload_bin())
-        .args([
-            "--comm",
-            "cutcheck",
-            "open",
-            file.path().to_str().unwrap(),
-            "100000000",
-        ])
-        .spawn()
-        .unwrap();
+    let mut w = Command::new(workload_bin()).args(["--comm", "cutcheck", "open", file.path().to_str().unwrap(), "100000000"]).spawn().unwrap();
     let pid = w.id().to_string();
     let screen = t.wait_for(" cutcheck");
     let _ = w.kill();
     let _ = w.wait();
-    let whole = screen.lines().any(|l| {
-        l.split(|c: char| c == ' ' || c == '│')
-            .any(|tok| tok == pid)
-    });
+    let whole = screen.lines().any(|l| l.split(|c: char| c == ' ' || c == '│').any(|tok| tok == pid));
     assert!(whole, "pid {pid} shown whole at 80x24:\n{screen}");
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
@@ -823,10 +600,7 @@ fn with_no_arguments_the_built_in_config_runs_every_tracer() {
 /// The `pid` of the process filter in every BPF map named `map`, as bpftool
 /// reads it with the map's BTF (None: no such map).
 fn filter_pids(map: &str) -> Vec<u64> {
-    let o = Command::new("bpftool")
-        .args(["-j", "map", "dump", "name", map])
-        .output()
-        .expect("bpftool (cargo xtask setup installs it)");
+    let o = Command::new("bpftool").args(["-j", "map", "dump", "name", map]).output().expect("bpftool (cargo xtask setup installs it)");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
     fn find(v: &serde_json::Value, out: &mut Vec<u64>) {
         match v {
@@ -850,20 +624,9 @@ fn enter_on_a_process_pivots_every_tracer_in_the_kernel_and_esc_restores() {
     let _g = serial();
     assert_root();
     let dir = plugin_dir(&["open", "syscall_latency", "sched", "tcp"].map(staged_plugin));
-    let t = Tmux::start_sized(
-        &format!(
-            "{} --plugins-dir {}; echo EXITED rc=$?; sleep 60",
-            host_bin().display(),
-            dir.path().display()
-        ),
-        200,
-        60,
-    );
+    let t = Tmux::start_sized(&format!("{} --plugins-dir {}; echo EXITED rc=$?; sleep 60", host_bin().display(), dir.path().display()), 200, 60);
     t.wait_for("[tracepoint]");
-    let mut spin = Command::new(workload_bin())
-        .args(["--comm", "pivotme", "spin", "30"])
-        .spawn()
-        .unwrap();
+    let mut spin = Command::new(workload_bin()).args(["--comm", "pivotme", "spin", "30"]).spawn().unwrap();
     let pid = spin.id() as u64;
     // The sched tab: its process table (the second row of panels), found by
     // searching for the name; the pivot is one key from there.
@@ -905,25 +668,16 @@ fn enter_on_a_process_pivots_every_tracer_in_the_kernel_and_esc_restores() {
 
 /// Line and column (in cells) of the first `text` on the screen.
 fn locate(screen: &str, text: &str) -> Option<(usize, usize)> {
-    screen
-        .lines()
-        .enumerate()
-        .find_map(|(y, l)| l.find(text).map(|i| (l[..i].chars().count(), y)))
+    screen.lines().enumerate().find_map(|(y, l)| l.find(text).map(|i| (l[..i].chars().count(), y)))
 }
 
 /// `k/N` on the bottom border of the panel drawn between lines `top` and
 /// the first border line below it, at the columns from `x`.
 fn selection_on_border(screen: &str, below: usize, x: usize) -> Option<(usize, usize)> {
-    let line = screen
-        .lines()
-        .skip(below)
-        .find(|l| l.chars().nth(x) == Some('└'))?;
+    let line = screen.lines().skip(below).find(|l| l.chars().nth(x) == Some('└'))?;
     let tail: String = line.chars().skip(x).collect();
     let end = tail.find('┘').unwrap_or(tail.len());
-    let words: Vec<&str> = tail[..end]
-        .split(|c: char| c == '─' || c == ' ')
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = tail[..end].split(|c: char| c == '─' || c == ' ').filter(|w| !w.is_empty()).collect();
     words.iter().find_map(|w| {
         let (k, n) = w.split_once('/')?;
         Some((k.parse().ok()?, n.parse().ok()?))
@@ -935,20 +689,9 @@ fn clicks_pick_tabs_and_rows_and_the_wheel_scrolls() {
     let _g = serial();
     assert_root();
     let dir = plugin_dir(&["open", "sched"].map(staged_plugin));
-    let t = Tmux::start_sized(
-        &format!(
-            "{} --plugins-dir {}; echo EXITED rc=$?; sleep 60",
-            host_bin().display(),
-            dir.path().display()
-        ),
-        120,
-        40,
-    );
+    let t = Tmux::start_sized(&format!("{} --plugins-dir {}; echo EXITED rc=$?; sleep 60", host_bin().display(), dir.path().display()), 120, 40);
     let screen = t.wait_for("[tracepoint]");
-    let mut spin = Command::new(workload_bin())
-        .args(["--comm", "clickme", "spin", "30"])
-        .spawn()
-        .unwrap();
+    let mut spin = Command::new(workload_bin()).args(["--comm", "clickme", "spin", "30"]).spawn().unwrap();
     let pid = spin.id();
     // A click on the tab title: its panels appear.
     let (x, y) = locate(&screen, "4 sched").unwrap_or_else(|| panic!("no sched tab:\n{screen}"));
@@ -956,15 +699,7 @@ fn clicks_pick_tabs_and_rows_and_the_wheel_scrolls() {
     t.wait_for("sched · Processes (totals)");
     let screen = t.wait_for("clickme");
     let (top_x, top_y) = locate(&screen, "┌sched · Processes (totals)").unwrap();
-    let row_y = |screen: &str| {
-        screen
-            .lines()
-            .enumerate()
-            .skip(top_y)
-            .find(|(_, l)| l.contains("clickme"))
-            .map(|(y, _)| y)
-            .unwrap_or_else(|| panic!("{screen}"))
-    };
+    let row_y = |screen: &str| screen.lines().enumerate().skip(top_y).find(|(_, l)| l.contains("clickme")).map(|(y, _)| y).unwrap_or_else(|| panic!("{screen}"));
     // The wheel over the totals focuses it and moves its selection three
     // rows at a time (from none: the third row).
     t.wheel_down(top_x + 3, row_y(&screen));
@@ -973,10 +708,7 @@ fn clicks_pick_tabs_and_rows_and_the_wheel_scrolls() {
         let screen = t.capture();
         match selection_on_border(&screen, top_y, top_x) {
             Some((k, n)) if k == 3.min(n) => break,
-            other => assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "selection {other:?}, want 3:\n{screen}"
-            ),
+            other => assert!(start.elapsed() < Duration::from_secs(10), "selection {other:?}, want 3:\n{screen}"),
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -1000,39 +732,15 @@ fn g_groups_rows_by_process_name_and_back() {
     let _g = serial();
     assert_root();
     let dir = plugin_dir(&["sched"].map(staged_plugin));
-    let t = Tmux::start_sized(
-        &format!(
-            "{} --plugins-dir {}; echo EXITED rc=$?; sleep 60",
-            host_bin().display(),
-            dir.path().display()
-        ),
-        160,
-        50,
-    );
+    let t = Tmux::start_sized(&format!("{} --plugins-dir {}; echo EXITED rc=$?; sleep 60", host_bin().display(), dir.path().display()), 160, 50);
     t.wait_for("[tp_btf]");
     t.keys(&["4"]);
     t.wait_for("Processes (totals)");
     // Three processes of one made-up name: three rows per pid.
-    let mut spins: Vec<_> = (0..3)
-        .map(|_| {
-            Command::new(workload_bin())
-                .args(["--comm", "grouptrio", "spin", "20"])
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let mut spins: Vec<_> = (0..3).map(|_| Command::new(workload_bin()).args(["--comm", "grouptrio", "spin", "20"]).spawn().unwrap()).collect();
     let in_totals = |screen: &str| -> Vec<String> {
-        let top = screen
-            .lines()
-            .position(|l| l.contains("Processes (totals)"))
-            .unwrap_or_else(|| panic!("{screen}"));
-        screen
-            .lines()
-            .skip(top + 1)
-            .take_while(|l| !l.starts_with('└'))
-            .filter(|l| l.contains("grouptrio"))
-            .map(str::to_string)
-            .collect()
+        let top = screen.lines().position(|l| l.contains("Processes (totals)")).unwrap_or_else(|| panic!("{screen}"));
+        screen.lines().skip(top + 1).take_while(|l| !l.starts_with('└')).filter(|l| l.contains("grouptrio")).map(str::to_string).collect()
     };
     let start = Instant::now();
     while in_totals(&t.capture()).len() < 3 {
@@ -1048,28 +756,17 @@ fn g_groups_rows_by_process_name_and_back() {
         if screen.contains("by name") && rows.len() == 1 {
             break (screen, rows);
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "one row for the name, not {rows:?}:\n{screen}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "one row for the name, not {rows:?}:\n{screen}");
         std::thread::sleep(Duration::from_millis(100));
     };
     // PIDS is the first column: the three processes.
-    assert_eq!(
-        rows[0].trim_start_matches('│').split_whitespace().next(),
-        Some("3"),
-        "{screen}"
-    );
+    assert_eq!(rows[0].trim_start_matches('│').split_whitespace().next(), Some("3"), "{screen}");
     assert!(screen.contains("PIDS"), "{screen}");
     t.keys(&["g"]);
     t.wait_for("rows per pid");
     let start = Instant::now();
     while in_totals(&t.capture()).len() != 3 {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "per pid again:\n{}",
-            t.capture()
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "per pid again:\n{}", t.capture());
         std::thread::sleep(Duration::from_millis(100));
     }
     for s in &mut spins {
@@ -1094,39 +791,21 @@ fn one_key_shows_the_process_that_waits_longest_in_the_run_queue_and_its_histogr
     // Two spinners on CPU 0: one at nice 0, one at nice 19, which gets a few
     // per cent of the CPU and waits the rest of the time.
     let spin = |comm: &str, nice: &str| {
-        Command::new("taskset")
-            .args(["-c", "0", "nice", "-n", nice])
-            .arg(workload_bin())
-            .args(["--comm", comm, "spin", "30"])
-            .spawn()
-            .unwrap()
+        Command::new("taskset").args(["-c", "0", "nice", "-n", nice]).arg(workload_bin()).args(["--comm", comm, "spin", "30"]).spawn().unwrap()
     };
     let mut favored = spin("favored", "0");
     let mut starved = spin("starved", "19");
     // The start screen of `sudo tracer-host` (no arguments), then one key.
-    let t = Tmux::start_sized(
-        &format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()),
-        160,
-        50,
-    );
+    let t = Tmux::start_sized(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()), 160, 50);
     t.wait_for("1 overview");
     t.keys(&["4"]);
     let screen = t.wait_for(&format!("(pid {} starved)", starved.id()));
-    assert!(
-        screen.contains("Run-queue latency of one process"),
-        "{screen}"
-    );
+    assert!(screen.contains("Run-queue latency of one process"), "{screen}");
     // The kernel's own accounting agrees on who waited longer. (How much
     // longer depends on what else shares CPU 0: the host starting, tmux; a
     // CI run saw 3.3 times, an idle machine 20 times.)
-    let (w_starved, w_favored) = (
-        schedstat_wait_ns(starved.id()),
-        schedstat_wait_ns(favored.id()),
-    );
-    assert!(
-        w_starved > w_favored,
-        "schedstat: starved waited {w_starved} ns, favored {w_favored} ns"
-    );
+    let (w_starved, w_favored) = (schedstat_wait_ns(starved.id()), schedstat_wait_ns(favored.id()));
+    assert!(w_starved > w_favored, "schedstat: starved waited {w_starved} ns, favored {w_favored} ns");
     for c in [&mut favored, &mut starved] {
         let _ = c.kill();
         let _ = c.wait();
@@ -1137,21 +816,14 @@ fn one_key_shows_the_process_that_waits_longest_in_the_run_queue_and_its_histogr
 
 /// The text inside the box whose top-left corner and title start `title`.
 fn panel_text(screen: &str, title: &str) -> String {
-    let Some((x, y)) = locate(screen, title) else {
-        return String::new();
-    };
+    let Some((x, y)) = locate(screen, title) else { return String::new() };
     let mut out = String::new();
     for l in screen.lines().skip(y + 1) {
         let cells: Vec<char> = l.chars().skip(x).collect();
         if cells.first() != Some(&'│') {
             break;
         }
-        let end = cells
-            .iter()
-            .skip(1)
-            .position(|c| *c == '│')
-            .map(|i| i + 1)
-            .unwrap_or(cells.len());
+        let end = cells.iter().skip(1).position(|c| *c == '│').map(|i| i + 1).unwrap_or(cells.len());
         out.extend(&cells[1..end]);
         out.push('\n');
     }
@@ -1159,22 +831,11 @@ fn panel_text(screen: &str, title: &str) -> String {
 }
 
 /// Requests to `port` in a loop until `stop` (curl, a new process each time).
-fn curl_loop(
-    port: u16,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<u64> {
+fn curl_loop(port: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let mut ok = 0;
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let st = Command::new("curl")
-                .args([
-                    "-sf",
-                    "-o",
-                    "/dev/null",
-                    &format!("http://127.0.0.1:{port}/"),
-                ])
-                .status()
-                .unwrap();
+            let st = Command::new("curl").args(["-sf", "-o", "/dev/null", &format!("http://127.0.0.1:{port}/")]).status().unwrap();
             ok += st.success() as u64;
         }
         ok
@@ -1190,13 +851,7 @@ fn three_keys_show_the_slowest_syscalls_of_a_python_http_server() {
     let port = 18767u16;
     // Debian's python3 (a pyenv shim would run it under another pid).
     let server = Command::new("/usr/bin/python3")
-        .args([
-            "-m",
-            "http.server",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
         .current_dir(root.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -1216,11 +871,7 @@ fn three_keys_show_the_slowest_syscalls_of_a_python_http_server() {
     // Tall enough that the syscalls panels show accept4 (ten tracers' status
     // lines take five rows at this width; at 50 rows accept4 fell below the
     // panel's last row).
-    let t = Tmux::start_sized(
-        &format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()),
-        160,
-        72,
-    );
+    let t = Tmux::start_sized(&format!("{}; echo EXITED rc=$?; sleep 60", host_bin().display()), 160, 72);
     t.wait_for("1 overview");
     let client = curl_loop(port, stop.clone());
     // Key 1: the syscalls tab; its first panel, processes by syscall count,
@@ -1229,23 +880,12 @@ fn three_keys_show_the_slowest_syscalls_of_a_python_http_server() {
     let start = Instant::now();
     loop {
         let screen = t.capture();
-        let top = screen
-            .lines()
-            .skip_while(|l| !l.contains("syscall_latency · Processes"))
-            .nth(2)
-            .unwrap_or("")
-            .to_string();
-        let cells: Vec<&str> = top
-            .split(|c: char| c == ' ' || c == '│')
-            .filter(|c| !c.is_empty())
-            .collect();
+        let top = screen.lines().skip_while(|l| !l.contains("syscall_latency · Processes")).nth(2).unwrap_or("").to_string();
+        let cells: Vec<&str> = top.split(|c: char| c == ' ' || c == '│').filter(|c| !c.is_empty()).collect();
         if cells.len() > 1 && cells[0] == server_pid.to_string() && cells[1] == "python3" {
             break;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the server never came to the top:\n{screen}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(20), "the server never came to the top:\n{screen}");
         std::thread::sleep(Duration::from_millis(200));
     }
     // Keys 2 and 3: select the top row, pivot on it.
@@ -1265,24 +905,14 @@ fn three_keys_show_the_slowest_syscalls_of_a_python_http_server() {
         if panel_text(&screen, "┌syscall_latency · Syscalls by total time").contains("accept4") {
             break screen;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no accept4 in the server's syscalls:\n{screen}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(20), "no accept4 in the server's syscalls:\n{screen}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(
-        !screen.contains("execve "),
-        "curl's execs are not the server's:\n{screen}"
-    );
+    assert!(!screen.contains("execve "), "curl's execs are not the server's:\n{screen}");
     // The processes panel holds the server alone: nothing another process did
     // before the pivot (since the last refresh) is counted as after it.
     let procs = panel_text(&screen, "┌syscall_latency · Processes");
-    let pids: Vec<&str> = procs
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    let pids: Vec<&str> = procs.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
     assert_eq!(pids, [server_pid.to_string()], "{screen}");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(client.join().unwrap() > 0, "curl got answers");
@@ -1295,15 +925,7 @@ fn every_key_of_the_table_does_what_the_help_says() {
     let _g = serial();
     assert_root();
     let dir = plugin_dir(&["open", "sched"].map(staged_plugin));
-    let t = Tmux::start_sized(
-        &format!(
-            "{} --plugins-dir {}; echo EXITED rc=$?; sleep 60",
-            host_bin().display(),
-            dir.path().display()
-        ),
-        140,
-        45,
-    );
+    let t = Tmux::start_sized(&format!("{} --plugins-dir {}; echo EXITED rc=$?; sleep 60", host_bin().display(), dir.path().display()), 140, 45);
     t.wait_for("[tracepoint]");
     // q in an overlay closes it; the host goes on.
     t.keys(&["h"]);
@@ -1340,10 +962,7 @@ fn every_key_of_the_table_does_what_the_help_says() {
     t.wait_gone("sched · Run-queue latency─");
     t.keys(&["Escape"]);
     t.wait_gone("/zz-no-such-row");
-    assert!(
-        !t.capture().contains("sched · Run-queue latency─"),
-        "still zoomed after the first Esc"
-    );
+    assert!(!t.capture().contains("sched · Run-queue latency─"), "still zoomed after the first Esc");
     t.keys(&["Escape"]);
     t.wait_for("sched · Run-queue latency─");
     // Pause freezes the data and says so; + and - change the refresh rate.
@@ -1363,25 +982,11 @@ fn every_key_of_the_table_does_what_the_help_says() {
     // d writes the tab's panels as JSON and says where.
     t.keys(&["d"]);
     let screen = t.wait_for("panels written to ");
-    let path = screen
-        .lines()
-        .find_map(|l| l.split("panels written to ").nth(1))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let path = screen.lines().find_map(|l| l.split("panels written to ").nth(1)).unwrap().split_whitespace().next().unwrap().to_string();
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let _ = std::fs::remove_file(&path);
     assert_eq!(doc["tab"], "sched");
-    assert!(
-        doc["panels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["panel"] == "totals" && p["rows"].is_array()),
-        "{doc}"
-    );
+    assert!(doc["panels"].as_array().unwrap().iter().any(|p| p["panel"] == "totals" && p["rows"].is_array()), "{doc}");
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
 }
@@ -1391,26 +996,12 @@ fn a_tiny_terminal_is_told_so_and_a_resize_brings_the_panels() {
     let _g = serial();
     assert_root();
     let dir = plugin_dir(&["open"].map(staged_plugin));
-    let t = Tmux::start_sized(
-        &format!(
-            "{} --plugins-dir {}; echo EXITED rc=$?; sleep 60",
-            host_bin().display(),
-            dir.path().display()
-        ),
-        40,
-        12,
-    );
+    let t = Tmux::start_sized(&format!("{} --plugins-dir {}; echo EXITED rc=$?; sleep 60", host_bin().display(), dir.path().display()), 40, 12);
     t.wait_for("terminal too small");
     let screen = t.wait_for("60x15");
-    assert!(
-        screen.replace('\n', " ").contains("need at least 60x15"),
-        "{screen}"
-    );
+    assert!(screen.replace('\n', " ").contains("need at least 60x15"), "{screen}");
     assert!(!screen.contains('┌'), "no empty boxes:\n{screen}");
-    let st = Command::new("tmux")
-        .args(["resize-window", "-t", &t.session, "-x", "100", "-y", "30"])
-        .status()
-        .unwrap();
+    let st = Command::new("tmux").args(["resize-window", "-t", &t.session, "-x", "100", "-y", "30"]).status().unwrap();
     assert!(st.success());
     t.wait_for("open · Recent opens");
     t.keys(&["q"]);
@@ -1462,11 +1053,7 @@ fn the_otlp_push_shows_in_the_status_line() {
                         if let Some(h) = text.find("\r\n\r\n") {
                             let len = text[..h]
                                 .lines()
-                                .find_map(|l| {
-                                    l.to_ascii_lowercase()
-                                        .strip_prefix("content-length:")
-                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                                })
+                                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
                                 .unwrap_or(0);
                             if got.len() >= h + 4 + len {
                                 break;
@@ -1483,24 +1070,14 @@ fn the_otlp_push_shows_in_the_status_line() {
     let start = Instant::now();
     let screen = loop {
         let screen = t.capture();
-        let sent = screen
-            .split("otlp sent ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok());
+        let sent = screen.split("otlp sent ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok());
         if sent.unwrap_or(0) > 0 && !screen.contains("retrying") {
             break screen;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(45),
-            "the push never recovered:\n{screen}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(45), "the push never recovered:\n{screen}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(
-        screen.contains(" dropped "),
-        "what was dropped stays shown:\n{screen}"
-    );
+    assert!(screen.contains(" dropped "), "what was dropped stays shown:\n{screen}");
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -142,13 +142,7 @@ pub struct MetricSpec {
 
 impl MetricSpec {
     pub fn new(name: &str, kind: MetricKind, unit: &str, help: &str, labels: &[&str]) -> Self {
-        MetricSpec {
-            name: name.into(),
-            kind,
-            unit: unit.into(),
-            help: help.into(),
-            labels: labels.iter().map(|s| RString::from(*s)).collect(),
-        }
+        MetricSpec { name: name.into(), kind, unit: unit.into(), help: help.into(), labels: labels.iter().map(|s| RString::from(*s)).collect() }
     }
 }
 

@@ -43,10 +43,7 @@ pub struct PluginError {
 
 impl PluginError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        PluginError {
-            kind,
-            message: message.into().into(),
-        }
+        PluginError { kind, message: message.into().into() }
     }
 
     /// Whether the host must stop the plugin.

@@ -8,11 +8,11 @@
 //! plugin is marked poisoned (its state may be half-updated) and every later call
 //! answers with the same error, so the host can switch it off and carry on.
 
-use crate::value::FieldValue;
 use crate::{
-    Configuration, ErrorKind, MapSnapshot, MetricSample, Panel, PanelContent, PluginDescriptor,
-    PluginError, ProbeSpec, Tracer, TracerBox, Tracer_TO,
+    Configuration, ErrorKind, MapSnapshot, MetricSample, Panel, PanelContent, PluginDescriptor, PluginError, ProbeSpec, Tracer, TracerBox,
+    Tracer_TO,
 };
+use crate::value::FieldValue;
 use abi_stable::{
     sabi_trait::TD_Opaque,
     std_types::{RErr, ROk, ROption, RResult, RSlice, RStr, RVec},
@@ -81,9 +81,7 @@ fn install_quiet_panic_hook() {
 }
 
 fn panic_message(entry: &str) -> String {
-    let detail = LAST_PANIC
-        .with(|p| p.borrow_mut().take())
-        .unwrap_or_else(|| "panic".into());
+    let detail = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "panic".into());
     format!("plugin panicked in {entry}: {detail}")
 }
 
@@ -99,13 +97,7 @@ pub fn construct<T: NativeTracer>(ctor: impl FnOnce() -> T) -> RResult<TracerBox
 /// Wrap a native tracer into the ABI-stable object the host receives.
 pub fn into_tracer_box<T: NativeTracer>(t: T) -> TracerBox {
     install_quiet_panic_hook();
-    Tracer_TO::from_value(
-        Guarded {
-            inner: t,
-            poisoned: RefCell::new(None),
-        },
-        TD_Opaque,
-    )
+    Tracer_TO::from_value(Guarded { inner: t, poisoned: RefCell::new(None) }, TD_Opaque)
 }
 
 struct Guarded<T> {
@@ -122,10 +114,7 @@ fn guarded<R>(
     f: impl FnOnce() -> Result<R, String>,
 ) -> RResult<R, PluginError> {
     if let Some(why) = poisoned.borrow().as_ref() {
-        return RErr(PluginError::new(
-            ErrorKind::PANICKED,
-            format!("plugin disabled after an earlier panic ({why})"),
-        ));
+        return RErr(PluginError::new(ErrorKind::PANICKED, format!("plugin disabled after an earlier panic ({why})")));
     }
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => ROk(v),
@@ -140,9 +129,7 @@ fn guarded<R>(
 
 impl<T: NativeTracer> Tracer for Guarded<T> {
     fn describe(&self) -> RResult<PluginDescriptor, PluginError> {
-        guarded(&self.poisoned, "describe", ErrorKind::OTHER, || {
-            Ok(self.inner.describe())
-        })
+        guarded(&self.poisoned, "describe", ErrorKind::OTHER, || Ok(self.inner.describe()))
     }
 
     fn configure(&mut self, settings_json: RStr<'_>) -> RResult<Configuration, PluginError> {
@@ -150,10 +137,7 @@ impl<T: NativeTracer> Tracer for Guarded<T> {
         guarded(&self.poisoned, "configure", ErrorKind::SETTINGS, || {
             let config = inner.configure(settings_json.as_str())?;
             let probes = inner.probes().map(RVec::from);
-            Ok(Configuration {
-                config: config.into(),
-                probes: ROption::from(probes),
-            })
+            Ok(Configuration { config: config.into(), probes: ROption::from(probes) })
         })
     }
 
@@ -172,15 +156,11 @@ impl<T: NativeTracer> Tracer for Guarded<T> {
 
     fn on_map(&mut self, snapshot: &MapSnapshot) -> RResult<(), PluginError> {
         let inner = &mut self.inner;
-        guarded(&self.poisoned, "on_map", ErrorKind::INPUT, || {
-            inner.on_map(snapshot)
-        })
+        guarded(&self.poisoned, "on_map", ErrorKind::INPUT, || inner.on_map(snapshot))
     }
 
     fn panel(&self, id: RStr<'_>) -> RResult<PanelContent, PluginError> {
-        guarded(&self.poisoned, "panel", ErrorKind::NO_SUCH_PANEL, || {
-            self.inner.panel(id.as_str()).map(Panel::boxed)
-        })
+        guarded(&self.poisoned, "panel", ErrorKind::NO_SUCH_PANEL, || self.inner.panel(id.as_str()).map(Panel::boxed))
     }
 
     fn reset(&mut self) -> RResult<(), PluginError> {
@@ -192,8 +172,6 @@ impl<T: NativeTracer> Tracer for Guarded<T> {
     }
 
     fn metrics(&self) -> RResult<RVec<MetricSample>, PluginError> {
-        guarded(&self.poisoned, "metrics", ErrorKind::OTHER, || {
-            Ok(self.inner.metrics().into())
-        })
+        guarded(&self.poisoned, "metrics", ErrorKind::OTHER, || Ok(self.inner.metrics().into()))
     }
 }

@@ -37,7 +37,8 @@ pub use value::*;
 use abi_stable::{
     declare_root_module_statics,
     library::RootModule,
-    package_version_strings, sabi_trait,
+    package_version_strings,
+    sabi_trait,
     sabi_types::VersionStrings,
     std_types::{ROption, RResult, RSlice, RStr, RString, RVec},
     StableAbi,
@@ -105,17 +106,10 @@ pub struct ProgramRef {
 
 impl ProgramRef {
     pub fn new(name: &str) -> Self {
-        ProgramRef {
-            name: name.into(),
-            optional: false,
-            target: RString::new(),
-        }
+        ProgramRef { name: name.into(), optional: false, target: RString::new() }
     }
     pub fn optional(name: &str) -> Self {
-        ProgramRef {
-            optional: true,
-            ..ProgramRef::new(name)
-        }
+        ProgramRef { optional: true, ..ProgramRef::new(name) }
     }
     pub fn with_target(mut self, target: &str) -> Self {
         self.target = target.into();
@@ -126,9 +120,7 @@ impl ProgramRef {
 impl AttachAlternative {
     /// Required programs, by name.
     pub fn of(names: &[&str]) -> Self {
-        AttachAlternative {
-            programs: names.iter().map(|n| ProgramRef::new(n)).collect(),
-        }
+        AttachAlternative { programs: names.iter().map(|n| ProgramRef::new(n)).collect() }
     }
 }
 
@@ -304,9 +296,6 @@ macro_rules! export_tracer {
 mod tests {
     #[test]
     fn the_exported_symbol_is_the_one_abi_stable_looks_up() {
-        assert_eq!(
-            abi_stable::library::ROOT_MODULE_LOADER_NAME,
-            "_1as_0lib_1header_0root_bmodule_bloader"
-        );
+        assert_eq!(abi_stable::library::ROOT_MODULE_LOADER_NAME, "_1as_0lib_1header_0root_bmodule_bloader");
     }
 }

@@ -42,11 +42,7 @@ pub struct PanelSpec {
 
 impl PanelSpec {
     pub fn new(id: &str, title: &str, kind: PanelKind) -> Self {
-        PanelSpec {
-            id: id.into(),
-            title: title.into(),
-            kind,
-        }
+        PanelSpec { id: id.into(), title: title.into(), kind }
     }
 }
 
@@ -88,11 +84,7 @@ impl Log2Histogram {
         for (i, c) in buckets.iter().enumerate() {
             seen = seen.saturating_add(*c);
             if seen >= want {
-                return Some(if i >= 63 {
-                    u64::MAX
-                } else {
-                    (1u64 << (i + 1)) - 1
-                });
+                return Some(if i >= 63 { u64::MAX } else { (1u64 << (i + 1)) - 1 });
             }
         }
         None
@@ -154,10 +146,6 @@ mod tests {
         assert_eq!(Log2Histogram::quantile_upper(&b, 0.9), Some(7));
         assert_eq!(Log2Histogram::quantile_upper(&b, 0.99), Some(1023));
         assert_eq!(Log2Histogram::quantile_upper(&[0, 0], 0.5), None);
-        assert_eq!(
-            Log2Histogram::quantile_upper(&[u64::MAX, u64::MAX], 1.0),
-            Some(1),
-            "no overflow on hostile counts"
-        );
+        assert_eq!(Log2Histogram::quantile_upper(&[u64::MAX, u64::MAX], 1.0), Some(1), "no overflow on hostile counts");
     }
 }

@@ -90,15 +90,7 @@ pub const DEFAULT_PRIORITY: u8 = 1;
 
 impl FieldSpec {
     pub fn new(name: &str, kind: FieldKind, unit: &str) -> Self {
-        FieldSpec {
-            name: name.into(),
-            kind,
-            unit: unit.into(),
-            priority: DEFAULT_PRIORITY,
-            flex_min: 0,
-            merge: Merge::SAME,
-            style: STYLE_PLAIN,
-        }
+        FieldSpec { name: name.into(), kind, unit: unit.into(), priority: DEFAULT_PRIORITY, flex_min: 0, merge: Merge::SAME, style: STYLE_PLAIN }
     }
     pub fn style(mut self, s: u8) -> Self {
         self.style = s;
@@ -163,13 +155,6 @@ impl Value {
         Value_NE::new(Value::F64(v))
     }
     pub fn phases<'a>(v: impl IntoIterator<Item = (&'a str, u64)>) -> FieldValue {
-        Value_NE::new(Value::Phases(
-            v.into_iter()
-                .map(|(name, ns)| Phase {
-                    name: name.into(),
-                    ns,
-                })
-                .collect(),
-        ))
+        Value_NE::new(Value::Phases(v.into_iter().map(|(name, ns)| Phase { name: name.into(), ns }).collect()))
     }
 }

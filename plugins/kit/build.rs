@@ -11,13 +11,7 @@ mod build;
 fn main() {
     let manifest = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     // Writes OUT_DIR/kit_types_types.rs, which src/lib.rs includes.
-    build::compile_one(
-        &manifest,
-        "kit_types",
-        &build::include_dir().join("tracer.h"),
-        &[],
-        "crate",
-    );
+    build::compile_one(&manifest, "kit_types", &build::include_dir().join("tracer.h"), &[], "crate");
     println!("cargo:rerun-if-changed=bpf");
     println!("cargo:rerun-if-changed=src/btf_types.rs");
     println!("cargo:rerun-if-changed=src/build.rs");

@@ -80,8 +80,7 @@ fn set_comm(name: &str) {
 }
 
 fn num(s: Option<&String>, what: &str) -> u64 {
-    s.and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| usage(&format!("{what} must be a number")))
+    s.and_then(|v| v.parse().ok()).unwrap_or_else(|| usage(&format!("{what} must be a number")))
 }
 
 fn usage(msg: &str) -> ! {
@@ -112,10 +111,7 @@ fn direct_io(path: &str, op: &str, size: usize, n: u64) {
     // SAFETY: a NUL-terminated path.
     let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
     if fd < 0 {
-        eprintln!(
-            "tracer-workload: open {path}: {}",
-            std::io::Error::last_os_error()
-        );
+        eprintln!("tracer-workload: open {path}: {}", std::io::Error::last_os_error());
         std::process::exit(1);
     }
     let layout = std::alloc::Layout::from_size_align(size, 4096).unwrap();
@@ -132,10 +128,7 @@ fn direct_io(path: &str, op: &str, size: usize, n: u64) {
             }
         };
         if r < 0 || (op != "fsync" && r as usize != size) {
-            eprintln!(
-                "tracer-workload: {op} {path} at {off}: {r} ({})",
-                std::io::Error::last_os_error()
-            );
+            eprintln!("tracer-workload: {op} {path} at {off}: {r} ({})", std::io::Error::last_os_error());
             std::process::exit(1);
         }
     }
@@ -151,21 +144,10 @@ fn direct_io(path: &str, op: &str, size: usize, n: u64) {
 fn io_counters(fd: i32, buf: &mut [u8]) -> ([u64; 4], usize) {
     // SAFETY: buf is valid for its length.
     let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-    assert!(
-        n > 0,
-        "reading /proc/self/io: {}",
-        std::io::Error::last_os_error()
-    );
+    assert!(n > 0, "reading /proc/self/io: {}", std::io::Error::last_os_error());
     let text = String::from_utf8_lossy(&buf[..n as usize]);
-    let get = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(k)?.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (
-        [get("rchar:"), get("wchar:"), get("syscr:"), get("syscw:")],
-        n as usize,
-    )
+    let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)?.trim().parse().ok()).unwrap_or(0);
+    ([get("rchar:"), get("wchar:"), get("syscr:"), get("syscw:")], n as usize)
 }
 
 /// File I/O of known counts under the name `window` only: N write(2)s of
@@ -178,30 +160,13 @@ fn io_counters(fd: i32, buf: &mut [u8]) -> ([u64; 4], usize) {
 fn file_io(path: &str, n: u64, size: usize, window: &str) {
     let c = std::ffi::CString::new(path).unwrap();
     // SAFETY: valid NUL-terminated paths; the fds are closed at exit.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC,
-            0o600,
-        )
-    };
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC, 0o600) };
     assert!(fd >= 0, "open {path}: {}", std::io::Error::last_os_error());
     let io = unsafe { libc::open(c"/proc/self/io".as_ptr(), libc::O_RDONLY) };
-    assert!(
-        io >= 0,
-        "open /proc/self/io: {}",
-        std::io::Error::last_os_error()
-    );
+    assert!(io >= 0, "open /proc/self/io: {}", std::io::Error::last_os_error());
     let mut buf = vec![0x5au8; 2 * size];
     let mut iobuf = [0u8; 4096];
-    let check = |r: isize, want: usize, what: &str| {
-        assert_eq!(
-            r,
-            want as isize,
-            "{what}: {}",
-            std::io::Error::last_os_error()
-        )
-    };
+    let check = |r: isize, want: usize, what: &str| assert_eq!(r, want as isize, "{what}: {}", std::io::Error::last_os_error());
     set_comm(window);
     let start = Instant::now();
     let (before, _) = io_counters(io, &mut iobuf);
@@ -210,53 +175,24 @@ fn file_io(path: &str, n: u64, size: usize, window: &str) {
         for _ in 0..n {
             check(libc::write(fd, buf.as_ptr().cast(), size), size, "write");
         }
-        let iov = [
-            libc::iovec {
-                iov_base: buf.as_mut_ptr().cast(),
-                iov_len: size,
-            },
-            libc::iovec {
-                iov_base: buf.as_mut_ptr().add(size).cast(),
-                iov_len: size,
-            },
-        ];
+        let iov = [libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: size }, libc::iovec { iov_base: buf.as_mut_ptr().add(size).cast(), iov_len: size }];
         check(libc::writev(fd, iov.as_ptr(), 2), 2 * size, "writev");
-        check(
-            libc::pwrite(fd, buf.as_ptr().cast(), size, 0),
-            size,
-            "pwrite",
-        );
+        check(libc::pwrite(fd, buf.as_ptr().cast(), size, 0), size, "pwrite");
         check(libc::fsync(fd) as isize, 0, "fsync");
         check(libc::fdatasync(fd) as isize, 0, "fdatasync");
         for i in 0..n {
-            check(
-                libc::pread(
-                    fd,
-                    buf.as_mut_ptr().cast(),
-                    size,
-                    (i as usize * size) as libc::off_t,
-                ),
-                size,
-                "pread",
-            );
+            check(libc::pread(fd, buf.as_mut_ptr().cast(), size, (i as usize * size) as libc::off_t), size, "pread");
         }
         libc::lseek(fd, 0, libc::SEEK_SET);
         check(libc::readv(fd, iov.as_ptr(), 2), 2 * size, "readv");
         libc::lseek(fd, 0, libc::SEEK_END);
-        check(
-            libc::read(fd, buf.as_mut_ptr().cast(), size),
-            0,
-            "read at the end",
-        );
+        check(libc::read(fd, buf.as_mut_ptr().cast(), size), 0, "read at the end");
     }
     let (after, io1_bytes) = io_counters(io, &mut iobuf);
     let elapsed = start.elapsed().as_nanos();
     set_comm("fileio-after");
     let d: Vec<u64> = (0..4).map(|i| after[i] - before[i]).collect();
-    println!(
-        "fileio {} {} {} {} {io1_bytes} {elapsed}",
-        d[0], d[1], d[2], d[3]
-    );
+    println!("fileio {} {} {} {} {io1_bytes} {elapsed}", d[0], d[1], d[2], d[3]);
 }
 
 /// N pread(2)s of SIZE bytes at offset 0 of PATH, written first: page cache
@@ -295,31 +231,14 @@ fn cache_state(fd: i32, len: usize) -> (u64, u64, &'static str) {
         return (cs.nr_cache, cs.nr_dirty, "cachestat");
     }
     // SAFETY: a read-only shared mapping of the file, unmapped below.
-    let m = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-    };
-    assert!(
-        m != libc::MAP_FAILED,
-        "mmap: {}",
-        std::io::Error::last_os_error()
-    );
+    let m = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd, 0) };
+    assert!(m != libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
     let mut vec = vec![0u8; len.div_ceil(4096)];
     // SAFETY: vec has one byte per page of the mapping.
     let r = unsafe { libc::mincore(m, len, vec.as_mut_ptr()) };
     unsafe { libc::munmap(m, len) };
     assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
-    (
-        vec.iter().filter(|b| *b & 1 != 0).count() as u64,
-        0,
-        "mincore",
-    )
+    (vec.iter().filter(|b| *b & 1 != 0).count() as u64, 0, "mincore")
 }
 
 /// One step of a page cache workload on the first PAGES pages of PATH (a
@@ -331,11 +250,7 @@ fn cache_state(fd: i32, len: usize) -> (u64, u64, &'static str) {
 fn page_cache(step: &str, path: &str, pages: usize) {
     let len = pages * 4096;
     let c = std::ffi::CString::new(path).unwrap();
-    let flags = if step == "write" {
-        libc::O_RDWR | libc::O_CREAT
-    } else {
-        libc::O_RDWR
-    };
+    let flags = if step == "write" { libc::O_RDWR | libc::O_CREAT } else { libc::O_RDWR };
     // SAFETY: a valid path; closed at exit.
     let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600) };
     assert!(fd >= 0, "open {path}: {}", std::io::Error::last_os_error());
@@ -347,45 +262,25 @@ fn page_cache(step: &str, path: &str, pages: usize) {
             "write" => {
                 for off in (0..len).step_by(buf.len()) {
                     let n = buf.len().min(len - off);
-                    assert_eq!(
-                        libc::pwrite(fd, buf.as_ptr().cast(), n, off as libc::off_t),
-                        n as isize,
-                        "pwrite"
-                    );
+                    assert_eq!(libc::pwrite(fd, buf.as_ptr().cast(), n, off as libc::off_t), n as isize, "pwrite");
                 }
             }
-            "sync" => assert_eq!(
-                libc::syncfs(fd),
-                0,
-                "syncfs: {}",
-                std::io::Error::last_os_error()
-            ),
+            "sync" => assert_eq!(libc::syncfs(fd), 0, "syncfs: {}", std::io::Error::last_os_error()),
             "drop" => {
                 assert_eq!(libc::fsync(fd), 0, "fsync");
-                assert_eq!(
-                    libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED),
-                    0,
-                    "fadvise"
-                );
+                assert_eq!(libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED), 0, "fadvise");
             }
             "read" => {
                 for off in (0..len).step_by(buf.len()) {
                     let n = buf.len().min(len - off);
-                    assert_eq!(
-                        libc::pread(fd, buf.as_mut_ptr().cast(), n, off as libc::off_t),
-                        n as isize,
-                        "pread"
-                    );
+                    assert_eq!(libc::pread(fd, buf.as_mut_ptr().cast(), n, off as libc::off_t), n as isize, "pread");
                 }
             }
             other => usage(&format!("pagecache: unknown step {other}")),
         }
     }
     let after = cache_state(fd, len);
-    println!(
-        "pagecache {} {} {} {} {}",
-        before.0, before.1, after.0, after.1, after.2
-    );
+    println!("pagecache {} {} {} {} {}", before.0, before.1, after.0, after.1, after.2);
 }
 
 /// The allocation sites of `leaks`: not inlined, so each is a frame of its
@@ -445,10 +340,7 @@ fn leaks(n: usize, free: usize) {
 /// allocate-and-free loop).
 fn pipes(n: usize, close: usize, write: usize) {
     // Two fds a pipe: lift the soft fd limit (often 1,024) to the hard one.
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit with a valid struct.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
@@ -462,17 +354,9 @@ fn pipes(n: usize, close: usize, write: usize) {
             let mut p = [0i32; 2];
             // SAFETY: pipe2 fills the two fds, written to and closed at once.
             unsafe {
-                assert_eq!(
-                    libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC),
-                    0,
-                    "pipe2: {}",
-                    std::io::Error::last_os_error()
-                );
+                assert_eq!(libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC), 0, "pipe2: {}", std::io::Error::last_os_error());
                 if write > 0 {
-                    assert_eq!(
-                        libc::write(p[1], bytes.as_ptr().cast(), write),
-                        write as isize
-                    );
+                    assert_eq!(libc::write(p[1], bytes.as_ptr().cast(), write), write as isize);
                 }
                 libc::close(p[0]);
                 libc::close(p[1]);
@@ -484,12 +368,7 @@ fn pipes(n: usize, close: usize, write: usize) {
     for _ in 0..n {
         let mut p = [0i32; 2];
         // SAFETY: pipe2 fills the two fds.
-        assert_eq!(
-            unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) },
-            0,
-            "pipe2: {}",
-            std::io::Error::last_os_error()
-        );
+        assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0, "pipe2: {}", std::io::Error::last_os_error());
         fds.push(p);
     }
     // WRITE bytes into each (all of them, before any is closed): the kernel
@@ -498,12 +377,7 @@ fn pipes(n: usize, close: usize, write: usize) {
     for p in fds.iter().filter(|_| write > 0) {
         // SAFETY: our own write end, a buffer of `write` bytes.
         let w = unsafe { libc::write(p[1], bytes.as_ptr().cast(), write) };
-        assert_eq!(
-            w,
-            write as isize,
-            "write into a pipe: {}",
-            std::io::Error::last_os_error()
-        );
+        assert_eq!(w, write as isize, "write into a pipe: {}", std::io::Error::last_os_error());
     }
     for p in &fds[..close.min(n)] {
         // SAFETY: our own fds, closed once.
@@ -524,19 +398,8 @@ fn page_faults(anon_pages: usize, path: &str, file_pages: usize) {
     // every pointer stays inside its mapping.
     unsafe {
         let len = anon_pages * page;
-        let a = libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        assert!(
-            a != libc::MAP_FAILED,
-            "mmap: {}",
-            std::io::Error::last_os_error()
-        );
+        let a = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        assert!(a != libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
         libc::madvise(a, len, libc::MADV_NOHUGEPAGE);
         for i in 0..anon_pages {
             std::ptr::write_volatile((a as *mut u8).add(i * page), 1);
@@ -554,19 +417,8 @@ fn page_faults(anon_pages: usize, path: &str, file_pages: usize) {
         libc::fsync(fd);
         libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED);
         let len = file_pages * page;
-        let m = libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_PRIVATE,
-            fd,
-            0,
-        );
-        assert!(
-            m != libc::MAP_FAILED,
-            "mmap {path}: {}",
-            std::io::Error::last_os_error()
-        );
+        let m = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, fd, 0);
+        assert!(m != libc::MAP_FAILED, "mmap {path}: {}", std::io::Error::last_os_error());
         libc::madvise(m, len, libc::MADV_RANDOM);
         let mut sum = 0u64;
         for i in 0..file_pages {
@@ -589,11 +441,7 @@ fn open_close(path: &str, n: u64) {
 }
 
 fn tcp(v6: bool, port: u16, n: u64, bytes: usize, client_closes: bool) {
-    let addr: SocketAddr = if v6 {
-        (Ipv6Addr::LOCALHOST, port).into()
-    } else {
-        (Ipv4Addr::LOCALHOST, port).into()
-    };
+    let addr: SocketAddr = if v6 { (Ipv6Addr::LOCALHOST, port).into() } else { (Ipv4Addr::LOCALHOST, port).into() };
     let listener = TcpListener::bind(addr).unwrap_or_else(|e| usage(&format!("bind {addr}: {e}")));
     let server = std::thread::spawn(move || {
         set_comm("tcpserver");
@@ -663,19 +511,10 @@ fn tcp_resets(closed: u16, port: u16) {
     let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("listening");
     let c = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connecting");
     let (s, _) = l.accept().expect("accepting");
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     // SAFETY: setsockopt with a linger struct of the size given.
     unsafe {
-        libc::setsockopt(
-            c.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as u32,
-        );
+        libc::setsockopt(c.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&linger as *const libc::linger).cast(), std::mem::size_of::<libc::linger>() as u32);
     }
     drop(c);
     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -732,18 +571,9 @@ fn main() {
         Some("sleeps") => {
             let (n, ms) = (num(args.get(1), "N"), num(args.get(2), "MS"));
             for _ in 0..n {
-                let ts = libc::timespec {
-                    tv_sec: (ms / 1000) as libc::time_t,
-                    tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
-                };
+                let ts = libc::timespec { tv_sec: (ms / 1000) as libc::time_t, tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long };
                 // SAFETY: a valid timespec; no remainder wanted.
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_nanosleep,
-                        &ts,
-                        std::ptr::null_mut::<libc::timespec>(),
-                    )
-                };
+                unsafe { libc::syscall(libc::SYS_nanosleep, &ts, std::ptr::null_mut::<libc::timespec>()) };
                 getppid(1);
             }
             n
@@ -772,29 +602,18 @@ fn main() {
             (anon + file_pages) as u64
         }
         Some("pipes") => {
-            let (n, close) = (
-                num(args.get(1), "N") as usize,
-                num(args.get(2), "CLOSE") as usize,
-            );
-            let write = args
-                .get(3)
-                .map(|_| num(args.get(3), "WRITE") as usize)
-                .unwrap_or(0);
+            let (n, close) = (num(args.get(1), "N") as usize, num(args.get(2), "CLOSE") as usize);
+            let write = args.get(3).map(|_| num(args.get(3), "WRITE") as usize).unwrap_or(0);
             pipes(n, close, write);
             n as u64
         }
         Some("leaks") => {
-            let (n, free) = (
-                num(args.get(1), "N") as usize,
-                num(args.get(2), "FREE") as usize,
-            );
+            let (n, free) = (num(args.get(1), "N") as usize, num(args.get(2), "FREE") as usize);
             leaks(n, free);
             n as u64
         }
         Some("pagecache") => {
-            let step = args
-                .get(1)
-                .unwrap_or_else(|| usage("pagecache needs write, sync, drop or read"));
+            let step = args.get(1).unwrap_or_else(|| usage("pagecache needs write, sync, drop or read"));
             let path = args.get(2).unwrap_or_else(|| usage("pagecache needs PATH"));
             let pages = num(args.get(3), "PAGES");
             page_cache(step, path, pages as usize);
@@ -809,17 +628,13 @@ fn main() {
         Some("fileio") => {
             let path = args.get(1).unwrap_or_else(|| usage("fileio needs PATH"));
             let (n, size) = (num(args.get(2), "N"), num(args.get(3), "SIZE") as usize);
-            let window = args
-                .get(4)
-                .unwrap_or_else(|| usage("fileio needs WINDOW_COMM"));
+            let window = args.get(4).unwrap_or_else(|| usage("fileio needs WINDOW_COMM"));
             file_io(path, n, size, window);
             n
         }
         Some("dio") => {
             let path = args.get(1).unwrap_or_else(|| usage("dio needs PATH"));
-            let op = args
-                .get(2)
-                .unwrap_or_else(|| usage("dio needs read, write or fsync"));
+            let op = args.get(2).unwrap_or_else(|| usage("dio needs read, write or fsync"));
             let (size, n) = (num(args.get(3), "SIZE") as usize, num(args.get(4), "N"));
             direct_io(path, op, size, n);
             n
@@ -827,20 +642,11 @@ fn main() {
         Some(v @ ("tcp4" | "tcp6" | "tcp4c" | "tcp6c")) => {
             let port = num(args.get(1), "PORT") as u16;
             let n = num(args.get(2), "N");
-            tcp(
-                v.starts_with("tcp6"),
-                port,
-                n,
-                num(args.get(3), "BYTES") as usize,
-                v.ends_with('c'),
-            );
+            tcp(v.starts_with("tcp6"), port, n, num(args.get(3), "BYTES") as usize, v.ends_with('c'));
             n
         }
         Some("tcpresets") => {
-            tcp_resets(
-                num(args.get(1), "CLOSED_PORT") as u16,
-                num(args.get(2), "PORT") as u16,
-            );
+            tcp_resets(num(args.get(1), "CLOSED_PORT") as u16, num(args.get(2), "PORT") as u16);
             2
         }
         Some("exit") => std::process::exit(num(args.get(1), "CODE") as i32),
@@ -848,10 +654,7 @@ fn main() {
             let n = num(args.get(1), "N");
             let me = std::env::current_exe().expect("own path");
             for _ in 0..n {
-                let st = std::process::Command::new(&me)
-                    .args(["exit", "0"])
-                    .status()
-                    .expect("spawning a child");
+                let st = std::process::Command::new(&me).args(["exit", "0"]).status().expect("spawning a child");
                 assert!(st.success());
             }
             n
@@ -890,31 +693,17 @@ fn main() {
     // for the scheduler workloads: reading it is an open, and the open
     // workload's count must stay its own.
     let schedstat = match args.first().map(String::as_str) {
-        Some("spin" | "pingpong") => {
-            std::fs::read_to_string("/proc/self/schedstat").unwrap_or_default()
-        }
+        Some("spin" | "pingpong") => std::fs::read_to_string("/proc/self/schedstat").unwrap_or_default(),
         _ => String::new(),
     };
     let mut f = schedstat.split_whitespace();
     let (run, wait) = (f.next().unwrap_or("0"), f.next().unwrap_or("0"));
-    println!(
-        "done {elapsed} {ops} {} {} {run} {wait}",
-        ru.ru_nvcsw, ru.ru_nivcsw
-    );
+    println!("done {elapsed} {ops} {} {} {run} {wait}", ru.ru_nvcsw, ru.ru_nivcsw);
     if args.first().map(String::as_str) == Some("faults") {
         // The kernel's counts for this process (fields 10 and 12), as late
         // as they can be read.
         let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-        let f: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        println!(
-            "faults {} {}",
-            f.get(7).unwrap_or(&"0"),
-            f.get(9).unwrap_or(&"0")
-        );
+        let f: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("").split_whitespace().collect();
+        println!("faults {} {}", f.get(7).unwrap_or(&"0"), f.get(9).unwrap_or(&"0"));
     }
 }

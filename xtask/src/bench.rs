@@ -55,32 +55,18 @@ fn json_num(x: f64) -> String {
 }
 
 fn spread(v: &[f64]) -> f64 {
-    let (lo, hi) = v
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+    let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
     hi - lo
 }
 
 /// Run the workload; returns ns per operation.
 fn run_workload(bin: &Path, comm: &str, args: &[String]) -> Result<f64> {
-    let out = Command::new(bin)
-        .arg("--comm")
-        .arg(comm)
-        .args(args)
-        .output()?;
+    let out = Command::new(bin).arg("--comm").arg(comm).args(args).output()?;
     if !out.status.success() {
-        bail!(
-            "workload {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("workload {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let f: Vec<f64> = text
-        .split_whitespace()
-        .skip(1)
-        .take(2)
-        .filter_map(|x| x.parse().ok())
-        .collect();
+    let f: Vec<f64> = text.split_whitespace().skip(1).take(2).filter_map(|x| x.parse().ok()).collect();
     if f.len() < 2 {
         bail!("workload printed {text:?}");
     }
@@ -94,11 +80,7 @@ fn ops_of(tracer: &str, workload: &[String]) -> u64 {
     match (tracer, workload.first().map(String::as_str)) {
         ("tcp", _) => at(2),
         ("faults", _) | (_, Some("pipes")) => at(1),
-        _ => workload
-            .iter()
-            .rev()
-            .find_map(|x| x.parse().ok())
-            .unwrap_or(0),
+        _ => workload.iter().rev().find_map(|x| x.parse().ok()).unwrap_or(0),
     }
 }
 
@@ -106,30 +88,14 @@ fn ops_of(tracer: &str, workload: &[String]) -> u64 {
 /// one of `prefixes`, as `bpftool prog show` reports it (with
 /// kernel.bpf_stats_enabled on).
 fn bpf_run_ns(prefixes: &[&str]) -> Result<u64> {
-    let out = Command::new("bpftool")
-        .args(["prog", "show"])
-        .output()
-        .context("running bpftool")?;
+    let out = Command::new("bpftool").args(["prog", "show"]).output().context("running bpftool")?;
     let mut ns = 0;
     // One line per program, then indented detail lines.
-    for line in String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with(char::is_whitespace))
-    {
+    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with(char::is_whitespace)) {
         let w: Vec<&str> = line.split_whitespace().collect();
-        let after = |k: &str| {
-            w.iter()
-                .position(|x| *x == k)
-                .and_then(|i| w.get(i + 1))
-                .copied()
-        };
-        if prefixes
-            .iter()
-            .any(|p| after("name").is_some_and(|n| n.starts_with(p)))
-        {
-            ns += after("run_time_ns")
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
+        let after = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1)).copied();
+        if prefixes.iter().any(|p| after("name").is_some_and(|n| n.starts_with(p))) {
+            ns += after("run_time_ns").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         }
     }
     Ok(ns)
@@ -174,34 +140,16 @@ pub(crate) struct Host {
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
-fn start_host(
-    host: &Path,
-    config: &Path,
-    dir: &Path,
-    plugin: &str,
-    env: &[(&str, &str)],
-) -> Result<Host> {
+fn start_host(host: &Path, config: &Path, dir: &Path, plugin: &str, env: &[(&str, &str)]) -> Result<Host> {
     start_host_to(host, config, dir, plugin, env, Stdio::null())
 }
 
 /// The host headless (JSON to `stdout`) with one plugin, once it runs.
-pub(crate) fn start_host_to(
-    host: &Path,
-    config: &Path,
-    dir: &Path,
-    plugin: &str,
-    env: &[(&str, &str)],
-    stdout: Stdio,
-) -> Result<Host> {
+pub(crate) fn start_host_to(host: &Path, config: &Path, dir: &Path, plugin: &str, env: &[(&str, &str)], stdout: Stdio) -> Result<Host> {
     let mut cmd = Command::new(host);
-    cmd.args(["--config"])
-        .arg(config)
-        .arg("--plugins-dir")
-        .arg(dir);
+    cmd.args(["--config"]).arg(config).arg("--plugins-dir").arg(dir);
     cmd.args(["--plugin", plugin, "--headless", "--format", "json"]);
-    cmd.stdout(stdout)
-        .stderr(Stdio::piped())
-        .stdin(Stdio::null());
+    cmd.stdout(stdout).stderr(Stdio::piped()).stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -211,11 +159,7 @@ pub(crate) fn start_host_to(
     // The Child is not waited through std: wait4 below reaps it with rusage.
     std::mem::forget(child);
     let start = Instant::now();
-    while !stderr
-        .lock()
-        .unwrap()
-        .contains(&format!("{plugin} running"))
-    {
+    while !stderr.lock().unwrap().contains(&format!("{plugin} running")) {
         if start.elapsed() > Duration::from_secs(30) {
             bail!("host did not start: {}", stderr.lock().unwrap());
         }
@@ -236,10 +180,7 @@ pub(crate) fn stop_host(h: Host) -> Result<(f64, u64, String)> {
         bail!("wait4 failed");
     }
     std::thread::sleep(Duration::from_millis(50));
-    let cpu = ru.ru_utime.tv_sec as f64
-        + ru.ru_utime.tv_usec as f64 / 1e6
-        + ru.ru_stime.tv_sec as f64
-        + ru.ru_stime.tv_usec as f64 / 1e6;
+    let cpu = ru.ru_utime.tv_sec as f64 + ru.ru_utime.tv_usec as f64 / 1e6 + ru.ru_stime.tv_sec as f64 + ru.ru_stime.tv_usec as f64 / 1e6;
     let err = h.stderr.lock().unwrap().clone();
     Ok((cpu, ru.ru_maxrss as u64, err))
 }
@@ -247,13 +188,7 @@ pub(crate) fn stop_host(h: Host) -> Result<(f64, u64, String)> {
 /// bpftrace with `prog`, all output to `out`; returns once its probes are attached.
 fn start_bpftrace(prog: &str, out: &Path) -> Result<std::process::Child> {
     let f = std::fs::File::create(out)?;
-    let child = Command::new("bpftrace")
-        .arg("-e")
-        .arg(prog)
-        .stdout(f.try_clone()?)
-        .stderr(f)
-        .stdin(Stdio::null())
-        .spawn()?;
+    let child = Command::new("bpftrace").arg("-e").arg(prog).stdout(f.try_clone()?).stderr(f).stdin(Stdio::null()).spawn()?;
     let start = Instant::now();
     loop {
         let text = std::fs::read_to_string(out).unwrap_or_default();
@@ -285,11 +220,7 @@ fn stop_bpftrace(mut child: std::process::Child, out: &Path, needle: &str) -> Re
     let lines = text.lines().filter(|l| l.contains(needle)).count() as u64;
     let lost = text
         .lines()
-        .filter_map(|l| {
-            l.strip_prefix("Lost ")
-                .and_then(|r| r.split_whitespace().next())
-                .and_then(|n| n.parse::<u64>().ok())
-        })
+        .filter_map(|l| l.strip_prefix("Lost ").and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok()))
         .sum();
     Ok((lines, lost))
 }
@@ -320,19 +251,13 @@ impl LoopDev {
     pub fn new(dir: &Path, mib: u64) -> Result<LoopDev> {
         let file = dir.join(format!("tracer-bench-disk-{}.img", std::process::id()));
         std::fs::File::create(&file)?.set_len(mib << 20)?;
-        let out = Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(&file)
-            .output()
-            .context("losetup (util-linux)")?;
+        let out = Command::new("losetup").args(["--find", "--show"]).arg(&file).output().context("losetup (util-linux)")?;
         if !out.status.success() {
             bail!("losetup: {}", String::from_utf8_lossy(&out.stderr));
         }
         let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let name = path.trim_start_matches("/dev/");
-        let majmin = std::fs::read_to_string(format!("/sys/block/{name}/dev"))?
-            .trim()
-            .to_string();
+        let majmin = std::fs::read_to_string(format!("/sys/block/{name}/dev"))?.trim().to_string();
         Ok(LoopDev { path, majmin, file })
     }
 }
@@ -416,11 +341,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
     ];
     // The block row reads a loop device of its own (on a file in the temp
     // directory), so the disk is quiet but for the workload.
-    let lo = if only.is_none_or(|o| o == "block") {
-        Some(LoopDev::new(&std::env::temp_dir(), 128)?)
-    } else {
-        None
-    };
+    let lo = if only.is_none_or(|o| o == "block") { Some(LoopDev::new(&std::env::temp_dir(), 128)?) } else { None };
     let mut scenarios = scenarios;
     if let Some(lo) = &lo {
         scenarios.push(Scenario {
@@ -484,41 +405,21 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         tracer: "faults",
         floor: "faults",
         bpftrace: "software:page-faults:1 { @[comm] = count(); }",
-        workload: vec![
-            "faults".into(),
-            n(200_000.0),
-            std::env::temp_dir()
-                .join(format!("tracer-bench-faults-{}", std::process::id()))
-                .to_string_lossy()
-                .into_owned(),
-            "0".into(),
-        ],
+        workload: vec!["faults".into(), n(200_000.0), std::env::temp_dir().join(format!("tracer-bench-faults-{}", std::process::id())).to_string_lossy().into_owned(), "0".into()],
         settings: "".into(),
         prefixes: &["faults_"],
         label: "anon page fault",
     });
-    let scenarios: Vec<Scenario> = scenarios
-        .into_iter()
-        .filter(|s| only.is_none_or(|o| o == s.tracer))
-        .collect();
-    let mut files: Vec<PathBuf> = scenarios
-        .iter()
-        .map(|s| rel.join(format!("plugins/libtracer_{}.so", s.tracer)))
-        .collect();
+    let scenarios: Vec<Scenario> = scenarios.into_iter().filter(|s| only.is_none_or(|o| o == s.tracer)).collect();
+    let mut files: Vec<PathBuf> = scenarios.iter().map(|s| rel.join(format!("plugins/libtracer_{}.so", s.tracer))).collect();
     files.push(rel.join("libtracer_fixture_floor.so"));
     let dir = plugin_dir("bench", &files)?;
     let cfg = dir.join("bench.toml");
     let mut json_rows = Vec::new();
     let mut table = String::new();
-    let have_bpftrace = Command::new("bpftrace")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let have_bpftrace = Command::new("bpftrace").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
     if !have_bpftrace {
-        eprintln!(
-            "bench: bpftrace is not installed: its column stays empty (apt-get install bpftrace)"
-        );
+        eprintln!("bench: bpftrace is not installed: its column stays empty (apt-get install bpftrace)");
     }
     let bt_out = dir.join("bpftrace.out");
     let _ = writeln!(
@@ -527,10 +428,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         "tracer", "workload", "none ns", "+floor", "+tracer", "x floor", "+bpftr", "tr/bpftr", "delivered", "bpftrace got", "host cpu", "rss MiB", "bpf floor", "bpf ns", "x bpf"
     );
     for s in &scenarios {
-        let mut cfg_text = format!(
-            "plugins_dir = \"unused\"\n[plugins.{}]\n{}\n",
-            s.tracer, s.settings
-        );
+        let mut cfg_text = format!("plugins_dir = \"unused\"\n[plugins.{}]\n{}\n", s.tracer, s.settings);
         cfg_text.push_str("[plugins.floor]\n");
         std::fs::write(&cfg, cfg_text)?;
         let mut none = Vec::new();
@@ -550,13 +448,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
             let ns = run_workload(&workload, "benchwork", &s.workload)?;
             let (cpu, rss, err) = stop_host(h)?;
             let (records, drops) = records_and_drops(&err, s.tracer);
-            tracer.push(Sample {
-                ns_per_op: ns,
-                host_cpu_s: cpu,
-                host_rss_kib: rss,
-                records,
-                drops,
-            });
+            tracer.push(Sample { ns_per_op: ns, host_cpu_s: cpu, host_rss_kib: rss, records, drops });
             if have_bpftrace {
                 let child = start_bpftrace(s.bpftrace, &bt_out)?;
                 bt.push(run_workload(&workload, "benchwork", &s.workload)?);
@@ -580,17 +472,10 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
                 stop_host(h)?;
                 Ok(ns as f64 / ops.max(1) as f64)
             };
-            (
-                per_op("floor", &[("TRACER_FLOOR", s.floor)], &["floor_"])?,
-                per_op(s.tracer, &[], s.prefixes)?,
-            )
+            (per_op("floor", &[("TRACER_FLOOR", s.floor)], &["floor_"])?, per_op(s.tracer, &[], s.prefixes)?)
         };
         let tn: Vec<f64> = tracer.iter().map(|x| x.ns_per_op).collect();
-        let (m_none, m_floor, m_tracer) = (
-            median(&mut none.clone()),
-            median(&mut floor.clone()),
-            median(&mut tn.clone()),
-        );
+        let (m_none, m_floor, m_tracer) = (median(&mut none.clone()), median(&mut floor.clone()), median(&mut tn.clone()));
         let extra_floor = m_floor - m_none;
         let extra_tracer = m_tracer - m_none;
         let ratio = extra_tracer / extra_floor;
@@ -598,10 +483,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
             // process: an exec and an exit record per operation (and the
             // workload's own exit, and its children's from other runs: at least).
             let min = tracer.iter().map(|x| x.records).min().unwrap_or(0);
-            format!(
-                "{min}/{}",
-                if s.tracer == "process" { 2 * ops } else { ops }
-            )
+            format!("{min}/{}", if s.tracer == "process" { 2 * ops } else { ops })
         } else {
             "-".into()
         };
@@ -611,11 +493,7 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
         let m_bt = median(&mut bt.clone());
         let extra_bt = m_bt - m_none;
         let bt_ratio = extra_tracer / extra_bt;
-        let bt_got = if s.tracer == "open" && have_bpftrace {
-            format!("{bt_lines}/{ops}")
-        } else {
-            "-".into()
-        };
+        let bt_got = if s.tracer == "open" && have_bpftrace { format!("{bt_lines}/{ops}") } else { "-".into() };
         let _ = writeln!(
             table,
             "{:<16} {:<15} {:>8.0} {:>8.0} {:>9.0} {:>8.2} {:>8.0} {:>9.3} {:>14} {:>14} {:>8.2} {:>7.1} {:>9.0} {:>9.0} {:>6.2}",
@@ -644,17 +522,9 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
     }
     let mut http_json = String::new();
     if only.is_none_or(|o| o == "http") {
-        let files = [
-            rel.join("plugins/libtracer_http.so"),
-            rel.join("libtracer_fixture_floor.so"),
-        ];
+        let files = [rel.join("plugins/libtracer_http.so"), rel.join("libtracer_fixture_floor.so")];
         let dir = plugin_dir("bench-http", &files)?;
-        let r = crate::bench_http::bench_http(
-            &host,
-            &dir,
-            reps,
-            Duration::from_secs_f64((10.0 * scale).max(3.0)),
-        );
+        let r = crate::bench_http::bench_http(&host, &dir, reps, Duration::from_secs_f64((10.0 * scale).max(3.0)));
         let _ = std::fs::remove_dir_all(&dir);
         let (t, j) = r?;
         print!("{t}");
@@ -662,19 +532,10 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
     }
     let mut export_json = String::new();
     if only.is_none_or(|o| o == "export") {
-        let files: Vec<PathBuf> = crate::bench_export::TRACERS
-            .iter()
-            .map(|t| rel.join(format!("plugins/libtracer_{t}.so")))
-            .collect();
+        let files: Vec<PathBuf> = crate::bench_export::TRACERS.iter().map(|t| rel.join(format!("plugins/libtracer_{t}.so"))).collect();
         let dir = plugin_dir("bench-export", &files)?;
         let window = Duration::from_secs_f64((30.0 * scale).max(10.0));
-        let r = crate::bench_export::bench_export(
-            &rel,
-            &crate::bench_export::rotel_bin(target),
-            &dir,
-            reps.clamp(1, 3),
-            window,
-        );
+        let r = crate::bench_export::bench_export(&rel, &crate::bench_export::rotel_bin(target), &dir, reps.clamp(1, 3), window);
         let _ = std::fs::remove_dir_all(&dir);
         let (t, j) = r?;
         print!("{t}");
@@ -684,23 +545,10 @@ pub fn bench(target: &Path, reps: usize, scale: f64, only: Option<&str>) -> Resu
     std::fs::create_dir_all(&out)?;
     let machine = format!(
         "{} cores, kernel {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim()
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim()
     );
-    std::fs::write(
-        out.join("bench.json"),
-        format!(
-            "{{\"machine\":\"{machine}\",\"results\":[\n{}\n]{http_json}{export_json}}}\n",
-            json_rows.join(",\n")
-        ),
-    )?;
-    println!(
-        "machine: {machine}; medians of {reps}; written to {}",
-        out.join("bench.json").display()
-    );
+    std::fs::write(out.join("bench.json"), format!("{{\"machine\":\"{machine}\",\"results\":[\n{}\n]{http_json}{export_json}}}\n", json_rows.join(",\n")))?;
+    println!("machine: {machine}; medians of {reps}; written to {}", out.join("bench.json").display());
     Ok(())
 }

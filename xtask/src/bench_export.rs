@@ -19,19 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const TRACERS: &[&str] = &[
-    "open",
-    "syscall_latency",
-    "sched",
-    "tcp",
-    "process",
-    "block",
-    "fileio",
-    "pagecache",
-    "faults",
-    "memory",
-    "http",
-];
+pub const TRACERS: &[&str] = &["open", "syscall_latency", "sched", "tcp", "process", "block", "fileio", "pagecache", "faults", "memory", "http"];
 const METRICS_PORT: u16 = 19492;
 const OTLP_PORT: u16 = 19494;
 const BURST: usize = 50;
@@ -44,9 +32,7 @@ struct Host {
 impl Host {
     fn start(bin: &Path, dir: &Path, export: bool) -> Result<Host> {
         let mut cmd = Command::new(bin);
-        cmd.arg("--plugins-dir")
-            .arg(dir)
-            .args(["--headless", "--format", "none"]);
+        cmd.arg("--plugins-dir").arg(dir).args(["--headless", "--format", "none"]);
         for t in TRACERS {
             cmd.args(["--plugin", t]);
         }
@@ -54,22 +40,14 @@ impl Host {
             cmd.args(["--metrics-addr", &format!("127.0.0.1:{METRICS_PORT}")]);
             cmd.args(["--otlp-endpoint", &format!("http://127.0.0.1:{OTLP_PORT}")]);
         }
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null());
         let mut child = cmd.spawn().context("starting tracer-host")?;
         let stderr = crate::bench::collect_stderr(&mut child);
         let start = Instant::now();
-        while !TRACERS
-            .iter()
-            .all(|t| stderr.lock().unwrap().contains(&format!("{t} running")))
-        {
+        while !TRACERS.iter().all(|t| stderr.lock().unwrap().contains(&format!("{t} running"))) {
             if start.elapsed() > Duration::from_secs(60) {
                 let _ = child.kill();
-                bail!(
-                    "the host did not start every tracer: {}",
-                    stderr.lock().unwrap()
-                );
+                bail!("the host did not start every tracer: {}", stderr.lock().unwrap());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -90,11 +68,7 @@ impl Host {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default()
             .lines()
-            .find_map(|l| {
-                l.strip_prefix("VmRSS:")
-                    .and_then(|v| v.split_whitespace().next())
-                    .and_then(|v| v.parse().ok())
-            })
+            .find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()))
             .unwrap_or(0)
     }
 
@@ -120,16 +94,9 @@ fn scrape() -> Result<(f64, usize)> {
     c.read_to_end(&mut got)?;
     let secs = t.elapsed().as_secs_f64();
     if !got.starts_with(b"HTTP/1.1 200") {
-        bail!(
-            "scrape answered {}",
-            String::from_utf8_lossy(&got[..got.len().min(200)])
-        );
+        bail!("scrape answered {}", String::from_utf8_lossy(&got[..got.len().min(200)]));
     }
-    let body = got
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| got.len() - p - 4)
-        .unwrap_or(0);
+    let body = got.windows(4).position(|w| w == b"\r\n\r\n").map(|p| got.len() - p - 4).unwrap_or(0);
     Ok((secs, body))
 }
 
@@ -139,17 +106,8 @@ struct Rotel(Child);
 impl Rotel {
     fn start(bin: &Path) -> Result<Rotel> {
         let child = Command::new(bin)
-            .args([
-                "start",
-                "--otlp-http-endpoint",
-                &format!("127.0.0.1:{OTLP_PORT}"),
-            ])
-            .args([
-                "--otlp-grpc-endpoint",
-                &format!("127.0.0.1:{}", OTLP_PORT + 1),
-                "--exporter",
-                "blackhole",
-            ])
+            .args(["start", "--otlp-http-endpoint", &format!("127.0.0.1:{OTLP_PORT}")])
+            .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{}", OTLP_PORT + 1), "--exporter", "blackhole"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -182,25 +140,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Runs the rounds; returns (table lines, JSON object).
-pub fn bench_export(
-    rel: &Path,
-    rotel: &Path,
-    dir: &Path,
-    rounds: usize,
-    window: Duration,
-) -> Result<(String, String)> {
+pub fn bench_export(rel: &Path, rotel: &Path, dir: &Path, rounds: usize, window: Duration) -> Result<(String, String)> {
     let host = rel.join("tracer-host");
     let _rotel = Rotel::start(rotel)?;
-    let (mut idle, mut exported, mut scrape_ms, mut scrape_cpu_ms) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut idle, mut exported, mut scrape_ms, mut scrape_cpu_ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut body, mut rss, mut otlp_line) = (0, 0, String::new());
     for round in 0..rounds {
-        eprintln!(
-            "bench: export round {}/{rounds} ({} s without export, then {} s with)",
-            round + 1,
-            window.as_secs(),
-            window.as_secs()
-        );
+        eprintln!("bench: export round {}/{rounds} ({} s without export, then {} s with)", round + 1, window.as_secs(), window.as_secs());
         // Without export.
         let h = Host::start(&host, dir, false)?;
         std::thread::sleep(Duration::from_secs(2));
@@ -229,21 +175,12 @@ pub fn bench_export(
         scrape_cpu_ms.push((h.cpu()? - c0) / BURST as f64 * 1e3);
         rss = rss.max(h.rss_kib());
         let err = h.stop()?;
-        otlp_line = err
-            .lines()
-            .find(|l| l.contains("OTLP:"))
-            .unwrap_or("no OTLP line")
-            .to_string();
+        otlp_line = err.lines().find(|l| l.contains("OTLP:")).unwrap_or("no OTLP line").to_string();
         if !otlp_line.contains(" 0 dropped") {
             bail!("the push lost batches to a collector that was up: {otlp_line}");
         }
     }
-    let (idle_m, exp_m, ms_m, cpu_m) = (
-        median(idle.clone()),
-        median(exported.clone()),
-        median(scrape_ms.clone()),
-        median(scrape_cpu_ms.clone()),
-    );
+    let (idle_m, exp_m, ms_m, cpu_m) = (median(idle.clone()), median(exported.clone()), median(scrape_ms.clone()), median(scrape_cpu_ms.clone()));
     let ms_max = scrape_ms.iter().cloned().fold(0.0, f64::max);
     let table = format!(
         "export (all {} tracers, --format none, median of {rounds} rounds of {} s):\n  host cpu idle {idle_m:.2}% of a core; with a scrape/s + OTLP/10 s {exp_m:.2}% ({:+.2}); one scrape {ms_m:.1} ms (max {ms_max:.1}), {cpu_m:.1} ms host cpu, {:.0} KiB; rss {:.1} MiB; last run {}\n",

@@ -28,9 +28,7 @@ impl Nginx {
         let dir = std::env::temp_dir().join(format!("tracer-bench-nginx-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("www"))?;
         std::fs::write(dir.join("www/hello.txt"), "hello, wrk\n".repeat(100))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let d = dir.display();
         let conf = format!(
             "daemon off;\nuser root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 256; }}\n\
@@ -38,21 +36,11 @@ impl Nginx {
              server {{\n    listen 127.0.0.1:{port};\n    root {d}/www;\n  }}\n}}\n"
         );
         std::fs::write(dir.join("nginx.conf"), conf)?;
-        let child = Command::new("nginx")
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-p")
-            .arg(&dir)
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting nginx (apt-get install nginx)")?;
+        let child = Command::new("nginx").arg("-c").arg(dir.join("nginx.conf")).arg("-p").arg(&dir).stderr(Stdio::null()).spawn().context("starting nginx (apt-get install nginx)")?;
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if start.elapsed() > Duration::from_secs(10) {
-                bail!(
-                    "nginx did not listen on {port}: {}",
-                    std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-                );
+                bail!("nginx did not listen on {port}: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -71,33 +59,14 @@ impl Drop for Nginx {
 /// wrk's figures for one run: (requests completed, requests/s, p99 µs).
 fn wrk(port: u16, secs: Duration) -> Result<(u64, f64, f64)> {
     let out = Command::new("wrk")
-        .args([
-            "-t1",
-            &format!("-c{CONNECTIONS}"),
-            &format!("-d{}s", secs.as_secs().max(1)),
-            "--latency",
-            &format!("http://127.0.0.1:{port}/hello.txt"),
-        ])
+        .args(["-t1", &format!("-c{CONNECTIONS}"), &format!("-d{}s", secs.as_secs().max(1)), "--latency", &format!("http://127.0.0.1:{port}/hello.txt")])
         .output()
         .context("running wrk (apt-get install wrk)")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let num = |key: &str| -> Option<&str> {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-    };
-    let rps: f64 = num("Requests/sec:")
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("wrk said {text}"))?;
-    let p99 = num("99%")
-        .map(wrk_duration_us)
-        .with_context(|| format!("wrk said {text}"))?;
-    let total: u64 = text
-        .lines()
-        .find(|l| l.contains("requests in"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("wrk said {text}"))?;
+    let num = |key: &str| -> Option<&str> { text.lines().find(|l| l.trim_start().starts_with(key)).and_then(|l| l.split_whitespace().nth(1)) };
+    let rps: f64 = num("Requests/sec:").and_then(|v| v.parse().ok()).with_context(|| format!("wrk said {text}"))?;
+    let p99 = num("99%").map(wrk_duration_us).with_context(|| format!("wrk said {text}"))?;
+    let total: u64 = text.lines().find(|l| l.contains("requests in")).and_then(|l| l.split_whitespace().next()).and_then(|v| v.parse().ok()).with_context(|| format!("wrk said {text}"))?;
     Ok((total, rps, p99))
 }
 
@@ -121,9 +90,7 @@ fn wrk_duration_us(v: &str) -> f64 {
 /// peak RSS (a child's maxrss starts from its parent's at fork).
 fn nginx_requests(path: &Path) -> u64 {
     use std::io::BufRead;
-    let Ok(f) = std::fs::File::open(path) else {
-        return 0;
-    };
+    let Ok(f) = std::fs::File::open(path) else { return 0 };
     std::io::BufReader::new(f)
         .lines()
         .map_while(Result::ok)
@@ -136,55 +103,25 @@ fn nginx_requests(path: &Path) -> u64 {
         .sum()
 }
 
-pub fn bench_http(
-    host: &Path,
-    dir: &Path,
-    reps: usize,
-    secs: Duration,
-) -> Result<(String, String)> {
+pub fn bench_http(host: &Path, dir: &Path, reps: usize, secs: Duration) -> Result<(String, String)> {
     let nginx = Nginx::start()?;
     let cfg = dir.join("bench-http.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "plugins_dir = \"unused\"\n[plugins.http]\nports = [{}]\n",
-            nginx.port
-        ),
-    )?;
+    std::fs::write(&cfg, format!("plugins_dir = \"unused\"\n[plugins.http]\nports = [{}]\n", nginx.port))?;
     let (mut none, mut floor, mut tracer) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut p99s, mut cpu, mut rss, mut seen) = (
-        [Vec::new(), Vec::new(), Vec::new()],
-        Vec::new(),
-        0u64,
-        Vec::new(),
-    );
+    let (mut p99s, mut cpu, mut rss, mut seen) = ([Vec::new(), Vec::new(), Vec::new()], Vec::new(), 0u64, Vec::new());
     let mut drops = 0u64;
     for rep in 0..reps.max(1) {
         eprintln!("bench: http rep {}/{}", rep + 1, reps.max(1));
         let (_, rps, p99) = wrk(nginx.port, secs)?;
         none.push(rps);
         p99s[0].push(p99);
-        let h = start_host_to(
-            host,
-            &cfg,
-            dir,
-            "floor",
-            &[("TRACER_FLOOR", "http")],
-            Stdio::null(),
-        )?;
+        let h = start_host_to(host, &cfg, dir, "floor", &[("TRACER_FLOOR", "http")], Stdio::null())?;
         let (_, rps, p99) = wrk(nginx.port, secs)?;
         stop_host(h)?;
         floor.push(rps);
         p99s[1].push(p99);
         let out = dir.join("http.json");
-        let h = start_host_to(
-            host,
-            &cfg,
-            dir,
-            "http",
-            &[],
-            Stdio::from(std::fs::File::create(&out)?),
-        )?;
+        let h = start_host_to(host, &cfg, dir, "http", &[], Stdio::from(std::fs::File::create(&out)?))?;
         let (total, rps, p99) = wrk(nginx.port, secs)?;
         let (c, r, err) = stop_host(h)?;
         tracer.push(rps);
@@ -195,34 +132,13 @@ pub fn bench_http(
         let _ = std::fs::remove_file(&out);
         seen.push((total, counted));
         // "transfers not streamed (ring full) N"
-        drops += err
-            .split("ring full) ")
-            .nth(1)
-            .and_then(|x| x.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
+        drops += err.split("ring full) ").nth(1).and_then(|x| x.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
     }
     let (n, f, t) = (median(&mut none), median(&mut floor), median(&mut tracer));
     let loss = |x: f64| 100.0 * (n - x) / n;
     let p = |i: usize| median(&mut p99s[i].clone());
     let mut table = String::new();
-    let _ = writeln!(
-        table,
-        "{:<8} {:>11} {:>11} {:>11} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>7} {:>20} {:>10}",
-        "http",
-        "none req/s",
-        "floor req/s",
-        "tracer req/s",
-        "floor %",
-        "tracer %",
-        "p99 none",
-        "p99 floor",
-        "p99 trcr",
-        "host cpu",
-        "rss MiB",
-        "wrk done/nginx seen",
-        "ring full"
-    );
+    let _ = writeln!(table, "{:<8} {:>11} {:>11} {:>11} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8} {:>7} {:>20} {:>10}", "http", "none req/s", "floor req/s", "tracer req/s", "floor %", "tracer %", "p99 none", "p99 floor", "p99 trcr", "host cpu", "rss MiB", "wrk done/nginx seen", "ring full");
     let last = seen.last().copied().unwrap_or((0, 0));
     let _ = writeln!(
         table,

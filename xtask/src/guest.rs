@@ -52,10 +52,7 @@ const GUEST_TIMEOUT: Duration = Duration::from_secs(420);
 fn output(cmd: &mut Command) -> Result<String> {
     let o = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !o.status.success() {
-        bail!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        );
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr).trim());
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
@@ -63,18 +60,8 @@ fn output(cmd: &mut Command) -> Result<String> {
 /// The concrete image package a metapackage depends on.
 fn image_package(meta: &str) -> Result<String> {
     let find = || -> Result<Option<String>> {
-        let deps = output(Command::new("apt-cache").args([
-            "depends",
-            "--no-recommends",
-            "--no-suggests",
-            meta,
-        ]))?;
-        Ok(deps.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix("Depends: ")
-                .filter(|d| d.starts_with("linux-image-"))
-                .map(str::to_string)
-        }))
+        let deps = output(Command::new("apt-cache").args(["depends", "--no-recommends", "--no-suggests", meta]))?;
+        Ok(deps.lines().find_map(|l| l.trim().strip_prefix("Depends: ").filter(|d| d.starts_with("linux-image-")).map(str::to_string)))
     };
     if let Some(p) = find().unwrap_or(None) {
         return Ok(p);
@@ -98,34 +85,18 @@ fn kernel_image(k: &Kernel, cache: &Path) -> Result<PathBuf> {
     let dl = dir.join("download");
     let _ = fs::remove_dir_all(&dl);
     fs::create_dir_all(&dl)?;
-    output(
-        Command::new("apt-get")
-            .args(["download", "-qq", &pkg])
-            .current_dir(&dl),
-    )?;
-    let deb = fs::read_dir(&dl)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "deb"))
-        .context("apt-get download left no .deb")?;
+    output(Command::new("apt-get").args(["download", "-qq", &pkg]).current_dir(&dl))?;
+    let deb = fs::read_dir(&dl)?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "deb")).context("apt-get download left no .deb")?;
     let unpack = dl.join("x");
     fs::create_dir_all(&unpack)?;
     let st = Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            "dpkg-deb --fsys-tarfile '{}' | tar -x -C '{}' --wildcards './boot/vmlinuz-*'",
-            deb.display(),
-            unpack.display()
-        ))
+        .arg(format!("dpkg-deb --fsys-tarfile '{}' | tar -x -C '{}' --wildcards './boot/vmlinuz-*'", deb.display(), unpack.display()))
         .status()?;
     if !st.success() {
         bail!("unpacking {} failed", deb.display());
     }
-    let image = fs::read_dir(unpack.join("boot"))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .next()
-        .context("no vmlinuz in the package")?;
+    let image = fs::read_dir(unpack.join("boot"))?.filter_map(|e| e.ok()).map(|e| e.path()).next().context("no vmlinuz in the package")?;
     fs::copy(&image, &vmlinuz)?;
     // The modules the checks need that distributions build as modules: loop
     // (the block tracer's disk). Absent when built in; a check without its
@@ -159,21 +130,7 @@ struct Cpio {
 impl Cpio {
     fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
         self.ino += 1;
-        let fields = [
-            self.ino,
-            mode,
-            0,
-            0,
-            1,
-            0,
-            data.len() as u32,
-            0,
-            0,
-            0,
-            0,
-            name.len() as u32 + 1,
-            0,
-        ];
+        let fields = [self.ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32 + 1, 0];
         self.out.extend_from_slice(b"070701");
         for f in fields {
             self.out.extend_from_slice(format!("{f:08x}").as_bytes());
@@ -204,12 +161,7 @@ impl Cpio {
 /// A binary without its debug info (the guest's RAM holds the initramfs).
 fn stripped(path: &Path, tmp: &Path) -> Result<Vec<u8>> {
     let out = tmp.join(path.file_name().unwrap());
-    let st = Command::new("llvm-strip")
-        .arg("--strip-debug")
-        .arg("-o")
-        .arg(&out)
-        .arg(path)
-        .status()?;
+    let st = Command::new("llvm-strip").arg("--strip-debug").arg("-o").arg(&out).arg(path).status()?;
     if !st.success() {
         bail!("llvm-strip {} failed", path.display());
     }
@@ -223,13 +175,7 @@ fn libraries(bin: &Path) -> Result<Vec<PathBuf>> {
         .lines()
         .filter_map(|l| {
             let l = l.trim();
-            let p = l
-                .split("=> ")
-                .nth(1)
-                .unwrap_or(l)
-                .split(" (")
-                .next()?
-                .trim();
+            let p = l.split("=> ").nth(1).unwrap_or(l).split(" (").next()?.trim();
             p.starts_with('/').then(|| PathBuf::from(p))
         })
         .collect())
@@ -255,29 +201,11 @@ fn initramfs(target: &Path, out: &Path, modules: &Path) -> Result<()> {
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp)?;
     let mut c = Cpio::default();
-    for d in [
-        "bin",
-        "dev",
-        "proc",
-        "sys",
-        "tmp",
-        "tracer",
-        "tracer/plugins",
-        "tracer/modules",
-        "lib",
-        "lib64",
-        "usr",
-        "usr/lib",
-        "lib/x86_64-linux-gnu",
-    ] {
+    for d in ["bin", "dev", "proc", "sys", "tmp", "tracer", "tracer/plugins", "tracer/modules", "lib", "lib64", "usr", "usr/lib", "lib/x86_64-linux-gnu"] {
         c.dir(d);
     }
     c.file("init", 0o755, INIT.as_bytes());
-    c.file(
-        "bin/busybox",
-        0o755,
-        &fs::read("/bin/busybox").context("busybox (busybox-static) is needed for the guest")?,
-    );
+    c.file("bin/busybox", 0o755, &fs::read("/bin/busybox").context("busybox (busybox-static) is needed for the guest")?);
     let bins = ["tracer-host", "tracer-workload", "tracer-guest-checks"];
     let mut libs: Vec<PathBuf> = Vec::new();
     for b in bins {
@@ -292,40 +220,18 @@ fn initramfs(target: &Path, out: &Path, modules: &Path) -> Result<()> {
     for e in fs::read_dir(debug.join("plugins"))? {
         let p = e?.path();
         if p.extension().is_some_and(|x| x == "so") {
-            c.file(
-                &format!(
-                    "tracer/plugins/{}",
-                    p.file_name().unwrap().to_string_lossy()
-                ),
-                0o644,
-                &stripped(&p, &tmp)?,
-            );
+            c.file(&format!("tracer/plugins/{}", p.file_name().unwrap().to_string_lossy()), 0o644, &stripped(&p, &tmp)?);
         }
     }
-    for e in fs::read_dir(modules)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-    {
+    for e in fs::read_dir(modules).into_iter().flatten().filter_map(|e| e.ok()) {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "ko") {
-            c.file(
-                &format!(
-                    "tracer/modules/{}",
-                    p.file_name().unwrap().to_string_lossy()
-                ),
-                0o644,
-                &fs::read(&p)?,
-            );
+            c.file(&format!("tracer/modules/{}", p.file_name().unwrap().to_string_lossy()), 0o644, &fs::read(&p)?);
         }
     }
     for l in libs {
         let name = l.to_string_lossy().trim_start_matches('/').to_string();
-        c.file(
-            &name,
-            0o755,
-            &fs::read(&l).with_context(|| format!("reading {}", l.display()))?,
-        );
+        c.file(&name, 0o755, &fs::read(&l).with_context(|| format!("reading {}", l.display()))?);
     }
     fs::write(out, c.finish())?;
     fs::remove_dir_all(&tmp)?;
@@ -340,19 +246,7 @@ fn run_kernel(k: &Kernel, vmlinuz: &Path, initrd: &Path) -> Result<(u64, u64)> {
     );
     let start = Instant::now();
     let mut qemu = Command::new("qemu-system-x86_64")
-        .args([
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-m",
-            "2048",
-            "-smp",
-            "2",
-            "-nographic",
-            "-no-reboot",
-            "-kernel",
-        ])
+        .args(["-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2", "-nographic", "-no-reboot", "-kernel"])
         .arg(vmlinuz)
         .arg("-initrd")
         .arg(initrd)
@@ -376,10 +270,7 @@ fn run_kernel(k: &Kernel, vmlinuz: &Path, initrd: &Path) -> Result<(u64, u64)> {
     });
     let (mut passed, mut failed, mut done) = (0u64, 0u64, false);
     let mut tail: Vec<String> = Vec::new();
-    for line in BufReader::new(qemu.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-    {
+    for line in BufReader::new(qemu.stdout.take().unwrap()).lines().map_while(Result::ok) {
         let line = line.trim_end_matches('\r').to_string();
         if let Some(rest) = line.strip_prefix("GUEST-CHECK ") {
             println!("guest {}: {rest}", k.name);
@@ -401,17 +292,9 @@ fn run_kernel(k: &Kernel, vmlinuz: &Path, initrd: &Path) -> Result<(u64, u64)> {
     }
     let _ = qemu.wait();
     let _ = watchdog.join();
-    println!(
-        "guest {}: {passed} checks passed, {failed} failed in {:.0} s",
-        k.name,
-        start.elapsed().as_secs_f64()
-    );
+    println!("guest {}: {passed} checks passed, {failed} failed in {:.0} s", k.name, start.elapsed().as_secs_f64());
     if !done {
-        println!(
-            "guest {}: did not finish; last console lines:\n{}",
-            k.name,
-            tail.join("\n")
-        );
+        println!("guest {}: did not finish; last console lines:\n{}", k.name, tail.join("\n"));
         failed += 1;
     }
     Ok((passed, failed))

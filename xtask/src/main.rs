@@ -44,21 +44,12 @@ const PACKAGES: &[(&str, &str)] = &[
     // The daemon tests: the report's schema checked by jsonschema, the
     // DaemonSet read by a YAML parser, the systemd unit by systemd-analyze,
     // an unprivileged user with capabilities made by setpriv.
-    (
-        "python3-jsonschema",
-        "/usr/lib/python3/dist-packages/jsonschema/__init__.py",
-    ),
-    (
-        "python3-yaml",
-        "/usr/lib/python3/dist-packages/yaml/__init__.py",
-    ),
+    ("python3-jsonschema", "/usr/lib/python3/dist-packages/jsonschema/__init__.py"),
+    ("python3-yaml", "/usr/lib/python3/dist-packages/yaml/__init__.py"),
     ("systemd", "/usr/bin/systemd-analyze"),
     ("util-linux", "/usr/bin/setpriv"),
     // pip, for the rotel collector from PyPI (the OTLP tests).
-    (
-        "python3-pip",
-        "/usr/lib/python3/dist-packages/pip/__init__.py",
-    ),
+    ("python3-pip", "/usr/lib/python3/dist-packages/pip/__init__.py"),
     // The metrics endpoint's tests: promtool and a real Prometheus server.
     ("prometheus", "/usr/bin/prometheus"),
     // The guest kernels' checks (guest.rs).
@@ -67,10 +58,7 @@ const PACKAGES: &[(&str, &str)] = &[
 ];
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn cargo() -> Command {
@@ -89,26 +77,14 @@ fn run(cmd: &mut Command) -> Result<()> {
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
 }
 
 fn setup() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES
-        .iter()
-        .filter(|(_, p)| !Path::new(p).exists())
-        .map(|(n, _)| *n)
-        .collect();
+    let missing: Vec<&str> = PACKAGES.iter().filter(|(_, p)| !Path::new(p).exists()).map(|(n, _)| *n).collect();
     if !missing.is_empty() {
         if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
-            bail!(
-                "missing system packages: {} (install them, e.g. apt-get install {})",
-                missing.join(" "),
-                missing.join(" ")
-            );
+            bail!("missing system packages: {} (install them, e.g. apt-get install {})", missing.join(" "), missing.join(" "));
         }
         run(Command::new("apt-get").args(["update", "-qq"]))?;
         run(Command::new("apt-get")
@@ -119,9 +95,7 @@ fn setup() -> Result<()> {
     if !Path::new("/sys/kernel/tracing/events").is_dir() && is_root() {
         // Classic tracepoints need tracefs; the host mounts it too, but tests
         // and bpftool expect it.
-        let _ = Command::new("mount")
-            .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
-            .status();
+        let _ = Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]).status();
     }
     Ok(())
 }
@@ -136,29 +110,12 @@ fn ensure_rotel() -> Result<()> {
         return Ok(());
     }
     let mut pip = Command::new("python3");
-    pip.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--target",
-    ])
-    .arg(&dir)
-    .arg(ROTEL);
+    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]).arg(&dir).arg(ROTEL);
     if run(&mut pip).is_err() {
         // The python3 first on PATH may have no pip; Debian's has (setup
         // installs python3-pip), and wants this flag even with --target.
         run(Command::new("/usr/bin/python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--break-system-packages",
-                "--target",
-            ])
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--break-system-packages", "--target"])
             .arg(&dir)
             .arg(ROTEL))
         .context("installing the rotel collector from PyPI (for the OTLP tests)")?;
@@ -171,9 +128,7 @@ fn plugin_lib_names() -> Result<Vec<String>> {
     let mut names = Vec::new();
     for e in fs::read_dir(root().join("plugins"))? {
         let manifest = e?.path().join("Cargo.toml");
-        let Ok(text) = fs::read_to_string(&manifest) else {
-            continue;
-        };
+        let Ok(text) = fs::read_to_string(&manifest) else { continue };
         let mut in_lib = false;
         for line in text.lines() {
             let l = line.trim();
@@ -191,9 +146,7 @@ fn plugin_lib_names() -> Result<Vec<String>> {
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
 /// Copy the plugins into target/<profile>/plugins, root-owned and not writable
@@ -230,14 +183,7 @@ fn build(release: bool) -> Result<PathBuf> {
 /// the feature never reaches the real plugins.
 fn build_fixtures() -> Result<()> {
     let fixtures = target_dir().join("fixtures");
-    run(cargo()
-        .args([
-            "build",
-            "--manifest-path",
-            "fixtures/incompatible-plugin/Cargo.toml",
-            "--target-dir",
-        ])
-        .arg(&fixtures))?;
+    run(cargo().args(["build", "--manifest-path", "fixtures/incompatible-plugin/Cargo.toml", "--target-dir"]).arg(&fixtures))?;
     Ok(())
 }
 
@@ -254,12 +200,7 @@ fn cargo_test_counts(cmd: &mut Command) -> Result<((u64, u64, u64), bool)> {
         if let Some(rest) = line.strip_prefix("test result: ") {
             let num = |word: &str| -> u64 {
                 rest.split(';')
-                    .find_map(|part| {
-                        part.trim()
-                            .trim_start_matches("ok. ")
-                            .trim_start_matches("FAILED. ")
-                            .strip_suffix(word)
-                    })
+                    .find_map(|part| part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(word))
                     .and_then(|n| n.trim().parse().ok())
                     .unwrap_or(0)
             };
@@ -299,21 +240,12 @@ fn test_all(cmd: &mut Command) -> Result<()> {
 
 /// The value after `--name` on the command line, if given.
 fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
 }
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rest = |from: usize| {
-        args.iter()
-            .skip(from)
-            .skip_while(|a| *a == "--")
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let rest = |from: usize| args.iter().skip(from).skip_while(|a| *a == "--").cloned().collect::<Vec<_>>();
     match args.first().map(String::as_str) {
         Some("setup") => setup(),
         Some("build") => build(args.iter().any(|a| a == "--release")).map(|_| ()),
@@ -334,17 +266,7 @@ fn main() -> Result<()> {
             // Tests that load BPF share the kernel: one test thread per binary
             // keeps "no link left" checks about our own links only.
             let mut c = cargo();
-            c.args([
-                "test",
-                "--workspace",
-                "--lib",
-                "--bins",
-                "--tests",
-                "--no-fail-fast",
-                "--",
-                "--test-threads=1",
-            ])
-            .args(rest(1));
+            c.args(["test", "--workspace", "--lib", "--bins", "--tests", "--no-fail-fast", "--", "--test-threads=1"]).args(rest(1));
             test_all(&mut c)
         }
         Some("guest") => {
@@ -358,29 +280,15 @@ fn main() -> Result<()> {
         }
         Some("soak") => {
             build(true)?;
-            soak::soak(
-                &target_dir(),
-                option(&args, "--minutes")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(10.0),
-            )
+            soak::soak(&target_dir(), option(&args, "--minutes").and_then(|v| v.parse().ok()).unwrap_or(10.0))
         }
         Some("bench") => {
             build(true)?;
-            let num = |name: &str, default: f64| {
-                option(&args, name)
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(default)
-            };
+            let num = |name: &str, default: f64| option(&args, name).and_then(|v| v.parse().ok()).unwrap_or(default);
             if option(&args, "--only").is_none_or(|o| o == "export") {
                 ensure_rotel()?;
             }
-            bench::bench(
-                &target_dir(),
-                num("--reps", 5.0) as usize,
-                num("--scale", 1.0),
-                option(&args, "--only"),
-            )
+            bench::bench(&target_dir(), num("--reps", 5.0) as usize, num("--scale", 1.0), option(&args, "--only"))
         }
         _ => {
             eprintln!("usage: cargo xtask setup | build [--release] | run [-- ARGS] | test [-- ARGS] | guest | bench [--reps N] [--scale F] [--only TRACER|http|export] | soak [--minutes N]");

@@ -18,28 +18,13 @@ use std::time::{Duration, Instant};
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 pub fn soak(target: &Path, minutes: f64) -> Result<()> {
     let rel = target.join("release");
-    let plugins: Vec<_> = [
-        "open",
-        "syscall_latency",
-        "sched",
-        "tcp",
-        "block",
-        "fileio",
-        "pagecache",
-        "faults",
-        "memory",
-        "http",
-    ]
-    .iter()
-    .map(|p| rel.join(format!("plugins/libtracer_{p}.so")))
-    .collect();
+    let plugins: Vec<_> =
+        ["open", "syscall_latency", "sched", "tcp", "block", "fileio", "pagecache", "faults", "memory", "http"].iter().map(|p| rel.join(format!("plugins/libtracer_{p}.so"))).collect();
     let lo = crate::bench::LoopDev::new(&std::env::temp_dir(), 64)?;
     let nginx = crate::bench_http::Nginx::start()?;
     let dir = crate::bench::plugin_dir("soak", &plugins)?;
@@ -68,20 +53,11 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
     let stop = Instant::now() + Duration::from_secs_f64(minutes * 60.0);
     let wl = rel.join("tracer-workload");
     let churn_dir = "/nonexistent/tracer-soak";
-    let _ = Command::new(&wl)
-        .args(["--comm", "soakchurn", "churn", churn_dir, "20000"])
-        .stdout(Stdio::null())
-        .status();
+    let _ = Command::new(&wl).args(["--comm", "soakchurn", "churn", churn_dir, "20000"]).stdout(Stdio::null()).status();
     let disk = lo.path.clone();
-    let cold = std::env::temp_dir()
-        .join(format!("tracer-soak-faults-{}", std::process::id()))
-        .to_string_lossy()
-        .into_owned();
+    let cold = std::env::temp_dir().join(format!("tracer-soak-faults-{}", std::process::id())).to_string_lossy().into_owned();
     let cold_file = cold.clone();
-    let scratch = std::env::temp_dir()
-        .join(format!("tracer-soak-fileio-{}", std::process::id()))
-        .to_string_lossy()
-        .into_owned();
+    let scratch = std::env::temp_dir().join(format!("tracer-soak-fileio-{}", std::process::id())).to_string_lossy().into_owned();
     let scratch_file = scratch.clone();
     let work = std::thread::spawn(move || {
         let mut rounds = 0u64;
@@ -97,22 +73,13 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
                 vec!["faults", "20000", &cold, "200"],
                 vec!["fileio", &scratch, "2000", "4096", "soakfileio"],
             ] {
-                let _ = Command::new(&wl)
-                    .args(["--comm", "soakwork"])
-                    .args(&args)
-                    .stdout(Stdio::null())
-                    .status();
+                let _ = Command::new(&wl).args(["--comm", "soakwork"]).args(&args).stdout(Stdio::null()).status();
             }
             // HTTP: keep-alive connections, then a new connection per
             // request (the connection tables churn).
             let url = format!("http://127.0.0.1:{http_port}/hello.txt");
             for extra in [&[][..], &["-H", "Connection: close"][..]] {
-                let _ = Command::new("wrk")
-                    .args(["-t1", "-c4", "-d2s"])
-                    .args(extra)
-                    .arg(&url)
-                    .stdout(Stdio::null())
-                    .status();
+                let _ = Command::new("wrk").args(["-t1", "-c4", "-d2s"]).args(extra).arg(&url).stdout(Stdio::null()).status();
             }
             rounds += 1;
         }
@@ -127,10 +94,7 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
             eprintln!("soak: {t:>4} s  host RSS {r} KiB");
             samples.push((t, r));
         } else {
-            bail!(
-                "the host exited during the soak: {}",
-                std::fs::read_to_string(&err_path)?
-            );
+            bail!("the host exited during the soak: {}", std::fs::read_to_string(&err_path)?);
         }
     }
     let rounds = work.join().unwrap_or(0);
@@ -143,22 +107,12 @@ pub fn soak(target: &Path, minutes: f64) -> Result<()> {
     let report: Vec<&str> = err.lines().filter(|l| l.contains(" records, ")).collect();
     let drops: u64 = report
         .iter()
-        .filter_map(|l| {
-            l.split(" records, ")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
+        .filter_map(|l| l.split(" records, ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
     let after_warmup: Vec<&(u64, u64)> = samples.iter().filter(|(t, _)| *t >= 60).collect();
     let (first, last) = match (after_warmup.first(), after_warmup.last()) {
         (Some(f), Some(l)) => (f.1, l.1),
-        _ => (
-            samples.first().map_or(0, |s| s.1),
-            samples.last().map_or(0, |s| s.1),
-        ),
+        _ => (samples.first().map_or(0, |s| s.1), samples.last().map_or(0, |s| s.1)),
     };
     let max = samples.iter().map(|s| s.1).max().unwrap_or(0);
     let growth = last as i64 - first as i64;

@@ -10,13 +10,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-const SIGNALS: [libc::c_int; 5] = [
-    libc::SIGABRT,
-    libc::SIGSEGV,
-    libc::SIGBUS,
-    libc::SIGILL,
-    libc::SIGFPE,
-];
+const SIGNALS: [libc::c_int; 5] = [libc::SIGABRT, libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
 
 /// Whether the terminal is ours (raw, alternate screen) right now.
 static ARMED: AtomicBool = AtomicBool::new(false);
@@ -32,8 +26,7 @@ extern "C" fn on_fatal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
         if ARMED.swap(false, Ordering::SeqCst) {
             // Mouse reporting off (every mode crossterm turns on), cursor
             // shown, main screen back.
-            const SEQ: &[u8] =
-                b"\x1b[?1006l\x1b[?1015l\x1b[?1003l\x1b[?1002l\x1b[?1000l\x1b[?25h\x1b[?1049l\r\n";
+            const SEQ: &[u8] = b"\x1b[?1006l\x1b[?1015l\x1b[?1003l\x1b[?1002l\x1b[?1000l\x1b[?25h\x1b[?1049l\r\n";
             super::stderr_capture::stop();
             libc::write(libc::STDOUT_FILENO, SEQ.as_ptr().cast(), SEQ.len());
             if let Some((fd, t)) = *std::ptr::addr_of!(SAVED) {
@@ -60,11 +53,7 @@ pub fn arm() {
     // SAFETY: called on the main thread before the handlers can run with
     // ARMED set; sigaction/tcgetattr are plain syscalls.
     unsafe {
-        let fd = if libc::isatty(libc::STDIN_FILENO) == 1 {
-            libc::STDIN_FILENO
-        } else {
-            libc::STDOUT_FILENO
-        };
+        let fd = if libc::isatty(libc::STDIN_FILENO) == 1 { libc::STDIN_FILENO } else { libc::STDOUT_FILENO };
         let mut t: libc::termios = std::mem::zeroed();
         if libc::tcgetattr(fd, &mut t) == 0 {
             *std::ptr::addr_of_mut!(SAVED) = Some((fd, t));

@@ -64,13 +64,7 @@ const DIGITS: &[KeyCode] = &[
 
 macro_rules! b {
     ($keys:expr, $label:expr, $action:expr, $short:expr, $help:expr) => {
-        Binding {
-            keys: $keys,
-            label: $label,
-            action: $action,
-            short: $short,
-            help: $help,
-        }
+        Binding { keys: $keys, label: $label, action: $action, short: $short, help: $help }
     };
 }
 
@@ -160,20 +154,13 @@ mod tests {
                 seen.push(*k);
             }
         }
-        assert_eq!(
-            action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
-            Some(Action::Quit)
-        );
+        assert_eq!(action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
         assert_eq!(key(KeyCode::Char('?')), Some(Action::Help));
         assert_eq!(key(KeyCode::Char('3')), Some(Action::Tab(2)));
         assert_eq!(key(KeyCode::Right), Some(Action::NextTab));
         assert_eq!(key(KeyCode::Esc), Some(Action::Back));
         assert_eq!(key(KeyCode::Char('x')), None);
-        assert_eq!(
-            action_for(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
-            None,
-            "Ctrl-U is no key of its own"
-        );
+        assert_eq!(action_for(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)), None, "Ctrl-U is no key of its own");
     }
 
     #[test]
@@ -187,10 +174,7 @@ mod tests {
         t.push_str("abc");
         assert!(edit_line(&mut t, ctrl('u')));
         assert_eq!(t, "");
-        assert!(edit_line(
-            &mut t,
-            KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE)
-        ));
+        assert!(edit_line(&mut t, KeyEvent::new(KeyCode::Char('u'), KeyModifiers::NONE)));
         assert_eq!(t, "u", "a plain u is typed");
         assert!(edit_line(&mut t, ctrl('a')) && edit_line(&mut t, ctrl('e')));
         assert!(!edit_line(&mut t, ctrl('x')));

@@ -3,9 +3,9 @@
 //! later, or no layout at all). Panels switched off in the picker are left out
 //! of their row, and a row left empty goes away.
 
-use crate::config_file::{Size, TabConfig};
 use ratatui::layout::Constraint;
 use std::collections::HashSet;
+use crate::config_file::{Size, TabConfig};
 use tracer_core::session::Session;
 
 /// `plugin.panel`
@@ -18,10 +18,7 @@ pub struct PanelRef {
 impl PanelRef {
     pub fn parse(s: &str) -> Option<PanelRef> {
         let (a, b) = s.split_once('.')?;
-        Some(PanelRef {
-            plugin: a.into(),
-            panel: b.into(),
-        })
+        Some(PanelRef { plugin: a.into(), panel: b.into() })
     }
     pub fn id(&self) -> String {
         format!("{}.{}", self.plugin, self.panel)
@@ -79,8 +76,7 @@ impl Layout {
                                 .iter()
                                 .enumerate()
                                 .filter_map(|(i, p)| {
-                                    let width =
-                                        r.widths.get(i).map(|w| size(w)).unwrap_or(Size::Fill);
+                                    let width = r.widths.get(i).map(|w| size(w)).unwrap_or(Size::Fill);
                                     PanelRef::parse(p).map(|panel| Cell { panel, width })
                                 })
                                 .collect(),
@@ -92,14 +88,7 @@ impl Layout {
     }
 
     pub fn placed(&self) -> HashSet<PanelRef> {
-        self.tabs
-            .iter()
-            .flat_map(|t| {
-                t.rows
-                    .iter()
-                    .flat_map(|r| r.cells.iter().map(|c| c.panel.clone()))
-            })
-            .collect()
+        self.tabs.iter().flat_map(|t| t.rows.iter().flat_map(|r| r.cells.iter().map(|c| c.panel.clone()))).collect()
     }
 
     /// Give every loaded plugin's panels that no tab names a tab of their own
@@ -111,10 +100,7 @@ impl Layout {
                 .desc
                 .panels
                 .iter()
-                .map(|p| PanelRef {
-                    plugin: slot.name().to_string(),
-                    panel: p.id.to_string(),
-                })
+                .map(|p| PanelRef { plugin: slot.name().to_string(), panel: p.id.to_string() })
                 .filter(|r| !placed.contains(r))
                 .collect();
             if missing.is_empty() {
@@ -123,16 +109,7 @@ impl Layout {
             // Two panels a row, in the plugin's order.
             let rows = missing
                 .chunks(2)
-                .map(|pair| Row {
-                    height: Size::Fill,
-                    cells: pair
-                        .iter()
-                        .map(|p| Cell {
-                            panel: p.clone(),
-                            width: Size::Fill,
-                        })
-                        .collect(),
-                })
+                .map(|pair| Row { height: Size::Fill, cells: pair.iter().map(|p| Cell { panel: p.clone(), width: Size::Fill }).collect() })
                 .collect();
             let name = slot.name().to_string();
             match self.tabs.iter_mut().find(|t| t.name == name) {
@@ -149,15 +126,7 @@ impl Layout {
             .map(|tab| {
                 tab.rows
                     .iter()
-                    .map(|r| Row {
-                        height: r.height,
-                        cells: r
-                            .cells
-                            .iter()
-                            .filter(|c| !off.contains(&c.panel))
-                            .cloned()
-                            .collect(),
-                    })
+                    .map(|r| Row { height: r.height, cells: r.cells.iter().filter(|c| !off.contains(&c.panel)).cloned().collect() })
                     .filter(|r| !r.cells.is_empty())
                     .collect()
             })
@@ -174,16 +143,8 @@ mod tests {
         vec![TabConfig {
             name: "a".into(),
             rows: vec![
-                RowConfig {
-                    height: "40%".into(),
-                    panels: vec!["x.p".into(), "y.q".into()],
-                    widths: vec!["30%".into(), "fill".into()],
-                },
-                RowConfig {
-                    height: "fill".into(),
-                    panels: vec!["x.r".into()],
-                    widths: vec![],
-                },
+                RowConfig { height: "40%".into(), panels: vec!["x.p".into(), "y.q".into()], widths: vec!["30%".into(), "fill".into()] },
+                RowConfig { height: "fill".into(), panels: vec!["x.r".into()], widths: vec![] },
             ],
         }]
     }

@@ -5,25 +5,23 @@
 //! tests drive it with the same events the terminal sends and render it into a
 //! TestBackend; [`Tui`] adds the real terminal.
 
-pub mod columns;
-mod fatal_signals;
-pub mod group;
 pub mod keymap;
-pub mod layout;
 pub mod mouse;
+pub mod group;
+pub mod layout;
 pub mod render;
-mod stderr_capture;
+pub mod columns;
 pub mod table_view;
 pub mod terminal;
+mod fatal_signals;
+mod stderr_capture;
 #[cfg(test)]
 mod tests_render;
 
 use crate::event_loop::{Frontend, StopReason};
 use crate::logging::Captured;
 use crate::procstat::SelfUsage;
-use crossterm::event::{
-    Event, KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
-};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use keymap::{Action, BINDINGS};
 use layout::{Layout, PanelRef};
 use ratatui::style::{Color, Modifier, Style};
@@ -133,11 +131,7 @@ pub struct Screen {
 const RATES: &[f64] = &[0.5, 1.0, 2.0, 4.0, 10.0, 20.0];
 
 impl Screen {
-    pub fn new(
-        layout: Layout,
-        refresh: Duration,
-        settings: HashMap<String, serde_json::Value>,
-    ) -> Screen {
+    pub fn new(layout: Layout, refresh: Duration, settings: HashMap<String, serde_json::Value>) -> Screen {
         Screen {
             layout,
             tab: 0,
@@ -175,11 +169,7 @@ impl Screen {
 
     /// The current tab's visible panels, in drawing order.
     fn tab_panels(&self) -> Vec<PanelRef> {
-        self.layout
-            .visible(self.tab, &self.off)
-            .into_iter()
-            .flat_map(|r| r.cells.into_iter().map(|c| c.panel))
-            .collect()
+        self.layout.visible(self.tab, &self.off).into_iter().flat_map(|r| r.cells.into_iter().map(|c| c.panel)).collect()
     }
 
     fn focused(&self) -> Option<PanelRef> {
@@ -221,27 +211,15 @@ impl Screen {
             .map(|r| {
                 let slot = session.slot_index(&r.plugin).map(|i| &session.slots[i]);
                 let (title, content) = match slot {
-                    None => (
-                        r.id(),
-                        Err(format!("no loaded plugin offers panel {}", r.id())),
-                    ),
+                    None => (r.id(), Err(format!("no loaded plugin offers panel {}", r.id()))),
                     Some(s) => match s.desc.panels.iter().find(|p| p.id.as_str() == r.panel) {
-                        None => (
-                            r.id(),
-                            Err(format!("plugin {} has no panel {:?}", r.plugin, r.panel)),
-                        ),
+                        None => (r.id(), Err(format!("plugin {} has no panel {:?}", r.plugin, r.panel))),
                         Some(p) => {
                             let title = format!("{} · {}", s.name(), p.title);
                             let content = match &s.state {
-                                SlotState::Failed(why) => Err(format!(
-                                    "plugin stopped: {}",
-                                    why.lines().next().unwrap_or("")
-                                )),
+                                SlotState::Failed(why) => Err(format!("plugin stopped: {}", why.lines().next().unwrap_or(""))),
                                 SlotState::Off => Err("plugin off (c: choose panels)".into()),
-                                SlotState::Removed => Err(format!(
-                                    "plugin removed: its file {} left the plugins directory",
-                                    s.path.display()
-                                )),
+                                SlotState::Removed => Err(format!("plugin removed: its file {} left the plugins directory", s.path.display())),
                                 SlotState::Running => s.panel(&r.panel),
                             };
                             (title, content)
@@ -255,14 +233,7 @@ impl Screen {
                         st.rates = window_rates(&mut st.samples, values, now);
                     }
                 }
-                PanelView {
-                    title,
-                    content,
-                    scroll: st.scroll,
-                    selected: st.selected,
-                    table: st.table.clone(),
-                    rates: st.rates.clone(),
-                }
+                PanelView { title, content, scroll: st.scroll, selected: st.selected, table: st.table.clone(), rates: st.rates.clone() }
             })
             .collect();
         if self.group {
@@ -277,16 +248,10 @@ impl Screen {
     /// Keep the plugins' panels in `raw` and show the groupable tables one
     /// row per process name; the title says so.
     fn group_views(&mut self) {
-        self.raw = self
-            .views
-            .iter()
-            .map(|v| (v.title.clone(), v.content.clone()))
-            .collect();
+        self.raw = self.views.iter().map(|v| (v.title.clone(), v.content.clone())).collect();
         for v in &mut self.views {
             let Ok(content) = &v.content else { continue };
-            let Ok(Panel::Table(t)) = content.as_enum() else {
-                continue;
-            };
+            let Ok(Panel::Table(t)) = content.as_enum() else { continue };
             if let Some(g) = group::by_comm(t) {
                 v.title = format!("{} · by name", v.title);
                 v.content = Ok(Panel::Table(g).boxed());
@@ -303,13 +268,8 @@ impl Screen {
 
     /// Per-plugin chunks, and the host's line.
     fn status(&self, session: &Session) -> (Vec<Span<'static>>, Line<'static>) {
-        let mut spans = vec![Span::styled(
-            " tracer ",
-            Style::new()
-                .fg(Color::Black)
-                .bg(Color::Cyan)
-                .add_modifier(Modifier::BOLD),
-        )];
+        let mut spans =
+            vec![Span::styled(" tracer ", Style::new().fg(Color::Black).bg(Color::Cyan).add_modifier(Modifier::BOLD))];
         for s in &session.slots {
             let rate = self.rates.get(s.name()).map(|r| r.per_sec).unwrap_or(0.0);
             let (text, style) = match &s.state {
@@ -317,12 +277,7 @@ impl Screen {
                     let mode = s
                         .runtime()
                         .map(|rt| {
-                            let m = rt
-                                .choices
-                                .iter()
-                                .map(|c| c.mode.clone())
-                                .collect::<Vec<_>>()
-                                .join("+");
+                            let m = rt.choices.iter().map(|c| c.mode.clone()).collect::<Vec<_>>().join("+");
                             // Details in --list-plugins and the final report.
                             match rt.optional_off().count() {
                                 0 => m,
@@ -333,13 +288,7 @@ impl Screen {
                     let cost = s
                         .stats
                         .bpf_ns_per_event
-                        .map(|ns| {
-                            format!(
-                                " {}/ev {:.2}%cpu",
-                                format::duration_ns(ns as u64),
-                                s.stats.bpf_cpu_percent
-                            )
-                        })
+                        .map(|ns| format!(" {}/ev {:.2}%cpu", format::duration_ns(ns as u64), s.stats.bpf_cpu_percent))
                         .unwrap_or_default();
                     let filter = self
                         .settings
@@ -354,31 +303,14 @@ impl Screen {
                                 None => s.stats.drops.to_string(),
                                 Some(_) => format!("{}+? (unreadable)", s.stats.drops),
                             };
-                            format!(
-                                " {} {}/s drop {drop} [{mode}]{cost}{filter} ",
-                                s.name(),
-                                render::human_rate(rate)
-                            )
+                            format!(" {} {}/s drop {drop} [{mode}]{cost}{filter} ", s.name(), render::human_rate(rate))
                         },
-                        if s.stats.drops > 0 || s.stats.counter_error.is_some() {
-                            Style::new().fg(Color::Red)
-                        } else {
-                            Style::new()
-                        },
+                        if s.stats.drops > 0 || s.stats.counter_error.is_some() { Style::new().fg(Color::Red) } else { Style::new() },
                     )
                 }
-                SlotState::Off => (
-                    format!(" {} off ", s.name()),
-                    Style::new().fg(Color::DarkGray),
-                ),
-                SlotState::Removed => (
-                    format!(" {} removed ", s.name()),
-                    Style::new().fg(Color::DarkGray),
-                ),
-                SlotState::Failed(_) => (
-                    format!(" {} FAILED ", s.name()),
-                    Style::new().fg(Color::Red),
-                ),
+                SlotState::Off => (format!(" {} off ", s.name()), Style::new().fg(Color::DarkGray)),
+                SlotState::Removed => (format!(" {} removed ", s.name()), Style::new().fg(Color::DarkGray)),
+                SlotState::Failed(_) => (format!(" {} FAILED ", s.name()), Style::new().fg(Color::Red)),
             };
             spans.push(Span::styled(text, style));
         }
@@ -391,36 +323,20 @@ impl Screen {
         ))];
         if let Some(st) = &self.otlp {
             let (text, bad) = st.lock().unwrap_or_else(|e| e.into_inner()).summary();
-            second.push(Span::styled(
-                format!(" │ {}", tracer_core::text::escape_untrusted(&text)),
-                if bad {
-                    Style::new().fg(Color::Red)
-                } else {
-                    Style::new()
-                },
-            ));
+            second.push(Span::styled(format!(" │ {}", tracer_core::text::escape_untrusted(&text)), if bad { Style::new().fg(Color::Red) } else { Style::new() }));
         }
         let mut problems: Vec<String> = session
             .slots
             .iter()
             .filter_map(|s| match &s.state {
-                SlotState::Failed(w) => {
-                    Some(format!("{}: {}", s.name(), w.lines().next().unwrap_or("")))
-                }
+                SlotState::Failed(w) => Some(format!("{}: {}", s.name(), w.lines().next().unwrap_or(""))),
                 _ => None,
             })
             .collect();
         problems.extend(session.load_failures.iter().map(|f| f.to_string()));
         if let Some(p) = problems.first() {
-            let more = if problems.len() > 1 {
-                format!(" (+{} more)", problems.len() - 1)
-            } else {
-                String::new()
-            };
-            second.push(Span::styled(
-                format!(" │ {p}{more}"),
-                Style::new().fg(Color::Yellow),
-            ));
+            let more = if problems.len() > 1 { format!(" (+{} more)", problems.len() - 1) } else { String::new() };
+            second.push(Span::styled(format!(" │ {p}{more}"), Style::new().fg(Color::Yellow)));
         }
         (spans, Line::from(second))
     }
@@ -429,10 +345,7 @@ impl Screen {
         let log_line = self.log.last().cloned();
         let rows = self.layout.visible(self.tab, &self.off);
         let picker = match self.mode {
-            Mode::Picker { cursor } => Some(PickerView {
-                items: self.picker_items(session),
-                cursor,
-            }),
+            Mode::Picker { cursor } => Some(PickerView { items: self.picker_items(session), cursor }),
             _ => None,
         };
         let msg = self
@@ -443,14 +356,7 @@ impl Screen {
             .or(log_line);
         let filter_label = self.filter_label(session);
         let prompt = match &self.mode {
-            Mode::Prompt { kind, text } => Some((
-                if *kind == PromptKind::Filter {
-                    filter_label.as_str()
-                } else {
-                    "search"
-                },
-                text.as_str(),
-            )),
+            Mode::Prompt { kind, text } => Some((if *kind == PromptKind::Filter { filter_label.as_str() } else { "search" }, text.as_str())),
             _ => None,
         };
         let (status, host_line) = self.status(session);
@@ -464,22 +370,11 @@ impl Screen {
             focus: self.focus,
             zoom: self.zoom,
             overlay: match self.mode {
-                Mode::Help { scroll } => Some((
-                    "keys (Esc or q closes, ↑↓ scroll)",
-                    self.help_lines(session),
-                    scroll,
-                )),
-                Mode::Log { scroll } => {
-                    Some(("log (Esc or q closes, ↑↓ scroll)", self.log_lines(), scroll))
-                }
+                Mode::Help { scroll } => Some(("keys (Esc or q closes, ↑↓ scroll)", self.help_lines(session), scroll)),
+                Mode::Log { scroll } => Some(("log (Esc or q closes, ↑↓ scroll)", self.log_lines(), scroll)),
                 _ => None,
             },
-            crumb: self
-                .pivots
-                .iter()
-                .map(|p| p.label.as_str())
-                .collect::<Vec<_>>()
-                .join(" › "),
+            crumb: self.pivots.iter().map(|p| p.label.as_str()).collect::<Vec<_>>().join(" › "),
             clock_text: self.clock.hms_micros(Clock::monotonic_now_ns())[..8].to_string(),
             picker: picker.as_ref(),
             prompt,
@@ -496,10 +391,7 @@ impl Screen {
             .iter()
             .flat_map(|s| {
                 s.desc.panels.iter().map(move |p| {
-                    let r = PanelRef {
-                        plugin: s.name().to_string(),
-                        panel: p.id.to_string(),
-                    };
+                    let r = PanelRef { plugin: s.name().to_string(), panel: p.id.to_string() };
                     (r, p.title.to_string())
                 })
             })
@@ -515,10 +407,7 @@ impl Screen {
     /// A panel is on when it was not switched off and its plugin runs: the
     /// panels of a plugin that was not started show as off.
     fn is_on(&self, session: &Session, r: &PanelRef) -> bool {
-        !self.off.contains(r)
-            && session
-                .slot_index(&r.plugin)
-                .is_some_and(|i| session.slots[i].state == SlotState::Running)
+        !self.off.contains(r) && session.slot_index(&r.plugin).is_some_and(|i| session.slots[i].state == SlotState::Running)
     }
 
     fn toggle_panel(&mut self, session: &mut Session, r: PanelRef) {
@@ -527,15 +416,12 @@ impl Screen {
         } else {
             self.off.remove(&r);
         }
-        let Some(idx) = session.slot_index(&r.plugin) else {
-            return;
-        };
-        let any_on = session.slots[idx].desc.panels.iter().any(|p| {
-            !self.off.contains(&PanelRef {
-                plugin: r.plugin.clone(),
-                panel: p.id.to_string(),
-            })
-        });
+        let Some(idx) = session.slot_index(&r.plugin) else { return };
+        let any_on = session.slots[idx]
+            .desc
+            .panels
+            .iter()
+            .any(|p| !self.off.contains(&PanelRef { plugin: r.plugin.clone(), panel: p.id.to_string() }));
         let state = session.slots[idx].state.clone();
         if !any_on && state == SlotState::Running {
             session.stop(idx, None);
@@ -544,17 +430,9 @@ impl Screen {
         } else if any_on && state == SlotState::Off {
             // Detached here before, or never started (not enabled at start).
             let again = self.detached.remove(&r.plugin);
-            let settings = self
-                .settings
-                .get(&r.plugin)
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "{}".into());
+            let settings = self.settings.get(&r.plugin).map(|v| v.to_string()).unwrap_or_else(|| "{}".into());
             match session.start(idx, &settings) {
-                Ok(()) => self.say(format!(
-                    "{}: {}",
-                    r.plugin,
-                    if again { "attached again" } else { "started" }
-                )),
+                Ok(()) => self.say(format!("{}: {}", r.plugin, if again { "attached again" } else { "started" })),
                 Err(e) => self.say(format!("{}: {e}", r.plugin)),
             }
         }
@@ -563,20 +441,10 @@ impl Screen {
     /// `filter open (pid comm include_self uid failed_only)`: whose settings the
     /// prompt changes, and which keys it takes (from the plugin's declaration).
     fn filter_label(&self, session: &Session) -> String {
-        let Some(r) = self.focused() else {
-            return "filter".into();
-        };
+        let Some(r) = self.focused() else { return "filter".into() };
         let keys: Vec<&str> = session
             .slot_index(&r.plugin)
-            .map(|i| {
-                session.slots[i]
-                    .desc
-                    .settings
-                    .iter()
-                    .filter(|s| s.runtime)
-                    .map(|s| s.name.as_str())
-                    .collect()
-            })
+            .map(|i| session.slots[i].desc.settings.iter().filter(|s| s.runtime).map(|s| s.name.as_str()).collect())
             .unwrap_or_default();
         format!("filter {} ({})", r.plugin, keys.join(" "))
     }
@@ -591,15 +459,8 @@ impl Screen {
         let Some(idx) = session.slot_index(plugin) else {
             return self.say(format!("plugin {plugin} is not loaded"));
         };
-        let result = crate::plugin_settings::parse_assignments(
-            plugin,
-            &session.slots[idx].desc.settings,
-            text,
-        )
-        .and_then(|pairs| {
-            self.set_keys(session, idx, pairs)
-                .map_err(|e| format!("{plugin}: {e}"))
-        });
+        let result = crate::plugin_settings::parse_assignments(plugin, &session.slots[idx].desc.settings, text)
+            .and_then(|pairs| self.set_keys(session, idx, pairs).map_err(|e| format!("{plugin}: {e}")));
         match result {
             Ok(_) => self.say(format!("{plugin}: filter set: {text}")),
             Err(e) => self.say(e),
@@ -608,18 +469,9 @@ impl Screen {
 
     /// Write `pairs` over plugin `idx`'s settings, into its kernel filter;
     /// returns the settings they replaced.
-    fn set_keys(
-        &mut self,
-        session: &mut Session,
-        idx: usize,
-        pairs: Vec<(String, serde_json::Value)>,
-    ) -> Result<serde_json::Value, String> {
+    fn set_keys(&mut self, session: &mut Session, idx: usize, pairs: Vec<(String, serde_json::Value)>) -> Result<serde_json::Value, String> {
         let name = session.slots[idx].name().to_string();
-        let old = self
-            .settings
-            .get(&name)
-            .cloned()
-            .unwrap_or_else(|| serde_json::json!({}));
+        let old = self.settings.get(&name).cloned().unwrap_or_else(|| serde_json::json!({}));
         let mut new = old.clone();
         for (k, v) in pairs {
             new[k] = v;
@@ -638,10 +490,7 @@ impl Screen {
     /// the next refresh.
     fn remember_selection(&mut self) {
         let key = self.focused_table().and_then(|(t, shown)| {
-            let sel = self
-                .focused()
-                .and_then(|r| self.states.get(&r))
-                .and_then(|st| st.selected)?;
+            let sel = self.focused().and_then(|r| self.states.get(&r)).and_then(|st| st.selected)?;
             row_identity(t, &shown, sel)
         });
         if let Some(st) = self.focused_state() {
@@ -654,16 +503,10 @@ impl Screen {
     fn follow_selections(&mut self) {
         let panels = self.tab_panels();
         for (v, r) in self.views.iter_mut().zip(&panels) {
-            let Some(st) = self.states.get_mut(r) else {
-                continue;
-            };
-            let (Some(_), Some(key)) = (st.selected, &st.selected_key) else {
-                continue;
-            };
+            let Some(st) = self.states.get_mut(r) else { continue };
+            let (Some(_), Some(key)) = (st.selected, &st.selected_key) else { continue };
             let Ok(content) = &v.content else { continue };
-            let Ok(Panel::Table(t)) = content.as_enum() else {
-                continue;
-            };
+            let Ok(Panel::Table(t)) = content.as_enum() else { continue };
             let shown = table_view::shown(t, &st.table, &self.clock);
             let n = shown.rows.len();
             st.selected = match (0..n).find(|&j| row_identity(t, &shown, j).as_ref() == Some(key)) {
@@ -678,9 +521,7 @@ impl Screen {
     /// The focused panel's table as shown (filtered, sorted), if it is one.
     fn focused_table(&self) -> Option<(&tracer_plugin_api::Table, table_view::Shown)> {
         let v = self.views.get(self.focus)?;
-        let Ok(Panel::Table(t)) = v.content.as_ref().ok()?.as_enum() else {
-            return None;
-        };
+        let Ok(Panel::Table(t)) = v.content.as_ref().ok()?.as_enum() else { return None };
         Some((t, table_view::shown(t, &v.table, &self.clock)))
     }
 
@@ -688,15 +529,10 @@ impl Screen {
     /// rows, or to an end.
     fn move_cursor(&mut self, delta: i64, to_end: Option<bool>) {
         let rows = self.focused_table().map(|(_, s)| s.rows.len());
-        let Some(st) = self.focused_state() else {
-            return;
-        };
+        let Some(st) = self.focused_state() else { return };
         match rows {
             Some(n) if n > 0 => {
-                let cur = st
-                    .selected
-                    .map(|c| c as i64)
-                    .unwrap_or(if delta > 0 { -1 } else { 0 });
+                let cur = st.selected.map(|c| c as i64).unwrap_or(if delta > 0 { -1 } else { 0 });
                 let next = match to_end {
                     Some(true) => n as i64 - 1,
                     Some(false) => 0,
@@ -709,17 +545,8 @@ impl Screen {
             None => {
                 // As far as the last draw showed it can go (unknown before
                 // the first draw: unbounded, the draw clamps what it shows).
-                let max = self
-                    .hits
-                    .borrow()
-                    .scroll_max
-                    .iter()
-                    .find(|(i, _)| *i == self.focus)
-                    .map(|(_, m)| *m)
-                    .unwrap_or(usize::MAX / 2);
-                let Some(st) = self.focused_state() else {
-                    return;
-                };
+                let max = self.hits.borrow().scroll_max.iter().find(|(i, _)| *i == self.focus).map(|(_, m)| *m).unwrap_or(usize::MAX / 2);
+                let Some(st) = self.focused_state() else { return };
                 st.scroll = match to_end {
                     Some(false) => 0,
                     Some(true) => max,
@@ -731,21 +558,11 @@ impl Screen {
 
     /// The selected row of the focused table: column names and values.
     fn selected_row(&self) -> Option<(Vec<String>, Vec<tracer_plugin_api::Value>)> {
-        let sel = self
-            .focused()
-            .and_then(|r| self.states.get(&r))
-            .and_then(|st| st.selected)?;
+        let sel = self.focused().and_then(|r| self.states.get(&r)).and_then(|st| st.selected)?;
         let (t, shown) = self.focused_table()?;
         let row = t.rows.get(*shown.source.get(sel)?)?;
         let names = t.columns.iter().map(|c| c.name.to_string()).collect();
-        let values = row
-            .iter()
-            .map(|v| {
-                v.as_enum()
-                    .cloned()
-                    .unwrap_or(tracer_plugin_api::Value::Missing)
-            })
-            .collect();
+        let values = row.iter().map(|v| v.as_enum().cloned().unwrap_or(tracer_plugin_api::Value::Missing)).collect();
         Some((names, values))
     }
 
@@ -763,32 +580,12 @@ impl Screen {
             _ => None,
         };
         match (get(PID), comm) {
-            (Some(Value::U64(pid)), comm) => {
-                return self.pivot(
-                    session,
-                    PID,
-                    serde_json::json!(pid),
-                    format!(
-                        "pid {pid}{}",
-                        comm.map(|c| format!(" {}", tracer_core::text::escape_untrusted(&c)))
-                            .unwrap_or_default()
-                    ),
-                )
-            }
-            (_, Some(c)) => {
-                return self.pivot(
-                    session,
-                    COMM,
-                    serde_json::json!(c),
-                    format!("comm {}", tracer_core::text::escape_untrusted(&c)),
-                )
-            }
+            (Some(Value::U64(pid)), comm) => return self.pivot(session, PID, serde_json::json!(pid), format!("pid {pid}{}", comm.map(|c| format!(" {}", tracer_core::text::escape_untrusted(&c))).unwrap_or_default())),
+            (_, Some(c)) => return self.pivot(session, COMM, serde_json::json!(c), format!("comm {}", tracer_core::text::escape_untrusted(&c))),
             _ => {}
         }
         let Some(r) = self.focused() else { return };
-        let Some(idx) = session.slot_index(&r.plugin) else {
-            return;
-        };
+        let Some(idx) = session.slot_index(&r.plugin) else { return };
         let specs = session.slots[idx].desc.settings.clone();
         for (name, v) in names.iter().zip(&values) {
             let key = format!("{HISTOGRAM_PREFIX}{name}");
@@ -805,10 +602,7 @@ impl Screen {
             let panels = self.tab_panels();
             let hist = panels.iter().position(|p| {
                 p.plugin == r.plugin
-                    && session.slots[idx].desc.panels.iter().any(|s| {
-                        s.id.as_str() == p.panel
-                            && s.kind == tracer_plugin_api::PanelKind::LOG2_HISTOGRAM
-                    })
+                    && session.slots[idx].desc.panels.iter().any(|s| s.id.as_str() == p.panel && s.kind == tracer_plugin_api::PanelKind::LOG2_HISTOGRAM)
             });
             if let Some(i) = hist {
                 self.focus = i;
@@ -830,12 +624,7 @@ impl Screen {
             if session.slots[idx].state != SlotState::Running {
                 continue;
             }
-            if !session.slots[idx]
-                .desc
-                .settings
-                .iter()
-                .any(|s| s.runtime && s.name.as_str() == key)
-            {
+            if !session.slots[idx].desc.settings.iter().any(|s| s.runtime && s.name.as_str() == key) {
                 not.push(name);
                 continue;
             }
@@ -852,31 +641,16 @@ impl Screen {
             st.selected = None;
             st.scroll = 0;
         }
-        let left_out = if not.is_empty() {
-            format!("; not filtered: {}", not.join(", "))
-        } else {
-            String::new()
-        };
-        self.say(format!(
-            "pivot on {label}: {} filtered{left_out} (Esc: back)",
-            saved.len()
-        ));
-        self.pivots.push(Pivot {
-            label,
-            saved,
-            tab: self.tab,
-            focus: self.focus,
-            zoom: self.zoom,
-        });
+        let left_out = if not.is_empty() { format!("; not filtered: {}", not.join(", ")) } else { String::new() };
+        self.say(format!("pivot on {label}: {} filtered{left_out} (Esc: back)", saved.len()));
+        self.pivots.push(Pivot { label, saved, tab: self.tab, focus: self.focus, zoom: self.zoom });
     }
 
     /// Undo the last pivot: every filter it replaced is written back.
     fn unpivot(&mut self, session: &mut Session) {
         let Some(p) = self.pivots.pop() else { return };
         for (name, old) in p.saved {
-            let Some(idx) = session.slot_index(&name) else {
-                continue;
-            };
+            let Some(idx) = session.slot_index(&name) else { continue };
             if let Err(e) = session.set_settings(idx, &old.to_string()) {
                 self.say(format!("{name}: restoring its filter: {e}"));
             }
@@ -892,10 +666,7 @@ impl Screen {
 
     /// Esc in the normal mode: undo the most recent thing, one per press.
     fn back(&mut self, session: &mut Session) {
-        let has_search = self
-            .focused()
-            .and_then(|r| self.states.get(&r))
-            .is_some_and(|st| !st.table.filter.is_empty());
+        let has_search = self.focused().and_then(|r| self.states.get(&r)).is_some_and(|st| !st.table.filter.is_empty());
         if has_search {
             if let Some(st) = self.focused_state() {
                 st.table.filter.clear();
@@ -912,35 +683,15 @@ impl Screen {
     /// The help: every key of the table, then the focused plugin's settings
     /// (what `f` takes), from the plugin's own declaration.
     fn help_lines(&self, session: &Session) -> Vec<String> {
-        let mut v: Vec<String> = BINDINGS
-            .iter()
-            .map(|b| format!("{:>10}  {}", b.label, b.help))
-            .collect();
+        let mut v: Vec<String> = BINDINGS.iter().map(|b| format!("{:>10}  {}", b.label, b.help)).collect();
         v.push(format!("{:>10}  {}", "Ctrl-C", "quit"));
-        v.push(format!(
-            "{:>10}  {}",
-            "prompts",
-            "Enter applies, Esc cancels, Backspace, Ctrl-U clears, Ctrl-W deletes a word"
-        ));
+        v.push(format!("{:>10}  {}", "prompts", "Enter applies, Esc cancels, Backspace, Ctrl-U clears, Ctrl-W deletes a word"));
         if let Some(r) = self.focused() {
             if let Some(i) = session.slot_index(&r.plugin) {
-                let specs: Vec<_> = session.slots[i]
-                    .desc
-                    .settings
-                    .iter()
-                    .filter(|s| s.runtime)
-                    .cloned()
-                    .collect();
+                let specs: Vec<_> = session.slots[i].desc.settings.iter().filter(|s| s.runtime).cloned().collect();
                 v.push(String::new());
-                v.push(format!(
-                    "f on {} takes KEY=VALUE ... (KEY=- unsets):",
-                    r.plugin
-                ));
-                v.extend(
-                    crate::plugin_settings::describe(&specs)
-                        .into_iter()
-                        .map(|l| format!("  {}", tracer_core::text::escape_untrusted(&l))),
-                );
+                v.push(format!("f on {} takes KEY=VALUE ... (KEY=- unsets):", r.plugin));
+                v.extend(crate::plugin_settings::describe(&specs).into_iter().map(|l| format!("  {}", tracer_core::text::escape_untrusted(&l))));
             }
         }
         v
@@ -950,10 +701,7 @@ impl Screen {
         if self.log.is_empty() {
             return vec!["(nothing logged)".into()];
         }
-        self.log
-            .iter()
-            .map(|l| tracer_core::text::escape_untrusted(l).into_owned())
-            .collect()
+        self.log.iter().map(|l| tracer_core::text::escape_untrusted(l).into_owned()).collect()
     }
 
     /// Every panel of the current tab as JSON, in a file under the temporary
@@ -963,19 +711,10 @@ impl Screen {
         let items: Vec<serde_json::Value> = panels
             .iter()
             .zip(&self.views)
-            .filter_map(|(r, v)| {
-                v.content
-                    .as_ref()
-                    .ok()
-                    .map(|c| tracer_core::output::panel_json(&r.plugin, &r.panel, &v.title, c))
-            })
+            .filter_map(|(r, v)| v.content.as_ref().ok().map(|c| tracer_core::output::panel_json(&r.plugin, &r.panel, &v.title, c)))
             .collect();
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let path =
-            std::env::temp_dir().join(format!("tracer-dump-{stamp}-{}.json", std::process::id()));
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let path = std::env::temp_dir().join(format!("tracer-dump-{stamp}-{}.json", std::process::id()));
         let doc = serde_json::json!({ "tab": self.layout.tabs.get(self.tab).map(|t| t.name.clone()), "pivot": self.pivots.last().map(|p| p.label.clone()), "panels": items });
         // A new file only (O_EXCL): the name is guessable, and a symlink put
         // there by someone else must not make root write through it.
@@ -983,18 +722,9 @@ impl Screen {
             .write(true)
             .create_new(true)
             .open(&path)
-            .and_then(|mut f| {
-                std::io::Write::write_all(
-                    &mut f,
-                    &serde_json::to_vec_pretty(&doc).unwrap_or_default(),
-                )
-            });
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &serde_json::to_vec_pretty(&doc).unwrap_or_default()));
         match written {
-            Ok(()) => self.say(format!(
-                "{} panels written to {}",
-                items.len(),
-                path.display()
-            )),
+            Ok(()) => self.say(format!("{} panels written to {}", items.len(), path.display())),
             Err(e) => self.say(format!("writing {}: {e}", path.display())),
         }
     }
@@ -1003,23 +733,14 @@ impl Screen {
         let n = self.tab_panels().len().max(1);
         match a {
             Action::Quit => return Err(StopReason::Quit),
-            Action::Help => {
-                self.mode = if matches!(self.mode, Mode::Help { .. }) {
-                    Mode::Normal
-                } else {
-                    Mode::Help { scroll: 0 }
-                }
-            }
+            Action::Help => self.mode = if matches!(self.mode, Mode::Help { .. }) { Mode::Normal } else { Mode::Help { scroll: 0 } },
             Action::Log => self.mode = Mode::Log { scroll: 0 },
             Action::Pause => self.paused = !self.paused,
             Action::Reset => {
                 if let Some(idx) = self.focused().and_then(|r| session.slot_index(&r.plugin)) {
                     session.reset_plugin(idx);
                     let name = session.slots[idx].name().to_string();
-                    self.states
-                        .iter_mut()
-                        .filter(|(r, _)| r.plugin == name)
-                        .for_each(|(_, st)| st.samples.clear());
+                    self.states.iter_mut().filter(|(r, _)| r.plugin == name).for_each(|(_, st)| st.samples.clear());
                     self.say(format!("{name}: counters reset (R resets every plugin)"));
                 }
             }
@@ -1037,11 +758,7 @@ impl Screen {
             }
             Action::NextTab | Action::PrevTab => {
                 let t = self.layout.tabs.len().max(1);
-                self.tab = if a == Action::NextTab {
-                    (self.tab + 1) % t
-                } else {
-                    (self.tab + t - 1) % t
-                };
+                self.tab = if a == Action::NextTab { (self.tab + 1) % t } else { (self.tab + t - 1) % t };
                 self.focus = 0;
                 self.zoom = false;
             }
@@ -1060,36 +777,16 @@ impl Screen {
                 }
             }
             Action::Search => {
-                let current = self
-                    .focused_state()
-                    .map(|s| s.table.filter.clone())
-                    .unwrap_or_default();
-                self.mode = Mode::Prompt {
-                    kind: PromptKind::Search,
-                    text: current,
-                };
+                let current = self.focused_state().map(|s| s.table.filter.clone()).unwrap_or_default();
+                self.mode = Mode::Prompt { kind: PromptKind::Search, text: current };
             }
-            Action::Filter => {
-                self.mode = Mode::Prompt {
-                    kind: PromptKind::Filter,
-                    text: String::new(),
-                }
-            }
+            Action::Filter => self.mode = Mode::Prompt { kind: PromptKind::Filter, text: String::new() },
             Action::Faster | Action::Slower => {
                 let hz = 1.0 / self.refresh.as_secs_f64();
                 let next = if a == Action::Faster {
-                    RATES
-                        .iter()
-                        .copied()
-                        .find(|r| *r > hz + 1e-9)
-                        .unwrap_or(*RATES.last().unwrap())
+                    RATES.iter().copied().find(|r| *r > hz + 1e-9).unwrap_or(*RATES.last().unwrap())
                 } else {
-                    RATES
-                        .iter()
-                        .rev()
-                        .copied()
-                        .find(|r| *r < hz - 1e-9)
-                        .unwrap_or(RATES[0])
+                    RATES.iter().rev().copied().find(|r| *r < hz - 1e-9).unwrap_or(RATES[0])
                 };
                 self.refresh = Duration::from_secs_f64(1.0 / next);
                 self.say(format!("refresh {} Hz", format_hz(next)));
@@ -1107,11 +804,7 @@ impl Screen {
                 } else {
                     self.ungroup_views();
                 }
-                self.say(if self.group {
-                    "rows grouped by process name (g: per pid)".into()
-                } else {
-                    "rows per pid (g: group by name)".into()
-                });
+                self.say(if self.group { "rows grouped by process name (g: per pid)".into() } else { "rows per pid (g: group by name)".into() });
             }
         }
         Ok(())
@@ -1121,16 +814,8 @@ impl Screen {
         let items = self.picker_items(session);
         match k.code {
             KeyCode::Esc | KeyCode::Char('c') | KeyCode::Char('q') => self.mode = Mode::Normal,
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.mode = Mode::Picker {
-                    cursor: cur.saturating_sub(1),
-                }
-            }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.mode = Mode::Picker {
-                    cursor: (cur + 1).min(items.len().saturating_sub(1)),
-                }
-            }
+            KeyCode::Up | KeyCode::Char('k') => self.mode = Mode::Picker { cursor: cur.saturating_sub(1) },
+            KeyCode::Down | KeyCode::Char('j') => self.mode = Mode::Picker { cursor: (cur + 1).min(items.len().saturating_sub(1)) },
             KeyCode::Char(' ') | KeyCode::Enter => {
                 if let Some(r) = items.get(cur).and_then(|(id, _, _)| PanelRef::parse(id)) {
                     self.toggle_panel(session, r);
@@ -1141,15 +826,10 @@ impl Screen {
     }
 
     fn prompt_key(&mut self, k: KeyEvent, session: &mut Session) {
-        let Mode::Prompt { text, .. } = &mut self.mode else {
-            return;
-        };
+        let Mode::Prompt { text, .. } = &mut self.mode else { return };
         match k.code {
             KeyCode::Enter => {
-                let Mode::Prompt { kind, text } = std::mem::replace(&mut self.mode, Mode::Normal)
-                else {
-                    return;
-                };
+                let Mode::Prompt { kind, text } = std::mem::replace(&mut self.mode, Mode::Normal) else { return };
                 match kind {
                     PromptKind::Filter => self.apply_filter(session, &text),
                     PromptKind::Search => {
@@ -1263,24 +943,10 @@ impl Screen {
 /// What identifies row `i` of a shown table: the texts of its key columns
 /// (those a plugin declares to say what a row is: pid, name, syscall), or
 /// the whole row when it declares none.
-fn row_identity(
-    t: &tracer_plugin_api::Table,
-    shown: &table_view::Shown,
-    i: usize,
-) -> Option<Vec<String>> {
+fn row_identity(t: &tracer_plugin_api::Table, shown: &table_view::Shown, i: usize) -> Option<Vec<String>> {
     let row = shown.rows.get(i)?;
-    let keys: Vec<usize> = t
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.priority == 0)
-        .map(|(k, _)| k)
-        .collect();
-    Some(if keys.is_empty() {
-        row.clone()
-    } else {
-        keys.iter().filter_map(|&k| row.get(k).cloned()).collect()
-    })
+    let keys: Vec<usize> = t.columns.iter().enumerate().filter(|(_, c)| c.priority == 0).map(|(k, _)| k).collect();
+    Some(if keys.is_empty() { row.clone() } else { keys.iter().filter_map(|&k| row.get(k).cloned()).collect() })
 }
 
 /// Counter rates over the last [`RATE_WINDOW`] rather than the last refresh:
@@ -1291,29 +957,17 @@ const RATE_WINDOW: Duration = Duration::from_secs(5);
 /// since the oldest sample still in the window (None until there are two).
 /// Counters are matched by name order, so a counter list that changes length
 /// starts again.
-fn window_rates(
-    samples: &mut std::collections::VecDeque<(Vec<u64>, Instant)>,
-    values: Vec<u64>,
-    now: Instant,
-) -> Vec<Option<f64>> {
+fn window_rates(samples: &mut std::collections::VecDeque<(Vec<u64>, Instant)>, values: Vec<u64>, now: Instant) -> Vec<Option<f64>> {
     if samples.back().is_some_and(|(v, _)| v.len() != values.len()) {
         samples.clear();
     }
-    while samples.len() > 1
-        && samples
-            .get(1)
-            .is_some_and(|(_, t)| now.duration_since(*t) >= RATE_WINDOW)
-    {
+    while samples.len() > 1 && samples.get(1).is_some_and(|(_, t)| now.duration_since(*t) >= RATE_WINDOW) {
         samples.pop_front();
     }
     let rates = match samples.front() {
         Some((old, at)) => {
             let secs = now.duration_since(*at).as_secs_f64().max(1e-3);
-            values
-                .iter()
-                .zip(old)
-                .map(|(v, o)| Some(v.saturating_sub(*o) as f64 / secs))
-                .collect()
+            values.iter().zip(old).map(|(v, o)| Some(v.saturating_sub(*o) as f64 / secs)).collect()
         }
         None => vec![None; values.len()],
     };
@@ -1339,12 +993,7 @@ pub struct Tui {
 
 impl Tui {
     pub fn new(screen: Screen, log: Option<Captured>, mouse: bool) -> std::io::Result<Tui> {
-        Ok(Tui {
-            screen,
-            guard: TerminalGuard::enter(mouse)?,
-            usage: SelfUsage::new(),
-            log,
-        })
+        Ok(Tui { screen, guard: TerminalGuard::enter(mouse)?, usage: SelfUsage::new(), log })
     }
 
     fn draw(&mut self, session: &Session) -> Result<(), StopReason> {
@@ -1411,10 +1060,7 @@ mod tests {
         assert_eq!(rates[0], None);
         for r in &rates[24..] {
             let r = r.unwrap();
-            assert!(
-                (0.35..=0.65).contains(&r),
-                "{r} per second for one event every 2 s"
-            );
+            assert!((0.35..=0.65).contains(&r), "{r} per second for one event every 2 s");
         }
     }
 }

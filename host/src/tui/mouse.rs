@@ -30,10 +30,7 @@ pub struct Hits {
 pub enum Target {
     Tab(usize),
     /// A panel, and the row under the pointer when it is a table row.
-    Panel {
-        index: usize,
-        row: Option<usize>,
-    },
+    Panel { index: usize, row: Option<usize> },
     Nothing,
 }
 
@@ -50,9 +47,7 @@ impl Hits {
         }
         for &(area, index, rows) in &self.panels {
             if contains(area, x, y) {
-                let row = rows
-                    .filter(|r| y >= r.y && ((y - r.y) as usize) < r.count)
-                    .map(|r| r.first + (y - r.y) as usize);
+                let row = rows.filter(|r| y >= r.y && ((y - r.y) as usize) < r.count).map(|r| r.first + (y - r.y) as usize);
                 return Target::Panel { index, row };
             }
         }
@@ -85,69 +80,19 @@ mod tests {
             tab_y: 2,
             tabs: tab_ranges(0, &["1 overview".into(), "2 files".into()], 1),
             panels: vec![
-                (
-                    Rect::new(0, 3, 40, 10),
-                    0,
-                    Some(RowsAt {
-                        y: 5,
-                        first: 20,
-                        count: 3,
-                    }),
-                ),
+                (Rect::new(0, 3, 40, 10), 0, Some(RowsAt { y: 5, first: 20, count: 3 })),
                 (Rect::new(40, 3, 40, 10), 1, None),
             ],
             scroll_max: vec![],
         };
         // " 1 overview " is cells 0..12, the divider 12, " 2 files " 13..22.
-        assert_eq!(
-            (
-                hits.at(0, 2),
-                hits.at(11, 2),
-                hits.at(12, 2),
-                hits.at(13, 2)
-            ),
-            (
-                Target::Tab(0),
-                Target::Tab(0),
-                Target::Nothing,
-                Target::Tab(1)
-            )
-        );
-        assert_eq!(
-            hits.at(5, 4),
-            Target::Panel {
-                index: 0,
-                row: None
-            },
-            "the header"
-        );
-        assert_eq!(
-            hits.at(5, 6),
-            Target::Panel {
-                index: 0,
-                row: Some(21)
-            }
-        );
-        assert_eq!(
-            hits.at(5, 8),
-            Target::Panel {
-                index: 0,
-                row: None
-            },
-            "below the last row"
-        );
-        assert_eq!(
-            hits.at(45, 6),
-            Target::Panel {
-                index: 1,
-                row: None
-            }
-        );
+        assert_eq!((hits.at(0, 2), hits.at(11, 2), hits.at(12, 2), hits.at(13, 2)), (Target::Tab(0), Target::Tab(0), Target::Nothing, Target::Tab(1)));
+        assert_eq!(hits.at(5, 4), Target::Panel { index: 0, row: None }, "the header");
+        assert_eq!(hits.at(5, 6), Target::Panel { index: 0, row: Some(21) });
+        assert_eq!(hits.at(5, 8), Target::Panel { index: 0, row: None }, "below the last row");
+        assert_eq!(hits.at(45, 6), Target::Panel { index: 1, row: None });
         assert_eq!(hits.at(90, 6), Target::Nothing);
         // Without padding (too many tabs for the width): "1 overview" 0..10, the divider 10.
-        assert_eq!(
-            tab_ranges(0, &["1 overview".into(), "2 files".into()], 0),
-            vec![(0, 10, 0), (11, 18, 1)]
-        );
+        assert_eq!(tab_ranges(0, &["1 overview".into(), "2 files".into()], 0), vec![(0, 10, 0), (11, 18, 1)]);
     }
 }

@@ -1,23 +1,20 @@
 //! Drawing, as a pure function of a [`View`]: tested with ratatui's TestBackend.
 
-use super::columns;
+use tracer_core::text::escape_untrusted;
 use super::keymap::BINDINGS;
 use super::layout::{constraint, Row};
+use super::columns;
 use super::mouse::{self, Hits, RowsAt};
 use super::table_view::{self, TableState};
 use ratatui::{
     layout::{Alignment, Constraint, Flex, Layout, Rect},
     style::{Color, Modifier, Style},
     text::{Line, Span},
-    widgets::{
-        Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Sparkline, Table as TableWidget,
-        Tabs, Wrap,
-    },
+    widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Sparkline, Table as TableWidget, Tabs, Wrap},
     Frame,
 };
 use tracer_core::format::Clock;
 use tracer_core::output::log2_bounds;
-use tracer_core::text::escape_untrusted;
 use tracer_plugin_api::{Panel, PanelContent};
 
 /// What one panel slot shows.
@@ -92,10 +89,7 @@ pub fn draw(f: &mut Frame, v: &View) -> Hits {
     let mut hits = Hits::default();
     let area = f.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        let msg = format!(
-            "terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT} (q quits)",
-            area.width, area.height
-        );
+        let msg = format!("terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT} (q quits)", area.width, area.height);
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return hits;
     }
@@ -112,39 +106,17 @@ pub fn draw(f: &mut Frame, v: &View) -> Hits {
     // Tabs on the left; the pivot breadcrumb and the clock on the right.
     let mut right = vec![Span::raw(format!(" {} ", v.clock_text))];
     if !v.crumb.is_empty() {
-        right.insert(
-            0,
-            Span::styled(
-                format!(" ▶ {} (Esc back) ", v.crumb),
-                Style::new().fg(Color::Black).bg(Color::Yellow),
-            ),
-        );
+        right.insert(0, Span::styled(format!(" ▶ {} (Esc back) ", v.crumb), Style::new().fg(Color::Black).bg(Color::Yellow)));
     }
     let right = Line::from(right);
-    let [tabs, side] = Layout::horizontal([
-        Constraint::Min(10),
-        Constraint::Length(right.width() as u16),
-    ])
-    .areas(tabs);
-    let labels: Vec<String> = v
-        .tabs
-        .iter()
-        .enumerate()
-        .map(|(i, t)| format!("{} {t}", i + 1))
-        .collect();
+    let [tabs, side] = Layout::horizontal([Constraint::Min(10), Constraint::Length(right.width() as u16)]).areas(tabs);
+    let labels: Vec<String> = v.tabs.iter().enumerate().map(|(i, t)| format!("{} {t}", i + 1)).collect();
     hits.tab_y = tabs.y;
     // Padded titles while they fit; without the padding when they do not
     // (many tabs, a narrow terminal), so every title stays on screen longer.
-    let fits = |pad: u16| {
-        mouse::tab_ranges(tabs.x, &labels, pad)
-            .last()
-            .is_none_or(|(_, end, _)| *end <= tabs.x + tabs.width)
-    };
+    let fits = |pad: u16| mouse::tab_ranges(tabs.x, &labels, pad).last().is_none_or(|(_, end, _)| *end <= tabs.x + tabs.width);
     let pad = if fits(1) { 1 } else { 0 };
-    hits.tabs = mouse::tab_ranges(tabs.x, &labels, pad)
-        .into_iter()
-        .filter(|(_, end, _)| *end <= tabs.x + tabs.width)
-        .collect();
+    hits.tabs = mouse::tab_ranges(tabs.x, &labels, pad).into_iter().filter(|(_, end, _)| *end <= tabs.x + tabs.width).collect();
     let titles: Vec<Line> = labels.into_iter().map(Line::from).collect();
     let padding = if pad == 1 { " " } else { "" };
     f.render_widget(
@@ -158,10 +130,7 @@ pub fn draw(f: &mut Frame, v: &View) -> Hits {
     f.render_widget(Paragraph::new(right), side);
 
     if v.panels.is_empty() {
-        f.render_widget(
-            Paragraph::new("no panels on this tab: press c to choose panels"),
-            body,
-        );
+        f.render_widget(Paragraph::new("no panels on this tab: press c to choose panels"), body);
     } else if v.zoom {
         if let Some(p) = v.panels.get(v.focus) {
             let (rows, max) = draw_panel(f, body, p, true, v.clock);
@@ -172,8 +141,7 @@ pub fn draw(f: &mut Frame, v: &View) -> Hits {
         let row_areas = Layout::vertical(v.rows.iter().map(|r| constraint(r.height))).split(body);
         let mut i = 0;
         for (row, ra) in v.rows.iter().zip(row_areas.iter()) {
-            let cells =
-                Layout::horizontal(row.cells.iter().map(|c| constraint(c.width))).split(*ra);
+            let cells = Layout::horizontal(row.cells.iter().map(|c| constraint(c.width))).split(*ra);
             for ca in cells.iter() {
                 if let Some(p) = v.panels.get(i) {
                     let (rows, max) = draw_panel(f, *ca, p, i == v.focus, v.clock);
@@ -187,27 +155,14 @@ pub fn draw(f: &mut Frame, v: &View) -> Hits {
 
     let foot = match (v.prompt, v.message) {
         (Some((label, text)), _) => Line::from(vec![
-            Span::styled(
-                format!("{label}> "),
-                Style::new().add_modifier(Modifier::BOLD),
-            ),
+            Span::styled(format!("{label}> "), Style::new().add_modifier(Modifier::BOLD)),
             Span::raw(text.to_string()),
             Span::raw("▏"),
         ]),
         (None, Some(m)) => Line::from(m.to_string()),
-        (None, None) => Line::from(fit_words(
-            BINDINGS
-                .iter()
-                .filter(|b| !b.short.is_empty())
-                .map(|b| format!("{} {}", b.label, b.short)),
-            "  ",
-            footer.width as usize,
-        )),
+        (None, None) => Line::from(fit_words(BINDINGS.iter().filter(|b| !b.short.is_empty()).map(|b| format!("{} {}", b.label, b.short)), "  ", footer.width as usize)),
     };
-    f.render_widget(
-        Paragraph::new(foot).style(Style::new().fg(Color::Black).bg(Color::Gray)),
-        footer,
-    );
+    f.render_widget(Paragraph::new(foot).style(Style::new().fg(Color::Black).bg(Color::Gray)), footer);
 
     if let Some(p) = v.picker {
         draw_picker(f, area, p);
@@ -220,18 +175,8 @@ pub fn draw(f: &mut Frame, v: &View) -> Hits {
 
 /// One panel in its box; for a table, where its rows went; for text and
 /// histograms, how far they scroll (lines past what the box shows).
-fn draw_panel(
-    f: &mut Frame,
-    area: Rect,
-    p: &PanelView,
-    focused: bool,
-    clock: &Clock,
-) -> (Option<RowsAt>, Option<usize>) {
-    let border = if focused {
-        Style::new().fg(Color::Cyan)
-    } else {
-        Style::new()
-    };
+fn draw_panel(f: &mut Frame, area: Rect, p: &PanelView, focused: bool, clock: &Clock) -> (Option<RowsAt>, Option<usize>) {
+    let border = if focused { Style::new().fg(Color::Cyan) } else { Style::new() };
     let mut title = p.title.clone();
     if !p.table.filter.is_empty() {
         title.push_str(&format!(" /{}", escape_untrusted(&p.table.filter)));
@@ -244,10 +189,7 @@ fn draw_panel(
         },
         Err(_) => None,
     };
-    let mut block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(border)
-        .title(title);
+    let mut block = Block::default().borders(Borders::ALL).border_style(border).title(title);
     // Where the selection is, and columns left out for want of width (said,
     // never cut).
     if let Some(fit) = &fitted {
@@ -293,37 +235,22 @@ fn draw_panel(
                         };
                         [
                             Span::styled(format!("{}: ", c.name), Style::new().fg(Color::Gray)),
-                            Span::styled(
-                                format!("{} {}", c.value, c.unit),
-                                Style::new().add_modifier(Modifier::BOLD),
-                            ),
+                            Span::styled(format!("{} {}", c.value, c.unit), Style::new().add_modifier(Modifier::BOLD)),
                             Span::raw(format!("{rate}   ")),
                         ]
                     })
                     .collect();
-                f.render_widget(
-                    Paragraph::new(Line::from(spans)).wrap(Wrap { trim: true }),
-                    inner,
-                )
+                f.render_widget(Paragraph::new(Line::from(spans)).wrap(Wrap { trim: true }), inner)
             }
             Ok(Panel::TimeSeries(ss)) => {
                 let rows = Layout::vertical(ss.iter().map(|_| Constraint::Fill(1))).split(inner);
                 for (s, r) in ss.iter().zip(rows.iter()) {
-                    let [label, spark] =
-                        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(*r);
+                    let [label, spark] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(*r);
                     let last = s.points.last().copied().unwrap_or(0);
-                    f.render_widget(
-                        Paragraph::new(format!("{}: {} {}", s.name, last, s.unit)),
-                        label,
-                    );
+                    f.render_widget(Paragraph::new(format!("{}: {} {}", s.name, last, s.unit)), label);
                     let take = spark.width as usize;
                     let pts = &s.points[s.points.len().saturating_sub(take)..];
-                    f.render_widget(
-                        Sparkline::default()
-                            .data(pts)
-                            .style(Style::new().fg(Color::Green)),
-                        spark,
-                    );
+                    f.render_widget(Sparkline::default().data(pts).style(Style::new().fg(Color::Green)), spark);
                 }
             }
             Ok(Panel::Text(t)) => {
@@ -332,10 +259,7 @@ fn draw_panel(
                 scroll_max = Some(max);
                 f.render_widget(Paragraph::new(text).scroll((at, 0)), inner)
             }
-            _ => f.render_widget(
-                Paragraph::new("(a panel kind this host does not know)"),
-                inner,
-            ),
+            _ => f.render_widget(Paragraph::new("(a panel kind this host does not know)"), inner),
         },
     }
     (None, scroll_max)
@@ -346,11 +270,7 @@ fn draw_panel(
 fn fit_words(items: impl Iterator<Item = String>, sep: &str, width: usize) -> String {
     let mut out = String::new();
     for it in items {
-        let extra = if out.is_empty() {
-            0
-        } else {
-            sep.chars().count()
-        } + it.chars().count();
+        let extra = if out.is_empty() { 0 } else { sep.chars().count() } + it.chars().count();
         if out.chars().count() + extra > width {
             break;
         }
@@ -409,62 +329,35 @@ fn draw_table(f: &mut Frame, area: Rect, fitted: &Fitted, p: &PanelView) -> Rows
     let s = &fitted.shown;
     let visible = area.height.saturating_sub(1) as usize;
     let start = first_row(p, s.rows.len(), visible);
-    let cols: Vec<(usize, usize)> = fitted
-        .widths
-        .iter()
-        .enumerate()
-        .filter_map(|(i, w)| w.map(|w| (i, w)))
-        .collect();
+    let cols: Vec<(usize, usize)> = fitted.widths.iter().enumerate().filter_map(|(i, w)| w.map(|w| (i, w))).collect();
     // Whole, or for a flexible column shortened with a visible `…`.
     let cell = |i: usize, w: usize, text: &str| {
-        let text = if s.needs[i].flex_min > 0 {
-            columns::elide_middle(text, w)
-        } else {
-            text.to_string()
-        };
-        Cell::from(Line::from(text).alignment(if s.right[i] {
-            Alignment::Right
-        } else {
-            Alignment::Left
-        }))
+        let text = if s.needs[i].flex_min > 0 { columns::elide_middle(text, w) } else { text.to_string() };
+        Cell::from(Line::from(text).alignment(if s.right[i] { Alignment::Right } else { Alignment::Left }))
     };
-    let header = TableRow::new(cols.iter().map(|&(i, w)| cell(i, w, &s.headers[i])))
-        .style(Style::new().add_modifier(Modifier::BOLD));
-    let body = s
-        .rows
-        .iter()
-        .enumerate()
-        .skip(start)
-        .take(visible)
-        .map(|(k, r)| {
-            let row = TableRow::new(cols.iter().map(|&(i, w)| {
-                let c = cell(i, w, &r[i]);
-                if s.coloured[i] {
-                    c.style(Style::new().fg(value_colour(&r[i])))
-                } else {
-                    c
-                }
-            }));
-            if p.selected == Some(k) {
-                row.style(Style::new().add_modifier(Modifier::REVERSED))
+    let header = TableRow::new(cols.iter().map(|&(i, w)| cell(i, w, &s.headers[i]))).style(Style::new().add_modifier(Modifier::BOLD));
+    let body = s.rows.iter().enumerate().skip(start).take(visible).map(|(k, r)| {
+        let row = TableRow::new(cols.iter().map(|&(i, w)| {
+            let c = cell(i, w, &r[i]);
+            if s.coloured[i] {
+                c.style(Style::new().fg(value_colour(&r[i])))
             } else {
-                row
+                c
             }
-        });
+        }));
+        if p.selected == Some(k) {
+            row.style(Style::new().add_modifier(Modifier::REVERSED))
+        } else {
+            row
+        }
+    });
     let widths = cols.iter().map(|&(_, w)| Constraint::Length(w as u16));
     f.render_widget(
-        TableWidget::new(body, widths)
-            .header(header)
-            .column_spacing(columns::SPACING as u16)
-            .flex(Flex::Start),
+        TableWidget::new(body, widths).header(header).column_spacing(columns::SPACING as u16).flex(Flex::Start),
         area,
     );
     // Rows start under the header line.
-    RowsAt {
-        y: area.y + 1,
-        first: start,
-        count: s.rows.len().saturating_sub(start).min(visible),
-    }
+    RowsAt { y: area.y + 1, first: start, count: s.rows.len().saturating_sub(start).min(visible) }
 }
 
 /// The colour of a value in a column coloured by value: the same text gets
@@ -483,9 +376,7 @@ pub fn value_colour(text: &str) -> Color {
         Color::LightMagenta,
         Color::LightCyan,
     ];
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
     PALETTE[(hash % PALETTE.len() as u64) as usize]
 }
 
@@ -493,25 +384,14 @@ pub fn value_colour(text: &str) -> Color {
 pub fn histogram_lines(unit: &str, buckets: &[u64], width: u16) -> Vec<Line<'static>> {
     // A u64 value has 64 log2 buckets; more would come from a faulty plugin.
     let buckets = &buckets[..buckets.len().min(64)];
-    let last = buckets
-        .iter()
-        .rposition(|&c| c > 0)
-        .map(|i| i + 1)
-        .unwrap_or(0);
+    let last = buckets.iter().rposition(|&c| c > 0).map(|i| i + 1).unwrap_or(0);
     let max = buckets.iter().copied().max().unwrap_or(0).max(1);
     let bar_w = (width as usize).saturating_sub(36).clamp(4, 60) as u64;
-    let mut v = vec![Line::from(format!(
-        "{unit:>21} : {:<8} distribution",
-        "count"
-    ))];
+    let mut v = vec![Line::from(format!("{unit:>21} : {:<8} distribution", "count"))];
     for (i, &c) in buckets[..last].iter().enumerate() {
         let (lo, hi) = log2_bounds(i);
         let n = (c * bar_w).div_ceil(max) as usize;
-        v.push(Line::from(format!(
-            "{lo:>9} -> {hi:<9} : {c:<8} |{:<w$}|",
-            "*".repeat(n),
-            w = bar_w as usize
-        )));
+        v.push(Line::from(format!("{lo:>9} -> {hi:<9} : {c:<8} |{:<w$}|", "*".repeat(n), w = bar_w as usize)));
     }
     v.extend(tracer_core::output::quantile_marks(buckets).map(Line::from));
     v
@@ -520,12 +400,7 @@ pub fn histogram_lines(unit: &str, buckets: &[u64], width: u16) -> Vec<Line<'sta
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
 }
 
 fn draw_picker(f: &mut Frame, area: Rect, p: &PickerView) {
@@ -539,26 +414,13 @@ fn draw_picker(f: &mut Frame, area: Rect, p: &PickerView) {
         .skip(start)
         .take(inner_h)
         .map(|(i, (id, title, on))| {
-            let style = if i == p.cursor {
-                Style::new().add_modifier(Modifier::REVERSED)
-            } else {
-                Style::new()
-            };
-            Line::styled(
-                format!("[{}] {id:<32} {title}", if *on { "x" } else { " " }),
-                style,
-            )
+            let style = if i == p.cursor { Style::new().add_modifier(Modifier::REVERSED) } else { Style::new() };
+            Line::styled(format!("[{}] {id:<32} {title}", if *on { "x" } else { " " }), style)
         })
-        .chain(std::iter::once(Line::styled(
-            "Space toggles · Esc closes",
-            Style::new().fg(Color::Gray),
-        )))
+        .chain(std::iter::once(Line::styled("Space toggles · Esc closes", Style::new().fg(Color::Gray))))
         .collect();
     f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title("panels")),
-        r,
-    );
+    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title("panels")), r);
 }
 
 /// The help or the log: wrapped to the screen, scrolled, never cut.
@@ -570,15 +432,7 @@ fn draw_overlay(f: &mut Frame, area: Rect, title: &str, lines: &[String], scroll
     let r = centered(area, w, needed.min(area.height.saturating_sub(2)));
     let room = r.height.saturating_sub(2);
     let scroll = scroll.min(needed.saturating_sub(2).saturating_sub(room));
-    let title = if needed.saturating_sub(2) > room {
-        format!("{title} {}/{}", scroll + room, needed - 2)
-    } else {
-        title.to_string()
-    };
+    let title = if needed.saturating_sub(2) > room { format!("{title} {}/{}", scroll + room, needed - 2) } else { title.to_string() };
     f.render_widget(Clear, r);
-    f.render_widget(
-        para.scroll((scroll, 0))
-            .block(Block::default().borders(Borders::ALL).title(title)),
-        r,
-    );
+    f.render_widget(para.scroll((scroll, 0)).block(Block::default().borders(Borders::ALL).title(title)), r);
 }

@@ -35,17 +35,15 @@ pub fn start() -> std::io::Result<()> {
     }
     // SAFETY: fds[0] is ours; the File owns it from here.
     let reader = unsafe { std::fs::File::from_raw_fd(fds[0]) };
-    std::thread::Builder::new()
-        .name("stderr".into())
-        .spawn(move || {
-            for line in BufReader::new(reader).split(b'\n').map_while(Result::ok) {
-                let text = String::from_utf8_lossy(&line);
-                let text = text.trim_end();
-                if !text.is_empty() {
-                    tracing::warn!("{}", tracer_core::text::escape_untrusted(text));
-                }
+    std::thread::Builder::new().name("stderr".into()).spawn(move || {
+        for line in BufReader::new(reader).split(b'\n').map_while(Result::ok) {
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end();
+            if !text.is_empty() {
+                tracing::warn!("{}", tracer_core::text::escape_untrusted(text));
             }
-        })?;
+        }
+    })?;
     Ok(())
 }
 

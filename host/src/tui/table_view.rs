@@ -1,7 +1,7 @@
 //! Sorting and filtering a table for display: pure, so it is tested directly.
 
-use super::columns::Need;
 use std::cmp::Ordering;
+use super::columns::Need;
 use tracer_core::format::{self, Clock, Scale};
 use tracer_plugin_api::{FieldKind, Table, Value};
 
@@ -42,9 +42,7 @@ fn cmp(a: &Value, b: &Value) -> Ordering {
         (Value::Str(x), Value::Str(y)) => x.as_str().cmp(y.as_str()),
         // Phases sort by the whole time they cover.
         (Value::Phases(x), Value::Phases(y)) => {
-            let total = |ps: &[tracer_plugin_api::Phase]| {
-                ps.iter().map(|p| p.ns).fold(0u64, u64::saturating_add)
-            };
+            let total = |ps: &[tracer_plugin_api::Phase]| ps.iter().map(|p| p.ns).fold(0u64, u64::saturating_add);
             total(x).cmp(&total(y))
         }
         (Value::Missing, Value::Missing) => Ordering::Equal,
@@ -78,13 +76,7 @@ pub struct Shown {
 fn numeric(kind: FieldKind) -> bool {
     matches!(
         kind,
-        FieldKind::U64
-            | FieldKind::I64
-            | FieldKind::F64
-            | FieldKind::DURATION_NS
-            | FieldKind::BYTES
-            | FieldKind::HEX
-            | FieldKind::ERRNO_RESULT
+        FieldKind::U64 | FieldKind::I64 | FieldKind::F64 | FieldKind::DURATION_NS | FieldKind::BYTES | FieldKind::HEX | FieldKind::ERRNO_RESULT
     )
 }
 
@@ -113,15 +105,10 @@ pub fn shown(t: &Table, st: &TableState, clock: &Clock) -> Shown {
     let text = |r: usize, c: usize| -> String {
         match (cell(t, r, c), scales[c]) {
             (Some(Value::U64(v)), Some(s)) => s.text(*v),
-            _ => t.rows[r]
-                .get(c)
-                .map(|v| format::value_text(v, t.columns[c].kind, clock))
-                .unwrap_or_else(|| "-".into()),
+            _ => t.rows[r].get(c).map(|v| format::value_text(v, t.columns[c].kind, clock)).unwrap_or_else(|| "-".into()),
         }
     };
-    let texts: Vec<Vec<String>> = (0..n)
-        .map(|r| (0..t.columns.len()).map(|c| text(r, c)).collect())
-        .collect();
+    let texts: Vec<Vec<String>> = (0..n).map(|r| (0..t.columns.len()).map(|c| text(r, c)).collect()).collect();
     let needle = st.filter.to_lowercase();
     let mut idx: Vec<usize> = (0..n).collect();
     if !needle.is_empty() {
@@ -163,12 +150,7 @@ pub fn shown(t: &Table, st: &TableState, clock: &Clock) -> Shown {
         .iter()
         .enumerate()
         .map(|(c, spec)| Need {
-            natural: idx
-                .iter()
-                .map(|&r| texts[r][c].chars().count())
-                .max()
-                .unwrap_or(0)
-                .max(headers[c].chars().count()),
+            natural: idx.iter().map(|&r| texts[r][c].chars().count()).max().unwrap_or(0).max(headers[c].chars().count()),
             priority: spec.priority,
             flex_min: spec.flex_min,
         })
@@ -176,11 +158,7 @@ pub fn shown(t: &Table, st: &TableState, clock: &Clock) -> Shown {
     Shown {
         headers,
         right: t.columns.iter().map(|c| numeric(c.kind)).collect(),
-        coloured: t
-            .columns
-            .iter()
-            .map(|c| c.style == tracer_plugin_api::STYLE_COLOUR_BY_VALUE)
-            .collect(),
+        coloured: t.columns.iter().map(|c| c.style == tracer_plugin_api::STYLE_COLOUR_BY_VALUE).collect(),
         rows: idx.iter().map(|&i| texts[i].clone()).collect(),
         needs,
         source: idx,
@@ -194,11 +172,7 @@ mod tests {
 
     fn table() -> Table {
         Table {
-            columns: vec![
-                FieldSpec::new("n", FieldKind::U64, ""),
-                FieldSpec::new("name", FieldKind::STR, ""),
-            ]
-            .into(),
+            columns: vec![FieldSpec::new("n", FieldKind::U64, ""), FieldSpec::new("name", FieldKind::STR, "")].into(),
             rows: vec![
                 vec![Value::u64(5), Value::str("bash")].into(),
                 vec![Value::u64(40), Value::str("cat")].into(),
@@ -215,10 +189,7 @@ mod tests {
         let rows = |st: &TableState| shown(&table(), st, &c).rows;
         let mut st = TableState::default();
         st.step_sort(Action::SortNext, 2);
-        assert_eq!(
-            rows(&st).iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
-            ["40", "7", "5"]
-        );
+        assert_eq!(rows(&st).iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["40", "7", "5"]);
         st.step_sort(Action::SortReverse, 2);
         assert_eq!(rows(&st)[0][0], "5");
         st.step_sort(Action::SortNext, 2);
@@ -236,28 +207,13 @@ mod tests {
     #[test]
     fn a_duration_column_reads_in_one_unit_and_numbers_align_right() {
         let t = Table {
-            columns: vec![
-                FieldSpec::new("max", FieldKind::DURATION_NS, "ns"),
-                FieldSpec::new("cpu", FieldKind::F64, "%"),
-            ]
-            .into(),
-            rows: vec![
-                vec![Value::u64(21_200), Value::f64(3.0)].into(),
-                vec![Value::u64(50_370_000), Value::missing()].into(),
-            ]
-            .into(),
+            columns: vec![FieldSpec::new("max", FieldKind::DURATION_NS, "ns"), FieldSpec::new("cpu", FieldKind::F64, "%")].into(),
+            rows: vec![vec![Value::u64(21_200), Value::f64(3.0)].into(), vec![Value::u64(50_370_000), Value::missing()].into()].into(),
         };
         let s = shown(&t, &TableState::default(), &Clock::now());
         assert_eq!(s.headers, ["MAX ms", "CPU %"]);
-        let rate = Table {
-            columns: vec![FieldSpec::new("error rate", FieldKind::F64, "%")].into(),
-            rows: vec![].into(),
-        };
-        assert_eq!(
-            shown(&rate, &TableState::default(), &Clock::now()).headers,
-            ["ERROR RATE %"],
-            "a name with a space stays whole"
-        );
+        let rate = Table { columns: vec![FieldSpec::new("error rate", FieldKind::F64, "%")].into(), rows: vec![].into() };
+        assert_eq!(shown(&rate, &TableState::default(), &Clock::now()).headers, ["ERROR RATE %"], "a name with a space stays whole");
         // Two values: the typical one is the larger (50 ms), so 0.1 decimal.
         assert_eq!(s.rows, [["0.0", "3.0"], ["50.4", "-"]]);
         assert_eq!(s.right, [true, true]);

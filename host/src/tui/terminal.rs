@@ -37,11 +37,7 @@ impl TerminalGuard {
         // Aborts and faults (no unwinding, no Drop) restore it too.
         super::fatal_signals::arm();
         crossterm::terminal::enable_raw_mode()?;
-        crossterm::execute!(
-            stdout(),
-            crossterm::terminal::EnterAlternateScreen,
-            crossterm::cursor::Hide
-        )?;
+        crossterm::execute!(stdout(), crossterm::terminal::EnterAlternateScreen, crossterm::cursor::Hide)?;
         if mouse {
             crossterm::execute!(stdout(), crossterm::event::EnableMouseCapture)?;
         }

@@ -6,7 +6,6 @@ use super::layout::{Layout, PanelRef};
 use super::render::{self, PanelView, View};
 use super::table_view::TableState;
 use super::{Screen, StopReason};
-use crate::config_file::Config;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::text::{Line, Span};
@@ -14,11 +13,10 @@ use ratatui::Terminal;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
+use crate::config_file::Config;
 use tracer_core::format::Clock;
 use tracer_core::session::Session;
-use tracer_plugin_api::{
-    Counter, FieldKind, FieldSpec, Log2Histogram, Panel, Table, TimeSeries, Value,
-};
+use tracer_plugin_api::{Counter, FieldKind, FieldSpec, Log2Histogram, Panel, Table, TimeSeries, Value};
 
 fn table() -> Panel {
     Panel::Table(Table {
@@ -31,30 +29,9 @@ fn table() -> Panel {
         ]
         .into(),
         rows: vec![
-            vec![
-                Value::u64(42),
-                Value::u64(1_500),
-                Value::u64(2048),
-                Value::i64(3),
-                Value::str("cat"),
-            ]
-            .into(),
-            vec![
-                Value::u64(7),
-                Value::u64(2_500_000),
-                Value::u64(10),
-                Value::i64(-2),
-                Value::str("bash"),
-            ]
-            .into(),
-            vec![
-                Value::u64(900),
-                Value::missing(),
-                Value::u64(5 << 20),
-                Value::i64(-13),
-                Value::str("nginx"),
-            ]
-            .into(),
+            vec![Value::u64(42), Value::u64(1_500), Value::u64(2048), Value::i64(3), Value::str("cat")].into(),
+            vec![Value::u64(7), Value::u64(2_500_000), Value::u64(10), Value::i64(-2), Value::str("bash")].into(),
+            vec![Value::u64(900), Value::missing(), Value::u64(5 << 20), Value::i64(-13), Value::str("nginx")].into(),
         ]
         .into(),
     })
@@ -63,33 +40,17 @@ fn table() -> Panel {
 fn content(kind: &str) -> Panel {
     match kind {
         "table" => table(),
-        "histogram" => Panel::Log2Histogram(Log2Histogram {
-            unit: "usecs".into(),
-            buckets: vec![0, 3, 10, 40, 7, 1].into(),
-        }),
+        "histogram" => Panel::Log2Histogram(Log2Histogram { unit: "usecs".into(), buckets: vec![0, 3, 10, 40, 7, 1].into() }),
         "counters" => Panel::Counters(
             vec![
-                Counter {
-                    name: "opens".into(),
-                    value: 1200,
-                    unit: "events".into(),
-                },
-                Counter {
-                    name: "failed".into(),
-                    value: 30,
-                    unit: "events".into(),
-                },
+                Counter { name: "opens".into(), value: 1200, unit: "events".into() },
+                Counter { name: "failed".into(), value: 30, unit: "events".into() },
             ]
             .into(),
         ),
         "series" => Panel::TimeSeries(
-            vec![TimeSeries {
-                name: "opens/s".into(),
-                unit: "".into(),
-                interval_ms: 250,
-                points: vec![1, 4, 9, 16, 9, 4, 1, 0, 2, 8].into(),
-            }]
-            .into(),
+            vec![TimeSeries { name: "opens/s".into(), unit: "".into(), interval_ms: 250, points: vec![1, 4, 9, 16, 9, 4, 1, 0, 2, 8].into() }]
+                .into(),
         ),
         _ => Panel::Text("a text panel\nwith two lines".into()),
     }
@@ -109,24 +70,12 @@ fn view_of(kind: &str) -> PanelView {
 fn draw(w: u16, h: u16, rows: &[super::layout::Row], panels: &[PanelView], focus: usize) -> String {
     let buf = draw_buffer(w, h, rows, panels, focus);
     (0..buf.area.height)
-        .map(|y| {
-            (0..buf.area.width)
-                .map(|x| buf[(x, y)].symbol())
-                .collect::<String>()
-                .trim_end()
-                .to_string()
-        })
+        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_string())
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-fn draw_buffer(
-    w: u16,
-    h: u16,
-    rows: &[super::layout::Row],
-    panels: &[PanelView],
-    focus: usize,
-) -> ratatui::buffer::Buffer {
+fn draw_buffer(w: u16, h: u16, rows: &[super::layout::Row], panels: &[PanelView], focus: usize) -> ratatui::buffer::Buffer {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     let clock = Clock::epoch();
     let view = View {
@@ -162,10 +111,7 @@ fn draw_buffer(
 fn one_panel_layout() -> Vec<super::layout::Row> {
     vec![super::layout::Row {
         height: crate::config_file::Size::Fill,
-        cells: vec![super::layout::Cell {
-            panel: PanelRef::parse("demo.x").unwrap(),
-            width: crate::config_file::Size::Fill,
-        }],
+        cells: vec![super::layout::Cell { panel: PanelRef::parse("demo.x").unwrap(), width: crate::config_file::Size::Fill }],
     }]
 }
 
@@ -188,18 +134,11 @@ fn a_missing_panel_says_so_in_its_slot() {
         rates: vec![],
     };
     let out = draw(60, 15, &one_panel_layout(), &[v], 0);
-    assert!(
-        out.contains("no loaded plugin offers panel nope.panel"),
-        "{out}"
-    );
+    assert!(out.contains("no loaded plugin offers panel nope.panel"), "{out}");
 }
 
 fn default_layout() -> Layout {
-    let cfg = Config::load_with_env(
-        Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/default.toml")),
-        Vec::new(),
-    )
-    .unwrap();
+    let cfg = Config::load_with_env(Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/default.toml")), Vec::new()).unwrap();
     Layout::from_config(&cfg.ui.tabs)
 }
 
@@ -215,55 +154,28 @@ fn realistic_table(panel: &str) -> Panel {
     use FieldKind as K;
     let (columns, rows): (Vec<FieldSpec>, Vec<Vec<tracer_plugin_api::FieldValue>>) = match panel {
         "recent" => (
-            vec![
-                spec("time", K::MONO_TIME_NS, 2, 0),
-                spec("pid", K::U64, 0, 0),
-                spec("comm", K::STR, 0, 0),
-                spec("result", K::ERRNO_RESULT, 1, 0),
-                spec("flags", K::STR, 2, 0),
-                spec("path", K::STR, 1, 12),
-            ],
+            vec![spec("time", K::MONO_TIME_NS, 2, 0), spec("pid", K::U64, 0, 0), spec("comm", K::STR, 0, 0), spec("result", K::ERRNO_RESULT, 1, 0), spec("flags", K::STR, 2, 0), spec("path", K::STR, 1, 12)],
             (0..30u64)
                 .map(|i| {
                     vec![
                         Value::u64(58_000_000_000 + i * 1_234_567),
                         Value::u64(899_200 + i * 37),
                         Value::str(if i % 3 == 0 { "tmux: server" } else { "find" }),
-                        if i % 4 == 0 {
-                            Value::i64(-2)
-                        } else {
-                            Value::i64(3 + i as i64)
-                        },
+                        if i % 4 == 0 { Value::i64(-2) } else { Value::i64(3 + i as i64) },
                         Value::str("O_RDONLY|O_CLOEXEC|O_DIRECTORY"),
-                        Value::str(&format!(
-                            "/usr/lib/x86_64-linux-gnu/perl5/5.36/auto/very/deep/dir{i}/file.so"
-                        )),
+                        Value::str(&format!("/usr/lib/x86_64-linux-gnu/perl5/5.36/auto/very/deep/dir{i}/file.so")),
                     ]
                 })
                 .collect(),
         ),
         "top_time" => (
-            vec![
-                spec("syscall", K::STR, 0, 0),
-                spec("count", K::U64, 1, 0),
-                spec("errors", K::U64, 1, 0),
-                spec("total", K::DURATION_NS, 1, 0),
-                spec("avg", K::DURATION_NS, 1, 0),
-                spec("max", K::DURATION_NS, 1, 0),
-            ],
+            vec![spec("syscall", K::STR, 0, 0), spec("count", K::U64, 1, 0), spec("errors", K::U64, 1, 0), spec("total", K::DURATION_NS, 1, 0), spec("avg", K::DURATION_NS, 1, 0), spec("max", K::DURATION_NS, 1, 0)],
             ["epoll_wait", "read", "futex", "clock_nanosleep", "openat"]
                 .iter()
                 .enumerate()
                 .map(|(i, n)| {
                     let k = 10u64.pow(i as u32 + 2);
-                    vec![
-                        Value::str(n),
-                        Value::u64(123_456 / (i as u64 + 1)),
-                        Value::u64(i as u64 * 7),
-                        Value::u64(21_200 * k),
-                        Value::u64(850 * k / 100),
-                        Value::u64(6_350_000_000 / k * 10),
-                    ]
+                    vec![Value::str(n), Value::u64(123_456 / (i as u64 + 1)), Value::u64(i as u64 * 7), Value::u64(21_200 * k), Value::u64(850 * k / 100), Value::u64(6_350_000_000 / k * 10)]
                 })
                 .collect(),
         ),
@@ -283,19 +195,11 @@ fn realistic_table(panel: &str) -> Panel {
                 .map(|i| {
                     vec![
                         Value::u64(1_048_000 + i),
-                        Value::str(if i == 0 {
-                            "python3 -m http"
-                        } else {
-                            "kworker/u8:2"
-                        }),
+                        Value::str(if i == 0 { "python3 -m http" } else { "kworker/u8:2" }),
                         Value::f64(99.7 / (i + 1) as f64),
                         Value::u64(987_654_321 / (i + 1)),
                         Value::u64(12_345 * (i + 1)),
-                        if i == 3 {
-                            Value::missing()
-                        } else {
-                            Value::u64(812 * (i + 1))
-                        },
+                        if i == 3 { Value::missing() } else { Value::u64(812 * (i + 1)) },
                         Value::u64(123_456),
                         Value::u64(7_890),
                         Value::u64(42),
@@ -323,20 +227,12 @@ fn realistic_table(panel: &str) -> Panel {
                         Value::u64(31_337 + i),
                         Value::str("curl"),
                         Value::str(&format!("127.0.0.1:{}", 40_000 + i)),
-                        Value::str(if i % 2 == 0 {
-                            "[2001:db8::dead:beef]:18080"
-                        } else {
-                            "127.0.0.1:18080"
-                        }),
+                        Value::str(if i % 2 == 0 { "[2001:db8::dead:beef]:18080" } else { "127.0.0.1:18080" }),
                         Value::str("active"),
                         Value::u64(200_192 * (i + 1)),
                         Value::u64(77),
                         Value::u64(4_731_000 * (i + 1)),
-                        if i == 5 {
-                            Value::missing()
-                        } else {
-                            Value::u64(95_000)
-                        },
+                        if i == 5 { Value::missing() } else { Value::u64(95_000) },
                         Value::str("rst_received"),
                         Value::str("SYN_SENT 95µs > ESTABLISHED 4731µs > FIN_WAIT1 12µs > CLOSE"),
                     ]
@@ -344,10 +240,7 @@ fn realistic_table(panel: &str) -> Panel {
                 .collect(),
         ),
     };
-    Panel::Table(Table {
-        columns: columns.into(),
-        rows: rows.into_iter().map(Into::into).collect::<Vec<_>>().into(),
-    })
+    Panel::Table(Table { columns: columns.into(), rows: rows.into_iter().map(Into::into).collect::<Vec<_>>().into() })
 }
 
 /// Match `line` against `cells` in order, each whole (a flexible one may be
@@ -355,12 +248,7 @@ fn realistic_table(panel: &str) -> Panel {
 /// exactly those columns must be there; without, a column whose text is not
 /// at the next position counts as hidden. Returns which were there, or None
 /// when the line holds anything else (a cut value).
-fn match_cells(
-    line: &str,
-    cells: &[String],
-    flex: &[bool],
-    shown: Option<&[bool]>,
-) -> Option<Vec<bool>> {
+fn match_cells(line: &str, cells: &[String], flex: &[bool], shown: Option<&[bool]>) -> Option<Vec<bool>> {
     let chars: Vec<char> = line.chars().collect();
     let mut pos = 0;
     let mut found = Vec::new();
@@ -375,14 +263,10 @@ fn match_cells(
         }
         let rest: String = chars[p..].iter().collect();
         let word: String = rest.split("  ").next().unwrap_or("").trim_end().to_string();
-        let taken = if rest.starts_with(c.as_str())
-            && chars.get(p + c.chars().count()).is_none_or(|x| *x == ' ')
-        {
+        let taken = if rest.starts_with(c.as_str()) && chars.get(p + c.chars().count()).is_none_or(|x| *x == ' ') {
             Some(c.chars().count())
         } else if flex[i] {
-            word.split_once('…')
-                .filter(|(a, b)| !a.is_empty() && c.starts_with(a) && c.ends_with(b))
-                .map(|_| word.chars().count())
+            word.split_once('…').filter(|(a, b)| !a.is_empty() && c.starts_with(a) && c.ends_with(b)).map(|_| word.chars().count())
         } else {
             None
         };
@@ -403,9 +287,7 @@ fn match_cells(
 fn assert_no_cell_is_cut(screen: &str, panels: &[PanelView]) {
     let lines: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
     for p in panels {
-        let Ok(Panel::Table(t)) = p.content.as_ref().unwrap().as_enum() else {
-            continue;
-        };
+        let Ok(Panel::Table(t)) = p.content.as_ref().unwrap().as_enum() else { continue };
         let shown = super::table_view::shown(t, &p.table, &Clock::epoch());
         // The panel's box: its title on the top border.
         let (y, x0) = lines
@@ -413,44 +295,21 @@ fn assert_no_cell_is_cut(screen: &str, panels: &[PanelView]) {
             .enumerate()
             .find_map(|(y, l)| {
                 let s: String = l.iter().collect();
-                s.find(&format!("┌{}", p.title))
-                    .map(|b| (y, s[..b].chars().count()))
+                s.find(&format!("┌{}", p.title)).map(|b| (y, s[..b].chars().count()))
             })
             .unwrap_or_else(|| panic!("panel {} not on screen:\n{screen}", p.title));
-        let x1 = (x0 + 1..lines[y].len())
-            .find(|&x| lines[y][x] == '┐')
-            .unwrap();
-        let inner = |y: usize| -> String {
-            lines[y][x0 + 1..x1.min(lines[y].len())]
-                .iter()
-                .collect::<String>()
-                .trim_end()
-                .to_string()
-        };
+        let x1 = (x0 + 1..lines[y].len()).find(|&x| lines[y][x] == '┐').unwrap();
+        let inner = |y: usize| -> String { lines[y][x0 + 1..x1.min(lines[y].len())].iter().collect::<String>().trim_end().to_string() };
         let flex: Vec<bool> = shown.needs.iter().map(|n| n.flex_min > 0).collect();
         let header = inner(y + 1);
-        let on = match_cells(&header, &shown.headers, &flex, None)
-            .unwrap_or_else(|| panic!("{}: header cut: {header:?}", p.title));
-        assert!(
-            on.iter().any(|o| *o),
-            "{}: no column shown: {header:?}",
-            p.title
-        );
+        let on = match_cells(&header, &shown.headers, &flex, None).unwrap_or_else(|| panic!("{}: header cut: {header:?}", p.title));
+        assert!(on.iter().any(|o| *o), "{}: no column shown: {header:?}", p.title);
         // Columns left out are counted on the box's bottom border.
         let hidden = on.iter().filter(|o| !**o).count();
-        let bottom = (y + 1..lines.len())
-            .find(|&b| lines[b].get(x0) == Some(&'└'))
-            .expect("the box's bottom");
-        let border: String = lines[bottom][x0..=x1.min(lines[bottom].len() - 1)]
-            .iter()
-            .collect();
+        let bottom = (y + 1..lines.len()).find(|&b| lines[b].get(x0) == Some(&'└')).expect("the box's bottom");
+        let border: String = lines[bottom][x0..=x1.min(lines[bottom].len() - 1)].iter().collect();
         let said = format!("+{hidden} col");
-        assert_eq!(
-            border.contains(&said),
-            hidden > 0,
-            "{}: {hidden} hidden columns, border {border:?}",
-            p.title
-        );
+        assert_eq!(border.contains(&said), hidden > 0, "{}: {hidden} hidden columns, border {border:?}", p.title);
         let mut rows_seen = 0;
         for (k, row) in shown.rows.iter().enumerate() {
             let y = y + 2 + k;
@@ -458,11 +317,7 @@ fn assert_no_cell_is_cut(screen: &str, panels: &[PanelView]) {
                 break;
             }
             let l = inner(y);
-            assert!(
-                match_cells(&l, row, &flex, Some(&on)).is_some(),
-                "{}: a cell cut in {l:?}\nfull row: {row:?}\n{screen}",
-                p.title
-            );
+            assert!(match_cells(&l, row, &flex, Some(&on)).is_some(), "{}: a cell cut in {l:?}\nfull row: {row:?}\n{screen}", p.title);
             rows_seen += 1;
         }
         assert!(rows_seen > 0, "{}: no row checked", p.title);
@@ -501,16 +356,8 @@ fn default_layout_at_three_sizes_cuts_no_value() {
     for (w, h) in [(80, 24), (120, 40), (200, 60)] {
         // default_screen checks every cell of every table against its value.
         let out = default_screen(w, h);
-        for id in [
-            "open.recent",
-            "syscall_latency",
-            "sched.processes",
-            "tcp.closed",
-        ] {
-            assert!(
-                out.contains(id),
-                "{id} on the first screen at {w}x{h}:\n{out}"
-            );
+        for id in ["open.recent", "syscall_latency", "sched.processes", "tcp.closed"] {
+            assert!(out.contains(id), "{id} on the first screen at {w}x{h}:\n{out}");
         }
         insta::assert_snapshot!(format!("default_{w}x{h}"), out);
     }
@@ -521,33 +368,18 @@ fn the_cut_checker_catches_a_cut_value() {
     let cells = vec!["8992".to_string(), "cat".to_string()];
     let flex = [false, false];
     assert!(match_cells("8992 cat", &cells, &flex, Some(&[true, true])).is_some());
-    assert!(
-        match_cells(" 899 cat", &cells, &flex, Some(&[true, true])).is_none(),
-        "a pid cut"
-    );
-    assert!(
-        match_cells("8992 ca", &cells, &flex, Some(&[true, true])).is_none(),
-        "a name cut"
-    );
+    assert!(match_cells(" 899 cat", &cells, &flex, Some(&[true, true])).is_none(), "a pid cut");
+    assert!(match_cells("8992 ca", &cells, &flex, Some(&[true, true])).is_none(), "a name cut");
     let path = vec!["/a/b/c/d/e".to_string()];
-    assert!(
-        match_cells("/a/…/d/e", &path, &[true], Some(&[true])).is_some(),
-        "a marked elision"
-    );
-    assert!(
-        match_cells("/a/b/c", &path, &[true], Some(&[true])).is_none(),
-        "an unmarked cut"
-    );
+    assert!(match_cells("/a/…/d/e", &path, &[true], Some(&[true])).is_some(), "a marked elision");
+    assert!(match_cells("/a/b/c", &path, &[true], Some(&[true])).is_none(), "an unmarked cut");
 }
 
 #[test]
 fn a_tiny_terminal_says_it_is_too_small() {
     for (w, h) in [(20, 6), (40, 12), (59, 30), (100, 14)] {
         let out = draw(w, h, &one_panel_layout(), &[view_of("table")], 0);
-        assert!(
-            out.replace('\n', " ").contains("terminal too small"),
-            "{w}x{h}:\n{out}"
-        );
+        assert!(out.replace('\n', " ").contains("terminal too small"), "{w}x{h}:\n{out}");
         assert!(!out.contains('┌'), "no empty boxes at {w}x{h}:\n{out}");
     }
 }
@@ -559,11 +391,7 @@ fn key(c: KeyCode) -> Event {
 fn screen() -> (Screen, Session, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let session = Session::load(dir.path()).unwrap();
-    (
-        Screen::new(default_layout(), Duration::from_millis(250), HashMap::new()),
-        session,
-        dir,
-    )
+    (Screen::new(default_layout(), Duration::from_millis(250), HashMap::new()), session, dir)
 }
 
 #[test]
@@ -589,11 +417,7 @@ fn keys_move_focus_switch_tabs_zoom_and_quit() {
     let tabs = default_layout().tabs.len();
     assert!(tabs <= 9, "every shipped tab has its digit");
     if tabs < 9 {
-        s.on_event(
-            key(KeyCode::Char((b'1' + tabs as u8) as char)),
-            &mut session,
-        )
-        .unwrap();
+        s.on_event(key(KeyCode::Char((b'1' + tabs as u8) as char)), &mut session).unwrap();
         assert_eq!(s.tab, 2, "no tab {}: nothing moves", tabs + 1);
     }
     // A digit past the last tab does nothing: on a layout of three tabs.
@@ -611,37 +435,22 @@ fn keys_move_focus_switch_tabs_zoom_and_quit() {
     s.on_event(key(KeyCode::Char('?')), &mut session).unwrap();
     assert_eq!(s.mode, super::Mode::Help { scroll: 0 });
     s.on_event(key(KeyCode::Down), &mut session).unwrap();
-    assert_eq!(
-        s.mode,
-        super::Mode::Help { scroll: 1 },
-        "↓ scrolls the help"
-    );
+    assert_eq!(s.mode, super::Mode::Help { scroll: 1 }, "↓ scrolls the help");
     s.on_event(key(KeyCode::Esc), &mut session).unwrap();
     assert_eq!(s.mode, super::Mode::Normal);
     s.on_event(key(KeyCode::Char('?')), &mut session).unwrap();
-    assert_eq!(
-        s.on_event(key(KeyCode::Char('q')), &mut session),
-        Ok(()),
-        "q in the help closes it, does not quit"
-    );
+    assert_eq!(s.on_event(key(KeyCode::Char('q')), &mut session), Ok(()), "q in the help closes it, does not quit");
     assert_eq!(s.mode, super::Mode::Normal);
     s.on_event(key(KeyCode::Char('l')), &mut session).unwrap();
     assert_eq!(s.mode, super::Mode::Log { scroll: 0 });
-    assert_eq!(
-        s.on_event(key(KeyCode::Char('q')), &mut session),
-        Ok(()),
-        "q in the log closes it"
-    );
+    assert_eq!(s.on_event(key(KeyCode::Char('q')), &mut session), Ok(()), "q in the log closes it");
     assert_eq!(s.mode, super::Mode::Normal);
     s.on_event(key(KeyCode::Char('+')), &mut session).unwrap();
     assert_eq!(s.refresh(), Duration::from_millis(100), "4 Hz -> 10 Hz");
     s.on_event(key(KeyCode::Char('-')), &mut session).unwrap();
     s.on_event(key(KeyCode::Char('-')), &mut session).unwrap();
     assert_eq!(s.refresh(), Duration::from_millis(500), "-> 4 -> 2 Hz");
-    assert_eq!(
-        s.on_event(key(KeyCode::Char('q')), &mut session),
-        Err(StopReason::Quit)
-    );
+    assert_eq!(s.on_event(key(KeyCode::Char('q')), &mut session), Err(StopReason::Quit));
     let ctrl_c = Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     assert_eq!(s.on_event(ctrl_c, &mut session), Err(StopReason::Quit));
 }
@@ -654,13 +463,7 @@ fn the_help_lists_every_key_of_the_table_and_is_never_cut() {
     s.on_event(key(KeyCode::Char('h')), &mut session).unwrap();
     let lines = s.help_lines(&session);
     for b in BINDINGS {
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.contains(b.label) && l.contains(b.help)),
-            "{} missing from the help",
-            b.label
-        );
+        assert!(lines.iter().any(|l| l.contains(b.label) && l.contains(b.help)), "{} missing from the help", b.label);
     }
     // At 80x24 the help is taller than the screen: it scrolls to its end.
     // What the box shows, frame after frame, read inside its borders.
@@ -669,13 +472,8 @@ fn the_help_lists_every_key_of_the_table_and_is_never_cut() {
     for _ in 0..40 {
         term.draw(|f| s.render(f, &session)).unwrap();
         let buf = term.backend().buffer().clone();
-        let rows: Vec<Vec<String>> = (0..24)
-            .map(|y| (0..80).map(|x| buf[(x, y)].symbol().to_string()).collect())
-            .collect();
-        let y0 = rows
-            .iter()
-            .position(|r| r.concat().contains("┌keys"))
-            .expect("the help box");
+        let rows: Vec<Vec<String>> = (0..24).map(|y| (0..80).map(|x| buf[(x, y)].symbol().to_string()).collect()).collect();
+        let y0 = rows.iter().position(|r| r.concat().contains("┌keys")).expect("the help box");
         let x0 = rows[y0].iter().position(|c| c == "┌").unwrap();
         let x1 = rows[y0].iter().rposition(|c| c == "┐").unwrap();
         for r in &rows[y0 + 1..] {
@@ -690,20 +488,8 @@ fn the_help_lists_every_key_of_the_table_and_is_never_cut() {
     let flat: String = seen.split_whitespace().collect::<Vec<_>>().join(" ");
     for b in BINDINGS {
         let words: String = b.help.split_whitespace().collect::<Vec<_>>().join(" ");
-        let last_words: String = words
-            .split(' ')
-            .rev()
-            .take(2)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join(" ");
-        assert!(
-            flat.contains(&last_words),
-            "the end of {:?}'s help never shows",
-            b.label
-        );
+        let last_words: String = words.split(' ').rev().take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&last_words), "the end of {:?}'s help never shows", b.label);
     }
 }
 
@@ -729,37 +515,17 @@ fn search_prompt_filters_the_focused_table_and_picker_hides_panels() {
 fn malformed_panels_from_a_faulty_plugin_do_not_take_the_host_down() {
     // Rows shorter and longer than the columns, and far too many buckets.
     let bad_table = Panel::Table(Table {
-        columns: vec![
-            FieldSpec::new("a", FieldKind::U64, ""),
-            FieldSpec::new("b", FieldKind::STR, ""),
-        ]
-        .into(),
+        columns: vec![FieldSpec::new("a", FieldKind::U64, ""), FieldSpec::new("b", FieldKind::STR, "")].into(),
         rows: vec![
             vec![Value::u64(1)].into(),
-            vec![
-                Value::u64(2),
-                Value::str("x"),
-                Value::str("extra"),
-                Value::u64(9),
-            ]
-            .into(),
+            vec![Value::u64(2), Value::str("x"), Value::str("extra"), Value::u64(9)].into(),
             tracer_plugin_api::abi_stable::std_types::RVec::new(),
         ]
         .into(),
     });
-    let bad_hist = Panel::Log2Histogram(Log2Histogram {
-        unit: "usecs".into(),
-        buckets: vec![1u64; 200].into(),
-    });
+    let bad_hist = Panel::Log2Histogram(Log2Histogram { unit: "usecs".into(), buckets: vec![1u64; 200].into() });
     for p in [bad_table, bad_hist] {
-        let v = PanelView {
-            title: "bad".into(),
-            content: Ok(p.clone().boxed()),
-            scroll: 0,
-            selected: None,
-            table: TableState::default(),
-            rates: vec![],
-        };
+        let v = PanelView { title: "bad".into(), content: Ok(p.clone().boxed()), scroll: 0, selected: None, table: TableState::default(), rates: vec![] };
         let out = draw(80, 20, &one_panel_layout(), &[v], 0);
         assert!(out.contains("bad"), "{out}");
         // The headless writers take the same contents.
@@ -775,28 +541,16 @@ fn the_dump_key_writes_a_new_file_and_never_through_a_planted_symlink() {
     s.collect(&session);
     // A symlink where the dump would go (this second and the next): refused.
     let target = tempfile::NamedTempFile::new().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let planted: Vec<_> = (now..now + 2)
-        .map(|t| std::env::temp_dir().join(format!("tracer-dump-{t}-{}.json", std::process::id())))
-        .collect();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let planted: Vec<_> = (now..now + 2).map(|t| std::env::temp_dir().join(format!("tracer-dump-{t}-{}.json", std::process::id()))).collect();
     for p in &planted {
         let _ = std::fs::remove_file(p);
         std::os::unix::fs::symlink(target.path(), p).unwrap();
     }
     s.on_event(key(KeyCode::Char('d')), &mut session).unwrap();
     let said = s.message.as_ref().unwrap().0.clone();
-    assert!(
-        said.starts_with("writing ") && said.contains("exists"),
-        "{said}"
-    );
-    assert_eq!(
-        std::fs::read(target.path()).unwrap(),
-        b"",
-        "nothing written through the link"
-    );
+    assert!(said.starts_with("writing ") && said.contains("exists"), "{said}");
+    assert_eq!(std::fs::read(target.path()).unwrap(), b"", "nothing written through the link");
     for p in &planted {
         std::fs::remove_file(p).unwrap();
     }
@@ -813,12 +567,7 @@ fn the_dump_key_writes_a_new_file_and_never_through_a_planted_symlink() {
 fn a_state_column_gives_each_state_its_own_colour_everywhere() {
     use ratatui::style::Color;
     let t = Table {
-        columns: vec![
-            spec("conn", FieldKind::STR, 0, 0),
-            FieldSpec::new("state", FieldKind::STR, "")
-                .style(tracer_plugin_api::STYLE_COLOUR_BY_VALUE),
-        ]
-        .into(),
+        columns: vec![spec("conn", FieldKind::STR, 0, 0), FieldSpec::new("state", FieldKind::STR, "").style(tracer_plugin_api::STYLE_COLOUR_BY_VALUE)].into(),
         rows: vec![
             vec![Value::str("a"), Value::str("ESTABLISHED")].into(),
             vec![Value::str("b"), Value::str("CLOSE_WAIT")].into(),
@@ -826,14 +575,7 @@ fn a_state_column_gives_each_state_its_own_colour_everywhere() {
         ]
         .into(),
     };
-    let v = PanelView {
-        title: "tcp · live".into(),
-        content: Ok(Panel::Table(t).boxed()),
-        scroll: 0,
-        selected: None,
-        table: TableState::default(),
-        rates: vec![],
-    };
+    let v = PanelView { title: "tcp · live".into(), content: Ok(Panel::Table(t).boxed()), scroll: 0, selected: None, table: TableState::default(), rates: vec![] };
     let buf = draw_buffer(80, 15, &one_panel_layout(), &[v], 0);
     // The colour of the first cell of each occurrence of `text`.
     let colours = |text: &str| -> Vec<Color> {
@@ -848,32 +590,12 @@ fn a_state_column_gives_each_state_its_own_colour_everywhere() {
         out
     };
     let est = colours("ESTABLISHED");
-    assert_eq!(
-        est,
-        vec![render::value_colour("ESTABLISHED"); 2],
-        "the same state, the same colour"
-    );
-    assert_eq!(
-        colours("CLOSE_WAIT"),
-        vec![render::value_colour("CLOSE_WAIT")]
-    );
-    assert_ne!(
-        render::value_colour("ESTABLISHED"),
-        render::value_colour("CLOSE_WAIT")
-    );
-    assert!(
-        est.iter().all(|c| *c != Color::Reset && *c != Color::Red),
-        "coloured, never the losses' red"
-    );
+    assert_eq!(est, vec![render::value_colour("ESTABLISHED"); 2], "the same state, the same colour");
+    assert_eq!(colours("CLOSE_WAIT"), vec![render::value_colour("CLOSE_WAIT")]);
+    assert_ne!(render::value_colour("ESTABLISHED"), render::value_colour("CLOSE_WAIT"));
+    assert!(est.iter().all(|c| *c != Color::Reset && *c != Color::Red), "coloured, never the losses' red");
     // The plain column keeps the terminal's colour.
-    let row_a = (0..buf.area.height)
-        .find(|&y| {
-            (0..buf.area.width)
-                .map(|x| buf[(x, y)].symbol())
-                .collect::<String>()
-                .contains("│a ")
-        })
-        .unwrap();
+    let row_a = (0..buf.area.height).find(|&y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect::<String>().contains("│a ")).unwrap();
     assert_eq!(buf[(1, row_a)].fg, Color::Reset);
 }
 
@@ -883,17 +605,8 @@ fn the_selection_follows_its_row_when_a_refresh_reorders_the_table() {
     s.collect(&session);
     let t = |names: &[&str]| {
         Panel::Table(Table {
-            columns: vec![
-                spec("pid", FieldKind::U64, 0, 0),
-                spec("n", FieldKind::U64, 1, 0),
-            ]
-            .into(),
-            rows: names
-                .iter()
-                .enumerate()
-                .map(|(i, p)| vec![Value::u64(p.parse().unwrap()), Value::u64(i as u64)].into())
-                .collect::<Vec<_>>()
-                .into(),
+            columns: vec![spec("pid", FieldKind::U64, 0, 0), spec("n", FieldKind::U64, 1, 0)].into(),
+            rows: names.iter().enumerate().map(|(i, p)| vec![Value::u64(p.parse().unwrap()), Value::u64(i as u64)].into()).collect::<Vec<_>>().into(),
         })
         .boxed()
     };
@@ -907,10 +620,7 @@ fn the_selection_follows_its_row_when_a_refresh_reorders_the_table() {
     // The next refresh puts pid 20 last: the selection goes with it.
     s.views[0].content = Ok(t(&["30", "10", "20"]));
     s.follow_selections();
-    assert_eq!(
-        (s.states[&r].selected, s.views[0].selected),
-        (Some(2), Some(2))
-    );
+    assert_eq!((s.states[&r].selected, s.views[0].selected), (Some(2), Some(2)));
     // A row that is gone leaves the selection at its place, within the table.
     s.views[0].content = Ok(t(&["30", "10"]));
     s.follow_selections();
@@ -936,19 +646,9 @@ fn end_scrolls_a_text_panel_to_its_last_line_not_past_it() {
     term.draw(|f| s.render(f, &session)).unwrap();
     let screen: String = {
         let buf = term.backend().buffer();
-        (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol())
-                    .collect::<String>()
-                    + "\n"
-            })
-            .collect()
+        (0..buf.area.height).map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n").collect()
     };
-    assert!(
-        screen.contains("line 100") && !screen.contains("line 1 "),
-        "the last lines fill the box:\n{screen}"
-    );
+    assert!(screen.contains("line 100") && !screen.contains("line 1 "), "the last lines fill the box:\n{screen}");
     // One line up from the end is one line up, not lost in a huge offset.
     s.move_cursor(-1, None);
     s.move_cursor(10, None);

@@ -19,16 +19,11 @@ pub fn serial() -> MutexGuard<'static, ()> {
 }
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"))
 }
 
 pub fn host_bin() -> PathBuf {
@@ -36,11 +31,7 @@ pub fn host_bin() -> PathBuf {
 }
 
 fn must_exist(p: PathBuf) -> PathBuf {
-    assert!(
-        p.exists(),
-        "{} is missing: run the tests with `cargo xtask test`",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing: run the tests with `cargo xtask test`", p.display());
     p
 }
 
@@ -59,11 +50,7 @@ pub fn default_config() -> PathBuf {
 }
 
 pub fn assert_root() {
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "these tests load BPF programs and must run as root"
-    );
+    assert_eq!(unsafe { libc::geteuid() }, 0, "these tests load BPF programs and must run as root");
 }
 
 /// A fresh plugins directory (mode 0755) holding copies of `files`.
@@ -81,17 +68,8 @@ pub fn plugin_dir(files: &[PathBuf]) -> tempfile::TempDir {
 /// IDs of BPF links whose program's name starts with `prefix` (names are cut
 /// at 15 characters by the kernel).
 pub fn links_of_programs(prefix: &str) -> Vec<u32> {
-    let progs: Vec<(u32, String)> = libbpf_rs::query::ProgInfoIter::default()
-        .map(|p| (p.id, p.name.to_string_lossy().into_owned()))
-        .collect();
-    libbpf_rs::query::LinkInfoIter::default()
-        .filter(|l| {
-            progs
-                .iter()
-                .any(|(id, name)| *id == l.prog_id && name.starts_with(prefix))
-        })
-        .map(|l| l.id)
-        .collect()
+    let progs: Vec<(u32, String)> = libbpf_rs::query::ProgInfoIter::default().map(|p| (p.id, p.name.to_string_lossy().into_owned())).collect();
+    libbpf_rs::query::LinkInfoIter::default().filter(|l| progs.iter().any(|(id, name)| *id == l.prog_id && name.starts_with(prefix))).map(|l| l.id).collect()
 }
 
 /// A running tracer-host with its stderr collected as it comes.
@@ -114,9 +92,7 @@ impl Host {
     /// A host started by `cmd` (another binary, or through setpriv).
     pub fn from_command(mut cmd: Command) -> Host {
         assert_root();
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("starting tracer-host");
         let stderr = Arc::new(Mutex::new(String::new()));
         let err_pipe = child.stderr.take().unwrap();
@@ -134,11 +110,7 @@ impl Host {
             let _ = out_pipe.read_to_string(&mut s);
             s
         }));
-        Host {
-            child,
-            stderr,
-            stdout_reader,
-        }
+        Host { child, stderr, stdout_reader }
     }
 
     pub fn stderr(&self) -> String {
@@ -153,17 +125,11 @@ impl Host {
                 return;
             }
             if let Ok(Some(st)) = self.child.try_wait() {
-                panic!(
-                    "tracer-host exited ({st}) before printing {text:?}; stderr:\n{}",
-                    self.stderr()
-                );
+                panic!("tracer-host exited ({st}) before printing {text:?}; stderr:\n{}", self.stderr());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "tracer-host did not print {text:?} within 30 s; stderr:\n{}",
-            self.stderr()
-        );
+        panic!("tracer-host did not print {text:?} within 30 s; stderr:\n{}", self.stderr());
     }
 
     pub fn signal(&self, sig: i32) {
@@ -179,10 +145,7 @@ impl Host {
             }
             if start.elapsed() > Duration::from_secs(30) {
                 let _ = self.child.kill();
-                panic!(
-                    "tracer-host did not exit within 30 s; stderr:\n{}",
-                    self.stderr()
-                );
+                panic!("tracer-host did not exit within 30 s; stderr:\n{}", self.stderr());
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -208,20 +171,7 @@ pub fn run_host(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, St
 /// tracer-host running only the open plugin from `dir`, headless, attached.
 pub fn start_open_headless(dir: &Path, format: &str) -> Host {
     let cfg = default_config();
-    let mut host = Host::spawn(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--plugins-dir",
-            dir.to_str().unwrap(),
-            "--plugin",
-            "open",
-            "--headless",
-            "--format",
-            format,
-        ],
-        &[],
-    );
+    let mut host = Host::spawn(&["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.to_str().unwrap(), "--plugin", "open", "--headless", "--format", format], &[]);
     host.wait_for_stderr("tracer-host: open running (tracepoint)");
     host
 }
@@ -231,19 +181,7 @@ pub fn workload_bin() -> PathBuf {
 }
 
 /// Every tracer the repository ships, as the default config enables them.
-pub const ALL_TRACERS: [&str; 11] = [
-    "open",
-    "syscall_latency",
-    "sched",
-    "tcp",
-    "process",
-    "block",
-    "fileio",
-    "pagecache",
-    "faults",
-    "memory",
-    "http",
-];
+pub const ALL_TRACERS: [&str; 11] = ["open", "syscall_latency", "sched", "tcp", "process", "block", "fileio", "pagecache", "faults", "memory", "http"];
 
 pub fn staged_plugin(name: &str) -> PathBuf {
     must_exist(target().join(format!("debug/plugins/libtracer_{name}.so")))
@@ -258,91 +196,38 @@ pub struct JsonRun {
 impl JsonRun {
     /// The final contents of panel `plugin.id`.
     pub fn panel(&self, plugin: &str, id: &str) -> &serde_json::Value {
-        self.lines
-            .iter()
-            .find(|v| v["plugin"] == plugin && v["panel"] == id)
-            .unwrap_or_else(|| panic!("no panel {plugin}.{id}; stderr:\n{}", self.stderr))
+        self.lines.iter().find(|v| v["plugin"] == plugin && v["panel"] == id).unwrap_or_else(|| panic!("no panel {plugin}.{id}; stderr:\n{}", self.stderr))
     }
 
     /// Rows of a table panel whose column keyed `key` equals `value` (rows
     /// are objects keyed by each column's JSON key, e.g. `wait_ns`).
-    pub fn rows_where(
-        &self,
-        plugin: &str,
-        id: &str,
-        key: &str,
-        value: serde_json::Value,
-    ) -> Vec<serde_json::Value> {
+    pub fn rows_where(&self, plugin: &str, id: &str, key: &str, value: serde_json::Value) -> Vec<serde_json::Value> {
         let p = self.panel(plugin, id);
-        assert!(
-            p["columns"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|c| c["key"] == key),
-            "{plugin}.{id} has no column keyed {key}: {p}"
-        );
-        p["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r[key] == value)
-            .cloned()
-            .collect()
+        assert!(p["columns"].as_array().unwrap().iter().any(|c| c["key"] == key), "{plugin}.{id} has no column keyed {key}: {p}");
+        p["rows"].as_array().unwrap().iter().filter(|r| r[key] == value).cloned().collect()
     }
 
     pub fn records(&self, plugin: &str) -> Vec<&serde_json::Value> {
-        self.lines
-            .iter()
-            .filter(|v| v["plugin"] == plugin && v.get("panel").is_none())
-            .collect()
+        self.lines.iter().filter(|v| v["plugin"] == plugin && v.get("panel").is_none()).collect()
     }
 }
 
 /// Run `plugin` headless (JSON) with `settings` (TOML lines for its table), run
 /// each workload (args to tracer-workload) to completion, then stop the host.
 /// Returns the output and, per workload, its pid and what it printed.
-pub fn run_with_workloads(
-    plugin: &str,
-    settings: &str,
-    workloads: &[&[&str]],
-) -> (JsonRun, Vec<(u32, String)>) {
+pub fn run_with_workloads(plugin: &str, settings: &str, workloads: &[&[&str]]) -> (JsonRun, Vec<(u32, String)>) {
     let dir = plugin_dir(&[staged_plugin(plugin)]);
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = cfg_dir.path().join("test.toml");
-    fs::write(
-        &cfg,
-        format!(
-            "plugins_dir = \"unused\"\nenabled = [\"{plugin}\"]\n[plugins.{plugin}]\n{settings}\n"
-        ),
-    )
-    .unwrap();
-    let mut host = Host::spawn(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "--plugins-dir",
-            dir.path().to_str().unwrap(),
-            "--headless",
-            "--format",
-            "json",
-        ],
-        &[],
-    );
+    fs::write(&cfg, format!("plugins_dir = \"unused\"\nenabled = [\"{plugin}\"]\n[plugins.{plugin}]\n{settings}\n")).unwrap();
+    let mut host = Host::spawn(&["--config", cfg.to_str().unwrap(), "--plugins-dir", dir.path().to_str().unwrap(), "--headless", "--format", "json"], &[]);
     host.wait_for_stderr(&format!("tracer-host: {plugin} running"));
     let mut pids = Vec::new();
     for w in workloads {
-        let c = Command::new(workload_bin())
-            .args(*w)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let c = Command::new(workload_bin()).args(*w).stdout(Stdio::piped()).spawn().unwrap();
         let pid = c.id();
         let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success() || w.first() == Some(&"exit"),
-            "workload {w:?} failed"
-        );
+        assert!(out.status.success() || w.first() == Some(&"exit"), "workload {w:?} failed");
         pids.push((pid, String::from_utf8_lossy(&out.stdout).into_owned()));
     }
     // Two refreshes (4 Hz) so the maps are read after the work is done.
@@ -350,9 +235,6 @@ pub fn run_with_workloads(
     host.signal(libc::SIGTERM);
     let (code, out, stderr) = host.finish();
     assert_eq!(code, Some(0), "stderr:\n{stderr}");
-    let lines = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let lines = out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
     (JsonRun { lines, stderr }, pids)
 }

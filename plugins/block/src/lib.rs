@@ -15,8 +15,8 @@ use abi_stable::std_types::{ROption, RVec};
 use settings::Settings;
 use stats::BlockStats;
 use tracer_plugin_api::{
-    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel,
-    PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, PLUGIN_API_VERSION,
+    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef,
+    PLUGIN_API_VERSION,
 };
 
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/block.bpf.o"));
@@ -33,28 +33,12 @@ pub struct Block {
 fn alt(suffix: &str) -> AttachAlternative {
     let p = |n: &str| ProgramRef::new(&format!("block_{n}_{suffix}"));
     let o = |n: &str| ProgramRef::optional(&format!("block_{n}_{suffix}"));
-    AttachAlternative {
-        programs: vec![
-            p("rq_issue"),
-            p("rq_complete"),
-            o("io_start"),
-            o("rq_insert"),
-            o("rq_requeue"),
-            o("rq_merge"),
-            o("io_done"),
-        ]
-        .into(),
-    }
+    AttachAlternative { programs: vec![p("rq_issue"), p("rq_complete"), o("io_start"), o("rq_insert"), o("rq_requeue"), o("rq_merge"), o("io_done")].into() }
 }
 
 pub fn descriptor() -> PluginDescriptor {
     use types::*;
-    let c = |index: u32, name: &str, is_drop: bool| CounterSpec {
-        map: "block_counters".into(),
-        index,
-        name: name.into(),
-        is_drop,
-    };
+    let c = |index: u32, name: &str, is_drop: bool| CounterSpec { map: "block_counters".into(), index, name: name.into(), is_drop };
     PluginDescriptor {
         info: PluginInfo {
             name: "block".into(),
@@ -94,18 +78,10 @@ impl NativeTracer for Block {
 
     fn configure(&mut self, settings_json: &str) -> Result<Vec<u8>, String> {
         let s = Settings::parse(settings_json)?;
-        Ok(s.filter_bytes(
-            tracer_plugin_kit::host_pid(),
-            tracer_plugin_kit::next_filter_gen(),
-        ))
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
-    fn on_record(
-        &mut self,
-        _ring: u32,
-        _data: &[u8],
-        _out: Option<&mut RVec<FieldValue>>,
-    ) -> Result<(), String> {
+    fn on_record(&mut self, _ring: u32, _data: &[u8], _out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
         Err("block streams no records".into())
     }
 
@@ -132,9 +108,6 @@ export_tracer!(Block::default);
 mod layout_tests {
     #[test]
     fn shared_structs_match_the_btf_of_the_embedded_object() {
-        tracer_plugin_kit::test_support::assert_layouts_match(
-            super::BPF_OBJECT,
-            &super::types::layouts(),
-        );
+        tracer_plugin_kit::test_support::assert_layouts_match(super::BPF_OBJECT, &super::types::layouts());
     }
 }

@@ -22,29 +22,19 @@ pub struct Settings {
 pub fn specs() -> Vec<SettingSpec> {
     let mut v = tracer_plugin_kit::settings::proc_filter_specs();
     v.push(tracer_plugin_kit::settings::uid_spec());
-    v.push(
-        SettingSpec::new(
-            "disk",
-            SettingKind::STRING,
-            "only this disk, as MAJOR:MINOR (lsblk's MAJ:MIN, e.g. 7:0)",
-        )
-        .range(3, 21),
-    );
+    v.push(SettingSpec::new("disk", SettingKind::STRING, "only this disk, as MAJOR:MINOR (lsblk's MAJ:MIN, e.g. 7:0)").range(3, 21));
     v
 }
 
 /// `MAJOR:MINOR` as the kernel's dev_t (major << 20 | minor).
 pub fn parse_dev(s: &str) -> Result<u32, String> {
-    let bad =
-        || format!("disk: {s:?} is not MAJOR:MINOR (as lsblk's MAJ:MIN column shows, e.g. 7:0)");
+    let bad = || format!("disk: {s:?} is not MAJOR:MINOR (as lsblk's MAJ:MIN column shows, e.g. 7:0)");
     let (ma, mi) = s.split_once(':').ok_or_else(bad)?;
     let ma: u32 = ma.trim().parse().map_err(|_| bad())?;
     let mi: u32 = mi.trim().parse().map_err(|_| bad())?;
     // The kernel's dev_t: 12 bits of major, 20 of minor.
     if ma == 0 || ma >= 1 << 12 || mi >= 1 << 20 {
-        return Err(format!(
-            "disk: {s:?}: the major must be 1 to 4095 and the minor below 1048576"
-        ));
+        return Err(format!("disk: {s:?}: the major must be 1 to 4095 and the minor below 1048576"));
     }
     Ok(ma << 20 | mi)
 }
@@ -66,19 +56,9 @@ impl Settings {
 
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let f = block_filter {
-            proc: tracer_plugin_kit::proc_filter(
-                self.pid,
-                self.comm.as_deref(),
-                self.include_self,
-                self_pid,
-                gen,
-            ),
+            proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
             uid: tracer_plugin_kit::uid_filter(self.uid),
-            dev: self
-                .disk
-                .as_deref()
-                .map(|d| parse_dev(d).unwrap_or(0))
-                .unwrap_or(0),
+            dev: self.disk.as_deref().map(|d| parse_dev(d).unwrap_or(0)).unwrap_or(0),
             ..Default::default()
         };
         tracer_plugin_kit::bytes_of(&f).to_vec()
@@ -91,25 +71,17 @@ mod tests {
 
     #[test]
     fn declared_settings_are_the_parsed_ones() {
-        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| {
-            Settings::parse(j).map(|_| ())
-        });
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
     }
 
     #[test]
     fn settings_to_filter() {
-        let b = Settings::parse(r#"{"pid": 9, "disk": "7:3"}"#)
-            .unwrap()
-            .filter_bytes(5, 1);
+        let b = Settings::parse(r#"{"pid": 9, "disk": "7:3"}"#).unwrap().filter_bytes(5, 1);
         let f: block_filter = tracer_plugin_kit::read(&b).unwrap();
         assert_eq!((f.proc.pid, f.proc.exclude_pid, f.dev), (9, 5, 7 << 20 | 3));
         assert_eq!(dev_name(f.dev), "7:3");
-        assert!(Settings::parse(r#"{"disk": "loop3"}"#)
-            .unwrap_err()
-            .starts_with("disk: \"loop3\" is not MAJOR:MINOR"));
-        assert!(Settings::parse(r#"{"disk": "0:1"}"#)
-            .unwrap_err()
-            .contains("major"));
+        assert!(Settings::parse(r#"{"disk": "loop3"}"#).unwrap_err().starts_with("disk: \"loop3\" is not MAJOR:MINOR"));
+        assert!(Settings::parse(r#"{"disk": "0:1"}"#).unwrap_err().contains("major"));
         assert!(Settings::parse(r#"{"disk": "5000:1"}"#).is_err());
         assert!(Settings::parse(r#"{"disks": "7:0"}"#).is_err());
     }

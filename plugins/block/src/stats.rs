@@ -7,10 +7,7 @@
 use crate::settings::dev_name;
 use crate::types::*;
 use std::collections::HashMap;
-use tracer_plugin_api::{
-    FieldKind, FieldValue, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel,
-    PanelKind, Table, Value,
-};
+use tracer_plugin_api::{FieldKind, FieldValue, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
 use tracer_plugin_kit::carried::Carried;
 use tracer_plugin_kit::comm_totals::CommTotals;
 use tracer_plugin_kit::metrics;
@@ -30,10 +27,7 @@ pub struct Hist {
 
 impl Default for Hist {
     fn default() -> Self {
-        Hist {
-            slots: [0; SLOTS],
-            sum: 0,
-        }
+        Hist { slots: [0; SLOTS], sum: 0 }
     }
 }
 
@@ -108,12 +102,7 @@ pub struct Proc {
 
 impl Proc {
     fn zip(&self, o: &Proc, f: fn(u64, u64) -> u64) -> Proc {
-        Proc {
-            ops: f(self.ops, o.ops),
-            bytes: f(self.bytes, o.bytes),
-            total_ns: f(self.total_ns, o.total_ns),
-            device_ns: f(self.device_ns, o.device_ns),
-        }
+        Proc { ops: f(self.ops, o.ops), bytes: f(self.bytes, o.bytes), total_ns: f(self.total_ns, o.total_ns), device_ns: f(self.device_ns, o.device_ns) }
     }
 }
 
@@ -154,9 +143,7 @@ impl BlockStats {
             "block_disks" => {
                 let mut fresh: HashMap<DiskKey, Disk> = HashMap::new();
                 for e in snap.entries.iter() {
-                    let Some(k) = read::<block_disk_key>(&e.key) else {
-                        continue;
-                    };
+                    let Some(k) = read::<block_disk_key>(&e.key) else { continue };
                     let d = fresh.entry((k.dev, k.op, k.sync)).or_default();
                     for c in per_cpu_values::<block_disk>(snap, &e.value) {
                         let a = |x: &mut u64, y: u64| *x = x.saturating_add(y);
@@ -176,51 +163,29 @@ impl BlockStats {
                         }
                     }
                 }
-                self.disks.update(
-                    fresh,
-                    |new, old| new.issued < old.issued || new.done < old.done,
-                    Disk::plus,
-                    true,
-                );
+                self.disks.update(fresh, |new, old| new.issued < old.issued || new.done < old.done, Disk::plus, true);
                 self.disks_now = self.disks.now(Disk::plus);
             }
             "block_procs" => {
                 let mut fresh: HashMap<ProcKey, Proc> = HashMap::new();
                 for e in snap.entries.iter() {
-                    let Some(k) = read::<block_proc_key>(&e.key) else {
-                        continue;
-                    };
+                    let Some(k) = read::<block_proc_key>(&e.key) else { continue };
                     let p = fresh.entry((k.tgid, k.dev, k.op)).or_default();
                     for c in per_cpu_values::<block_proc>(snap, &e.value) {
-                        *p = p.zip(
-                            &Proc {
-                                ops: c.ops,
-                                bytes: c.bytes,
-                                total_ns: c.total_ns,
-                                device_ns: c.device_ns,
-                            },
-                            u64::saturating_add,
-                        );
+                        *p = p.zip(&Proc { ops: c.ops, bytes: c.bytes, total_ns: c.total_ns, device_ns: c.device_ns }, u64::saturating_add);
                     }
                 }
                 let plus = |a: &Proc, b: &Proc| a.zip(b, u64::saturating_add);
-                self.procs
-                    .update(fresh, |new, old| new.ops < old.ops, plus, false);
+                self.procs.update(fresh, |new, old| new.ops < old.ops, plus, false);
                 self.procs_now = self.procs.now(plus);
-                self.procs_base
-                    .retain(|k, _| self.procs_now.contains_key(k));
+                self.procs_base.retain(|k, _| self.procs_now.contains_key(k));
             }
             "block_comms" => {
                 // Names stay while their process is shown: the kernel's name
                 // map is an LRU that short-lived processes churn.
-                let fresh: HashMap<u32, String> = snap
-                    .entries
-                    .iter()
-                    .filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value))))
-                    .collect();
+                let fresh: HashMap<u32, String> = snap.entries.iter().filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value)))).collect();
                 let procs = &self.procs_now;
-                self.comms
-                    .retain(|pid, _| procs.keys().any(|k| k.0 == *pid));
+                self.comms.retain(|pid, _| procs.keys().any(|k| k.0 == *pid));
                 self.comms.extend(fresh);
                 let mut per_pid: HashMap<u32, [u64; 2]> = HashMap::new();
                 for (k, p) in &self.procs.raw {
@@ -228,19 +193,14 @@ impl BlockStats {
                     e[0] = e[0].saturating_add(p.ops);
                     e[1] = e[1].saturating_add(p.bytes);
                 }
-                let named: Vec<_> = per_pid
-                    .into_iter()
-                    .map(|(pid, v)| (pid, self.comm(pid), v))
-                    .collect();
+                let named: Vec<_> = per_pid.into_iter().map(|(pid, v)| (pid, self.comm(pid), v)).collect();
                 self.by_comm.update(named);
             }
             "block_rqs" => {
                 self.in_flight.clear();
                 self.live_rqs = 0;
                 for e in snap.entries.iter() {
-                    let Some(r) = read::<block_rq>(&e.value) else {
-                        continue;
-                    };
+                    let Some(r) = read::<block_rq>(&e.value) else { continue };
                     self.live_rqs += 1;
                     if r.skip == 0 && r.issue_ns != 0 && r.done_ns == 0 {
                         *self.in_flight.entry(r.dev).or_default() += 1;
@@ -249,9 +209,7 @@ impl BlockStats {
             }
             "block_counters" => {
                 for e in snap.entries.iter() {
-                    let Some(i) = key_u32(&e.key, 0) else {
-                        continue;
-                    };
+                    let Some(i) = key_u32(&e.key, 0) else { continue };
                     if let Some(c) = self.counters.get_mut(i as usize) {
                         *c = sat_sum(per_cpu_values::<u64>(snap, &e.value));
                     }
@@ -272,10 +230,7 @@ impl BlockStats {
     }
 
     pub fn disk_name(&self, dev: u32) -> String {
-        self.names
-            .get(&dev)
-            .cloned()
-            .unwrap_or_else(|| dev_name(dev))
+        self.names.get(&dev).cloned().unwrap_or_else(|| dev_name(dev))
     }
 
     /// Since start or the last reset.
@@ -283,15 +238,7 @@ impl BlockStats {
         let mut v: Vec<(DiskKey, Disk)> = self
             .disks_now
             .iter()
-            .map(|(k, d)| {
-                (
-                    *k,
-                    self.disks_base
-                        .get(k)
-                        .map(|b| d.minus(b))
-                        .unwrap_or_else(|| d.clone()),
-                )
-            })
+            .map(|(k, d)| (*k, self.disks_base.get(k).map(|b| d.minus(b)).unwrap_or_else(|| d.clone())))
             .filter(|(_, d)| d.done > 0 || d.issued > 0)
             .collect();
         v.sort_by_key(|(k, _)| *k);
@@ -301,15 +248,7 @@ impl BlockStats {
     fn procs_shown(&self) -> Vec<(ProcKey, Proc)> {
         self.procs_now
             .iter()
-            .map(|(k, p)| {
-                (
-                    *k,
-                    self.procs_base
-                        .get(k)
-                        .map(|b| p.zip(b, u64::saturating_sub))
-                        .unwrap_or(*p),
-                )
-            })
+            .map(|(k, p)| (*k, self.procs_base.get(k).map(|b| p.zip(b, u64::saturating_sub)).unwrap_or(*p)))
             .filter(|(_, p)| p.ops > 0)
             .collect()
     }
@@ -342,11 +281,7 @@ impl BlockStats {
                 dev: dev_name(dev),
                 op: op_name(op),
                 sync: if sync != 0 { "sync" } else { "async" },
-                in_flight: if shown.insert(dev) {
-                    self.in_flight.get(&dev).copied().unwrap_or(0)
-                } else {
-                    0
-                },
+                in_flight: if shown.insert(dev) { self.in_flight.get(&dev).copied().unwrap_or(0) } else { 0 },
                 d,
             })
             .collect();
@@ -358,47 +293,23 @@ impl BlockStats {
             }
         }
         fn p99(h: &Hist) -> FieldValue {
-            Log2Histogram::quantile_upper(&h.slots, 0.99)
-                .map(|us| Value::u64(us.saturating_mul(1000)))
-                .unwrap_or_else(Value::missing)
+            Log2Histogram::quantile_upper(&h.slots, 0.99).map(|us| Value::u64(us.saturating_mul(1000))).unwrap_or_else(Value::missing)
         }
         let cols = [
-            key(column::<Row>("disk", FieldKind::STR, "", |r| {
-                Value::str(&r.disk)
-            })),
+            key(column::<Row>("disk", FieldKind::STR, "", |r| Value::str(&r.disk))),
             extra(column("dev", FieldKind::STR, "", |r| Value::str(&r.dev))),
             key(column("op", FieldKind::STR, "", |r| Value::str(r.op))),
             column("sync", FieldKind::STR, "", |r| Value::str(r.sync)),
-            sum(column("requests", FieldKind::U64, "", |r| {
-                Value::u64(r.d.done)
-            })),
-            sum(column("bytes", FieldKind::BYTES, "bytes", |r| {
-                Value::u64(r.d.bytes)
-            })),
-            sum(column("errors", FieldKind::U64, "", |r| {
-                Value::u64(r.d.errors)
-            })),
-            sum(column("in flight", FieldKind::U64, "", |r| {
-                Value::u64(r.in_flight)
-            })),
-            extra(sum(column("time", FieldKind::DURATION_NS, "ns", |r| {
-                Value::u64(r.d.total.sum)
-            }))),
-            column("avg queue", FieldKind::DURATION_NS, "ns", |r| {
-                avg(&r.d.queue)
-            }),
-            column("avg device", FieldKind::DURATION_NS, "ns", |r| {
-                avg(&r.d.device)
-            }),
-            column("avg total", FieldKind::DURATION_NS, "ns", |r| {
-                avg(&r.d.total)
-            }),
-            extra(column("p99 total", FieldKind::DURATION_NS, "ns", |r| {
-                p99(&r.d.total)
-            })),
-            extra(sum(column("requeued", FieldKind::U64, "", |r| {
-                Value::u64(r.d.requeued)
-            }))),
+            sum(column("requests", FieldKind::U64, "", |r| Value::u64(r.d.done))),
+            sum(column("bytes", FieldKind::BYTES, "bytes", |r| Value::u64(r.d.bytes))),
+            sum(column("errors", FieldKind::U64, "", |r| Value::u64(r.d.errors))),
+            sum(column("in flight", FieldKind::U64, "", |r| Value::u64(r.in_flight))),
+            extra(sum(column("time", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.d.total.sum)))),
+            column("avg queue", FieldKind::DURATION_NS, "ns", |r| avg(&r.d.queue)),
+            column("avg device", FieldKind::DURATION_NS, "ns", |r| avg(&r.d.device)),
+            column("avg total", FieldKind::DURATION_NS, "ns", |r| avg(&r.d.total)),
+            extra(column("p99 total", FieldKind::DURATION_NS, "ns", |r| p99(&r.d.total))),
+            extra(sum(column("requeued", FieldKind::U64, "", |r| Value::u64(r.d.requeued)))),
         ];
         table(&cols, &rows)
     }
@@ -412,50 +323,21 @@ impl BlockStats {
             p: Proc,
         }
         let mut v = self.procs_shown();
-        v.sort_by(|a, b| {
-            b.1.bytes
-                .cmp(&a.1.bytes)
-                .then(b.1.ops.cmp(&a.1.ops))
-                .then(a.0.cmp(&b.0))
-        });
+        v.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(b.1.ops.cmp(&a.1.ops)).then(a.0.cmp(&b.0)));
         let rows: Vec<Row> = v
             .into_iter()
             .take(TOP_ROWS)
-            .map(|((pid, dev, op), p)| Row {
-                pid,
-                comm: self.comm(pid),
-                disk: self.disk_name(dev),
-                op: op_name(op),
-                p,
-            })
+            .map(|((pid, dev, op), p)| Row { pid, comm: self.comm(pid), disk: self.disk_name(dev), op: op_name(op), p })
             .collect();
         let cols = [
-            key(column::<Row>("pid", FieldKind::U64, "", |r| {
-                Value::u64(r.pid as u64)
-            })),
+            key(column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
             key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm))),
             column("disk", FieldKind::STR, "", |r| Value::str(&r.disk)),
             column("op", FieldKind::STR, "", |r| Value::str(r.op)),
-            sum(column("requests", FieldKind::U64, "", |r| {
-                Value::u64(r.p.ops)
-            })),
-            sum(column("bytes", FieldKind::BYTES, "bytes", |r| {
-                Value::u64(r.p.bytes)
-            })),
-            column("avg total", FieldKind::DURATION_NS, "ns", |r| {
-                if r.p.ops == 0 {
-                    Value::missing()
-                } else {
-                    Value::u64(r.p.total_ns / r.p.ops)
-                }
-            }),
-            extra(column("avg device", FieldKind::DURATION_NS, "ns", |r| {
-                if r.p.ops == 0 {
-                    Value::missing()
-                } else {
-                    Value::u64(r.p.device_ns / r.p.ops)
-                }
-            })),
+            sum(column("requests", FieldKind::U64, "", |r| Value::u64(r.p.ops))),
+            sum(column("bytes", FieldKind::BYTES, "bytes", |r| Value::u64(r.p.bytes))),
+            column("avg total", FieldKind::DURATION_NS, "ns", |r| if r.p.ops == 0 { Value::missing() } else { Value::u64(r.p.total_ns / r.p.ops) }),
+            extra(column("avg device", FieldKind::DURATION_NS, "ns", |r| if r.p.ops == 0 { Value::missing() } else { Value::u64(r.p.device_ns / r.p.ops) })),
         ];
         table(&cols, &rows)
     }
@@ -464,9 +346,7 @@ impl BlockStats {
         let v = self.disks_shown();
         let s = |f: fn(&Disk) -> u64| sat_sum(v.iter().map(|(_, d)| f(d)));
         let c = |i: u32| self.counters[i as usize];
-        let rq_evicted = c(BLOCK_STAT_RQ_INSERTED)
-            .saturating_sub(c(BLOCK_STAT_RQ_DELETED))
-            .saturating_sub(self.live_rqs);
+        let rq_evicted = c(BLOCK_STAT_RQ_INSERTED).saturating_sub(c(BLOCK_STAT_RQ_DELETED)).saturating_sub(self.live_rqs);
         let procs_live = self.procs.raw.len() as u64;
         counters(&[
             ("requests", s(|d| d.done), ""),
@@ -475,24 +355,12 @@ impl BlockStats {
             ("in flight", sat_sum(self.in_flight.values().copied()), ""),
             ("requeued", s(|d| d.requeued), ""),
             ("begun before attach (no owner)", c(BLOCK_STAT_UNSEEN), ""),
-            (
-                "of those, left out by the process filter",
-                c(BLOCK_STAT_UNOWNED),
-                "",
-            ),
+            ("of those, left out by the process filter", c(BLOCK_STAT_UNOWNED), ""),
             ("requests evicted", rq_evicted, ""),
             ("request state not stored", c(BLOCK_STAT_RQ_FAILED), ""),
             ("stale request state replaced", c(BLOCK_STAT_STALE), ""),
-            (
-                "completed, not counted (no block_io_done)",
-                c(BLOCK_STAT_STALE_DONE),
-                "",
-            ),
-            (
-                "process entries evicted",
-                c(BLOCK_STAT_PROC_INSERTED).saturating_sub(procs_live),
-                "",
-            ),
+            ("completed, not counted (no block_io_done)", c(BLOCK_STAT_STALE_DONE), ""),
+            ("process entries evicted", c(BLOCK_STAT_PROC_INSERTED).saturating_sub(procs_live), ""),
         ])
     }
 
@@ -514,56 +382,20 @@ impl BlockStats {
             out.push(metrics::counter("requests_total", &l, d.done));
             out.push(metrics::counter("io_bytes_total", &l, d.bytes));
             out.push(metrics::counter("errors_total", &l, d.errors));
-            out.push(metrics::log2_histogram(
-                "request_queue_seconds",
-                &l,
-                &d.queue.slots,
-                "usecs",
-                Some(d.queue.sum as f64 / 1e9),
-            ));
-            out.push(metrics::log2_histogram(
-                "request_device_seconds",
-                &l,
-                &d.device.slots,
-                "usecs",
-                Some(d.device.sum as f64 / 1e9),
-            ));
-            out.push(metrics::log2_histogram(
-                "request_seconds",
-                &l,
-                &d.total.slots,
-                "usecs",
-                Some(d.total.sum as f64 / 1e9),
-            ));
-            out.push(metrics::log2_histogram(
-                "request_size_bytes",
-                &l,
-                &d.size.slots,
-                "bytes",
-                Some(d.size.sum as f64),
-            ));
+            out.push(metrics::log2_histogram("request_queue_seconds", &l, &d.queue.slots, "usecs", Some(d.queue.sum as f64 / 1e9)));
+            out.push(metrics::log2_histogram("request_device_seconds", &l, &d.device.slots, "usecs", Some(d.device.sum as f64 / 1e9)));
+            out.push(metrics::log2_histogram("request_seconds", &l, &d.total.slots, "usecs", Some(d.total.sum as f64 / 1e9)));
+            out.push(metrics::log2_histogram("request_size_bytes", &l, &d.size.slots, "bytes", Some(d.size.sum as f64)));
         }
         let mut devs: Vec<u32> = self.disks_now.keys().map(|k| k.0).collect();
         devs.sort();
         devs.dedup();
         for dev in devs {
-            out.push(metrics::gauge(
-                "in_flight_requests",
-                &[self.disk_name(dev).as_str()],
-                self.in_flight.get(&dev).copied().unwrap_or(0) as f64,
-            ));
+            out.push(metrics::gauge("in_flight_requests", &[self.disk_name(dev).as_str()], self.in_flight.get(&dev).copied().unwrap_or(0) as f64));
         }
         for (comm, [ops, bytes]) in self.by_comm.totals() {
-            out.push(metrics::counter(
-                "process_requests_total",
-                &[comm.as_str()],
-                ops,
-            ));
-            out.push(metrics::counter(
-                "process_bytes_total",
-                &[comm.as_str()],
-                bytes,
-            ));
+            out.push(metrics::counter("process_requests_total", &[comm.as_str()], ops));
+            out.push(metrics::counter("process_bytes_total", &[comm.as_str()], bytes));
         }
         out
     }
@@ -590,33 +422,12 @@ fn hist(s: &BlockStats, unit: &str, f: fn(&Disk) -> &Hist) -> Panel {
 }
 
 pub const PANELS: &[PanelDef<BlockStats>] = &[
-    def("disks", "Block I/O by disk", PanelKind::TABLE, |s| {
-        Panel::Table(s.disks())
-    }),
-    def("processes", "Block I/O by process", PanelKind::TABLE, |s| {
-        Panel::Table(s.processes())
-    }),
-    def(
-        "device",
-        "Block device latency (issue to completion)",
-        PanelKind::LOG2_HISTOGRAM,
-        |s| hist(s, "usecs", |d| &d.device),
-    ),
-    def(
-        "queue",
-        "Block queue latency (start to issue)",
-        PanelKind::LOG2_HISTOGRAM,
-        |s| hist(s, "usecs", |d| &d.queue),
-    ),
-    def(
-        "sizes",
-        "Block request sizes",
-        PanelKind::LOG2_HISTOGRAM,
-        |s| hist(s, "bytes", |d| &d.size),
-    ),
-    def("summary", "Block I/O totals", PanelKind::COUNTERS, |s| {
-        s.summary()
-    }),
+    def("disks", "Block I/O by disk", PanelKind::TABLE, |s| Panel::Table(s.disks())),
+    def("processes", "Block I/O by process", PanelKind::TABLE, |s| Panel::Table(s.processes())),
+    def("device", "Block device latency (issue to completion)", PanelKind::LOG2_HISTOGRAM, |s| hist(s, "usecs", |d| &d.device)),
+    def("queue", "Block queue latency (start to issue)", PanelKind::LOG2_HISTOGRAM, |s| hist(s, "usecs", |d| &d.queue)),
+    def("sizes", "Block request sizes", PanelKind::LOG2_HISTOGRAM, |s| hist(s, "bytes", |d| &d.size)),
+    def("summary", "Block I/O totals", PanelKind::COUNTERS, |s| s.summary()),
 ];
 
 #[cfg(test)]
@@ -628,29 +439,12 @@ mod tests {
     use tracer_plugin_kit::test_support::snapshot;
 
     fn snap(name: &str, per_cpu: u32, entries: Vec<(Vec<u8>, Vec<u8>)>) -> MapSnapshot {
-        MapSnapshot {
-            name: name.into(),
-            values_per_key: per_cpu,
-            entries: RVec::from(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| MapEntry {
-                        key: k.into(),
-                        value: v.into(),
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-        }
+        MapSnapshot { name: name.into(), values_per_key: per_cpu, entries: RVec::from(entries.into_iter().map(|(k, v)| MapEntry { key: k.into(), value: v.into() }).collect::<Vec<_>>()) }
     }
 
     /// block_disks with one key (dev 7:0, op, sync) over two CPUs: (done, bytes, device µs slot) per CPU.
     fn disks(op: u32, cpus: [(u64, u64, usize); 2]) -> MapSnapshot {
-        let key = block_disk_key {
-            dev: 7 << 20,
-            op: op as u8,
-            sync: 1,
-            ..Default::default()
-        };
+        let key = block_disk_key { dev: 7 << 20, op: op as u8, sync: 1, ..Default::default() };
         let mut v = Vec::new();
         for (i, (done, bytes, slot)) in cpus.into_iter().enumerate() {
             let mut d: block_disk = tracer_plugin_kit::zeroed();
@@ -666,67 +460,34 @@ mod tests {
             }
             v.extend_from_slice(tracer_plugin_kit::bytes_of(&d));
         }
-        snap(
-            "block_disks",
-            2,
-            vec![(tracer_plugin_kit::bytes_of(&key).to_vec(), v)],
-        )
+        snap("block_disks", 2, vec![(tracer_plugin_kit::bytes_of(&key).to_vec(), v)])
     }
 
     fn procs(rows: &[(u32, u32, u64, u64)]) -> MapSnapshot {
         let entries = rows
             .iter()
             .map(|&(tgid, op, ops, bytes)| {
-                let k = block_proc_key {
-                    tgid,
-                    dev: 7 << 20,
-                    op: op as u8,
-                    ..Default::default()
-                };
-                let p = block_proc {
-                    ops,
-                    bytes,
-                    total_ns: ops * 10_000,
-                    device_ns: ops * 8_000,
-                };
-                (
-                    tracer_plugin_kit::bytes_of(&k).to_vec(),
-                    tracer_plugin_kit::bytes_of(&p).to_vec(),
-                )
+                let k = block_proc_key { tgid, dev: 7 << 20, op: op as u8, ..Default::default() };
+                let p = block_proc { ops, bytes, total_ns: ops * 10_000, device_ns: ops * 8_000 };
+                (tracer_plugin_kit::bytes_of(&k).to_vec(), tracer_plugin_kit::bytes_of(&p).to_vec())
             })
             .collect();
         snap("block_procs", 1, entries)
     }
 
     fn comms(rows: &[(u32, &str)]) -> MapSnapshot {
-        snap(
-            "block_comms",
-            1,
-            rows.iter()
-                .map(|(pid, c)| {
-                    (
-                        pid.to_ne_bytes().to_vec(),
-                        tracer_plugin_kit::comm_bytes(c).to_vec(),
-                    )
-                })
-                .collect(),
-        )
+        snap("block_comms", 1, rows.iter().map(|(pid, c)| (pid.to_ne_bytes().to_vec(), tracer_plugin_kit::comm_bytes(c).to_vec())).collect())
     }
 
     fn cell<'a>(t: &'a Table, row: usize, col: &str) -> &'a FieldValue {
-        let i = t
-            .columns
-            .iter()
-            .position(|c| c.name.as_str() == col)
-            .unwrap_or_else(|| panic!("no column {col}"));
+        let i = t.columns.iter().position(|c| c.name.as_str() == col).unwrap_or_else(|| panic!("no column {col}"));
         &t.rows[row][i]
     }
 
     #[test]
     fn per_cpu_values_are_summed_and_the_disk_is_named_by_the_kernel() {
         let mut s = BlockStats::default();
-        s.on_map(&disks(BLOCK_OP_READ, [(3, 3 * 4096, 4), (2, 2 * 4096, 5)]))
-            .unwrap();
+        s.on_map(&disks(BLOCK_OP_READ, [(3, 3 * 4096, 4), (2, 2 * 4096, 5)])).unwrap();
         let t = s.disks();
         assert_eq!(t.rows.len(), 1);
         assert_eq!(cell(&t, 0, "disk"), &Value::str("loop0"));
@@ -735,133 +496,65 @@ mod tests {
         assert_eq!(cell(&t, 0, "requests"), &Value::u64(5));
         assert_eq!(cell(&t, 0, "bytes"), &Value::u64(5 * 4096));
         // (3 × 16 µs + 2 × 32 µs) / 5, in ns.
-        assert_eq!(
-            cell(&t, 0, "avg device"),
-            &Value::u64((3 * 16_000 + 2 * 32_000) / 5)
-        );
+        assert_eq!(cell(&t, 0, "avg device"), &Value::u64((3 * 16_000 + 2 * 32_000) / 5));
         let m = s.metrics();
         tracer_plugin_kit::test_support::assert_metrics_declared(&metric_specs(), &m);
-        let req = m
-            .iter()
-            .find(|x| x.name.as_str() == "requests_total")
-            .unwrap();
-        assert_eq!(
-            (req.labels[0].as_str(), req.labels[1].as_str(), req.value),
-            ("loop0", "read", 5.0)
-        );
-        let dev = m
-            .iter()
-            .find(|x| x.name.as_str() == "request_device_seconds")
-            .unwrap();
+        let req = m.iter().find(|x| x.name.as_str() == "requests_total").unwrap();
+        assert_eq!((req.labels[0].as_str(), req.labels[1].as_str(), req.value), ("loop0", "read", 5.0));
+        let dev = m.iter().find(|x| x.name.as_str() == "request_device_seconds").unwrap();
         assert_eq!(dev.buckets[4] + dev.buckets[5], 5);
-        assert_eq!(
-            dev.value,
-            (3 * 16_000 + 2 * 32_000) as f64 / 1e9,
-            "the kernel's sum, in seconds"
-        );
+        assert_eq!(dev.value, (3 * 16_000 + 2 * 32_000) as f64 / 1e9, "the kernel's sum, in seconds");
     }
 
     #[test]
     fn figures_carry_on_across_a_new_map_and_a_reset_moves_only_the_panels() {
         let mut s = BlockStats::default();
-        s.on_map(&disks(BLOCK_OP_WRITE, [(10, 10, 3), (0, 0, 3)]))
-            .unwrap();
+        s.on_map(&disks(BLOCK_OP_WRITE, [(10, 10, 3), (0, 0, 3)])).unwrap();
         s.reset();
         // Re-attached: the map starts again from 4.
-        s.on_map(&disks(BLOCK_OP_WRITE, [(4, 4, 3), (0, 0, 3)]))
-            .unwrap();
+        s.on_map(&disks(BLOCK_OP_WRITE, [(4, 4, 3), (0, 0, 3)])).unwrap();
         let t = s.disks();
         assert_eq!(cell(&t, 0, "requests"), &Value::u64(4), "since the reset");
-        let req = s
-            .metrics()
-            .into_iter()
-            .find(|x| x.name.as_str() == "requests_total")
-            .unwrap();
+        let req = s.metrics().into_iter().find(|x| x.name.as_str() == "requests_total").unwrap();
         assert_eq!(req.value, 14.0, "since start, across the new map");
         // Gone from the map (evicted): still counted.
         s.on_map(&snap("block_disks", 2, vec![])).unwrap();
-        let req = s
-            .metrics()
-            .into_iter()
-            .find(|x| x.name.as_str() == "requests_total")
-            .unwrap();
+        let req = s.metrics().into_iter().find(|x| x.name.as_str() == "requests_total").unwrap();
         assert_eq!(req.value, 14.0);
     }
 
     #[test]
     fn processes_are_named_sorted_by_bytes_and_summed_by_name_for_metrics() {
         let mut s = BlockStats::default();
-        s.on_map(&procs(&[
-            (10, BLOCK_OP_READ, 3, 300),
-            (11, BLOCK_OP_WRITE, 1, 9000),
-            (10, BLOCK_OP_WRITE, 2, 20),
-        ]))
-        .unwrap();
+        s.on_map(&procs(&[(10, BLOCK_OP_READ, 3, 300), (11, BLOCK_OP_WRITE, 1, 9000), (10, BLOCK_OP_WRITE, 2, 20)])).unwrap();
         s.on_map(&comms(&[(10, "reader"), (11, "writer")])).unwrap();
         let t = s.processes();
         assert_eq!(cell(&t, 0, "comm"), &Value::str("writer"));
         assert_eq!(cell(&t, 1, "requests"), &Value::u64(3));
         assert_eq!(cell(&t, 1, "avg total"), &Value::u64(10_000));
         let m = s.metrics();
-        let by = |name: &str, comm: &str| {
-            m.iter()
-                .find(|x| x.name.as_str() == name && x.labels[0].as_str() == comm)
-                .map(|x| x.value)
-        };
-        assert_eq!(
-            by("process_requests_total", "reader"),
-            Some(5.0),
-            "both of its entries"
-        );
+        let by = |name: &str, comm: &str| m.iter().find(|x| x.name.as_str() == name && x.labels[0].as_str() == comm).map(|x| x.value);
+        assert_eq!(by("process_requests_total", "reader"), Some(5.0), "both of its entries");
         assert_eq!(by("process_bytes_total", "writer"), Some(9000.0));
         // The process exits and its entries go: its name keeps its figures.
         s.on_map(&procs(&[])).unwrap();
         s.on_map(&comms(&[])).unwrap();
         assert!(s.processes().rows.is_empty());
         let m = s.metrics();
-        assert_eq!(
-            m.iter()
-                .find(|x| x.name.as_str() == "process_requests_total"
-                    && x.labels[0].as_str() == "reader")
-                .map(|x| x.value),
-            Some(5.0)
-        );
+        assert_eq!(m.iter().find(|x| x.name.as_str() == "process_requests_total" && x.labels[0].as_str() == "reader").map(|x| x.value), Some(5.0));
     }
 
     #[test]
     fn in_flight_counts_issued_requests_not_yet_done() {
         let mut s = BlockStats::default();
-        s.on_map(&disks(BLOCK_OP_READ, [(1, 1, 0), (0, 0, 0)]))
-            .unwrap();
+        s.on_map(&disks(BLOCK_OP_READ, [(1, 1, 0), (0, 0, 0)])).unwrap();
         let rq = |issue: u64, done: u64, skip: u8| {
-            let r = block_rq {
-                issue_ns: issue,
-                done_ns: done,
-                skip,
-                dev: 7 << 20,
-                ..Default::default()
-            };
-            (
-                8u64.to_ne_bytes().to_vec(),
-                tracer_plugin_kit::bytes_of(&r).to_vec(),
-            )
+            let r = block_rq { issue_ns: issue, done_ns: done, skip, dev: 7 << 20, ..Default::default() };
+            (8u64.to_ne_bytes().to_vec(), tracer_plugin_kit::bytes_of(&r).to_vec())
         };
-        s.on_map(&snap(
-            "block_rqs",
-            1,
-            vec![rq(5, 0, 0), rq(5, 9, 0), rq(0, 0, 0), rq(5, 0, 1)],
-        ))
-        .unwrap();
-        assert_eq!(
-            cell(&s.disks(), 0, "in flight"),
-            &Value::u64(1),
-            "issued, not completed, wanted"
-        );
-        let g = s
-            .metrics()
-            .into_iter()
-            .find(|x| x.name.as_str() == "in_flight_requests")
-            .unwrap();
+        s.on_map(&snap("block_rqs", 1, vec![rq(5, 0, 0), rq(5, 9, 0), rq(0, 0, 0), rq(5, 0, 1)])).unwrap();
+        assert_eq!(cell(&s.disks(), 0, "in flight"), &Value::u64(1), "issued, not completed, wanted");
+        let g = s.metrics().into_iter().find(|x| x.name.as_str() == "in_flight_requests").unwrap();
         assert_eq!(g.value, 1.0);
     }
 

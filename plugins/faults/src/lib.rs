@@ -12,8 +12,8 @@ pub mod types {
 use abi_stable::std_types::{ROption, RVec};
 use stats::FaultStats;
 use tracer_plugin_api::{
-    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel,
-    PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, PLUGIN_API_VERSION,
+    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef,
+    PLUGIN_API_VERSION,
 };
 
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faults.bpf.o"));
@@ -67,18 +67,10 @@ impl NativeTracer for Faults {
 
     fn configure(&mut self, json: &str) -> Result<Vec<u8>, String> {
         let s = settings::Settings::parse(json)?;
-        Ok(s.filter_bytes(
-            tracer_plugin_kit::host_pid(),
-            tracer_plugin_kit::next_filter_gen(),
-        ))
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
-    fn on_record(
-        &mut self,
-        _ring: u32,
-        _data: &[u8],
-        _out: Option<&mut RVec<FieldValue>>,
-    ) -> Result<(), String> {
+    fn on_record(&mut self, _ring: u32, _data: &[u8], _out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
         Err("faults streams no records".into())
     }
 
@@ -105,9 +97,6 @@ export_tracer!(Faults::default);
 mod layout_tests {
     #[test]
     fn shared_structs_match_the_btf_of_the_embedded_object() {
-        tracer_plugin_kit::test_support::assert_layouts_match(
-            super::BPF_OBJECT,
-            &super::types::layouts(),
-        );
+        tracer_plugin_kit::test_support::assert_layouts_match(super::BPF_OBJECT, &super::types::layouts());
     }
 }

@@ -37,13 +37,7 @@ impl Settings {
 
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let f = faults_filter {
-            proc: tracer_plugin_kit::proc_filter(
-                self.pid,
-                self.comm.as_deref(),
-                self.include_self,
-                self_pid,
-                gen,
-            ),
+            proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
             uid: tracer_plugin_kit::uid_filter(self.uid),
             mappings: self.mappings as u32,
             ..Default::default()
@@ -58,25 +52,14 @@ mod tests {
 
     #[test]
     fn declared_settings_are_the_parsed_ones() {
-        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| {
-            Settings::parse(j).map(|_| ())
-        });
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
     }
 
     #[test]
     fn settings_to_filter() {
-        let f: faults_filter = tracer_plugin_kit::read(
-            &Settings::parse(r#"{"comm": "java", "mappings": true}"#)
-                .unwrap()
-                .filter_bytes(5, 2),
-        )
-        .unwrap();
-        assert_eq!(
-            (f.proc.has_comm, f.proc.exclude_pid, f.proc.gen, f.mappings),
-            (1, 5, 2, 1)
-        );
-        let f: faults_filter =
-            tracer_plugin_kit::read(&Settings::parse("{}").unwrap().filter_bytes(5, 2)).unwrap();
+        let f: faults_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"comm": "java", "mappings": true}"#).unwrap().filter_bytes(5, 2)).unwrap();
+        assert_eq!((f.proc.has_comm, f.proc.exclude_pid, f.proc.gen, f.mappings), (1, 5, 2, 1));
+        let f: faults_filter = tracer_plugin_kit::read(&Settings::parse("{}").unwrap().filter_bytes(5, 2)).unwrap();
         assert_eq!(f.mappings, 0, "off by default");
     }
 }

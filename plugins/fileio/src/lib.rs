@@ -13,9 +13,8 @@ pub mod types {
 use abi_stable::std_types::{ROption, RVec};
 use stats::{kind_name, path_of, FileStats, OP_NAMES};
 use tracer_plugin_api::{
-    export_tracer, AttachAlternative, CounterSpec, FieldKind, FieldValue, MapSnapshot,
-    NativeTracer, Panel, PanelKind, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, RingSpec,
-    Value, PLUGIN_API_VERSION,
+    export_tracer, AttachAlternative, CounterSpec, FieldKind, FieldValue, MapSnapshot, NativeTracer, Panel, PanelKind, PluginDescriptor, PluginInfo, ProbeSpec,
+    ProgramRef, RingSpec, Value, PLUGIN_API_VERSION,
 };
 use tracer_plugin_kit::panels::{def, PanelDef};
 use tracer_plugin_kit::table::{column, extra, fields, flex, key, push_row, table, Column, Recent};
@@ -25,65 +24,24 @@ use types::*;
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fileio.bpf.o"));
 
 /// The system calls traced, as their tracepoints name them.
-const CALLS: [&str; 12] = [
-    "read",
-    "readv",
-    "pread64",
-    "preadv",
-    "preadv2",
-    "write",
-    "writev",
-    "pwrite64",
-    "pwritev",
-    "pwritev2",
-    "fsync",
-    "fdatasync",
-];
+const CALLS: [&str; 12] = ["read", "readv", "pread64", "preadv", "preadv2", "write", "writev", "pwrite64", "pwritev", "pwritev2", "fsync", "fdatasync"];
 
 /// One list of columns: the slow-call records' fields and their panel.
 fn slow_columns() -> Vec<Column<fileio_slow>> {
     vec![
         column("ts", FieldKind::MONO_TIME_NS, "ns", |e| Value::u64(e.ts_ns)),
-        key(column("pid", FieldKind::U64, "", |e| {
-            Value::u64(e.tgid as u64)
-        })),
-        extra(column("tid", FieldKind::U64, "", |e| {
-            Value::u64(e.tid as u64)
-        })),
-        key(column("comm", FieldKind::STR, "", |e| {
-            Value::str(&c_str(&e.comm))
-        })),
-        column("op", FieldKind::STR, "", |e| {
-            Value::str(OP_NAMES.get(e.op as usize).copied().unwrap_or("?"))
-        }),
-        column("bytes", FieldKind::BYTES, "bytes", |e| {
-            if e.ret < 0 {
-                Value::missing()
-            } else {
-                Value::u64(e.ret as u64)
-            }
-        }),
-        column("latency", FieldKind::DURATION_NS, "ns", |e| {
-            Value::u64(e.ns)
-        }),
-        extra(column("error", FieldKind::I64, "", |e| {
-            if e.ret < 0 {
-                Value::i64(-e.ret)
-            } else {
-                Value::missing()
-            }
-        })),
-        extra(column("type", FieldKind::STR, "", |e| {
-            Value::str(kind_name(e.kind))
-        })),
-        flex(
-            24,
-            column("file", FieldKind::STR, "", |e| {
-                Value::str(&path_of(&e.dir, &e.name, e.name_truncated, e.kind, 0))
-            }),
-        ),
+        key(column("pid", FieldKind::U64, "", |e| Value::u64(e.tgid as u64))),
+        extra(column("tid", FieldKind::U64, "", |e| Value::u64(e.tid as u64))),
+        key(column("comm", FieldKind::STR, "", |e| Value::str(&c_str(&e.comm)))),
+        column("op", FieldKind::STR, "", |e| Value::str(OP_NAMES.get(e.op as usize).copied().unwrap_or("?"))),
+        column("bytes", FieldKind::BYTES, "bytes", |e| if e.ret < 0 { Value::missing() } else { Value::u64(e.ret as u64) }),
+        column("latency", FieldKind::DURATION_NS, "ns", |e| Value::u64(e.ns)),
+        extra(column("error", FieldKind::I64, "", |e| if e.ret < 0 { Value::i64(-e.ret) } else { Value::missing() })),
+        extra(column("type", FieldKind::STR, "", |e| Value::str(kind_name(e.kind)))),
+        flex(24, column("file", FieldKind::STR, "", |e| Value::str(&path_of(&e.dir, &e.name, e.name_truncated, e.kind, 0)))),
     ]
 }
+
 
 #[derive(Default)]
 pub struct FileIo {
@@ -91,26 +49,11 @@ pub struct FileIo {
     slow: Recent<fileio_slow>,
 }
 
-const PANELS: &[PanelDef<FileIo>] = &[def("slow", "Slow file calls", PanelKind::TABLE, |s| {
-    Panel::Table(table(&slow_columns(), s.slow.newest()))
-})];
+const PANELS: &[PanelDef<FileIo>] = &[def("slow", "Slow file calls", PanelKind::TABLE, |s| Panel::Table(table(&slow_columns(), s.slow.newest())))];
 
 pub fn descriptor() -> PluginDescriptor {
-    let c = |index: u32, name: &str, is_drop: bool| CounterSpec {
-        map: "fileio_counters".into(),
-        index,
-        name: name.into(),
-        is_drop,
-    };
-    let per_call: Vec<ProgramRef> = CALLS
-        .iter()
-        .flat_map(|call| {
-            [
-                ProgramRef::new(&format!("fileio_enter_{call}")),
-                ProgramRef::new(&format!("fileio_exit_{call}")),
-            ]
-        })
-        .collect();
+    let c = |index: u32, name: &str, is_drop: bool| CounterSpec { map: "fileio_counters".into(), index, name: name.into(), is_drop };
+    let per_call: Vec<ProgramRef> = CALLS.iter().flat_map(|call| [ProgramRef::new(&format!("fileio_enter_{call}")), ProgramRef::new(&format!("fileio_exit_{call}"))]).collect();
     let mut panels = tracer_plugin_kit::panels::specs(stats::PANELS);
     panels.extend(tracer_plugin_kit::panels::specs(PANELS));
     PluginDescriptor {
@@ -153,18 +96,10 @@ impl NativeTracer for FileIo {
 
     fn configure(&mut self, json: &str) -> Result<Vec<u8>, String> {
         let s = settings::Settings::parse(json)?;
-        Ok(s.filter_bytes(
-            tracer_plugin_kit::host_pid(),
-            tracer_plugin_kit::next_filter_gen(),
-        ))
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
-    fn on_record(
-        &mut self,
-        _ring: u32,
-        data: &[u8],
-        out: Option<&mut RVec<FieldValue>>,
-    ) -> Result<(), String> {
+    fn on_record(&mut self, _ring: u32, data: &[u8], out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
         let e: fileio_slow = read(data).ok_or("fileio: slow-call record too short")?;
         if let Some(out) = out {
             push_row(&slow_columns(), &e, out);

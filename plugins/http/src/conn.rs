@@ -129,10 +129,7 @@ fn addr(family: u8, bytes: &[u8; 16], port: u16) -> Option<SocketAddr> {
 
 impl Conns {
     pub fn with_capacity(max: usize) -> Conns {
-        Conns {
-            max,
-            ..Default::default()
-        }
+        Conns { max, ..Default::default() }
     }
 
     pub fn set_capacity(&mut self, max: usize) {
@@ -153,13 +150,7 @@ impl Conns {
     }
 
     /// The same, with the HTTP/2 frame headers the kernel listed.
-    pub fn on_event_with(
-        &mut self,
-        e: &http_event,
-        data: &[u8],
-        frames: &KernelFrames,
-        out: &mut Vec<Exchange>,
-    ) {
+    pub fn on_event_with(&mut self, e: &http_event, data: &[u8], frames: &KernelFrames, out: &mut Vec<Exchange>) {
         // A socket is one connection whoever uses it; an SSL object is an
         // address in its own process.
         let key = (e.conn, if e.tls != 0 { e.tgid } else { 0 });
@@ -175,12 +166,7 @@ impl Conns {
         let dir = (e.dir & 1) as usize;
         // The kernel forgot the socket and it is a new connection now
         // (offsets start again).
-        if e.offset == 0
-            && self
-                .conns
-                .get(&key)
-                .is_some_and(|c| c.streams[dir].next() > 0)
-        {
+        if e.offset == 0 && self.conns.get(&key).is_some_and(|c| c.streams[dir].next() > 0) {
             if let Some(c) = self.conns.remove(&key) {
                 self.finish(c, out);
             }
@@ -198,11 +184,7 @@ impl Conns {
             if self.len() >= self.max.max(1) {
                 self.evict_oldest(out);
             }
-            let sides = if server {
-                [Side::Responses, Side::Requests]
-            } else {
-                [Side::Requests, Side::Responses]
-            };
+            let sides = if server { [Side::Responses, Side::Requests] } else { [Side::Requests, Side::Responses] };
             self.conns.insert(
                 key,
                 Conn {
@@ -223,10 +205,7 @@ impl Conns {
         c.last_ns = e.end_ns;
         if c.local.is_none() {
             // TLS: the socket under the SSL object seen since.
-            (c.local, c.remote) = (
-                addr(e.family, &e.laddr, e.lport),
-                addr(e.family, &e.raddr, e.rport),
-            );
+            (c.local, c.remote) = (addr(e.family, &e.laddr, e.lport), addr(e.family, &e.raddr, e.rport));
         }
         if c.upgraded {
             return;
@@ -239,11 +218,7 @@ impl Conns {
             tail: &e.tail[..tail_len],
             // A write's first byte leaves at its call; a read's arrived by
             // its return.
-            first_ns: if dir == HTTP_OUT as usize {
-                e.start_ns
-            } else {
-                e.end_ns
-            },
+            first_ns: if dir == HTTP_OUT as usize { e.start_ns } else { e.end_ns },
             last_ns: e.end_ns,
         };
         let requests = c.streams[dir].side() == Side::Requests;
@@ -252,13 +227,7 @@ impl Conns {
             c.streams[dir].feed(seg, &mut |_, hs| framing(hs, false), &mut events);
             for ev in events {
                 match ev {
-                    Event::Head { head, first_ns } => c.pending.push_back(Request {
-                        head,
-                        first_ns,
-                        bytes: None,
-                        tgid: e.tgid,
-                        comm: tracer_plugin_kit::c_str(&e.comm),
-                    }),
+                    Event::Head { head, first_ns } => c.pending.push_back(Request { head, first_ns, bytes: None, tgid: e.tgid, comm: tracer_plugin_kit::c_str(&e.comm) }),
                     Event::End { bytes, .. } => {
                         if let Some(r) = c.pending.iter_mut().rev().find(|r| r.bytes.is_none()) {
                             r.bytes = Some(bytes);
@@ -289,9 +258,7 @@ impl Conns {
                     if req.is_none() {
                         *unmatched += 1;
                     }
-                    let head_request = req
-                        .as_ref()
-                        .is_some_and(|r| r.head.method.eq_ignore_ascii_case("HEAD"));
+                    let head_request = req.as_ref().is_some_and(|r| r.head.method.eq_ignore_ascii_case("HEAD"));
                     answering.push_back(req);
                     if head.status == 101 {
                         *upgraded = true;
@@ -309,9 +276,7 @@ impl Conns {
                 match ev {
                     Event::Head { head, .. } => c.response_heads.push_back(head),
                     Event::End { bytes, last_ns } => {
-                        if let (Some(Some(req)), Some(resp)) =
-                            (c.answering.pop_front(), c.response_heads.pop_front())
-                        {
+                        if let (Some(Some(req)), Some(resp)) = (c.answering.pop_front(), c.response_heads.pop_front()) {
                             out.push(exchange(c, req, &resp, bytes, last_ns));
                         }
                     }
@@ -336,17 +301,14 @@ impl Conns {
             if c.streams[dir].side() == Side::Responses {
                 for ev in events {
                     if let Event::End { bytes, last_ns } = ev {
-                        if let (Some(Some(req)), Some(resp)) =
-                            (c.answering.pop_front(), c.response_heads.pop_front())
-                        {
+                        if let (Some(Some(req)), Some(resp)) = (c.answering.pop_front(), c.response_heads.pop_front()) {
                             out.push(exchange(&c, req, &resp, bytes, last_ns));
                         }
                     }
                 }
             }
         }
-        self.losses.unanswered +=
-            c.pending.len() as u64 + c.answering.iter().flatten().count() as u64;
+        self.losses.unanswered += c.pending.len() as u64 + c.answering.iter().flatten().count() as u64;
     }
 
     fn evict_oldest(&mut self, out: &mut Vec<Exchange>) {
@@ -365,14 +327,7 @@ impl Conns {
     }
 
     /// A record of an HTTP/2 connection.
-    fn on_h2(
-        &mut self,
-        key: (u64, u32),
-        e: &http_event,
-        data: &[u8],
-        frames: &KernelFrames,
-        out: &mut Vec<Exchange>,
-    ) {
+    fn on_h2(&mut self, key: (u64, u32), e: &http_event, data: &[u8], frames: &KernelFrames, out: &mut Vec<Exchange>) {
         if e.kind == HTTP_EV_CLOSE as u8 {
             if let Some(mut c) = self.h2.remove(&key) {
                 self.finish_h2(&mut c);
@@ -400,10 +355,7 @@ impl Conns {
                     local: addr(e.family, &e.laddr, e.lport),
                     remote: addr(e.family, &e.raddr, e.rport),
                     tls: e.tls != 0,
-                    dirs: [
-                        FrameStream::new(preface_dir == 0),
-                        FrameStream::new(preface_dir == 1),
-                    ],
+                    dirs: [FrameStream::new(preface_dir == 0), FrameStream::new(preface_dir == 1)],
                     streams: Streams::default(),
                     given_up: false,
                     last_ns: 0,
@@ -413,10 +365,7 @@ impl Conns {
         let c = self.h2.get_mut(&key).expect("inserted above");
         c.last_ns = e.end_ns;
         if c.local.is_none() {
-            (c.local, c.remote) = (
-                addr(e.family, &e.laddr, e.lport),
-                addr(e.family, &e.raddr, e.rport),
-            );
+            (c.local, c.remote) = (addr(e.family, &e.laddr, e.lport), addr(e.family, &e.raddr, e.rport));
         }
         if c.given_up {
             return;
@@ -427,11 +376,7 @@ impl Conns {
             len: e.len as u64,
             head: &data[..data.len().min(e.captured as usize)],
             tail: &e.tail[..tail_len],
-            first_ns: if dir == HTTP_OUT as usize {
-                e.start_ns
-            } else {
-                e.end_ns
-            },
+            first_ns: if dir == HTTP_OUT as usize { e.start_ns } else { e.end_ns },
             last_ns: e.end_ns,
         };
         let mut events = Vec::new();
@@ -506,11 +451,7 @@ fn exchange(c: &Conn, req: Request, resp: &Head, bytes: u64, last_ns: u64) -> Ex
         local: c.local,
         remote: c.remote,
         tls: c.tls,
-        protocol: if req.head.version == 0 {
-            "HTTP/1.0"
-        } else {
-            "HTTP/1.1"
-        },
+        protocol: if req.head.version == 0 { "HTTP/1.0" } else { "HTTP/1.1" },
         method: req.head.method,
         path: req.head.path,
         host: req.head.host,

@@ -201,13 +201,8 @@ impl FrameStream {
                 }
                 self.hdr_seen = 0;
                 let h = &self.hdr;
-                let f = Frame {
-                    len: u32::from_be_bytes([0, h[0], h[1], h[2]]),
-                    kind: h[3],
-                    flags: h[4],
-                    stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
-                    first_ns: self.hdr_first_ns,
-                };
+                let f =
+                    Frame { len: u32::from_be_bytes([0, h[0], h[1], h[2]]), kind: h[3], flags: h[4], stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff, first_ns: self.hdr_first_ns };
                 self.frame = Some(f);
                 self.left = f.len as u64;
                 self.payload.clear();
@@ -244,12 +239,7 @@ impl FrameStream {
             return self.lose(out);
         }
         match f.kind {
-            DATA => out.push(H2Event::Data {
-                stream: f.stream,
-                end_stream: f.flags & END_STREAM != 0,
-                last_ns,
-                bytes,
-            }),
+            DATA => out.push(H2Event::Data { stream: f.stream, end_stream: f.flags & END_STREAM != 0, last_ns, bytes }),
             RST_STREAM => out.push(H2Event::Reset { stream: f.stream }),
             HEADERS | PUSH_PROMISE => {
                 let payload = std::mem::take(&mut self.payload);
@@ -296,11 +286,7 @@ impl FrameStream {
                 b":method" => fields.method = v(),
                 b":path" => fields.path = v(),
                 b":authority" => fields.authority = v(),
-                b":status" => {
-                    fields.status = std::str::from_utf8(&value)
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                }
+                b":status" => fields.status = std::str::from_utf8(&value).ok().and_then(|s| s.parse().ok()),
                 b"content-type" => fields.grpc = value.starts_with(b"application/grpc"),
                 _ => {}
             }
@@ -309,14 +295,7 @@ impl FrameStream {
             return self.lose(out);
         }
         if stream != 0 {
-            out.push(H2Event::Headers {
-                stream,
-                fields,
-                end_stream,
-                first_ns,
-                last_ns,
-                bytes,
-            });
+            out.push(H2Event::Headers { stream, fields, end_stream, first_ns, last_ns, bytes });
         }
     }
 }
@@ -385,29 +364,12 @@ impl Streams {
     /// moved them.
     pub fn on_request(&mut self, ev: H2Event, tgid: u32, comm: &str) {
         match ev {
-            H2Event::Headers {
-                stream,
-                fields,
-                first_ns,
-                bytes,
-                ..
-            } => {
+            H2Event::Headers { stream, fields, first_ns, bytes, .. } => {
                 if let Some(o) = self.open.get_mut(&stream) {
                     // Trailers.
                     o.request_bytes += bytes;
                 } else if self.open.len() < MAX_OPEN {
-                    self.open.insert(
-                        stream,
-                        Open {
-                            fields,
-                            first_ns,
-                            request_bytes: bytes,
-                            response_bytes: 0,
-                            status: None,
-                            tgid,
-                            comm: comm.to_string(),
-                        },
-                    );
+                    self.open.insert(stream, Open { fields, first_ns, request_bytes: bytes, response_bytes: 0, status: None, tgid, comm: comm.to_string() });
                 } else {
                     self.losses.lost += 1;
                 }
@@ -425,14 +387,7 @@ impl Streams {
     /// Events of the responses' direction; streams whose response ended.
     pub fn on_response(&mut self, ev: H2Event, out: &mut Vec<Done>) {
         let (stream, end, last_ns) = match ev {
-            H2Event::Headers {
-                stream,
-                fields,
-                end_stream,
-                last_ns,
-                bytes,
-                ..
-            } => {
+            H2Event::Headers { stream, fields, end_stream, last_ns, bytes, .. } => {
                 let Some(o) = self.open.get_mut(&stream) else {
                     return;
                 };
@@ -444,12 +399,7 @@ impl Streams {
                 o.fields.grpc |= fields.grpc;
                 (stream, end_stream, last_ns)
             }
-            H2Event::Data {
-                stream,
-                end_stream,
-                last_ns,
-                bytes,
-            } => {
+            H2Event::Data { stream, end_stream, last_ns, bytes } => {
                 let Some(o) = self.open.get_mut(&stream) else {
                     return;
                 };
@@ -462,11 +412,7 @@ impl Streams {
         if end {
             if let Some(open) = self.open.remove(&stream) {
                 match open.status {
-                    Some(status) => out.push(Done {
-                        open,
-                        status,
-                        last_ns,
-                    }),
+                    Some(status) => out.push(Done { open, status, last_ns }),
                     None => self.losses.lost += 1,
                 }
             }

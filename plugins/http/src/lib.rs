@@ -28,21 +28,7 @@ use types::*;
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/http.bpf.o"));
 
 /// The system calls followed, as their tracepoints name them.
-const CALLS: [&str; 13] = [
-    "read",
-    "write",
-    "recvfrom",
-    "sendto",
-    "readv",
-    "writev",
-    "recvmsg",
-    "sendmsg",
-    "sendfile64",
-    "accept4",
-    "accept",
-    "connect",
-    "close",
-];
+const CALLS: [&str; 13] = ["read", "write", "recvfrom", "sendto", "readv", "writev", "recvmsg", "sendmsg", "sendfile64", "accept4", "accept", "connect", "close"];
 /// Those with no exit program (their return says nothing needed).
 const ENTRY_ONLY: [&str; 2] = ["connect", "close"];
 
@@ -84,54 +70,20 @@ fn socket_probe() -> ProbeSpec {
     // Ends a connection whose socket closed with no close(2) (its process
     // exited).
     per_call.push(ProgramRef::optional("http_sock_state_btf"));
-    let raw = vec![
-        ProgramRef::new("http_enter_raw"),
-        ProgramRef::new("http_exit_raw"),
-        ProgramRef::optional("http_sock_state_btf"),
-    ];
-    ProbeSpec {
-        name: "socket calls".into(),
-        alternatives: vec![
-            AttachAlternative {
-                programs: per_call.into(),
-            },
-            AttachAlternative {
-                programs: raw.into(),
-            },
-        ]
-        .into(),
-    }
+    let raw = vec![ProgramRef::new("http_enter_raw"), ProgramRef::new("http_exit_raw"), ProgramRef::optional("http_sock_state_btf")];
+    ProbeSpec { name: "socket calls".into(), alternatives: vec![AttachAlternative { programs: per_call.into() }, AttachAlternative { programs: raw.into() }].into() }
 }
 
 /// uprobes on OpenSSL in `libssl` (every process that maps it), each
 /// optional: TLS is a part of the tracer, never a reason for it to fail.
 fn tls_probe(libssl: &str) -> ProbeSpec {
-    let p = |prog: &str, func: &str| {
-        ProgramRef::optional(prog).with_target(&format!("{libssl}:{func}"))
-    };
-    let programs = vec![
-        p("http_ssl_write", "SSL_write"),
-        p("http_ssl_write_ret", "SSL_write"),
-        p("http_ssl_read", "SSL_read"),
-        p("http_ssl_read_ret", "SSL_read"),
-        p("http_ssl_free", "SSL_free"),
-    ];
-    ProbeSpec {
-        name: "tls".into(),
-        alternatives: vec![AttachAlternative {
-            programs: programs.into(),
-        }]
-        .into(),
-    }
+    let p = |prog: &str, func: &str| ProgramRef::optional(prog).with_target(&format!("{libssl}:{func}"));
+    let programs = vec![p("http_ssl_write", "SSL_write"), p("http_ssl_write_ret", "SSL_write"), p("http_ssl_read", "SSL_read"), p("http_ssl_read_ret", "SSL_read"), p("http_ssl_free", "SSL_free")];
+    ProbeSpec { name: "tls".into(), alternatives: vec![AttachAlternative { programs: programs.into() }].into() }
 }
 
 pub fn descriptor() -> PluginDescriptor {
-    let c = |index: u32, name: &str, is_drop: bool| CounterSpec {
-        map: "http_counters".into(),
-        index,
-        name: name.into(),
-        is_drop,
-    };
+    let c = |index: u32, name: &str, is_drop: bool| CounterSpec { map: "http_counters".into(), index, name: name.into(), is_drop };
     PluginDescriptor {
         info: PluginInfo {
             name: "http".into(),
@@ -165,7 +117,13 @@ pub fn descriptor() -> PluginDescriptor {
         .into(),
         settings: settings::specs().into(),
         metrics: vec![
-            MetricSpec::new("requests_total", MetricKind::COUNTER, "1", "HTTP requests answered, by method, route (path template, capped by max_routes: the rest as other) and status class", &["method", "route", "status_class"]),
+            MetricSpec::new(
+                "requests_total",
+                MetricKind::COUNTER,
+                "1",
+                "HTTP requests answered, by method, route (path template, capped by max_routes: the rest as other) and status class",
+                &["method", "route", "status_class"],
+            ),
             MetricSpec::new("request_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "first request byte to last response byte, as the traced process sees them", &[]),
         ]
         .into(),
@@ -184,10 +142,7 @@ impl NativeTracer for Http {
         self.libssl = if s.tls { settings::libssl() } else { None };
         self.filters = s.filters()?;
         self.stats.scale = 100.0 / s.sample_percent as f64;
-        Ok(s.filter_bytes(
-            tracer_plugin_kit::host_pid(),
-            tracer_plugin_kit::next_filter_gen(),
-        ))
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
     fn probes(&self) -> Option<Vec<ProbeSpec>> {
@@ -196,24 +151,15 @@ impl NativeTracer for Http {
         Some(v)
     }
 
-    fn on_record(
-        &mut self,
-        _ring: u32,
-        data: &[u8],
-        out: Option<&mut RVec<FieldValue>>,
-    ) -> Result<(), String> {
+    fn on_record(&mut self, _ring: u32, data: &[u8], out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
         let hdr = std::mem::offset_of!(http_event, data);
         let Some(e) = record_header(data) else {
-            return Err(format!(
-                "http: a record of {} bytes, shorter than its {hdr}-byte header",
-                data.len()
-            ));
+            return Err(format!("http: a record of {} bytes, shorter than its {hdr}-byte header", data.len()));
         };
         let payload = &data[hdr..];
         let frames = h2_frames(&e, payload);
         self.exchanges.clear();
-        self.conns
-            .on_event_with(&e, payload, &frames, &mut self.exchanges);
+        self.conns.on_event_with(&e, payload, &frames, &mut self.exchanges);
         if !self.filters.is_empty() {
             let before = self.exchanges.len();
             let f = &self.filters;
@@ -263,39 +209,21 @@ impl NativeTracer for Http {
                 Ok(counters(&[
                     ("requests", scaled(t.count), ""),
                     ("errors (4xx, 5xx)", scaled(t.errors()), ""),
-                    (
-                        "sampled: connections followed, %",
-                        (100.0 / self.stats.scale).round() as u64,
-                        "%",
-                    ),
+                    ("sampled: connections followed, %", (100.0 / self.stats.scale).round() as u64, "%"),
                     ("requests seen (unscaled)", t.count, ""),
                     ("requests left out by the filters", self.filtered_out, ""),
                     ("connections followed now", self.conns.len() as u64, ""),
                     ("HTTP/2 connections seen", self.conns.http2_seen, ""),
-                    (
-                        "HTTP/2 connections given up (frames past capture_bytes, lost records)",
-                        l.h2_given_up,
-                        "",
-                    ),
+                    ("HTTP/2 connections given up (frames past capture_bytes, lost records)", l.h2_given_up, ""),
                     ("HTTP/2 streams reset before their response", l.reset, ""),
-                    (
-                        "messages given up (lost records, not HTTP, head past capture_bytes)",
-                        l.lost,
-                        "",
-                    ),
+                    ("messages given up (lost records, not HTTP, head past capture_bytes)", l.lost, ""),
                     ("responses with no request known", l.unmatched, ""),
                     ("requests closed unanswered", l.unanswered, ""),
                     ("connections forgotten (max_connections)", l.evicted, ""),
-                    (
-                        "transfers streamed",
-                        self.counters[HTTP_STAT_TRANSFERS as usize],
-                        "",
-                    ),
+                    ("transfers streamed", self.counters[HTTP_STAT_TRANSFERS as usize], ""),
                 ]))
             }
-            other => Err(format!(
-                "http: no panel {other:?} (it has requests, routes, processes, slowest, summary)"
-            )),
+            other => Err(format!("http: no panel {other:?} (it has requests, routes, processes, slowest, summary)")),
         }
     }
 
@@ -330,10 +258,7 @@ fn h2_frames(e: &http_event, payload: &[u8]) -> h2::KernelFrames {
         hdr.copy_from_slice(&b[4..13]);
         list.push((at as i64, hdr));
     }
-    h2::KernelFrames {
-        complete: e.h2_walk == HTTP_H2_FRAMES_OK as u8 && list.len() == e.nframes as usize,
-        list,
-    }
+    h2::KernelFrames { complete: e.h2_walk == HTTP_H2_FRAMES_OK as u8 && list.len() == e.nframes as usize, list }
 }
 
 export_tracer!(Http::default);

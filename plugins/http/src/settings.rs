@@ -60,24 +60,9 @@ pub struct Filters {
 
 impl Filters {
     pub fn keeps(&self, x: &crate::conn::Exchange) -> bool {
-        (self.methods.is_empty()
-            || self
-                .methods
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(&x.method)))
-            && (self.path_prefixes.is_empty()
-                || self
-                    .path_prefixes
-                    .iter()
-                    .any(|p| x.path.starts_with(p.as_str())))
-            && (self.status.is_empty()
-                || self.status.iter().any(|&(s, class)| {
-                    if class {
-                        x.status / 100 == s / 100
-                    } else {
-                        x.status == s
-                    }
-                }))
+        (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(&x.method)))
+            && (self.path_prefixes.is_empty() || self.path_prefixes.iter().any(|p| x.path.starts_with(p.as_str())))
+            && (self.status.is_empty() || self.status.iter().any(|&(s, class)| if class { x.status / 100 == s / 100 } else { x.status == s }))
             && x.latency_ns >= self.min_latency_ns
     }
 
@@ -106,16 +91,10 @@ fn default_conns() -> u32 {
 /// None: not installed (TLS is then not followed, and `--list-plugins`
 /// says the tls probe is not there).
 pub fn libssl() -> Option<String> {
-    [
-        "/usr/lib/x86_64-linux-gnu/libssl.so.3",
-        "/lib/x86_64-linux-gnu/libssl.so.3",
-        "/usr/lib64/libssl.so.3",
-        "/usr/lib/libssl.so.3",
-        "/usr/lib/x86_64-linux-gnu/libssl.so.1.1",
-    ]
-    .iter()
-    .find(|p| std::path::Path::new(p).exists())
-    .map(|p| p.to_string())
+    ["/usr/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib64/libssl.so.3", "/usr/lib/libssl.so.3", "/usr/lib/x86_64-linux-gnu/libssl.so.1.1"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
 }
 
 /// The keys above, for the host.
@@ -150,16 +129,10 @@ impl Settings {
         tracer_plugin_kit::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
         tracer_plugin_kit::settings::check_ports(&s.ports, HTTP_PORTS_MAX as usize)?;
         if !(64..=HTTP_CAPTURE_MAX).contains(&s.capture_bytes) {
-            return Err(format!(
-                "capture_bytes: {} is not within 64..={HTTP_CAPTURE_MAX}",
-                s.capture_bytes
-            ));
+            return Err(format!("capture_bytes: {} is not within 64..={HTTP_CAPTURE_MAX}", s.capture_bytes));
         }
         if !(1..=100).contains(&s.sample_percent) {
-            return Err(format!(
-                "sample_percent: {} is not within 1..=100",
-                s.sample_percent
-            ));
+            return Err(format!("sample_percent: {} is not within 1..=100", s.sample_percent));
         }
         s.filters()?;
         Ok(s)
@@ -171,40 +144,19 @@ impl Settings {
             .iter()
             .map(|v| {
                 let t = v.trim().to_ascii_lowercase();
-                if let Some(c) = t
-                    .strip_suffix("xx")
-                    .and_then(|c| c.parse::<u16>().ok())
-                    .filter(|c| (1..=5).contains(c))
-                {
+                if let Some(c) = t.strip_suffix("xx").and_then(|c| c.parse::<u16>().ok()).filter(|c| (1..=5).contains(c)) {
                     Ok((c * 100, true))
                 } else {
-                    t.parse::<u16>()
-                        .ok()
-                        .filter(|c| (100..=599).contains(c))
-                        .map(|c| (c, false))
-                        .ok_or_else(|| {
-                            format!("status: {v:?} is no status code (404) or class (5xx)")
-                        })
+                    t.parse::<u16>().ok().filter(|c| (100..=599).contains(c)).map(|c| (c, false)).ok_or_else(|| format!("status: {v:?} is no status code (404) or class (5xx)"))
                 }
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(Filters {
-            methods: self.methods.clone(),
-            path_prefixes: self.path_prefixes.clone(),
-            status,
-            min_latency_ns: self.min_latency_ms.saturating_mul(1_000_000),
-        })
+        Ok(Filters { methods: self.methods.clone(), path_prefixes: self.path_prefixes.clone(), status, min_latency_ns: self.min_latency_ms.saturating_mul(1_000_000) })
     }
 
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let mut f = http_filter {
-            proc: tracer_plugin_kit::proc_filter(
-                self.pid,
-                self.comm.as_deref(),
-                self.include_self,
-                self_pid,
-                gen,
-            ),
+            proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
             uid: tracer_plugin_kit::uid_filter(self.uid),
             capture: self.capture_bytes,
             sample_percent: self.sample_percent,
@@ -222,38 +174,16 @@ mod tests {
 
     #[test]
     fn declared_settings_are_the_parsed_ones() {
-        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| {
-            Settings::parse(j).map(|_| ())
-        });
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
     }
 
     #[test]
     fn settings_become_the_filter() {
-        let f: http_filter = tracer_plugin_kit::read(
-            &Settings::parse(r#"{"ports": [8080, 443], "capture_bytes": 256}"#)
-                .unwrap()
-                .filter_bytes(5, 3),
-        )
-        .unwrap();
-        assert_eq!(
-            (
-                f.capture,
-                f.nports,
-                f.ports[0],
-                f.ports[1],
-                f.proc.exclude_pid
-            ),
-            (256, 2, 8080, 443, 5)
-        );
-        assert!(Settings::parse(r#"{"capture_bytes": 10000}"#)
-            .unwrap_err()
-            .contains("capture_bytes"));
-        assert!(Settings::parse(r#"{"ports": [1,2,3,4,5,6,7,8,9]}"#)
-            .unwrap_err()
-            .contains("ports"));
-        assert!(Settings::parse(r#"{"status": ["5xx", "teapot"]}"#)
-            .unwrap_err()
-            .contains("teapot"));
+        let f: http_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"ports": [8080, 443], "capture_bytes": 256}"#).unwrap().filter_bytes(5, 3)).unwrap();
+        assert_eq!((f.capture, f.nports, f.ports[0], f.ports[1], f.proc.exclude_pid), (256, 2, 8080, 443, 5));
+        assert!(Settings::parse(r#"{"capture_bytes": 10000}"#).unwrap_err().contains("capture_bytes"));
+        assert!(Settings::parse(r#"{"ports": [1,2,3,4,5,6,7,8,9]}"#).unwrap_err().contains("ports"));
+        assert!(Settings::parse(r#"{"status": ["5xx", "teapot"]}"#).unwrap_err().contains("teapot"));
         let f = Settings::parse(r#"{"status": ["5xx", "404"], "methods": ["post"], "path_prefixes": ["/api/"], "min_latency_ms": 2}"#).unwrap().filters().unwrap();
         let x = |method: &str, path: &str, status: u16, ms: u64| crate::conn::Exchange {
             protocol: "HTTP/1.1",
@@ -273,11 +203,6 @@ mod tests {
             latency_ns: ms * 1_000_000,
         };
         assert!(f.keeps(&x("POST", "/api/a", 503, 3)) && f.keeps(&x("POST", "/api/b", 404, 2)));
-        assert!(
-            !f.keeps(&x("GET", "/api/a", 503, 3))
-                && !f.keeps(&x("POST", "/web", 503, 3))
-                && !f.keeps(&x("POST", "/api/a", 403, 3))
-                && !f.keeps(&x("POST", "/api/a", 500, 1))
-        );
+        assert!(!f.keeps(&x("GET", "/api/a", 503, 3)) && !f.keeps(&x("POST", "/web", 503, 3)) && !f.keeps(&x("POST", "/api/a", 403, 3)) && !f.keeps(&x("POST", "/api/a", 500, 1)));
     }
 }

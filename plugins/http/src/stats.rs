@@ -41,9 +41,7 @@ impl Totals {
     }
 
     fn quantile(&self, q: f64) -> FieldValue {
-        Log2Histogram::quantile_upper(&self.hist, q)
-            .map(|us| Value::u64(us.saturating_mul(1000)))
-            .unwrap_or_else(Value::missing)
+        Log2Histogram::quantile_upper(&self.hist, q).map(|us| Value::u64(us.saturating_mul(1000))).unwrap_or_else(Value::missing)
     }
 }
 
@@ -66,10 +64,7 @@ pub fn template(path: &str) -> String {
     let path = path.split(['?', '#']).next().unwrap_or("");
     // An absolute-form target (a proxy's): its path.
     let path = match path.find("://") {
-        Some(i) => path[i + 3..]
-            .find('/')
-            .map(|j| &path[i + 3 + j..])
-            .unwrap_or("/"),
+        Some(i) => path[i + 3..].find('/').map(|j| &path[i + 3 + j..]).unwrap_or("/"),
         None => path,
     };
     let mut out = String::new();
@@ -94,21 +89,8 @@ fn is_id(seg: &str) -> bool {
     }
     let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
     let hex = b.iter().all(|c| c.is_ascii_hexdigit());
-    let uuid = b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| {
-            if [8, 13, 18, 23].contains(&i) {
-                *c == b'-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    digits == b.len()
-        || uuid
-        || (hex && b.len() >= 16)
-        || (b.len() >= 20
-            && digits > 0
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_'))
+    let uuid = b.len() == 36 && b.iter().enumerate().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { *c == b'-' } else { c.is_ascii_hexdigit() });
+    digits == b.len() || uuid || (hex && b.len() >= 16) || (b.len() >= 20 && digits > 0 && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_'))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -132,12 +114,7 @@ pub struct HttpStats {
 
 impl HttpStats {
     pub fn new(max_routes: usize) -> HttpStats {
-        HttpStats {
-            max_routes,
-            scale: 1.0,
-            recent: Recent::new(200),
-            ..Default::default()
-        }
+        HttpStats { max_routes, scale: 1.0, recent: Recent::new(200), ..Default::default() }
     }
 
     pub fn add(&mut self, x: &Exchange) {
@@ -149,36 +126,19 @@ impl HttpStats {
             self.other.add(x);
             ("other".to_string(), "other".to_string())
         };
-        self.procs
-            .entry((x.tgid, x.comm.clone()))
-            .or_default()
-            .add(x);
+        self.procs.entry((x.tgid, x.comm.clone())).or_default().add(x);
         self.total.add(x);
         self.recent.push(x.clone());
-        if self.slowest.len() < SLOWEST
-            || self
-                .slowest
-                .last()
-                .is_some_and(|s| s.latency_ns < x.latency_ns)
-        {
-            let at = self
-                .slowest
-                .partition_point(|s| s.latency_ns >= x.latency_ns);
+        if self.slowest.len() < SLOWEST || self.slowest.last().is_some_and(|s| s.latency_ns < x.latency_ns) {
+            let at = self.slowest.partition_point(|s| s.latency_ns >= x.latency_ns);
             self.slowest.insert(at, x.clone());
             self.slowest.truncate(SLOWEST);
         }
         // Metrics: routes under the same cap (their label values are the
         // templates, bounded by it), methods outside the standard ones as
         // OTHER (a method is any token a client sends).
-        let method = if crate::stream::METHODS.contains(&routed.0.as_str()) || routed.0 == "other" {
-            routed.0
-        } else {
-            "OTHER".to_string()
-        };
-        *self
-            .lifetime
-            .entry((method, routed.1, class(x.status)))
-            .or_default() += 1;
+        let method = if crate::stream::METHODS.contains(&routed.0.as_str()) || routed.0 == "other" { routed.0 } else { "OTHER".to_string() };
+        *self.lifetime.entry((method, routed.1, class(x.status))).or_default() += 1;
         if self.lifetime_hist.is_empty() {
             self.lifetime_hist = vec![0; SLOTS];
         }
@@ -215,55 +175,25 @@ impl HttpStats {
             .routes
             .iter()
             .map(|(k, t)| (k.clone(), t))
-            .chain(
-                (self.other.count > 0)
-                    .then(|| (("other".to_string(), "other".to_string()), &self.other)),
-            )
+            .chain((self.other.count > 0).then(|| (("other".to_string(), "other".to_string()), &self.other)))
             .map(|(k, t)| (k, self.scaled_totals(t)))
             .collect();
-        let mut rows: Vec<(String, String, &Totals)> = scaled
-            .iter()
-            .map(|((m, r), t)| (m.clone(), r.clone(), t))
-            .collect();
-        rows.sort_by(|a, b| {
-            b.2.count
-                .cmp(&a.2.count)
-                .then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1)))
-        });
+        let mut rows: Vec<(String, String, &Totals)> = scaled.iter().map(|((m, r), t)| (m.clone(), r.clone(), t)).collect();
+        rows.sort_by(|a, b| b.2.count.cmp(&a.2.count).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
         rows.truncate(TOP_ROWS);
         let cols: Vec<Column<(String, String, &Totals)>> = vec![
             key(column("method", FieldKind::STR, "", |r| Value::str(&r.0))),
-            flex(
-                20,
-                key(column("route", FieldKind::STR, "", |r| Value::str(&r.1))),
-            ),
-            sum(column("requests", FieldKind::U64, "", |r| {
-                Value::u64(r.2.count)
-            })),
-            sum(column("errors", FieldKind::U64, "", |r| {
-                Value::u64(r.2.errors())
-            })),
-            extra(sum(column("2xx", FieldKind::U64, "", |r| {
-                Value::u64(r.2.classes[2])
-            }))),
-            extra(sum(column("3xx", FieldKind::U64, "", |r| {
-                Value::u64(r.2.classes[3])
-            }))),
-            extra(sum(column("4xx", FieldKind::U64, "", |r| {
-                Value::u64(r.2.classes[4])
-            }))),
-            extra(sum(column("5xx", FieldKind::U64, "", |r| {
-                Value::u64(r.2.classes[5])
-            }))),
+            flex(20, key(column("route", FieldKind::STR, "", |r| Value::str(&r.1)))),
+            sum(column("requests", FieldKind::U64, "", |r| Value::u64(r.2.count))),
+            sum(column("errors", FieldKind::U64, "", |r| Value::u64(r.2.errors()))),
+            extra(sum(column("2xx", FieldKind::U64, "", |r| Value::u64(r.2.classes[2])))),
+            extra(sum(column("3xx", FieldKind::U64, "", |r| Value::u64(r.2.classes[3])))),
+            extra(sum(column("4xx", FieldKind::U64, "", |r| Value::u64(r.2.classes[4])))),
+            extra(sum(column("5xx", FieldKind::U64, "", |r| Value::u64(r.2.classes[5])))),
             column("p50", FieldKind::DURATION_NS, "ns", |r| r.2.quantile(0.5)),
             column("p90", FieldKind::DURATION_NS, "ns", |r| r.2.quantile(0.9)),
             column("p99", FieldKind::DURATION_NS, "ns", |r| r.2.quantile(0.99)),
-            extra(sum(column(
-                "response bytes",
-                FieldKind::BYTES,
-                "bytes",
-                |r| Value::u64(r.2.response_bytes),
-            ))),
+            extra(sum(column("response bytes", FieldKind::BYTES, "bytes", |r| Value::u64(r.2.response_bytes)))),
         ];
         table(&cols, rows.iter())
     }
@@ -283,65 +213,29 @@ impl HttpStats {
     }
 
     pub fn processes(&self) -> Table {
-        let scaled: Vec<((u32, String), Totals)> = self
-            .procs
-            .iter()
-            .map(|(k, t)| (k.clone(), self.scaled_totals(t)))
-            .collect();
+        let scaled: Vec<((u32, String), Totals)> = self.procs.iter().map(|(k, t)| (k.clone(), self.scaled_totals(t))).collect();
         let mut rows: Vec<(&(u32, String), &Totals)> = scaled.iter().map(|(k, t)| (k, t)).collect();
         rows.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
         rows.truncate(TOP_ROWS);
         let cols: Vec<Column<(&(u32, String), &Totals)>> = vec![
-            key(column("pid", FieldKind::U64, "", |r| {
-                Value::u64(r.0 .0 as u64)
-            })),
+            key(column("pid", FieldKind::U64, "", |r| Value::u64(r.0 .0 as u64))),
             key(column("comm", FieldKind::STR, "", |r| Value::str(&r.0 .1))),
-            sum(column("requests", FieldKind::U64, "", |r| {
-                Value::u64(r.1.count)
-            })),
-            sum(column("errors", FieldKind::U64, "", |r| {
-                Value::u64(r.1.errors())
-            })),
-            column("avg", FieldKind::DURATION_NS, "ns", |r| {
-                if r.1.count == 0 {
-                    Value::missing()
-                } else {
-                    Value::u64(r.1.latency_ns / r.1.count)
-                }
-            }),
+            sum(column("requests", FieldKind::U64, "", |r| Value::u64(r.1.count))),
+            sum(column("errors", FieldKind::U64, "", |r| Value::u64(r.1.errors()))),
+            column("avg", FieldKind::DURATION_NS, "ns", |r| if r.1.count == 0 { Value::missing() } else { Value::u64(r.1.latency_ns / r.1.count) }),
             column("p99", FieldKind::DURATION_NS, "ns", |r| r.1.quantile(0.99)),
-            extra(sum(column(
-                "request bytes",
-                FieldKind::BYTES,
-                "bytes",
-                |r| Value::u64(r.1.request_bytes),
-            ))),
-            extra(sum(column(
-                "response bytes",
-                FieldKind::BYTES,
-                "bytes",
-                |r| Value::u64(r.1.response_bytes),
-            ))),
+            extra(sum(column("request bytes", FieldKind::BYTES, "bytes", |r| Value::u64(r.1.request_bytes)))),
+            extra(sum(column("response bytes", FieldKind::BYTES, "bytes", |r| Value::u64(r.1.response_bytes)))),
         ];
         table(&cols, rows.iter())
     }
 
     pub fn metrics(&self, out: &mut Vec<MetricSample>) {
         for ((method, route, c), n) in &self.lifetime {
-            out.push(metrics::counter_f(
-                "requests_total",
-                &[method, route, CLASS_NAMES[*c]],
-                *n as f64 * self.scale,
-            ));
+            out.push(metrics::counter_f("requests_total", &[method, route, CLASS_NAMES[*c]], *n as f64 * self.scale));
         }
         if !self.lifetime_hist.is_empty() {
-            out.push(metrics::log2_histogram(
-                "request_seconds",
-                &[],
-                &self.lifetime_hist,
-                "usecs",
-                Some(self.lifetime_sum_ns as f64 / 1e9),
-            ));
+            out.push(metrics::log2_histogram("request_seconds", &[], &self.lifetime_hist, "usecs", Some(self.lifetime_sum_ns as f64 / 1e9)));
         }
     }
 }
@@ -349,55 +243,20 @@ impl HttpStats {
 /// The columns of an exchange: the records streamed and the request tables.
 pub fn exchange_columns() -> Vec<Column<Exchange>> {
     vec![
-        column("ts", FieldKind::MONO_TIME_NS, "ns", |x| {
-            Value::u64(x.start_ns)
-        }),
-        key(column("pid", FieldKind::U64, "", |x| {
-            Value::u64(x.tgid as u64)
-        })),
+        column("ts", FieldKind::MONO_TIME_NS, "ns", |x| Value::u64(x.start_ns)),
+        key(column("pid", FieldKind::U64, "", |x| Value::u64(x.tgid as u64))),
         key(column("comm", FieldKind::STR, "", |x| Value::str(&x.comm))),
-        extra(column("side", FieldKind::STR, "", |x| {
-            Value::str(if x.server { "server" } else { "client" })
-        })),
+        extra(column("side", FieldKind::STR, "", |x| Value::str(if x.server { "server" } else { "client" }))),
         column("method", FieldKind::STR, "", |x| Value::str(&x.method)),
-        flex(
-            24,
-            column("path", FieldKind::STR, "", |x| Value::str(&x.path)),
-        ),
-        extra(column("host", FieldKind::STR, "", |x| {
-            if x.host.is_empty() {
-                Value::missing()
-            } else {
-                Value::str(&x.host)
-            }
-        })),
-        column("status", FieldKind::U64, "", |x| {
-            Value::u64(x.status as u64)
-        }),
-        column("latency", FieldKind::DURATION_NS, "ns", |x| {
-            Value::u64(x.latency_ns)
-        }),
-        extra(column("request_bytes", FieldKind::BYTES, "bytes", |x| {
-            Value::u64(x.request_bytes)
-        })),
-        column("response_bytes", FieldKind::BYTES, "bytes", |x| {
-            Value::u64(x.response_bytes)
-        }),
-        extra(column("protocol", FieldKind::STR, "", |x| {
-            Value::str(x.protocol)
-        })),
-        extra(column("tls", FieldKind::STR, "", |x| {
-            Value::str(if x.tls { "yes" } else { "no" })
-        })),
-        extra(column("local", FieldKind::STR, "", |x| {
-            x.local
-                .map(|a| Value::str(&a.to_string()))
-                .unwrap_or_else(Value::missing)
-        })),
-        extra(column("remote", FieldKind::STR, "", |x| {
-            x.remote
-                .map(|a| Value::str(&a.to_string()))
-                .unwrap_or_else(Value::missing)
-        })),
+        flex(24, column("path", FieldKind::STR, "", |x| Value::str(&x.path))),
+        extra(column("host", FieldKind::STR, "", |x| if x.host.is_empty() { Value::missing() } else { Value::str(&x.host) })),
+        column("status", FieldKind::U64, "", |x| Value::u64(x.status as u64)),
+        column("latency", FieldKind::DURATION_NS, "ns", |x| Value::u64(x.latency_ns)),
+        extra(column("request_bytes", FieldKind::BYTES, "bytes", |x| Value::u64(x.request_bytes))),
+        column("response_bytes", FieldKind::BYTES, "bytes", |x| Value::u64(x.response_bytes)),
+        extra(column("protocol", FieldKind::STR, "", |x| Value::str(x.protocol))),
+        extra(column("tls", FieldKind::STR, "", |x| Value::str(if x.tls { "yes" } else { "no" }))),
+        extra(column("local", FieldKind::STR, "", |x| x.local.map(|a| Value::str(&a.to_string())).unwrap_or_else(Value::missing))),
+        extra(column("remote", FieldKind::STR, "", |x| x.remote.map(|a| Value::str(&a.to_string())).unwrap_or_else(Value::missing))),
     ]
 }

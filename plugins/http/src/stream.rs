@@ -121,13 +121,7 @@ pub struct Stream {
 
 impl Stream {
     pub fn new(side: Side) -> Stream {
-        Stream {
-            side,
-            state: State::Resync,
-            next: 0,
-            bytes: 0,
-            last_ns: 0,
-        }
+        Stream { side, state: State::Resync, next: 0, bytes: 0, last_ns: 0 }
     }
 
     pub fn side(&self) -> Side {
@@ -147,10 +141,7 @@ impl Stream {
     /// The connection closed: a message running until the close ends.
     pub fn close(&mut self, out: &mut Vec<Event>) {
         if self.state == State::UntilClose {
-            out.push(Event::End {
-                bytes: self.bytes,
-                last_ns: self.last_ns,
-            });
+            out.push(Event::End { bytes: self.bytes, last_ns: self.last_ns });
         } else if !matches!(self.state, State::Idle | State::Resync) {
             out.push(Event::Lost);
         }
@@ -159,12 +150,7 @@ impl Stream {
 
     /// Feed one transfer. `body` says how a head's message is framed (it
     /// knows the request a response answers: a HEAD's has no body).
-    pub fn feed(
-        &mut self,
-        seg: Segment,
-        body: &mut dyn FnMut(&Head, &[httparse::Header]) -> Body,
-        out: &mut Vec<Event>,
-    ) {
+    pub fn feed(&mut self, seg: Segment, body: &mut dyn FnMut(&Head, &[httparse::Header]) -> Body, out: &mut Vec<Event>) {
         if seg.offset != self.next {
             // Records lost (or the kernel restarted the connection's count):
             // whatever they held is missed, in a message or between two.
@@ -191,10 +177,7 @@ impl Stream {
                     // A first byte at the transfer's start passed with it;
                     // later in a transfer, with its end.
                     let first_ns = if pos == 0 { seg.first_ns } else { seg.last_ns };
-                    self.state = State::Header {
-                        buf: Vec::new(),
-                        first_ns,
-                    };
+                    self.state = State::Header { buf: Vec::new(), first_ns };
                     self.bytes = 0;
                 }
                 State::Header { buf, first_ns } => {
@@ -219,9 +202,7 @@ impl Stream {
                             self.last_ns = seg.last_ns;
                             self.start_body(framing, out);
                         }
-                        Ok(None)
-                            if buf.len() <= MAX_HEAD && (pos + avail.len() as u64) == seg.len =>
-                        {
+                        Ok(None) if buf.len() <= MAX_HEAD && (pos + avail.len() as u64) == seg.len => {
                             // The head goes on in the next transfer.
                             self.bytes += avail.len() as u64;
                             return;
@@ -273,10 +254,7 @@ impl Stream {
     }
 
     fn end(&mut self, last_ns: u64, out: &mut Vec<Event>) {
-        out.push(Event::End {
-            bytes: self.bytes,
-            last_ns,
-        });
+        out.push(Event::End { bytes: self.bytes, last_ns });
         self.bytes = 0;
         self.state = State::Idle;
     }
@@ -308,11 +286,7 @@ impl Chunk {
                 };
                 line.extend_from_slice(&avail[..nl]);
                 let text = String::from_utf8_lossy(line);
-                let size = text
-                    .trim()
-                    .split(';')
-                    .next()
-                    .map(|s| u64::from_str_radix(s.trim(), 16));
+                let size = text.trim().split(';').next().map(|s| u64::from_str_radix(s.trim(), 16));
                 let used = nl as u64 + 1;
                 match size {
                     Some(Ok(0)) => *self = Chunk::Trailer(Vec::new()),
@@ -360,9 +334,7 @@ fn ends_chunked(seg: &Segment) -> bool {
 pub fn starts_message(side: Side, b: &[u8]) -> bool {
     match side {
         Side::Responses => prefix_of(b, b"HTTP/1."),
-        Side::Requests => METHODS
-            .iter()
-            .any(|m| prefix_of(b, m.as_bytes()) && b.get(m.len()).is_none_or(|&c| c == b' ')),
+        Side::Requests => METHODS.iter().any(|m| prefix_of(b, m.as_bytes()) && b.get(m.len()).is_none_or(|&c| c == b' ')),
     }
 }
 
@@ -372,22 +344,11 @@ fn prefix_of(b: &[u8], p: &[u8]) -> bool {
     b[..n] == p[..n]
 }
 
-pub const METHODS: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
-];
+pub const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
 
 /// Parse a complete head: (its length, the parts). None: not complete yet.
-fn parse_head<'h, 'b>(
-    side: Side,
-    buf: &'b [u8],
-    headers: &'h mut [httparse::Header<'b>],
-) -> Result<Option<(usize, Head)>, ()> {
-    let header = |hs: &[httparse::Header], name: &str| -> String {
-        hs.iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).into_owned())
-            .unwrap_or_default()
-    };
+fn parse_head<'h, 'b>(side: Side, buf: &'b [u8], headers: &'h mut [httparse::Header<'b>]) -> Result<Option<(usize, Head)>, ()> {
+    let header = |hs: &[httparse::Header], name: &str| -> String { hs.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| String::from_utf8_lossy(h.value).into_owned()).unwrap_or_default() };
     match side {
         Side::Requests => {
             let mut req = httparse::Request::new(headers);
@@ -410,14 +371,7 @@ fn parse_head<'h, 'b>(
         Side::Responses => {
             let mut resp = httparse::Response::new(headers);
             match resp.parse(buf) {
-                Ok(httparse::Status::Complete(n)) => Ok(Some((
-                    n,
-                    Head {
-                        status: resp.code.unwrap_or(0),
-                        header_bytes: n as u64,
-                        ..Default::default()
-                    },
-                ))),
+                Ok(httparse::Status::Complete(n)) => Ok(Some((n, Head { status: resp.code.unwrap_or(0), header_bytes: n as u64, ..Default::default() }))),
                 Ok(httparse::Status::Partial) => Ok(None),
                 Err(_) => Err(()),
             }
@@ -429,17 +383,8 @@ fn parse_head<'h, 'b>(
 /// body; `until_close_allowed`: a response (a request without length has
 /// none).
 pub fn framing(headers: &[httparse::Header], until_close_allowed: bool) -> Body {
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase())
-    };
-    if get("transfer-encoding").is_some_and(|v| {
-        v.split(',')
-            .next_back()
-            .is_some_and(|l| l.trim() == "chunked")
-    }) {
+    let get = |name: &str| headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase());
+    if get("transfer-encoding").is_some_and(|v| v.split(',').next_back().is_some_and(|l| l.trim() == "chunked")) {
         return Body::Chunked;
     }
     if let Some(n) = get("content-length").and_then(|v| v.trim().parse::<u64>().ok()) {

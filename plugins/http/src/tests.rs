@@ -23,14 +23,7 @@ struct Wire {
 
 impl Wire {
     fn new(role: u32) -> Wire {
-        Wire {
-            conn: 0xffff_8880_0000_1000,
-            role,
-            proto: HTTP_PROTO_HTTP1,
-            capture: 1024,
-            offsets: [0, 0],
-            now: 1_000_000,
-        }
+        Wire { conn: 0xffff_8880_0000_1000, role, proto: HTTP_PROTO_HTTP1, capture: 1024, offsets: [0, 0], now: 1_000_000 }
     }
 
     /// One transfer of `bytes` in direction `dir` taking `ns`: the record
@@ -41,13 +34,7 @@ impl Wire {
 
     /// The same, the record listing HTTP/2 frame headers (at, header) after
     /// the captured bytes, as the kernel's walk does.
-    fn transfer_listing(
-        &mut self,
-        dir: u32,
-        bytes: &[u8],
-        ns: u64,
-        frames: &[(i32, [u8; 9])],
-    ) -> Vec<u8> {
+    fn transfer_listing(&mut self, dir: u32, bytes: &[u8], ns: u64, frames: &[(i32, [u8; 9])]) -> Vec<u8> {
         let mut e = http_event {
             start_ns: self.now,
             end_ns: self.now + ns,
@@ -84,26 +71,14 @@ impl Wire {
         let mut rec = bytes_of(&e)[..hdr].to_vec();
         rec.extend_from_slice(&bytes[..cap]);
         for (at, h) in frames {
-            let f = http_h2_frame {
-                at: *at,
-                hdr: *h,
-                ..Default::default()
-            };
+            let f = http_h2_frame { at: *at, hdr: *h, ..Default::default() };
             rec.extend_from_slice(bytes_of(&f));
         }
         rec
     }
 
     fn close(&mut self) -> Vec<u8> {
-        let e = http_event {
-            conn: self.conn,
-            tgid: 42,
-            kind: HTTP_EV_CLOSE as u8,
-            role: self.role as u8,
-            proto: self.proto as u8,
-            end_ns: self.now,
-            ..Default::default()
-        };
+        let e = http_event { conn: self.conn, tgid: 42, kind: HTTP_EV_CLOSE as u8, role: self.role as u8, proto: self.proto as u8, end_ns: self.now, ..Default::default() };
         bytes_of(&e)[..std::mem::offset_of!(http_event, data)].to_vec()
     }
 }
@@ -127,17 +102,7 @@ fn run(records: &[Vec<u8>]) -> (Http, Vec<Exchange>, usize) {
 }
 
 fn summary(xs: &[Exchange]) -> Vec<(String, String, u16, u64, u64)> {
-    xs.iter()
-        .map(|x| {
-            (
-                x.method.clone(),
-                x.path.clone(),
-                x.status,
-                x.request_bytes,
-                x.response_bytes,
-            )
-        })
-        .collect()
+    xs.iter().map(|x| (x.method.clone(), x.path.clone(), x.status, x.request_bytes, x.response_bytes)).collect()
 }
 
 #[test]
@@ -149,47 +114,21 @@ fn a_server_exchange_with_a_request_in_four_writes_and_keep_alive() {
         w.transfer(IN, b"Host: a\r\n", 5),
         w.transfer(IN, b"Connection: keep-alive\r\n", 5),
         w.transfer(IN, b"\r\n", 5),
-        w.transfer(
-            OUT,
-            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
-            100,
-        ),
+        w.transfer(OUT, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 100),
         w.transfer(IN, b"GET /items/12345?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", 5),
-        w.transfer(
-            OUT,
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
-            50,
-        ),
+        w.transfer(OUT, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 50),
     ];
     let (h, xs, rows) = run(&recs);
-    assert_eq!(
-        summary(&xs),
-        vec![
-            ("GET".into(), "/split".into(), 200, 56, 43),
-            ("GET".into(), "/items/12345?x=1".into(), 404, 42, 45)
-        ]
-    );
+    assert_eq!(summary(&xs), vec![("GET".into(), "/split".into(), 200, 56, 43), ("GET".into(), "/items/12345?x=1".into(), 404, 42, 45)]);
     assert_eq!(rows, 2, "one streamed row per exchange");
     assert!(xs.iter().all(|x| x.server && x.host == "a"));
     // Server side: from the read that brought the first byte to the write
     // that sent the last.
-    assert_eq!(
-        xs[0].latency_ns,
-        (1_000_000 + 5 + 3 * 15 + 10 + 100) - (1_000_000 + 5)
-    );
-    let Panel::Table(t) = h.panel("routes").unwrap() else {
-        panic!()
-    };
-    let route = t
-        .columns
-        .iter()
-        .position(|c| c.name.as_str() == "route")
-        .unwrap();
+    assert_eq!(xs[0].latency_ns, (1_000_000 + 5 + 3 * 15 + 10 + 100) - (1_000_000 + 5));
+    let Panel::Table(t) = h.panel("routes").unwrap() else { panic!() };
+    let route = t.columns.iter().position(|c| c.name.as_str() == "route").unwrap();
     let routes: Vec<String> = t.rows.iter().map(|r| format!("{:?}", r[route])).collect();
-    assert!(
-        routes.iter().any(|r| r.contains("/items/{id}")),
-        "{routes:?}"
-    );
+    assert!(routes.iter().any(|r| r.contains("/items/{id}")), "{routes:?}");
 }
 
 #[test]
@@ -204,10 +143,7 @@ fn pipelined_requests_pair_in_order_and_head_has_no_body() {
     ];
     let (_, xs, _) = run(&recs);
     let got: Vec<(String, u16)> = xs.iter().map(|x| (x.path.clone(), x.status)).collect();
-    assert_eq!(
-        got,
-        vec![("/a".into(), 200), ("/b".into(), 200), ("/c".into(), 500)]
-    );
+    assert_eq!(got, vec![("/a".into(), 200), ("/b".into(), 200), ("/c".into(), 500)]);
     assert_eq!(xs[2].response_bytes, 49 + 8 + 5);
     assert!(xs.iter().all(|x| !x.server));
 }
@@ -238,38 +174,21 @@ fn large_bodies_are_skipped_by_length_and_chunked_ends_seen_in_tails() {
         w.transfer(OUT, b"HTTP/1.1 204 No Content\r\n\r\n", 5),
     ];
     let (_, xs, _) = run(&recs);
-    let got: Vec<(String, u16, u64)> = xs
-        .iter()
-        .map(|x| (x.path.clone(), x.status, x.response_bytes))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
-            ("/big".into(), 200, 44 + (5 << 20)),
-            ("/chunks".into(), 200, (chunked.len() + last.len()) as u64),
-            ("/after".into(), 204, 27)
-        ]
-    );
+    let got: Vec<(String, u16, u64)> = xs.iter().map(|x| (x.path.clone(), x.status, x.response_bytes)).collect();
+    assert_eq!(got, vec![("/big".into(), 200, 44 + (5 << 20)), ("/chunks".into(), 200, (chunked.len() + last.len()) as u64), ("/after".into(), 204, 27)]);
 }
 
 #[test]
 fn expect_continue_interim_responses_do_not_answer_the_request() {
     let mut w = Wire::new(HTTP_ROLE_CLIENT);
     let recs = vec![
-        w.transfer(
-            OUT,
-            b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
-            5,
-        ),
+        w.transfer(OUT, b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n", 5),
         w.transfer(IN, b"HTTP/1.1 100 Continue\r\n\r\n", 5),
         w.transfer(OUT, b"data", 5),
         w.transfer(IN, b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 5),
     ];
     let (h, xs, _) = run(&recs);
-    assert_eq!(
-        summary(&xs),
-        vec![("POST".into(), "/up".into(), 201, 71 + 4, 43)]
-    );
+    assert_eq!(summary(&xs), vec![("POST".into(), "/up".into(), 201, 71 + 4, 43)]);
     assert_eq!(h.conns.losses, conn::Losses::default());
 }
 
@@ -283,14 +202,7 @@ fn a_lost_record_gives_up_the_message_and_the_next_request_is_found_again() {
     drop(lost);
     let (h, xs, _) = run(&[a, b, c]);
     // /one's response was lost: /two must not be paired with it.
-    assert_eq!(
-        summary(&xs)
-            .iter()
-            .map(|s| s.1.as_str())
-            .collect::<Vec<_>>(),
-        Vec::<&str>::new(),
-        "no pairing across a gap: {xs:?}"
-    );
+    assert_eq!(summary(&xs).iter().map(|s| s.1.as_str()).collect::<Vec<_>>(), Vec::<&str>::new(), "no pairing across a gap: {xs:?}");
     assert!(h.conns.losses.lost >= 1);
     // After it, the connection is followed again.
     let mut w2 = Wire::new(HTTP_ROLE_SERVER);
@@ -310,46 +222,23 @@ fn a_lost_record_gives_up_the_message_and_the_next_request_is_found_again() {
 #[test]
 fn a_response_until_close_ends_with_the_connection_and_unanswered_requests_count() {
     let mut w = Wire::new(HTTP_ROLE_CLIENT);
-    let recs = vec![
-        w.transfer(OUT, b"GET /old HTTP/1.0\r\n\r\n", 5),
-        w.transfer(IN, b"HTTP/1.0 200 OK\r\nServer: x\r\n\r\nsome body", 5),
-        w.transfer(IN, b" and more", 5),
-        w.close(),
-    ];
+    let recs = vec![w.transfer(OUT, b"GET /old HTTP/1.0\r\n\r\n", 5), w.transfer(IN, b"HTTP/1.0 200 OK\r\nServer: x\r\n\r\nsome body", 5), w.transfer(IN, b" and more", 5), w.close()];
     let (h, xs, _) = run(&recs);
-    assert_eq!(
-        summary(&xs),
-        vec![("GET".into(), "/old".into(), 200, 21, 48)]
-    );
+    assert_eq!(summary(&xs), vec![("GET".into(), "/old".into(), 200, 21, 48)]);
     let mut w = Wire::new(HTTP_ROLE_CLIENT);
-    let (h2, xs2, _) = run(&[
-        w.transfer(OUT, b"GET /hang HTTP/1.1\r\nHost: h\r\n\r\n", 5),
-        w.close(),
-    ]);
+    let (h2, xs2, _) = run(&[w.transfer(OUT, b"GET /hang HTTP/1.1\r\nHost: h\r\n\r\n", 5), w.close()]);
     assert!(xs2.is_empty());
-    assert_eq!(
-        (h.conns.losses.unanswered, h2.conns.losses.unanswered),
-        (0, 1)
-    );
+    assert_eq!((h.conns.losses.unanswered, h2.conns.losses.unanswered), (0, 1));
 }
 
 #[test]
 fn routes_collapse_ids_and_stop_at_the_cap() {
-    assert_eq!(
-        template("/users/12345/orders/9f1c2a3b4c5d6e7f8091?x=1"),
-        "/users/{id}/orders/{id}"
-    );
-    assert_eq!(
-        template("/a/123e4567-e89b-12d3-a456-426614174000/b"),
-        "/a/{id}/b"
-    );
+    assert_eq!(template("/users/12345/orders/9f1c2a3b4c5d6e7f8091?x=1"), "/users/{id}/orders/{id}");
+    assert_eq!(template("/a/123e4567-e89b-12d3-a456-426614174000/b"), "/a/{id}/b");
     assert_eq!(template("/static/app.js"), "/static/app.js");
     assert_eq!(template("http://example.com/x/1"), "/x/{id}");
     assert_eq!(template(""), "/");
-    assert_eq!(
-        template("/1/2/3/4/5/6/7/8/9/10"),
-        "/{id}/{id}/{id}/{id}/{id}/{id}/{id}/{id}/…"
-    );
+    assert_eq!(template("/1/2/3/4/5/6/7/8/9/10"), "/{id}/{id}/{id}/{id}/{id}/{id}/{id}/{id}/…");
     let mut s = stats::HttpStats::new(2);
     let x = |path: &str| Exchange {
         protocol: "HTTP/1.1",
@@ -373,11 +262,7 @@ fn routes_collapse_ids_and_stop_at_the_cap() {
     }
     let mut m = Vec::new();
     s.metrics(&mut m);
-    let labels: Vec<String> = m
-        .iter()
-        .filter(|s| s.name.as_str() == "requests_total")
-        .map(|s| format!("{}={}", s.labels[1], s.value))
-        .collect();
+    let labels: Vec<String> = m.iter().filter(|s| s.name.as_str() == "requests_total").map(|s| format!("{}={}", s.labels[1], s.value)).collect();
     let mut labels = labels;
     labels.sort();
     assert_eq!(labels, vec!["/a=2", "/b=1", "other=2"]);
@@ -413,65 +298,22 @@ fn frames(fs: &[(u8, u8, u32, Vec<u8>)]) -> Vec<u8> {
 /// of order, the first with a 40 KB body in three DATA frames.
 fn h2_conversation() -> (Vec<u8>, Vec<u8>) {
     let mut enc = loona_hpack::Encoder::new();
-    let h = |v: &[(&str, &str)]| -> Vec<(Vec<u8>, Vec<u8>)> {
-        v.iter()
-            .map(|(a, b)| (a.as_bytes().to_vec(), b.as_bytes().to_vec()))
-            .collect()
-    };
-    let req1 = enc.encode(
-        h(&[
-            (":method", "GET"),
-            (":scheme", "https"),
-            (":path", "/users/42"),
-            (":authority", "example.test"),
-        ])
-        .iter()
-        .map(|(a, b)| (&a[..], &b[..])),
-    );
-    let req3 = enc.encode(
-        h(&[
-            (":method", "POST"),
-            (":scheme", "https"),
-            (":path", "/upload"),
-            (":authority", "example.test"),
-            ("content-type", "application/grpc"),
-        ])
-        .iter()
-        .map(|(a, b)| (&a[..], &b[..])),
-    );
+    let h = |v: &[(&str, &str)]| -> Vec<(Vec<u8>, Vec<u8>)> { v.iter().map(|(a, b)| (a.as_bytes().to_vec(), b.as_bytes().to_vec())).collect() };
+    let req1 = enc.encode(h(&[(":method", "GET"), (":scheme", "https"), (":path", "/users/42"), (":authority", "example.test")]).iter().map(|(a, b)| (&a[..], &b[..])));
+    let req3 =
+        enc.encode(h(&[(":method", "POST"), (":scheme", "https"), (":path", "/upload"), (":authority", "example.test"), ("content-type", "application/grpc")]).iter().map(|(a, b)| (&a[..], &b[..])));
     let mut senc = loona_hpack::Encoder::new();
-    let resp1 = senc.encode(
-        h(&[(":status", "200"), ("server", "t")])
-            .iter()
-            .map(|(a, b)| (&a[..], &b[..])),
-    );
-    let resp3 = senc.encode(
-        h(&[(":status", "503"), ("server", "t")])
-            .iter()
-            .map(|(a, b)| (&a[..], &b[..])),
-    );
+    let resp1 = senc.encode(h(&[(":status", "200"), ("server", "t")]).iter().map(|(a, b)| (&a[..], &b[..])));
+    let resp3 = senc.encode(h(&[(":status", "503"), ("server", "t")]).iter().map(|(a, b)| (&a[..], &b[..])));
     let settings = (4u8, 0u8, 0u32, vec![0, 3, 0, 0, 0, 100]);
     let mut written = crate::h2::PREFACE.to_vec();
     let (a, b) = req3.split_at(req3.len() / 2);
-    written.extend(frames(&[
-        settings.clone(),
-        (1, 0x5, 1, req1),
-        (1, 0x0, 3, a.to_vec()),
-        (9, 0x4, 3, b.to_vec()),
-        (0, 0x1, 3, vec![0; 5]),
-    ]));
+    written.extend(frames(&[settings.clone(), (1, 0x5, 1, req1), (1, 0x0, 3, a.to_vec()), (9, 0x4, 3, b.to_vec()), (0, 0x1, 3, vec![0; 5])]));
     // A padded HEADERS for stream 3's response.
     let mut padded = vec![2u8];
     padded.extend(&resp3);
     padded.extend([0, 0]);
-    let read = frames(&[
-        settings,
-        (1, 0x4 | 0x8 | 0x1, 3, padded),
-        (1, 0x4, 1, resp1),
-        (0, 0, 1, vec![1; 16384]),
-        (0, 0, 1, vec![2; 16384]),
-        (0, 0x1, 1, vec![3; 7232]),
-    ]);
+    let read = frames(&[settings, (1, 0x4 | 0x8 | 0x1, 3, padded), (1, 0x4, 1, resp1), (0, 0, 1, vec![1; 16384]), (0, 0, 1, vec![2; 16384]), (0, 0x1, 1, vec![3; 7232])]);
     (written, read)
 }
 
@@ -510,32 +352,11 @@ fn http2_streams_are_decoded_with_hpack_and_paired_by_stream() {
     }
     recs.push(w.close());
     let (h, xs, rows) = run(&recs);
-    let got: Vec<(&str, &str, &str, u16, &str)> = xs
-        .iter()
-        .map(|x| {
-            (
-                x.method.as_str(),
-                x.path.as_str(),
-                x.host.as_str(),
-                x.status,
-                x.protocol,
-            )
-        })
-        .collect();
-    assert_eq!(
-        got,
-        vec![
-            ("POST", "/upload", "example.test", 503, "gRPC"),
-            ("GET", "/users/42", "example.test", 200, "HTTP/2")
-        ]
-    );
+    let got: Vec<(&str, &str, &str, u16, &str)> = xs.iter().map(|x| (x.method.as_str(), x.path.as_str(), x.host.as_str(), x.status, x.protocol)).collect();
+    assert_eq!(got, vec![("POST", "/upload", "example.test", 503, "gRPC"), ("GET", "/users/42", "example.test", 200, "HTTP/2")]);
     // Stream 1's response: its HEADERS frame and three DATA frames, 40,000
     // bytes of payload.
-    assert!(
-        xs[1].response_bytes > 4 * 9 + 40_000 && xs[1].response_bytes < 4 * 9 + 40_000 + 20,
-        "{}",
-        xs[1].response_bytes
-    );
+    assert!(xs[1].response_bytes > 4 * 9 + 40_000 && xs[1].response_bytes < 4 * 9 + 40_000 + 20, "{}", xs[1].response_bytes);
     assert_eq!(rows, 2);
     assert_eq!(h.conns.losses, conn::Losses::default(), "nothing lost");
     // The GET's latency: from its write to the read of its last DATA frame.
@@ -550,17 +371,10 @@ fn http2_frames_past_the_capture_give_the_connection_up_and_count_it() {
     // The whole read side in one transfer: the second DATA frame's header
     // is past the 200 bytes captured.
     let (written, read) = h2_conversation();
-    let recs = vec![
-        w.transfer(OUT, &written, 5),
-        w.transfer(IN, &read, 5),
-        w.close(),
-    ];
+    let recs = vec![w.transfer(OUT, &written, 5), w.transfer(IN, &read, 5), w.close()];
     let (h, xs, _) = run(&recs);
     // Stream 3's response ended inside the capture; stream 1's could not be followed.
-    assert_eq!(
-        xs.iter().map(|x| x.path.as_str()).collect::<Vec<_>>(),
-        vec!["/upload"]
-    );
+    assert_eq!(xs.iter().map(|x| x.path.as_str()).collect::<Vec<_>>(), vec!["/upload"]);
     assert_eq!((h.conns.losses.h2_given_up, h.conns.losses.lost), (1, 1));
 }
 
@@ -585,18 +399,9 @@ fn http2_frames_past_the_capture_are_followed_where_the_kernel_lists_them() {
     let (written, read) = h2_conversation();
     // All the read side in one transfer, only its first 200 bytes captured:
     // the DATA frames' headers come from the kernel's list.
-    let recs = vec![
-        w.transfer(OUT, &written, 5),
-        w.transfer_listing(IN, &read, 5, &frame_headers(&read)),
-        w.close(),
-    ];
+    let recs = vec![w.transfer(OUT, &written, 5), w.transfer_listing(IN, &read, 5, &frame_headers(&read)), w.close()];
     let (h, xs, _) = run(&recs);
-    assert_eq!(
-        xs.iter()
-            .map(|x| (x.path.as_str(), x.status))
-            .collect::<Vec<_>>(),
-        vec![("/upload", 503), ("/users/42", 200)]
-    );
+    assert_eq!(xs.iter().map(|x| (x.path.as_str(), x.status)).collect::<Vec<_>>(), vec![("/upload", 503), ("/users/42", 200)]);
     assert_eq!(h.conns.losses, conn::Losses::default());
 }
 

@@ -19,10 +19,7 @@ pub fn compile_bpf(names: &[&str]) {
             &manifest,
             name,
             &manifest.join(format!("bpf/{name}.h")),
-            &[
-                ("proc_filter", "tracer_plugin_kit::types::proc_filter"),
-                ("uid_filter", "tracer_plugin_kit::types::uid_filter"),
-            ],
+            &[("proc_filter", "tracer_plugin_kit::types::proc_filter"), ("uid_filter", "tracer_plugin_kit::types::uid_filter")],
             "tracer_plugin_kit",
         );
     }
@@ -38,13 +35,7 @@ pub fn include_dir() -> PathBuf {
 /// Compile `manifest/bpf/<name>.bpf.c` into `OUT_DIR/<name>.bpf.o` and write
 /// the twins of `header`'s types to `OUT_DIR/<name>_types.rs` (see
 /// `btf_types::generate` for `externs` and `kit`).
-pub fn compile_one(
-    manifest: &Path,
-    name: &str,
-    header: &Path,
-    externs: &[(&str, &str)],
-    kit: &str,
-) {
+pub fn compile_one(manifest: &Path, name: &str, header: &Path, externs: &[(&str, &str)], kit: &str) {
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     let arch = match env::var("CARGO_CFG_TARGET_ARCH").unwrap().as_str() {
         "x86_64" => "x86",
@@ -68,7 +59,6 @@ pub fn compile_one(
         Ok(text) => crate::btf_types::header_names(&text),
         Err(_) => Default::default(),
     };
-    let types = crate::btf_types::generate(&obj, &names, externs, kit)
-        .unwrap_or_else(|e| panic!("{}: {e}", header.display()));
+    let types = crate::btf_types::generate(&obj, &names, externs, kit).unwrap_or_else(|e| panic!("{}: {e}", header.display()));
     std::fs::write(out.join(format!("{name}_types.rs")), types).unwrap();
 }

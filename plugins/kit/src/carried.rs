@@ -18,13 +18,7 @@ pub struct Carried<K, V> {
 
 impl<K: std::hash::Hash + Eq + Copy, V: Clone + Default> Carried<K, V> {
     /// A fresh reading. `went_down` says a key's figures are of a new entry.
-    pub fn update(
-        &mut self,
-        fresh: HashMap<K, V>,
-        went_down: impl Fn(&V, &V) -> bool,
-        plus: impl Fn(&V, &V) -> V,
-        keep_gone: bool,
-    ) {
+    pub fn update(&mut self, fresh: HashMap<K, V>, went_down: impl Fn(&V, &V) -> bool, plus: impl Fn(&V, &V) -> V, keep_gone: bool) {
         for (k, old) in self.raw.drain() {
             let gone = match fresh.get(&k) {
                 Some(new) => went_down(new, &old),
@@ -50,6 +44,7 @@ impl<K: std::hash::Hash + Eq + Copy, V: Clone + Default> Carried<K, V> {
     }
 }
 
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,18 +56,10 @@ mod tests {
         let mut c: Carried<u32, u64> = Carried::default();
         c.update(HashMap::from([(1, 10), (2, 5)]), down, plus, true);
         c.update(HashMap::from([(1, 3)]), down, plus, true);
-        assert_eq!(
-            c.now(plus),
-            HashMap::from([(1, 13), (2, 5)]),
-            "1 started again at 3; 2 is gone but kept"
-        );
+        assert_eq!(c.now(plus), HashMap::from([(1, 13), (2, 5)]), "1 started again at 3; 2 is gone but kept");
         let mut c: Carried<u32, u64> = Carried::default();
         c.update(HashMap::from([(1, 10), (2, 5)]), down, plus, false);
         c.update(HashMap::from([(1, 3)]), down, plus, false);
-        assert_eq!(
-            c.now(plus),
-            HashMap::from([(1, 13)]),
-            "without keep_gone, 2 goes"
-        );
+        assert_eq!(c.now(plus), HashMap::from([(1, 13)]), "without keep_gone, 2 goes");
     }
 }

@@ -54,19 +54,11 @@ impl<const K: usize, P: std::hash::Hash + Eq> Default for CommTotals<K, P> {
 impl<const K: usize, P: std::hash::Hash + Eq> CommTotals<K, P> {
     /// At most `cap` names (then `other`).
     pub fn new(cap: usize) -> Self {
-        CommTotals {
-            live: HashMap::new(),
-            departed: HashMap::new(),
-            cap: cap.max(1),
-        }
+        CommTotals { live: HashMap::new(), departed: HashMap::new(), cap: cap.max(1) }
     }
 
     fn bank(&mut self, comm: &str, last: &[u64; K], base: &[u64; K]) {
-        let key = if self.departed.contains_key(comm) || self.departed.len() < self.cap {
-            comm
-        } else {
-            OTHER
-        };
+        let key = if self.departed.contains_key(comm) || self.departed.len() < self.cap { comm } else { OTHER };
         let slot = self.departed.entry(key.to_string()).or_insert([0; K]);
         add(slot, last, base);
     }
@@ -81,31 +73,16 @@ impl<const K: usize, P: std::hash::Hash + Eq> CommTotals<K, P> {
                 // one's figures are banked.
                 Some(old) if (0..K).any(|i| figures[i] < old.last[i]) => {
                     self.bank(&old.comm, &old.last, &old.base);
-                    Live {
-                        comm,
-                        last: figures,
-                        base: [0; K],
-                    }
+                    Live { comm, last: figures, base: [0; K] }
                 }
                 // Renamed: what it counted until the last reading stays with
                 // the old name; the new one counts from there.
                 Some(old) if old.comm != comm => {
                     self.bank(&old.comm, &old.last, &old.base);
-                    Live {
-                        comm,
-                        last: figures,
-                        base: old.last,
-                    }
+                    Live { comm, last: figures, base: old.last }
                 }
-                Some(old) => Live {
-                    last: figures,
-                    ..old
-                },
-                None => Live {
-                    comm,
-                    last: figures,
-                    base: [0; K],
-                },
+                Some(old) => Live { last: figures, ..old },
+                None => Live { comm, last: figures, base: [0; K] },
             };
             fresh.insert(pid, l);
         }
@@ -117,17 +94,9 @@ impl<const K: usize, P: std::hash::Hash + Eq> CommTotals<K, P> {
 
     /// Every name's totals (departed and live), in no particular order.
     pub fn totals(&self) -> Vec<(String, [u64; K])> {
-        let mut by: HashMap<&str, [u64; K]> = self
-            .departed
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect();
+        let mut by: HashMap<&str, [u64; K]> = self.departed.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         for l in self.live.values() {
-            let key = if by.contains_key(l.comm.as_str()) || by.len() < self.cap {
-                l.comm.as_str()
-            } else {
-                OTHER
-            };
+            let key = if by.contains_key(l.comm.as_str()) || by.len() < self.cap { l.comm.as_str() } else { OTHER };
             add(by.entry(key).or_insert([0; K]), &l.last, &l.base);
         }
         by.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -139,21 +108,13 @@ mod tests {
     use super::*;
 
     fn get(t: &CommTotals<1>, name: &str) -> u64 {
-        t.totals()
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v[0])
-            .unwrap_or(0)
+        t.totals().into_iter().find(|(n, _)| n == name).map(|(_, v)| v[0]).unwrap_or(0)
     }
 
     #[test]
     fn names_keep_what_exited_restarted_and_renamed_processes_counted() {
         let mut t = CommTotals::<1>::new(10);
-        t.update([
-            (1, "a".into(), [5]),
-            (2, "a".into(), [3]),
-            (3, "b".into(), [1]),
-        ]);
+        t.update([(1, "a".into(), [5]), (2, "a".into(), [3]), (3, "b".into(), [1])]);
         assert_eq!((get(&t, "a"), get(&t, "b")), (8, 1));
         // pid 2 exits, pid 1 goes on, pid 3 execs and becomes c.
         t.update([(1, "a".into(), [7]), (3, "c".into(), [4])]);
@@ -162,11 +123,7 @@ mod tests {
         t.update([(1, "a".into(), [2]), (3, "c".into(), [4])]);
         assert_eq!(get(&t, "a"), 12, "7 before the new entry, 2 since");
         t.update([]);
-        assert_eq!(
-            (get(&t, "a"), get(&t, "b"), get(&t, "c")),
-            (12, 1, 3),
-            "all gone, nothing lost"
-        );
+        assert_eq!((get(&t, "a"), get(&t, "b"), get(&t, "c")), (12, 1, 3), "all gone, nothing lost");
     }
 
     #[test]

@@ -66,24 +66,10 @@ mod tests {
     fn addresses_name_the_function_they_are_in() {
         let k = Kallsyms::parse("ffffffff81000000 T _stext\nffffffff81200000 t alloc_pipe_info\nffffffff81200100 D some_data\nffffffffc0000000 t loop_queue_rq\t[loop]\n0000000000000000 T hidden\n");
         assert_eq!(k.name(0xffffffff81200042), "alloc_pipe_info+0x42");
-        assert_eq!(
-            k.name(0xffffffff81200200),
-            "alloc_pipe_info+0x200",
-            "data symbols are not functions"
-        );
+        assert_eq!(k.name(0xffffffff81200200), "alloc_pipe_info+0x200", "data symbols are not functions");
         assert_eq!(k.name(0xffffffffc0000010), "loop_queue_rq+0x10 [loop]");
         assert_eq!(k.name(0x1000), "0x1000");
-        assert_eq!(
-            k.ranges(|n| n == "alloc_pipe_info" || n == "_stext"),
-            vec![
-                (0xffffffff81000000, 0xffffffff81200000),
-                (0xffffffff81200000, 0xffffffffc0000000)
-            ]
-        );
-        assert_eq!(
-            k.ranges(|n| n.starts_with("loop")),
-            vec![],
-            "modules' functions are not the kernel's own"
-        );
+        assert_eq!(k.ranges(|n| n == "alloc_pipe_info" || n == "_stext"), vec![(0xffffffff81000000, 0xffffffff81200000), (0xffffffff81200000, 0xffffffffc0000000)]);
+        assert_eq!(k.ranges(|n| n.starts_with("loop")), vec![], "modules' functions are not the kernel's own");
     }
 }

@@ -7,6 +7,8 @@ pub mod btf_types;
 #[cfg(feature = "build")]
 pub mod build;
 pub mod carried;
+#[cfg(feature = "usym")]
+pub mod usym;
 pub mod comm_totals;
 pub mod ksym;
 pub mod metrics;
@@ -16,8 +18,6 @@ pub mod settings;
 pub mod table;
 #[cfg(feature = "test-support")]
 pub mod test_support;
-#[cfg(feature = "usym")]
-pub mod usym;
 
 pub use pod::{bytes_of, per_cpu_values, read, read_prefix, sum_slots, zeroed, Layout, Pod};
 use tracer_plugin_api::MapSnapshot;
@@ -36,8 +36,7 @@ pub fn sat_sum(it: impl IntoIterator<Item = u64>) -> u64 {
 /// The `u32` at `off` of a map key, if the key is long enough: snapshot keys
 /// are only as trustworthy as the map they came from.
 pub fn key_u32(k: &[u8], off: usize) -> Option<u32> {
-    k.get(off..off + 4)
-        .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
+    k.get(off..off + 4).map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
 }
 
 /// Text up to the first NUL; invalid UTF-8 is replaced, never rejected.
@@ -49,10 +48,7 @@ pub fn c_str(b: &[u8]) -> String {
 /// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns(), for the age of
 /// what the kernel timestamped.
 pub fn mono_now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid pointer to a timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -105,10 +101,7 @@ pub fn per_cpu<'a>(snap: &MapSnapshot, value: &'a [u8]) -> impl Iterator<Item = 
 /// The host's process id as BPF programs see it (see
 /// [`tracer_plugin_api::HOST_KERNEL_TGID_ENV`]), else `getpid()`.
 pub fn host_pid() -> u32 {
-    std::env::var(tracer_plugin_api::HOST_KERNEL_TGID_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(std::process::id)
+    std::env::var(tracer_plugin_api::HOST_KERNEL_TGID_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or_else(std::process::id)
 }
 
 /// A new filter generation, different from the last one this plugin handed out
@@ -128,19 +121,8 @@ pub fn next_filter_gen() -> u32 {
 /// `struct proc_filter` (bpf/include/tracer.h), which every tracer's filter
 /// starts with: only `pid`, only `comm`, and the host's own pid left out
 /// unless `include_self`; `gen` tags the state the programs store under it.
-pub fn proc_filter(
-    pid: Option<u32>,
-    comm: Option<&str>,
-    include_self: bool,
-    self_pid: u32,
-    gen: u32,
-) -> types::proc_filter {
-    let mut f = types::proc_filter {
-        pid: pid.unwrap_or(0),
-        exclude_pid: if include_self { 0 } else { self_pid },
-        gen,
-        ..Default::default()
-    };
+pub fn proc_filter(pid: Option<u32>, comm: Option<&str>, include_self: bool, self_pid: u32, gen: u32) -> types::proc_filter {
+    let mut f = types::proc_filter { pid: pid.unwrap_or(0), exclude_pid: if include_self { 0 } else { self_pid }, gen, ..Default::default() };
     if let Some(c) = comm {
         f.has_comm = 1;
         f.comm = comm_bytes(c);
@@ -150,19 +132,14 @@ pub fn proc_filter(
 
 /// `struct uid_filter` (bpf/include/tracer.h) for the `uid` setting.
 pub fn uid_filter(uid: Option<u32>) -> types::uid_filter {
-    types::uid_filter {
-        uid: uid.unwrap_or(0),
-        has_uid: uid.is_some() as u32,
-    }
+    types::uid_filter { uid: uid.unwrap_or(0), has_uid: uid.is_some() as u32 }
 }
 
 /// The checks every tracer's `comm` and `pid` settings need, with the key named.
 pub fn check_comm_and_pid(comm: Option<&str>, pid: Option<u32>) -> Result<(), String> {
     if let Some(c) = comm {
         if c.is_empty() || c.len() > 15 {
-            return Err(format!(
-                "comm: {c:?} must be 1 to 15 bytes (the kernel's TASK_COMM_LEN - 1)"
-            ));
+            return Err(format!("comm: {c:?} must be 1 to 15 bytes (the kernel's TASK_COMM_LEN - 1)"));
         }
     }
     if pid == Some(0) {
@@ -196,10 +173,7 @@ mod tests {
         let snap = MapSnapshot {
             name: "m".into(),
             values_per_key: 3,
-            entries: RVec::from(vec![MapEntry {
-                key: RVec::new(),
-                value: v.clone().into(),
-            }]),
+            entries: RVec::from(vec![MapEntry { key: RVec::new(), value: v.clone().into() }]),
         };
         let cpus: Vec<[u64; 2]> = per_cpu_values(&snap, &v).collect();
         assert_eq!(cpus, vec![[1, 10], [2, 20], [3, 30]]);
@@ -210,9 +184,6 @@ mod tests {
     #[test]
     fn c_strings_and_comms() {
         assert_eq!(c_str(b"cat\0\0junk"), "cat");
-        assert_eq!(
-            &comm_bytes("a-very-long-command-name")[..],
-            b"a-very-long-com\0"
-        );
+        assert_eq!(&comm_bytes("a-very-long-command-name")[..], b"a-very-long-com\0");
     }
 }

@@ -9,13 +9,7 @@
 use abi_stable::std_types::RVec;
 use tracer_plugin_api::MetricSample;
 
-fn sample(
-    name: &str,
-    labels: &[&str],
-    value: f64,
-    buckets: &[u64],
-    bucket_unit: &str,
-) -> MetricSample {
+fn sample(name: &str, labels: &[&str], value: f64, buckets: &[u64], bucket_unit: &str) -> MetricSample {
     MetricSample {
         name: name.into(),
         labels: labels.iter().map(|l| (*l).into()).collect(),
@@ -42,12 +36,6 @@ pub fn gauge(name: &str, labels: &[&str], value: f64) -> MetricSample {
 
 /// A log2 histogram: buckets in `bucket_unit` (`usecs`), `sum` in the
 /// metric's unit when the kernel keeps it, else NaN (unknown).
-pub fn log2_histogram(
-    name: &str,
-    labels: &[&str],
-    buckets: &[u64],
-    bucket_unit: &str,
-    sum: Option<f64>,
-) -> MetricSample {
+pub fn log2_histogram(name: &str, labels: &[&str], buckets: &[u64], bucket_unit: &str, sum: Option<f64>) -> MetricSample {
     sample(name, labels, sum.unwrap_or(f64::NAN), buckets, bucket_unit)
 }

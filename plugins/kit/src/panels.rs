@@ -12,25 +12,13 @@ pub struct PanelDef<S> {
 }
 
 /// A panel of tracer state `S`.
-pub const fn def<S>(
-    id: &'static str,
-    title: &'static str,
-    kind: PanelKind,
-    build: fn(&S) -> Panel,
-) -> PanelDef<S> {
-    PanelDef {
-        id,
-        title,
-        kind,
-        build,
-    }
+pub const fn def<S>(id: &'static str, title: &'static str, kind: PanelKind, build: fn(&S) -> Panel) -> PanelDef<S> {
+    PanelDef { id, title, kind, build }
 }
 
 /// The descriptor's panel list.
 pub fn specs<S>(defs: &[PanelDef<S>]) -> Vec<PanelSpec> {
-    defs.iter()
-        .map(|d| PanelSpec::new(d.id, d.title, d.kind))
-        .collect()
+    defs.iter().map(|d| PanelSpec::new(d.id, d.title, d.kind)).collect()
 }
 
 /// The content of panel `id`, or an error naming the plugin and the panels it has.
@@ -39,33 +27,19 @@ pub fn build<S>(plugin: &str, defs: &[PanelDef<S>], state: &S, id: &str) -> Resu
         Some(d) => Ok((d.build)(state)),
         None => {
             let ids: Vec<&str> = defs.iter().map(|d| d.id).collect();
-            Err(format!(
-                "{plugin}: no panel named {id:?} (it has {})",
-                ids.join(", ")
-            ))
+            Err(format!("{plugin}: no panel named {id:?} (it has {})", ids.join(", ")))
         }
     }
 }
 
 /// A counters panel from (name, value, unit) triples.
 pub fn counters(list: &[(&str, u64, &str)]) -> Panel {
-    Panel::Counters(
-        list.iter()
-            .map(|&(name, value, unit)| Counter {
-                name: name.into(),
-                value,
-                unit: unit.into(),
-            })
-            .collect(),
-    )
+    Panel::Counters(list.iter().map(|&(name, value, unit)| Counter { name: name.into(), value, unit: unit.into() }).collect())
 }
 
 /// A log2 histogram panel.
 pub fn histogram(unit: &str, buckets: Vec<u64>) -> Panel {
-    Panel::Log2Histogram(Log2Histogram {
-        unit: unit.into(),
-        buckets: buckets.into(),
-    })
+    Panel::Log2Histogram(Log2Histogram { unit: unit.into(), buckets: buckets.into() })
 }
 
 #[cfg(test)]
@@ -73,24 +47,15 @@ mod tests {
     use super::*;
 
     const DEFS: &[PanelDef<u64>] = &[
-        def("n", "The number", PanelKind::COUNTERS, |n| {
-            counters(&[("n", *n, "")])
-        }),
-        def("h", "A histogram", PanelKind::LOG2_HISTOGRAM, |n| {
-            histogram("usecs", vec![*n])
-        }),
+        def("n", "The number", PanelKind::COUNTERS, |n| counters(&[("n", *n, "")])),
+        def("h", "A histogram", PanelKind::LOG2_HISTOGRAM, |n| histogram("usecs", vec![*n])),
     ];
 
     #[test]
     fn one_list_gives_specs_and_contents() {
         let s = specs(DEFS);
-        assert_eq!(
-            s.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
-            ["n", "h"]
-        );
-        let Panel::Counters(c) = build("t", DEFS, &7, "n").unwrap() else {
-            panic!()
-        };
+        assert_eq!(s.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["n", "h"]);
+        let Panel::Counters(c) = build("t", DEFS, &7, "n").unwrap() else { panic!() };
         assert_eq!(c[0].value, 7);
         let e = build("t", DEFS, &7, "x").unwrap_err();
         assert_eq!(e, "t: no panel named \"x\" (it has n, h)");

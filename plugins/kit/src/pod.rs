@@ -48,8 +48,7 @@ pub fn read_prefix<T: Pod>(b: &[u8], min: usize) -> Option<T> {
     let mut v = zeroed::<T>();
     let n = b.len().min(std::mem::size_of::<T>());
     // SAFETY: T: Pod, so writing any bytes over its first n bytes leaves a valid T.
-    unsafe { std::slice::from_raw_parts_mut((&mut v as *mut T).cast::<u8>(), n) }
-        .copy_from_slice(&b[..n]);
+    unsafe { std::slice::from_raw_parts_mut((&mut v as *mut T).cast::<u8>(), n) }.copy_from_slice(&b[..n]);
     Some(v)
 }
 
@@ -61,10 +60,7 @@ pub fn bytes_of<T: Pod>(v: &T) -> &[u8] {
 
 /// An entry's value of a per-CPU map as one `T` per CPU (a short or odd-sized
 /// value yields fewer).
-pub fn per_cpu_values<'a, T: Pod>(
-    snap: &MapSnapshot,
-    value: &'a [u8],
-) -> impl Iterator<Item = T> + 'a {
+pub fn per_cpu_values<'a, T: Pod>(snap: &MapSnapshot, value: &'a [u8]) -> impl Iterator<Item = T> + 'a {
     crate::per_cpu(snap, value).filter_map(read::<T>)
 }
 
@@ -100,10 +96,7 @@ mod tests {
         let b = bytes_of(&f);
         assert_eq!(b.len(), 32);
         let back: proc_filter = read(b).unwrap();
-        assert_eq!(
-            (back.pid, back.exclude_pid, back.has_comm, back.gen),
-            (9, 5, 1, 3)
-        );
+        assert_eq!((back.pid, back.exclude_pid, back.has_comm, back.gen), (9, 5, 1, 3));
         assert_eq!(&back.comm[..3], b"pp\0");
         assert!(read::<proc_filter>(&b[..31]).is_none());
         assert_eq!(sum_slots(&[[1, u64::MAX], [2, 5]]), vec![3, u64::MAX]);

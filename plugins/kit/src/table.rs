@@ -25,22 +25,8 @@ pub struct Column<T> {
 }
 
 /// A column of `T`; `unit` is data (`ns`, `bytes`, `%`), never part of the name.
-pub const fn column<T>(
-    name: &'static str,
-    kind: FieldKind,
-    unit: &'static str,
-    get: fn(&T) -> FieldValue,
-) -> Column<T> {
-    Column {
-        name,
-        kind,
-        unit,
-        get,
-        priority: tracer_plugin_api::DEFAULT_PRIORITY,
-        flex_min: 0,
-        merge: Merge::SAME,
-        style: tracer_plugin_api::STYLE_PLAIN,
-    }
+pub const fn column<T>(name: &'static str, kind: FieldKind, unit: &'static str, get: fn(&T) -> FieldValue) -> Column<T> {
+    Column { name, kind, unit, get, priority: tracer_plugin_api::DEFAULT_PRIORITY, flex_min: 0, merge: Merge::SAME, style: tracer_plugin_api::STYLE_PLAIN }
 }
 
 /// Says what a row is (pid, name, key): hidden last on a narrow screen.
@@ -84,15 +70,7 @@ pub const fn coloured<T>(mut c: Column<T>) -> Column<T> {
 
 /// The columns' specs, for a `RingSpec` or a table.
 pub fn fields<T>(cols: &[Column<T>]) -> Vec<FieldSpec> {
-    cols.iter()
-        .map(|c| {
-            FieldSpec::new(c.name, c.kind, c.unit)
-                .priority(c.priority)
-                .flex(c.flex_min)
-                .merge(c.merge)
-                .style(c.style)
-        })
-        .collect()
+    cols.iter().map(|c| FieldSpec::new(c.name, c.kind, c.unit).priority(c.priority).flex(c.flex_min).merge(c.merge).style(c.style)).collect()
 }
 
 /// One row's values, in column order.
@@ -133,10 +111,7 @@ impl<T> Default for Recent<T> {
 
 impl<T> Recent<T> {
     pub fn new(cap: usize) -> Self {
-        Recent {
-            items: VecDeque::with_capacity(cap.min(1024)),
-            cap: cap.max(1),
-        }
+        Recent { items: VecDeque::with_capacity(cap.min(1024)), cap: cap.max(1) }
     }
     pub fn push(&mut self, v: T) {
         if self.items.len() == self.cap {
@@ -159,10 +134,7 @@ mod tests {
 
     #[test]
     fn one_column_list_gives_fields_rows_and_tables() {
-        let cols = [
-            column::<(u64, &str)>("n", FieldKind::U64, "", |r| Value::u64(r.0)),
-            column("name", FieldKind::STR, "", |r| Value::str(r.1)),
-        ];
+        let cols = [column::<(u64, &str)>("n", FieldKind::U64, "", |r| Value::u64(r.0)), column("name", FieldKind::STR, "", |r| Value::str(r.1))];
         let mut recent = Recent::new(2);
         for r in [(1, "a"), (2, "b"), (3, "c")] {
             recent.push(r);

@@ -29,12 +29,7 @@ pub fn parse_maps(text: &str) -> Vec<Mapping> {
                 return None;
             }
             let (a, b) = range.split_once('-')?;
-            Some(Mapping {
-                start: u64::from_str_radix(a, 16).ok()?,
-                end: u64::from_str_radix(b, 16).ok()?,
-                offset: u64::from_str_radix(offset, 16).ok()?,
-                path,
-            })
+            Some(Mapping { start: u64::from_str_radix(a, 16).ok()?, end: u64::from_str_radix(b, 16).ok()?, offset: u64::from_str_radix(offset, 16).ok()?, path })
         })
         .collect()
 }
@@ -60,19 +55,13 @@ impl Symbols {
             .collect();
         syms.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         syms.dedup_by(|a, b| a.0 == b.0);
-        let loads = file
-            .segments()
-            .map(|s| (s.file_range().0, s.file_range().1, s.address()))
-            .collect();
+        let loads = file.segments().map(|s| (s.file_range().0, s.file_range().1, s.address())).collect();
         Some(Symbols { syms, loads })
     }
 
     /// The function holding file offset `off`, with the offset into it.
     pub fn at_offset(&self, off: u64) -> Option<(&str, u64)> {
-        let &(fo, _, va) = self
-            .loads
-            .iter()
-            .find(|(fo, fs, _)| off >= *fo && off < fo + fs)?;
+        let &(fo, _, va) = self.loads.iter().find(|(fo, fs, _)| off >= *fo && off < fo + fs)?;
         let vaddr = off - fo + va;
         let i = self.syms.partition_point(|s| s.0 <= vaddr).checked_sub(1)?;
         let (addr, size, name) = &self.syms[i];
@@ -83,36 +72,23 @@ impl Symbols {
 /// Rust's legacy mangling (`_ZN` length-prefixed parts `E`) made readable,
 /// without the trailing hash; other names as they are.
 pub fn demangle(name: &str) -> String {
-    let Some(mut rest) = name.strip_prefix("_ZN") else {
-        return name.to_string();
-    };
+    let Some(mut rest) = name.strip_prefix("_ZN") else { return name.to_string() };
     let mut parts = Vec::new();
     while let Some(c) = rest.chars().next() {
         if c == 'E' {
             break;
         }
         let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        let Ok(n) = rest[..digits].parse::<usize>() else {
-            return name.to_string();
-        };
-        let Some(part) = rest.get(digits..digits + n) else {
-            return name.to_string();
-        };
+        let Ok(n) = rest[..digits].parse::<usize>() else { return name.to_string() };
+        let Some(part) = rest.get(digits..digits + n) else { return name.to_string() };
         parts.push(part);
         rest = &rest[digits + n..];
     }
-    if parts.last().is_some_and(|p| {
-        p.len() == 17 && p.starts_with('h') && p[1..].chars().all(|c| c.is_ascii_hexdigit())
-    }) {
+    if parts.last().is_some_and(|p| p.len() == 17 && p.starts_with('h') && p[1..].chars().all(|c| c.is_ascii_hexdigit())) {
         parts.pop();
     }
     let joined = parts.join("::");
-    joined
-        .replace("$LT$", "<")
-        .replace("$GT$", ">")
-        .replace("$u20$", " ")
-        .replace("$RF$", "&")
-        .replace("..", "::")
+    joined.replace("$LT$", "<").replace("$GT$", ">").replace("$u20$", " ").replace("$RF$", "&").replace("..", "::")
 }
 
 /// Symbolizes addresses of process `pid`.
@@ -126,11 +102,7 @@ impl Symbolizer {
     /// Reads the process's mappings now; None when it is gone.
     pub fn new(pid: u32) -> Option<Symbolizer> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
-        Some(Symbolizer {
-            pid,
-            maps: parse_maps(&text),
-            files: HashMap::new(),
-        })
+        Some(Symbolizer { pid, maps: parse_maps(&text), files: HashMap::new() })
     }
 
     fn file(&mut self, path: &str) -> Option<&Symbols> {
@@ -147,14 +119,7 @@ impl Symbolizer {
     /// `function+0xOFF (file name)`, `file name+0xOFF` without a symbol, or
     /// the address in hex outside every mapping.
     pub fn symbolize(&mut self, addr: u64) -> String {
-        let Some(m) = self
-            .maps
-            .iter()
-            .find(|m| addr >= m.start && addr < m.end)
-            .cloned()
-        else {
-            return format!("{addr:#x}");
-        };
+        let Some(m) = self.maps.iter().find(|m| addr >= m.start && addr < m.end).cloned() else { return format!("{addr:#x}") };
         let off = addr - m.start + m.offset;
         let base = m.path.rsplit('/').next().unwrap_or(&m.path).to_string();
         match self.file(&m.path).and_then(|s| s.at_offset(off)) {
@@ -178,30 +143,14 @@ mod tests {
              7f2000000000-7f2000001000 r--p 00000000 fe:00 789 /tmp/a file (deleted)\n",
         );
         assert_eq!(m.len(), 3);
-        assert_eq!(
-            m[1],
-            Mapping {
-                start: 0x7f0000000000,
-                end: 0x7f0000021000,
-                offset: 0x28000,
-                path: "/usr/lib/libc.so.6".into()
-            }
-        );
+        assert_eq!(m[1], Mapping { start: 0x7f0000000000, end: 0x7f0000021000, offset: 0x28000, path: "/usr/lib/libc.so.6".into() });
         assert_eq!(m[2].path, "/tmp/a file (deleted)");
     }
 
     #[test]
     fn rust_names_lose_their_hash_and_others_stay() {
-        assert_eq!(
-            demangle("_ZN15tracer_workload9leak_site17h0123456789abcdefE"),
-            "tracer_workload::leak_site"
-        );
-        assert_eq!(
-            demangle(
-                "_ZN4core3ptr42drop_in_place$LT$alloc..string..String$GT$17h0123456789abcdefE"
-            ),
-            "core::ptr::drop_in_place<alloc::string::String>"
-        );
+        assert_eq!(demangle("_ZN15tracer_workload9leak_site17h0123456789abcdefE"), "tracer_workload::leak_site");
+        assert_eq!(demangle("_ZN4core3ptr42drop_in_place$LT$alloc..string..String$GT$17h0123456789abcdefE"), "core::ptr::drop_in_place<alloc::string::String>");
         assert_eq!(demangle("malloc"), "malloc");
         assert_eq!(demangle("_ZN3bad"), "bad", "cut short: what was read");
     }

@@ -39,22 +39,13 @@ pub struct Leaks {
 pub fn by_stack(allocs: impl IntoIterator<Item = memory_alloc>) -> Vec<Site> {
     let mut m: HashMap<i32, Site> = HashMap::new();
     for a in allocs {
-        let s = m.entry(a.stack_id).or_insert(Site {
-            stack_id: a.stack_id,
-            oldest_ns: u64::MAX,
-            ..Default::default()
-        });
+        let s = m.entry(a.stack_id).or_insert(Site { stack_id: a.stack_id, oldest_ns: u64::MAX, ..Default::default() });
         s.count += 1;
         s.bytes = s.bytes.saturating_add(a.size);
         s.oldest_ns = s.oldest_ns.min(a.ts_ns);
     }
     let mut v: Vec<Site> = m.into_values().collect();
-    v.sort_by(|a, b| {
-        a.oldest_ns
-            .cmp(&b.oldest_ns)
-            .then(b.bytes.cmp(&a.bytes))
-            .then(a.stack_id.cmp(&b.stack_id))
-    });
+    v.sort_by(|a, b| a.oldest_ns.cmp(&b.oldest_ns).then(b.bytes.cmp(&a.bytes)).then(a.stack_id.cmp(&b.stack_id)));
     v
 }
 
@@ -62,24 +53,13 @@ impl Leaks {
     pub fn on_map(&mut self, snap: &MapSnapshot, now_ns: u64) {
         match snap.name.as_str() {
             "memory_allocs" => {
-                self.sites = by_stack(
-                    snap.entries
-                        .iter()
-                        .filter_map(|e| read::<memory_alloc>(&e.value)),
-                );
+                self.sites = by_stack(snap.entries.iter().filter_map(|e| read::<memory_alloc>(&e.value)));
                 self.now_ns = now_ns;
             }
             "memory_stacks" => {
                 for e in snap.entries.iter() {
-                    let Some(id) = key_u32(&e.key, 0) else {
-                        continue;
-                    };
-                    let frames: Vec<u64> = e
-                        .value
-                        .chunks_exact(8)
-                        .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
-                        .take_while(|a| *a != 0)
-                        .collect();
+                    let Some(id) = key_u32(&e.key, 0) else { continue };
+                    let frames: Vec<u64> = e.value.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().unwrap())).take_while(|a| *a != 0).collect();
                     self.stacks.insert(id as i32, frames);
                 }
                 self.name_new_stacks();
@@ -91,25 +71,13 @@ impl Leaks {
     /// Symbolize the stacks not named yet, while the process is there.
     fn name_new_stacks(&mut self) {
         let Some(pid) = self.pid else { return };
-        let new: Vec<i32> = self
-            .sites
-            .iter()
-            .map(|s| s.stack_id)
-            .filter(|id| !self.names.contains_key(id) && self.stacks.contains_key(id))
-            .collect();
+        let new: Vec<i32> = self.sites.iter().map(|s| s.stack_id).filter(|id| !self.names.contains_key(id) && self.stacks.contains_key(id)).collect();
         if new.is_empty() {
             return;
         }
-        let Some(mut sym) = Symbolizer::new(pid) else {
-            return;
-        };
+        let Some(mut sym) = Symbolizer::new(pid) else { return };
         for id in new {
-            let text = self.stacks[&id]
-                .iter()
-                .take(FRAMES)
-                .map(|a| sym.symbolize(*a))
-                .collect::<Vec<_>>()
-                .join(" ← ");
+            let text = self.stacks[&id].iter().take(FRAMES).map(|a| sym.symbolize(*a)).collect::<Vec<_>>().join(" ← ");
             self.names.insert(id, text);
         }
     }
@@ -118,18 +86,7 @@ impl Leaks {
         if id < 0 {
             return "(stack not kept)".into();
         }
-        self.names.get(&id).cloned().unwrap_or_else(|| {
-            self.stacks
-                .get(&id)
-                .map(|f| {
-                    f.iter()
-                        .take(FRAMES)
-                        .map(|a| format!("{a:#x}"))
-                        .collect::<Vec<_>>()
-                        .join(" ← ")
-                })
-                .unwrap_or_else(|| format!("stack {id}"))
-        })
+        self.names.get(&id).cloned().unwrap_or_else(|| self.stacks.get(&id).map(|f| f.iter().take(FRAMES).map(|a| format!("{a:#x}")).collect::<Vec<_>>().join(" ← ")).unwrap_or_else(|| format!("stack {id}")))
     }
 
     pub fn table(&self) -> Table {
@@ -138,41 +95,19 @@ impl Leaks {
             age_ns: u64,
             stack: String,
         }
-        let rows: Vec<Row> = self
-            .sites
-            .iter()
-            .take(TOP_ROWS)
-            .map(|s| Row {
-                site: s.clone(),
-                age_ns: self.now_ns.saturating_sub(s.oldest_ns),
-                stack: self.stack_text(s.stack_id),
-            })
-            .collect();
+        let rows: Vec<Row> = self.sites.iter().take(TOP_ROWS).map(|s| Row { site: s.clone(), age_ns: self.now_ns.saturating_sub(s.oldest_ns), stack: self.stack_text(s.stack_id) }).collect();
         let cols = [
-            sum(column::<Row>("blocks", FieldKind::U64, "", |r| {
-                Value::u64(r.site.count)
-            })),
-            sum(column("bytes", FieldKind::BYTES, "bytes", |r| {
-                Value::u64(r.site.bytes)
-            })),
-            column("oldest", FieldKind::DURATION_NS, "ns", |r| {
-                Value::u64(r.age_ns)
-            }),
-            flex(
-                40,
-                key(column("stack", FieldKind::STR, "", |r| {
-                    Value::str(&r.stack)
-                })),
-            ),
+            sum(column::<Row>("blocks", FieldKind::U64, "", |r| Value::u64(r.site.count))),
+            sum(column("bytes", FieldKind::BYTES, "bytes", |r| Value::u64(r.site.bytes))),
+            column("oldest", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.age_ns)),
+            flex(40, key(column("stack", FieldKind::STR, "", |r| Value::str(&r.stack)))),
         ];
         table(&cols, &rows)
     }
 
     /// Blocks and bytes held, over every stack.
     pub fn totals(&self) -> (u64, u64) {
-        self.sites
-            .iter()
-            .fold((0, 0), |(c, b), s| (c + s.count, b.saturating_add(s.bytes)))
+        self.sites.iter().fold((0, 0), |(c, b), s| (c + s.count, b.saturating_add(s.bytes)))
     }
 }
 
@@ -182,32 +117,10 @@ mod tests {
 
     #[test]
     fn allocations_group_by_stack_oldest_first() {
-        let a = |size, ts_ns, stack_id| memory_alloc {
-            size,
-            ts_ns,
-            stack_id,
-            ..Default::default()
-        };
+        let a = |size, ts_ns, stack_id| memory_alloc { size, ts_ns, stack_id, ..Default::default() };
         let v = by_stack([a(100, 50, 1), a(300, 20, 2), a(200, 10, 1), a(5, 99, -1)]);
-        assert_eq!(
-            v[0],
-            Site {
-                stack_id: 1,
-                count: 2,
-                bytes: 300,
-                oldest_ns: 10
-            },
-            "its oldest block is the oldest"
-        );
-        assert_eq!(
-            v[1],
-            Site {
-                stack_id: 2,
-                count: 1,
-                bytes: 300,
-                oldest_ns: 20
-            }
-        );
+        assert_eq!(v[0], Site { stack_id: 1, count: 2, bytes: 300, oldest_ns: 10 }, "its oldest block is the oldest");
+        assert_eq!(v[1], Site { stack_id: 2, count: 1, bytes: 300, oldest_ns: 20 });
         assert_eq!(v[2].stack_id, -1);
     }
 }

@@ -40,59 +40,19 @@ fn kib(e: &memory_oom, v: u64) -> FieldValue {
 fn columns() -> Vec<Column<memory_oom>> {
     vec![
         column("ts", FieldKind::MONO_TIME_NS, "ns", |e| Value::u64(e.ts_ns)),
-        key(column("pid", FieldKind::U64, "", |e| {
-            Value::u64(e.pid as u64)
-        })),
+        key(column("pid", FieldKind::U64, "", |e| Value::u64(e.pid as u64))),
         // 6.1's tracepoint names no comm: missing, not empty.
-        key(column("comm", FieldKind::STR, "", |e| {
-            if e.comm[0] == 0 {
-                Value::missing()
-            } else {
-                Value::str(&c_str(&e.comm))
-            }
-        })),
-        column("anon_rss", FieldKind::BYTES, "bytes", |e| {
-            kib(e, e.anon_rss_kb)
-        }),
-        extra(column("file_rss", FieldKind::BYTES, "bytes", |e| {
-            kib(e, e.file_rss_kb)
-        })),
-        extra(column("shmem_rss", FieldKind::BYTES, "bytes", |e| {
-            kib(e, e.shmem_rss_kb)
-        })),
-        extra(column("total_vm", FieldKind::BYTES, "bytes", |e| {
-            kib(e, e.total_vm_kb)
-        })),
-        extra(column("pgtables", FieldKind::BYTES, "bytes", |e| {
-            kib(e, e.pgtables_kb)
-        })),
-        column("cgroup_limit", FieldKind::BYTES, "bytes", |e| {
-            if e.memcg_limit_kb == 0 {
-                Value::missing()
-            } else {
-                Value::u64(e.memcg_limit_kb.saturating_mul(1024))
-            }
-        }),
-        extra(column("uid", FieldKind::U64, "", |e| {
-            if e.has_details == 0 {
-                Value::missing()
-            } else {
-                Value::u64(e.uid as u64)
-            }
-        })),
-        extra(column("oom_score_adj", FieldKind::I64, "", |e| {
-            if e.has_details == 0 {
-                Value::missing()
-            } else {
-                Value::i64(e.oom_score_adj as i64)
-            }
-        })),
-        column("killer_pid", FieldKind::U64, "", |e| {
-            Value::u64(e.killer_pid as u64)
-        }),
-        column("killer_comm", FieldKind::STR, "", |e| {
-            Value::str(&c_str(&e.killer_comm))
-        }),
+        key(column("comm", FieldKind::STR, "", |e| if e.comm[0] == 0 { Value::missing() } else { Value::str(&c_str(&e.comm)) })),
+        column("anon_rss", FieldKind::BYTES, "bytes", |e| kib(e, e.anon_rss_kb)),
+        extra(column("file_rss", FieldKind::BYTES, "bytes", |e| kib(e, e.file_rss_kb))),
+        extra(column("shmem_rss", FieldKind::BYTES, "bytes", |e| kib(e, e.shmem_rss_kb))),
+        extra(column("total_vm", FieldKind::BYTES, "bytes", |e| kib(e, e.total_vm_kb))),
+        extra(column("pgtables", FieldKind::BYTES, "bytes", |e| kib(e, e.pgtables_kb))),
+        column("cgroup_limit", FieldKind::BYTES, "bytes", |e| if e.memcg_limit_kb == 0 { Value::missing() } else { Value::u64(e.memcg_limit_kb.saturating_mul(1024)) }),
+        extra(column("uid", FieldKind::U64, "", |e| if e.has_details == 0 { Value::missing() } else { Value::u64(e.uid as u64) })),
+        extra(column("oom_score_adj", FieldKind::I64, "", |e| if e.has_details == 0 { Value::missing() } else { Value::i64(e.oom_score_adj as i64) })),
+        column("killer_pid", FieldKind::U64, "", |e| Value::u64(e.killer_pid as u64)),
+        column("killer_comm", FieldKind::STR, "", |e| Value::str(&c_str(&e.killer_comm))),
     ]
 }
 
@@ -118,26 +78,13 @@ pub struct Memory {
 fn kmem_probe() -> ProbeSpec {
     ProbeSpec {
         name: "kernel_allocations".into(),
-        alternatives: vec![AttachAlternative::of(&[
-            "memory_kmalloc_tp",
-            "memory_cache_alloc_tp",
-            "memory_kfree_tp",
-            "memory_cache_free_tp",
-        ])]
-        .into(),
+        alternatives: vec![AttachAlternative::of(&["memory_kmalloc_tp", "memory_cache_alloc_tp", "memory_kfree_tp", "memory_cache_free_tp"])].into(),
     }
 }
 
 /// The page allocator's tracepoints (classic, as kmem's).
 fn page_probe() -> ProbeSpec {
-    ProbeSpec {
-        name: "page_allocations".into(),
-        alternatives: vec![AttachAlternative::of(&[
-            "memory_page_alloc_tp",
-            "memory_page_free_tp",
-        ])]
-        .into(),
-    }
+    ProbeSpec { name: "page_allocations".into(), alternatives: vec![AttachAlternative::of(&["memory_page_alloc_tp", "memory_page_free_tp"])].into() }
 }
 
 /// The user allocator's functions, each an entry and a return program.
@@ -147,21 +94,11 @@ const ALLOCATORS: [&str; 3] = ["malloc", "calloc", "realloc"];
 fn leaks_probe(libc: &str, pid: u32) -> ProbeSpec {
     let mut programs = Vec::new();
     for f in ALLOCATORS {
-        programs.push(
-            ProgramRef::new(&format!("memory_{f}")).with_target(&format!("{libc}:{f}:{pid}")),
-        );
-        programs.push(
-            ProgramRef::new(&format!("memory_{f}_ret")).with_target(&format!("{libc}:{f}:{pid}")),
-        );
+        programs.push(ProgramRef::new(&format!("memory_{f}")).with_target(&format!("{libc}:{f}:{pid}")));
+        programs.push(ProgramRef::new(&format!("memory_{f}_ret")).with_target(&format!("{libc}:{f}:{pid}")));
     }
     programs.push(ProgramRef::new("memory_free").with_target(&format!("{libc}:free:{pid}")));
-    ProbeSpec {
-        name: "leaks".into(),
-        alternatives: vec![AttachAlternative {
-            programs: programs.into(),
-        }]
-        .into(),
-    }
+    ProbeSpec { name: "leaks".into(), alternatives: vec![AttachAlternative { programs: programs.into() }].into() }
 }
 
 /// The probes every configuration has: OOM kills, reclaim stalls (each
@@ -170,33 +107,16 @@ fn leaks_probe(libc: &str, pid: u32) -> ProbeSpec {
 fn base_probes() -> Vec<ProbeSpec> {
     let o = ProgramRef::optional;
     vec![
-        ProbeSpec {
-            name: "oom".into(),
-            alternatives: vec![AttachAlternative::of(&["memory_oom_tp"])].into(),
-        },
+        ProbeSpec { name: "oom".into(), alternatives: vec![AttachAlternative::of(&["memory_oom_tp"])].into() },
         ProbeSpec {
             name: "reclaim".into(),
-            alternatives: vec![AttachAlternative {
-                programs: vec![
-                    o("memory_direct_begin"),
-                    o("memory_direct_end"),
-                    o("memory_memcg_begin"),
-                    o("memory_memcg_end"),
-                ]
-                .into(),
-            }]
-            .into(),
+            alternatives: vec![AttachAlternative { programs: vec![o("memory_direct_begin"), o("memory_direct_end"), o("memory_memcg_begin"), o("memory_memcg_end")].into() }].into(),
         },
     ]
 }
 
 pub fn descriptor() -> PluginDescriptor {
-    let c = |index: u32, name: &str, is_drop: bool| CounterSpec {
-        map: "memory_counters".into(),
-        index,
-        name: name.into(),
-        is_drop,
-    };
+    let c = |index: u32, name: &str, is_drop: bool| CounterSpec { map: "memory_counters".into(), index, name: name.into(), is_drop };
     PluginDescriptor {
         info: PluginInfo {
             name: "memory".into(),
@@ -253,10 +173,7 @@ impl Memory {
     /// forgotten block freed later is not seen freed.
     fn forgotten(&self, made: &[u32], freed: &[u32], stale: u32, max: u32) -> u64 {
         let c = |i: &[u32]| sat_sum(i.iter().map(|i| self.counters[*i as usize]));
-        c(made)
-            .saturating_sub(c(freed))
-            .saturating_sub(c(&[stale]))
-            .saturating_sub(max as u64)
+        c(made).saturating_sub(c(freed)).saturating_sub(c(&[stale])).saturating_sub(max as u64)
     }
 }
 
@@ -269,10 +186,8 @@ impl NativeTracer for Memory {
         let s = settings::Settings::parse(json)?;
         self.extra_probes.clear();
         if let Some(pid) = s.leaks_pid {
-            let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))
-                .map_err(|e| format!("leaks_pid: process {pid}: {e}"))?;
-            self.extra_probes
-                .push(leaks_probe(&settings::libc_of(pid, &maps)?, pid));
+            let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| format!("leaks_pid: process {pid}: {e}"))?;
+            self.extra_probes.push(leaks_probe(&settings::libc_of(pid, &maps)?, pid));
         }
         if s.kernel_allocations {
             self.extra_probes.push(kmem_probe());
@@ -284,11 +199,7 @@ impl NativeTracer for Memory {
         }
         self.leaks.pid = s.leaks_pid;
         self.kernel_allocs = s.kernel_allocations || s.page_allocations;
-        Ok(s.filter_bytes(
-            tracer_plugin_kit::host_pid(),
-            tracer_plugin_kit::next_filter_gen(),
-            &page_skip,
-        ))
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen(), &page_skip))
     }
 
     fn probes(&self) -> Option<Vec<ProbeSpec>> {
@@ -300,12 +211,7 @@ impl NativeTracer for Memory {
         Some(v)
     }
 
-    fn on_record(
-        &mut self,
-        _ring: u32,
-        data: &[u8],
-        out: Option<&mut RVec<FieldValue>>,
-    ) -> Result<(), String> {
+    fn on_record(&mut self, _ring: u32, data: &[u8], out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
         let e: memory_oom = read(data).ok_or("OOM record too short")?;
         if let Some(out) = out {
             push_row(&columns(), &e, out);
@@ -319,9 +225,7 @@ impl NativeTracer for Memory {
         match snap.name.as_str() {
             "memory_counters" => {
                 for e in snap.entries.iter() {
-                    let Some(i) = key_u32(&e.key, 0) else {
-                        continue;
-                    };
+                    let Some(i) = key_u32(&e.key, 0) else { continue };
                     if let Some(c) = self.counters.get_mut(i as usize) {
                         // Never down: a re-attached map starts from 0.
                         *c = (*c).max(sat_sum(per_cpu_values::<u64>(snap, &e.value)));
@@ -380,11 +284,7 @@ impl NativeTracer for Memory {
     }
 
     fn metrics(&self) -> Vec<MetricSample> {
-        let mut out = vec![metrics::counter(
-            "oom_kills_total",
-            &[],
-            self.counters[MEMORY_STAT_OOM_KILLS as usize],
-        )];
+        let mut out = vec![metrics::counter("oom_kills_total", &[], self.counters[MEMORY_STAT_OOM_KILLS as usize])];
         self.reclaim.metrics(&mut out);
         if self.leaks.pid.is_some() {
             let (blocks, bytes) = self.leaks.totals();
@@ -392,11 +292,7 @@ impl NativeTracer for Memory {
             out.push(metrics::gauge("held_blocks", &[], blocks as f64));
         }
         if self.kernel_allocs {
-            out.push(metrics::gauge(
-                "kernel_held_bytes",
-                &[],
-                self.ksites.totals().1 as f64,
-            ));
+            out.push(metrics::gauge("kernel_held_bytes", &[], self.ksites.totals().1 as f64));
         }
         out
     }
@@ -417,14 +313,7 @@ mod tests {
     #[test]
     fn a_record_becomes_a_row_with_bytes_and_missing_where_the_kernel_says_nothing() {
         let mut m = Memory::default();
-        let mut e = memory_oom {
-            pid: 42,
-            anon_rss_kb: 40_000,
-            memcg_limit_kb: 40_960,
-            has_details: 1,
-            killer_pid: 42,
-            ..Default::default()
-        };
+        let mut e = memory_oom { pid: 42, anon_rss_kb: 40_000, memcg_limit_kb: 40_960, has_details: 1, killer_pid: 42, ..Default::default() };
         e.comm = tracer_plugin_kit::comm_bytes("hog");
         let mut out = RVec::new();
         m.on_record(0, bytes_of(&e), Some(&mut out)).unwrap();
@@ -434,31 +323,14 @@ mod tests {
         assert_eq!(at("anon_rss"), Value::u64(40_000 * 1024));
         assert_eq!(at("cgroup_limit"), Value::u64(40 << 20));
         // 6.1: pid only.
-        let old = memory_oom {
-            pid: 7,
-            ..Default::default()
-        };
+        let old = memory_oom { pid: 7, ..Default::default() };
         let mut out = RVec::new();
         m.on_record(0, bytes_of(&old), Some(&mut out)).unwrap();
-        assert_eq!(
-            out[names.iter().position(|x| *x == "anon_rss").unwrap()],
-            Value::missing()
-        );
-        assert_eq!(
-            out[names.iter().position(|x| *x == "comm").unwrap()],
-            Value::missing()
-        );
-        let Panel::Counters(c) = m.panel("summary").unwrap() else {
-            panic!()
-        };
+        assert_eq!(out[names.iter().position(|x| *x == "anon_rss").unwrap()], Value::missing());
+        assert_eq!(out[names.iter().position(|x| *x == "comm").unwrap()], Value::missing());
+        let Panel::Counters(c) = m.panel("summary").unwrap() else { panic!() };
         assert_eq!(c[0].value, 2);
-        tracer_plugin_kit::test_support::assert_metrics_declared(
-            &descriptor().metrics,
-            &m.metrics(),
-        );
-        assert!(
-            m.on_record(0, &[1, 2, 3], None).is_err(),
-            "a short record is an error, not a panic"
-        );
+        tracer_plugin_kit::test_support::assert_metrics_declared(&descriptor().metrics, &m.metrics());
+        assert!(m.on_record(0, &[1, 2, 3], None).is_err(), "a short record is an error, not a panic");
     }
 }

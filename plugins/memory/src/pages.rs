@@ -67,36 +67,14 @@ mod tests {
 
     #[test]
     fn the_allocator_is_known_by_base_name_on_either_kernel() {
-        for n in [
-            "__alloc_pages",
-            "__alloc_frozen_pages_noprof",
-            "alloc_pages_mpol",
-            "__alloc_pages_slowpath.constprop.0",
-            "vma_alloc_folio_noprof",
-            "perf_trace_mm_page_alloc",
-        ] {
+        for n in ["__alloc_pages", "__alloc_frozen_pages_noprof", "alloc_pages_mpol", "__alloc_pages_slowpath.constprop.0", "vma_alloc_folio_noprof", "perf_trace_mm_page_alloc"] {
             assert!(is_page_allocator(n), "{n}");
         }
-        for n in [
-            "anon_pipe_write",
-            "pipe_write",
-            "do_anonymous_page",
-            "__pfx_alloc_pages_noprof",
-            "alloc_pages_bulk_noprof",
-            "allocate_slab",
-        ] {
+        for n in ["anon_pipe_write", "pipe_write", "do_anonymous_page", "__pfx_alloc_pages_noprof", "alloc_pages_bulk_noprof", "allocate_slab"] {
             assert!(!is_page_allocator(n), "{n}");
         }
         let ks = Kallsyms::parse("ffffffff81000000 T alloc_pages_noprof\nffffffff81000100 T anon_pipe_write\nffffffff81000200 t __alloc_pages_slowpath.constprop.0\nffffffff81000300 T vfs_write\n");
-        assert_eq!(
-            skip_ranges(&ks).unwrap(),
-            vec![
-                (0xffffffff81000000, 0xffffffff81000100),
-                (0xffffffff81000200, 0xffffffff81000300)
-            ]
-        );
-        assert!(skip_ranges(&Kallsyms::parse(""))
-            .unwrap_err()
-            .contains("kallsyms"));
+        assert_eq!(skip_ranges(&ks).unwrap(), vec![(0xffffffff81000000, 0xffffffff81000100), (0xffffffff81000200, 0xffffffff81000300)]);
+        assert!(skip_ranges(&Kallsyms::parse("")).unwrap_err().contains("kallsyms"));
     }
 }

@@ -24,13 +24,7 @@ type Hist = Vec<u64>;
 const HIST_LEN: usize = KINDS * SLOTS + 2 * KINDS;
 
 fn plus_vec(a: &Hist, b: &Hist) -> Hist {
-    (0..a.len().max(b.len()))
-        .map(|i| {
-            a.get(i)
-                .unwrap_or(&0)
-                .saturating_add(*b.get(i).unwrap_or(&0))
-        })
-        .collect()
+    (0..a.len().max(b.len())).map(|i| a.get(i).unwrap_or(&0).saturating_add(*b.get(i).unwrap_or(&0))).collect()
 }
 
 fn plus2(a: &[u64; 2], b: &[u64; 2]) -> [u64; 2] {
@@ -56,31 +50,17 @@ impl Reclaim {
                 let mut h: Hist = vec![0; HIST_LEN];
                 for e in snap.entries.iter() {
                     for c in per_cpu_values::<memory_reclaim_hist>(snap, &e.value) {
-                        let v: Hist = c
-                            .slots
-                            .iter()
-                            .flat_map(|s| s.iter().copied())
-                            .chain(c.sum_ns)
-                            .chain(c.reclaimed)
-                            .collect();
+                        let v: Hist = c.slots.iter().flat_map(|s| s.iter().copied()).chain(c.sum_ns).chain(c.reclaimed).collect();
                         h = plus_vec(&h, &v);
                     }
                 }
-                let stalls =
-                    |h: &Hist| tracer_plugin_kit::sat_sum(h.iter().take(KINDS * SLOTS).copied());
-                self.hist.update(
-                    HashMap::from([(0, h)]),
-                    |n, o| stalls(n) < stalls(o),
-                    plus_vec,
-                    true,
-                );
+                let stalls = |h: &Hist| tracer_plugin_kit::sat_sum(h.iter().take(KINDS * SLOTS).copied());
+                self.hist.update(HashMap::from([(0, h)]), |n, o| stalls(n) < stalls(o), plus_vec, true);
             }
             "memory_reclaim_procs" => {
                 let mut fresh: HashMap<u32, [u64; 2]> = HashMap::new();
                 for e in snap.entries.iter() {
-                    let Some(pid) = key_u32(&e.key, 0) else {
-                        continue;
-                    };
+                    let Some(pid) = key_u32(&e.key, 0) else { continue };
                     let f = fresh.entry(pid).or_default();
                     for c in per_cpu_values::<memory_reclaim_proc>(snap, &e.value) {
                         *f = plus2(f, &[c.stalls, c.ns]);
@@ -88,24 +68,14 @@ impl Reclaim {
                 }
                 self.procs.update(fresh, |n, o| n[0] < o[0], plus2, false);
                 self.procs_now = self.procs.now(plus2);
-                self.procs_base
-                    .retain(|k, _| self.procs_now.contains_key(k));
+                self.procs_base.retain(|k, _| self.procs_now.contains_key(k));
             }
             "memory_comms" => {
-                let fresh: HashMap<u32, String> = snap
-                    .entries
-                    .iter()
-                    .filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value))))
-                    .collect();
+                let fresh: HashMap<u32, String> = snap.entries.iter().filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value)))).collect();
                 let procs = &self.procs_now;
                 self.comms.retain(|pid, _| procs.contains_key(pid));
                 self.comms.extend(fresh);
-                let named: Vec<_> = self
-                    .procs
-                    .raw
-                    .iter()
-                    .map(|(pid, f)| (*pid, self.comm(*pid), *f))
-                    .collect();
+                let named: Vec<_> = self.procs.raw.iter().map(|(pid, f)| (*pid, self.comm(*pid), *f)).collect();
                 self.by_comm.update(named);
             }
             _ => {}
@@ -132,12 +102,7 @@ impl Reclaim {
         let h = self.hist_now();
         let b = &self.hist_base;
         let at = |i: usize| h[i].saturating_sub(*b.get(i).unwrap_or(&0));
-        panels::histogram(
-            "usecs",
-            (0..SLOTS)
-                .map(|s| (0..KINDS).map(|k| at(k * SLOTS + s)).sum())
-                .collect(),
-        )
+        panels::histogram("usecs", (0..SLOTS).map(|s| (0..KINDS).map(|k| at(k * SLOTS + s)).sum()).collect())
     }
 
     pub fn processes(&self) -> Table {
@@ -149,39 +114,17 @@ impl Reclaim {
         let mut v: Vec<(u32, [u64; 2])> = self
             .procs_now
             .iter()
-            .map(|(k, f)| {
-                (
-                    *k,
-                    self.procs_base
-                        .get(k)
-                        .map(|b| [f[0].saturating_sub(b[0]), f[1].saturating_sub(b[1])])
-                        .unwrap_or(*f),
-                )
-            })
+            .map(|(k, f)| (*k, self.procs_base.get(k).map(|b| [f[0].saturating_sub(b[0]), f[1].saturating_sub(b[1])]).unwrap_or(*f)))
             .filter(|(_, f)| f[0] > 0)
             .collect();
         v.sort_by(|a, b| b.1[1].cmp(&a.1[1]).then(a.0.cmp(&b.0)));
-        let rows: Vec<Row> = v
-            .into_iter()
-            .take(TOP_ROWS)
-            .map(|(pid, f)| Row {
-                pid,
-                comm: self.comm(pid),
-                f,
-            })
-            .collect();
+        let rows: Vec<Row> = v.into_iter().take(TOP_ROWS).map(|(pid, f)| Row { pid, comm: self.comm(pid), f }).collect();
         let cols = [
-            key(column::<Row>("pid", FieldKind::U64, "", |r| {
-                Value::u64(r.pid as u64)
-            })),
+            key(column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
             key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm))),
             sum(column("stalls", FieldKind::U64, "", |r| Value::u64(r.f[0]))),
-            sum(column("time", FieldKind::DURATION_NS, "ns", |r| {
-                Value::u64(r.f[1])
-            })),
-            column("avg", FieldKind::DURATION_NS, "ns", |r| {
-                Value::u64(r.f[1] / r.f[0].max(1))
-            }),
+            sum(column("time", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.f[1]))),
+            column("avg", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.f[1] / r.f[0].max(1))),
         ];
         table(&cols, &rows)
     }
@@ -191,37 +134,18 @@ impl Reclaim {
         let h = self.hist_now();
         let b = &self.hist_base;
         let at = |i: usize| h[i].saturating_sub(*b.get(i).unwrap_or(&0));
-        std::array::from_fn(|k| {
-            (
-                (0..SLOTS).map(|s| at(k * SLOTS + s)).sum(),
-                at(KINDS * SLOTS + KINDS + k),
-            )
-        })
+        std::array::from_fn(|k| ((0..SLOTS).map(|s| at(k * SLOTS + s)).sum(), at(KINDS * SLOTS + KINDS + k)))
     }
 
     /// Since the plugin started.
     pub fn metrics(&self, out: &mut Vec<MetricSample>) {
         let h = self.hist_now();
         for (k, name) in KIND_NAMES.iter().enumerate() {
-            out.push(metrics::log2_histogram(
-                "reclaim_stall_seconds",
-                &[name],
-                &h[k * SLOTS..(k + 1) * SLOTS],
-                "usecs",
-                Some(h[KINDS * SLOTS + k] as f64 / 1e9),
-            ));
-            out.push(metrics::counter(
-                "reclaimed_pages_total",
-                &[name],
-                h[KINDS * SLOTS + KINDS + k],
-            ));
+            out.push(metrics::log2_histogram("reclaim_stall_seconds", &[name], &h[k * SLOTS..(k + 1) * SLOTS], "usecs", Some(h[KINDS * SLOTS + k] as f64 / 1e9)));
+            out.push(metrics::counter("reclaimed_pages_total", &[name], h[KINDS * SLOTS + KINDS + k]));
         }
         for (comm, v) in self.by_comm.totals() {
-            out.push(metrics::counter(
-                "process_reclaim_stalls_total",
-                &[comm.as_str()],
-                v[0],
-            ));
+            out.push(metrics::counter("process_reclaim_stalls_total", &[comm.as_str()], v[0]));
         }
     }
 }

@@ -55,13 +55,7 @@ impl Settings {
     /// `page_skip`: the page allocator's address ranges (crate::pages).
     pub fn filter_bytes(&self, self_pid: u32, gen: u32, page_skip: &[(u64, u64)]) -> Vec<u8> {
         let mut f = memory_filter {
-            proc: tracer_plugin_kit::proc_filter(
-                self.pid,
-                self.comm.as_deref(),
-                self.include_self,
-                self_pid,
-                gen,
-            ),
+            proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
             uid: tracer_plugin_kit::uid_filter(self.uid),
             leaks_pid: self.leaks_pid.unwrap_or(0),
             kernel_allocs: self.kernel_allocations as u32,
@@ -101,47 +95,18 @@ mod tests {
 
     #[test]
     fn declared_settings_are_the_parsed_ones() {
-        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| {
-            Settings::parse(j).map(|_| ())
-        });
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
     }
 
     #[test]
     fn settings_to_filter_and_the_library_to_probe() {
-        let f: memory_filter = tracer_plugin_kit::read(
-            &Settings::parse(r#"{"leaks_pid": 42}"#)
-                .unwrap()
-                .filter_bytes(5, 2, &[]),
-        )
-        .unwrap();
+        let f: memory_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"leaks_pid": 42}"#).unwrap().filter_bytes(5, 2, &[])).unwrap();
         assert_eq!((f.leaks_pid, f.proc.exclude_pid, f.proc.gen), (42, 5, 2));
-        assert!(Settings::parse(r#"{"leaks_pid": 0}"#)
-            .unwrap_err()
-            .contains("leaks_pid"));
-        let f: memory_filter = tracer_plugin_kit::read(
-            &Settings::parse(r#"{"page_allocations": true}"#)
-                .unwrap()
-                .filter_bytes(5, 2, &[(10, 20), (30, 40)]),
-        )
-        .unwrap();
-        assert_eq!(
-            (
-                f.page_allocs,
-                f.page_skip_n,
-                f.page_skip[1],
-                f.page_size % 4096
-            ),
-            (1, 2, [30, 40], 0)
-        );
+        assert!(Settings::parse(r#"{"leaks_pid": 0}"#).unwrap_err().contains("leaks_pid"));
+        let f: memory_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"page_allocations": true}"#).unwrap().filter_bytes(5, 2, &[(10, 20), (30, 40)])).unwrap();
+        assert_eq!((f.page_allocs, f.page_skip_n, f.page_skip[1], f.page_size % 4096), (1, 2, [30, 40], 0));
         let maps = "7f00-7f10 r-xp 00028000 fe:00 456 /usr/lib/x86_64-linux-gnu/libc.so.6\n";
-        assert_eq!(
-            libc_of(42, maps).unwrap(),
-            "/proc/42/root/usr/lib/x86_64-linux-gnu/libc.so.6"
-        );
-        assert!(
-            libc_of(42, "7f00-7f10 r-xp 0 fe:00 1 /usr/bin/static-thing\n")
-                .unwrap_err()
-                .contains("static binary")
-        );
+        assert_eq!(libc_of(42, maps).unwrap(), "/proc/42/root/usr/lib/x86_64-linux-gnu/libc.so.6");
+        assert!(libc_of(42, "7f00-7f10 r-xp 0 fe:00 1 /usr/bin/static-thing\n").unwrap_err().contains("static binary"));
     }
 }

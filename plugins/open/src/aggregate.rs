@@ -86,11 +86,7 @@ impl OpenStats {
         let shown = r.display_path();
         match self.files.get_mut(shown.as_ref()) {
             Some(t) => t.add(failed),
-            None => self
-                .files
-                .entry(shown.into_owned())
-                .or_default()
-                .add(failed),
+            None => self.files.entry(shown.into_owned()).or_default().add(failed),
         }
         self.procs.entry((r.pid, r.comm)).or_default().add(failed);
         self.evicted += prune(&mut self.files) + prune(&mut self.procs);
@@ -124,21 +120,10 @@ impl OpenStats {
         let mut v: Vec<_> = self.procs.iter().collect();
         v.sort_by(|a, b| b.1.opens.cmp(&a.1.opens).then_with(|| a.0.cmp(b.0)));
         let cols = [
-            sum(column::<(&(u32, Comm), &Tally)>(
-                "opens",
-                FieldKind::U64,
-                "",
-                |r| Value::u64(r.1.opens),
-            )),
-            sum(column("failed", FieldKind::U64, "", |r| {
-                Value::u64(r.1.failures)
-            })),
-            key(column("pid", FieldKind::U64, "", |r| {
-                Value::u64(r.0 .0 as u64)
-            })),
-            key(column("comm", FieldKind::STR, "", |r| {
-                Value::str(&r.0 .1.as_str())
-            })),
+            sum(column::<(&(u32, Comm), &Tally)>("opens", FieldKind::U64, "", |r| Value::u64(r.1.opens))),
+            sum(column("failed", FieldKind::U64, "", |r| Value::u64(r.1.failures))),
+            key(column("pid", FieldKind::U64, "", |r| Value::u64(r.0 .0 as u64))),
+            key(column("comm", FieldKind::STR, "", |r| Value::str(&r.0 .1.as_str()))),
         ];
         table(&cols, v.iter().take(TOP_ROWS))
     }
@@ -154,25 +139,11 @@ impl OpenStats {
         let mut by_errno: Vec<_> = self.errnos.iter().collect();
         by_errno.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
         let cols = [
-            key(column::<(&i64, &ErrnoTally)>(
-                "error",
-                FieldKind::ERRNO_RESULT,
-                "",
-                |r| Value::i64(*r.0),
-            )),
+            key(column::<(&i64, &ErrnoTally)>("error", FieldKind::ERRNO_RESULT, "", |r| Value::i64(*r.0))),
             column("count", FieldKind::U64, "", |r| Value::u64(r.1.count)),
-            extra(column("pid", FieldKind::U64, "", |r| {
-                Value::u64(r.1.last_pid as u64)
-            })),
-            column("comm", FieldKind::STR, "", |r| {
-                Value::str(&r.1.last_comm.as_str())
-            }),
-            flex(
-                12,
-                column("last path", FieldKind::STR, "", |r| {
-                    Value::str(&r.1.last_path)
-                }),
-            ),
+            extra(column("pid", FieldKind::U64, "", |r| Value::u64(r.1.last_pid as u64))),
+            column("comm", FieldKind::STR, "", |r| Value::str(&r.1.last_comm.as_str())),
+            flex(12, column("last path", FieldKind::STR, "", |r| Value::str(&r.1.last_path))),
         ];
         table(&cols, by_errno.iter())
     }
@@ -191,29 +162,14 @@ impl OpenStats {
 /// The columns of the recent and failed panels.
 fn record_columns() -> [Column<OpenRecord>; 7] {
     [
-        extra(column("time", FieldKind::MONO_TIME_NS, "ns", |r| {
-            Value::u64(r.ts_ns)
-        })),
-        key(column("pid", FieldKind::U64, "", |r| {
-            Value::u64(r.pid as u64)
-        })),
-        key(column("comm", FieldKind::STR, "", |r| {
-            Value::str(&r.comm.as_str())
-        })),
+        extra(column("time", FieldKind::MONO_TIME_NS, "ns", |r| Value::u64(r.ts_ns))),
+        key(column("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
+        key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm.as_str()))),
         // The user whose open it was (the real uid; euid is in the records).
-        extra(column("uid", FieldKind::U64, "", |r| {
-            Value::u64(r.uid as u64)
-        })),
+        extra(column("uid", FieldKind::U64, "", |r| Value::u64(r.uid as u64))),
         column("result", FieldKind::ERRNO_RESULT, "", |r| Value::i64(r.ret)),
-        extra(column("flags", FieldKind::STR, "", |r| {
-            Value::str(&flags_text(r.flags))
-        })),
-        flex(
-            12,
-            column("path", FieldKind::STR, "", |r| {
-                Value::str(&r.display_path())
-            }),
-        ),
+        extra(column("flags", FieldKind::STR, "", |r| Value::str(&flags_text(r.flags)))),
+        flex(12, column("path", FieldKind::STR, "", |r| Value::str(&r.display_path()))),
     ]
 }
 
@@ -272,11 +228,7 @@ mod tests {
         assert_eq!(cell(&e.rows[0][0]), Value::I64(-2));
         assert_eq!(cell(&e.rows[0][1]), Value::U64(2));
         assert_eq!(cell(&e.rows[0][4]), Value::Str("/y".into()));
-        assert_eq!(
-            (cell(&e.rows[1][2]), cell(&e.rows[1][3])),
-            (Value::U64(2), Value::Str("b".into())),
-            "the process that got it"
-        );
+        assert_eq!((cell(&e.rows[1][2]), cell(&e.rows[1][3])), (Value::U64(2), Value::Str("b".into())), "the process that got it");
         assert_eq!(cell(&e.rows[1][0]), Value::I64(-13));
         let f = s.failures();
         assert_eq!(f.rows.len(), 3, "successful opens are not failures");
@@ -292,10 +244,7 @@ mod tests {
         }
         let t = s.recent();
         assert_eq!(t.rows.len(), RECENT);
-        assert_eq!(
-            cell(&t.rows[0][6]),
-            Value::Str(format!("/f{}", RECENT + 9).as_str().into())
-        );
+        assert_eq!(cell(&t.rows[0][6]), Value::Str(format!("/f{}", RECENT + 9).as_str().into()));
     }
 
     #[test]
@@ -308,10 +257,7 @@ mod tests {
         }
         assert!(s.files.len() <= 2 * MAX_KEYS);
         assert!(s.evicted > 0);
-        assert!(
-            s.files.contains_key("/hot"),
-            "the most-opened file survives pruning"
-        );
+        assert!(s.files.contains_key("/hot"), "the most-opened file survives pruning");
     }
 
     #[test]
@@ -320,10 +266,7 @@ mod tests {
         s.add(rec(1, "a", "/x", -2));
         s.reset();
         assert_eq!(s.opens, 0);
-        assert!(
-            s.recent().rows.is_empty()
-                && s.failures().rows.is_empty()
-                && s.errors().rows.is_empty()
-        );
+        assert!(s.recent().rows.is_empty() && s.failures().rows.is_empty() && s.errors().rows.is_empty());
     }
+
 }

@@ -1,9 +1,6 @@
 //! Decoding of `struct open_event` (bpf/opensnoop.h) from ring-buffer bytes.
 
-use crate::types::{
-    open_event, AT_FDCWD_VALUE, OPEN_PATH_LEN, OPEN_PATH_TRUNCATED, OPEN_PATH_UNREAD, SC_CREAT,
-    SC_OPEN, SC_OPENAT, SC_OPENAT2, SC_UNKNOWN,
-};
+use crate::types::{open_event, AT_FDCWD_VALUE, OPEN_PATH_LEN, OPEN_PATH_TRUNCATED, OPEN_PATH_UNREAD, SC_CREAT, SC_OPEN, SC_OPENAT, SC_OPENAT2, SC_UNKNOWN};
 
 pub const PATH_LEN: usize = OPEN_PATH_LEN as usize;
 const PATH_OFF: usize = std::mem::offset_of!(open_event, path);
@@ -34,10 +31,7 @@ impl Comm {
         let len = b.iter().position(|&c| c == 0).unwrap_or(b.len());
         let mut bytes = [0u8; 16];
         bytes[..len].copy_from_slice(&b[..len]);
-        Comm {
-            bytes,
-            len: len as u8,
-        }
+        Comm { bytes, len: len as u8 }
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
@@ -145,25 +139,18 @@ impl Syscall {
     }
 }
 
+
 impl OpenRecord {
     pub fn decode(b: &[u8]) -> Result<Self, String> {
         // Records end after the path's NUL: the rest of the buffer reads as 0.
-        let e: open_event =
-            tracer_plugin_kit::read_prefix(b, MIN_RECORD_SIZE).ok_or_else(|| {
-                format!(
-                    "open record too short: {} bytes, expected at least {MIN_RECORD_SIZE}",
-                    b.len()
-                )
-            })?;
+        let e: open_event = tracer_plugin_kit::read_prefix(b, MIN_RECORD_SIZE)
+            .ok_or_else(|| format!("open record too short: {} bytes, expected at least {MIN_RECORD_SIZE}", b.len()))?;
         let path = &e.path[..e.path.iter().position(|&c| c == 0).unwrap_or(PATH_LEN)];
         // Checked once: valid UTF-8 (the usual case) is taken as it is;
         // otherwise shown with U+FFFD, and the exact bytes kept in hex.
         let (path, path_hex) = match std::str::from_utf8(path) {
             Ok(s) => (s.to_owned(), None),
-            Err(_) => (
-                String::from_utf8_lossy(path).into_owned(),
-                Some(path.iter().map(|c| format!("{c:02x}")).collect()),
-            ),
+            Err(_) => (String::from_utf8_lossy(path).into_owned(), Some(path.iter().map(|c| format!("{c:02x}")).collect())),
         };
         Ok(OpenRecord {
             ts_ns: e.ts_ns,
@@ -194,8 +181,7 @@ impl OpenRecord {
 
     /// A relative name's directory, where it is not the current one.
     pub fn dirfd_shown(&self) -> Option<i32> {
-        (!self.path.starts_with('/') && !self.unread() && self.dirfd != AT_FDCWD)
-            .then_some(self.dirfd)
+        (!self.path.starts_with('/') && !self.unread() && self.dirfd != AT_FDCWD).then_some(self.dirfd)
     }
 
     /// The path as panels show it: `[fd 3]/name` for a name relative to a
@@ -298,10 +284,7 @@ mod tests {
     #[test]
     fn comm_stops_at_nul_or_16_bytes_and_replaces_bad_utf8() {
         assert_eq!(Comm::from_bytes(b"cat\0junk").as_str(), "cat");
-        assert_eq!(
-            Comm::from_bytes(b"0123456789abcdefXYZ").as_bytes(),
-            b"0123456789abcdef"
-        );
+        assert_eq!(Comm::from_bytes(b"0123456789abcdefXYZ").as_bytes(), b"0123456789abcdef");
         assert_eq!(Comm::from_bytes(b"a\xffb\0").as_str(), "a\u{fffd}b");
         assert_eq!(Comm::from("sh"), Comm::from_bytes(b"sh\0\0"));
     }
@@ -330,30 +313,18 @@ mod tests {
         r.dirfd = 7;
         r.path_flags = PATH_TRUNCATED;
         let d = OpenRecord::decode(&r.encode()).unwrap();
-        assert_eq!(
-            (d.dirfd, d.euid, d.truncated(), d.unread()),
-            (7, 1001, true, false)
-        );
+        assert_eq!((d.dirfd, d.euid, d.truncated(), d.unread()), (7, 1001, true, false));
         assert_eq!(d.display_path(), "[fd 7]/rel…");
         r.dirfd = AT_FDCWD;
         r.path_flags = 0;
-        assert_eq!(
-            OpenRecord::decode(&r.encode()).unwrap().display_path(),
-            "rel"
-        );
+        assert_eq!(OpenRecord::decode(&r.encode()).unwrap().display_path(), "rel");
         r.path_flags = PATH_UNREAD;
-        assert_eq!(
-            OpenRecord::decode(&r.encode()).unwrap().display_path(),
-            "(unreadable)"
-        );
+        assert_eq!(OpenRecord::decode(&r.encode()).unwrap().display_path(), "(unreadable)");
         let mut b = sample().encode();
         b[PATH_OFF..PATH_OFF + 5].copy_from_slice(b"/\xff\xfex\0");
         let d = OpenRecord::decode(&b).unwrap();
         assert_eq!(d.path_hex.as_deref(), Some("2ffffe78"));
-        assert_eq!(
-            OpenRecord::decode(&sample().encode()).unwrap().path_hex,
-            None
-        );
+        assert_eq!(OpenRecord::decode(&sample().encode()).unwrap().path_hex, None);
     }
 
     #[test]
@@ -374,10 +345,7 @@ mod tests {
         let n = PATH_OFF + "/etc/hosts".len() + 1;
         assert_eq!(OpenRecord::decode(&full[..n]).unwrap(), sample());
         // Without even the NUL (a writer's mistake): the bytes there are the path.
-        assert_eq!(
-            OpenRecord::decode(&full[..n - 1]).unwrap().path,
-            "/etc/hosts"
-        );
+        assert_eq!(OpenRecord::decode(&full[..n - 1]).unwrap().path, "/etc/hosts");
     }
 
     #[test]

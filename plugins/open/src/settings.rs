@@ -2,8 +2,8 @@
 //! `struct open_filter` (bpf/opensnoop.h) they become.
 
 use crate::types::open_filter;
-use serde::Deserialize;
 use tracer_plugin_api::{SettingKind, SettingSpec};
+use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -25,18 +25,8 @@ pub struct OpenSettings {
 /// The keys above, for the host.
 pub fn specs() -> Vec<SettingSpec> {
     let mut v = tracer_plugin_kit::settings::proc_filter_specs();
-    v.push(
-        SettingSpec::new(
-            tracer_plugin_api::common_names::UID,
-            SettingKind::UINT,
-            "only opens by this real uid",
-        )
-        .range(0, u32::MAX as u64),
-    );
-    v.push(
-        SettingSpec::new("failed_only", SettingKind::BOOL, "only opens that failed")
-            .default_value("false"),
-    );
+    v.push(SettingSpec::new(tracer_plugin_api::common_names::UID, SettingKind::UINT, "only opens by this real uid").range(0, u32::MAX as u64));
+    v.push(SettingSpec::new("failed_only", SettingKind::BOOL, "only opens that failed").default_value("false"));
     v
 }
 
@@ -51,13 +41,7 @@ impl OpenSettings {
     /// the filter generation.
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let f = open_filter {
-            proc: tracer_plugin_kit::proc_filter(
-                self.pid,
-                self.comm.as_deref(),
-                self.include_self,
-                self_pid,
-                gen,
-            ),
+            proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
             uid: self.uid.unwrap_or(0),
             has_uid: self.uid.is_some() as u8,
             failed_only: self.failed_only as u8,
@@ -73,9 +57,7 @@ mod tests {
 
     #[test]
     fn declared_settings_are_the_parsed_ones() {
-        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| {
-            OpenSettings::parse(j).map(|_| ())
-        });
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| OpenSettings::parse(j).map(|_| ()));
     }
 
     #[test]

@@ -12,8 +12,8 @@ pub mod types {
 use abi_stable::std_types::{ROption, RVec};
 use stats::CacheStats;
 use tracer_plugin_api::{
-    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel,
-    PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, PLUGIN_API_VERSION,
+    export_tracer, AttachAlternative, CounterSpec, FieldValue, MapSnapshot, NativeTracer, Panel, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef,
+    PLUGIN_API_VERSION,
 };
 use types::*;
 
@@ -31,26 +31,11 @@ pub struct PageCache {
 fn alt(suffix: &str) -> AttachAlternative {
     let p = |n: &str| ProgramRef::new(&format!("pagecache_{n}_{suffix}"));
     let o = |n: &str| ProgramRef::optional(&format!("pagecache_{n}_{suffix}"));
-    AttachAlternative {
-        programs: vec![
-            p("add"),
-            p("delete"),
-            p("dirty"),
-            o("written"),
-            o("reads"),
-            ProgramRef::optional("pagecache_rename_tp"),
-        ]
-        .into(),
-    }
+    AttachAlternative { programs: vec![p("add"), p("delete"), p("dirty"), o("written"), o("reads"), ProgramRef::optional("pagecache_rename_tp")].into() }
 }
 
 pub fn descriptor() -> PluginDescriptor {
-    let c = |index: u32, name: &str, is_drop: bool| CounterSpec {
-        map: "pagecache_counters".into(),
-        index,
-        name: name.into(),
-        is_drop,
-    };
+    let c = |index: u32, name: &str, is_drop: bool| CounterSpec { map: "pagecache_counters".into(), index, name: name.into(), is_drop };
     PluginDescriptor {
         info: PluginInfo {
             name: "pagecache".into(),
@@ -85,18 +70,10 @@ impl NativeTracer for PageCache {
 
     fn configure(&mut self, json: &str) -> Result<Vec<u8>, String> {
         let s = settings::Settings::parse(json)?;
-        Ok(s.filter_bytes(
-            tracer_plugin_kit::host_pid(),
-            tracer_plugin_kit::next_filter_gen(),
-        ))
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
-    fn on_record(
-        &mut self,
-        _ring: u32,
-        _data: &[u8],
-        _out: Option<&mut RVec<FieldValue>>,
-    ) -> Result<(), String> {
+    fn on_record(&mut self, _ring: u32, _data: &[u8], _out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
         Err("pagecache streams no records".into())
     }
 

@@ -30,13 +30,7 @@ impl Settings {
 
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let f = pagecache_filter {
-            proc: tracer_plugin_kit::proc_filter(
-                self.pid,
-                self.comm.as_deref(),
-                self.include_self,
-                self_pid,
-                gen,
-            ),
+            proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
             uid: tracer_plugin_kit::uid_filter(self.uid),
         };
         tracer_plugin_kit::bytes_of(&f).to_vec()
@@ -49,30 +43,14 @@ mod tests {
 
     #[test]
     fn declared_settings_are_the_parsed_ones() {
-        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| {
-            Settings::parse(j).map(|_| ())
-        });
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
     }
 
     #[test]
     fn settings_to_filter() {
-        let f: pagecache_filter = tracer_plugin_kit::read(
-            &Settings::parse(r#"{"uid": 0, "comm": "pg"}"#)
-                .unwrap()
-                .filter_bytes(5, 2),
-        )
-        .unwrap();
-        assert_eq!(
-            (
-                f.uid.uid,
-                f.uid.has_uid,
-                f.proc.has_comm,
-                f.proc.exclude_pid
-            ),
-            (0, 1, 1, 5)
-        );
-        let f: pagecache_filter =
-            tracer_plugin_kit::read(&Settings::parse("{}").unwrap().filter_bytes(5, 2)).unwrap();
+        let f: pagecache_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"uid": 0, "comm": "pg"}"#).unwrap().filter_bytes(5, 2)).unwrap();
+        assert_eq!((f.uid.uid, f.uid.has_uid, f.proc.has_comm, f.proc.exclude_pid), (0, 1, 1, 5));
+        let f: pagecache_filter = tracer_plugin_kit::read(&Settings::parse("{}").unwrap().filter_bytes(5, 2)).unwrap();
         assert_eq!(f.uid.has_uid, 0, "no uid filter by default");
     }
 }

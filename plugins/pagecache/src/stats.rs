@@ -7,10 +7,7 @@
 
 use crate::types::*;
 use std::collections::HashMap;
-use tracer_plugin_api::{
-    FieldKind, FieldValue, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind,
-    Table, Value,
-};
+use tracer_plugin_api::{FieldKind, FieldValue, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
 use tracer_plugin_kit::carried::Carried;
 use tracer_plugin_kit::comm_totals::CommTotals;
 use tracer_plugin_kit::metrics;
@@ -90,9 +87,7 @@ impl CacheStats {
             "pagecache_procs" => {
                 let mut fresh: HashMap<u32, Figures> = HashMap::new();
                 for e in snap.entries.iter() {
-                    let Some(pid) = key_u32(&e.key, 0) else {
-                        continue;
-                    };
+                    let Some(pid) = key_u32(&e.key, 0) else { continue };
                     let f = fresh.entry(pid).or_default();
                     for c in per_cpu_values::<pagecache_proc>(snap, &e.value) {
                         *f = plus(f, &c.pages);
@@ -100,15 +95,10 @@ impl CacheStats {
                 }
                 self.procs.update(fresh, went_down, plus, false);
                 self.procs_now = self.procs.now(plus);
-                self.procs_base
-                    .retain(|k, _| self.procs_now.contains_key(k));
+                self.procs_base.retain(|k, _| self.procs_now.contains_key(k));
             }
             "pagecache_comms" => {
-                let fresh: HashMap<u32, String> = snap
-                    .entries
-                    .iter()
-                    .filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value))))
-                    .collect();
+                let fresh: HashMap<u32, String> = snap.entries.iter().filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value)))).collect();
                 let procs = &self.procs_now;
                 self.comms.retain(|pid, _| procs.contains_key(pid));
                 self.comms.extend(fresh);
@@ -127,12 +117,7 @@ impl CacheStats {
                 let mut fresh: HashMap<FileKey, Figures> = HashMap::new();
                 let mut names = HashMap::new();
                 for e in snap.entries.iter() {
-                    let (Some(k), Some(v)) = (
-                        read::<pagecache_file_key>(&e.key),
-                        read::<pagecache_file>(&e.value),
-                    ) else {
-                        continue;
-                    };
+                    let (Some(k), Some(v)) = (read::<pagecache_file_key>(&e.key), read::<pagecache_file>(&e.value)) else { continue };
                     let key = (k.dev, k.ino);
                     fresh.insert(key, v.pages);
                     let mut path = dentry_path(&v.dir, &v.name, v.name_truncated);
@@ -144,8 +129,7 @@ impl CacheStats {
                 }
                 self.files.update(fresh, went_down, plus, false);
                 self.files_now = self.files.now(plus);
-                self.files_base
-                    .retain(|k, _| self.files_now.contains_key(k));
+                self.files_base.retain(|k, _| self.files_now.contains_key(k));
                 self.names = names;
             }
             "pagecache_totals" => {
@@ -155,14 +139,11 @@ impl CacheStats {
                         t = plus(&t, &c.pages);
                     }
                 }
-                self.totals
-                    .update(HashMap::from([(0, t)]), went_down, plus, true);
+                self.totals.update(HashMap::from([(0, t)]), went_down, plus, true);
             }
             "pagecache_counters" => {
                 for e in snap.entries.iter() {
-                    let Some(i) = key_u32(&e.key, 0) else {
-                        continue;
-                    };
+                    let Some(i) = key_u32(&e.key, 0) else { continue };
                     if let Some(c) = self.counters.get_mut(i as usize) {
                         *c = sat_sum(per_cpu_values::<u64>(snap, &e.value));
                     }
@@ -187,19 +168,9 @@ impl CacheStats {
         self.totals.now(plus).remove(&0).unwrap_or_default()
     }
 
-    fn shown<K: std::hash::Hash + Eq + Copy>(
-        now: &HashMap<K, Figures>,
-        base: &HashMap<K, Figures>,
-    ) -> Vec<(K, Figures)> {
+    fn shown<K: std::hash::Hash + Eq + Copy>(now: &HashMap<K, Figures>, base: &HashMap<K, Figures>) -> Vec<(K, Figures)> {
         now.iter()
-            .map(|(k, f)| {
-                (
-                    *k,
-                    base.get(k)
-                        .map(|b| zip(f, b, u64::saturating_sub))
-                        .unwrap_or(*f),
-                )
-            })
+            .map(|(k, f)| (*k, base.get(k).map(|b| zip(f, b, u64::saturating_sub)).unwrap_or(*f)))
             .filter(|(_, f)| f.iter().any(|&n| n > 0))
             .collect()
     }
@@ -213,34 +184,16 @@ impl CacheStats {
         let mut v = Self::shown(&self.procs_now, &self.procs_base);
         let weight = |f: &Figures| f[ACCESSED].saturating_add(f[ADDED]);
         v.sort_by(|a, b| weight(&b.1).cmp(&weight(&a.1)).then(a.0.cmp(&b.0)));
-        let rows: Vec<Row> = v
-            .into_iter()
-            .take(TOP_ROWS)
-            .map(|(pid, f)| Row {
-                pid,
-                comm: self.comm(pid),
-                f,
-            })
-            .collect();
+        let rows: Vec<Row> = v.into_iter().take(TOP_ROWS).map(|(pid, f)| Row { pid, comm: self.comm(pid), f }).collect();
         let cols = [
-            key(column::<Row>("pid", FieldKind::U64, "", |r| {
-                Value::u64(r.pid as u64)
-            })),
+            key(column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
             key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm))),
-            sum(column("read pages", FieldKind::U64, "", |r| {
-                Value::u64(r.f[ACCESSED])
-            })),
+            sum(column("read pages", FieldKind::U64, "", |r| Value::u64(r.f[ACCESSED]))),
             sum(column("hits", FieldKind::U64, "", |r| hits_cell(&r.f))),
-            sum(column("misses", FieldKind::U64, "", |r| {
-                Value::u64(hits_misses(&r.f).1)
-            })),
+            sum(column("misses", FieldKind::U64, "", |r| Value::u64(hits_misses(&r.f).1))),
             column("hit", FieldKind::F64, "%", |r| hit_pct(&r.f)),
-            extra(sum(column("added", FieldKind::U64, "", |r| {
-                Value::u64(r.f[ADDED])
-            }))),
-            sum(column("dirtied", FieldKind::U64, "", |r| {
-                Value::u64(r.f[DIRTIED])
-            })),
+            extra(sum(column("added", FieldKind::U64, "", |r| Value::u64(r.f[ADDED])))),
+            sum(column("dirtied", FieldKind::U64, "", |r| Value::u64(r.f[DIRTIED]))),
         ];
         table(&cols, &rows)
     }
@@ -251,45 +204,19 @@ impl CacheStats {
             f: Figures,
         }
         let mut v = Self::shown(&self.files_now, &self.files_base);
-        let weight = |f: &Figures| {
-            f[ACCESSED]
-                .saturating_add(f[ADDED])
-                .saturating_add(f[DIRTIED])
-        };
+        let weight = |f: &Figures| f[ACCESSED].saturating_add(f[ADDED]).saturating_add(f[DIRTIED]);
         v.sort_by(|a, b| weight(&b.1).cmp(&weight(&a.1)).then(a.0.cmp(&b.0)));
-        let rows: Vec<Row> = v
-            .into_iter()
-            .take(TOP_ROWS)
-            .map(|(k, f)| Row {
-                name: self.names.get(&k).cloned().unwrap_or_default(),
-                f,
-            })
-            .collect();
+        let rows: Vec<Row> = v.into_iter().take(TOP_ROWS).map(|(k, f)| Row { name: self.names.get(&k).cloned().unwrap_or_default(), f }).collect();
         let cols = [
-            sum(column::<Row>("read pages", FieldKind::U64, "", |r| {
-                Value::u64(r.f[ACCESSED])
-            })),
+            sum(column::<Row>("read pages", FieldKind::U64, "", |r| Value::u64(r.f[ACCESSED]))),
             sum(column("hits", FieldKind::U64, "", |r| hits_cell(&r.f))),
-            sum(column("misses", FieldKind::U64, "", |r| {
-                Value::u64(hits_misses(&r.f).1)
-            })),
+            sum(column("misses", FieldKind::U64, "", |r| Value::u64(hits_misses(&r.f).1))),
             column("hit", FieldKind::F64, "%", |r| hit_pct(&r.f)),
-            extra(sum(column("added", FieldKind::U64, "", |r| {
-                Value::u64(r.f[ADDED])
-            }))),
-            sum(column("dirtied", FieldKind::U64, "", |r| {
-                Value::u64(r.f[DIRTIED])
-            })),
-            sum(column("evicted", FieldKind::U64, "", |r| {
-                Value::u64(r.f[EVICTED])
-            })),
-            sum(column("written", FieldKind::U64, "", |r| {
-                Value::u64(r.f[WRITTEN])
-            })),
-            flex(
-                24,
-                key(column("file", FieldKind::STR, "", |r| Value::str(&r.name))),
-            ),
+            extra(sum(column("added", FieldKind::U64, "", |r| Value::u64(r.f[ADDED])))),
+            sum(column("dirtied", FieldKind::U64, "", |r| Value::u64(r.f[DIRTIED]))),
+            sum(column("evicted", FieldKind::U64, "", |r| Value::u64(r.f[EVICTED]))),
+            sum(column("written", FieldKind::U64, "", |r| Value::u64(r.f[WRITTEN]))),
+            flex(24, key(column("file", FieldKind::STR, "", |r| Value::str(&r.name)))),
         ];
         table(&cols, &rows)
     }
@@ -297,11 +224,7 @@ impl CacheStats {
     pub fn summary(&self) -> Panel {
         let t = zip(&self.totals_now(), &self.totals_base, u64::saturating_sub);
         let (h, m) = hits_misses(&t);
-        let pct = if t[ACCESSED] == 0 {
-            0
-        } else {
-            (100.0 * h as f64 / t[ACCESSED] as f64) as u64
-        };
+        let pct = if t[ACCESSED] == 0 { 0 } else { (100.0 * h as f64 / t[ACCESSED] as f64) as u64 };
         counters(&[
             ("pages asked for by reads", t[ACCESSED], ""),
             ("hits", h, ""),
@@ -311,18 +234,8 @@ impl CacheStats {
             ("dirtied", t[DIRTIED], ""),
             ("evicted", t[EVICTED], ""),
             ("written back", t[WRITTEN], ""),
-            (
-                "process entries evicted",
-                self.counters[PAGECACHE_STAT_PROC_INSERTED as usize]
-                    .saturating_sub(self.procs.raw.len() as u64),
-                "",
-            ),
-            (
-                "file entries evicted",
-                self.counters[PAGECACHE_STAT_FILE_INSERTED as usize]
-                    .saturating_sub(self.files.raw.len() as u64),
-                "",
-            ),
+            ("process entries evicted", self.counters[PAGECACHE_STAT_PROC_INSERTED as usize].saturating_sub(self.procs.raw.len() as u64), ""),
+            ("file entries evicted", self.counters[PAGECACHE_STAT_FILE_INSERTED as usize].saturating_sub(self.files.raw.len() as u64), ""),
         ])
     }
 
@@ -330,24 +243,12 @@ impl CacheStats {
     pub fn metrics(&self) -> Vec<MetricSample> {
         let t = self.totals_now();
         let (h, m) = hits_misses(&t);
-        let mut out: Vec<MetricSample> = FIG_NAMES
-            .iter()
-            .enumerate()
-            .map(|(i, n)| metrics::counter("pages_total", &[n], t[i]))
-            .collect();
+        let mut out: Vec<MetricSample> = FIG_NAMES.iter().enumerate().map(|(i, n)| metrics::counter("pages_total", &[n], t[i])).collect();
         out.push(metrics::counter("hits_total", &[], h));
         out.push(metrics::counter("misses_total", &[], m));
         for (comm, v) in self.by_comm.totals() {
-            out.push(metrics::counter(
-                "process_hits_total",
-                &[comm.as_str()],
-                v[0],
-            ));
-            out.push(metrics::counter(
-                "process_misses_total",
-                &[comm.as_str()],
-                v[1],
-            ));
+            out.push(metrics::counter("process_hits_total", &[comm.as_str()], v[0]));
+            out.push(metrics::counter("process_misses_total", &[comm.as_str()], v[1]));
         }
         out
     }
@@ -364,16 +265,7 @@ pub fn metric_specs() -> Vec<MetricSpec> {
 }
 
 pub const PANELS: &[PanelDef<CacheStats>] = &[
-    def(
-        "processes",
-        "Page cache by process",
-        PanelKind::TABLE,
-        |s| Panel::Table(s.processes()),
-    ),
-    def("files", "Page cache by file", PanelKind::TABLE, |s| {
-        Panel::Table(s.files())
-    }),
-    def("summary", "Page cache totals", PanelKind::COUNTERS, |s| {
-        s.summary()
-    }),
+    def("processes", "Page cache by process", PanelKind::TABLE, |s| Panel::Table(s.processes())),
+    def("files", "Page cache by file", PanelKind::TABLE, |s| Panel::Table(s.files())),
+    def("summary", "Page cache totals", PanelKind::COUNTERS, |s| s.summary()),
 ];

@@ -11,19 +11,7 @@ fn shared_structs_match_the_btf_of_the_embedded_object() {
 }
 
 fn snap(name: &str, per_cpu: u32, entries: Vec<(Vec<u8>, Vec<u8>)>) -> MapSnapshot {
-    MapSnapshot {
-        name: name.into(),
-        values_per_key: per_cpu,
-        entries: RVec::from(
-            entries
-                .into_iter()
-                .map(|(k, v)| MapEntry {
-                    key: k.into(),
-                    value: v.into(),
-                })
-                .collect::<Vec<_>>(),
-        ),
-    }
+    MapSnapshot { name: name.into(), values_per_key: per_cpu, entries: RVec::from(entries.into_iter().map(|(k, v)| MapEntry { key: k.into(), value: v.into() }).collect::<Vec<_>>()) }
 }
 
 /// pagecache_procs over two CPUs: the figures split between them.
@@ -31,29 +19,16 @@ fn procs(rows: &[(u32, Figures)]) -> MapSnapshot {
     let entries = rows
         .iter()
         .map(|(pid, f)| {
-            let a = pagecache_proc {
-                pages: f.map(|v| v / 2),
-            };
-            let b = pagecache_proc {
-                pages: f.map(|v| v - v / 2),
-            };
-            (
-                pid.to_ne_bytes().to_vec(),
-                [bytes_of(&a), bytes_of(&b)].concat(),
-            )
+            let a = pagecache_proc { pages: f.map(|v| v / 2) };
+            let b = pagecache_proc { pages: f.map(|v| v - v / 2) };
+            (pid.to_ne_bytes().to_vec(), [bytes_of(&a), bytes_of(&b)].concat())
         })
         .collect();
     snap("pagecache_procs", 2, entries)
 }
 
 fn comms(rows: &[(u32, &str)]) -> MapSnapshot {
-    snap(
-        "pagecache_comms",
-        1,
-        rows.iter()
-            .map(|(pid, c)| (pid.to_ne_bytes().to_vec(), comm_bytes(c).to_vec()))
-            .collect(),
-    )
+    snap("pagecache_comms", 1, rows.iter().map(|(pid, c)| (pid.to_ne_bytes().to_vec(), comm_bytes(c).to_vec())).collect())
 }
 
 fn name_bytes<const N: usize>(s: &str) -> [u8; N] {
@@ -66,17 +41,8 @@ fn files(rows: &[(u64, &str, &str, Figures)]) -> MapSnapshot {
     let entries = rows
         .iter()
         .map(|&(ino, dir, name, f)| {
-            let k = pagecache_file_key {
-                dev: (254 << 20) | 1,
-                ino,
-                ..Default::default()
-            };
-            let v = pagecache_file {
-                pages: f,
-                name: name_bytes(name),
-                dir: name_bytes(dir),
-                ..Default::default()
-            };
+            let k = pagecache_file_key { dev: (254 << 20) | 1, ino, ..Default::default() };
+            let v = pagecache_file { pages: f, name: name_bytes(name), dir: name_bytes(dir), ..Default::default() };
             (bytes_of(&k).to_vec(), bytes_of(&v).to_vec())
         })
         .collect();
@@ -84,11 +50,7 @@ fn files(rows: &[(u64, &str, &str, Figures)]) -> MapSnapshot {
 }
 
 fn cell<'a>(t: &'a Table, row: usize, col: &str) -> &'a FieldValue {
-    let i = t
-        .columns
-        .iter()
-        .position(|c| c.name.as_str() == col)
-        .unwrap_or_else(|| panic!("no column {col}"));
+    let i = t.columns.iter().position(|c| c.name.as_str() == col).unwrap_or_else(|| panic!("no column {col}"));
     &t.rows[row][i]
 }
 
@@ -107,100 +69,39 @@ fn hits_and_misses_are_derived_as_cachestat_does() {
 #[test]
 fn processes_files_and_totals_with_reset_and_names_kept_after_exit() {
     let mut s = CacheStats::default();
-    s.on_map(&procs(&[
-        (10, [1000, 1000, 0, 0, 0]),
-        (11, [1000, 0, 0, 0, 0]),
-        (12, [0, 200, 200, 0, 0]),
-    ]))
-    .unwrap();
-    s.on_map(&comms(&[(10, "cold"), (11, "warm"), (12, "writer")]))
-        .unwrap();
+    s.on_map(&procs(&[(10, [1000, 1000, 0, 0, 0]), (11, [1000, 0, 0, 0, 0]), (12, [0, 200, 200, 0, 0])])).unwrap();
+    s.on_map(&comms(&[(10, "cold"), (11, "warm"), (12, "writer")])).unwrap();
     let t = s.processes();
-    let row = |pid: u64| {
-        (0..t.rows.len())
-            .find(|&i| cell(&t, i, "pid") == &Value::u64(pid))
-            .unwrap()
-    };
-    assert_eq!(
-        (cell(&t, row(10), "hits"), cell(&t, row(10), "misses")),
-        (&Value::u64(0), &Value::u64(1000))
-    );
-    assert_eq!(
-        (cell(&t, row(11), "hits"), cell(&t, row(11), "hit")),
-        (&Value::u64(1000), &Value::f64(100.0))
-    );
-    assert_eq!(
-        cell(&t, row(12), "hits"),
-        &Value::missing(),
-        "no reads: no hit figure"
-    );
+    let row = |pid: u64| (0..t.rows.len()).find(|&i| cell(&t, i, "pid") == &Value::u64(pid)).unwrap();
+    assert_eq!((cell(&t, row(10), "hits"), cell(&t, row(10), "misses")), (&Value::u64(0), &Value::u64(1000)));
+    assert_eq!((cell(&t, row(11), "hits"), cell(&t, row(11), "hit")), (&Value::u64(1000), &Value::f64(100.0)));
+    assert_eq!(cell(&t, row(12), "hits"), &Value::missing(), "no reads: no hit figure");
     assert_eq!(cell(&t, row(12), "dirtied"), &Value::u64(200));
-    s.on_map(&files(&[
-        (5, "data", "big.db", [2000, 1000, 0, 1000, 0]),
-        (6, "", "", [0, 200, 200, 0, 200]),
-    ]))
-    .unwrap();
+    s.on_map(&files(&[(5, "data", "big.db", [2000, 1000, 0, 1000, 0]), (6, "", "", [0, 200, 200, 0, 200])])).unwrap();
     let f = s.files();
     assert_eq!(cell(&f, 0, "file"), &Value::str("data/big.db"));
-    assert_eq!(
-        (cell(&f, 0, "hits"), cell(&f, 0, "evicted")),
-        (&Value::u64(1000), &Value::u64(1000))
-    );
-    assert_eq!(
-        cell(&f, 1, "file"),
-        &Value::str("dev 254:1 ino 6"),
-        "no dentry: device and inode"
-    );
-    let tot = pagecache_totals {
-        pages: [2000, 1200, 200, 1000, 200],
-    };
-    s.on_map(&snap(
-        "pagecache_totals",
-        1,
-        vec![(0u32.to_ne_bytes().to_vec(), bytes_of(&tot).to_vec())],
-    ))
-    .unwrap();
-    let Panel::Counters(c) = s.summary() else {
-        panic!()
-    };
+    assert_eq!((cell(&f, 0, "hits"), cell(&f, 0, "evicted")), (&Value::u64(1000), &Value::u64(1000)));
+    assert_eq!(cell(&f, 1, "file"), &Value::str("dev 254:1 ino 6"), "no dentry: device and inode");
+    let tot = pagecache_totals { pages: [2000, 1200, 200, 1000, 200] };
+    s.on_map(&snap("pagecache_totals", 1, vec![(0u32.to_ne_bytes().to_vec(), bytes_of(&tot).to_vec())])).unwrap();
+    let Panel::Counters(c) = s.summary() else { panic!() };
     let get = |n: &str| c.iter().find(|x| x.name.as_str() == n).unwrap().value;
-    assert_eq!(
-        (get("hits"), get("misses"), get("hit ratio")),
-        (1000, 1000, 50)
-    );
+    assert_eq!((get("hits"), get("misses"), get("hit ratio")), (1000, 1000, 50));
     // All exit: the names keep their hits and misses in the metrics.
     s.on_map(&procs(&[])).unwrap();
     s.on_map(&comms(&[])).unwrap();
     let m = s.metrics();
     tracer_plugin_kit::test_support::assert_metrics_declared(&metric_specs(), &m);
-    let get = |name: &str, labels: &[&str]| {
-        m.iter()
-            .find(|x| {
-                x.name.as_str() == name
-                    && x.labels
-                        .iter()
-                        .map(|l| l.as_str())
-                        .eq(labels.iter().copied())
-            })
-            .map(|x| x.value)
-    };
+    let get = |name: &str, labels: &[&str]| m.iter().find(|x| x.name.as_str() == name && x.labels.iter().map(|l| l.as_str()).eq(labels.iter().copied())).map(|x| x.value);
     assert_eq!(get("process_hits_total", &["warm"]), Some(1000.0));
     assert_eq!(get("process_misses_total", &["cold"]), Some(1000.0));
     assert_eq!(get("pages_total", &["evicted"]), Some(1000.0));
     // A reset moves the panels' zero, not the metrics'.
     s.reset();
-    let Panel::Counters(c) = s.summary() else {
-        panic!()
-    };
+    let Panel::Counters(c) = s.summary() else { panic!() };
     assert!(c.iter().take(8).all(|x| x.value == 0), "{c:?}");
     assert!(s.files().rows.is_empty());
-    assert_eq!(
-        s.metrics()
-            .iter()
-            .find(|x| x.name.as_str() == "hits_total")
-            .map(|x| x.value),
-        Some(1000.0)
-    );
+    assert_eq!(s.metrics().iter().find(|x| x.name.as_str() == "hits_total").map(|x| x.value), Some(1000.0));
 }
 
 proptest! {

@@ -26,16 +26,9 @@ pub struct Sched {
 }
 
 fn alt(suffix: &str) -> AttachAlternative {
-    let names = [
-        "sched_wakeup",
-        "sched_wakeup_new",
-        "sched_switch",
-        "sched_migrate",
-    ];
-    let mut programs: Vec<ProgramRef> = names
-        .iter()
-        .map(|n| ProgramRef::new(&format!("{n}_{suffix}")))
-        .collect();
+    let names = ["sched_wakeup", "sched_wakeup_new", "sched_switch", "sched_migrate"];
+    let mut programs: Vec<ProgramRef> =
+        names.iter().map(|n| ProgramRef::new(&format!("{n}_{suffix}"))).collect();
     // Process renames (exec, prctl) keep comms current; without tracefs they
     // are the comm at first sight.
     programs.push(ProgramRef::optional("sched_rename_tp"));
@@ -45,9 +38,7 @@ fn alt(suffix: &str) -> AttachAlternative {
     if suffix != "tp" {
         programs.push(ProgramRef::optional(&format!("sched_tick_{suffix}")));
     }
-    AttachAlternative {
-        programs: programs.into(),
-    }
+    AttachAlternative { programs: programs.into() }
 }
 
 pub fn descriptor() -> PluginDescriptor {
@@ -55,43 +46,18 @@ pub fn descriptor() -> PluginDescriptor {
         info: PluginInfo {
             name: "sched".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description:
-                "Run-queue latency, on-CPU time, context switches and migrations, per process"
-                    .into(),
+            description: "Run-queue latency, on-CPU time, context switches and migrations, per process".into(),
             api_version: PLUGIN_API_VERSION,
         },
         bpf_object: RVec::from(BPF_OBJECT),
-        probes: vec![ProbeSpec {
-            name: "scheduler".into(),
-            alternatives: vec![alt("btf"), alt("raw"), alt("tp")].into(),
-        }]
-        .into(),
+        probes: vec![ProbeSpec { name: "scheduler".into(), alternatives: vec![alt("btf"), alt("raw"), alt("tp")].into() }]
+            .into(),
         rings: RVec::new(),
         counters: vec![
-            CounterSpec {
-                map: "sched_counters".into(),
-                index: types::SCHED_STAT_PROC_INSERTED,
-                name: "processes inserted".into(),
-                is_drop: false,
-            },
-            CounterSpec {
-                map: "sched_counters".into(),
-                index: types::SCHED_STAT_TASK_FAILED,
-                name: "thread state not stored".into(),
-                is_drop: true,
-            },
-            CounterSpec {
-                map: "sched_counters".into(),
-                index: types::SCHED_STAT_PROC_FAILED,
-                name: "process figures not stored".into(),
-                is_drop: true,
-            },
-            CounterSpec {
-                map: "sched_counters".into(),
-                index: types::SCHED_STAT_ONCPU_REPAIRED,
-                name: "unseen switches set right".into(),
-                is_drop: false,
-            },
+            CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_PROC_INSERTED, name: "processes inserted".into(), is_drop: false },
+            CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_TASK_FAILED, name: "thread state not stored".into(), is_drop: true },
+            CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_PROC_FAILED, name: "process figures not stored".into(), is_drop: true },
+            CounterSpec { map: "sched_counters".into(), index: types::SCHED_STAT_ONCPU_REPAIRED, name: "unseen switches set right".into(), is_drop: false },
         ]
         .into(),
         // sched_oncpu before sched_procs: the running slices are added to the
@@ -120,18 +86,10 @@ impl NativeTracer for Sched {
         let s = Settings::parse(settings_json)?;
         self.stats.mode = s.mode;
         self.stats.histogram_pid = s.histogram_pid;
-        Ok(s.filter_bytes(
-            tracer_plugin_kit::host_pid(),
-            tracer_plugin_kit::next_filter_gen(),
-        ))
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
     }
 
-    fn on_record(
-        &mut self,
-        _ring: u32,
-        _data: &[u8],
-        _out: Option<&mut RVec<FieldValue>>,
-    ) -> Result<(), String> {
+    fn on_record(&mut self, _ring: u32, _data: &[u8], _out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
         Err("sched streams no records".into())
     }
 
@@ -158,9 +116,6 @@ export_tracer!(Sched::default);
 mod layout_tests {
     #[test]
     fn shared_structs_match_the_btf_of_the_embedded_object() {
-        tracer_plugin_kit::test_support::assert_layouts_match(
-            super::BPF_OBJECT,
-            &super::types::layouts(),
-        );
+        tracer_plugin_kit::test_support::assert_layouts_match(super::BPF_OBJECT, &super::types::layouts());
     }
 }

@@ -1,18 +1,13 @@
 //! Per-process scheduler figures and histograms from the kernel's per-CPU maps.
 
 use crate::settings::Mode;
-use crate::types::{
-    sched_oncpu, sched_proc, SCHED_HIST_MAX, SCHED_HIST_SLOTS, SCHED_STAT_PROC_INSERTED,
-};
 use std::collections::HashMap;
-use tracer_plugin_api::{
-    FieldKind, FieldValue, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel,
-    PanelKind, Table, Value,
-};
+use tracer_plugin_api::{FieldKind, FieldValue, Log2Histogram, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
 use tracer_plugin_kit::comm_totals::CommTotals;
 use tracer_plugin_kit::metrics;
 use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
 use tracer_plugin_kit::table::{column, extra, key, sum, table};
+use crate::types::{sched_oncpu, sched_proc, SCHED_HIST_MAX, SCHED_HIST_SLOTS, SCHED_STAT_PROC_INSERTED};
 use tracer_plugin_kit::{c_str, key_u32, mono_now_ns, per_cpu_values, sat_sum, sum_slots};
 
 pub const HIST_SLOTS: usize = SCHED_HIST_SLOTS as usize;
@@ -60,31 +55,17 @@ impl Proc {
             voluntary: d(self.voluntary, o.voluntary),
             involuntary: d(self.involuntary, o.involuntary),
             migrations: d(self.migrations, o.migrations),
-            runq_hist: self
-                .runq_hist
-                .iter()
-                .zip(o.runq_hist.iter().chain(std::iter::repeat(&0)))
-                .map(|(a, b)| d(*a, *b))
-                .collect(),
+            runq_hist: self.runq_hist.iter().zip(o.runq_hist.iter().chain(std::iter::repeat(&0))).map(|(a, b)| d(*a, *b)).collect(),
         }
     }
 }
 
 fn hist_plus(a: &[u64], b: &[u64]) -> Vec<u64> {
-    (0..a.len().max(b.len()))
-        .map(|i| {
-            a.get(i)
-                .unwrap_or(&0)
-                .saturating_add(*b.get(i).unwrap_or(&0))
-        })
-        .collect()
+    (0..a.len().max(b.len())).map(|i| a.get(i).unwrap_or(&0).saturating_add(*b.get(i).unwrap_or(&0))).collect()
 }
 
 fn hist_minus(a: &[u64], b: &[u64]) -> Vec<u64> {
-    a.iter()
-        .enumerate()
-        .map(|(i, v)| v.saturating_sub(*b.get(i).unwrap_or(&0)))
-        .collect()
+    a.iter().enumerate().map(|(i, v)| v.saturating_sub(*b.get(i).unwrap_or(&0))).collect()
 }
 
 #[derive(Default)]
@@ -126,15 +107,7 @@ impl SchedStats {
         match snap.name.as_str() {
             "sched_oncpu" => {
                 self.oncpu_read_ns = mono_now_ns();
-                self.oncpu = snap
-                    .entries
-                    .iter()
-                    .flat_map(|e| {
-                        per_cpu_values::<sched_oncpu>(snap, &e.value)
-                            .map(|c| (c.tgid, c.since_ns))
-                            .collect::<Vec<_>>()
-                    })
-                    .collect();
+                self.oncpu = snap.entries.iter().flat_map(|e| per_cpu_values::<sched_oncpu>(snap, &e.value).map(|c| (c.tgid, c.since_ns)).collect::<Vec<_>>()).collect();
             }
             "sched_procs" => {
                 let mut fresh = HashMap::new();
@@ -142,9 +115,7 @@ impl SchedStats {
                 // one of its slices (only those processes need it).
                 let mut last_out: HashMap<u32, Vec<u64>> = HashMap::new();
                 for e in snap.entries.iter() {
-                    let Some(pid) = key_u32(&e.key, 0) else {
-                        continue;
-                    };
+                    let Some(pid) = key_u32(&e.key, 0) else { continue };
                     let cpus: Vec<sched_proc> = per_cpu_values(snap, &e.value).collect();
                     if self.oncpu.iter().any(|&(tgid, _)| tgid == pid) {
                         last_out.insert(pid, cpus.iter().map(|c| c.last_out_ns).collect());
@@ -177,11 +148,7 @@ impl SchedStats {
                 }
                 self.carry_procs.retain(|pid, _| fresh.contains_key(pid));
                 self.raw_procs = fresh.clone();
-                let now = if self.oncpu_read_ns > 0 {
-                    self.oncpu_read_ns
-                } else {
-                    mono_now_ns()
-                };
+                let now = if self.oncpu_read_ns > 0 { self.oncpu_read_ns } else { mono_now_ns() };
                 for (pid, p) in fresh.iter_mut() {
                     if let Some(c) = self.carry_procs.get(pid) {
                         *p = p.plus(c);
@@ -197,19 +164,14 @@ impl SchedStats {
                         }
                     }
                 }
-                self.interval_s = self
-                    .last_read_ns
-                    .map(|t| now.saturating_sub(t) as f64 / 1e9)
-                    .unwrap_or(0.0);
+                self.interval_s = self.last_read_ns.map(|t| now.saturating_sub(t) as f64 / 1e9).unwrap_or(0.0);
                 self.last_read_ns = Some(now);
                 self.procs_prev = std::mem::replace(&mut self.procs_now, fresh);
             }
             "sched_hists" => {
                 let mut fresh: [Vec<u64>; 2] = Default::default();
                 for e in snap.entries.iter() {
-                    let Some(i) = key_u32(&e.key, 0) else {
-                        continue;
-                    };
+                    let Some(i) = key_u32(&e.key, 0) else { continue };
                     let i = i as usize;
                     if i < SCHED_HIST_MAX as usize {
                         let cpus: Vec<Hist> = per_cpu_values(snap, &e.value).collect();
@@ -235,28 +197,16 @@ impl SchedStats {
             "sched_comms" => {
                 // Names already known stay while their process is shown: the
                 // kernel's name map is an LRU that short-lived processes churn.
-                let fresh: HashMap<u32, String> = snap
-                    .entries
-                    .iter()
-                    .filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value))))
-                    .collect();
+                let fresh: HashMap<u32, String> = snap.entries.iter().filter_map(|e| Some((key_u32(&e.key, 0)?, c_str(&e.value)))).collect();
                 let procs = &self.procs_now;
                 self.comms.retain(|pid, _| procs.contains_key(pid));
                 self.comms.extend(fresh);
                 // After the processes and their names are read (in this order).
-                let named: Vec<_> = self
-                    .procs_now
-                    .iter()
-                    .map(|(pid, p)| (*pid, self.comm(*pid), [p.run_ns, p.wait_ns]))
-                    .collect();
+                let named: Vec<_> = self.procs_now.iter().map(|(pid, p)| (*pid, self.comm(*pid), [p.run_ns, p.wait_ns])).collect();
                 self.by_comm.update(named);
             }
             "sched_counters" => {
-                if let Some(e) = snap
-                    .entries
-                    .iter()
-                    .find(|e| key_u32(&e.key, 0) == Some(SCHED_STAT_PROC_INSERTED))
-                {
+                if let Some(e) = snap.entries.iter().find(|e| key_u32(&e.key, 0) == Some(SCHED_STAT_PROC_INSERTED)) {
                     self.inserted = sat_sum(per_cpu_values::<u64>(snap, &e.value));
                 }
             }
@@ -277,19 +227,9 @@ impl SchedStats {
         };
         self.procs_now
             .iter()
-            .map(|(k, v)| {
-                (
-                    *k,
-                    reference
-                        .get(k)
-                        .map(|r| v.minus(r))
-                        .unwrap_or_else(|| v.clone()),
-                )
-            })
+            .map(|(k, v)| (*k, reference.get(k).map(|r| v.minus(r)).unwrap_or_else(|| v.clone())))
             // run_ns too: a process on a CPU all interval long has no switch in it.
-            .filter(|(_, p)| {
-                p.run_ns > 0 || p.slices > 0 || p.waits > 0 || p.voluntary > 0 || p.involuntary > 0
-            })
+            .filter(|(_, p)| p.run_ns > 0 || p.slices > 0 || p.waits > 0 || p.voluntary > 0 || p.involuntary > 0)
             .collect()
     }
 
@@ -315,48 +255,21 @@ impl SchedStats {
         let interval_ns = (self.interval_s * 1e9).max(1.0);
         // No process can run on more CPUs than there are.
         let max_percent = 100.0 * self.oncpu.len().max(1) as f64;
-        let rows: Vec<Row> = v
-            .into_iter()
-            .take(TOP_ROWS)
-            .map(|(pid, p)| {
-                let cpu = (100.0 * p.run_ns as f64 / interval_ns).min(max_percent);
-                Row {
-                    pid,
-                    comm: self.comm(pid),
-                    cpu,
-                    p,
-                }
-            })
-            .collect();
+        let rows: Vec<Row> = v.into_iter().take(TOP_ROWS).map(|(pid, p)| {
+            let cpu = (100.0 * p.run_ns as f64 / interval_ns).min(max_percent);
+            Row { pid, comm: self.comm(pid), cpu, p }
+        }).collect();
         let cols = [
-            key(column::<Row>("pid", FieldKind::U64, "", |r| {
-                Value::u64(r.pid as u64)
-            })),
+            key(column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
             key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm))),
             sum(column("cpu", FieldKind::F64, "%", |r| Value::f64(r.cpu))),
-            sum(column("run", FieldKind::DURATION_NS, "ns", |r| {
-                Value::u64(r.p.run_ns)
-            })),
-            sum(column("wait", FieldKind::DURATION_NS, "ns", |r| {
-                Value::u64(r.p.wait_ns)
-            })),
+            sum(column("run", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.run_ns))),
+            sum(column("wait", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.wait_ns))),
             // No wait measured: no average (not 0).
-            column("avg wait", FieldKind::DURATION_NS, "ns", |r| {
-                if r.p.waits == 0 {
-                    Value::missing()
-                } else {
-                    Value::u64(r.p.wait_ns / r.p.waits)
-                }
-            }),
-            extra(sum(column("voluntary", FieldKind::U64, "", |r| {
-                Value::u64(r.p.voluntary)
-            }))),
-            extra(sum(column("involuntary", FieldKind::U64, "", |r| {
-                Value::u64(r.p.involuntary)
-            }))),
-            extra(sum(column("migrations", FieldKind::U64, "", |r| {
-                Value::u64(r.p.migrations)
-            }))),
+            column("avg wait", FieldKind::DURATION_NS, "ns", |r| if r.p.waits == 0 { Value::missing() } else { Value::u64(r.p.wait_ns / r.p.waits) }),
+            extra(sum(column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary)))),
+            extra(sum(column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary)))),
+            extra(sum(column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations)))),
         ];
         table(&cols, &rows)
     }
@@ -365,55 +278,24 @@ impl SchedStats {
     pub fn totals(&self) -> Table {
         let mut v = self.delta(self.mode);
         v.sort_by(|a, b| b.1.run_ns.cmp(&a.1.run_ns).then(a.0.cmp(&b.0)));
-        let rows: Vec<Row> = v
-            .into_iter()
-            .take(TOP_ROWS)
-            .map(|(pid, p)| Row {
-                pid,
-                comm: self.comm(pid),
-                cpu: 0.0,
-                p,
-            })
-            .collect();
+        let rows: Vec<Row> = v.into_iter().take(TOP_ROWS).map(|(pid, p)| Row { pid, comm: self.comm(pid), cpu: 0.0, p }).collect();
         // The bucket a quantile of the run-queue waits falls in, as its upper
         // bound (the histogram is in µs; the column in ns like the others).
         fn wait_q(p: &Proc, q: f64) -> FieldValue {
-            Log2Histogram::quantile_upper(&p.runq_hist, q)
-                .map(|us| Value::u64(us.saturating_mul(1000)))
-                .unwrap_or_else(Value::missing)
+            Log2Histogram::quantile_upper(&p.runq_hist, q).map(|us| Value::u64(us.saturating_mul(1000))).unwrap_or_else(Value::missing)
         }
         let cols = [
-            key(column::<Row>("pid", FieldKind::U64, "", |r| {
-                Value::u64(r.pid as u64)
-            })),
+            key(column::<Row>("pid", FieldKind::U64, "", |r| Value::u64(r.pid as u64))),
             key(column("comm", FieldKind::STR, "", |r| Value::str(&r.comm))),
-            sum(column("run", FieldKind::DURATION_NS, "ns", |r| {
-                Value::u64(r.p.run_ns)
-            })),
-            sum(column("wait", FieldKind::DURATION_NS, "ns", |r| {
-                Value::u64(r.p.wait_ns)
-            })),
-            extra(sum(column("slices", FieldKind::U64, "", |r| {
-                Value::u64(r.p.slices)
-            }))),
-            extra(sum(column("waits", FieldKind::U64, "", |r| {
-                Value::u64(r.p.waits)
-            }))),
-            extra(sum(column("voluntary", FieldKind::U64, "", |r| {
-                Value::u64(r.p.voluntary)
-            }))),
-            extra(sum(column("involuntary", FieldKind::U64, "", |r| {
-                Value::u64(r.p.involuntary)
-            }))),
-            extra(sum(column("migrations", FieldKind::U64, "", |r| {
-                Value::u64(r.p.migrations)
-            }))),
-            column("p50 wait", FieldKind::DURATION_NS, "ns", |r| {
-                wait_q(&r.p, 0.5)
-            }),
-            column("p99 wait", FieldKind::DURATION_NS, "ns", |r| {
-                wait_q(&r.p, 0.99)
-            }),
+            sum(column("run", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.run_ns))),
+            sum(column("wait", FieldKind::DURATION_NS, "ns", |r| Value::u64(r.p.wait_ns))),
+            extra(sum(column("slices", FieldKind::U64, "", |r| Value::u64(r.p.slices)))),
+            extra(sum(column("waits", FieldKind::U64, "", |r| Value::u64(r.p.waits)))),
+            extra(sum(column("voluntary", FieldKind::U64, "", |r| Value::u64(r.p.voluntary)))),
+            extra(sum(column("involuntary", FieldKind::U64, "", |r| Value::u64(r.p.involuntary)))),
+            extra(sum(column("migrations", FieldKind::U64, "", |r| Value::u64(r.p.migrations)))),
+            column("p50 wait", FieldKind::DURATION_NS, "ns", |r| wait_q(&r.p, 0.5)),
+            column("p99 wait", FieldKind::DURATION_NS, "ns", |r| wait_q(&r.p, 0.99)),
         ];
         table(&cols, &rows)
     }
@@ -425,20 +307,13 @@ impl SchedStats {
         let pick = self
             .histogram_pid
             .and_then(|p| procs.iter().find(|(pid, _)| *pid == p))
-            .or_else(|| {
-                procs
-                    .iter()
-                    .max_by(|a, b| a.1.wait_ns.cmp(&b.1.wait_ns).then(b.0.cmp(&a.0)))
-            });
+            .or_else(|| procs.iter().max_by(|a, b| a.1.wait_ns.cmp(&b.1.wait_ns).then(b.0.cmp(&a.0))));
         match pick {
             Some((pid, p)) => Log2Histogram {
                 unit: format!("usecs (pid {pid} {})", self.comm(*pid)).into(),
                 buckets: p.runq_hist.clone().into(),
             },
-            None => Log2Histogram {
-                unit: "usecs".into(),
-                buckets: Default::default(),
-            },
+            None => Log2Histogram { unit: "usecs".into(), buckets: Default::default() },
         }
     }
 
@@ -446,20 +321,12 @@ impl SchedStats {
         let v = self.delta(self.mode);
         let sum = |f: fn(&Proc) -> u64| sat_sum(v.iter().map(|(_, p)| f(p)));
         counters(&[
-            (
-                "switches",
-                sum(|p| p.voluntary.saturating_add(p.involuntary)),
-                "",
-            ),
+            ("switches", sum(|p| p.voluntary.saturating_add(p.involuntary)), ""),
             ("voluntary", sum(|p| p.voluntary), ""),
             ("involuntary", sum(|p| p.involuntary), ""),
             ("migrations", sum(|p| p.migrations), ""),
             ("processes", v.len() as u64, ""),
-            (
-                "evicted",
-                self.inserted.saturating_sub(self.procs_now.len() as u64),
-                "processes",
-            ),
+            ("evicted", self.inserted.saturating_sub(self.procs_now.len() as u64), "processes"),
         ])
     }
 
@@ -480,21 +347,9 @@ impl SchedStats {
             metrics::gauge("tracked_processes", &[], self.procs_now.len() as f64),
         ]
         .into_iter()
-        .chain(
-            self.by_comm
-                .totals()
-                .into_iter()
-                .flat_map(|(comm, [run, wait])| {
-                    [
-                        metrics::counter_f("process_cpu_seconds_total", &[&comm], run as f64 / 1e9),
-                        metrics::counter_f(
-                            "process_runqueue_wait_seconds_total",
-                            &[&comm],
-                            wait as f64 / 1e9,
-                        ),
-                    ]
-                }),
-        )
+        .chain(self.by_comm.totals().into_iter().flat_map(|(comm, [run, wait])| {
+            [metrics::counter_f("process_cpu_seconds_total", &[&comm], run as f64 / 1e9), metrics::counter_f("process_runqueue_wait_seconds_total", &[&comm], wait as f64 / 1e9)]
+        }))
         .collect()
     }
 }
@@ -509,41 +364,11 @@ struct Row {
 
 pub fn metric_specs() -> Vec<MetricSpec> {
     vec![
-        MetricSpec::new(
-            "runqueue_latency_seconds",
-            MetricKind::LOG2_HISTOGRAM,
-            "seconds",
-            "time from wakeup to running (runqlat)",
-            &[],
-        ),
-        MetricSpec::new(
-            "oncpu_slice_seconds",
-            MetricKind::LOG2_HISTOGRAM,
-            "seconds",
-            "time on a CPU per slice (cpudist)",
-            &[],
-        ),
-        MetricSpec::new(
-            "tracked_processes",
-            MetricKind::GAUGE,
-            "1",
-            "processes in the kernel's per-process map",
-            &[],
-        ),
-        MetricSpec::new(
-            "process_cpu_seconds_total",
-            MetricKind::COUNTER,
-            "seconds",
-            "time on a CPU by process name (top N names, the rest as other)",
-            &["comm"],
-        ),
-        MetricSpec::new(
-            "process_runqueue_wait_seconds_total",
-            MetricKind::COUNTER,
-            "seconds",
-            "time waiting in a run queue by process name (top N names, the rest as other)",
-            &["comm"],
-        ),
+        MetricSpec::new("runqueue_latency_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "time from wakeup to running (runqlat)", &[]),
+        MetricSpec::new("oncpu_slice_seconds", MetricKind::LOG2_HISTOGRAM, "seconds", "time on a CPU per slice (cpudist)", &[]),
+        MetricSpec::new("tracked_processes", MetricKind::GAUGE, "1", "processes in the kernel's per-process map", &[]),
+        MetricSpec::new("process_cpu_seconds_total", MetricKind::COUNTER, "seconds", "time on a CPU by process name (top N names, the rest as other)", &["comm"]),
+        MetricSpec::new("process_runqueue_wait_seconds_total", MetricKind::COUNTER, "seconds", "time waiting in a run queue by process name (top N names, the rest as other)", &["comm"]),
     ]
 }
 
@@ -552,36 +377,12 @@ fn hist(s: &SchedStats, i: usize) -> Panel {
 }
 
 pub const PANELS: &[PanelDef<SchedStats>] = &[
-    def(
-        "runq",
-        "Run-queue latency",
-        PanelKind::LOG2_HISTOGRAM,
-        |s| hist(s, 0),
-    ),
-    def(
-        "oncpu",
-        "On-CPU time slices",
-        PanelKind::LOG2_HISTOGRAM,
-        |s| hist(s, 1),
-    ),
-    def(
-        "runq_process",
-        "Run-queue latency of one process",
-        PanelKind::LOG2_HISTOGRAM,
-        |s| Panel::Log2Histogram(s.runq_process()),
-    ),
-    def(
-        "processes",
-        "Processes (last interval)",
-        PanelKind::TABLE,
-        |s| Panel::Table(s.processes()),
-    ),
-    def("totals", "Processes (totals)", PanelKind::TABLE, |s| {
-        Panel::Table(s.totals())
-    }),
-    def("summary", "Scheduler totals", PanelKind::COUNTERS, |s| {
-        s.summary()
-    }),
+    def("runq", "Run-queue latency", PanelKind::LOG2_HISTOGRAM, |s| hist(s, 0)),
+    def("oncpu", "On-CPU time slices", PanelKind::LOG2_HISTOGRAM, |s| hist(s, 1)),
+    def("runq_process", "Run-queue latency of one process", PanelKind::LOG2_HISTOGRAM, |s| Panel::Log2Histogram(s.runq_process())),
+    def("processes", "Processes (last interval)", PanelKind::TABLE, |s| Panel::Table(s.processes())),
+    def("totals", "Processes (totals)", PanelKind::TABLE, |s| Panel::Table(s.totals())),
+    def("summary", "Scheduler totals", PanelKind::COUNTERS, |s| s.summary()),
 ];
 
 #[cfg(test)]
@@ -597,50 +398,24 @@ mod tests {
             .map(|(pid, cpus)| {
                 let mut v = Vec::new();
                 for &(run, waits, vol, invol, bucket) in cpus {
-                    let mut p = sched_proc {
-                        run_ns: run,
-                        wait_ns: waits * 1000,
-                        slices: vol + invol,
-                        waits,
-                        voluntary: vol,
-                        involuntary: invol,
-                        ..Default::default()
-                    };
+                    let mut p = sched_proc { run_ns: run, wait_ns: waits * 1000, slices: vol + invol, waits, voluntary: vol, involuntary: invol, ..Default::default() };
                     p.runq_hist[bucket] = waits;
                     v.extend_from_slice(tracer_plugin_kit::bytes_of(&p));
                 }
-                MapEntry {
-                    key: pid.to_ne_bytes().to_vec().into(),
-                    value: v.into(),
-                }
+                MapEntry { key: pid.to_ne_bytes().to_vec().into(), value: v.into() }
             })
             .collect();
-        MapSnapshot {
-            name: "sched_procs".into(),
-            values_per_key: 2,
-            entries: RVec::from(entries),
-        }
+        MapSnapshot { name: "sched_procs".into(), values_per_key: 2, entries: RVec::from(entries) }
     }
 
     /// sched_oncpu over 2 CPUs: (tgid, since ns) per CPU.
     fn oncpu(cpus: [(u32, u64); 2]) -> MapSnapshot {
         let mut v = Vec::new();
         for (tgid, since_ns) in cpus {
-            v.extend_from_slice(tracer_plugin_kit::bytes_of(&sched_oncpu {
-                since_ns,
-                tgid,
-                ..Default::default()
-            }));
+            v.extend_from_slice(tracer_plugin_kit::bytes_of(&sched_oncpu { since_ns, tgid, ..Default::default() }));
         }
-        let e = MapEntry {
-            key: 0u32.to_ne_bytes().to_vec().into(),
-            value: v.into(),
-        };
-        MapSnapshot {
-            name: "sched_oncpu".into(),
-            values_per_key: 2,
-            entries: RVec::from(vec![e]),
-        }
+        let e = MapEntry { key: 0u32.to_ne_bytes().to_vec().into(), value: v.into() };
+        MapSnapshot { name: "sched_oncpu".into(), values_per_key: 2, entries: RVec::from(vec![e]) }
     }
 
     #[test]
@@ -657,18 +432,13 @@ mod tests {
         // No switch in the interval: still shown, at one CPU's worth.
         let t = s.processes();
         assert_eq!(t.rows.len(), 1, "a process running all interval is shown");
-        let Value::F64(pct) = cell(&t, 0, 2) else {
-            panic!("cpu % is a number")
-        };
+        let Value::F64(pct) = cell(&t, 0, 2) else { panic!("cpu % is a number") };
         assert!((95.0..=100.0).contains(&pct), "{pct}");
         let run = match cell(&t, 0, 3) {
             Value::U64(n) => n,
             v => panic!("{v:?}"),
         };
-        assert!(
-            (95_000_000..200_000_000).contains(&run),
-            "run time in the interval: {run}"
-        );
+        assert!((95_000_000..200_000_000).contains(&run), "run time in the interval: {run}");
     }
 
     #[test]
@@ -676,8 +446,7 @@ mod tests {
         let mut s = SchedStats::default();
         let since = mono_now_ns() - 5_000_000_000;
         s.on_map(&oncpu([(7, since), (0, 0)])).unwrap();
-        s.on_map(&procs(&[(7, [(1000, 1, 1, 0, 0), (0, 0, 0, 0, 0)])]))
-            .unwrap();
+        s.on_map(&procs(&[(7, [(1000, 1, 1, 0, 0), (0, 0, 0, 0, 0)])])).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
         // sched_oncpu still shows the slice; by the time sched_procs is read
         // it has ended on CPU 0 and is in run_ns.
@@ -691,15 +460,10 @@ mod tests {
         after.entries[0].value = v.into();
         s.on_map(&after).unwrap();
         let t = s.processes();
-        let Value::F64(pct) = cell(&t, 0, 2) else {
-            panic!("cpu % is a number")
-        };
+        let Value::F64(pct) = cell(&t, 0, 2) else { panic!("cpu % is a number") };
         // Up to 100.5: the slice ended a few µs after the sched_oncpu read
         // (the instant the figures are taken), and that bit counts here too.
-        assert!(
-            (90.0..=100.5).contains(&pct),
-            "the ended slice counted once: {pct}%"
-        );
+        assert!((90.0..=100.5).contains(&pct), "the ended slice counted once: {pct}%");
     }
 
     fn cell(t: &Table, r: usize, c: usize) -> Value {
@@ -709,19 +473,13 @@ mod tests {
     #[test]
     fn per_cpu_process_figures_sum_and_interval_is_the_difference() {
         let mut s = SchedStats::default();
-        s.on_map(&procs(&[(10, [(1000, 2, 1, 1, 1), (500, 1, 1, 0, 1)])]))
-            .unwrap();
-        s.on_map(&procs(&[(10, [(4000, 4, 3, 1, 1), (500, 1, 1, 0, 1)])]))
-            .unwrap();
+        s.on_map(&procs(&[(10, [(1000, 2, 1, 1, 1), (500, 1, 1, 0, 1)])])).unwrap();
+        s.on_map(&procs(&[(10, [(4000, 4, 3, 1, 1), (500, 1, 1, 0, 1)])])).unwrap();
         let totals = s.totals();
         assert_eq!(cell(&totals, 0, 2), Value::U64(4500));
         assert_eq!(cell(&totals, 0, 5), Value::U64(5));
         assert_eq!(cell(&totals, 0, 6), Value::U64(4));
-        assert_eq!(
-            cell(&totals, 0, 9),
-            Value::U64(3000),
-            "p50 in the 2-3 us bucket, as ns"
-        );
+        assert_eq!(cell(&totals, 0, 9), Value::U64(3000), "p50 in the 2-3 us bucket, as ns");
         let interval = s.processes();
         assert_eq!(cell(&interval, 0, 3), Value::U64(3000));
         assert_eq!(cell(&interval, 0, 6), Value::U64(2));
@@ -738,14 +496,7 @@ mod tests {
             h[2] = runq;
             h[HIST_SLOTS] = runq * 3000;
             v.extend_from_slice(tracer_plugin_kit::bytes_of(&h));
-            MapSnapshot {
-                name: "sched_hists".into(),
-                values_per_key: 1,
-                entries: RVec::from(vec![MapEntry {
-                    key: 0u32.to_ne_bytes().to_vec().into(),
-                    value: v.into(),
-                }]),
-            }
+            MapSnapshot { name: "sched_hists".into(), values_per_key: 1, entries: RVec::from(vec![MapEntry { key: 0u32.to_ne_bytes().to_vec().into(), value: v.into() }]) }
         };
         s.on_map(&hists(5)).unwrap();
         s.reset();
@@ -754,14 +505,8 @@ mod tests {
         tracer_plugin_kit::test_support::assert_metrics_declared(&metric_specs(), &m);
         assert_eq!(m[0].buckets[2], 7, "since start, not since the reset");
         assert_eq!(m[0].buckets.len(), HIST_SLOTS, "the sum is no slot");
-        assert_eq!(
-            m[0].value,
-            7.0 * 3000.0 / 1e9,
-            "the kernel's sum, in seconds"
-        );
-        let Panel::Log2Histogram(h) = hist(&s, 0) else {
-            panic!()
-        };
+        assert_eq!(m[0].value, 7.0 * 3000.0 / 1e9, "the kernel's sum, in seconds");
+        let Panel::Log2Histogram(h) = hist(&s, 0) else { panic!() };
         assert_eq!(h.buckets[2], 2, "the panel counts since the reset");
     }
 
@@ -773,33 +518,18 @@ mod tests {
             h[2] = runq;
             h[HIST_SLOTS] = runq * ns_each;
             let v = tracer_plugin_kit::bytes_of(&h).to_vec();
-            MapSnapshot {
-                name: "sched_hists".into(),
-                values_per_key: 1,
-                entries: RVec::from(vec![MapEntry {
-                    key: 0u32.to_ne_bytes().to_vec().into(),
-                    value: v.into(),
-                }]),
-            }
+            MapSnapshot { name: "sched_hists".into(), values_per_key: 1, entries: RVec::from(vec![MapEntry { key: 0u32.to_ne_bytes().to_vec().into(), value: v.into() }]) }
         };
         s.on_map(&hists(4000, 3_000)).unwrap();
         // Re-attached: 1,000 waits, but longer ones (more ns in all).
         s.on_map(&hists(1000, 50_000)).unwrap();
-        assert_eq!(
-            s.metrics()[0].buckets[2],
-            5000,
-            "the old map's 4,000 are carried"
-        );
+        assert_eq!(s.metrics()[0].buckets[2], 5000, "the old map's 4,000 are carried");
     }
 
     #[test]
     fn runq_process_picks_the_longest_waiter() {
         let mut s = SchedStats::default();
-        s.on_map(&procs(&[
-            (10, [(1, 1, 1, 0, 0), (0, 0, 0, 0, 0)]),
-            (11, [(1, 9, 1, 0, 4), (0, 0, 0, 0, 0)]),
-        ]))
-        .unwrap();
+        s.on_map(&procs(&[(10, [(1, 1, 1, 0, 0), (0, 0, 0, 0, 0)]), (11, [(1, 9, 1, 0, 4), (0, 0, 0, 0, 0)])])).unwrap();
         let h = s.runq_process();
         assert!(h.unit.as_str().starts_with("usecs (pid 11"), "{}", h.unit);
         assert_eq!(h.buckets[4], 9);

@@ -29,18 +29,11 @@ fn alt(names: &[&str]) -> AttachAlternative {
     let mut programs: Vec<ProgramRef> = names.iter().map(|n| ProgramRef::new(n)).collect();
     // Process renames (exec, prctl) keep comms current (optional: needs tracefs).
     programs.push(ProgramRef::optional("sc_rename_tp"));
-    AttachAlternative {
-        programs: programs.into(),
-    }
+    AttachAlternative { programs: programs.into() }
 }
 
 fn counter(index: u32, name: &str, is_drop: bool) -> CounterSpec {
-    CounterSpec {
-        map: "sc_counters".into(),
-        index,
-        name: name.into(),
-        is_drop,
-    }
+    CounterSpec { map: "sc_counters".into(), index, name: name.into(), is_drop }
 }
 
 pub fn descriptor() -> PluginDescriptor {
@@ -48,9 +41,7 @@ pub fn descriptor() -> PluginDescriptor {
         info: PluginInfo {
             name: "syscall_latency".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description:
-                "Syscall latency histograms, counts, totals and errors, per syscall and per process"
-                    .into(),
+            description: "Syscall latency histograms, counts, totals and errors, per syscall and per process".into(),
             api_version: PLUGIN_API_VERSION,
         },
         bpf_object: RVec::from(BPF_OBJECT),
@@ -66,26 +57,12 @@ pub fn descriptor() -> PluginDescriptor {
         .into(),
         rings: RVec::new(),
         counters: vec![
-            counter(
-                types::SC_STAT_PROC_INSERTED,
-                "process-syscall pairs inserted",
-                false,
-            ),
+            counter(types::SC_STAT_PROC_INSERTED, "process-syscall pairs inserted", false),
             counter(types::SC_STAT_NO_ENTRY, "exits without a seen entry", false),
-            counter(
-                types::SC_STAT_PROC_FAILED,
-                "process-syscall updates failed",
-                true,
-            ),
+            counter(types::SC_STAT_PROC_FAILED, "process-syscall updates failed", true),
         ]
         .into(),
-        polled_maps: vec![
-            "sc_stats".into(),
-            "sc_procs".into(),
-            "sc_comms".into(),
-            "sc_counters".into(),
-        ]
-        .into(),
+        polled_maps: vec!["sc_stats".into(), "sc_procs".into(), "sc_comms".into(), "sc_counters".into()].into(),
         config_map: ROption::RSome("sc_filter".into()),
         panels: tracer_plugin_kit::panels::specs(stats::PANELS).into(),
         settings: settings::specs().into(),
@@ -102,21 +79,12 @@ impl NativeTracer for SyscallLatency {
         let s = Settings::parse(settings_json)?;
         self.stats.mode = s.mode;
         self.stats.per_process = s.per_process;
-        self.stats.histograms_of = s
-            .histogram_syscall
-            .iter()
-            .filter_map(|n| syscall_nr(n))
-            .collect();
+        self.stats.histograms_of = s.histogram_syscall.iter().filter_map(|n| syscall_nr(n)).collect();
         self.stats.gen = tracer_plugin_kit::next_filter_gen();
         Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), self.stats.gen))
     }
 
-    fn on_record(
-        &mut self,
-        _ring: u32,
-        _data: &[u8],
-        _out: Option<&mut RVec<FieldValue>>,
-    ) -> Result<(), String> {
+    fn on_record(&mut self, _ring: u32, _data: &[u8], _out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
         Err("syscall_latency streams no records".into())
     }
 
@@ -143,9 +111,6 @@ export_tracer!(SyscallLatency::default);
 mod layout_tests {
     #[test]
     fn shared_structs_match_the_btf_of_the_embedded_object() {
-        tracer_plugin_kit::test_support::assert_layouts_match(
-            super::BPF_OBJECT,
-            &super::types::layouts(),
-        );
+        tracer_plugin_kit::test_support::assert_layouts_match(super::BPF_OBJECT, &super::types::layouts());
     }
 }

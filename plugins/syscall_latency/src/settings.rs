@@ -66,23 +66,9 @@ pub fn syscall_name(nr: u32) -> String {
 /// The keys above, for the host.
 pub fn specs() -> Vec<SettingSpec> {
     let mut v = tracer_plugin_kit::settings::proc_filter_specs();
-    v.push(
-        SettingSpec::new(
-            "syscalls",
-            SettingKind::STRING_LIST,
-            "only these syscalls, by name",
-        )
-        .alias("syscall"),
-    );
+    v.push(SettingSpec::new("syscalls", SettingKind::STRING_LIST, "only these syscalls, by name").alias("syscall"));
     v.push(tracer_plugin_kit::settings::mode_spec());
-    v.push(
-        SettingSpec::new(
-            "per_process",
-            SettingKind::BOOL,
-            "also count per process and syscall (syscount -P; costs more per call)",
-        )
-        .default_value("false"),
-    );
+    v.push(SettingSpec::new("per_process", SettingKind::BOOL, "also count per process and syscall (syscount -P; costs more per call)").default_value("false"));
     v.push(
         SettingSpec::new(
             "histogram_syscall",
@@ -92,14 +78,10 @@ pub fn specs() -> Vec<SettingSpec> {
             .alias("histogram"),
     );
     v.push(
-        SettingSpec::new(
-            "min_latency_us",
-            SettingKind::UINT,
-            "count only calls at least this long, in µs (slow calls only; 0: all)",
-        )
-        .range(0, 3_600_000_000)
-        .default_value("0")
-        .alias("min_us"),
+        SettingSpec::new("min_latency_us", SettingKind::UINT, "count only calls at least this long, in µs (slow calls only; 0: all)")
+            .range(0, 3_600_000_000)
+            .default_value("0")
+            .alias("min_us"),
     );
     v
 }
@@ -110,9 +92,7 @@ impl Settings {
         tracer_plugin_kit::check_comm_and_pid(s.comm.as_deref(), s.pid)?;
         for n in s.syscalls.iter().chain(s.histogram_syscall.iter()) {
             if syscall_nr(n).is_none() {
-                return Err(format!(
-                    "syscalls: unknown syscall {n:?} on this architecture"
-                ));
+                return Err(format!("syscalls: unknown syscall {n:?} on this architecture"));
             }
         }
         Ok(s)
@@ -123,13 +103,7 @@ impl Settings {
     /// the per-syscall maximum starts again).
     pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
         let mut f = sc_filter {
-            proc: tracer_plugin_kit::proc_filter(
-                self.pid,
-                self.comm.as_deref(),
-                self.include_self,
-                self_pid,
-                gen,
-            ),
+            proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
             per_process: self.per_process as u8,
             has_syscalls: !self.syscalls.is_empty() as u8,
             min_ns: self.min_latency_us.saturating_mul(1000),
@@ -149,9 +123,7 @@ mod tests {
 
     #[test]
     fn declared_settings_are_the_parsed_ones() {
-        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| {
-            Settings::parse(j).map(|_| ())
-        });
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
     }
 
     #[test]
@@ -166,10 +138,7 @@ mod tests {
     fn syscall_list_becomes_a_bitmap() {
         let s = Settings::parse(r#"{"syscalls": ["read", "getppid"], "comm": "x"}"#).unwrap();
         let f: sc_filter = tracer_plugin_kit::read(&s.filter_bytes(77, 1)).unwrap();
-        assert_eq!(
-            (f.proc.exclude_pid, f.proc.has_comm, f.has_syscalls),
-            (77, 1, 1)
-        );
+        assert_eq!((f.proc.exclude_pid, f.proc.has_comm, f.has_syscalls), (77, 1, 1));
         // read = 0, getppid = 110: word 1, bit 46 (the BPF side tests
         // syscalls[nr / 64] & (1 << (nr % 64)))
         assert_eq!(f.syscalls[0], 1);
@@ -179,33 +148,15 @@ mod tests {
 
     #[test]
     fn the_histogram_syscalls_are_one_name_or_a_list() {
-        assert_eq!(
-            Settings::parse(r#"{"histogram_syscall": "read"}"#)
-                .unwrap()
-                .histogram_syscall,
-            ["read"]
-        );
-        assert_eq!(
-            Settings::parse(r#"{"histogram_syscall": ["read", "write"]}"#)
-                .unwrap()
-                .histogram_syscall,
-            ["read", "write"]
-        );
-        assert!(Settings::parse(r#"{"histogram_syscall": ["reed"]}"#)
-            .unwrap_err()
-            .contains("unknown syscall \"reed\""));
+        assert_eq!(Settings::parse(r#"{"histogram_syscall": "read"}"#).unwrap().histogram_syscall, ["read"]);
+        assert_eq!(Settings::parse(r#"{"histogram_syscall": ["read", "write"]}"#).unwrap().histogram_syscall, ["read", "write"]);
+        assert!(Settings::parse(r#"{"histogram_syscall": ["reed"]}"#).unwrap_err().contains("unknown syscall \"reed\""));
     }
 
     #[test]
     fn bad_settings_name_the_key() {
-        assert!(Settings::parse(r#"{"syscalls": ["reed"]}"#)
-            .unwrap_err()
-            .contains("unknown syscall \"reed\""));
-        assert!(Settings::parse(r#"{"mode": "sometimes"}"#)
-            .unwrap_err()
-            .contains("unknown variant"));
-        assert!(Settings::parse(r#"{"pidd": 1}"#)
-            .unwrap_err()
-            .contains("unknown field `pidd`"));
+        assert!(Settings::parse(r#"{"syscalls": ["reed"]}"#).unwrap_err().contains("unknown syscall \"reed\""));
+        assert!(Settings::parse(r#"{"mode": "sometimes"}"#).unwrap_err().contains("unknown variant"));
+        assert!(Settings::parse(r#"{"pidd": 1}"#).unwrap_err().contains("unknown field `pidd`"));
     }
 }

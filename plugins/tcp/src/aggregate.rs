@@ -5,10 +5,7 @@
 use crate::record::{end_name, state_name, Close, Conn, Transition};
 use crate::types::{TCP_HIST_SLOTS, TCP_STAT_CONN_INSERTED};
 use std::collections::{BTreeMap, VecDeque};
-use tracer_plugin_api::{
-    FieldKind, FieldValue, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind,
-    Table, Value,
-};
+use tracer_plugin_api::{FieldKind, FieldValue, MapSnapshot, MetricKind, MetricSample, MetricSpec, Panel, PanelKind, Table, Value};
 use tracer_plugin_kit::panels::{self, counters, def, PanelDef};
 use tracer_plugin_kit::table::{coloured, column, extra, flex, key, table, Column};
 use tracer_plugin_kit::{key_u32, metrics, per_cpu_values, sat_sum};
@@ -79,13 +76,7 @@ impl Ends for Transition {
         self.ts_ns
     }
     fn ends(&self) -> EndsRef<'_> {
-        EndsRef {
-            pid: self.pid,
-            comm: &self.comm,
-            family: self.family,
-            local: (&self.saddr, self.sport),
-            remote: (&self.daddr, self.dport),
-        }
+        EndsRef { pid: self.pid, comm: &self.comm, family: self.family, local: (&self.saddr, self.sport), remote: (&self.daddr, self.dport) }
     }
 }
 
@@ -94,13 +85,7 @@ impl Ends for Conn {
         self.first_ns
     }
     fn ends(&self) -> EndsRef<'_> {
-        EndsRef {
-            pid: self.pid,
-            comm: &self.comm,
-            family: self.family,
-            local: (&self.saddr, self.sport),
-            remote: (&self.daddr, self.dport),
-        }
+        EndsRef { pid: self.pid, comm: &self.comm, family: self.family, local: (&self.saddr, self.sport), remote: (&self.daddr, self.dport) }
     }
 }
 
@@ -128,56 +113,30 @@ impl Ends for Live<'_> {
 /// The record fields both rings start with: each address and port apart.
 fn record_lead<T: Ends>() -> Vec<Column<T>> {
     vec![
-        extra(column("ts", FieldKind::MONO_TIME_NS, "ns", |r: &T| {
-            Value::u64(r.ts())
-        })),
-        key(column("pid", FieldKind::U64, "", |r: &T| {
-            pid_value(r.ends().pid)
-        })),
-        key(column("comm", FieldKind::STR, "", |r: &T| {
-            Value::str(r.ends().comm)
-        })),
-        extra(column("family", FieldKind::U64, "", |r: &T| {
-            Value::u64(r.ends().family as u64)
-        })),
-        extra(column("laddr", FieldKind::STR, "", |r: &T| {
-            Value::str(r.ends().local.0)
-        })),
-        extra(column("lport", FieldKind::U64, "", |r: &T| {
-            Value::u64(r.ends().local.1 as u64)
-        })),
-        column("raddr", FieldKind::STR, "", |r: &T| {
-            Value::str(r.ends().remote.0)
-        }),
-        column("rport", FieldKind::U64, "", |r: &T| {
-            Value::u64(r.ends().remote.1 as u64)
-        }),
+        extra(column("ts", FieldKind::MONO_TIME_NS, "ns", |r: &T| Value::u64(r.ts()))),
+        key(column("pid", FieldKind::U64, "", |r: &T| pid_value(r.ends().pid))),
+        key(column("comm", FieldKind::STR, "", |r: &T| Value::str(r.ends().comm))),
+        extra(column("family", FieldKind::U64, "", |r: &T| Value::u64(r.ends().family as u64))),
+        extra(column("laddr", FieldKind::STR, "", |r: &T| Value::str(r.ends().local.0))),
+        extra(column("lport", FieldKind::U64, "", |r: &T| Value::u64(r.ends().local.1 as u64))),
+        column("raddr", FieldKind::STR, "", |r: &T| Value::str(r.ends().remote.0)),
+        column("rport", FieldKind::U64, "", |r: &T| Value::u64(r.ends().remote.1 as u64)),
     ]
 }
 
 /// The table columns after the time: who, and each end as `addr:port`.
 fn table_lead<T: Ends>() -> Vec<Column<T>> {
     vec![
-        key(column("pid", FieldKind::U64, "", |r: &T| {
-            pid_value(r.ends().pid)
-        })),
-        key(column("comm", FieldKind::STR, "", |r: &T| {
-            Value::str(r.ends().comm)
-        })),
-        column("local", FieldKind::STR, "", |r: &T| {
-            Value::str(&endpoint(r.ends().local.0, r.ends().local.1))
-        }),
-        column("remote", FieldKind::STR, "", |r: &T| {
-            Value::str(&endpoint(r.ends().remote.0, r.ends().remote.1))
-        }),
+        key(column("pid", FieldKind::U64, "", |r: &T| pid_value(r.ends().pid))),
+        key(column("comm", FieldKind::STR, "", |r: &T| Value::str(r.ends().comm))),
+        column("local", FieldKind::STR, "", |r: &T| Value::str(&endpoint(r.ends().local.0, r.ends().local.1))),
+        column("remote", FieldKind::STR, "", |r: &T| Value::str(&endpoint(r.ends().remote.0, r.ends().remote.1))),
     ]
 }
 
 /// `time` then [`table_lead`], then `rest`.
 fn timed_table<T: Ends>(rest: impl IntoIterator<Item = Column<T>>) -> Vec<Column<T>> {
-    let mut v = vec![column("time", FieldKind::MONO_TIME_NS, "ns", |r: &T| {
-        Value::u64(r.ts())
-    })];
+    let mut v = vec![column("time", FieldKind::MONO_TIME_NS, "ns", |r: &T| Value::u64(r.ts()))];
     v.extend(table_lead());
     v.extend(rest);
     v
@@ -190,18 +149,9 @@ fn dir(c: &Conn) -> FieldValue {
 pub fn transition_columns() -> Vec<Column<Transition>> {
     let mut v = record_lead();
     v.extend([
-        coloured(column("old", FieldKind::STR, "", |t: &Transition| {
-            Value::str(state_name(t.oldstate))
-        })),
-        coloured(column("new", FieldKind::STR, "", |t: &Transition| {
-            Value::str(state_name(t.newstate))
-        })),
-        extra(column(
-            "in_old",
-            FieldKind::DURATION_NS,
-            "ns",
-            |t: &Transition| Value::u64(t.in_old_ns),
-        )),
+        coloured(column("old", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.oldstate)))),
+        coloured(column("new", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.newstate)))),
+        extra(column("in_old", FieldKind::DURATION_NS, "ns", |t: &Transition| Value::u64(t.in_old_ns))),
     ]);
     v
 }
@@ -210,27 +160,12 @@ pub fn close_columns() -> Vec<Column<Close>> {
     let mut v = record_lead();
     v.extend([
         column("dir", FieldKind::STR, "", |c: &Close| dir(&c.conn)),
-        column("tx_bytes", FieldKind::BYTES, "bytes", |c: &Close| {
-            Value::u64(c.bytes_acked)
-        }),
-        column("rx_bytes", FieldKind::BYTES, "bytes", |c: &Close| {
-            Value::u64(c.bytes_received)
-        }),
-        column("lifetime", FieldKind::DURATION_NS, "ns", |c: &Close| {
-            c.lifetime_value()
-        }),
-        column("connect", FieldKind::DURATION_NS, "ns", |c: &Close| {
-            c.conn.connect_value()
-        }),
-        coloured(column("end", FieldKind::STR, "", |c: &Close| {
-            Value::str(end_name(c.end))
-        })),
-        flex(
-            12,
-            column("states", FieldKind::PHASES, "ns", |c: &Close| {
-                Value::phases(c.conn.state_times())
-            }),
-        ),
+        column("tx_bytes", FieldKind::BYTES, "bytes", |c: &Close| Value::u64(c.bytes_acked)),
+        column("rx_bytes", FieldKind::BYTES, "bytes", |c: &Close| Value::u64(c.bytes_received)),
+        column("lifetime", FieldKind::DURATION_NS, "ns", |c: &Close| c.lifetime_value()),
+        column("connect", FieldKind::DURATION_NS, "ns", |c: &Close| c.conn.connect_value()),
+        coloured(column("end", FieldKind::STR, "", |c: &Close| Value::str(end_name(c.end)))),
+        flex(12, column("states", FieldKind::PHASES, "ns", |c: &Close| Value::phases(c.conn.state_times()))),
     ]);
     v
 }
@@ -254,28 +189,19 @@ impl TcpStats {
     pub fn on_map(&mut self, snap: &MapSnapshot) -> Result<(), String> {
         match snap.name.as_str() {
             "tcp_conns" => {
-                self.live = snap
-                    .entries
-                    .iter()
-                    .filter_map(|e| Conn::decode(&e.value).ok())
-                    .collect();
+                self.live = snap.entries.iter().filter_map(|e| Conn::decode(&e.value).ok()).collect();
                 if let Some(newest) = self.live.iter().map(|c| c.last_ns).max() {
                     self.now_ns = self.now_ns.max(newest);
                 }
             }
             "tcp_connect_hist" => {
                 if let Some(e) = snap.entries.first() {
-                    let cpus: Vec<[u64; TCP_HIST_SLOTS as usize]> =
-                        per_cpu_values(snap, &e.value).collect();
+                    let cpus: Vec<[u64; TCP_HIST_SLOTS as usize]> = per_cpu_values(snap, &e.value).collect();
                     self.connect_hist = tracer_plugin_kit::sum_slots(&cpus);
                 }
             }
             "tcp_counters" => {
-                if let Some(e) = snap
-                    .entries
-                    .iter()
-                    .find(|e| key_u32(&e.key, 0) == Some(TCP_STAT_CONN_INSERTED))
-                {
+                if let Some(e) = snap.entries.iter().find(|e| key_u32(&e.key, 0) == Some(TCP_STAT_CONN_INSERTED)) {
                     self.inserted = sat_sum(per_cpu_values::<u64>(snap, &e.value));
                 }
             }
@@ -297,12 +223,8 @@ impl TcpStats {
         v.sort_by_key(|c| c.0.first_ns);
         let mut cols = table_lead();
         cols.extend([
-            coloured(column("state", FieldKind::STR, "", |r: &Live| {
-                Value::str(state_name(r.0.state))
-            })),
-            column("age", FieldKind::DURATION_NS, "ns", |r: &Live| {
-                Value::u64(r.1.saturating_sub(r.0.first_ns))
-            }),
+            coloured(column("state", FieldKind::STR, "", |r: &Live| Value::str(state_name(r.0.state)))),
+            column("age", FieldKind::DURATION_NS, "ns", |r: &Live| Value::u64(r.1.saturating_sub(r.0.first_ns))),
             column("dir", FieldKind::STR, "", |r: &Live| dir(r.0)),
         ]);
         table(&cols, v.iter().take(TOP_ROWS))
@@ -310,103 +232,50 @@ impl TcpStats {
 
     pub fn closed_table(&self) -> Table {
         let cols = timed_table([
-            column("tx", FieldKind::BYTES, "bytes", |c: &Close| {
-                Value::u64(c.bytes_acked)
-            }),
-            column("rx", FieldKind::BYTES, "bytes", |c: &Close| {
-                Value::u64(c.bytes_received)
-            }),
-            column("lifetime", FieldKind::DURATION_NS, "ns", |c: &Close| {
-                c.lifetime_value()
-            }),
-            column("connect", FieldKind::DURATION_NS, "ns", |c: &Close| {
-                c.conn.connect_value()
-            }),
-            coloured(column("end", FieldKind::STR, "", |c: &Close| {
-                Value::str(end_name(c.end))
-            })),
+            column("tx", FieldKind::BYTES, "bytes", |c: &Close| Value::u64(c.bytes_acked)),
+            column("rx", FieldKind::BYTES, "bytes", |c: &Close| Value::u64(c.bytes_received)),
+            column("lifetime", FieldKind::DURATION_NS, "ns", |c: &Close| c.lifetime_value()),
+            column("connect", FieldKind::DURATION_NS, "ns", |c: &Close| c.conn.connect_value()),
+            coloured(column("end", FieldKind::STR, "", |c: &Close| Value::str(end_name(c.end)))),
         ]);
         table(&cols, self.closed.iter().rev())
     }
 
     pub fn transitions_table(&self) -> Table {
         let cols = timed_table([
-            coloured(column("old", FieldKind::STR, "", |t: &Transition| {
-                Value::str(state_name(t.oldstate))
-            })),
-            coloured(column("new", FieldKind::STR, "", |t: &Transition| {
-                Value::str(state_name(t.newstate))
-            })),
-            extra(column(
-                "in old",
-                FieldKind::DURATION_NS,
-                "ns",
-                |t: &Transition| Value::u64(t.in_old_ns),
-            )),
+            coloured(column("old", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.oldstate)))),
+            coloured(column("new", FieldKind::STR, "", |t: &Transition| Value::str(state_name(t.newstate)))),
+            extra(column("in old", FieldKind::DURATION_NS, "ns", |t: &Transition| Value::u64(t.in_old_ns))),
         ]);
         table(&cols, self.transitions.iter().rev())
     }
 
     pub fn connect_latency(&self) -> Vec<u64> {
-        self.connect_hist
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v.saturating_sub(*self.connect_hist_base.get(i).unwrap_or(&0)))
-            .collect()
+        self.connect_hist.iter().enumerate().map(|(i, v)| v.saturating_sub(*self.connect_hist_base.get(i).unwrap_or(&0))).collect()
     }
 
     pub fn summary(&self) -> Panel {
         let mut v = vec![
             ("live".to_string(), self.live.len() as u64),
             ("closed".to_string(), self.closed_total),
-            (
-                "evicted".to_string(),
-                self.inserted
-                    .saturating_sub(self.live.len() as u64 + self.closed_total),
-            ),
+            ("evicted".to_string(), self.inserted.saturating_sub(self.live.len() as u64 + self.closed_total)),
         ];
         v.extend(self.by_end.iter().map(|(k, n)| (format!("ended {k}"), *n)));
-        counters(
-            &v.iter()
-                .map(|(k, n)| (k.as_str(), *n, ""))
-                .collect::<Vec<_>>(),
-        )
+        counters(&v.iter().map(|(k, n)| (k.as_str(), *n, "")).collect::<Vec<_>>())
     }
 
     /// Since the plugin started: closes by end and their bytes, the
     /// kernel's connect histogram, live connections by state.
     pub fn metrics(&self) -> Vec<MetricSample> {
-        let mut v: Vec<MetricSample> = self
-            .ended_since_start
-            .iter()
-            .map(|(end, n)| metrics::counter("connections_closed_total", &[end], *n))
-            .collect();
-        v.push(metrics::counter(
-            "closed_connection_bytes_total",
-            &["sent"],
-            self.bytes_since_start[0],
-        ));
-        v.push(metrics::counter(
-            "closed_connection_bytes_total",
-            &["received"],
-            self.bytes_since_start[1],
-        ));
-        v.push(metrics::log2_histogram(
-            "connect_latency_seconds",
-            &[],
-            &self.connect_hist,
-            "usecs",
-            None,
-        ));
+        let mut v: Vec<MetricSample> = self.ended_since_start.iter().map(|(end, n)| metrics::counter("connections_closed_total", &[end], *n)).collect();
+        v.push(metrics::counter("closed_connection_bytes_total", &["sent"], self.bytes_since_start[0]));
+        v.push(metrics::counter("closed_connection_bytes_total", &["received"], self.bytes_since_start[1]));
+        v.push(metrics::log2_histogram("connect_latency_seconds", &[], &self.connect_hist, "usecs", None));
         let mut by_state: BTreeMap<&str, u64> = BTreeMap::new();
         for c in &self.live {
             *by_state.entry(state_name(c.state)).or_default() += 1;
         }
-        v.extend(
-            by_state
-                .iter()
-                .map(|(s, n)| metrics::gauge("live_connections", &[s], *n as f64)),
-        );
+        v.extend(by_state.iter().map(|(s, n)| metrics::gauge("live_connections", &[s], *n as f64)));
         v
     }
 }
@@ -421,22 +290,9 @@ pub fn metric_specs() -> Vec<MetricSpec> {
 }
 
 pub const PANELS: &[PanelDef<TcpStats>] = &[
-    def("live", "Live connections", PanelKind::TABLE, |s| {
-        Panel::Table(s.live_table())
-    }),
-    def("closed", "Closed connections", PanelKind::TABLE, |s| {
-        Panel::Table(s.closed_table())
-    }),
-    def("transitions", "State transitions", PanelKind::TABLE, |s| {
-        Panel::Table(s.transitions_table())
-    }),
-    def(
-        "connect_latency",
-        "Connect latency",
-        PanelKind::LOG2_HISTOGRAM,
-        |s| panels::histogram("usecs", s.connect_latency()),
-    ),
-    def("summary", "TCP totals", PanelKind::COUNTERS, |s| {
-        s.summary()
-    }),
+    def("live", "Live connections", PanelKind::TABLE, |s| Panel::Table(s.live_table())),
+    def("closed", "Closed connections", PanelKind::TABLE, |s| Panel::Table(s.closed_table())),
+    def("transitions", "State transitions", PanelKind::TABLE, |s| Panel::Table(s.transitions_table())),
+    def("connect_latency", "Connect latency", PanelKind::LOG2_HISTOGRAM, |s| panels::histogram("usecs", s.connect_latency())),
+    def("summary", "TCP totals", PanelKind::COUNTERS, |s| s.summary()),
 ];

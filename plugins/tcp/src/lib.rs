@@ -14,13 +14,12 @@ pub mod types {
 use abi_stable::std_types::{ROption, RVec};
 use aggregate::{close_columns, transition_columns, TcpStats};
 use record::{Close, Transition};
+use tracer_plugin_kit::table::{fields, push_row, Column};
 use settings::Settings;
 use tracer_plugin_api::{
-    export_tracer, AttachAlternative, CounterSpec, FieldSpec, FieldValue, MapSnapshot,
-    NativeTracer, Panel, PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, RingSpec,
-    PLUGIN_API_VERSION,
+    export_tracer, AttachAlternative, CounterSpec, FieldSpec, FieldValue, MapSnapshot, NativeTracer, Panel,
+    PluginDescriptor, PluginInfo, ProbeSpec, ProgramRef, RingSpec, PLUGIN_API_VERSION,
 };
-use tracer_plugin_kit::table::{fields, push_row, Column};
 
 pub static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tcplife.bpf.o"));
 
@@ -33,11 +32,7 @@ pub struct Tcp {
 
 impl Default for Tcp {
     fn default() -> Self {
-        Tcp {
-            stats: TcpStats::default(),
-            transition_cols: transition_columns(),
-            close_cols: close_columns(),
-        }
+        Tcp { stats: TcpStats::default(), transition_cols: transition_columns(), close_cols: close_columns() }
     }
 }
 
@@ -46,15 +41,10 @@ impl Default for Tcp {
 /// who accepted a passive connection (accept's return, needs tracefs).
 fn alt(main: &str, destroy: &str, resets: [&str; 2]) -> AttachAlternative {
     let mut programs = vec![ProgramRef::new(main), ProgramRef::new(destroy)];
-    for p in resets
-        .into_iter()
-        .chain(["tcp_accept4_tp", "tcp_accept_tp"])
-    {
+    for p in resets.into_iter().chain(["tcp_accept4_tp", "tcp_accept_tp"]) {
         programs.push(ProgramRef::optional(p));
     }
-    AttachAlternative {
-        programs: programs.into(),
-    }
+    AttachAlternative { programs: programs.into() }
 }
 
 pub fn transition_fields() -> Vec<FieldSpec> {
@@ -111,12 +101,7 @@ impl NativeTracer for Tcp {
         Ok(Settings::parse(settings_json)?.filter_bytes(tracer_plugin_kit::host_pid()))
     }
 
-    fn on_record(
-        &mut self,
-        ring: u32,
-        data: &[u8],
-        out: Option<&mut RVec<FieldValue>>,
-    ) -> Result<(), String> {
+    fn on_record(&mut self, ring: u32, data: &[u8], out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
         match ring {
             0 => {
                 let t = Transition::decode(data)?;
@@ -159,12 +144,7 @@ mod tests {
     use tracer_plugin_api::Value;
 
     fn close_bytes(end: u8, tx: u64, rx: u64) -> Vec<u8> {
-        record::tests::close_bytes(
-            end,
-            tx,
-            rx,
-            conn(42, 2, &[127, 0, 0, 1], &[127, 0, 0, 1], 40000, 8080, 7, 3),
-        )
+        record::tests::close_bytes(end, tx, rx, conn(42, 2, &[127, 0, 0, 1], &[127, 0, 0, 1], 40000, 8080, 7, 3))
     }
 
     #[test]
@@ -176,53 +156,31 @@ mod tests {
     fn a_close_record_decodes_into_the_declared_fields_and_panels() {
         let mut t = Tcp::default();
         let mut out = RVec::new();
-        t.on_record(1, &close_bytes(1, 100, 50), Some(&mut out))
-            .unwrap();
+        t.on_record(1, &close_bytes(1, 100, 50), Some(&mut out)).unwrap();
         assert_eq!(out.len(), close_fields().len());
         assert_eq!(out[4], Value::str("127.0.0.1"));
         assert_eq!(out[7], Value::u64(8080));
         assert_eq!(out[8], Value::str("active"));
         assert_eq!(out[13], Value::str("rst_received"));
-        let Panel::Table(closed) = t.panel("closed").unwrap() else {
-            panic!()
-        };
+        let Panel::Table(closed) = t.panel("closed").unwrap() else { panic!() };
         assert_eq!(closed.rows.len(), 1);
         assert_eq!(closed.rows[0][4], Value::str("127.0.0.1:8080"));
-        let Panel::Counters(s) = t.panel("summary").unwrap() else {
-            panic!()
-        };
-        assert!(s
-            .iter()
-            .any(|c| c.name.as_str() == "ended rst_received" && c.value == 1));
+        let Panel::Counters(s) = t.panel("summary").unwrap() else { panic!() };
+        assert!(s.iter().any(|c| c.name.as_str() == "ended rst_received" && c.value == 1));
         assert!(t.on_record(5, &[], None).is_err());
         t.reset();
         let m = t.metrics();
         tracer_plugin_kit::test_support::assert_metrics_declared(&aggregate::metric_specs(), &m);
-        let get = |n: &str, l: &str| {
-            m.iter()
-                .find(|x| x.name == n && x.labels[0] == l)
-                .map(|x| x.value)
-        };
-        assert_eq!(
-            get("connections_closed_total", "rst_received"),
-            Some(1.0),
-            "since start, across the reset"
-        );
-        assert_eq!(
-            (
-                get("closed_connection_bytes_total", "sent"),
-                get("closed_connection_bytes_total", "received")
-            ),
-            (Some(100.0), Some(50.0))
-        );
+        let get = |n: &str, l: &str| m.iter().find(|x| x.name == n && x.labels[0] == l).map(|x| x.value);
+        assert_eq!(get("connections_closed_total", "rst_received"), Some(1.0), "since start, across the reset");
+        assert_eq!((get("closed_connection_bytes_total", "sent"), get("closed_connection_bytes_total", "received")), (Some(100.0), Some(50.0)));
     }
 
     #[test]
     fn transition_fields_match() {
         let mut t = Tcp::default();
         let mut out = RVec::new();
-        t.on_record(0, &[0u8; record::TRANSITION_SIZE], Some(&mut out))
-            .unwrap();
+        t.on_record(0, &[0u8; record::TRANSITION_SIZE], Some(&mut out)).unwrap();
         assert_eq!(out.len(), transition_fields().len());
     }
 }

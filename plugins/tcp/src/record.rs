@@ -1,8 +1,8 @@
 //! Decoding of the tcp tracer's records and connection-map values
 //! (bpf/tcplife.h), and how addresses and states are shown.
 
-use crate::types::{tcp_close, tcp_conn, tcp_transition, TCP_FLAG_ACTIVE, TCP_NSTATES};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use crate::types::{tcp_close, tcp_conn, tcp_transition, TCP_FLAG_ACTIVE, TCP_NSTATES};
 use tracer_plugin_kit::{c_str, read};
 
 pub const NSTATES: usize = TCP_NSTATES as usize;
@@ -94,8 +94,7 @@ impl Conn {
     }
 
     pub fn decode(b: &[u8]) -> Result<Conn, String> {
-        let c: tcp_conn =
-            read(b).ok_or_else(|| short(b, "tcp connection", std::mem::size_of::<tcp_conn>()))?;
+        let c: tcp_conn = read(b).ok_or_else(|| short(b, "tcp connection", std::mem::size_of::<tcp_conn>()))?;
         Ok(Conn::from_raw(&c))
     }
 
@@ -127,12 +126,7 @@ impl Conn {
     /// The states it spent time in, in the kernel's state order, with the
     /// time spent in each (the host shows `ESTABLISHED 1.2ms, FIN_WAIT1 40µs`).
     pub fn state_times(&self) -> Vec<(&'static str, u64)> {
-        self.state_ns
-            .iter()
-            .enumerate()
-            .filter(|(_, ns)| **ns > 0)
-            .map(|(i, ns)| (state_name(i as u8), *ns))
-            .collect()
+        self.state_ns.iter().enumerate().filter(|(_, ns)| **ns > 0).map(|(i, ns)| (state_name(i as u8), *ns)).collect()
     }
 }
 
@@ -153,8 +147,7 @@ pub struct Transition {
 
 impl Transition {
     pub fn decode(b: &[u8]) -> Result<Transition, String> {
-        let t: tcp_transition =
-            read(b).ok_or_else(|| short(b, "tcp transition", TRANSITION_SIZE))?;
+        let t: tcp_transition = read(b).ok_or_else(|| short(b, "tcp transition", TRANSITION_SIZE))?;
         let (fam, saddr) = addr(t.family, &t.saddr);
         let (_, daddr) = addr(t.family, &t.daddr);
         Ok(Transition {
@@ -184,15 +177,8 @@ pub struct Close {
 
 impl Close {
     pub fn decode(b: &[u8]) -> Result<Close, String> {
-        let c: tcp_close =
-            read(b).ok_or_else(|| short(b, "tcp close", std::mem::size_of::<tcp_close>()))?;
-        Ok(Close {
-            ts_ns: c.ts_ns,
-            bytes_acked: c.bytes_acked,
-            bytes_received: c.bytes_received,
-            end: c.end,
-            conn: Conn::from_raw(&c.conn),
-        })
+        let c: tcp_close = read(b).ok_or_else(|| short(b, "tcp close", std::mem::size_of::<tcp_close>()))?;
+        Ok(Close { ts_ns: c.ts_ns, bytes_acked: c.bytes_acked, bytes_received: c.bytes_received, end: c.end, conn: Conn::from_raw(&c.conn) })
     }
 
     /// From ESTABLISHED to close; 0 if never established.
@@ -212,28 +198,8 @@ pub mod tests {
     use super::*;
 
     /// A tcp_conn of a `curl` connection, established for 5 µs.
-    pub fn conn(
-        pid: u32,
-        family: u16,
-        saddr: &[u8],
-        daddr: &[u8],
-        sport: u16,
-        dport: u16,
-        state: u8,
-        flags: u8,
-    ) -> tcp_conn {
-        let mut c = tcp_conn {
-            first_ns: 100,
-            established_ns: 1_000,
-            connect_ns: 250,
-            pid,
-            family,
-            sport,
-            dport,
-            state,
-            flags,
-            ..Default::default()
-        };
+    pub fn conn(pid: u32, family: u16, saddr: &[u8], daddr: &[u8], sport: u16, dport: u16, state: u8, flags: u8) -> tcp_conn {
+        let mut c = tcp_conn { first_ns: 100, established_ns: 1_000, connect_ns: 250, pid, family, sport, dport, state, flags, ..Default::default() };
         c.state_ns[1] = 5_000; // ESTABLISHED
         c.saddr[..saddr.len()].copy_from_slice(saddr);
         c.daddr[..daddr.len()].copy_from_slice(daddr);
@@ -242,23 +208,12 @@ pub mod tests {
     }
 
     pub fn close_bytes(end: u8, bytes_acked: u64, bytes_received: u64, conn: tcp_conn) -> Vec<u8> {
-        tracer_plugin_kit::bytes_of(&tcp_close {
-            ts_ns: 9_000,
-            bytes_acked,
-            bytes_received,
-            end,
-            conn,
-            ..Default::default()
-        })
-        .to_vec()
+        tracer_plugin_kit::bytes_of(&tcp_close { ts_ns: 9_000, bytes_acked, bytes_received, end, conn, ..Default::default() }).to_vec()
     }
 
     #[test]
     fn v4_v6_and_v4_mapped_addresses() {
-        assert_eq!(
-            addr(AF_INET, &[127, 0, 0, 1, 0, 0]),
-            (4, "127.0.0.1".into())
-        );
+        assert_eq!(addr(AF_INET, &[127, 0, 0, 1, 0, 0]), (4, "127.0.0.1".into()));
         let mut mapped = [0u8; 16];
         mapped[10] = 0xff;
         mapped[11] = 0xff;
@@ -271,26 +226,9 @@ pub mod tests {
 
     #[test]
     fn close_records_decode() {
-        let b = close_bytes(
-            0,
-            1000,
-            500,
-            conn(
-                42,
-                AF_INET,
-                &[127, 0, 0, 1],
-                &[127, 0, 0, 1],
-                5555,
-                80,
-                7,
-                FLAG_ACTIVE | 2,
-            ),
-        );
+        let b = close_bytes(0, 1000, 500, conn(42, AF_INET, &[127, 0, 0, 1], &[127, 0, 0, 1], 5555, 80, 7, FLAG_ACTIVE | 2));
         let c = Close::decode(&b).unwrap();
-        assert_eq!(
-            (c.bytes_acked, c.bytes_received, end_name(c.end)),
-            (1000, 500, "fin")
-        );
+        assert_eq!((c.bytes_acked, c.bytes_received, end_name(c.end)), (1000, 500, "fin"));
         assert_eq!(c.conn.pid, 42);
         assert_eq!(c.conn.comm, "curl");
         assert_eq!((c.conn.sport, c.conn.dport), (5555, 80));
@@ -300,38 +238,17 @@ pub mod tests {
         let mut never = c.clone();
         never.conn.established_ns = 0;
         never.conn.connect_ns = 0;
-        assert_eq!(
-            (never.lifetime_value(), never.conn.connect_value()),
-            (
-                tracer_plugin_api::Value::missing(),
-                tracer_plugin_api::Value::missing()
-            )
-        );
+        assert_eq!((never.lifetime_value(), never.conn.connect_value()), (tracer_plugin_api::Value::missing(), tracer_plugin_api::Value::missing()));
         assert_eq!(c.conn.state_times(), vec![("ESTABLISHED", 5000)]);
         assert!(Close::decode(&b[..100]).is_err());
     }
 
     #[test]
     fn transitions_decode() {
-        let mut raw = tcp_transition {
-            pid: 7,
-            family: AF_INET,
-            sport: 1234,
-            oldstate: 2,
-            newstate: 1,
-            ..Default::default()
-        };
+        let mut raw = tcp_transition { pid: 7, family: AF_INET, sport: 1234, oldstate: 2, newstate: 1, ..Default::default() };
         raw.saddr[..4].copy_from_slice(&[127, 0, 0, 1]);
         let t = Transition::decode(tracer_plugin_kit::bytes_of(&raw)).unwrap();
-        assert_eq!(
-            (
-                t.pid,
-                t.sport,
-                state_name(t.oldstate),
-                state_name(t.newstate)
-            ),
-            (7, 1234, "SYN_SENT", "ESTABLISHED")
-        );
+        assert_eq!((t.pid, t.sport, state_name(t.oldstate), state_name(t.newstate)), (7, 1234, "SYN_SENT", "ESTABLISHED"));
         assert_eq!(t.saddr, "127.0.0.1");
     }
 }

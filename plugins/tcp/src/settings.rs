@@ -1,8 +1,8 @@
 //! `[plugins.tcp]` settings and the bytes of `struct tcp_filter`.
 
 use crate::types::{tcp_filter, TCP_MAX_PORTS};
-use serde::Deserialize;
 use tracer_plugin_api::{SettingKind, SettingSpec};
+use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,32 +33,12 @@ pub fn specs() -> Vec<SettingSpec> {
     let mut v = tracer_plugin_kit::settings::proc_filter_specs();
     for s in v.iter_mut() {
         // The owner of a connection: the process that connected, accepted or closed it.
-        s.help = s
-            .help
-            .replace(
-                "only this process",
-                "only connections owned by this process",
-            )
-            .replace(
-                "only tasks with",
-                "only connections owned by a process with",
-            )
-            .into();
+        s.help = s.help.replace("only this process", "only connections owned by this process").replace("only tasks with", "only connections owned by a process with").into();
     }
     v.extend([
         tracer_plugin_kit::settings::ports_spec(TCP_MAX_PORTS as usize),
-        SettingSpec::new(
-            "family",
-            SettingKind::CHOICE,
-            "only this address family (v4-mapped IPv6 counts as ipv6)",
-        )
-        .choices(&["ipv4", "ipv6"]),
-        SettingSpec::new(
-            "transitions",
-            SettingKind::BOOL,
-            "stream every state transition (closes are always streamed)",
-        )
-        .default_value("true"),
+        SettingSpec::new("family", SettingKind::CHOICE, "only this address family (v4-mapped IPv6 counts as ipv6)").choices(&["ipv4", "ipv6"]),
+        SettingSpec::new("transitions", SettingKind::BOOL, "stream every state transition (closes are always streamed)").default_value("true"),
     ]);
     v
 }
@@ -83,20 +63,8 @@ impl Settings {
             Some("ipv6") => crate::record::AF_INET6,
             _ => 0,
         };
-        let proc = tracer_plugin_kit::proc_filter(
-            self.pid,
-            self.comm.as_deref(),
-            self.include_self,
-            self_pid,
-            tracer_plugin_kit::next_filter_gen(),
-        );
-        let mut f = tcp_filter {
-            proc,
-            family,
-            nports: self.ports.len() as u8,
-            transitions: self.transitions as u8,
-            ..Default::default()
-        };
+        let proc = tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, tracer_plugin_kit::next_filter_gen());
+        let mut f = tcp_filter { proc, family, nports: self.ports.len() as u8, transitions: self.transitions as u8, ..Default::default() };
         f.ports[..self.ports.len()].copy_from_slice(&self.ports);
         tracer_plugin_kit::bytes_of(&f).to_vec()
     }
@@ -108,52 +76,20 @@ mod tests {
 
     #[test]
     fn declared_settings_are_the_parsed_ones() {
-        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| {
-            Settings::parse(j).map(|_| ())
-        });
+        tracer_plugin_kit::test_support::assert_settings_declared(&specs(), |j| Settings::parse(j).map(|_| ()));
     }
 
     #[test]
     fn settings_to_filter() {
-        let f: tcp_filter = tracer_plugin_kit::read(
-            &Settings::parse(r#"{"ports": [80, 443], "family": "ipv6"}"#)
-                .unwrap()
-                .filter_bytes(77),
-        )
-        .unwrap();
-        assert_eq!(
-            (f.proc.pid, f.proc.has_comm, f.proc.exclude_pid),
-            (0, 0, 77),
-            "the host left out, nothing else"
-        );
+        let f: tcp_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"ports": [80, 443], "family": "ipv6"}"#).unwrap().filter_bytes(77)).unwrap();
+        assert_eq!((f.proc.pid, f.proc.has_comm, f.proc.exclude_pid), (0, 0, 77), "the host left out, nothing else");
         assert_eq!((f.family, f.nports, f.transitions), (10, 2, 1));
         assert_eq!(f.ports[..3], [80, 443, 0]);
-        assert!(Settings::parse(r#"{"family": "ipx"}"#)
-            .unwrap_err()
-            .starts_with("family:"));
-        assert!(Settings::parse(r#"{"ports": [1,2,3,4,5,6,7,8,9]}"#)
-            .unwrap_err()
-            .starts_with("ports:"));
-        let f: tcp_filter = tracer_plugin_kit::read(
-            &Settings::parse(
-                r#"{"transitions": false, "comm": "curl", "pid": 9, "include_self": true}"#,
-            )
-            .unwrap()
-            .filter_bytes(77),
-        )
-        .unwrap();
+        assert!(Settings::parse(r#"{"family": "ipx"}"#).unwrap_err().starts_with("family:"));
+        assert!(Settings::parse(r#"{"ports": [1,2,3,4,5,6,7,8,9]}"#).unwrap_err().starts_with("ports:"));
+        let f: tcp_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"transitions": false, "comm": "curl", "pid": 9, "include_self": true}"#).unwrap().filter_bytes(77)).unwrap();
         assert_eq!(f.transitions, 0);
-        assert_eq!(
-            (
-                f.proc.pid,
-                f.proc.has_comm,
-                &f.proc.comm[..5],
-                f.proc.exclude_pid
-            ),
-            (9, 1, &b"curl\0"[..], 0)
-        );
-        assert!(Settings::parse(r#"{"comm": ""}"#)
-            .unwrap_err()
-            .starts_with("comm:"));
+        assert_eq!((f.proc.pid, f.proc.has_comm, &f.proc.comm[..5], f.proc.exclude_pid), (9, 1, &b"curl\0"[..], 0));
+        assert!(Settings::parse(r#"{"comm": ""}"#).unwrap_err().starts_with("comm:"));
     }
 }
