@@ -60,6 +60,7 @@ const DIGITS: &[KeyCode] = &[
     KeyCode::Char('7'),
     KeyCode::Char('8'),
     KeyCode::Char('9'),
+    KeyCode::Char('0'),
 ];
 
 macro_rules! b {
@@ -74,7 +75,7 @@ macro_rules! b {
 pub const BINDINGS: &[Binding] = &[
     b!(&[KeyCode::Char('q')], "q", Action::Quit, "quit", "quit (also Ctrl-C); in an overlay (help, log, panels) q closes it"),
     b!(&[KeyCode::Char('h'), KeyCode::Char('?'), KeyCode::F(1)], "h ? F1", Action::Help, "help", "show or hide this help (↑↓ scroll it)"),
-    b!(DIGITS, "1-9", Action::Tab(0), "", "show tab 1 to 9"),
+    b!(DIGITS, "1-9 0", Action::Tab(0), "", "show tab 1 to 9, 0 the tenth"),
     b!(&[KeyCode::Right, KeyCode::Char(']')], "→ ]", Action::NextTab, "tabs", "next tab"),
     b!(&[KeyCode::Left, KeyCode::Char('[')], "← [", Action::PrevTab, "", "previous tab"),
     b!(&[KeyCode::Tab], "Tab", Action::FocusNext, "focus", "focus the next panel (a mouse click focuses one too)"),
@@ -104,13 +105,32 @@ pub const BINDINGS: &[Binding] = &[
     b!(&[KeyCode::Char('R')], "R", Action::ResetAll, "", "reset every plugin"),
 ];
 
+/// The tab a digit key shows: 1-9 the first nine, 0 the tenth (as on a
+/// keyboard's row of digits).
+pub fn tab_of_digit(d: char) -> usize {
+    if d == '0' {
+        9
+    } else {
+        d as usize - '1' as usize
+    }
+}
+
+/// The digit key of tab `i`, if it has one.
+pub fn digit_of_tab(i: usize) -> Option<char> {
+    match i {
+        0..=8 => Some((b'1' + i as u8) as char),
+        9 => Some('0'),
+        _ => None,
+    }
+}
+
 pub fn action_for(key: KeyEvent) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return (key.code == KeyCode::Char('c')).then_some(Action::Quit);
     }
     let b = BINDINGS.iter().find(|b| b.keys.contains(&key.code))?;
     Some(match (b.action, key.code) {
-        (Action::Tab(_), KeyCode::Char(d)) => Action::Tab(d as usize - '1' as usize),
+        (Action::Tab(_), KeyCode::Char(d)) => Action::Tab(tab_of_digit(d)),
         (a, _) => a,
     })
 }
@@ -157,6 +177,7 @@ mod tests {
         assert_eq!(action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
         assert_eq!(key(KeyCode::Char('?')), Some(Action::Help));
         assert_eq!(key(KeyCode::Char('3')), Some(Action::Tab(2)));
+        assert_eq!(key(KeyCode::Char('0')), Some(Action::Tab(9)), "0 is the tenth");
         assert_eq!(key(KeyCode::Right), Some(Action::NextTab));
         assert_eq!(key(KeyCode::Esc), Some(Action::Back));
         assert_eq!(key(KeyCode::Char('x')), None);

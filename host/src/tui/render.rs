@@ -110,7 +110,10 @@ pub fn draw(f: &mut Frame, v: &View) -> Hits {
     }
     let right = Line::from(right);
     let [tabs, side] = Layout::horizontal([Constraint::Min(10), Constraint::Length(right.width() as u16)]).areas(tabs);
-    let labels: Vec<String> = v.tabs.iter().enumerate().map(|(i, t)| format!("{} {t}", i + 1)).collect();
+    let labels: Vec<String> = v.tabs.iter().enumerate().map(|(i, t)| match super::keymap::digit_of_tab(i) {
+        Some(d) => format!("{d} {t}"),
+        None => t.to_string(),
+    }).collect();
     hits.tab_y = tabs.y;
     // Padded titles while they fit; without the padding when they do not
     // (many tabs, a narrow terminal), so every title stays on screen longer.
