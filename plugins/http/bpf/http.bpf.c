@@ -74,8 +74,7 @@ struct http_call {
 	__u32 gen;
 	__u8 op;     /* enum call_op */
 	__u8 iov;    /* buf is an iovec array */
-	__u8 tls;    /* this state is in http_tls_calls */
-	__u8 _pad;
+	__u8 _pad[2];
 	/* An HTTP/2 write's frame walk, done at its entry (what the kernel is
 	 * about to take), kept for its return. */
 	__s64 h2_end;     /* where the next frame header starts, from the transfer's start (-1: lost) */
@@ -163,7 +162,6 @@ struct {
 	__type(key, struct tls_key);
 	__type(value, struct http_conn);
 } http_tls_conns SEC(".maps");
-
 
 static __always_inline struct http_filter *filter(void)
 {
@@ -416,7 +414,6 @@ static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, 
 	c->ev.nframes = 0;
 	c->ev.h2_walk = HTTP_H2_NONE;
 	c->h2_walked = 0;
-	c->tls = 0;
 	/* What the kernel is about to take. */
 	if (dir == HTTP_OUT && buf && iov) {
 		c->total = copy_iov(c, f, buf, count, ~0ULL);
@@ -430,7 +427,6 @@ static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, 
 	c->ev.start_ns = bpf_ktime_get_ns();
 	c->op = CALL_DATA;
 }
-
 
 /* ---- HTTP/2: the frame headers of a transfer ----
  * User space decodes HTTP/2 from the captured bytes, but a frame header
@@ -1141,8 +1137,8 @@ int BPF_PROG(http_sock_state_btf, const struct sock *sk, int oldstate, int newst
 /* ---- optional: TLS through OpenSSL (uprobes on libssl, every process) ----
  * SSL_write's plaintext is copied at its entry, SSL_read's at its return,
  * as for the system calls; the connection is the SSL object in its process
- * (no socket address: the addresses are not known). The encrypted bytes on
- * the socket start no HTTP message: that connection is left alone. */
+ * (its addresses: tls_link's). The encrypted bytes on the socket start no
+ * HTTP message: that connection is left alone. */
 
 static __always_inline struct http_call *tls_call(struct http_filter *f)
 {
@@ -1177,7 +1173,6 @@ static __always_inline void tls_enter(__u8 dir, __u64 ssl, __u64 buf, __u64 num)
 	c->ev.nframes = 0;
 	c->ev.h2_walk = HTTP_H2_NONE;
 	c->h2_walked = 0;
-	c->tls = 1;
 	if (dir == HTTP_OUT && buf) {
 		struct tls_key key = { .ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
 		struct http_conn *conn = bpf_map_lookup_elem(&http_tls_conns, &key);

@@ -144,13 +144,9 @@ impl Conns {
         self.len() == 0
     }
 
-    /// One record from the kernel; completed exchanges are pushed to `out`.
-    pub fn on_event(&mut self, e: &http_event, data: &[u8], out: &mut Vec<Exchange>) {
-        self.on_event_with(e, data, &KernelFrames::default(), out)
-    }
-
-    /// The same, with the HTTP/2 frame headers the kernel listed.
-    pub fn on_event_with(&mut self, e: &http_event, data: &[u8], frames: &KernelFrames, out: &mut Vec<Exchange>) {
+    /// One record from the kernel (with the HTTP/2 frame headers it
+    /// listed); completed exchanges are pushed to `out`.
+    pub fn on_event(&mut self, e: &http_event, data: &[u8], frames: &KernelFrames, out: &mut Vec<Exchange>) {
         // A socket is one connection whoever uses it; an SSL object is an
         // address in its own process.
         let key = (e.conn, if e.tls != 0 { e.tgid } else { 0 });

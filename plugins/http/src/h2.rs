@@ -75,13 +75,11 @@ pub enum H2Event {
 }
 
 /// The frame headers the kernel found in a transfer by following frame
-/// lengths (so also those past the capture).
+/// lengths (so also those past the capture): (first byte from the
+/// transfer's start, the header). A header not listed was not found (the
+/// kernel's walk lost the direction, counted there).
 #[derive(Debug, Clone, Default)]
 pub struct KernelFrames {
-    /// The list has every header that starts in the transfer.
-    pub complete: bool,
-    /// (first byte from the transfer's start, negative: begun in the one
-    /// before; the header).
     pub list: Vec<(i64, [u8; 9])>,
 }
 

@@ -159,7 +159,7 @@ impl NativeTracer for Http {
         let payload = &data[hdr..];
         let frames = h2_frames(&e, payload);
         self.exchanges.clear();
-        self.conns.on_event_with(&e, payload, &frames, &mut self.exchanges);
+        self.conns.on_event(&e, payload, &frames, &mut self.exchanges);
         if !self.filters.is_empty() {
             let before = self.exchanges.len();
             let f = &self.filters;
@@ -258,7 +258,7 @@ fn h2_frames(e: &http_event, payload: &[u8]) -> h2::KernelFrames {
         hdr.copy_from_slice(&b[4..13]);
         list.push((at as i64, hdr));
     }
-    h2::KernelFrames { complete: e.h2_walk == HTTP_H2_FRAMES_OK as u8 && list.len() == e.nframes as usize, list }
+    h2::KernelFrames { list }
 }
 
 export_tracer!(Http::default);
