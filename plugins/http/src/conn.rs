@@ -127,6 +127,26 @@ fn addr(family: u8, bytes: &[u8; 16], port: u16) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
+/// A record's (local, remote) addresses, where known.
+fn addrs(e: &http_event) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    (addr(e.family, &e.laddr, e.lport), addr(e.family, &e.raddr, e.rport))
+}
+
+/// A data record as one transfer of its direction.
+fn segment<'a>(e: &'a http_event, data: &'a [u8]) -> Segment<'a> {
+    let tail_len = (e.tail_len as usize).min(e.tail.len());
+    Segment {
+        offset: e.offset,
+        len: e.len as u64,
+        head: &data[..data.len().min(e.captured as usize)],
+        tail: &e.tail[..tail_len],
+        // A write's first byte leaves at its call; a read's arrived by its
+        // return.
+        first_ns: if e.dir & 1 == HTTP_OUT as u8 { e.start_ns } else { e.end_ns },
+        last_ns: e.end_ns,
+    }
+}
+
 impl Conns {
     pub fn with_capacity(max: usize) -> Conns {
         Conns { max, ..Default::default() }
@@ -181,12 +201,13 @@ impl Conns {
                 self.evict_oldest(out);
             }
             let sides = if server { [Side::Responses, Side::Requests] } else { [Side::Requests, Side::Responses] };
+            let (local, remote) = addrs(e);
             self.conns.insert(
                 key,
                 Conn {
                     server,
-                    local: addr(e.family, &e.laddr, e.lport),
-                    remote: addr(e.family, &e.raddr, e.rport),
+                    local,
+                    remote,
                     tls: e.tls != 0,
                     streams: [Stream::new(sides[0]), Stream::new(sides[1])],
                     pending: VecDeque::new(),
@@ -201,22 +222,12 @@ impl Conns {
         c.last_ns = e.end_ns;
         if c.local.is_none() {
             // TLS: the socket under the SSL object seen since.
-            (c.local, c.remote) = (addr(e.family, &e.laddr, e.lport), addr(e.family, &e.raddr, e.rport));
+            (c.local, c.remote) = addrs(e);
         }
         if c.upgraded {
             return;
         }
-        let tail_len = (e.tail_len as usize).min(e.tail.len());
-        let seg = Segment {
-            offset: e.offset,
-            len: e.len as u64,
-            head: &data[..data.len().min(e.captured as usize)],
-            tail: &e.tail[..tail_len],
-            // A write's first byte leaves at its call; a read's arrived by
-            // its return.
-            first_ns: if dir == HTTP_OUT as usize { e.start_ns } else { e.end_ns },
-            last_ns: e.end_ns,
-        };
+        let seg = segment(e, data);
         let requests = c.streams[dir].side() == Side::Requests;
         let mut events = Vec::new();
         if requests {
@@ -344,12 +355,13 @@ impl Conns {
             // The preface tells the client (the kernel saw who sent it).
             let server = e.role as u32 == HTTP_ROLE_SERVER;
             let preface_dir = if server { HTTP_IN } else { HTTP_OUT } as usize;
+            let (local, remote) = addrs(e);
             self.h2.insert(
                 key,
                 H2Conn {
                     server,
-                    local: addr(e.family, &e.laddr, e.lport),
-                    remote: addr(e.family, &e.raddr, e.rport),
+                    local,
+                    remote,
                     tls: e.tls != 0,
                     dirs: [FrameStream::new(preface_dir == 0), FrameStream::new(preface_dir == 1)],
                     streams: Streams::default(),
@@ -361,20 +373,12 @@ impl Conns {
         let c = self.h2.get_mut(&key).expect("inserted above");
         c.last_ns = e.end_ns;
         if c.local.is_none() {
-            (c.local, c.remote) = (addr(e.family, &e.laddr, e.lport), addr(e.family, &e.raddr, e.rport));
+            (c.local, c.remote) = addrs(e);
         }
         if c.given_up {
             return;
         }
-        let tail_len = (e.tail_len as usize).min(e.tail.len());
-        let seg = Segment {
-            offset: e.offset,
-            len: e.len as u64,
-            head: &data[..data.len().min(e.captured as usize)],
-            tail: &e.tail[..tail_len],
-            first_ns: if dir == HTTP_OUT as usize { e.start_ns } else { e.end_ns },
-            last_ns: e.end_ns,
-        };
+        let seg = segment(e, data);
         let mut events = Vec::new();
         c.dirs[dir].feed(seg, frames, &mut events);
         // Requests are what the client writes.
