@@ -247,17 +247,11 @@ fn record_header(data: &[u8]) -> Option<http_event> {
 /// The HTTP/2 frame headers a record lists after its captured bytes.
 fn h2_frames(e: &http_event, payload: &[u8]) -> h2::KernelFrames {
     let size = std::mem::size_of::<http_h2_frame>();
-    let mut list = Vec::new();
     let start = e.frames_off as usize;
-    for i in 0..e.nframes as usize {
-        let Some(b) = payload.get(start + i * size..start + (i + 1) * size) else {
-            break;
-        };
-        let at = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
-        let mut hdr = [0u8; 9];
-        hdr.copy_from_slice(&b[4..13]);
-        list.push((at as i64, hdr));
-    }
+    let list = (0..e.nframes as usize)
+        .map_while(|i| payload.get(start + i * size..start + (i + 1) * size).and_then(tracer_plugin_kit::read::<http_h2_frame>))
+        .map(|f| (f.at as i64, f.hdr))
+        .collect();
     h2::KernelFrames { list }
 }
 
