@@ -388,7 +388,9 @@ static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, 
 	c = call_on(f, fd);
 	if (!c)
 		return;
-	tls_link((struct sock *)c->sk);
+	/* (Without TLS probes no TLS call is ever in flight: no lookup.) */
+	if (f->tls)
+		tls_link((struct sock *)c->sk);
 	conn = bpf_map_lookup_elem(&http_conns, &c->sk);
 	if (conn && conn->proto == HTTP_PROTO_OTHER)
 		return;

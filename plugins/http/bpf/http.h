@@ -77,6 +77,7 @@ struct http_filter {
 	struct uid_filter uid;
 	__u32 capture;                 /* head bytes per transfer, <= HTTP_CAPTURE_MAX */
 	__u32 sample_percent;          /* HTTP connections followed, in %: 1-100 */
+	__u32 tls;                     /* OpenSSL's uprobes asked for: socket calls look for a TLS call in flight */
 	__u32 nports;
 	__u16 ports[HTTP_PORTS_MAX];   /* a connection's local or remote port; none: any */
 };

@@ -142,7 +142,7 @@ impl NativeTracer for Http {
         self.libssl = if s.tls { settings::libssl() } else { None };
         self.filters = s.filters()?;
         self.stats.scale = 100.0 / s.sample_percent as f64;
-        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen()))
+        Ok(s.filter_bytes(tracer_plugin_kit::host_pid(), tracer_plugin_kit::next_filter_gen(), self.libssl.is_some()))
     }
 
     fn probes(&self) -> Option<Vec<ProbeSpec>> {

@@ -154,13 +154,15 @@ impl Settings {
         Ok(Filters { methods: self.methods.clone(), path_prefixes: self.path_prefixes.clone(), status, min_latency_ns: self.min_latency_ms.saturating_mul(1_000_000) })
     }
 
-    pub fn filter_bytes(&self, self_pid: u32, gen: u32) -> Vec<u8> {
+    /// The kernel's filter; `tls`: OpenSSL's uprobes are asked for.
+    pub fn filter_bytes(&self, self_pid: u32, gen: u32, tls: bool) -> Vec<u8> {
         let mut f = http_filter {
             proc: tracer_plugin_kit::proc_filter(self.pid, self.comm.as_deref(), self.include_self, self_pid, gen),
             uid: tracer_plugin_kit::uid_filter(self.uid),
             capture: self.capture_bytes,
             sample_percent: self.sample_percent,
             nports: self.ports.len() as u32,
+            tls: tls as u32,
             ..Default::default()
         };
         f.ports[..self.ports.len()].copy_from_slice(&self.ports);
@@ -179,8 +181,8 @@ mod tests {
 
     #[test]
     fn settings_become_the_filter() {
-        let f: http_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"ports": [8080, 443], "capture_bytes": 256}"#).unwrap().filter_bytes(5, 3)).unwrap();
-        assert_eq!((f.capture, f.nports, f.ports[0], f.ports[1], f.proc.exclude_pid), (256, 2, 8080, 443, 5));
+        let f: http_filter = tracer_plugin_kit::read(&Settings::parse(r#"{"ports": [8080, 443], "capture_bytes": 256}"#).unwrap().filter_bytes(5, 3, true)).unwrap();
+        assert_eq!((f.capture, f.nports, f.ports[0], f.ports[1], f.proc.exclude_pid, f.tls), (256, 2, 8080, 443, 5, 1));
         assert!(Settings::parse(r#"{"capture_bytes": 10000}"#).unwrap_err().contains("capture_bytes"));
         assert!(Settings::parse(r#"{"ports": [1,2,3,4,5,6,7,8,9]}"#).unwrap_err().contains("ports"));
         assert!(Settings::parse(r#"{"status": ["5xx", "teapot"]}"#).unwrap_err().contains("teapot"));
