@@ -110,57 +110,119 @@ fn proc_cpu_ns(pid: u32) -> u64 {
     ticks * 1_000_000_000 / hz
 }
 
-#[test]
-fn cpu_percent_of_a_single_thread_stays_within_one_cpu_and_its_name_stays() {
-    let (mut s, idx) = session_with("sched", "{}");
-    // A single-threaded CPU hog under a made-up name.
-    let exe = std::env::temp_dir().join("trc-cpuhog");
+/// A child killed when dropped: a failing test leaves no CPU hog behind.
+struct Hog(std::process::Child);
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A single-threaded CPU hog under a made-up name, on CPU 0 if `pinned`.
+fn cpu_hog(comm: &str, pinned: bool) -> Hog {
+    let exe = std::env::temp_dir().join(comm);
     let _ = std::fs::remove_file(&exe);
     std::os::unix::fs::symlink("/bin/sh", &exe).unwrap();
-    let mut hog = Command::new(&exe).args(["-c", "while :; do :; done"]).spawn().unwrap();
-    let pid = hog.id();
-    let work = tempfile::tempdir().unwrap();
-    let churn = common::target().join("debug/tracer-workload");
-    let mut samples = Vec::new();
-    let mut names = Vec::new();
+    let mut c = if pinned { Command::new("taskset") } else { Command::new(&exe) };
+    if pinned {
+        c.args(["-c", "0"]).arg(&exe);
+    }
+    Hog(c.args(["-c", "while :; do :; done"]).spawn().unwrap())
+}
+
+/// The processes panel's CPU % and name of `pid`, refreshed every 250 ms for
+/// `rounds` rounds (`between(i)` runs before refresh i), then the share of a
+/// CPU /proc/PID/stat gives it over the whole time, and the hog killed.
+fn cpu_samples(s: &mut Session, idx: usize, hog: Hog, rounds: usize, mut between: impl FnMut(usize)) -> (Vec<f64>, Vec<Value>, f64) {
+    let pid = hog.0.id();
+    let (mut samples, mut names) = (Vec::new(), Vec::new());
     let start = Instant::now();
     s.refresh();
-    for i in 0..24 {
+    for i in 0..rounds {
         std::thread::sleep(Duration::from_millis(250));
-        if i == 8 {
-            // 5,000 short-lived processes: more than the kernel's name table holds.
-            let st = Command::new(&churn).args(["churn", work.path().to_str().unwrap(), "5000"]).stdout(Stdio::null()).status().unwrap();
-            assert!(st.success());
-        }
+        between(i);
         s.refresh();
-        let (cols, rows) = table(&s, idx, "processes");
+        let (cols, rows) = table(s, idx, "processes");
         if let Some(r) = rows.iter().find(|r| *cell(&cols, r, "pid") == Value::U64(pid as u64)) {
             let Value::F64(pct) = *cell(&cols, r, "cpu") else { panic!("cpu % is a number: {:?}", cell(&cols, r, "cpu")) };
             samples.push(pct);
             names.push(cell(&cols, r, "comm").clone());
         }
     }
-    let kernel_ns = proc_cpu_ns(pid);
-    hog.kill().unwrap();
-    hog.wait().unwrap();
-    s.shutdown();
-    assert!(samples.len() >= 12, "the hog was seen in most intervals: {samples:?}");
-    // One thread can use at most one CPU. Tolerance 3 points: figures are
-    // taken at the read of the running slices; the process map is read just
-    // after (a few ms with thousands of processes), and a slice that starts or
-    // ends within that read moves its few ms to the next interval. (A slice
-    // that ends there counts once: the process map says when each CPU last
-    // ended one.)
-    for p in &samples {
+    let kernel_pct = 100.0 * proc_cpu_ns(pid) as f64 / start.elapsed().as_nanos() as f64;
+    drop(hog);
+    (samples, names, kernel_pct)
+}
+
+/// One thread can use at most one CPU. Tolerance 3 points: figures are taken
+/// at the read of the running slices; the process map is read just after (a
+/// few ms with thousands of processes), and a slice that starts or ends
+/// within that read moves its few ms to the next interval. (A slice that
+/// ends there counts once: the process map says when each CPU last ended
+/// one.) The mean must be near what /proc/PID/stat accounted over the whole
+/// run: within 25 points, as the first and last intervals are partial.
+fn assert_one_cpu_at_most(samples: &[f64], kernel_pct: f64) {
+    for p in samples {
         assert!(*p <= 103.0, "a single thread at {p}% of a CPU: {samples:?}");
     }
     let mean = samples.iter().sum::<f64>() / samples.len() as f64;
-    // /proc/PID/stat: what the kernel accounted over the whole run.
-    let kernel_pct = 100.0 * kernel_ns as f64 / start.elapsed().as_nanos() as f64;
     assert!(mean > 30.0 && (mean - kernel_pct).abs() < 25.0, "mean {mean:.1}% vs /proc {kernel_pct:.1}%: {samples:?}");
+}
+
+#[test]
+fn cpu_percent_of_a_single_thread_stays_within_one_cpu_and_its_name_stays() {
+    let (mut s, idx) = session_with("sched", "{}");
+    let work = tempfile::tempdir().unwrap();
+    let churn = common::target().join("debug/tracer-workload");
+    let hog = cpu_hog("trc-cpuhog", false);
+    let (samples, names, kernel_pct) = cpu_samples(&mut s, idx, hog, 24, |i| {
+        if i == 8 {
+            // 5,000 short-lived processes: more than the kernel's name table holds.
+            let st = Command::new(&churn).args(["churn", work.path().to_str().unwrap(), "5000"]).stdout(Stdio::null()).status().unwrap();
+            assert!(st.success());
+        }
+    });
+    s.shutdown();
+    assert!(samples.len() >= 12, "the hog was seen in most intervals: {samples:?}");
+    assert_one_cpu_at_most(&samples, kernel_pct);
     for n in &names {
         assert_eq!(*n, Value::Str("trc-cpuhog".into()), "a running process keeps its name through churn: {names:?}");
     }
+}
+
+#[test]
+fn a_thread_id_used_again_starts_with_nothing_of_the_exited_thread() {
+    let (mut s, idx) = session_with("sched", "{}");
+    // A thread that ran about a second and exited, its per-thread state still
+    // in the kernel's map; then a hog given the same id (the kernel hands out
+    // ns_last_pid + 1 next, unless another fork takes it first: tried again).
+    let exe = std::env::temp_dir().join("trc-firstlife");
+    let _ = std::fs::remove_file(&exe);
+    std::os::unix::fs::symlink("/bin/sh", &exe).unwrap();
+    // Both the hog and a companion on CPU 0: they take turns, so the hog is
+    // switched out every few ms (a hog alone on a CPU may never be, and its
+    // first switch-out is where the exited thread's total would be taken).
+    let companion = cpu_hog("trc-companion", true);
+    let mut hog = None;
+    for _ in 0..20 {
+        let mut first = Command::new(&exe).args(["-c", "i=0; while [ $i -lt 800000 ]; do i=$((i+1)); done"]).spawn().unwrap();
+        let pid = first.id();
+        assert!(first.wait().unwrap().success());
+        std::fs::write("/proc/sys/kernel/ns_last_pid", format!("{}", pid - 1)).unwrap();
+        let h = cpu_hog("trc-secondlife", true);
+        if h.0.id() == pid {
+            hog = Some(h);
+            break;
+        }
+    }
+    let hog = hog.expect("a hog given the id of the thread before it (20 tries)");
+    let (samples, _, kernel_pct) = cpu_samples(&mut s, idx, hog, 8, |_| {});
+    drop(companion);
+    s.shutdown();
+    assert!(samples.len() >= 6, "the hog was seen in most intervals: {samples:?}");
+    assert_one_cpu_at_most(&samples, kernel_pct);
 }
 
 #[test]

@@ -136,6 +136,21 @@ static __always_inline void on_wakeup(__u32 tid)
 		t->wakeup_ts = bpf_ktime_get_ns();
 }
 
+/* A task just made (fork or clone). Its tid may have been an exited
+ * thread's, whose state the LRU still holds: a switch-out would take that
+ * thread's runtime total for this one's and count its first slice short,
+ * or wrap below zero. So the state starts afresh. */
+static __always_inline void on_wakeup_new(__u32 tid)
+{
+	struct sched_task fresh = {};
+
+	if (!tid)
+		return;
+	fresh.wakeup_ts = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&sched_tasks, &tid, &fresh, BPF_ANY))
+		stat_inc(&sched_counters, SCHED_STAT_TASK_FAILED);
+}
+
 static __always_inline void on_migrate(__u32 tid)
 {
 	struct sched_task *t = tid ? bpf_map_lookup_elem(&sched_tasks, &tid) : NULL;
@@ -241,6 +256,7 @@ static __always_inline void switch_in(__u32 next_tid, __u32 next_tgid, __u64 now
 	if (cpu) {
 		cpu->since_ns = 0;
 		cpu->tgid = 0;
+		cpu->tid = 0;
 	}
 	if (!next_tid)
 		return;
@@ -250,6 +266,7 @@ static __always_inline void switch_in(__u32 next_tid, __u32 next_tgid, __u64 now
 	if (cpu) {
 		cpu->since_ns = now;
 		cpu->tgid = next_tgid ? next_tgid : t->tgid;
+		cpu->tid = next_tid;
 	}
 	if (t->wakeup_ts) {
 		t->pending_wait = now - t->wakeup_ts;
@@ -293,6 +310,7 @@ static __always_inline void on_tick(void)
 		/* Idle. */
 		cpu->since_ns = 0;
 		cpu->tgid = 0;
+		cpu->tid = 0;
 		return;
 	}
 	t = bpf_map_lookup_elem(&sched_tasks, &tid);
@@ -306,11 +324,12 @@ static __always_inline void on_tick(void)
 		if (since <= t->last_out_ts)
 			since = t->last_out_ts + 1;
 	}
-	if (cpu->tgid == tgid && cpu->since_ns && cpu->since_ns <= since)
+	if (cpu->tid == tid && cpu->since_ns && cpu->since_ns <= since)
 		return;
-	if (cpu->tgid != tgid)
+	if (cpu->tid != tid)
 		stat_inc(&sched_counters, SCHED_STAT_ONCPU_REPAIRED);
 	cpu->tgid = tgid;
+	cpu->tid = tid;
 	cpu->since_ns = since;
 	if (t && !t->oncpu_ts)
 		t->oncpu_ts = since;
@@ -331,7 +350,7 @@ int BPF_PROG(sched_wakeup_btf, struct task_struct *p)
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(sched_wakeup_new_btf, struct task_struct *p)
 {
-	on_wakeup(p->pid);
+	on_wakeup_new(p->pid);
 	return 0;
 }
 
@@ -368,7 +387,7 @@ int BPF_PROG(sched_wakeup_raw, struct task_struct *p)
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(sched_wakeup_new_raw, struct task_struct *p)
 {
-	on_wakeup(BPF_CORE_READ(p, pid));
+	on_wakeup_new(BPF_CORE_READ(p, pid));
 	return 0;
 }
 
@@ -406,7 +425,7 @@ int sched_wakeup_tp(struct trace_event_raw_sched_wakeup_template *ctx)
 SEC("tracepoint/sched/sched_wakeup_new")
 int sched_wakeup_new_tp(struct trace_event_raw_sched_wakeup_template *ctx)
 {
-	on_wakeup(ctx->pid);
+	on_wakeup_new(ctx->pid);
 	return 0;
 }
 

@@ -46,7 +46,10 @@ struct sched_proc {
 struct sched_oncpu {
 	__u64 since_ns; /* 0: idle or unknown */
 	__u32 tgid;     /* 0: not known yet */
-	__u32 _pad;
+	/* The thread: one thread runs on one CPU at a time, so where two CPUs
+	 * name it the earlier is a switch-out unseen, and a reader counts only
+	 * the later. */
+	__u32 tid;
 };
 
 #endif

@@ -68,6 +68,22 @@ fn hist_minus(a: &[u64], b: &[u64]) -> Vec<u64> {
     a.iter().enumerate().map(|(i, v)| v.saturating_sub(*b.get(i).unwrap_or(&0))).collect()
 }
 
+/// One CPU's running slice as sched_oncpu tells it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Running {
+    tgid: u32,
+    tid: u32,
+    /// On the CPU since (CLOCK_MONOTONIC ns); 0: idle or unknown.
+    since: u64,
+}
+
+impl Running {
+    /// Whether it adds its time up to `now` (a read taken at `now`).
+    fn counts_at(&self, now: u64) -> bool {
+        self.since > 0 && self.since <= now
+    }
+}
+
 #[derive(Default)]
 pub struct SchedStats {
     pub mode: Mode,
@@ -79,8 +95,8 @@ pub struct SchedStats {
     interval_s: f64,
     /// CLOCK_MONOTONIC ns of the last read (the kernel's clock).
     last_read_ns: Option<u64>,
-    /// Per CPU: (tgid, on CPU since ns) at the last read of sched_oncpu.
-    oncpu: Vec<(u32, u64)>,
+    /// Per CPU: the slice running at the last read of sched_oncpu.
+    oncpu: Vec<Running>,
     /// CLOCK_MONOTONIC ns just after that read: the instant the figures are
     /// taken at (running slices count up to it, intervals end at it). Not
     /// the time sched_procs is parsed: with thousands of processes that is
@@ -90,6 +106,13 @@ pub struct SchedStats {
     /// incarnations of the maps (before a detach, or an eviction) had counted:
     /// figures keep growing across both.
     raw_procs: HashMap<u32, Proc>,
+    /// Run ns of processes on a CPU but not yet in sched_procs (no
+    /// switch-out seen: a new process that has run since its start), at the
+    /// last read, the one before and the reset. When such a process first
+    /// appears, what it had run by the read before is not this interval's.
+    unlisted_now: HashMap<u32, u64>,
+    unlisted_prev: HashMap<u32, u64>,
+    unlisted_base: HashMap<u32, u64>,
     carry_procs: HashMap<u32, Proc>,
     raw_hists: [Vec<u64>; 2],
     carry_hists: [Vec<u64>; 2],
@@ -107,7 +130,20 @@ impl SchedStats {
         match snap.name.as_str() {
             "sched_oncpu" => {
                 self.oncpu_read_ns = mono_now_ns();
-                self.oncpu = snap.entries.iter().flat_map(|e| per_cpu_values::<sched_oncpu>(snap, &e.value).map(|c| (c.tgid, c.since_ns)).collect::<Vec<_>>()).collect();
+                self.oncpu = snap.entries.iter().flat_map(|e| per_cpu_values::<sched_oncpu>(snap, &e.value).map(|c| Running { tgid: c.tgid, tid: c.tid, since: c.since_ns }).collect::<Vec<_>>()).collect();
+                // A thread runs on one CPU at a time: where two CPUs name it,
+                // the earlier slice ended unseen (its time is in the
+                // kernel's total the next switch-out adds), so it goes.
+                let latest: HashMap<u32, u64> = self.oncpu.iter().filter(|r| r.tid != 0).fold(HashMap::new(), |mut m, r| {
+                    let e = m.entry(r.tid).or_insert(0);
+                    *e = (*e).max(r.since);
+                    m
+                });
+                for r in self.oncpu.iter_mut() {
+                    if r.tid != 0 && latest.get(&r.tid).is_some_and(|&t| t > r.since) {
+                        *r = Running::default();
+                    }
+                }
             }
             "sched_procs" => {
                 let mut fresh = HashMap::new();
@@ -117,7 +153,7 @@ impl SchedStats {
                 for e in snap.entries.iter() {
                     let Some(pid) = key_u32(&e.key, 0) else { continue };
                     let cpus: Vec<sched_proc> = per_cpu_values(snap, &e.value).collect();
-                    if self.oncpu.iter().any(|&(tgid, _)| tgid == pid) {
+                    if self.oncpu.iter().any(|r| r.tgid == pid) {
                         last_out.insert(pid, cpus.iter().map(|c| c.last_out_ns).collect());
                     }
                     let sum = |f: fn(&sched_proc) -> u64| sat_sum(cpus.iter().map(f));
@@ -157,13 +193,18 @@ impl SchedStats {
                     // between the two reads: then run_ns has it already
                     // (counting it twice once put a lone thread at 160%).
                     let ends = last_out.get(pid);
-                    for (cpu, &(tgid, since)) in self.oncpu.iter().enumerate() {
-                        let ended = ends.and_then(|v| v.get(cpu)).is_some_and(|&t| t >= since);
-                        if tgid == *pid && since > 0 && since <= now && !ended {
-                            p.run_ns += now - since;
+                    for (cpu, r) in self.oncpu.iter().enumerate() {
+                        let ended = ends.and_then(|v| v.get(cpu)).is_some_and(|&t| t >= r.since);
+                        if r.tgid == *pid && r.counts_at(now) && !ended {
+                            p.run_ns = p.run_ns.saturating_add(now - r.since);
                         }
                     }
                 }
+                let mut unlisted = HashMap::new();
+                for r in self.oncpu.iter().filter(|r| r.tgid != 0 && r.counts_at(now) && !fresh.contains_key(&r.tgid)) {
+                    *unlisted.entry(r.tgid).or_insert(0u64) += now - r.since;
+                }
+                self.unlisted_prev = std::mem::replace(&mut self.unlisted_now, unlisted);
                 self.interval_s = self.last_read_ns.map(|t| now.saturating_sub(t) as f64 / 1e9).unwrap_or(0.0);
                 self.last_read_ns = Some(now);
                 self.procs_prev = std::mem::replace(&mut self.procs_now, fresh);
@@ -217,17 +258,24 @@ impl SchedStats {
 
     pub fn reset(&mut self) {
         self.procs_base = self.procs_now.clone();
+        self.unlisted_base = self.unlisted_now.clone();
         self.hists_base = self.hists_now.clone();
     }
 
     fn delta(&self, mode: Mode) -> Vec<(u32, Proc)> {
-        let reference = match mode {
-            Mode::Cumulative => &self.procs_base,
-            Mode::Interval => &self.procs_prev,
+        let (reference, unlisted) = match mode {
+            Mode::Cumulative => (&self.procs_base, &self.unlisted_base),
+            Mode::Interval => (&self.procs_prev, &self.unlisted_prev),
         };
         self.procs_now
             .iter()
-            .map(|(k, v)| (*k, reference.get(k).map(|r| v.minus(r)).unwrap_or_else(|| v.clone())))
+            .map(|(k, v)| {
+                let d = match reference.get(k) {
+                    Some(r) => v.minus(r),
+                    None => Proc { run_ns: v.run_ns.saturating_sub(unlisted.get(k).copied().unwrap_or(0)), ..v.clone() },
+                };
+                (*k, d)
+            })
             // run_ns too: a process on a CPU all interval long has no switch in it.
             .filter(|(_, p)| p.run_ns > 0 || p.slices > 0 || p.waits > 0 || p.voluntary > 0 || p.involuntary > 0)
             .collect()
@@ -408,11 +456,12 @@ mod tests {
         MapSnapshot { name: "sched_procs".into(), values_per_key: 2, entries: RVec::from(entries) }
     }
 
-    /// sched_oncpu over 2 CPUs: (tgid, since ns) per CPU.
+    /// sched_oncpu over 2 CPUs: (tgid, since ns) per CPU; single-threaded
+    /// processes (tid = tgid).
     fn oncpu(cpus: [(u32, u64); 2]) -> MapSnapshot {
         let mut v = Vec::new();
         for (tgid, since_ns) in cpus {
-            v.extend_from_slice(tracer_plugin_kit::bytes_of(&sched_oncpu { since_ns, tgid, ..Default::default() }));
+            v.extend_from_slice(tracer_plugin_kit::bytes_of(&sched_oncpu { since_ns, tgid, tid: tgid }));
         }
         let e = MapEntry { key: 0u32.to_ne_bytes().to_vec().into(), value: v.into() };
         MapSnapshot { name: "sched_oncpu".into(), values_per_key: 2, entries: RVec::from(vec![e]) }
@@ -464,6 +513,58 @@ mod tests {
         // Up to 100.5: the slice ended a few µs after the sched_oncpu read
         // (the instant the figures are taken), and that bit counts here too.
         assert!((90.0..=100.5).contains(&pct), "the ended slice counted once: {pct}%");
+    }
+
+    /// sched_procs with pid 7's figures on CPU 0: run ns, and when CPU 0
+    /// last ended a slice of it.
+    fn procs_ended(run: u64, last_out_ns: u64) -> MapSnapshot {
+        let mut m = procs(&[(7, [(run, 1, 1, 0, 0), (0, 0, 0, 0, 0)])]);
+        let mut v = m.entries[0].value.to_vec();
+        let mut cpu0: sched_proc = tracer_plugin_kit::read(&v).unwrap();
+        cpu0.last_out_ns = last_out_ns;
+        v[..std::mem::size_of::<sched_proc>()].copy_from_slice(tracer_plugin_kit::bytes_of(&cpu0));
+        m.entries[0].value = v.into();
+        m
+    }
+
+    fn cpu_percent(t: &Table) -> f64 {
+        let Value::F64(pct) = cell(t, 0, 2) else { panic!("cpu % is a number") };
+        pct
+    }
+
+    #[test]
+    fn a_new_process_counts_in_its_first_interval_only_what_it_ran_in_it() {
+        let mut s = SchedStats::default();
+        // Pid 7 started 300 ms ago and has run since, never switched out:
+        // on a CPU, but not yet in sched_procs (CI once showed such a lone
+        // thread at 197 %).
+        let since = mono_now_ns() - 300_000_000;
+        s.on_map(&oncpu([(7, since), (0, 0)])).unwrap();
+        s.on_map(&procs(&[])).unwrap();
+        assert!(s.processes().rows.is_empty(), "nothing of it is in sched_procs yet");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // Its slice ends between the reads of sched_oncpu and sched_procs.
+        s.on_map(&oncpu([(7, since), (0, 0)])).unwrap();
+        let end = mono_now_ns();
+        s.on_map(&procs_ended(end - since, end)).unwrap();
+        let pct = cpu_percent(&s.processes());
+        assert!((90.0..=100.5).contains(&pct), "only the interval's run time: {pct}%");
+    }
+
+    #[test]
+    fn a_thread_two_cpus_name_counts_on_one() {
+        let mut s = SchedStats::default();
+        let since = mono_now_ns() - 1_000_000_000;
+        s.on_map(&oncpu([(7, since), (0, 0)])).unwrap();
+        s.on_map(&procs_ended(1000, since - 1)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // It moved to CPU 1 50 ms ago; its switch-out from CPU 0 was unseen,
+        // so CPU 0 still names it.
+        s.on_map(&oncpu([(7, since), (7, mono_now_ns() - 50_000_000)])).unwrap();
+        s.on_map(&procs_ended(1000, since - 1)).unwrap();
+        let t = s.processes();
+        let pct = if t.rows.is_empty() { 0.0 } else { cpu_percent(&t) };
+        assert!(pct <= 100.5, "one thread, one CPU: {pct}%");
     }
 
     fn cell(t: &Table, r: usize, c: usize) -> Value {
