@@ -988,6 +988,31 @@ static __always_inline void conn_gone(__u64 sk, struct http_call *c)
 	bpf_map_delete_elem(&http_conns, &sk);
 }
 
+/* Before 6.13 a file's references were f_count, from 1 for one. */
+struct file___f_count {
+	atomic_long_t f_count;
+} __attribute__((preserve_access_index));
+
+/* Whether closing `fd` leaves the file open elsewhere: another fd or
+ * another process holds it. A server that forks a child per connection
+ * (busybox httpd, inetd) closes its copy in the parent while the child
+ * answers on its own; that close must not end the connection (it once
+ * made a request unanswered and its response unmatched, racing the
+ * child's read). The last holder's close, or the socket's own close at
+ * exit (inet_sock_set_state), ends it. */
+static __always_inline bool file_held_elsewhere(long fd)
+{
+	struct file *file = fd_file(fd);
+
+	if (!file)
+		return false;
+	if (bpf_core_field_exists(file->f_ref))
+		/* file_ref_t counts from 0 for one reference; past LONG_MAX
+		 * it is being released. */
+		return (long)BPF_CORE_READ(file, f_ref.refcnt.counter) > 0;
+	return BPF_CORE_READ((struct file___f_count *)file, f_count.counter) > 1;
+}
+
 static __always_inline void on_close(long fd)
 {
 	struct http_filter *f = filter();
@@ -996,7 +1021,7 @@ static __always_inline void on_close(long fd)
 	if (!f)
 		return;
 	c = call_on(f, fd);
-	if (c)
+	if (c && !file_held_elsewhere(fd))
 		conn_gone(c->sk, c);
 }
 

@@ -540,7 +540,9 @@ fn check_http(ctx: &Ctx, mode: &str, port: u16) -> Result<String, String> {
     let count = |side: &str, path: &str, status: u64| rows.iter().filter(|r| r.0 == side && r.1 == path && r.2 == status).count();
     let got = [count("server", "/hello.txt", 200), count("client", "/hello.txt", 200), count("server", "/missing", 404), count("client", "/missing", 404)];
     if want_ok != 5 || got != [5, 5, 1, 1] {
-        return Err(format!("wget: {codes:?}; traced (server 200, client 200, server 404, client 404) {got:?}: {rows:?}"));
+        // What the plugin gave up, left unanswered or could not match says why.
+        let summary = panel(&lines, "http", "summary").map(|p| p["counters"].to_string()).unwrap_or_else(|e| e);
+        return Err(format!("wget: {codes:?}; traced (server 200, client 200, server 404, client 404) {got:?}: {rows:?}; summary {summary}"));
     }
     Ok("busybox httpd and wget: 5 x 200 and 1 x 404, both ends".into())
 }
