@@ -145,6 +145,23 @@ fn start_host(host: &Path, config: &Path, dir: &Path, plugin: &str, env: &[(&str
 }
 
 /// The host headless (JSON to `stdout`) with one plugin, once it runs.
+/// CPU seconds process `pid` has used so far, all its threads (utime +
+/// stime of /proc/PID/stat, in clock ticks).
+pub(crate) fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which may hold spaces: ") S ppid ...".
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    Ok(ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64)
+}
+
+impl Host {
+    pub(crate) fn cpu_seconds(&self) -> Result<f64> {
+        cpu_seconds(self.pid as u32)
+    }
+}
+
 pub(crate) fn start_host_to(host: &Path, config: &Path, dir: &Path, plugin: &str, env: &[(&str, &str)], stdout: Stdio) -> Result<Host> {
     let mut cmd = Command::new(host);
     cmd.args(["--config"]).arg(config).arg("--plugins-dir").arg(dir);

@@ -54,14 +54,9 @@ impl Host {
         Ok(Host { child, stderr })
     }
 
-    /// CPU seconds so far, all threads (utime + stime, in clock ticks).
+    /// CPU seconds so far, all threads.
     fn cpu(&self) -> Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the command name, which may hold spaces: ") S ppid ...".
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
-        Ok(ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64)
+        crate::bench::cpu_seconds(self.child.id())
     }
 
     fn rss_kib(&self) -> u64 {
