@@ -42,6 +42,11 @@ pub struct Http {
     /// Exchanges the user-space filters left out.
     filtered_out: u64,
     exchanges: Vec<conn::Exchange>,
+    /// The last record's fixed part: kept, as its data array (8 KiB) is
+    /// never read from it (the payload is read from the record itself).
+    event: Box<http_event>,
+    /// The record columns, built once.
+    columns: Vec<tracer_plugin_kit::table::Column<conn::Exchange>>,
 }
 
 impl Default for Http {
@@ -54,6 +59,8 @@ impl Default for Http {
             filters: Default::default(),
             filtered_out: 0,
             exchanges: Vec::new(),
+            event: Box::default(),
+            columns: stats::exchange_columns(),
         }
     }
 }
@@ -153,13 +160,14 @@ impl NativeTracer for Http {
 
     fn on_record(&mut self, _ring: u32, data: &[u8], out: Option<&mut RVec<FieldValue>>) -> Result<(), String> {
         let hdr = std::mem::offset_of!(http_event, data);
-        let Some(e) = record_header(data) else {
+        if !tracer_plugin_kit::read_head_into(&mut *self.event, data, hdr) {
             return Err(format!("http: a record of {} bytes, shorter than its {hdr}-byte header", data.len()));
-        };
+        }
+        let e = &*self.event;
         let payload = &data[hdr..];
-        let frames = h2_frames(&e, payload);
+        let frames = h2_frames(e, payload);
         self.exchanges.clear();
-        self.conns.on_event(&e, payload, &frames, &mut self.exchanges);
+        self.conns.on_event(e, payload, &frames, &mut self.exchanges);
         if !self.filters.is_empty() {
             let before = self.exchanges.len();
             let f = &self.filters;
@@ -170,9 +178,8 @@ impl NativeTracer for Http {
             self.stats.add(x);
         }
         if let Some(out) = out {
-            let cols = stats::exchange_columns();
             for x in &self.exchanges {
-                push_row(&cols, x, out);
+                push_row(&self.columns, x, out);
             }
         }
         Ok(())
@@ -236,12 +243,6 @@ impl NativeTracer for Http {
         self.stats.metrics(&mut out);
         out
     }
-}
-
-/// The fixed part of a record (the kernel sends only the captured head of
-/// its data, after it).
-fn record_header(data: &[u8]) -> Option<http_event> {
-    tracer_plugin_kit::read_prefix::<http_event>(data, std::mem::offset_of!(http_event, data))
 }
 
 /// The HTTP/2 frame headers a record lists after its captured bytes.

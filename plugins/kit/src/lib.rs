@@ -19,7 +19,7 @@ pub mod table;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
-pub use pod::{bytes_of, per_cpu_values, read, read_prefix, sum_slots, zeroed, Layout, Pod};
+pub use pod::{bytes_of, per_cpu_values, read, read_head_into, read_prefix, sum_slots, zeroed, Layout, Pod};
 use tracer_plugin_api::MapSnapshot;
 
 /// Rust twins of bpf/include/tracer.h's structs, generated from its BTF.

@@ -52,6 +52,20 @@ pub fn read_prefix<T: Pod>(b: &[u8], min: usize) -> Option<T> {
     Some(v)
 }
 
+/// The first `head` bytes of `b` written over `dst`: a record's fixed part,
+/// into a value kept for the next record, when a large array follows it
+/// that the caller reads from `b` itself (read_prefix would zero and copy
+/// that array for every record). False if `b` is shorter than `head`.
+pub fn read_head_into<T: Pod>(dst: &mut T, b: &[u8], head: usize) -> bool {
+    let head = head.min(std::mem::size_of::<T>());
+    if b.len() < head {
+        return false;
+    }
+    // SAFETY: T: Pod, so writing any bytes over its first `head` bytes leaves a valid T.
+    unsafe { std::slice::from_raw_parts_mut((dst as *mut T).cast::<u8>(), head) }.copy_from_slice(&b[..head]);
+    true
+}
+
 /// The bytes of `v`, as the BPF program reads them.
 pub fn bytes_of<T: Pod>(v: &T) -> &[u8] {
     // SAFETY: T: Pod has no padding, so every byte is initialised.
@@ -100,5 +114,19 @@ mod tests {
         assert_eq!(&back.comm[..3], b"pp\0");
         assert!(read::<proc_filter>(&b[..31]).is_none());
         assert_eq!(sum_slots(&[[1, u64::MAX], [2, 5]]), vec![3, u64::MAX]);
+    }
+
+    #[test]
+    fn a_head_read_into_a_kept_value_writes_only_the_head() {
+        let f = crate::proc_filter(Some(9), Some("pp"), false, 5, 3);
+        let b = bytes_of(&f);
+        let mut kept = crate::proc_filter(Some(1), Some("zzzzzzzz"), true, 2, 4);
+        // pid and exclude_pid (the first 8 bytes) from the record; the rest kept.
+        assert!(read_head_into(&mut kept, b, 8));
+        assert_eq!((kept.pid, kept.exclude_pid, kept.has_comm, kept.gen), (9, 5, 1, 4));
+        assert_eq!(&kept.comm[..3], b"zzz");
+        assert!(!read_head_into(&mut kept, &b[..7], 8), "a record shorter than the head");
+        assert!(read_head_into(&mut kept, b, 1000), "a head past the type is the whole type");
+        assert_eq!(kept.gen, 3);
     }
 }
