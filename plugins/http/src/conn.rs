@@ -5,7 +5,8 @@
 use crate::h2::{FrameStream, H2Event, KernelFrames, Streams};
 use crate::stream::{framing, Body, Event, Head, Segment, Side, Stream};
 use crate::types::*;
-use std::collections::{HashMap, VecDeque};
+use crate::FastMap;
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// One request and its response.
@@ -110,8 +111,8 @@ struct H2Conn {
 /// its byte stream, as the kernel counts it.
 #[derive(Default)]
 pub struct Conns {
-    conns: HashMap<(u64, u32), Conn>,
-    h2: HashMap<(u64, u32), H2Conn>,
+    conns: FastMap<(u64, u32), Conn>,
+    h2: FastMap<(u64, u32), H2Conn>,
     pub losses: Losses,
     /// HTTP/2 connections seen (by their preface).
     pub http2_seen: u64,

@@ -9,7 +9,7 @@
 //! counted and the connection is only counted from then on.
 
 use crate::stream::Segment;
-use std::collections::HashMap;
+use crate::FastMap;
 
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -353,7 +353,7 @@ const MAX_OPEN: usize = 1024;
 /// The streams of one connection.
 #[derive(Default)]
 pub struct Streams {
-    open: HashMap<u32, Open>,
+    open: FastMap<u32, Open>,
     pub losses: H2Losses,
 }
 

@@ -406,6 +406,15 @@ fn http2_frames_past_the_capture_are_followed_where_the_kernel_lists_them() {
 }
 
 proptest! {
+    /// The fast address text is SocketAddr's own, for every address.
+    #[test]
+    fn address_text_is_what_display_writes(ip in any::<u32>(), port in any::<u16>(), v6 in any::<u128>(), six in any::<bool>()) {
+        let a: std::net::SocketAddr = if six { (std::net::Ipv6Addr::from(v6), port).into() } else { (std::net::Ipv4Addr::from(ip), port).into() };
+        prop_assert_eq!(crate::stats::addr_text(&a), a.to_string());
+    }
+}
+
+proptest! {
     /// Any cut of an HTTP/2 conversation into transfers, all captured,
     /// gives the same streams.
     #[test]
