@@ -3,7 +3,9 @@
 //! floor fixture, `TRACER_FLOOR=http`) and with the tracer, interleaved and
 //! repeated: requests per second, p99 latency (wrk's own figures), the
 //! host's CPU and RSS, and what the tracer counted against what wrk
-//! completed (every request seen, or every loss counted).
+//! completed (every request seen, or every loss counted). Last, the tracer
+//! on nginx's side alone (`comm = "nginx"`): on loopback both ends are
+//! traced, where a server's users are on other machines.
 
 use crate::bench::{median, start_host_to, stop_host};
 use anyhow::{bail, Context, Result};
@@ -107,8 +109,10 @@ pub fn bench_http(host: &Path, dir: &Path, reps: usize, secs: Duration) -> Resul
     let nginx = Nginx::start()?;
     let cfg = dir.join("bench-http.toml");
     std::fs::write(&cfg, format!("plugins_dir = \"unused\"\n[plugins.http]\nports = [{}]\n", nginx.port))?;
-    let (mut none, mut floor, mut tracer) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut p99s, mut cpu, mut rss, mut seen) = ([Vec::new(), Vec::new(), Vec::new()], Vec::new(), 0u64, Vec::new());
+    let server_cfg = dir.join("bench-http-server.toml");
+    std::fs::write(&server_cfg, format!("plugins_dir = \"unused\"\n[plugins.http]\nports = [{}]\ncomm = \"nginx\"\n", nginx.port))?;
+    let (mut none, mut floor, mut tracer, mut server) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut p99s, mut cpu, mut rss, mut seen) = ([Vec::new(), Vec::new(), Vec::new(), Vec::new()], Vec::new(), 0u64, Vec::new());
     let mut drops = 0u64;
     for rep in 0..reps.max(1) {
         eprintln!("bench: http rep {}/{}", rep + 1, reps.max(1));
@@ -136,40 +140,57 @@ pub fn bench_http(host: &Path, dir: &Path, reps: usize, secs: Duration) -> Resul
         let _ = std::fs::remove_file(&out);
         seen.push((total, counted));
         // "transfers not streamed (ring full) N"
-        drops += err.split("ring full) ").nth(1).and_then(|x| x.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        drops += ring_full(&err);
+        let h = start_host_to(host, &server_cfg, dir, "http", &[], Stdio::null())?;
+        let (_, rps, p99) = wrk(nginx.port, secs)?;
+        let (_, _, err) = stop_host(h)?;
+        server.push(rps);
+        p99s[3].push(p99);
+        drops += ring_full(&err);
     }
-    let (n, f, t) = (median(&mut none), median(&mut floor), median(&mut tracer));
+    let (n, f, t, s) = (median(&mut none), median(&mut floor), median(&mut tracer), median(&mut server));
     let loss = |x: f64| 100.0 * (n - x) / n;
     let p = |i: usize| median(&mut p99s[i].clone());
     let mut table = String::new();
-    let _ = writeln!(table, "{:<8} {:>11} {:>11} {:>11} {:>8} {:>8} {:>9} {:>9} {:>9} {:>10} {:>7} {:>20} {:>10}", "http", "none req/s", "floor req/s", "tracer req/s", "floor %", "tracer %", "p99 none", "p99 floor", "p99 trcr", "cpu in run", "rss MiB", "wrk done/nginx seen", "ring full");
+    let _ = writeln!(table, "{:<8} {:>11} {:>11} {:>11} {:>12} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>7} {:>20} {:>10}", "http", "none req/s", "floor req/s", "tracer req/s", "server req/s", "floor %", "tracer %", "server %", "p99 none", "p99 floor", "p99 trcr", "p99 srvr", "cpu in run", "rss MiB", "wrk done/nginx seen", "ring full");
     let last = seen.last().copied().unwrap_or((0, 0));
     let _ = writeln!(
         table,
-        "{:<8} {:>11.0} {:>11.0} {:>11.0} {:>8.1} {:>8.1} {:>7.0}us {:>7.0}us {:>7.0}us {:>10.2} {:>7.1} {:>20} {:>10}",
+        "{:<8} {:>11.0} {:>11.0} {:>11.0} {:>12.0} {:>8.1} {:>8.1} {:>8.1} {:>7.0}us {:>7.0}us {:>7.0}us {:>7.0}us {:>10.2} {:>7.1} {:>20} {:>10}",
         "wrk",
         n,
         f,
         t,
+        s,
         loss(f),
         loss(t),
+        loss(s),
         p(0),
         p(1),
         p(2),
+        p(3),
         median(&mut cpu),
         rss as f64 / 1024.0,
         format!("{}/{}", last.0, last.1),
         drops
     );
     let json = format!(
-        "{{\"none_rps\":{n:.0},\"floor_rps\":{f:.0},\"tracer_rps\":{t:.0},\"floor_loss_pct\":{:.2},\"tracer_loss_pct\":{:.2},\"p99_us\":[{:.0},{:.0},{:.0}],\"host_cpu_s\":{:.3},\"rss_kib\":{rss},\"wrk_done_nginx_seen\":{:?},\"ring_full\":{drops}}}",
+        "{{\"none_rps\":{n:.0},\"floor_rps\":{f:.0},\"tracer_rps\":{t:.0},\"server_only_rps\":{s:.0},\"floor_loss_pct\":{:.2},\"tracer_loss_pct\":{:.2},\"server_only_loss_pct\":{:.2},\"p99_us\":[{:.0},{:.0},{:.0},{:.0}],\"host_cpu_s\":{:.3},\"rss_kib\":{rss},\"wrk_done_nginx_seen\":[{}],\"ring_full\":{drops}}}",
         loss(f),
         loss(t),
+        loss(s),
         p(0),
         p(1),
         p(2),
+        p(3),
         median(&mut cpu),
-        seen
+        // Pairs as JSON arrays (Debug would print Rust tuples).
+        seen.iter().map(|(w, n)| format!("[{w},{n}]")).collect::<Vec<_>>().join(",")
     );
     Ok((table, json))
+}
+
+/// The host's "transfers not streamed (ring full) N" on stderr.
+fn ring_full(err: &str) -> u64 {
+    err.split("ring full) ").nth(1).and_then(|x| x.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
 }
