@@ -374,6 +374,7 @@ static __always_inline __u64 copy_iov(struct http_call *c, const struct http_fil
 }
 
 static __always_inline void tls_link(struct sock *sk);
+static __always_inline void h2_walk_write(struct http_call *c, struct http_conn *conn, __u8 tls);
 
 /* A data call's entry: `buf` is the buffer, or with `iov` an iovec array
  * of `count` buffers (msghdr calls pass their msg_iov). */
@@ -426,6 +427,10 @@ static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, 
 		c->ev.captured = copy_head(c, f, buf, count);
 		c->ev.tail_len = copy_tail(c, buf, count);
 	}
+	/* An HTTP/2 write's frames, walked in what the kernel is about to
+	 * take (a server writes many frames a call when not using sendfile). */
+	if (dir == HTTP_OUT && buf && conn && conn->proto == HTTP_PROTO_HTTP2)
+		h2_walk_write(c, conn, 0);
 	c->ev.start_ns = bpf_ktime_get_ns();
 	c->op = CALL_DATA;
 }
