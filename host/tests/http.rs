@@ -556,6 +556,105 @@ fn http2_between_curl_and_nginx_is_decoded_with_tls_and_without() {
     }
 }
 
+/// An HTTP/2 client in cleartext (prior knowledge) that fetches one path
+/// and reads so that every DATA frame's header after the first is cut
+/// between two of its reads: once the first DATA frame's header is in,
+/// each recvfrom (MSG_WAITALL) takes the rest of a frame and the first 5
+/// bytes of the next header (its length, type and flags: whether it ends
+/// the stream), ~8 KiB a call, far past any capture. Its comm is made up;
+/// it prints the body bytes, the bytes of stream 1's frames (headers and
+/// payloads) it received, and the headers it cut.
+const CUTTING_H2_CLIENT: &str = r#"
+import ctypes, socket, struct, sys
+ctypes.CDLL(None).prctl(15, b"trc-h2cut", 0, 0, 0)
+port, path = int(sys.argv[1]), sys.argv[2].encode()
+auth = b"127.0.0.1:%d" % port
+def frame(kind, flags, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+# HPACK: GET, http, then :path and :authority literal without indexing
+# (static names 4 and 1), no Huffman coding.
+block = b"\x82\x86\x04" + bytes([len(path)]) + path + b"\x01" + bytes([len(auth)]) + auth
+big = 2**31 - 1
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, struct.pack(">HI", 4, big))
+          + frame(8, 0, 0, struct.pack(">I", big - 65535)) + frame(1, 5, 1, block))
+buf = bytearray()
+def need(n):
+    while len(buf) < n:
+        got = s.recv(n - len(buf), socket.MSG_WAITALL)
+        if not got:
+            sys.exit("the server closed")
+        buf.extend(got)
+pos, body, stream_bytes, cuts, cutting = 0, 0, 0, 0, False
+need(9)
+while True:
+    # The header at pos: all of it, or (cutting) its first 5 bytes.
+    n = int.from_bytes(buf[pos:pos + 3], "big")
+    kind, flags = buf[pos + 3], buf[pos + 4]
+    nxt = pos + 9 + n
+    last = kind in (0, 1) and flags & 1
+    if last:
+        need(nxt)
+    elif cutting or kind == 0:
+        need(nxt + 5)
+        cutting = True
+        cuts += 1
+    else:
+        need(nxt + 9)
+    sid = int.from_bytes(buf[pos + 5:pos + 9], "big") & 0x7fffffff
+    if sid == 1:
+        stream_bytes += 9 + n
+        if kind == 0:
+            body += n
+    if kind == 4 and not flags & 1:
+        s.sendall(frame(4, 1, 0, b""))
+    if last and sid == 1:
+        break
+    pos = nxt
+print(body, stream_bytes, cuts, flush=True)
+s.close()
+"#;
+
+/// A reader's buffer ends anywhere: HTTP/2 frame headers cut between two
+/// reads, past the capture, are put together by the kernel (the first
+/// bytes from one transfer's tail, the rest from the next one's start).
+/// The client above cuts every DATA frame header of a 3 MiB response from
+/// nginx (sendfile off: many frames a writev). Both ends must be followed
+/// to the end: nginx's as its log says (path, status, body bytes), the
+/// client's with the bytes of the stream's frames the client counted.
+#[test]
+fn http2_frame_headers_cut_between_a_readers_calls_are_followed() {
+    let _g = serial();
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("www/nosf")).unwrap();
+    std::fs::write(dir.path().join("www/nosf/big.bin"), vec![5u8; 3 << 20]).unwrap();
+    let port = free_port();
+    let conf = nginx_conf(dir.path(), port).replace(&format!("listen 127.0.0.1:{port};"), &format!("listen 127.0.0.1:{port} http2;\n    location /nosf/ {{ sendfile off; }}"));
+    let (host, _cfg, _plugins) = http_host("");
+    let nginx = Nginx::start(dir.path(), &conf, port);
+    let out = Command::new(python()).args(["-c", CUTTING_H2_CLIENT, &port.to_string(), "/nosf/big.bin"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "the client: {said} {}", String::from_utf8_lossy(&out.stderr));
+    let nums: Vec<u64> = said.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    let (body, stream_bytes, cuts) = (nums[0], nums[1], nums[2]);
+    let (lines, err) = stop(host);
+    drop(nginx);
+    let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+    assert_eq!(logged_requests(&log), vec![("/nosf/big.bin".to_string(), 200, Some(3 << 20))], "{log}");
+    assert_eq!(body, 3 << 20, "the client read the whole body");
+    // nginx's 8 KiB frames: about 384 DATA frames, each header after the
+    // first cut.
+    assert!(cuts >= 300, "headers cut: {cuts}");
+    let summary = lines.iter().find(|v| v["plugin"] == "http" && v["panel"] == "summary").cloned().unwrap_or_default();
+    let rows: Vec<&Value> = records(&lines).into_iter().filter(|r| r["path"] == "/nosf/big.bin").collect();
+    let sides: Vec<(&str, &str, u64, u64)> =
+        rows.iter().map(|r| (r["comm"].as_str().unwrap(), r["side"].as_str().unwrap(), r["status"].as_u64().unwrap(), r["response_bytes"].as_u64().unwrap())).collect();
+    assert_eq!(sides.len(), 2, "both ends: {sides:?}; {summary}; {err}");
+    assert!(sides.contains(&("nginx", "server", 200, stream_bytes)), "{sides:?}; {summary}");
+    assert!(sides.contains(&("trc-h2cut", "client", 200, stream_bytes)), "{sides:?}; {summary}");
+}
+
 /// wrk's Lua script: three requests written together each time (HTTP/1.1
 /// pipelining: the second and third sent before the first is answered),
 /// a connection waiting 5 ms between batches; at the end wrk says how many

@@ -79,7 +79,12 @@ struct http_call {
 	 * about to take), kept for its return. */
 	__s64 h2_end;     /* where the next frame header starts, from the transfer's start (-1: lost) */
 	__u8 h2_walked;
-	__u8 _pad2[7];
+	__u8 h2_part_len; /* the write's end cut a header: its first bytes, in h2_part */
+	__u8 _pad2[6];
+	__u8 h2_part[8];
+	__u8 h2_tmp[16];  /* a header put together from two transfers */
+	__s64 h2_pos;       /* the walk's place after it, */
+	__s64 h2_joined_at; /* and its place (see h2_walk_transfer) */
 	struct http_event ev;
 };
 
@@ -100,7 +105,10 @@ struct http_conn {
 	 * the direction before it), whether the walk lost the frames. */
 	__u64 h2_next[2];
 	__u8 h2_lost[2];
-	__u8 _pad2[6];
+	/* A header the last transfer's end cut: its first bytes (1-8). */
+	__u8 h2_part_len[2];
+	__u8 _pad2[4];
+	__u8 h2_part[2][8];
 };
 
 struct {
@@ -442,10 +450,13 @@ static __always_inline void on_enter(__u8 dir, long fd, __u64 buf, __u64 count, 
  * every header that starts in a transfer, read where the record's bytes
  * are (the capture) or else from user memory: a write's at its entry, a
  * read's at its return, as for the capture. One bpf_loop step a frame.
- * A header cut by a transfer's end, more than HTTP_H2_FRAMES frames in a
- * transfer, or a header in bytes not in user memory (sendfile) lose the
- * direction's frames: counted, and user space gives the connection up
- * when it needs them. */
+ * A header cut by a transfer's end (a reader's buffer ends anywhere) has
+ * its first bytes kept from the transfer's tail, and is put together with
+ * the rest at the next transfer's start, where it is listed at a negative
+ * position. More than HTTP_H2_FRAMES frames in a transfer, a header in
+ * bytes not in user memory (sendfile), or a header over three transfers
+ * lose the direction's frames: counted, and user space gives the
+ * connection up when it needs them. */
 
 /* Frame positions within a transfer stay below this (a frame is at most
  * 16 MiB, a transfer below 4 GiB). */
@@ -459,7 +470,10 @@ struct h2_walk {
 	__u8 user;      /* user memory may be read (else the capture only) */
 	__u8 tls;
 	__u8 lost;
-	__u8 _pad[5];
+	__u8 cut;       /* the walk ends in a header the transfer's end cut */
+	__u8 part_len;  /* the first bytes of a header cut by a transfer's end: */
+	__u8 _pad[3];
+	__u8 part[8];   /* the last transfer's (in), or this one's (out, with cut) */
 };
 
 static __always_inline struct http_call *walk_call(__u8 tls)
@@ -518,6 +532,45 @@ static __always_inline bool list_frame(struct http_call *c, struct h2_walk *w, _
 	return true;
 }
 
+/* The header the transfer before cut (its first w->part_len bytes kept,
+ * this transfer starting with the rest), put together in c->h2_tmp (a map
+ * value takes a copy at a variable offset the verifier can bound). */
+static __always_inline bool joined_header(struct http_call *c, struct h2_walk *w)
+{
+	__u32 k = w->part_len;
+
+	if (k < 1 || k > 8 || w->pos != -(__s64)k || 9 - k > w->len)
+		return false;
+	__builtin_memcpy(c->h2_tmp, w->part, 8);
+	/* The rest is in the capture (the transfer may be shorter than a
+	 * header: a reader's call that took only the rest); 8 bytes read from
+	 * there, the 9 - k wanted and then what follows. */
+	if (9 - k <= c->ev.captured) {
+		if (bpf_probe_read_kernel(c->h2_tmp + (k & 7), 8, c->ev.data))
+			return false;
+	} else if (header_at(c, w, 0, c->h2_tmp + (k & 7))) {
+		return false;
+	}
+	return true;
+}
+
+/* A header this transfer's end cuts after its first k bytes: they are the
+ * last of the transfer's tail. */
+static __always_inline bool keep_part(struct http_call *c, struct h2_walk *w)
+{
+	__u32 k = w->len - w->pos;
+	__u32 t = c->ev.tail_len;
+
+	if (k < 1 || k > 8 || t < k || t > HTTP_TAIL_LEN)
+		return false;
+	/* (8 bytes from there: the k wanted, then what follows the tail.) */
+	if (bpf_probe_read_kernel(w->part, 8, c->ev.tail + ((t - k) & (HTTP_TAIL_LEN - 1))))
+		return false;
+	w->part_len = k;
+	w->cut = 1;
+	return true;
+}
+
 static long h2_step(__u32 i, void *ctx)
 {
 	struct h2_walk *w = ctx;
@@ -531,8 +584,9 @@ static long h2_step(__u32 i, void *ctx)
 	}
 	if (w->pos >= w->len)
 		return 1;
-	/* (A header cut by the transfer's end is not followed: joining its
-	 * two parts made the programs too much for the verifier.) */
+	/* (A header the transfer's end cuts stops the loop as lost, and is
+	 * told apart after it: a branch here is checked again for every
+	 * step the verifier cannot tell from the last.) */
 	if (header_at(c, w, w->pos, hdr) || !list_frame(c, w, i, w->pos, hdr)) {
 		w->lost = 1;
 		return 1;
@@ -558,6 +612,7 @@ __noinline int h2_walk_transfer(struct h2_walk *arg)
 	struct http_call *c;
 	/* bpf_loop's context must be on this function's stack. */
 	struct h2_walk w;
+	__s64 joined_at;
 
 	if (!arg)
 		return 0;
@@ -568,9 +623,37 @@ __noinline int h2_walk_transfer(struct h2_walk *arg)
 	w.off = c->ev.captured;
 	w.n = 0;
 	w.lost = 0;
+	w.cut = 0;
+	/* A header the transfer before cut: put together first (its length
+	 * says where the loop starts), listed after the loop's frames (user
+	 * space finds frames by place, not order). What the two paths differ
+	 * in goes through the call's state, which the verifier does not
+	 * follow: the loop's start then looks the same to it on both, and
+	 * it checks the loop once, not for each path and each step (with
+	 * them on the stack, loading took 3 to 20 times as long). */
+	*(volatile __s64 *)&c->h2_joined_at = 0;
+	if (w.pos < 0) {
+		if (!joined_header(c, &w)) {
+			w.lost = 1;
+		} else {
+			*(volatile __s64 *)&c->h2_joined_at = w.pos;
+			*(volatile __s64 *)&c->h2_pos = w.pos + 9 + (((__u64)c->h2_tmp[0] << 16) | ((__u64)c->h2_tmp[1] << 8) | c->h2_tmp[2]);
+			w.pos = *(volatile __s64 *)&c->h2_pos;
+			if (w.pos < 0)
+				w.lost = 1;
+		}
+	}
 	/* One more step than frames listed: the last finds the end. */
-	bpf_loop(HTTP_H2_FRAMES + 1, h2_step, &w, 0);
-	if (w.pos < (__s64)w.len)
+	if (!w.lost)
+		bpf_loop(HTTP_H2_FRAMES + 1, h2_step, &w, 0);
+	if (!w.lost && w.pos < (__s64)w.len)
+		w.lost = 1;
+	/* A header this transfer's end cuts (header_at refused it first of
+	 * all): its first bytes kept for the next transfer. */
+	if (w.lost && w.pos >= 0 && w.pos < (__s64)w.len && w.pos + 9 > (__s64)w.len)
+		w.lost = !keep_part(c, &w);
+	joined_at = *(volatile __s64 *)&c->h2_joined_at;
+	if (joined_at < 0 && !w.lost && !list_frame(c, &w, w.n, joined_at, c->h2_tmp))
 		w.lost = 1;
 	c->ev.nframes = w.n;
 	c->ev.frames_off = w.off;
@@ -588,9 +671,13 @@ static __always_inline void h2_walk_write(struct http_call *c, struct http_conn 
 	if (conn->proto != HTTP_PROTO_HTTP2 || conn->h2_lost[HTTP_OUT])
 		return;
 	w.pos = (__s64)(conn->h2_next[HTTP_OUT] - conn->bytes[HTTP_OUT]);
+	w.part_len = conn->h2_part_len[HTTP_OUT];
+	__builtin_memcpy(w.part, conn->h2_part[HTTP_OUT], 8);
 	h2_walk_transfer(&w);
 	c->h2_walked = 1;
 	c->h2_end = w.lost ? -1 : w.pos;
+	c->h2_part_len = w.cut ? w.part_len : 0;
+	__builtin_memcpy(c->h2_part, w.part, 8);
 }
 
 /* A write that took t->ret bytes of those walked: the frames from there on
@@ -650,6 +737,7 @@ static __always_inline void h2_transfer(struct http_call *c, struct http_conn *c
 {
 	struct h2_walk w = { .len = ret, .user = dir == HTTP_IN, .tls = tls };
 	__s64 end;
+	__u8 part_len;
 
 	dir &= 1;
 	if (conn->h2_lost[dir]) {
@@ -661,25 +749,37 @@ static __always_inline void h2_transfer(struct http_call *c, struct http_conn *c
 		__u64 walked = c->iov ? c->total : c->count;
 
 		end = c->h2_end;
+		part_len = c->h2_part_len;
+		__builtin_memcpy(w.part, c->h2_part, 8);
 		if (end >= 0 && (__u64)ret < walked) {
 			struct h2_trim t = { .ret = ret, .end = end, .tls = tls };
 
 			h2_short_write(&t);
 			end = t.end;
+			/* What was kept is of the buffer's end, not the write's. */
+			part_len = 0;
 		}
 	} else {
 		/* A read, or the write that found the connection (walked in
 		 * what it captured). */
 		w.pos = (__s64)(conn->h2_next[dir] - conn->bytes[dir]);
+		w.part_len = conn->h2_part_len[dir];
+		__builtin_memcpy(w.part, conn->h2_part[dir], 8);
 		h2_walk_transfer(&w);
 		end = w.lost ? -1 : w.pos;
+		part_len = w.cut ? w.part_len : 0;
 	}
+	/* A header this transfer's end cut: its first bytes must be kept. */
+	if (end >= 0 && end < ret && (!part_len || ret - end != part_len))
+		end = -1;
 	if (end < 0 || c->ev.h2_walk == HTTP_H2_LOST) {
 		conn->h2_lost[dir] = 1;
 		c->ev.h2_walk = HTTP_H2_LOST;
 		stat_inc(&http_counters, HTTP_STAT_H2_WALK_LOST);
 		return;
 	}
+	conn->h2_part_len[dir] = end < ret ? part_len : 0;
+	__builtin_memcpy(conn->h2_part[dir], w.part, 8);
 	conn->h2_next[dir] = conn->bytes[dir] + end;
 }
 

@@ -405,6 +405,40 @@ fn http2_frames_past_the_capture_are_followed_where_the_kernel_lists_them() {
     assert_eq!(h.conns.losses, conn::Losses::default());
 }
 
+/// What the kernel lists for the transfer of `bytes[start..end]` (frames
+/// from the start of `bytes`): every header whose last byte is in it, at
+/// its place from the transfer's start (negative: the transfer before cut
+/// it, and kept its first bytes).
+fn listing(bytes: &[u8], start: usize, end: usize) -> Vec<(i32, [u8; 9])> {
+    frame_headers(bytes).into_iter().filter(|(at, _)| (*at as usize + 9 > start) && (*at as usize + 9 <= end)).map(|(at, h)| (at - start as i32, h)).collect()
+}
+
+proptest! {
+    /// A reader's buffer ends anywhere, so a frame header past the capture
+    /// is often cut between two transfers: followed from the kernel's
+    /// list, the cut one listed in the second transfer at a negative place.
+    #[test]
+    fn http2_headers_cut_between_transfers_past_the_capture_are_followed(cuts in proptest::collection::vec(9usize..20_000, 1..20)) {
+        let mut w = Wire::new(HTTP_ROLE_CLIENT);
+        w.proto = HTTP_PROTO_HTTP2;
+        w.capture = 200;
+        let (written, read) = h2_conversation();
+        let first_data = read.len() - (3 * 9 + 16384 * 2 + 7232);
+        let mut recs = vec![w.transfer(OUT, &written, 5), w.transfer(IN, &read[..first_data], 5)];
+        let (mut pos, mut i) = (first_data, 0);
+        while pos < read.len() {
+            let n = cuts[i % cuts.len()].min(read.len() - pos);
+            recs.push(w.transfer_listing(IN, &read[pos..pos + n], 5, &listing(&read[first_data..], pos - first_data, pos - first_data + n)));
+            pos += n;
+            i += 1;
+        }
+        recs.push(w.close());
+        let (h, xs, _) = run(&recs);
+        prop_assert_eq!(xs.iter().map(|x| (x.path.as_str(), x.status)).collect::<Vec<_>>(), vec![("/upload", 503), ("/users/42", 200)]);
+        prop_assert_eq!(h.conns.losses, conn::Losses::default());
+    }
+}
+
 proptest! {
     /// The fast address text is SocketAddr's own, for every address.
     #[test]
