@@ -470,10 +470,11 @@ struct h2_walk {
 	__u8 user;      /* user memory may be read (else the capture only) */
 	__u8 tls;
 	__u8 lost;
-	__u8 cut;       /* the walk ends in a header the transfer's end cut */
-	__u8 part_len;  /* the first bytes of a header cut by a transfer's end: */
-	__u8 _pad[3];
-	__u8 part[8];   /* the last transfer's (in), or this one's (out, with cut) */
+	/* The first bytes of a header a transfer's end cut: in, the last
+	 * transfer's; out, this one's (0: the walk ends at no cut header). */
+	__u8 part_len;
+	__u8 _pad[4];
+	__u8 part[8];
 };
 
 static __always_inline struct http_call *walk_call(__u8 tls)
@@ -567,7 +568,6 @@ static __always_inline bool keep_part(struct http_call *c, struct h2_walk *w)
 	if (bpf_probe_read_kernel(w->part, 8, c->ev.tail + ((t - k) & (HTTP_TAIL_LEN - 1))))
 		return false;
 	w->part_len = k;
-	w->cut = 1;
 	return true;
 }
 
@@ -623,7 +623,6 @@ __noinline int h2_walk_transfer(struct h2_walk *arg)
 	w.off = c->ev.captured;
 	w.n = 0;
 	w.lost = 0;
-	w.cut = 0;
 	/* A header the transfer before cut: put together first (its length
 	 * says where the loop starts), listed after the loop's frames (user
 	 * space finds frames by place, not order). What the two paths differ
@@ -643,6 +642,8 @@ __noinline int h2_walk_transfer(struct h2_walk *arg)
 				w.lost = 1;
 		}
 	}
+	/* (Used: what is kept from here on is this transfer's.) */
+	w.part_len = 0;
 	/* One more step than frames listed: the last finds the end. */
 	if (!w.lost)
 		bpf_loop(HTTP_H2_FRAMES + 1, h2_step, &w, 0);
@@ -676,7 +677,7 @@ static __always_inline void h2_walk_write(struct http_call *c, struct http_conn 
 	h2_walk_transfer(&w);
 	c->h2_walked = 1;
 	c->h2_end = w.lost ? -1 : w.pos;
-	c->h2_part_len = w.cut ? w.part_len : 0;
+	c->h2_part_len = w.part_len;
 	__builtin_memcpy(c->h2_part, w.part, 8);
 }
 
@@ -767,7 +768,7 @@ static __always_inline void h2_transfer(struct http_call *c, struct http_conn *c
 		__builtin_memcpy(w.part, conn->h2_part[dir], 8);
 		h2_walk_transfer(&w);
 		end = w.lost ? -1 : w.pos;
-		part_len = w.cut ? w.part_len : 0;
+		part_len = w.part_len;
 	}
 	/* A header this transfer's end cut: its first bytes must be kept. */
 	if (end >= 0 && end < ret && (!part_len || ret - end != part_len))
