@@ -144,7 +144,6 @@ fn start_host(host: &Path, config: &Path, dir: &Path, plugin: &str, env: &[(&str
     start_host_to(host, config, dir, plugin, env, Stdio::null())
 }
 
-/// The host headless (JSON to `stdout`) with one plugin, once it runs.
 /// CPU seconds process `pid` has used so far, all its threads (utime +
 /// stime of /proc/PID/stat, in clock ticks).
 pub(crate) fn cpu_seconds(pid: u32) -> Result<f64> {
@@ -162,6 +161,7 @@ impl Host {
     }
 }
 
+/// The host headless (JSON to `stdout`) with one plugin, once it runs.
 pub(crate) fn start_host_to(host: &Path, config: &Path, dir: &Path, plugin: &str, env: &[(&str, &str)], stdout: Stdio) -> Result<Host> {
     let mut cmd = Command::new(host);
     cmd.args(["--config"]).arg(config).arg("--plugins-dir").arg(dir);
